@@ -1,0 +1,87 @@
+"""Engines for SQLite (default, WAL) and PostgreSQL (``DATABASE_URL``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass
+class Database:
+    """A write engine and a read engine; on PostgreSQL both are the same pool.
+
+    SQLite gets two: writers open their transaction with ``BEGIN IMMEDIATE`` so two writers
+    never both read and then deadlock on the lock upgrade; readers use a plain deferred
+    transaction and run beside the writer thanks to WAL.
+    """
+
+    url: str
+    write: AsyncEngine
+    read: AsyncEngine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    def sessions(self, *, readonly: bool = False) -> async_sessionmaker:
+        return async_sessionmaker(
+            self.read if readonly else self.write, expire_on_commit=False, autoflush=False
+        )
+
+    async def dispose(self) -> None:
+        await self.write.dispose()
+        if self.read is not self.write:
+            await self.read.dispose()
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=5,
+        max_overflow=20,
+        pool_timeout=60,
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI types
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn) -> None:  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain driver names and pick the async driver: postgresql:// -> +asyncpg."""
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+asyncpg")
+    elif u.drivername == "sqlite":
+        u = u.set(drivername="sqlite+aiosqlite")
+    return u.render_as_string(hide_password=False)
+
+
+def create_database(url: str, *, pool_size: int = 10) -> Database:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        return Database(
+            url=url,
+            write=_sqlite_engine(url, immediate=True),
+            read=_sqlite_engine(url, immediate=False),
+        )
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size * 2)
+    return Database(url=url, write=engine, read=engine)

@@ -1,0 +1,28 @@
+"""Imperative mapping of the domain dataclasses onto the tables (done once, on demand)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import registry
+
+from core.db import tables
+from core.domain import model
+
+mapper_registry = registry(metadata=tables.metadata)
+_mapped = False
+
+
+def start_mappers() -> None:
+    """Map the entities; idempotent, so the composition root and tests may both call it."""
+    global _mapped
+    if _mapped:
+        return
+    mapper_registry.map_imperatively(model.User, tables.users)
+    mapper_registry.map_imperatively(model.Provider, tables.providers)
+    mapper_registry.map_imperatively(model.Machine, tables.machines)
+    mapper_registry.map_imperatively(model.Listing, tables.listings)
+    mapper_registry.map_imperatively(model.Rental, tables.rentals)
+    mapper_registry.map_imperatively(model.OutboxMessage, tables.outbox)
+    mapper_registry.map_imperatively(model.ChainEventRecord, tables.chain_events)
+    mapper_registry.map_imperatively(model.PendingSignature, tables.pending_signatures)
+    mapper_registry.map_imperatively(model.Setting, tables.settings_kv)
+    _mapped = True

@@ -1,0 +1,197 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations are checked against these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Money and times are BigInteger: micro-USDC easily exceeds 2**31.
+Money = BigInteger
+Time = BigInteger
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(16), nullable=False),
+    Column("external_id", String(64), nullable=False),
+    Column("display_name", String(64), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("wallet_address", String(42)),
+    Column("ssh_public_key", Text),
+    Column("chat_id", String(64)),
+    UniqueConstraint("platform", "external_id"),
+)
+
+providers = Table(
+    "providers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, nullable=False, unique=True),
+    Column("payout_address", String(42), nullable=False),
+    Column("registered_at", Time, nullable=False),
+)
+
+machines = Table(
+    "machines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider_id", Integer, nullable=False, index=True),
+    Column("name", String(32), nullable=False),
+    Column("region", String(20), nullable=False),
+    Column("agent_token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Time, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("first_seen_at", Time),
+    Column("last_heartbeat_at", Time),
+    Column("covered_seconds", BigInteger, nullable=False),
+    Column("ssh_host", String(255)),
+    Column("ssh_port", Integer),
+    Column("host_key_fingerprint", String(128)),
+    Column("inventory_json", Text, nullable=False),
+    Column("metrics_json", Text, nullable=False),
+    Column("agent_version", String(32)),
+    UniqueConstraint("provider_id", "name"),
+)
+
+listings = Table(
+    "listings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("machine_id", Integer, nullable=False, index=True),
+    Column("provider_id", Integer, nullable=False),
+    Column("gpu_model", String(32), nullable=False),
+    Column("gpu_count", Integer, nullable=False),
+    Column("vram_gb", Integer, nullable=False),
+    Column("price_per_hour", Money, nullable=False),
+    Column("region", String(20), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("verified", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reliability_bps", Integer, nullable=False),
+    Column("held_by_rental_id", Integer),
+    Column("hold_until", Time),
+    # the search path: status first, then the usual filters
+    Index("ix_listings_search", "status", "gpu_model", "price_per_hour"),
+    Index("ix_listings_status_price", "status", "price_per_hour"),
+)
+
+rentals = Table(
+    "rentals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("renter_id", Integer, nullable=False, index=True),
+    Column("listing_id", Integer, nullable=False, index=True),
+    Column("provider_id", Integer, nullable=False, index=True),
+    Column("machine_id", Integer, nullable=False),
+    Column("gpu_model", String(32), nullable=False),
+    Column("gpu_count", Integer, nullable=False),
+    Column("price_per_hour", Money, nullable=False),
+    Column("duration_s", Integer, nullable=False),
+    Column("deposit", Money, nullable=False),
+    Column("fee_bps", Integer, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("quote_expires_at", Time, nullable=False),
+    Column("state", String(20), nullable=False, index=True),
+    Column("reliability_bps", Integer, nullable=False),
+    Column("hold_until", Time),
+    Column("renter_address", String(42)),
+    Column("provider_address", String(42)),
+    Column("salt", String(66)),
+    Column("escrow_id", String(66), unique=True),
+    Column("funded_at", Time),
+    Column("started_at", Time),
+    Column("paid_until", Time),
+    Column("ended_at", Time),
+    Column("settled_at", Time),
+    Column("billed", Money),
+    Column("fee", Money),
+    Column("provider_net", Money),
+    Column("refund", Money),
+    Column("open_tx", String(66)),
+    Column("start_tx", String(66)),
+    Column("stop_tx", String(66)),
+    Column("settle_tx", String(66)),
+    Column("access_username", String(32)),
+    Column("access_host", String(255)),
+    Column("access_port", Integer),
+    Column("host_key_fingerprint", String(128)),
+    Column("public_key", Text),
+    Column("key_generated", Boolean, nullable=False),
+    Column("cancel_reason", String(200)),
+    Column("dispute_reason", String(500)),
+    Column("dispute_outcome", String(16)),
+    Column("rating", Integer),
+    Column("rating_comment", String(500)),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("payload_json", Text, nullable=False),
+    Column("dedupe_key", String(128), nullable=False, unique=True),
+    Column("created_at", Time, nullable=False),
+    Column("next_attempt_at", Time, nullable=False),
+    Column("private", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("sent_at", Time),
+    Column("last_error", String(500)),
+    Index("ix_outbox_due", "sent_at", "next_attempt_at"),
+)
+
+chain_events = Table(
+    "chain_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tx_hash", String(66), nullable=False),
+    Column("log_index", Integer, nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("escrow_id", String(66), nullable=False, index=True),
+    Column("args_json", Text, nullable=False),
+    Column("applied_at", Time, nullable=False),
+    UniqueConstraint("tx_hash", "log_index"),
+)
+
+pending_signatures = Table(
+    "pending_signatures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("payload_json", Text, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("rental_id", Integer, index=True),
+    Column("status", String(16), nullable=False),
+)
+
+settings_kv = Table(
+    "settings_kv",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,0 +1,64 @@
+"""SQLAlchemy unit of work: one AsyncSession per use case, never shared between tasks."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.db import repositories as r
+from core.db.engine import Database
+
+
+class SqlAlchemyUnitOfWork:
+    """``async with uow: ...; await uow.commit()`` — leaving without commit rolls back."""
+
+    def __init__(self, session_factory: async_sessionmaker) -> None:
+        self._factory = session_factory
+        self.session: AsyncSession | None = None
+
+    async def __aenter__(self) -> SqlAlchemyUnitOfWork:
+        s = self.session = self._factory()
+        self.users = r.Users(s)
+        self.providers = r.Providers(s)
+        self.machines = r.Machines(s)
+        self.listings = r.Listings(s)
+        self.rentals = r.Rentals(s)
+        self.outbox = r.Outbox(s)
+        self.chain_events = r.ChainEvents(s)
+        self.signatures = r.Signatures(s)
+        self.settings = r.Settings(s)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self.session is not None
+        try:
+            await self.session.rollback()
+        finally:
+            await self.session.close()
+            self.session = None
+
+    async def commit(self) -> None:
+        assert self.session is not None
+        await self.session.commit()
+
+    async def flush(self) -> None:
+        assert self.session is not None
+        await self.session.flush()
+
+
+class SqlAlchemyUowFactory:
+    """Builds units of work: ``factory()`` for writes, ``factory(readonly=True)`` for reads."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._write = db.sessions()
+        self._read = db.sessions(readonly=True)
+
+    def __call__(self, *, readonly: bool = False) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self._read if readonly else self._write)

@@ -1,0 +1,180 @@
+"""Entities: plain dataclasses that ``core/db`` maps onto tables (imperative mapping).
+
+Times are Unix seconds (int), money is micro-USDC (int). Ids are assigned by the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.domain.listings import ListingStatus, MachineStatus
+from core.domain.rentals import RentalState, check_transition
+
+
+@dataclass(eq=False)
+class User:
+    """A chat identity; a wallet address makes it an account (no e-mail, no KYC)."""
+
+    platform: str  # telegram | discord | terminal
+    external_id: str
+    display_name: str
+    created_at: int
+    lang: str = "en"
+    wallet_address: str | None = None
+    ssh_public_key: str | None = None
+    chat_id: str | None = None  # where private messages go (DM channel / private chat)
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class Provider:
+    user_id: int
+    payout_address: str
+    registered_at: int
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class Machine:
+    provider_id: int
+    name: str
+    region: str
+    agent_token_hash: str
+    created_at: int
+    status: str = MachineStatus.PENDING
+    first_seen_at: int | None = None
+    last_heartbeat_at: int | None = None
+    covered_seconds: int = 0
+    ssh_host: str | None = None
+    ssh_port: int | None = None
+    host_key_fingerprint: str | None = None
+    inventory_json: str = "[]"
+    metrics_json: str = "{}"
+    agent_version: str | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class Listing:
+    machine_id: int
+    provider_id: int
+    gpu_model: str
+    gpu_count: int
+    vram_gb: int
+    price_per_hour: int  # per GPU-hour
+    region: str
+    created_at: int
+    verified: bool = False
+    status: str = ListingStatus.AVAILABLE
+    reliability_bps: int = 8_000
+    held_by_rental_id: int | None = None
+    hold_until: int | None = None
+    id: int | None = None
+
+    @property
+    def total_price_per_hour(self) -> int:
+        return self.price_per_hour * self.gpu_count
+
+
+@dataclass(eq=False)
+class Rental:
+    renter_id: int
+    listing_id: int
+    provider_id: int
+    machine_id: int
+    gpu_model: str
+    gpu_count: int
+    price_per_hour: int  # whole listing, per hour (what the contract stores)
+    duration_s: int
+    deposit: int
+    fee_bps: int
+    created_at: int
+    quote_expires_at: int
+    state: str = RentalState.QUOTED
+    reliability_bps: int = 0
+    hold_until: int | None = None
+    renter_address: str | None = None
+    provider_address: str | None = None
+    salt: str | None = None
+    escrow_id: str | None = None
+    funded_at: int | None = None
+    started_at: int | None = None
+    paid_until: int | None = None
+    ended_at: int | None = None
+    settled_at: int | None = None
+    billed: int | None = None
+    fee: int | None = None
+    provider_net: int | None = None
+    refund: int | None = None
+    open_tx: str | None = None
+    start_tx: str | None = None
+    stop_tx: str | None = None
+    settle_tx: str | None = None
+    access_username: str | None = None
+    access_host: str | None = None
+    access_port: int | None = None
+    host_key_fingerprint: str | None = None
+    public_key: str | None = None
+    key_generated: bool = False
+    cancel_reason: str | None = None
+    dispute_reason: str | None = None
+    dispute_outcome: str | None = None  # provider | renter | split
+    rating: int | None = None
+    rating_comment: str | None = None
+    id: int | None = None
+
+    def transition(self, new: RentalState | str) -> None:
+        """Move to ``new``; raise IllegalTransition if the lifecycle forbids it."""
+        self.state = check_transition(self.state, new)
+
+
+@dataclass(eq=False)
+class OutboxMessage:
+    """A message that must not be lost; written in the same transaction as its cause."""
+
+    user_id: int
+    kind: str
+    payload_json: str
+    dedupe_key: str
+    created_at: int
+    next_attempt_at: int
+    private: bool = True
+    attempts: int = 0
+    sent_at: int | None = None
+    last_error: str | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class ChainEventRecord:
+    tx_hash: str
+    log_index: int
+    block_number: int
+    name: str
+    escrow_id: str
+    args_json: str
+    applied_at: int
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class PendingSignature:
+    """A signature the core asked a wallet for; the answer is matched by ``token``."""
+
+    token: str
+    user_id: int
+    kind: str
+    payload_json: str
+    created_at: int
+    expires_at: int
+    rental_id: int | None = None
+    status: str = "pending"  # pending | signed | failed | expired
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class Setting:
+    """Small persistent key/value (chain cursor, leader ids...)."""
+
+    key: str
+    value: str

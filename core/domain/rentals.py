@@ -1,0 +1,59 @@
+"""Rental lifecycle: the off-chain mirror of the escrow contract's state machine."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from core.domain.errors import IllegalTransition
+
+
+class RentalState(StrEnum):
+    QUOTED = "quoted"
+    AWAITING_PAYMENT = "awaiting_payment"
+    FUNDED = "funded"
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    ENDED = "ended"
+    SETTLED = "settled"
+    CANCELLED = "cancelled"
+    DISPUTED = "disputed"
+    RESOLVED = "resolved"
+
+
+S = RentalState
+
+TRANSITIONS: dict[RentalState, frozenset[RentalState]] = {
+    S.QUOTED: frozenset({S.AWAITING_PAYMENT, S.CANCELLED}),
+    # An unpaid quote whose hold expires is cancelled; a payment seen moves it on.
+    S.AWAITING_PAYMENT: frozenset({S.FUNDED, S.CANCELLED}),
+    # Funded but never provisioned: the contract refunds in full (cancelPending).
+    S.FUNDED: frozenset({S.PROVISIONING, S.ACTIVE, S.CANCELLED}),
+    S.PROVISIONING: frozenset({S.ACTIVE, S.CANCELLED}),
+    S.ACTIVE: frozenset({S.ENDED, S.DISPUTED}),
+    S.ENDED: frozenset({S.SETTLED, S.DISPUTED}),
+    S.DISPUTED: frozenset({S.RESOLVED}),
+    S.SETTLED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.RESOLVED: frozenset(),
+}
+
+TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+# States in which the listing is occupied by the rental.
+OCCUPYING = frozenset({S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE})
+# States in which money sits in the escrow for this rental.
+FUNDS_LOCKED = frozenset({S.FUNDED, S.PROVISIONING, S.ACTIVE, S.ENDED, S.DISPUTED})
+
+
+def can_transition(current: RentalState, new: RentalState) -> bool:
+    return new in TRANSITIONS[current]
+
+
+def check_transition(current: RentalState | str, new: RentalState | str) -> RentalState:
+    """Return ``new`` as a RentalState; raise IllegalTransition if the lifecycle forbids it."""
+    cur, nxt = RentalState(current), RentalState(new)
+    if nxt not in TRANSITIONS[cur]:
+        raise IllegalTransition(
+            f"This rental is {cur.value.replace('_', ' ')} and can't become "
+            f"{nxt.value.replace('_', ' ')}."
+        )
+    return nxt

@@ -1,0 +1,99 @@
+"""Expected failures. Every subclass carries text that can be shown to a user as is.
+
+Adapters catch ``CoreError`` and render ``user_message``; anything else is a bug, logged with
+its traceback, and the user sees a short generic reply with a reference id.
+"""
+
+from __future__ import annotations
+
+from core.domain.errors import CoreError, IllegalTransition
+
+__all__ = [
+    "AgentError",
+    "AmbiguousChoice",
+    "Conflict",
+    "CoreError",
+    "Forbidden",
+    "GrammarError",
+    "IllegalTransition",
+    "JustTaken",
+    "NoOffer",
+    "NotFound",
+    "PaymentError",
+    "RateLimited",
+    "ValidationError",
+    "WalletError",
+]
+
+
+
+
+class GrammarError(CoreError):
+    """A chat command could not be parsed; the message names the problem and the fix."""
+
+    code = "grammar"
+
+
+class AmbiguousChoice(GrammarError):
+    """The input matches several things; the user must pick one of ``choices``."""
+
+    code = "ambiguous"
+
+    def __init__(self, user_message: str, choices: list[str]) -> None:
+        super().__init__(user_message)
+        self.choices = choices
+
+
+class ValidationError(CoreError):
+    """Input passed the grammar but breaks a rule (bounds, ownership, format)."""
+
+    code = "invalid"
+
+
+class NotFound(CoreError):
+    code = "not_found"
+
+
+class Forbidden(CoreError):
+    code = "forbidden"
+
+
+class Conflict(CoreError):
+    """The action clashes with the current state (already rented, wrong state...)."""
+
+    code = "conflict"
+
+
+class NoOffer(CoreError):
+    """No listing matches the filters."""
+
+    code = "no_offer"
+
+
+class JustTaken(Conflict):
+    """The listing was taken by someone else a moment ago; ``next_best`` may hold an alternative."""
+
+    code = "just_taken"
+
+    def __init__(self, user_message: str, next_best: object | None = None) -> None:
+        super().__init__(user_message)
+        self.next_best = next_best
+
+
+
+class PaymentError(CoreError):
+    """The escrow or wallet refused or failed; nothing was charged."""
+
+    code = "payment"
+
+
+class WalletError(CoreError):
+    code = "wallet"
+
+
+class AgentError(CoreError):
+    code = "agent"
+
+
+class RateLimited(CoreError):
+    code = "rate_limited"

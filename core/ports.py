@@ -1,0 +1,157 @@
+"""Ports: the roles the core needs from the outside world (typing.Protocol only).
+
+Adapters implement them: ``contracts`` (escrow, wallet), ``bot/web`` (agents), the chat front
+ends (notifier). Fakes for tests and the embedded default live in ``core/fakes``.
+Results that arrive later (a wallet's signature, an agent's grant, a chain event) come back
+through ``RentalEvents``, which the rental service implements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> int:
+        """Unix time in whole seconds."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RentalTerms:
+    """What the renter's one signature commits to (ESCROW.md, "Rental terms")."""
+
+    provider_address: str
+    price_per_hour: int
+    deposit: int
+    listing_id: int
+    quote_expiry: int
+    salt: str  # 0x-prefixed 32-byte hex
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureRequest:
+    """Something the renter's wallet must sign, ready for WalletConnect or the signing page."""
+
+    kind: str  # open | extend | stop | dispute | register
+    method: str  # eth_signTypedData_v4 | personal_sign
+    payload: Mapping[str, Any]  # typed data (JSON-ready) or {"message": ...}
+    summary: str  # one line a person can check against the wallet's screen
+
+
+@dataclass(frozen=True, slots=True)
+class SigningLink:
+    request_id: str
+    url: str  # https or loopback page the chat can show as a button
+    wc_uri: str | None
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEvent:
+    """One escrow log, identified by (tx_hash, log_index)."""
+
+    tx_hash: str
+    log_index: int
+    block_number: int
+    name: str  # RentalOpened, RentalStarted, ...
+    escrow_id: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReceipt:
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    events: tuple[ChainEvent, ...] = ()
+
+
+class EscrowPort(Protocol):
+    """The rental escrow contract. Every method raises PaymentError with user-facing text."""
+
+    chain_id: int
+    fee_bps: int
+
+    async def prepare_open(self, terms: RentalTerms, renter: str) -> SignatureRequest: ...
+    async def open(self, terms: RentalTerms, renter: str, signature: str) -> ChainReceipt: ...
+    async def start(self, escrow_id: str) -> ChainReceipt: ...
+    async def prepare_extend(
+        self, escrow_id: str, renter: str, amount: int, salt: str
+    ) -> SignatureRequest: ...
+    async def extend(
+        self, escrow_id: str, renter: str, amount: int, salt: str, signature: str
+    ) -> ChainReceipt: ...
+    async def prepare_stop(self, escrow_id: str, renter: str) -> SignatureRequest: ...
+    async def stop_and_settle(
+        self, escrow_id: str, renter: str, signature: str | None
+    ) -> ChainReceipt: ...
+    async def settle_expired(self, escrow_id: str) -> ChainReceipt: ...
+    async def cancel_pending(self, escrow_id: str) -> ChainReceipt: ...
+    async def open_dispute(self, escrow_id: str, evidence_hash: str) -> ChainReceipt: ...
+    async def balance_of(self, address: str) -> int: ...
+
+
+class WalletPort(Protocol):
+    """The renter's own wallet (WalletConnect, signing page). Raises WalletError."""
+
+    async def connected_address(self, user_id: int) -> str | None: ...
+    async def request_signature(self, user_id: int, request: SignatureRequest) -> SigningLink:
+        """Ask the wallet to sign; the signature arrives via RentalEvents.signature_received."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccessGrant:
+    rental_id: int
+    machine_id: int
+    public_key: str
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccessInfo:
+    username: str
+    host: str
+    port: int
+    host_key_fingerprint: str
+
+
+class AgentGateway(Protocol):
+    """Commands to provider agents; results arrive via RentalEvents. Raises AgentError."""
+
+    async def grant(self, grant: AccessGrant) -> None: ...
+    async def revoke(self, machine_id: int, rental_id: int) -> None: ...
+
+
+class RentalEvents(Protocol):
+    """Late results adapters hand back to the core (implemented by the rental service)."""
+
+    async def signature_received(self, request_id: str, signature: str) -> None: ...
+    async def signature_failed(self, request_id: str, reason: str) -> None: ...
+    async def access_granted(self, rental_id: int, access: AccessInfo) -> None: ...
+    async def access_failed(self, rental_id: int, reason: str) -> None: ...
+    async def chain_event(self, event: ChainEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    outbox_id: int
+    user_id: int
+    platform: str
+    chat_id: str
+    kind: str
+    text: str
+    private: bool  # holds a credential: private chats or DMs only
+    attachments: Mapping[str, str] = field(default_factory=dict)
+
+
+class Notifier(Protocol):
+    """Delivers outbox messages to one chat platform; raises on failure (retried later)."""
+
+    platform: str
+
+    async def deliver(self, message: OutgoingMessage) -> None: ...

@@ -26,8 +26,6 @@ __all__ = [
 ]
 
 
-
-
 class GrammarError(CoreError):
     """A chat command could not be parsed; the message names the problem and the fix."""
 
@@ -78,7 +76,6 @@ class JustTaken(Conflict):
     def __init__(self, user_message: str, next_best: object | None = None) -> None:
         super().__init__(user_message)
         self.next_best = next_best
-
 
 
 class PaymentError(CoreError):

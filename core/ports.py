@@ -40,6 +40,7 @@ class SignatureRequest:
     method: str  # eth_signTypedData_v4 | personal_sign
     payload: Mapping[str, Any]  # typed data (JSON-ready) or {"message": ...}
     summary: str  # one line a person can check against the wallet's screen
+    escrow_id: str | None = None  # the rental id the contract will use, known before signing
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +100,18 @@ class WalletPort(Protocol):
     """The renter's own wallet (WalletConnect, signing page). Raises WalletError."""
 
     async def connected_address(self, user_id: int) -> str | None: ...
-    async def request_signature(self, user_id: int, request: SignatureRequest) -> SigningLink:
-        """Ask the wallet to sign; the signature arrives via RentalEvents.signature_received."""
+    async def request_signature(
+        self, user_id: int, request_id: str, request: SignatureRequest, expires_at: int
+    ) -> SigningLink:
+        """Ask the wallet to sign; the answer arrives via RentalEvents.signature_received."""
+        ...
+
+
+class KeyPairFactory(Protocol):
+    """Generates an SSH key pair for renters who have not set one with /sshkey."""
+
+    async def generate(self, comment: str) -> tuple[str, str]:
+        """Return (private key in OpenSSH format, public key line)."""
         ...
 
 

@@ -75,7 +75,8 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def create_database(url: str, *, pool_size: int = 10) -> Database:
+def create_database(url: str, *, pool_size: int = 10, schema: str | None = None) -> Database:
+    """Engines for ``url``; ``schema`` sets PostgreSQL's search_path (test isolation)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return Database(
@@ -83,5 +84,8 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
             write=_sqlite_engine(url, immediate=True),
             read=_sqlite_engine(url, immediate=False),
         )
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size * 2)
+    connect_args = {"server_settings": {"search_path": schema}} if schema else {}
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size * 2, connect_args=connect_args
+    )
     return Database(url=url, write=engine, read=engine)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import tables
-from core.domain.listings import ListingQuery, ListingStatus, quote_score
+from core.domain.listings import ListingQuery, ListingStatus
 from core.domain.model import (
     ChainEventRecord,
     Listing,
@@ -112,27 +112,29 @@ class Listings(_Repo):
             conds.append(t.verified.is_(True))
         if query.exclude_ids:
             conds.append(t.id.not_in(list(query.exclude_ids)))
+        # "best": effective price = price / reliability (see quote_score), computed in SQL;
+        # reliability is stored clamped to >= 100 bps so the division is always defined
+        effective = t.price_per_hour * 10_000 / t.reliability_bps
         order = {
+            "best": [effective, t.reliability_bps.desc()],
             "price": [t.price_per_hour, t.reliability_bps.desc()],
             "reliability": [t.reliability_bps.desc(), t.price_per_hour],
             "vram": [t.vram_gb.desc(), t.price_per_hour],
         }[query.sort]
         q = select(Listing).where(*conds).order_by(*order, t.id)
-        if query.sort == "best":
-            # rank a bounded candidate set in Python by effective price (price/reliability)
-            q = select(Listing).where(*conds).order_by(t.price_per_hour, t.id).limit(200)
-            rows = (await self.s.execute(q)).scalars().all()
-            rows = sorted(rows, key=lambda x: (quote_score(x.price_per_hour, x.reliability_bps), x.id))
-            return rows[query.offset : query.offset + query.limit]
         q = q.offset(query.offset).limit(query.limit)
         return (await self.s.execute(q)).scalars().all()
 
     async def count_offerable(self, query: ListingQuery, now: int) -> int:
         t = tables.listings.c
-        q = select(func.count()).select_from(tables.listings).where(
-            or_(
-                t.status == ListingStatus.AVAILABLE,
-                and_(t.status == ListingStatus.HELD, t.hold_until < now),
+        q = (
+            select(func.count())
+            .select_from(tables.listings)
+            .where(
+                or_(
+                    t.status == ListingStatus.AVAILABLE,
+                    and_(t.status == ListingStatus.HELD, t.hold_until < now),
+                )
             )
         )
         if query.model:
@@ -193,7 +195,7 @@ class Listings(_Repo):
         stmt = (
             update(tables.listings)
             .where(tables.listings.c.machine_id == machine_id)
-            .values(reliability_bps=bps)
+            .values(reliability_bps=max(100, bps))
             .execution_options(synchronize_session=False)
         )
         await self.s.execute(stmt)
@@ -249,13 +251,13 @@ class Rentals(_Repo):
 class Outbox(_Repo):
     async def enqueue(self, msg: OutboxMessage) -> bool:
         """Insert unless a message with the same dedupe key exists; True if inserted."""
-        values = {
-            c.name: getattr(msg, c.name) for c in tables.outbox.columns if c.name != "id"
-        }
+        values = {c.name: getattr(msg, c.name) for c in tables.outbox.columns if c.name != "id"}
         dialect = self.s.bind.dialect.name
         ins = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = ins(tables.outbox).values(**values).on_conflict_do_nothing(
-            index_elements=["dedupe_key"]
+        stmt = (
+            ins(tables.outbox)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
         )
         return (await self.s.execute(stmt)).rowcount == 1
 
@@ -272,6 +274,27 @@ class Outbox(_Repo):
     async def get(self, outbox_id: int) -> OutboxMessage | None:
         return await self.s.get(OutboxMessage, outbox_id)
 
+    async def release(self, dedupe_key: str, now: int) -> None:
+        """Make a held message due now."""
+        t = tables.outbox.c
+        stmt = (
+            update(tables.outbox)
+            .where(t.dedupe_key == dedupe_key, t.sent_at.is_(None))
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        await self.s.execute(stmt)
+
+    async def discard(self, dedupe_key: str) -> None:
+        """Drop an unsent message (a key for access that never happened)."""
+        t = tables.outbox.c
+        stmt = (
+            delete(tables.outbox)
+            .where(t.dedupe_key == dedupe_key, t.sent_at.is_(None))
+            .execution_options(synchronize_session=False)
+        )
+        await self.s.execute(stmt)
+
     async def for_user(self, user_id: int) -> Sequence[OutboxMessage]:
         t = tables.outbox.c
         q = select(OutboxMessage).where(t.user_id == user_id).order_by(t.id)
@@ -286,15 +309,21 @@ class ChainEvents(_Repo):
         }
         dialect = self.s.bind.dialect.name
         ins = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = ins(tables.chain_events).values(**values).on_conflict_do_nothing(
-            index_elements=["tx_hash", "log_index"]
+        stmt = (
+            ins(tables.chain_events)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["tx_hash", "log_index"])
         )
         return (await self.s.execute(stmt)).rowcount == 1
 
 
 class Signatures(_Repo):
     async def by_token(self, token: str) -> PendingSignature | None:
-        q = select(PendingSignature).where(tables.pending_signatures.c.token == token)
+        q = (
+            select(PendingSignature)
+            .where(tables.pending_signatures.c.token == token)
+            .with_for_update()
+        )
         return (await self.s.execute(q)).scalar_one_or_none()
 
 

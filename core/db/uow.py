@@ -37,10 +37,11 @@ class SqlAlchemyUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         assert self.session is not None
+        # close() rolls back whatever was not committed and detaches the entities without
+        # expiring them, so callers can still read what they loaded
         try:
-            await self.session.rollback()
-        finally:
             await self.session.close()
+        finally:
             self.session = None
 
     async def commit(self) -> None:

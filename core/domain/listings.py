@@ -32,7 +32,8 @@ def quote_score(price_per_hour: int, reliability_bps: int) -> int:
     """Lower is better: the price, inflated by unreliability.
 
     Effective price = price / reliability, so a host at 50 % costs as much as one twice as
-    expensive at 100 %. Integer arithmetic; reliability floors at 1 % to avoid division by zero.
+    expensive at 100 %. Integer arithmetic; reliability floors at 1 % (the database stores it
+    clamped the same way and ranks by the same expression).
     """
     return price_per_hour * 10_000 // max(100, reliability_bps)
 

@@ -1,0 +1,31 @@
+"""All settings, from the environment or a .env file (see .env.example). Built once."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite:///var/rigshare.sqlite3"
+    database_schema: str | None = None  # PostgreSQL search_path (tests, shared servers)
+    redis_url: str | None = None
+    telegram_token: SecretStr | None = None
+    discord_token: SecretStr | None = None
+    public_url: str = "http://127.0.0.1:8080"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    rpc_url: str | None = None
+    chain_id: int = 31337
+    escrow_address: str | None = None
+    relayer_key: SecretStr | None = None
+    confirmations: int = Field(default=3, ge=0, le=256)
+    fee_bps: int = Field(default=1200, ge=1000, le=1500)
+    wc_project_id: str | None = None
+    wc_relay_url: str = "wss://relay.walletconnect.org"
+    wallet_key_secret: SecretStr | None = None
+    simulated_providers: int = Field(default=6, ge=0, le=1000)
+    keeper_interval_s: float = Field(default=5.0, gt=0)
+    log_level: str = "INFO"

@@ -1,0 +1,93 @@
+"""What every service gets from the composition root."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from core.domain.billing import DEFAULT_FEE_BPS
+from core.domain.gpus import get_model
+from core.domain.listings import PAYMENT_HOLD_SECONDS, QUOTE_TTL_SECONDS
+from core.domain.model import OutboxMessage
+from core.errors import NotFound
+from core.ports import Clock
+
+
+class UnitOfWork(Protocol):
+    """``async with uow_factory() as uow: ...; await uow.commit()`` (see core/db/uow.py)."""
+
+    users: Any
+    providers: Any
+    machines: Any
+    listings: Any
+    rentals: Any
+    outbox: Any
+    chain_events: Any
+    signatures: Any
+    settings: Any
+
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def commit(self) -> None: ...
+    async def flush(self) -> None: ...
+
+
+class UowFactory(Protocol):
+    def __call__(self, *, readonly: bool = False) -> UnitOfWork: ...
+
+
+@dataclass(frozen=True)
+class MarketRules:
+    fee_bps: int = DEFAULT_FEE_BPS
+    quote_ttl_s: int = QUOTE_TTL_SECONDS
+    payment_hold_s: int = PAYMENT_HOLD_SECONDS
+    accept_timeout_s: int = 10 * 60  # funded but never provisioned -> full refund
+    warn_before_end_s: int = 15 * 60
+    agent_command_template: str = "rigshare-agent --server {server} --token {token}"
+    server_url: str = "http://127.0.0.1:8080"
+
+
+def gpu_name(model_key: str) -> str:
+    m = get_model(model_key)
+    return m.name if m else model_key
+
+
+async def enqueue(
+    uow: UnitOfWork,
+    *,
+    user_id: int,
+    kind: str,
+    payload: dict,
+    dedupe_key: str,
+    now: int,
+    private: bool = True,
+) -> None:
+    """Stage an outbox message in the caller's transaction (delivered at least once).
+
+    A second message with the same ``dedupe_key`` is dropped, so replays cannot double-send.
+    """
+    await uow.outbox.enqueue(
+        OutboxMessage(
+            user_id=user_id,
+            kind=kind,
+            payload_json=json.dumps(payload, separators=(",", ":"), sort_keys=True),
+            dedupe_key=dedupe_key,
+            created_at=now,
+            next_attempt_at=now,
+            private=private,
+        )
+    )
+
+
+def require(value: Any, message: str) -> Any:
+    if value is None:
+        raise NotFound(message)
+    return value
+
+
+class Service:
+    def __init__(self, uow: UowFactory, clock: Clock, rules: MarketRules | None = None) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.rules = rules or MarketRules()

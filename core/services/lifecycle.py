@@ -1,0 +1,427 @@
+"""Late results that drive a rental: signatures, agent grants, chain events, and the keeper.
+
+Implements ``core.ports.RentalEvents``. Chain events are applied idempotently (tx hash + log
+index); every state change and the message it causes commit in one transaction; calls to the
+escrow and the agents happen after the commit, so a crash in between is repaired by the keeper
+or by the event being delivered again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+
+from core.domain.listings import ListingStatus
+from core.domain.model import ChainEventRecord, Rental
+from core.domain.rentals import RentalState as S
+from core.errors import CoreError, PaymentError
+from core.ports import (
+    AccessGrant,
+    AccessInfo,
+    AgentGateway,
+    ChainEvent,
+    Clock,
+    EscrowPort,
+    KeyPairFactory,
+)
+from core.services.notifications import NEVER as HELD
+from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
+from core.services.receipts import receipt_view
+from core.services.rentals import cancel_unpaid, terms_of
+
+log = logging.getLogger(__name__)
+KEY_SLACK_S = 60  # the SSH key outlives paidUntil a little: the keeper stops the rental first
+
+
+class RentalLifecycle(Service):
+    def __init__(
+        self,
+        uow: UowFactory,
+        clock: Clock,
+        rules: MarketRules,
+        *,
+        escrow: EscrowPort,
+        agents: AgentGateway,
+        keys: KeyPairFactory,
+    ) -> None:
+        super().__init__(uow, clock, rules)
+        self.escrow = escrow
+        self.agents = agents
+        self.keys = keys
+
+    # -- signatures ----------------------------------------------------------------------
+    async def signature_received(self, request_id: str, signature: str) -> None:
+        """Submit what the wallet signed; a replayed or expired answer changes nothing."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            pending = await uow.signatures.by_token(request_id)
+            if pending is None or pending.status != "pending":
+                log.info("ignoring answer for unknown or used signature request")
+                return
+            rental = await uow.rentals.get(pending.rental_id)
+            if pending.expires_at < now:
+                pending.status = "expired"
+                await uow.commit()
+                await self._tell(rental, "signature_expired", {})
+                return
+            pending.status = "signed"
+            kind, payload = pending.kind, json.loads(pending.payload_json)
+            await uow.commit()
+        try:
+            if kind == "open":
+                receipt = await self.escrow.open(terms_of(rental), rental.renter_address, signature)
+            elif kind == "extend":
+                receipt = await self.escrow.extend(
+                    rental.escrow_id,
+                    rental.renter_address,
+                    payload["amount"],
+                    payload["salt"],
+                    signature,
+                )
+            elif kind == "stop":
+                receipt = await self.escrow.stop_and_settle(
+                    rental.escrow_id, rental.renter_address, signature
+                )
+            else:
+                log.warning("signature of unknown kind %s ignored", kind)
+                return
+        except PaymentError as exc:
+            await self._payment_failed(rental.id, kind, exc.user_message)
+            return
+        for event in receipt.events:
+            await self.chain_event(event)
+
+    async def signature_failed(self, request_id: str, reason: str) -> None:
+        """The wallet rejected or never answered: release what the request held."""
+        async with self.uow() as uow:
+            pending = await uow.signatures.by_token(request_id)
+            if pending is None or pending.status != "pending":
+                return
+            pending.status = "failed"
+            rental = await uow.rentals.get(pending.rental_id)
+            if pending.kind == "open" and rental.state == S.AWAITING_PAYMENT:
+                await cancel_unpaid(uow, rental, "signature rejected")
+            await enqueue(
+                uow,
+                user_id=rental.renter_id,
+                kind="signature_failed",
+                payload={"rental_id": rental.id, "kind": pending.kind, "reason": reason[:200]},
+                dedupe_key=f"sigfail:{request_id}",
+                now=self.clock.now(),
+            )
+            await uow.commit()
+
+    async def _payment_failed(self, rental_id: int, kind: str, reason: str) -> None:
+        async with self.uow() as uow:
+            rental = await uow.rentals.get(rental_id)
+            if kind == "open" and rental.state == S.AWAITING_PAYMENT:
+                await cancel_unpaid(uow, rental, "payment failed")
+            await enqueue(
+                uow,
+                user_id=rental.renter_id,
+                kind="payment_failed",
+                payload={"rental_id": rental_id, "kind": kind, "reason": reason[:200]},
+                dedupe_key=f"payfail:{rental_id}:{kind}:{self.clock.now()}",
+                now=self.clock.now(),
+            )
+            await uow.commit()
+
+    # -- agents --------------------------------------------------------------------------
+    async def access_granted(self, rental_id: int, access: AccessInfo) -> None:
+        """The agent installed the key: start billing on chain (start is idempotent here)."""
+        async with self.uow() as uow:
+            rental = await uow.rentals.get(rental_id)
+            if rental is None or rental.state not in (S.FUNDED, S.PROVISIONING):
+                return
+            rental.access_username = access.username
+            rental.access_host = access.host
+            rental.access_port = access.port
+            rental.host_key_fingerprint = access.host_key_fingerprint
+            await uow.commit()
+            escrow_id = rental.escrow_id
+        try:
+            receipt = await self.escrow.start(escrow_id)
+        except PaymentError:
+            log.exception("start failed for rental %s; the keeper retries", rental_id)
+            return
+        for event in receipt.events:
+            await self.chain_event(event)
+
+    async def access_failed(self, rental_id: int, reason: str) -> None:
+        """The agent could not grant access: refund in full and tell both sides."""
+        async with self.uow(readonly=True) as uow:
+            rental = await uow.rentals.get(rental_id)
+        if rental is None or rental.state not in (S.FUNDED, S.PROVISIONING):
+            return
+        log.warning("access failed for rental %s: %s", rental_id, reason[:200])
+        await self._cancel_funded(rental)
+
+    async def _cancel_funded(self, rental: Rental) -> None:
+        try:
+            receipt = await self.escrow.cancel_pending(rental.escrow_id)
+        except PaymentError:
+            log.exception("cancelPending failed for rental %s; retried by the keeper", rental.id)
+            return
+        for event in receipt.events:
+            await self.chain_event(event)
+
+    # -- chain events ----------------------------------------------------------------------
+    async def chain_event(self, event: ChainEvent) -> None:
+        """Mirror one escrow event into the database, exactly once."""
+        now = self.clock.now()
+        after: list = []
+        async with self.uow() as uow:
+            fresh = await uow.chain_events.record(
+                ChainEventRecord(
+                    tx_hash=event.tx_hash,
+                    log_index=event.log_index,
+                    block_number=event.block_number,
+                    name=event.name,
+                    escrow_id=event.escrow_id,
+                    args_json=json.dumps(dict(event.args), sort_keys=True, default=str),
+                    applied_at=now,
+                )
+            )
+            if not fresh:
+                return
+            rental = await uow.rentals.by_escrow_id(event.escrow_id)
+            if rental is None:
+                log.warning("event %s for unknown escrow id %s", event.name, event.escrow_id)
+                await uow.commit()
+                return
+            handler = getattr(self, f"_on_{event.name}", None)
+            if handler is not None:
+                await handler(uow, rental, event, now, after)
+            await uow.commit()
+        for action in after:
+            await action()
+
+    async def _on_RentalOpened(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
+        if rental.state == S.CANCELLED:
+            # paid after the hold lapsed: the money is on chain, give it straight back
+            after.append(lambda: self._cancel_funded(rental))
+            return
+        rental.transition(S.FUNDED)
+        rental.funded_at = now
+        rental.open_tx = ev.tx_hash
+        await uow.listings.set_status_for_rental(rental.listing_id, rental.id, ListingStatus.RENTED)
+        await enqueue(
+            uow,
+            user_id=rental.renter_id,
+            kind="payment_seen",
+            payload={"rental_id": rental.id, "deposit": rental.deposit, "tx": ev.tx_hash},
+            dedupe_key=f"paid:{rental.id}",
+            now=now,
+            private=False,
+        )
+        private_key = None
+        renter = await uow.users.get(rental.renter_id)
+        if renter.ssh_public_key:
+            rental.public_key = renter.ssh_public_key
+        else:
+            private_key, rental.public_key = await self.keys.generate(f"rigshare-{rental.id}")
+            rental.key_generated = True
+            # kept only inside the credentials message; scrubbed once delivered
+            await enqueue(
+                uow,
+                user_id=rental.renter_id,
+                kind="private_key",
+                payload={"rental_id": rental.id, "private_key": private_key},
+                dedupe_key=f"key:{rental.id}",
+                now=HELD,  # released with the credentials
+            )
+        rental.transition(S.PROVISIONING)
+        grant = AccessGrant(
+            rental_id=rental.id,
+            machine_id=rental.machine_id,
+            public_key=rental.public_key,
+            expires_at=now + rental.duration_s + KEY_SLACK_S + self.rules.accept_timeout_s,
+        )
+        after.append(lambda: self.agents.grant(grant))
+
+    async def _on_RentalStarted(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
+        rental.transition(S.ACTIVE)
+        rental.started_at = int(ev.args["startedAt"])
+        rental.paid_until = int(ev.args["paidUntil"])
+        rental.start_tx = ev.tx_hash
+        await uow.outbox.release(f"key:{rental.id}", now)
+        await enqueue(
+            uow,
+            user_id=rental.renter_id,
+            kind="credentials",
+            payload={
+                "rental_id": rental.id,
+                "username": rental.access_username,
+                "host": rental.access_host,
+                "port": rental.access_port,
+                "host_key_fingerprint": rental.host_key_fingerprint,
+                "paid_until": rental.paid_until,
+                "key_generated": rental.key_generated,
+            },
+            dedupe_key=f"creds:{rental.id}",
+            now=now,
+        )
+        await self._tell_provider(uow, rental, "provider_rental_started", now)
+
+    async def _on_RentalExtended(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
+        rental.deposit = int(ev.args["deposit"])
+        rental.paid_until = int(ev.args["paidUntil"])
+        await enqueue(
+            uow,
+            user_id=rental.renter_id,
+            kind="extended",
+            payload={"rental_id": rental.id, "paid_until": rental.paid_until, "tx": ev.tx_hash},
+            dedupe_key=f"ext:{ev.tx_hash}:{ev.log_index}",
+            now=now,
+        )
+        grant = AccessGrant(
+            rental.id, rental.machine_id, rental.public_key, rental.paid_until + KEY_SLACK_S
+        )
+        after.append(lambda: self.agents.grant(grant))
+
+    async def _on_RentalEnded(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
+        rental.transition(S.ENDED)
+        rental.ended_at = int(ev.args["endedAt"])
+        rental.stop_tx = ev.tx_hash
+        await uow.listings.set_status_for_rental(
+            rental.listing_id, rental.id, ListingStatus.AVAILABLE
+        )
+        machine_id, rental_id = rental.machine_id, rental.id
+        after.append(lambda: self.agents.revoke(machine_id, rental_id))
+
+    async def _on_RentalSettled(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
+        a = ev.args
+        rental.provider_net, rental.fee, rental.refund = (
+            int(a["providerNet"]),
+            int(a["fee"]),
+            int(a["refund"]),
+        )
+        rental.billed = rental.provider_net + rental.fee
+        rental.settle_tx = ev.tx_hash
+        rental.settled_at = now
+        if rental.state in (S.FUNDED, S.PROVISIONING):
+            rental.transition(S.CANCELLED)
+            rental.cancel_reason = rental.cancel_reason or "provider never provisioned"
+            await uow.listings.set_status_for_rental(
+                rental.listing_id, rental.id, ListingStatus.AVAILABLE
+            )
+            await uow.outbox.discard(f"key:{rental.id}")
+            machine_id, rental_id = rental.machine_id, rental.id
+            after.append(lambda: self.agents.revoke(machine_id, rental_id))
+            kind = "refunded"
+        elif rental.state == S.DISPUTED:
+            rental.transition(S.RESOLVED)
+            kind = "dispute_resolved"
+        else:
+            rental.transition(S.SETTLED)
+            kind = "receipt"
+        view = receipt_view(rental)
+        await enqueue(
+            uow,
+            user_id=rental.renter_id,
+            kind=kind,
+            payload={"rental_id": rental.id, "receipt": _plain(view)},
+            dedupe_key=f"settled:{rental.id}",
+            now=now,
+        )
+        await self._tell_provider(uow, rental, "provider_payout", now)
+
+    async def _on_DisputeOpened(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
+        rental.transition(S.DISPUTED)
+        await enqueue(
+            uow,
+            user_id=rental.renter_id,
+            kind="dispute_opened",
+            payload={"rental_id": rental.id, "tx": ev.tx_hash},
+            dedupe_key=f"dispute:{rental.id}",
+            now=now,
+        )
+        await self._tell_provider(uow, rental, "provider_dispute", now)
+
+    async def _on_DisputeResolved(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
+        gross = int(ev.args.get("providerGross", 0))
+        billed_full = int(ev.args.get("billed", gross))
+        rental.dispute_outcome = "provider" if gross >= billed_full else "renter"
+
+    async def _tell_provider(self, uow: UnitOfWork, rental: Rental, kind: str, now: int) -> None:
+        provider = await uow.providers.get(rental.provider_id)
+        await enqueue(
+            uow,
+            user_id=provider.user_id,
+            kind=kind,
+            payload={
+                "rental_id": rental.id,
+                "gpu_model": rental.gpu_model,
+                "provider_net": rental.provider_net,
+            },
+            dedupe_key=f"{kind}:{rental.id}",
+            now=now,
+        )
+
+    async def _tell(self, rental: Rental, kind: str, payload: dict) -> None:
+        async with self.uow() as uow:
+            await enqueue(
+                uow,
+                user_id=rental.renter_id,
+                kind=kind,
+                payload={"rental_id": rental.id, **payload},
+                dedupe_key=f"{kind}:{rental.id}:{self.clock.now()}",
+                now=self.clock.now(),
+            )
+            await uow.commit()
+
+    # -- keeper ----------------------------------------------------------------------------
+    async def tick(self) -> dict[str, int]:
+        """Expire holds, warn before the prepaid time ends, stop what ran out, refund what
+        was never provisioned. Safe to run repeatedly and from one leader at a time."""
+        now = self.clock.now()
+        counts = {"expired_holds": 0, "warned": 0, "stopped": 0, "refunded": 0}
+        async with self.uow() as uow:
+            for rental in await uow.rentals.in_states((S.QUOTED, S.AWAITING_PAYMENT)):
+                deadline = (
+                    rental.hold_until
+                    if rental.state == S.AWAITING_PAYMENT
+                    else (rental.quote_expires_at)
+                )
+                if deadline is not None and deadline < now:
+                    await cancel_unpaid(uow, rental, "not paid in time")
+                    counts["expired_holds"] += 1
+            due_stop, due_refund = [], []
+            for rental in await uow.rentals.in_states((S.ACTIVE, S.FUNDED, S.PROVISIONING)):
+                if rental.state == S.ACTIVE and rental.paid_until is not None:
+                    if rental.paid_until <= now:
+                        due_stop.append(rental)
+                    elif rental.paid_until - now <= self.rules.warn_before_end_s:
+                        await enqueue(
+                            uow,
+                            user_id=rental.renter_id,
+                            kind="ending_soon",
+                            payload={"rental_id": rental.id, "paid_until": rental.paid_until},
+                            dedupe_key=f"warn:{rental.id}:{rental.paid_until}",
+                            now=now,
+                        )
+                        counts["warned"] += 1
+                elif (
+                    rental.state != S.ACTIVE
+                    and (rental.funded_at or now) + (self.rules.accept_timeout_s) < now
+                ):
+                    due_refund.append(rental)
+            await uow.commit()
+        for rental in due_stop:
+            try:
+                receipt = await self.escrow.settle_expired(rental.escrow_id)
+            except CoreError:
+                log.exception("settling expired rental %s failed; retried next tick", rental.id)
+                continue
+            for event in receipt.events:
+                await self.chain_event(event)
+            counts["stopped"] += 1
+        for rental in due_refund:
+            await self._cancel_funded(rental)
+            counts["refunded"] += 1
+        return counts
+
+
+def _plain(view: object) -> dict:
+    return asdict(view)

@@ -1,0 +1,82 @@
+"""The outbox: messages that must not be lost, delivered at least once by a sender loop."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from core.services.base import Service
+
+MAX_ATTEMPTS = 20
+NEVER = 2**62
+SECRET_KINDS = frozenset({"private_key"})
+
+
+@dataclass(frozen=True, slots=True)
+class DueMessage:
+    outbox_id: int
+    user_id: int
+    platform: str
+    chat_id: str | None
+    lang: str
+    kind: str
+    payload: dict
+    private: bool
+    attempts: int
+
+
+class NotificationService(Service):
+    async def due(self, limit: int = 100) -> list[DueMessage]:
+        """Messages whose time has come, oldest first, with where and how to send them."""
+        now = self.clock.now()
+        async with self.uow(readonly=True) as uow:
+            rows = await uow.outbox.due(now, limit)
+            out = []
+            for m in rows:
+                user = await uow.users.get(m.user_id)
+                out.append(
+                    DueMessage(
+                        outbox_id=m.id,
+                        user_id=m.user_id,
+                        platform=user.platform,
+                        chat_id=user.chat_id,
+                        lang=user.lang,
+                        kind=m.kind,
+                        payload=json.loads(m.payload_json),
+                        private=m.private,
+                        attempts=m.attempts,
+                    )
+                )
+        return out
+
+    async def mark_sent(self, outbox_id: int) -> None:
+        """Record delivery; a message that carried a secret keeps no copy of it."""
+        async with self.uow() as uow:
+            msg = await uow.outbox.get(outbox_id)
+            if msg is None or msg.sent_at is not None:
+                return
+            msg.sent_at = self.clock.now()
+            if msg.kind in SECRET_KINDS:
+                msg.payload_json = json.dumps({"scrubbed": True})
+            await uow.commit()
+
+    async def mark_failed(self, outbox_id: int, error: str, *, permanent: bool = False) -> None:
+        """Back off exponentially (5 s .. 1 h); give up after MAX_ATTEMPTS or if permanent."""
+        async with self.uow() as uow:
+            msg = await uow.outbox.get(outbox_id)
+            if msg is None or msg.sent_at is not None:
+                return
+            msg.attempts += 1
+            msg.last_error = error[:500]
+            now = self.clock.now()
+            if permanent or msg.attempts >= MAX_ATTEMPTS:
+                msg.next_attempt_at = NEVER  # dead letter: kept for support, never retried
+            else:
+                msg.next_attempt_at = now + min(3600, 5 * 2 ** (msg.attempts - 1))
+            await uow.commit()
+
+    async def history(self, user_id: int) -> list[tuple[str, dict, int | None]]:
+        """(kind, payload, sent_at) of everything queued for a user (tests, support)."""
+        async with self.uow(readonly=True) as uow:
+            rows = await uow.outbox.for_user(user_id)
+        return [(m.kind, json.loads(m.payload_json), m.sent_at) for m in rows]

@@ -1,0 +1,125 @@
+"""Receipts: what a finished rental cost, split to the micro-USDC, with its transactions."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+from core.domain.billing import settle
+from core.domain.model import Rental
+from core.domain.rentals import RentalState as S
+from core.errors import NotFound
+from core.services.base import Service, gpu_name
+from core.services.views import Principal, ReceiptsView, ReceiptView
+
+FINISHED = (S.SETTLED, S.RESOLVED, S.CANCELLED, S.ENDED, S.DISPUTED)
+
+
+class ReceiptService(Service):
+    async def list(self, who: Principal, export_csv: bool = False) -> ReceiptsView:
+        """Receipts of the renter's paid rentals, newest first (CSV on request)."""
+        async with self.uow(readonly=True) as uow:
+            rows = await uow.rentals.for_renter(who.user_id, FINISHED, limit=200)
+        receipts = tuple(receipt_view(r) for r in rows if r.funded_at is not None)
+        return ReceiptsView(receipts, receipts_csv(receipts) if export_csv else None)
+
+    async def one(self, who: Principal, rental_id: int) -> ReceiptView:
+        """One receipt; NotFound if it is not the renter's paid rental."""
+        async with self.uow(readonly=True) as uow:
+            r = await uow.rentals.get(rental_id)
+        if r is None or r.renter_id != who.user_id or r.funded_at is None:
+            raise NotFound(f"There is no receipt for rental #{rental_id}.")
+        return receipt_view(r)
+
+
+def receipt_view(r: Rental) -> ReceiptView:
+    seconds = 0
+    if r.started_at is not None and r.ended_at is not None:
+        seconds = max(0, min(r.ended_at, r.paid_until or r.ended_at) - r.started_at)
+    if r.billed is not None:
+        billed, fee, net, refund = r.billed, r.fee or 0, r.provider_net or 0, r.refund or 0
+    elif r.started_at is not None and r.ended_at is not None:
+        # ended but not yet settled on chain: show what settlement will pay
+        s = settle(
+            deposit=r.deposit,
+            price_per_hour=r.price_per_hour,
+            fee_bps=r.fee_bps,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+            paid_until=r.paid_until or r.ended_at,
+        )
+        billed, fee, net, refund = s.billed, s.fee, s.provider_net, s.refund
+    else:
+        billed, fee, net, refund = 0, 0, 0, r.deposit
+    txs = tuple(
+        (label, h)
+        for label, h in (
+            ("open", r.open_tx),
+            ("start", r.start_tx),
+            ("stop", r.stop_tx),
+            ("settle", r.settle_tx),
+        )
+        if h
+    )
+    return ReceiptView(
+        rental_id=r.id,
+        gpu_name=gpu_name(r.gpu_model),
+        gpu_count=r.gpu_count,
+        state=r.state,
+        started_at=r.started_at,
+        ended_at=r.ended_at,
+        seconds_billed=seconds,
+        price_per_hour=r.price_per_hour,
+        deposit=r.deposit,
+        billed=billed,
+        fee=fee,
+        fee_bps=r.fee_bps,
+        provider_net=net,
+        refund=refund,
+        tx_hashes=txs,
+        rating=r.rating,
+    )
+
+
+CSV_HEADER = (
+    "rental",
+    "gpu",
+    "state",
+    "started_at",
+    "ended_at",
+    "seconds_billed",
+    "price_per_hour",
+    "deposit",
+    "billed",
+    "fee",
+    "provider_net",
+    "refund",
+    "transactions",
+)
+
+
+def receipts_csv(receipts: Sequence[ReceiptView]) -> str:
+    """CSV with amounts in micro-USDC (integers, exact) and Unix times."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CSV_HEADER)
+    for r in receipts:
+        w.writerow(
+            [
+                r.rental_id,
+                f"{r.gpu_count}x {r.gpu_name}",
+                r.state,
+                r.started_at or "",
+                r.ended_at or "",
+                r.seconds_billed,
+                r.price_per_hour,
+                r.deposit,
+                r.billed,
+                r.fee,
+                r.provider_net,
+                r.refund,
+                " ".join(f"{k}:{v}" for k, v in r.tx_hashes),
+            ]
+        )
+    return out.getvalue()

@@ -1,0 +1,313 @@
+"""Renter use cases: confirm a quote, status, extend, stop, dispute, rate."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+
+from core.domain.billing import billed as billed_for
+from core.domain.billing import deposit_for
+from core.domain.listings import ListingQuery, ListingStatus
+from core.domain.model import PendingSignature, Rental
+from core.domain.rentals import RentalState as S
+from core.errors import (
+    Conflict,
+    Forbidden,
+    JustTaken,
+    NoOffer,
+    NotFound,
+    ValidationError,
+    WalletError,
+)
+from core.ports import Clock, EscrowPort, RentalTerms, SignatureRequest, WalletPort
+from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, gpu_name
+from core.services.market import MarketService
+from core.services.views import Notice, PaymentPendingView, Principal, QuoteView, RentalView
+
+LIVE = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE)
+MAX_DISPUTE_REASON = 500
+
+
+def state_text(state: str) -> str:
+    return state.replace("_", " ")
+
+
+class RentalService(Service):
+    def __init__(
+        self,
+        uow: UowFactory,
+        clock: Clock,
+        rules: MarketRules,
+        *,
+        market: MarketService,
+        escrow: EscrowPort,
+        wallet: WalletPort,
+    ) -> None:
+        super().__init__(uow, clock, rules)
+        self.market = market
+        self.escrow = escrow
+        self.wallet = wallet
+
+    # -- confirm -------------------------------------------------------------------------
+    async def confirm(self, who: Principal, rental_id: int) -> PaymentPendingView:
+        """Hold the quoted listing and ask the renter's wallet for the one deposit signature.
+
+        Raises NotFound/Forbidden for someone else's quote, Conflict when the quote expired or
+        was confirmed already, JustTaken (with the next best quote) when another renter got
+        the GPU first, WalletError when no wallet is connected.
+        """
+        renter = await self._renter_address(who)
+        now = self.clock.now()
+        async with self.uow() as uow:
+            rental = await self._own(uow, who, rental_id)
+            if rental.state != S.QUOTED:
+                raise Conflict(f"Quote #{rental.id} was already {state_text(rental.state)}.")
+            if rental.quote_expires_at < now:
+                rental.transition(S.CANCELLED)
+                rental.cancel_reason = "quote expired"
+                await uow.commit()
+                raise Conflict("This quote has expired. Send /rent again for a fresh price.")
+            hold_until = now + self.rules.payment_hold_s
+            if not await uow.listings.try_hold(rental.listing_id, rental.id, now, hold_until):
+                rental.transition(S.CANCELLED)
+                rental.cancel_reason = "listing taken"
+                next_best = await self._next_best(uow, rental)
+                await uow.commit()
+                raise JustTaken(
+                    "Just taken — someone else confirmed this GPU a moment ago.", next_best
+                )
+            provider = await uow.providers.get(rental.provider_id)
+            rental.renter_address = renter
+            rental.provider_address = provider.payout_address
+            rental.salt = "0x" + secrets.token_hex(32)
+            rental.hold_until = hold_until
+            request = await self.escrow.prepare_open(terms_of(rental, hold_until), renter)
+            rental.escrow_id = request.escrow_id
+            rental.transition(S.AWAITING_PAYMENT)
+            pending = self._pending(who.user_id, rental.id, request, hold_until)
+            uow.signatures.add(pending)
+            await uow.commit()
+        try:
+            link = await self.wallet.request_signature(
+                who.user_id, pending.token, request, hold_until
+            )
+        except WalletError:
+            await self._abandon(rental.id, "wallet unreachable")
+            raise
+        return PaymentPendingView(
+            rental_id=rental.id,
+            deposit=rental.deposit,
+            url=link.url,
+            wc_uri=link.wc_uri,
+            expires_at=hold_until,
+            summary=request.summary,
+        )
+
+    async def cancel_quote(self, who: Principal, rental_id: int) -> Notice:
+        """Drop a quote (or an unpaid confirmation, releasing its hold)."""
+        async with self.uow() as uow:
+            rental = await self._own(uow, who, rental_id)
+            if rental.state not in (S.QUOTED, S.AWAITING_PAYMENT):
+                raise Conflict(f"Rental #{rental.id} is {state_text(rental.state)}.")
+            await cancel_unpaid(uow, rental, "cancelled by renter")
+            await uow.commit()
+        return Notice("quote.cancelled", {"rental_id": rental_id})
+
+    # -- views ---------------------------------------------------------------------------
+    async def status(self, who: Principal, ref: str | None) -> RentalView:
+        """The renter's rental (the live one when ``ref`` is None); NotFound if none."""
+        async with self.uow(readonly=True) as uow:
+            rental = await self._pick(uow, who, ref, LIVE + (S.ENDED, S.DISPUTED))
+            machine = await uow.machines.get(rental.machine_id)
+            return self._view(rental, machine.name if machine else "", _metrics(machine))
+
+    # -- extend / stop ---------------------------------------------------------------------
+    async def extend(self, who: Principal, ref: str | None, duration_s: int) -> PaymentPendingView:
+        """Ask the wallet to sign a top-up worth ``duration_s`` more seconds."""
+        renter = await self._renter_address(who)
+        async with self.uow() as uow:
+            rental = await self._pick(uow, who, ref, (S.ACTIVE,))
+            amount = deposit_for(duration_s, rental.price_per_hour)
+            salt = "0x" + secrets.token_hex(32)
+            request = await self.escrow.prepare_extend(rental.escrow_id, renter, amount, salt)
+            expires = self.clock.now() + self.rules.payment_hold_s
+            pending = self._pending(who.user_id, rental.id, request, expires)
+            pending.payload_json = json.dumps({"amount": amount, "salt": salt})
+            uow.signatures.add(pending)
+            await uow.commit()
+        link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
+        return PaymentPendingView(
+            rental.id, amount, link.url, link.wc_uri, expires, request.summary
+        )
+
+    async def stop(self, who: Principal, ref: str | None) -> PaymentPendingView:
+        """Ask the wallet to sign the stop; settlement follows on chain."""
+        renter = await self._renter_address(who)
+        async with self.uow() as uow:
+            rental = await self._pick(uow, who, ref, (S.ACTIVE,))
+            request = await self.escrow.prepare_stop(rental.escrow_id, renter)
+            expires = self.clock.now() + self.rules.payment_hold_s
+            pending = self._pending(who.user_id, rental.id, request, expires)
+            uow.signatures.add(pending)
+            await uow.commit()
+        link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
+        return PaymentPendingView(rental.id, 0, link.url, link.wc_uri, expires, request.summary)
+
+    # -- dispute / rate --------------------------------------------------------------------
+    async def dispute(self, who: Principal, ref: str | None, reason: str | None) -> Notice:
+        """Open a dispute on an active or just-ended rental; evidence decides it.
+
+        Raises ValidationError without a reason, PaymentError if the escrow refuses.
+        """
+        if not reason or not reason.strip():
+            raise ValidationError("Say what went wrong, e.g. /dispute GPU disappeared after 1h")
+        reason = reason.strip()[:MAX_DISPUTE_REASON]
+        async with self.uow(readonly=True) as uow:
+            rental = await self._pick(uow, who, ref, (S.ACTIVE, S.ENDED))
+        evidence = "0x" + secrets.token_hex(32)  # the agent's evidence bundle hash, later
+        receipt = await self.escrow.open_dispute(rental.escrow_id, evidence)
+        async with self.uow() as uow:
+            r = await uow.rentals.get(rental.id)
+            r.dispute_reason = reason
+            await uow.commit()
+        return Notice("dispute.opened", {"rental_id": rental.id, "tx": receipt.tx_hash})
+
+    async def rate(
+        self, who: Principal, ref: str | None, stars: int, comment: str | None
+    ) -> Notice:
+        """Rate a finished rental once (1..5 stars); it feeds the host's reliability."""
+        if not 1 <= stars <= 5:
+            raise ValidationError("Rate with 1 to 5 stars, e.g. /rate 5")
+        async with self.uow() as uow:
+            rental = await self._pick(uow, who, ref, (S.SETTLED, S.RESOLVED, S.ENDED))
+            if rental.rating is not None:
+                raise Conflict(f"You already rated rental #{rental.id}.")
+            rental.rating = stars
+            rental.rating_comment = (comment or "")[:500] or None
+            await uow.commit()
+        return Notice("rate.thanks", {"rental_id": rental.id, "stars": stars})
+
+    # -- helpers -----------------------------------------------------------------------------
+    async def _renter_address(self, who: Principal) -> str:
+        address = await self.wallet.connected_address(who.user_id)
+        if address is None:
+            raise WalletError("Connect a wallet first: /connect")
+        return address
+
+    def _pending(
+        self, user_id: int, rental_id: int, request: SignatureRequest, expires_at: int
+    ) -> PendingSignature:
+        return PendingSignature(
+            token=secrets.token_urlsafe(24),
+            user_id=user_id,
+            kind=request.kind,
+            payload_json="{}",
+            created_at=self.clock.now(),
+            expires_at=expires_at,
+            rental_id=rental_id,
+        )
+
+    async def _own(self, uow: UnitOfWork, who: Principal, rental_id: int) -> Rental:
+        rental = await uow.rentals.get(rental_id)
+        if rental is None:
+            raise NotFound(f"There is no rental #{rental_id}.")
+        if rental.renter_id != who.user_id:
+            raise Forbidden(f"Rental #{rental_id} is not yours.")
+        return rental
+
+    async def _pick(
+        self, uow: UnitOfWork, who: Principal, ref: str | None, states: Sequence[str]
+    ) -> Rental:
+        if ref is not None:
+            if not ref.isdigit() or len(ref) > 12:
+                raise ValidationError(f"'{ref[:20]}' is not a rental number, e.g. #12.")
+            rental = await self._own(uow, who, int(ref))
+            if rental.state not in states:
+                raise Conflict(f"Rental #{rental.id} is {state_text(rental.state)}.")
+            return rental
+        rows = await uow.rentals.for_renter(who.user_id, list(states))
+        if not rows:
+            raise NotFound("You have no rental for that. /rent 4090 3h starts one.")
+        live = [r for r in rows if r.state in LIVE]
+        if len(live) > 1:
+            ids = ", ".join(f"#{r.id}" for r in live[:5])
+            raise ValidationError(
+                f"You have several rentals ({ids}); add the number, e.g. #{live[0].id}."
+            )
+        return live[0] if live else rows[0]
+
+    async def _next_best(self, uow: UnitOfWork, lost: Rental) -> QuoteView | None:
+        query = ListingQuery(model=lost.gpu_model, gpu_count=lost.gpu_count)
+        try:
+            return await self.market.quote_in(
+                uow, lost.renter_id, query, lost.duration_s, exclude=(lost.listing_id,)
+            )
+        except NoOffer:
+            return None
+
+    async def _abandon(self, rental_id: int, reason: str) -> None:
+        async with self.uow() as uow:
+            rental = await uow.rentals.get(rental_id)
+            if rental and rental.state == S.AWAITING_PAYMENT:
+                await cancel_unpaid(uow, rental, reason)
+                await uow.commit()
+
+    def _view(self, r: Rental, machine_name: str, metrics: dict) -> RentalView:
+        now = self.clock.now()
+        cost = 0
+        remaining = None
+        if r.started_at is not None:
+            end = min(r.ended_at or now, r.paid_until or now)
+            cost = billed_for(max(0, end - r.started_at), r.price_per_hour)
+            if r.ended_at is None and r.paid_until is not None:
+                remaining = max(0, r.paid_until - now)
+        return RentalView(
+            rental_id=r.id,
+            state=r.state,
+            gpu_name=gpu_name(r.gpu_model),
+            gpu_count=r.gpu_count,
+            price_per_hour=r.price_per_hour,
+            deposit=r.deposit,
+            created_at=r.created_at,
+            started_at=r.started_at,
+            paid_until=r.paid_until,
+            ended_at=r.ended_at,
+            now=now,
+            cost_so_far=cost,
+            remaining_s=remaining,
+            machine_name=machine_name,
+            metrics=metrics,
+        )
+
+
+async def cancel_unpaid(uow: UnitOfWork, rental: Rental, reason: str) -> None:
+    """Cancel a quote or unpaid confirmation and release the listing it held."""
+    held = rental.state == S.AWAITING_PAYMENT
+    rental.transition(S.CANCELLED)
+    rental.cancel_reason = reason
+    if held:
+        await uow.listings.set_status_for_rental(
+            rental.listing_id, rental.id, ListingStatus.AVAILABLE
+        )
+
+
+def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:
+    """The terms the renter signs, rebuilt from the rental row."""
+    return RentalTerms(
+        provider_address=rental.provider_address,
+        price_per_hour=rental.price_per_hour,
+        deposit=rental.deposit,
+        listing_id=rental.listing_id,
+        quote_expiry=quote_expiry if quote_expiry is not None else rental.hold_until,
+        salt=rental.salt,
+    )
+
+
+def _metrics(machine: object) -> dict:
+    raw = getattr(machine, "metrics_json", None) or "{}"
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

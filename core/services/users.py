@@ -1,0 +1,89 @@
+"""Identity: a chat user becomes a principal; language, wallet and SSH key settings."""
+
+from __future__ import annotations
+
+import re
+
+from core.domain.model import User
+from core.errors import ValidationError
+from core.services.base import Service, require
+from core.services.views import Notice, Principal
+
+LANGS = ("en", "de")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class UserService(Service):
+    async def identify(
+        self,
+        platform: str,
+        external_id: str,
+        display_name: str,
+        *,
+        lang_hint: str | None = None,
+        chat_id: str | None = None,
+        private_chat: bool = True,
+    ) -> Principal:
+        """Find or create the user behind a chat identity (language from the platform)."""
+        name = (display_name or external_id)[:64]
+        async with self.uow() as uow:
+            user = await uow.users.by_external(platform, external_id)
+            if user is None:
+                lang = lang_hint[:2].lower() if lang_hint else "en"
+                user = User(
+                    platform=platform,
+                    external_id=external_id,
+                    display_name=name,
+                    created_at=self.clock.now(),
+                    lang=lang if lang in LANGS else "en",
+                    chat_id=chat_id,
+                )
+                uow.users.add(user)
+                await uow.commit()
+            elif chat_id and private_chat and user.chat_id != chat_id:
+                user.chat_id = chat_id
+                await uow.commit()
+            return Principal(user.id, platform, private_chat, user.lang)
+
+    async def set_lang(self, who: Principal, lang: str | None) -> Notice:
+        """Switch the reply language; raise ValidationError for an unsupported one."""
+        if lang is None:
+            return Notice("lang.current", {"lang": who.lang})
+        if lang not in LANGS:
+            raise ValidationError(f"Language '{lang}' is not available; choose en or de.")
+        async with self.uow() as uow:
+            user = require(await uow.users.get(who.user_id), "Unknown user.")
+            user.lang = lang
+            await uow.commit()
+        return Notice("lang.set", {"lang": lang})
+
+    async def set_ssh_key(self, who: Principal, public_key: str | None) -> Notice:
+        """Store the renter's own public key (validated by the grammar), or show/clear it."""
+        async with self.uow() as uow:
+            user = require(await uow.users.get(who.user_id), "Unknown user.")
+            if public_key is None:
+                if user.ssh_public_key:
+                    return Notice("sshkey.current", {"key": _short_key(user.ssh_public_key)})
+                return Notice("sshkey.none")
+            user.ssh_public_key = public_key
+            await uow.commit()
+        return Notice("sshkey.set", {"key": _short_key(public_key)})
+
+    async def get(self, user_id: int) -> User:
+        async with self.uow(readonly=True) as uow:
+            return require(await uow.users.get(user_id), "Unknown user.")
+
+    async def set_wallet(self, user_id: int, address: str) -> None:
+        """Remember the address of the wallet the user connected; ValidationError if malformed."""
+        if not _ADDRESS.match(address):
+            raise ValidationError("That is not a wallet address.")
+        async with self.uow() as uow:
+            user = require(await uow.users.get(user_id), "Unknown user.")
+            user.wallet_address = address
+            await uow.commit()
+
+
+def _short_key(key: str) -> str:
+    parts = key.split()
+    body = parts[1] if len(parts) > 1 else key
+    return f"{parts[0]} …{body[-12:]}"

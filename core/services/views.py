@@ -1,0 +1,155 @@
+"""Plain DTOs that services return and renderers turn into text. No behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking, and from where (credentials only go to private chats)."""
+
+    user_id: int
+    platform: str
+    private_chat: bool = True
+    lang: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class OfferView:
+    listing_id: int
+    gpu_model: str
+    gpu_name: str
+    gpu_count: int
+    vram_gb: int
+    price_per_hour: int  # per GPU-hour
+    total_per_hour: int
+    region: str
+    reliability_bps: int
+    verified: bool
+    machine_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    offers: tuple[OfferView, ...]
+    page: int
+    has_more: bool
+    total_available: int
+    sort: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteView:
+    rental_id: int
+    offer: OfferView
+    duration_s: int
+    deposit: int
+    fee_bps: int
+    expires_at: int
+    alternative_note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentPendingView:
+    rental_id: int
+    deposit: int
+    url: str
+    wc_uri: str | None
+    expires_at: int
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsView:
+    rental_id: int
+    username: str
+    host: str
+    port: int
+    host_key_fingerprint: str
+    private_key: str | None  # only when rigshare generated the key
+    paid_until: int
+
+
+@dataclass(frozen=True, slots=True)
+class RentalView:
+    rental_id: int
+    state: str
+    gpu_name: str
+    gpu_count: int
+    price_per_hour: int
+    deposit: int
+    created_at: int
+    started_at: int | None
+    paid_until: int | None
+    ended_at: int | None
+    now: int
+    cost_so_far: int
+    remaining_s: int | None
+    machine_name: str = ""
+    metrics: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptView:
+    rental_id: int
+    gpu_name: str
+    gpu_count: int
+    state: str
+    started_at: int | None
+    ended_at: int | None
+    seconds_billed: int
+    price_per_hour: int
+    deposit: int
+    billed: int
+    fee: int
+    fee_bps: int
+    provider_net: int
+    refund: int
+    tx_hashes: tuple[tuple[str, str], ...]  # (label, hash)
+    rating: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptsView:
+    receipts: tuple[ReceiptView, ...]
+    csv: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MachineView:
+    machine_id: int
+    name: str
+    region: str
+    status: str
+    gpus: tuple[str, ...]
+    listings: tuple[tuple[int, str, int, str], ...]  # (listing id, gpu model, price/h, status)
+    uptime_bps: int
+    reliability_bps: int
+    last_heartbeat_at: int | None
+    current_rental_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTokenView:
+    machine_id: int
+    machine_name: str
+    token: str  # shown once
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class EarningsView:
+    completed_rentals: int
+    active_rentals: int
+    gross: int
+    fees: int
+    net: int
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A short confirmation ("Language set to English") with a message key and params."""
+
+    key: str
+    params: dict = field(default_factory=dict)

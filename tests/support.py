@@ -1,0 +1,79 @@
+"""Helpers for tests: PostgreSQL reachability, schemas, seeding a small market."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from bot.bootstrap import App
+from core.services.views import Principal
+from core.wire import GpuInfo, Heartbeat
+
+PG_URL = "postgresql://127.0.0.1:5432/test"
+
+
+def pg_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def pg_exec(sql: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(host="127.0.0.1", port=5432, database="test")
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def pg_drop_schema(schema: str) -> None:
+    pg_exec(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+NVML_NAMES = {
+    "rtx4090": ("NVIDIA GeForce RTX 4090", 24564),
+    "rtx3090": ("NVIDIA GeForce RTX 3090", 24576),
+    "h100": ("NVIDIA H100 80GB HBM3", 81559),
+    "a100-80gb": ("NVIDIA A100-SXM4-80GB", 81920),
+    "l4": ("NVIDIA L4", 23034),
+}
+
+
+def heartbeat(gpus: list[str], seq: int = 1, sent_at: int = 0) -> Heartbeat:
+    return Heartbeat(
+        agent_version="test",
+        seq=seq,
+        sent_at=sent_at,
+        gpus=[
+            GpuInfo(index=i, uuid=f"GPU-{i:04d}-{key}", name=NVML_NAMES[key][0],
+                    vram_total_mib=NVML_NAMES[key][1], utilization_pct=3, temperature_c=40)
+            for i, key in enumerate(gpus)
+        ],
+        ssh_host="127.0.0.1",
+        ssh_port=2222,
+    )
+
+
+async def add_provider(
+    app: App, name: str, gpus: list[str], price: int, *, region: str = "eu"
+) -> tuple[Principal, int]:
+    """Register a provider with one machine whose agent reported ``gpus``; priced listings."""
+    who = await app.users.identify("terminal", name, name)
+    address = "0x" + (name.encode().hex() * 40)[:40]
+    await app.providers.register(who, address)
+    token = await app.providers.add_machine(who, f"{name}-box", region)
+    machine_id = await app.agents.authenticate(token.token)
+    await app.agents.heartbeat(machine_id, heartbeat(gpus))
+    await app.providers.set_price(who, f"{name}-box", price, None)
+    return who, machine_id
+
+
+async def renter(app: App, name: str = "alice") -> Principal:
+    return await app.users.identify("terminal", name, name)

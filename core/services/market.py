@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from core.domain.billing import deposit_for
 from core.domain.listings import ListingQuery
 from core.domain.model import Listing, Rental
-from core.errors import NoOffer
+from core.domain.rentals import RentalState
+from core.errors import Conflict, NoOffer, NotFound
 from core.services.base import Service, UnitOfWork, gpu_name
 from core.services.views import OfferView, Principal, QuoteView, SearchPage
 
@@ -50,6 +52,28 @@ class MarketService(Service):
         """Quote the best listing (price weighed by reliability); raise NoOffer if none fits."""
         async with self.uow() as uow:
             view = await self.quote_in(uow, who.user_id, query, duration_s)
+            await uow.commit()
+        return view
+
+    async def cheaper(self, who: Principal, rental_id: int) -> QuoteView:
+        """Replace a quote by the best offer of the same GPU that costs less per hour.
+
+        Raises NotFound/Forbidden for someone else's quote, Conflict if it is no longer a
+        quote, NoOffer when nothing cheaper is free.
+        """
+        async with self.uow() as uow:
+            old = await uow.rentals.get(rental_id)
+            if old is None or old.renter_id != who.user_id:
+                raise NotFound(f"There is no quote #{rental_id}.")
+            if old.state != RentalState.QUOTED:
+                raise Conflict(f"Quote #{rental_id} is no longer open.")
+            per_gpu = old.price_per_hour // old.gpu_count
+            query = ListingQuery(
+                model=old.gpu_model, gpu_count=old.gpu_count, max_price_per_hour=per_gpu - 1
+            )
+            view = await self.quote_in(uow, who.user_id, query, old.duration_s)
+            old.transition(RentalState.CANCELLED)
+            old.cancel_reason = "replaced by a cheaper quote"
             await uow.commit()
         return view
 
@@ -98,8 +122,6 @@ class MarketService(Service):
 
 
 def _replace(q: ListingQuery, **changes: object) -> ListingQuery:
-    from dataclasses import replace
-
     return replace(q, **changes)
 
 

@@ -1,0 +1,122 @@
+"""``rigshare`` command line: run the service, chat in a terminal, migrate the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+from bot.bootstrap import App, build_app
+from bot.settings import Settings
+from bot.simulation import heartbeat_loop, seed_market
+from bot.terminal.chat import TerminalChat
+
+log = logging.getLogger("rigshare")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rigshare", description="GPU rental marketplace in chat")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the service on its embedded defaults (or .env)")
+    run.add_argument("--as", dest="user", default="you", help="terminal user name")
+    run.add_argument("--no-terminal", action="store_true", help="no terminal front end")
+    chat = sub.add_parser("chat", help="talk to the marketplace in the terminal")
+    chat.add_argument("--as", dest="user", default="you", help="user name to speak as")
+    chat.add_argument("--script", type=Path, help="replay a conversation from a file")
+    sub.add_parser("migrate", help="upgrade the database schema and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # the service logs to stderr at WARNING while the terminal owns the screen
+    if args.command in ("run", "chat"):
+        logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        return asyncio.run(_main(args, settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _main(args: argparse.Namespace, settings: Settings) -> int:
+    app = build_app(settings, auto_approve=True)
+    await app.start()
+    try:
+        if args.command == "migrate":
+            print("database is at the current schema")
+            return 0
+        if args.command == "chat":
+            return await _chat(app, args)
+        return await _run(app, args)
+    finally:
+        await app.close()
+
+
+async def _chat(app: App, args: argparse.Namespace) -> int:
+    await seed_market(app, app.settings.simulated_providers)
+    chat = TerminalChat(app)
+    if args.script:
+        errors = await chat.run_script(args.script.read_text().splitlines(), args.user)
+        print(f"script done: {errors} error repl{'y' if errors == 1 else 'ies'}")
+        return 0
+    await chat.interactive(args.user)
+    return 0
+
+
+async def _run(app: App, args: argparse.Namespace) -> int:
+    hosts = await seed_market(app, app.settings.simulated_providers)
+    print(f"rigshare is running on {app.settings.database_url}")
+    for note in app.notes:
+        print(f"  · {note}")
+    print(f"  · {len(hosts)} simulated providers online")
+    for name in ("telegram", "discord"):
+        if getattr(app.settings, f"{name}_token") is not None:
+            print(f"  · {name}: token set, but this front end is not wired into run yet")
+    tasks = [
+        asyncio.create_task(heartbeat_loop(app, hosts)),
+        asyncio.create_task(_keeper_loop(app)),
+    ]
+    try:
+        if args.no_terminal:
+            await asyncio.Event().wait()
+        chat = TerminalChat(app)
+        tasks.append(asyncio.create_task(_outbox_loop(chat)))
+        await chat.interactive(args.user)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return 0
+
+
+async def _keeper_loop(app: App) -> None:
+    while True:
+        try:
+            await app.lifecycle.tick()
+            await app.agents.mark_silent_offline()
+        except Exception:
+            log.exception("keeper tick failed")
+        await asyncio.sleep(app.settings.keeper_interval_s)
+
+
+async def _outbox_loop(chat: TerminalChat) -> None:
+    while True:
+        try:
+            await chat.flush()
+        except Exception:
+            log.exception("outbox delivery failed")
+        await asyncio.sleep(1.0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""The one command dispatcher behind every front end: parse, call ONE service, render.
+
+Telegram, Discord and the terminal all call ``Dispatcher``; they only adapt input and output
+(buttons, files, private delivery). The same input therefore gives the same core call and the
+same text everywhere, which the parity test holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+from bot.bootstrap import App
+from bot.common import render
+from bot.common.i18n import t
+from core import grammar as g
+from core.domain.gpus import lookup
+from core.domain.listings import ListingQuery
+from core.domain.money import format_usdc
+from core.errors import AmbiguousChoice, CoreError, JustTaken
+from core.services.views import Principal, QuoteView
+
+log = logging.getLogger(__name__)
+PROVIDER_COMMANDS = (g.Register, g.AddMachine, g.Machines, g.Price, g.Pause, g.Resume,
+                     g.Earnings)
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    action: str  # "confirm:12", "cancel:12", "cheaper:12", "extend:12", "text:/rent ..."
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    buttons: tuple[Button, ...] = ()
+    private: bool = False  # holds a credential, key, token or wallet detail
+    files: tuple[tuple[str, str], ...] = ()  # (file name, content)
+    core_call: str = ""  # the service method that answered (parity tests, metrics)
+    error: bool = False
+    meta: dict = field(default_factory=dict)
+
+
+class Dispatcher:
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def handle_text(self, who: Principal, text: str) -> Reply:
+        """Parse one chat line and answer it; never raises."""
+        return await self._safe(who, self._text(who, text))
+
+    async def handle_action(self, who: Principal, action: str) -> Reply:
+        """Answer a button press; never raises."""
+        return await self._safe(who, self._action(who, action))
+
+    async def _text(self, who: Principal, text: str) -> Reply:
+        try:
+            cmd = g.parse(text)
+        except AmbiguousChoice as exc:
+            # offer each choice as a button that re-sends the line with that model spelled out
+            tokens = text.split()
+            ambiguous = [i for i, tok in enumerate(tokens) if len(lookup(tok)) > 1]
+            if not ambiguous:
+                raise
+            i = ambiguous[0]
+            buttons = tuple(
+                Button(c, "text:" + " ".join(tokens[:i] + [c] + tokens[i + 1 :]))
+                for c in exc.choices
+            )
+            return Reply(exc.user_message, buttons=buttons, error=True)
+        return await self.handle(who, cmd)
+
+    async def handle(self, who: Principal, cmd: g.Command) -> Reply:  # noqa: C901 - a table
+        a, lang = self.app, who.lang
+        match cmd:
+            case g.Start():
+                return Reply(t(lang, "help.start"), core_call="-")
+            case g.Help():
+                return Reply(t(lang, "help.body"), core_call="-")
+            case g.Gpus(filters=f, sort=sort, page=page):
+                query = ListingQuery(
+                    model=f.model, min_vram_gb=f.min_vram_gb,
+                    max_price_per_hour=f.max_price_per_hour, region=f.region,
+                    min_reliability_bps=f.min_reliability * 100
+                    if f.min_reliability is not None else None,
+                    verified_only=f.verified_only, sort=sort,
+                )
+                view = await a.market.search(who, query, page)
+                return Reply(render.search_page(lang, view), core_call="market.search")
+            case g.RentArgs():
+                query = ListingQuery(
+                    model=cmd.model, gpu_count=cmd.count,
+                    max_price_per_hour=cmd.max_price_per_hour, region=cmd.region,
+                )
+                q = await a.market.quote(who, query, cmd.duration_s)
+                return self._quote_reply(lang, q, "market.quote")
+            case g.Status(rental_ref=ref):
+                view = await a.rentals.status(who, ref)
+                return Reply(render.rental(lang, view), core_call="rentals.status")
+            case g.Extend(duration_s=d, rental_ref=ref):
+                p = await a.rentals.extend(who, ref, d)
+                return self._pay_reply(lang, p, "extend", "rentals.extend")
+            case g.Stop(rental_ref=ref):
+                p = await a.rentals.stop(who, ref)
+                return self._pay_reply(lang, p, "stop", "rentals.stop")
+            case g.Receipts(export_csv=csv):
+                view = await a.receipts.list(who, csv)
+                files = (("rigshare-receipts.csv", view.csv),) if view.csv is not None else ()
+                return Reply(render.receipts(lang, view), private=True, files=files,
+                             core_call="receipts.list")
+            case g.Dispute(rental_ref=ref, reason=reason):
+                n = await a.rentals.dispute(who, ref, reason)
+                return Reply(render.notice(lang, n), core_call="rentals.dispute")
+            case g.Rate(rental_ref=ref, stars=stars, comment=comment):
+                n = await a.rentals.rate(who, ref, stars, comment)
+                return Reply(render.notice(lang, n), core_call="rentals.rate")
+            case g.Connect():
+                address = await a.wallet.connected_address(who.user_id)
+                if address is None:
+                    return Reply(t(lang, "connect.none", url=a.settings.public_url + "/connect"),
+                                 private=True, core_call="wallet.connected_address")
+                balance = await a.escrow.balance_of(address)
+                return Reply(t(lang, "connect.connected", address=address,
+                               balance=format_usdc(balance)),
+                             private=True, core_call="wallet.connected_address")
+            case g.SshKey(public_key=key):
+                n = await a.users.set_ssh_key(who, key)
+                return Reply(render.notice(lang, n), private=True, core_call="users.set_ssh_key")
+            case g.Lang(lang=new):
+                n = await a.users.set_lang(who, new)
+                return Reply(render.notice(new or lang, n), core_call="users.set_lang")
+        return await self._provider(who, cmd)
+
+    async def _provider(self, who: Principal, cmd: g.Command) -> Reply:
+        a, lang = self.app, who.lang
+        match cmd:
+            case g.Register(payout_address=address):
+                n = await a.providers.register(who, address)
+                call = "providers.register"
+                text = render.notice(lang, n)
+            case g.AddMachine(machine=name, region=region):
+                v = await a.providers.add_machine(who, name, region)
+                call, text = "providers.add_machine", render.agent_token(lang, v)
+            case g.Machines():
+                call = "providers.machines"
+                text = render.machines(lang, await a.providers.machines(who))
+            case g.Price(machine=name, price_per_hour=price, model=model):
+                n = await a.providers.set_price(who, name, price, model)
+                call, text = "providers.set_price", render.notice(lang, n)
+            case g.Pause(machine=name) | g.Resume(machine=name):
+                n = await a.providers.pause(who, name, paused=isinstance(cmd, g.Pause))
+                call, text = "providers.pause", render.notice(lang, n)
+            case g.Earnings():
+                call = "providers.earnings"
+                text = render.earnings(lang, await a.providers.earnings(who))
+            case _:
+                raise AssertionError(f"unhandled command {cmd!r}")
+        return Reply(text, private=True, core_call=call)
+
+    async def _action(self, who: Principal, action: str) -> Reply:
+        verb, _, arg = action.partition(":")
+        a, lang = self.app, who.lang
+        if verb == "text":
+            return await self._text(who, arg)
+        if not arg.isdigit() or len(arg) > 12:
+            raise CoreError("That button has expired. Send the command again.")
+        rental_id = int(arg)
+        if verb == "confirm":
+            p = await a.rentals.confirm(who, rental_id)
+            return self._pay_reply(lang, p, "open", "rentals.confirm")
+        if verb == "cancel":
+            n = await a.rentals.cancel_quote(who, rental_id)
+            return Reply(render.notice(lang, n), core_call="rentals.cancel_quote")
+        if verb == "cheaper":
+            q = await a.market.cheaper(who, rental_id)
+            return self._quote_reply(lang, q, "market.cheaper")
+        if verb == "extend":
+            p = await a.rentals.extend(who, arg, 3600)
+            return self._pay_reply(lang, p, "extend", "rentals.extend")
+        raise CoreError("That button has expired. Send the command again.")
+
+    def _quote_reply(self, lang: str, q: QuoteView, call: str) -> Reply:
+        return Reply(
+            render.quote(lang, q),
+            buttons=(
+                Button(t(lang, "quote.confirm"), f"confirm:{q.rental_id}"),
+                Button(t(lang, "quote.cheaper"), f"cheaper:{q.rental_id}"),
+                Button(t(lang, "quote.cancel"), f"cancel:{q.rental_id}"),
+            ),
+            core_call=call,
+            meta={"rental_id": q.rental_id},
+        )
+
+    def _pay_reply(self, lang: str, p, kind: str, call: str) -> Reply:  # noqa: ANN001
+        return Reply(
+            render.payment(lang, p, kind),
+            buttons=(Button(t(lang, "pay.open_wallet"), f"url:{p.url}"),),
+            private=True,
+            core_call=call,
+            meta={"rental_id": p.rental_id, "url": p.url, "wc_uri": p.wc_uri},
+        )
+
+    async def _safe(self, who: Principal, work) -> Reply:  # noqa: ANN001 - a coroutine
+        try:
+            return await work
+        except JustTaken as exc:
+            text = t(who.lang, "quote.just_taken")
+            if exc.next_best is None:
+                return Reply(text, error=True, core_call="rentals.confirm")
+            nxt = self._quote_reply(who.lang, exc.next_best, "rentals.confirm")
+            return Reply(f"{text}\n{t(who.lang, 'quote.next_best')}\n{nxt.text}",
+                         buttons=nxt.buttons, error=True, core_call="rentals.confirm")
+        except CoreError as exc:
+            return Reply(str(exc), error=True)
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("unexpected error (ref %s)", ref)
+            return Reply(t(who.lang, "error.generic", ref=ref), error=True)

@@ -54,15 +54,23 @@ class SimulatedHost:
             sent_at=now,
             gpus=[
                 GpuInfo(
-                    index=i, uuid=f"GPU-sim-{self.machine_id:04d}-{i}", name=GPU_TYPES[k][0],
-                    vram_total_mib=GPU_TYPES[k][1], vram_used_mib=(self.seq * 37 + i) % 2048,
+                    index=i,
+                    uuid=f"GPU-sim-{self.machine_id:04d}-{i}",
+                    name=GPU_TYPES[k][0],
+                    vram_total_mib=GPU_TYPES[k][1],
+                    vram_used_mib=(self.seq * 37 + i) % 2048,
                     utilization_pct=(self.seq * 13 + i * 7) % 100,
-                    temperature_c=38 + (self.seq + i) % 30, power_w=60 + (self.seq * 11) % 300,
-                    ecc_errors=0, process_count=0,
+                    temperature_c=38 + (self.seq + i) % 30,
+                    power_w=60 + (self.seq * 11) % 300,
+                    ecc_errors=0,
+                    process_count=0,
                 )
                 for i, k in enumerate(self.gpus)
             ],
-            driver_version="sim", cuda_version="sim", ssh_host="127.0.0.1", ssh_port=2222,
+            driver_version="sim",
+            cuda_version="sim",
+            ssh_host="127.0.0.1",
+            ssh_port=2222,
         )
 
 

@@ -6,7 +6,7 @@ its traceback, and the user sees a short generic reply with a reference id.
 
 from __future__ import annotations
 
-from core.domain.errors import CoreError, IllegalTransition
+from core.domain.errors import AmbiguousChoice, CoreError, GrammarError, IllegalTransition
 
 __all__ = [
     "AgentError",
@@ -24,22 +24,6 @@ __all__ = [
     "ValidationError",
     "WalletError",
 ]
-
-
-class GrammarError(CoreError):
-    """A chat command could not be parsed; the message names the problem and the fix."""
-
-    code = "grammar"
-
-
-class AmbiguousChoice(GrammarError):
-    """The input matches several things; the user must pick one of ``choices``."""
-
-    code = "ambiguous"
-
-    def __init__(self, user_message: str, choices: list[str]) -> None:
-        super().__init__(user_message)
-        self.choices = choices
 
 
 class ValidationError(CoreError):

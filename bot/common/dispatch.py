@@ -22,8 +22,7 @@ from core.errors import AmbiguousChoice, CoreError, JustTaken
 from core.services.views import Principal, QuoteView
 
 log = logging.getLogger(__name__)
-PROVIDER_COMMANDS = (g.Register, g.AddMachine, g.Machines, g.Price, g.Pause, g.Resume,
-                     g.Earnings)
+PROVIDER_COMMANDS = (g.Register, g.AddMachine, g.Machines, g.Price, g.Pause, g.Resume, g.Earnings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +80,24 @@ class Dispatcher:
                 return Reply(t(lang, "help.body"), core_call="-")
             case g.Gpus(filters=f, sort=sort, page=page):
                 query = ListingQuery(
-                    model=f.model, min_vram_gb=f.min_vram_gb,
-                    max_price_per_hour=f.max_price_per_hour, region=f.region,
+                    model=f.model,
+                    min_vram_gb=f.min_vram_gb,
+                    max_price_per_hour=f.max_price_per_hour,
+                    region=f.region,
                     min_reliability_bps=f.min_reliability * 100
-                    if f.min_reliability is not None else None,
-                    verified_only=f.verified_only, sort=sort,
+                    if f.min_reliability is not None
+                    else None,
+                    verified_only=f.verified_only,
+                    sort=sort,
                 )
                 view = await a.market.search(who, query, page)
                 return Reply(render.search_page(lang, view), core_call="market.search")
             case g.RentArgs():
                 query = ListingQuery(
-                    model=cmd.model, gpu_count=cmd.count,
-                    max_price_per_hour=cmd.max_price_per_hour, region=cmd.region,
+                    model=cmd.model,
+                    gpu_count=cmd.count,
+                    max_price_per_hour=cmd.max_price_per_hour,
+                    region=cmd.region,
                 )
                 q = await a.market.quote(who, query, cmd.duration_s)
                 return self._quote_reply(lang, q, "market.quote")
@@ -108,8 +113,12 @@ class Dispatcher:
             case g.Receipts(export_csv=csv):
                 view = await a.receipts.list(who, csv)
                 files = (("rigshare-receipts.csv", view.csv),) if view.csv is not None else ()
-                return Reply(render.receipts(lang, view), private=True, files=files,
-                             core_call="receipts.list")
+                return Reply(
+                    render.receipts(lang, view),
+                    private=True,
+                    files=files,
+                    core_call="receipts.list",
+                )
             case g.Dispute(rental_ref=ref, reason=reason):
                 n = await a.rentals.dispute(who, ref, reason)
                 return Reply(render.notice(lang, n), core_call="rentals.dispute")
@@ -119,12 +128,17 @@ class Dispatcher:
             case g.Connect():
                 address = await a.wallet.connected_address(who.user_id)
                 if address is None:
-                    return Reply(t(lang, "connect.none", url=a.settings.public_url + "/connect"),
-                                 private=True, core_call="wallet.connected_address")
+                    return Reply(
+                        t(lang, "connect.none", url=a.settings.public_url + "/connect"),
+                        private=True,
+                        core_call="wallet.connected_address",
+                    )
                 balance = await a.escrow.balance_of(address)
-                return Reply(t(lang, "connect.connected", address=address,
-                               balance=format_usdc(balance)),
-                             private=True, core_call="wallet.connected_address")
+                return Reply(
+                    t(lang, "connect.connected", address=address, balance=format_usdc(balance)),
+                    private=True,
+                    core_call="wallet.connected_address",
+                )
             case g.SshKey(public_key=key):
                 n = await a.users.set_ssh_key(who, key)
                 return Reply(render.notice(lang, n), private=True, core_call="users.set_ssh_key")
@@ -210,8 +224,12 @@ class Dispatcher:
             if exc.next_best is None:
                 return Reply(text, error=True, core_call="rentals.confirm")
             nxt = self._quote_reply(who.lang, exc.next_best, "rentals.confirm")
-            return Reply(f"{text}\n{t(who.lang, 'quote.next_best')}\n{nxt.text}",
-                         buttons=nxt.buttons, error=True, core_call="rentals.confirm")
+            return Reply(
+                f"{text}\n{t(who.lang, 'quote.next_best')}\n{nxt.text}",
+                buttons=nxt.buttons,
+                error=True,
+                core_call="rentals.confirm",
+            )
         except CoreError as exc:
             return Reply(str(exc), error=True)
         except Exception:

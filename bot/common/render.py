@@ -49,9 +49,15 @@ def search_page(lang: str, page: SearchPage) -> str:
     for i, o in enumerate(page.offers, start=1 + (page.page - 1) * 8):
         lines.append(
             t(
-                lang, "gpus.row", n=i, count=_count(o.gpu_count), gpu=o.gpu_name,
-                vram=o.vram_gb, price=format_price_per_hour(o.price_per_hour).removesuffix("/h"),
-                region=o.region, reliability=format_bps_percent(o.reliability_bps),
+                lang,
+                "gpus.row",
+                n=i,
+                count=_count(o.gpu_count),
+                gpu=o.gpu_name,
+                vram=o.vram_gb,
+                price=format_price_per_hour(o.price_per_hour).removesuffix("/h"),
+                region=o.region,
+                reliability=format_bps_percent(o.reliability_bps),
                 verified=t(lang, "gpus.verified") if o.verified else "",
             )
         )
@@ -63,40 +69,67 @@ def search_page(lang: str, page: SearchPage) -> str:
 def quote(lang: str, q: QuoteView) -> str:
     o = q.offer
     return t(
-        lang, "quote.body", rental_id=q.rental_id, count=_count(o.gpu_count), gpu=o.gpu_name,
-        vram=o.vram_gb, region=o.region, reliability=format_bps_percent(o.reliability_bps),
+        lang,
+        "quote.body",
+        rental_id=q.rental_id,
+        count=_count(o.gpu_count),
+        gpu=o.gpu_name,
+        vram=o.vram_gb,
+        region=o.region,
+        reliability=format_bps_percent(o.reliability_bps),
         verified=t(lang, "gpus.verified") if o.verified else "",
         price_per_hour=format_price_per_hour(o.total_per_hour),
-        duration=format_duration(q.duration_s), deposit=format_usdc(q.deposit),
-        fee_pct=_pct_bps(q.fee_bps), expires=when(q.expires_at),
+        duration=format_duration(q.duration_s),
+        deposit=format_usdc(q.deposit),
+        fee_pct=_pct_bps(q.fee_bps),
+        expires=when(q.expires_at),
     )
 
 
 def payment(lang: str, p: PaymentPendingView, kind: str = "open") -> str:
     key = {"open": "pay.body", "extend": "pay.extend", "stop": "pay.stop"}[kind]
     return t(
-        lang, key, deposit=format_usdc(p.deposit), rental_id=p.rental_id,
-        expires=when(p.expires_at), url=p.url,
+        lang,
+        key,
+        deposit=format_usdc(p.deposit),
+        rental_id=p.rental_id,
+        expires=when(p.expires_at),
+        url=p.url,
     )
 
 
 def rental(lang: str, r: RentalView) -> str:
     state = r.state.replace("_", " ")
     if r.started_at is None:
-        return t(lang, "status.waiting", rental_id=r.rental_id, state=state,
-                 count=_count(r.gpu_count), gpu=r.gpu_name, deposit=format_usdc(r.deposit))
+        return t(
+            lang,
+            "status.waiting",
+            rental_id=r.rental_id,
+            state=state,
+            count=_count(r.gpu_count),
+            gpu=r.gpu_name,
+            deposit=format_usdc(r.deposit),
+        )
     end = r.ended_at or r.now
     text = t(
-        lang, "status.body", rental_id=r.rental_id, state=state, count=_count(r.gpu_count),
-        gpu=r.gpu_name, machine=r.machine_name or "-",
+        lang,
+        "status.body",
+        rental_id=r.rental_id,
+        state=state,
+        count=_count(r.gpu_count),
+        gpu=r.gpu_name,
+        machine=r.machine_name or "-",
         price_per_hour=format_price_per_hour(r.price_per_hour),
-        elapsed=format_duration(max(0, end - r.started_at)), cost=format_usdc(r.cost_so_far),
+        elapsed=format_duration(max(0, end - r.started_at)),
+        cost=format_usdc(r.cost_so_far),
         remaining=format_duration(r.remaining_s) if r.remaining_s is not None else "-",
     )
     na = t(lang, "status.na")
     for i, g in enumerate(r.metrics.get("gpus", [])):
         text += "\n" + t(
-            lang, "status.metrics", index=i,
+            lang,
+            "status.metrics",
+            index=i,
             util=f"{g['u']}%" if g.get("u") is not None else na,
             temp=f"{g['t']}°C" if g.get("t") is not None else na,
             mem=g.get("m") if g.get("m") is not None else na,
@@ -107,12 +140,22 @@ def rental(lang: str, r: RentalView) -> str:
 def receipt(lang: str, r: ReceiptView) -> str:
     lines = [
         t(
-            lang, "receipt.body", rental_id=r.rental_id, state=r.state.replace("_", " "),
-            count=_count(r.gpu_count), gpu=r.gpu_name,
-            price_per_hour=format_price_per_hour(r.price_per_hour), started=when(r.started_at),
-            ended=when(r.ended_at), seconds=r.seconds_billed, deposit=format_usdc(r.deposit),
-            billed=format_usdc(r.billed), provider_net=format_usdc(r.provider_net),
-            fee=format_usdc(r.fee), fee_pct=_pct_bps(r.fee_bps), refund=format_usdc(r.refund),
+            lang,
+            "receipt.body",
+            rental_id=r.rental_id,
+            state=r.state.replace("_", " "),
+            count=_count(r.gpu_count),
+            gpu=r.gpu_name,
+            price_per_hour=format_price_per_hour(r.price_per_hour),
+            started=when(r.started_at),
+            ended=when(r.ended_at),
+            seconds=r.seconds_billed,
+            deposit=format_usdc(r.deposit),
+            billed=format_usdc(r.billed),
+            provider_net=format_usdc(r.provider_net),
+            fee=format_usdc(r.fee),
+            fee_pct=_pct_bps(r.fee_bps),
+            refund=format_usdc(r.refund),
         )
     ]
     lines += [t(lang, "receipt.tx", label=label, hash=h) for label, h in r.tx_hashes]
@@ -127,9 +170,16 @@ def receipts(lang: str, view: ReceiptsView) -> str:
     lines = [t(lang, "receipt.list_header")]
     for r in view.receipts:
         lines.append(
-            t(lang, "receipt.list_row", rental_id=r.rental_id, count=_count(r.gpu_count),
-              gpu=r.gpu_name, state=r.state.replace("_", " "), billed=format_usdc(r.billed),
-              refund=format_usdc(r.refund))
+            t(
+                lang,
+                "receipt.list_row",
+                rental_id=r.rental_id,
+                count=_count(r.gpu_count),
+                gpu=r.gpu_name,
+                state=r.state.replace("_", " "),
+                billed=format_usdc(r.billed),
+                refund=format_usdc(r.refund),
+            )
         )
     if view.csv is not None:
         lines.append(t(lang, "receipt.csv_note", filename="rigshare-receipts.csv"))
@@ -148,18 +198,28 @@ def machines(lang: str, views: list[MachineView]) -> str:
         return t(lang, "machines.empty")
     out = []
     for m in views:
-        listings = ", ".join(
-            t(lang, "machines.listing", gpu=gpu, price=format_price_per_hour(price), status=st)
-            for _, gpu, price, st in m.listings
-        ) or "-"
+        listings = (
+            ", ".join(
+                t(lang, "machines.listing", gpu=gpu, price=format_price_per_hour(price), status=st)
+                for _, gpu, price, st in m.listings
+            )
+            or "-"
+        )
         out.append(
             t(
-                lang, "machines.row", name=m.name, region=m.region, status=m.status,
+                lang,
+                "machines.row",
+                name=m.name,
+                region=m.region,
+                status=m.status,
                 uptime=format_bps_percent(m.uptime_bps),
                 reliability=format_bps_percent(m.reliability_bps),
-                gpus=", ".join(m.gpus) or "-", listings=listings, last=when(m.last_heartbeat_at),
+                gpus=", ".join(m.gpus) or "-",
+                listings=listings,
+                last=when(m.last_heartbeat_at),
                 current=t(lang, "machines.current", rental_id=m.current_rental_id)
-                if m.current_rental_id else "",
+                if m.current_rental_id
+                else "",
             )
         )
     return "\n\n".join(out)
@@ -170,25 +230,52 @@ def agent_token(lang: str, v: AgentTokenView) -> str:
 
 
 def earnings(lang: str, e: EarningsView) -> str:
-    return t(lang, "earnings.body", completed=e.completed_rentals, active=e.active_rentals,
-             gross=format_usdc(e.gross), fees=format_usdc(e.fees), net=format_usdc(e.net))
+    return t(
+        lang,
+        "earnings.body",
+        completed=e.completed_rentals,
+        active=e.active_rentals,
+        gross=format_usdc(e.gross),
+        fees=format_usdc(e.fees),
+        net=format_usdc(e.net),
+    )
 
 
 def outbox(m: DueMessage) -> str:
     """Text of a notification from the outbox, in the recipient's language."""
     p, lang = m.payload, m.lang
     if m.kind == "credentials":
-        key_note = t(lang, "notify.key_note", rental_id=p["rental_id"]) if p.get(
-            "key_generated") else ""
-        return t(lang, "notify.credentials", rental_id=p["rental_id"], port=p["port"],
-                 username=p["username"], host=p["host"], fingerprint=p["host_key_fingerprint"],
-                 paid_until=when(p["paid_until"]), key_note=key_note)
+        key_note = (
+            t(lang, "notify.key_note", rental_id=p["rental_id"]) if p.get("key_generated") else ""
+        )
+        return t(
+            lang,
+            "notify.credentials",
+            rental_id=p["rental_id"],
+            port=p["port"],
+            username=p["username"],
+            host=p["host"],
+            fingerprint=p["host_key_fingerprint"],
+            paid_until=when(p["paid_until"]),
+            key_note=key_note,
+        )
     if m.kind == "private_key":
         return t(lang, "notify.private_key", rental_id=p["rental_id"])
     if m.kind in ("receipt", "dispute_resolved", "refunded"):
         head = t(lang, f"notify.{m.kind}", rental_id=p["rental_id"])
-        return head + "\n" + receipt(lang, ReceiptView(**{
-            **p["receipt"], "tx_hashes": tuple(tuple(x) for x in p["receipt"]["tx_hashes"])}))
+        return (
+            head
+            + "\n"
+            + receipt(
+                lang,
+                ReceiptView(
+                    **{
+                        **p["receipt"],
+                        "tx_hashes": tuple(tuple(x) for x in p["receipt"]["tx_hashes"]),
+                    }
+                ),
+            )
+        )
     params = dict(p)
     for key in ("deposit", "provider_net"):
         if key in params and params[key] is not None:

@@ -60,8 +60,10 @@ class TerminalChat:
             if msg.platform not in (PLATFORM, "simulated"):
                 continue
             if msg.platform == PLATFORM:
-                self.out(f"  📨 to {msg.chat_id or msg.user_id}: " + render.outbox(msg).replace(
-                    "\n", "\n     "))
+                self.out(
+                    f"  📨 to {msg.chat_id or msg.user_id}: "
+                    + render.outbox(msg).replace("\n", "\n     ")
+                )
                 if msg.kind == "private_key":
                     self.out(_indent(str(msg.payload.get("private_key", "")).rstrip("\n")))
             await self.app.notifications.mark_sent(msg.outbox_id)

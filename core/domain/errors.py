@@ -24,3 +24,19 @@ class IllegalTransition(CoreError):
     """A rental state change that the lifecycle does not allow."""
 
     code = "illegal_transition"
+
+
+class GrammarError(CoreError):
+    """A chat command could not be parsed; the message names the problem and the fix."""
+
+    code = "grammar"
+
+
+class AmbiguousChoice(GrammarError):
+    """The input matches several things; the user must pick one of ``choices``."""
+
+    code = "ambiguous"
+
+    def __init__(self, user_message: str, choices: list[str]) -> None:
+        super().__init__(user_message)
+        self.choices = choices

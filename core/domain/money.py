@@ -8,7 +8,9 @@ DECIMALS = 6
 UNIT = 10**DECIMALS  # base units in one USDC
 MAX_AMOUNT = 10**15  # one billion USDC: far above any rental, far below overflow anywhere
 
-_AMOUNT_RE = re.compile(r"^\$?\s*(\d{1,12})(?:[.,](\d{1,6}))?\s*\$?(?:\s*(?:usdc|usd))?$", re.I)
+_AMOUNT_RE = re.compile(
+    r"^\$?\s*(\d{1,12})(?:[.,](\d{1,6}))?\s*\$?(?:\s*(?:usdc|usd))?$", re.I | re.ASCII
+)
 
 
 class MoneyFormatError(ValueError):

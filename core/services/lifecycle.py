@@ -25,8 +25,8 @@ from core.ports import (
     EscrowPort,
     KeyPairFactory,
 )
-from core.services.notifications import NEVER as HELD
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
+from core.services.notifications import NEVER as HELD
 from core.services.receipts import receipt_view
 from core.services.rentals import cancel_unpaid, terms_of
 

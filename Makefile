@@ -1,0 +1,41 @@
+# rigshare — every install step the project needs lives here.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: run test lint bench gas services clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e ".[dev]"
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+## run rigshare on its embedded defaults (SQLite, development chain, simulated providers)
+run: $(STAMP)
+	@$(BIN)/rigshare run
+
+## the whole test suite: lint, import rules, unit + integration tests (SQLite and PostgreSQL)
+test: $(STAMP) services
+	@bash scripts/test-deps.sh
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+## benchmarks: print the rows of docs/benchmarks.md
+bench: $(STAMP) services
+	$(BIN)/python -m tests.bench.bench_market
+
+## start the local PostgreSQL and Redis if they are installed but stopped
+services:
+	@bash scripts/services.sh
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

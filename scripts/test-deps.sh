@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Test-only system parts: a private OpenSSH server binary (Debian openssh-server) and the
+# Solidity toolchain from npm. Each step is idempotent and quiet; nothing is downloaded
+# outside the package registries.
+set -eu
+cd "$(dirname "$0")/.."
+if [ -f scripts/ensure-sshd.sh ]; then
+  bash scripts/ensure-sshd.sh
+fi
+if [ -f contracts/toolchain/package-lock.json ] && command -v npm >/dev/null 2>&1; then
+  if [ ! -d contracts/toolchain/node_modules ]; then
+    (cd contracts/toolchain && npm ci --silent --no-audit --no-fund >/dev/null)
+  fi
+fi

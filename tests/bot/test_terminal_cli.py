@@ -1,0 +1,58 @@
+"""The real `rigshare chat --script` command, end to end on a fresh SQLite file."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).with_name("scripts")
+
+
+def _run(tmp_path: Path, script: str, *args: str) -> str:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "chat",
+            "--as",
+            "alice",
+            "--script",
+            str(SCRIPTS / script),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_happy_path_script(tmp_path):
+    out = _run(tmp_path, "happy_path.txt")
+    assert "script done: 0 error replies" in out
+    assert re.search(r"Quote #1\n.*RTX 4090", out)
+    assert "Payment seen: 1.053000 USDC locked" in out
+    assert "BEGIN OPENSSH PRIVATE KEY" in out
+    assert re.search(r"ssh -p 2222 rs-1@127\.0\.0\.1", out)
+    assert re.search(r"Receipt · rental #1 · settled", out)
+    assert "Deposit   1.053000 USDC" in out
+    assert "Thanks! You rated rental #1 with 5/5." in out
+
+
+def test_provider_script_and_second_user(tmp_path):
+    out = _run(tmp_path, "provider.txt")
+    # /price before the agent reported any GPU is refused with a clear message
+    assert "script done: 1 error reply" in out
+    assert "'box1' has no such GPUs listed yet; start its agent first." in out
+    assert "You are a provider now." in out
+    assert re.search(r"rigshare-agent --server http://127\.0\.0\.1:8080 --token rsa_\S{40,}", out)
+    assert "No machines yet" not in out
+    assert "0 listing(s)" not in out

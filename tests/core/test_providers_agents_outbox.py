@@ -1,0 +1,149 @@
+"""Providers, heartbeats (offline, mismatch, reliability) and the outbox."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError as WireError
+
+from core.domain.listings import ListingQuery, ListingStatus, MachineStatus
+from core.errors import Conflict, Forbidden, NotFound, ValidationError
+from core.services.providers import hash_token
+from core.services.views import Principal
+from core.wire import Heartbeat
+from tests.support import add_provider, heartbeat, renter
+
+
+async def _listings(app, machine_id):
+    async with app.agents.uow(readonly=True) as uow:
+        return list(await uow.listings.for_machine(machine_id))
+
+
+async def _machine(app, machine_id):
+    async with app.agents.uow(readonly=True) as uow:
+        return await uow.machines.get(machine_id)
+
+
+async def test_token_shown_once_and_stored_hashed(app):
+    who = await renter(app, "pat")
+    await app.providers.register(who, "0x" + "ab" * 20)
+    view = await app.providers.add_machine(who, "box1", "eu")
+    assert view.token.startswith("rsa_") and len(view.token) > 40
+    assert view.command == f"rigshare-agent --server http://127.0.0.1:8080 --token {view.token}"
+    m = await _machine(app, view.machine_id)
+    assert m.agent_token_hash == hash_token(view.token) != view.token
+    assert await app.agents.authenticate(view.token) == view.machine_id
+    with pytest.raises(Forbidden):
+        await app.agents.authenticate(view.token + "x")
+    with pytest.raises(Conflict):
+        await app.providers.add_machine(who, "BOX1", "eu")
+
+
+async def test_provider_commands_need_private_chat_and_registration(app):
+    who = await renter(app, "pat")
+    group = Principal(who.user_id, who.platform, private_chat=False)
+    with pytest.raises(Forbidden):
+        await app.providers.register(group, "0x" + "ab" * 20)
+    with pytest.raises(NotFound, match="not a provider"):
+        await app.providers.add_machine(who, "box1", None)
+    with pytest.raises(ValidationError):
+        await app.providers.register(who, "0x123")
+
+
+async def test_listings_appear_from_inventory_and_are_offered_once_priced(app):
+    who = await renter(app, "pat")
+    await app.providers.register(who, "0x" + "ab" * 20)
+    view = await app.providers.add_machine(who, "box1", "eu")
+    await app.agents.heartbeat(view.machine_id, heartbeat(["rtx4090", "rtx4090", "h100"]))
+    listings = {x.gpu_model: x for x in await _listings(app, view.machine_id)}
+    assert {k: (x.gpu_count, x.status, x.verified) for k, x in listings.items()} == {
+        "rtx4090": (2, ListingStatus.PAUSED, True),
+        "h100": (1, ListingStatus.PAUSED, True),
+    }
+    page = await app.market.search(who, ListingQuery())
+    assert page.offers == ()
+    await app.providers.set_price(who, "box1", 450_000, "rtx4090")
+    page = await app.market.search(who, ListingQuery())
+    assert [(o.gpu_model, o.gpu_count, o.price_per_hour) for o in page.offers] == [
+        ("rtx4090", 2, 450_000)
+    ]
+    with pytest.raises(ValidationError):
+        await app.providers.set_price(who, "box1", 0, None)
+
+
+async def test_two_missed_heartbeats_take_machine_offline_and_back(app, clock):
+    who, machine_id = await add_provider(app, "pat", ["rtx4090"], 400_000)
+    clock.advance(29)
+    assert await app.agents.mark_silent_offline() == 0
+    clock.advance(2)
+    assert await app.agents.mark_silent_offline() == 1
+    assert (await _machine(app, machine_id)).status == MachineStatus.OFFLINE
+    assert [x.status for x in await _listings(app, machine_id)] == [ListingStatus.OFFLINE]
+    assert (await app.market.search(who, ListingQuery())).offers == ()
+    await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], seq=2))
+    assert [x.status for x in await _listings(app, machine_id)] == [ListingStatus.AVAILABLE]
+
+
+async def test_uptime_counts_only_covered_time(app, clock):
+    _, machine_id = await add_provider(app, "pat", ["rtx4090"], 400_000)
+    for _ in range(4):
+        clock.advance(15)
+        await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"]))
+    clock.advance(600)  # an outage: only 30 s of it count as covered
+    await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"]))
+    assert (await _machine(app, machine_id)).covered_seconds == 4 * 15 + 30
+
+
+async def test_gpu_mismatch_suspends_listing(app):
+    _, machine_id = await add_provider(app, "pat", ["rtx4090"], 400_000)
+    await app.agents.heartbeat(machine_id, heartbeat(["rtx3090"]))
+    by_model = {x.gpu_model: x.status for x in await _listings(app, machine_id)}
+    assert by_model == {"rtx4090": ListingStatus.SUSPENDED, "rtx3090": ListingStatus.PAUSED}
+
+
+def test_wire_rejects_bad_payloads():
+    good = heartbeat(["rtx4090"]).model_dump()
+    with pytest.raises(WireError):
+        Heartbeat.model_validate({**good, "extra": 1})
+    with pytest.raises(WireError):
+        Heartbeat.model_validate({**good, "gpus": good["gpus"] * 17})
+    with pytest.raises(WireError):
+        Heartbeat.model_validate({**good, "ssh_host": "evil host; rm -rf /"})
+    bad_gpu = {**good["gpus"][0], "utilization_pct": 101}
+    with pytest.raises(WireError):
+        Heartbeat.model_validate({**good, "gpus": [bad_gpu]})
+
+
+async def test_reliability_refresh_feeds_listings(app, clock):
+    _, machine_id = await add_provider(app, "pat", ["rtx4090"], 400_000)
+    assert await app.agents.refresh_reliability(machine_id) == 8000  # new host default
+    clock.advance(2 * 86400)  # silent for two days: coverage ~0 %
+    score = await app.agents.refresh_reliability(machine_id)
+    assert score == (0 * 50 + 8000 * 25 + 10_000 * 25) // 100
+    assert (await _listings(app, machine_id))[0].reliability_bps == score
+
+
+async def test_outbox_dedupes_retries_with_backoff_and_scrubs_secrets(app, clock):
+    from core.services.base import enqueue
+
+    alice = await renter(app)
+    async with app.notifications.uow() as uow:
+        for _ in range(2):
+            await enqueue(
+                uow,
+                user_id=alice.user_id,
+                kind="private_key",
+                payload={"rental_id": 1, "private_key": "SECRET"},
+                dedupe_key="key:1",
+                now=clock.now(),
+            )
+        await uow.commit()
+    due = await app.notifications.due()
+    assert [m.kind for m in due] == ["private_key"]
+    await app.notifications.mark_failed(due[0].outbox_id, "chat API 502")
+    assert await app.notifications.due() == []
+    clock.advance(5)
+    assert len(await app.notifications.due()) == 1
+    await app.notifications.mark_sent(due[0].outbox_id)
+    assert await app.notifications.due() == []
+    [(kind, payload, sent_at)] = await app.notifications.history(alice.user_id)
+    assert payload == {"scrubbed": True} and sent_at == clock.now()

@@ -52,8 +52,14 @@ def heartbeat(gpus: list[str], seq: int = 1, sent_at: int = 0) -> Heartbeat:
         seq=seq,
         sent_at=sent_at,
         gpus=[
-            GpuInfo(index=i, uuid=f"GPU-{i:04d}-{key}", name=NVML_NAMES[key][0],
-                    vram_total_mib=NVML_NAMES[key][1], utilization_pct=3, temperature_c=40)
+            GpuInfo(
+                index=i,
+                uuid=f"GPU-{i:04d}-{key}",
+                name=NVML_NAMES[key][0],
+                vram_total_mib=NVML_NAMES[key][1],
+                utilization_pct=3,
+                temperature_c=40,
+            )
             for i, key in enumerate(gpus)
         ],
         ssh_host="127.0.0.1",

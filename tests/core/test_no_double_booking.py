@@ -17,9 +17,7 @@ async def test_hundred_concurrent_confirmations_one_rental(app):
     await add_provider(app, "cheap", ["rtx4090"], 500_000)
     await add_provider(app, "dear", ["rtx4090"], 900_000)
     renters = [await renter(app, f"r{i}") for i in range(N)]
-    quotes = [
-        await app.market.quote(who, ListingQuery(model="rtx4090"), 3600) for who in renters
-    ]
+    quotes = [await app.market.quote(who, ListingQuery(model="rtx4090"), 3600) for who in renters]
     target = quotes[0].offer.listing_id
     assert {q.offer.listing_id for q in quotes} == {target}  # all quoted the cheap one
 
@@ -40,9 +38,7 @@ async def test_hundred_concurrent_confirmations_one_rental(app):
         listing = await uow.listings.get(target)
         assert listing.status == ListingStatus.HELD
         assert listing.held_by_rental_id == winners[0].rental_id
-        held = [
-            await uow.rentals.get(q.rental_id) for q in quotes
-        ]
+        held = [await uow.rentals.get(q.rental_id) for q in quotes]
     states = sorted(r.state for r in held)
     assert states.count(RentalState.AWAITING_PAYMENT) == 1
     assert states.count(RentalState.CANCELLED) == N - 1

@@ -53,12 +53,19 @@ async def test_quote_confirm_pay_start_stop_settles_exactly(app, clock):
     await app.settle()
     r = await _rental(app, quote.rental_id)
     expected = settle(
-        deposit=1_950_000, price_per_hour=PRICE, fee_bps=1200,
-        started_at=r.started_at, ended_at=r.started_at + 3617, paid_until=r.paid_until,
+        deposit=1_950_000,
+        price_per_hour=PRICE,
+        fee_bps=1200,
+        started_at=r.started_at,
+        ended_at=r.started_at + 3617,
+        paid_until=r.paid_until,
     )
     assert r.state == RentalState.SETTLED
     assert (r.billed, r.fee, r.provider_net, r.refund) == (
-        expected.billed, expected.fee, expected.provider_net, expected.refund,
+        expected.billed,
+        expected.fee,
+        expected.provider_net,
+        expected.refund,
     )
     assert r.billed == 3617 * PRICE // 3600 == 653_069
     assert r.provider_net + r.fee + r.refund == r.deposit
@@ -194,9 +201,7 @@ async def test_chain_event_applied_once(app):
     quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
     await app.rentals.confirm(alice, quote.rental_id)
     r = await _rental(app, quote.rental_id)
-    terms_receipt = await app.escrow.open(
-        *_open_args(app, r), signature=_sign_open(app, r)
-    )
+    terms_receipt = await app.escrow.open(*_open_args(app, r), signature=_sign_open(app, r))
     opened = terms_receipt.events[0]
     await app.lifecycle.chain_event(opened)
     await app.lifecycle.chain_event(opened)  # the watcher delivers it again

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from core.domain.durations import quote_input
-from core.errors import AmbiguousChoice, GrammarError
+from core.domain.errors import AmbiguousChoice, GrammarError
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +125,7 @@ def resolve_gpu(text: str) -> GpuModel:
     raise GrammarError(f"Unknown GPU '{shown}' — known models include {known}; see /gpus.")
 
 
-def _suggest(text: str, limit: int = 2) -> list[str]:
+def _suggest(text: str, limit: int = 1) -> list[str]:
     """Display names of the models whose aliases look most like ``text``."""
     if len(text) > _MAX_MATCH_CHARS:
         return []
@@ -151,5 +151,4 @@ def model_from_nvml(product_name: str | bytes, memory_mib: int | None = None) ->
         return matches[0]
     if not matches or memory_mib is None:
         return None
-    reported_gb = memory_mib / 1024  # only compared, never stored: float is fine here
-    return min(matches, key=lambda m: abs(m.vram_gb - reported_gb))
+    return min(matches, key=lambda m: abs(m.vram_gb * 1024 - memory_mib))

@@ -186,7 +186,7 @@ def host_key_fingerprint(path_or_pubkey: str | os.PathLike[str]) -> str:
     OSError.
     """
     text = str(path_or_pubkey)
-    if text.split(None, 1)[0] not in KEY_TYPES:
+    if (text.split(None, 1) or [""])[0] not in KEY_TYPES:
         path = Path(text)
         if not path.name.endswith(".pub") and Path(f"{path}.pub").exists():
             path = Path(f"{path}.pub")

@@ -151,3 +151,29 @@ def test_long_or_mixed_case_ids_map_to_hashed_names(per_rental: PerRentalAccount
     assert per_rental.username_for("abc-1") == "rs-abc-1"
     hashed = {per_rental.username_for("ABC-1"), per_rental.username_for("x" * 64)}
     assert all(len(n) == 19 and n.startswith("rs-") for n in hashed) and len(hashed) == 2
+
+
+async def test_enforce_revokes_overdue_rentals_and_ends_their_sessions(
+    sshd: PrivateSshd, rental_id: str
+) -> None:
+    now = [time.time()]
+    backend = PerRentalAccounts(
+        host=sshd.host,
+        port=sshd.port,
+        host_key=sshd.host_key_pub,
+        keys_dir=sshd.keys_dir,
+        home_root=sshd.dir / "home",
+        clock=lambda: now[0],
+    )
+    renter = generate_keypair()
+    try:
+        access = await backend.grant(rental_id, renter.public_key, int(now[0]) + 600)
+        async with connect(access, renter.private_key) as conn:
+            await conn.create_process("cat")
+            assert await backend.enforce() == set()
+            now[0] += 601  # the agent's clock passes paid-until; sshd's has not
+            assert await backend.enforce() == {rental_id}
+            await asyncio.wait_for(conn.wait_closed(), timeout=5)
+        assert await refused(access, renter.private_key)
+    finally:
+        await backend.cleanup(rental_id)

@@ -90,28 +90,32 @@ class Listings(_Repo):
     async def search(self, query: ListingQuery, now: int) -> Sequence[Listing]:
         """Offerable listings matching the query, best first, one page."""
         t = tables.listings.c
-        conds = [
-            or_(
-                t.status == ListingStatus.AVAILABLE,
-                and_(t.status == ListingStatus.HELD, t.hold_until < now),
-            )
-        ]
+        # Only AVAILABLE rows: the keeper releases expired holds, and a plain equality keeps
+        # every search on an index (an OR over held rows made SQLite scan the table).
+        conds = [t.status == ListingStatus.AVAILABLE]
         if query.model:
             conds.append(t.gpu_model == query.model)
         if query.gpu_count:
             conds.append(t.gpu_count == query.gpu_count)
+        # Range filters are written as "column + 0": the expression cannot select an index,
+        # so the planner walks the index of the sort order and stops at the page instead of
+        # range-scanning a filter's index and sorting every match (SQLite's documented idiom;
+        # harmless on PostgreSQL).
         if query.min_vram_gb:
-            conds.append(t.vram_gb >= query.min_vram_gb)
+            conds.append(t.vram_gb + 0 >= query.min_vram_gb)
         if query.max_price_per_hour is not None:
-            conds.append(t.price_per_hour <= query.max_price_per_hour)
+            conds.append(t.price_per_hour + 0 <= query.max_price_per_hour)
         if query.region:
             conds.append(t.region == query.region)
         if query.min_reliability_bps:
-            conds.append(t.reliability_bps >= query.min_reliability_bps)
+            conds.append(t.reliability_bps + 0 >= query.min_reliability_bps)
         if query.verified_only:
             conds.append(t.verified.is_(True))
         if query.exclude_ids:
             conds.append(t.id.not_in(list(query.exclude_ids)))
+        sort = query.sort
+        if sort == "vram" and query.model:
+            sort = "price"  # one model has one VRAM size: the order is the price order
         # "best": effective price = price / reliability (see quote_score), computed in SQL;
         # reliability is stored clamped to >= 100 bps so the division is always defined
         effective = t.price_per_hour * 10_000 / t.reliability_bps
@@ -120,7 +124,7 @@ class Listings(_Repo):
             "price": [t.price_per_hour, t.reliability_bps.desc()],
             "reliability": [t.reliability_bps.desc(), t.price_per_hour],
             "vram": [t.vram_gb.desc(), t.price_per_hour],
-        }[query.sort]
+        }[sort]
         q = select(Listing).where(*conds).order_by(*order, t.id)
         q = q.offset(query.offset).limit(query.limit)
         return (await self.s.execute(q)).scalars().all()
@@ -130,12 +134,7 @@ class Listings(_Repo):
         q = (
             select(func.count())
             .select_from(tables.listings)
-            .where(
-                or_(
-                    t.status == ListingStatus.AVAILABLE,
-                    and_(t.status == ListingStatus.HELD, t.hold_until < now),
-                )
-            )
+            .where(t.status == ListingStatus.AVAILABLE)
         )
         if query.model:
             q = q.where(t.gpu_model == query.model)

@@ -91,8 +91,18 @@ listings = Table(
     Column("held_by_rental_id", Integer),
     Column("hold_until", Time),
     # the search path: status first, then the usual filters
-    Index("ix_listings_search", "status", "gpu_model", "price_per_hour"),
-    Index("ix_listings_status_price", "status", "price_per_hour"),
+    Index("ix_listings_model_price", "status", "gpu_model", "price_per_hour"),
+    Index("ix_listings_model_rel", "status", "gpu_model", "reliability_bps"),
+    Index("ix_listings_price", "status", "price_per_hour"),
+    Index("ix_listings_rel", "status", "reliability_bps"),
+)
+
+# descending VRAM, ascending price: the /gpus sort=vram order, walked without sorting
+Index(
+    "ix_listings_vram",
+    listings.c.status,
+    listings.c.vram_gb.desc(),
+    listings.c.price_per_hour,
 )
 
 rentals = Table(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 12:45:57.024888
+Create Date: 2026-11-21 12:55:10.280967
 """
 
 import sqlalchemy as sa
@@ -53,10 +53,17 @@ def upgrade() -> None:
     with op.batch_alter_table("listings", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_listings_machine_id"), ["machine_id"], unique=False)
         batch_op.create_index(
-            "ix_listings_search", ["status", "gpu_model", "price_per_hour"], unique=False
+            "ix_listings_model_price", ["status", "gpu_model", "price_per_hour"], unique=False
         )
         batch_op.create_index(
-            "ix_listings_status_price", ["status", "price_per_hour"], unique=False
+            "ix_listings_model_rel", ["status", "gpu_model", "reliability_bps"], unique=False
+        )
+        batch_op.create_index("ix_listings_price", ["status", "price_per_hour"], unique=False)
+        batch_op.create_index("ix_listings_rel", ["status", "reliability_bps"], unique=False)
+        batch_op.create_index(
+            "ix_listings_vram",
+            ["status", sa.literal_column("vram_gb DESC"), "price_per_hour"],
+            unique=False,
         )
 
     op.create_table(
@@ -234,8 +241,11 @@ def downgrade() -> None:
 
     op.drop_table("machines")
     with op.batch_alter_table("listings", schema=None) as batch_op:
-        batch_op.drop_index("ix_listings_status_price")
-        batch_op.drop_index("ix_listings_search")
+        batch_op.drop_index("ix_listings_vram")
+        batch_op.drop_index("ix_listings_rel")
+        batch_op.drop_index("ix_listings_price")
+        batch_op.drop_index("ix_listings_model_rel")
+        batch_op.drop_index("ix_listings_model_price")
         batch_op.drop_index(batch_op.f("ix_listings_machine_id"))
 
     op.drop_table("listings")

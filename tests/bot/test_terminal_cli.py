@@ -56,3 +56,25 @@ def test_provider_script_and_second_user(tmp_path):
     assert re.search(r"rigshare-agent --server http://127\.0\.0\.1:8080 --token rsa_\S{40,}", out)
     assert "No machines yet" not in out
     assert "0 listing(s)" not in out
+
+
+def test_rigshare_run_serves_the_terminal_until_eof(tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/run.sqlite3",
+        "SIMULATED_PROVIDERS": "3",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"],
+        input="/gpus 4090\n/rent 4090 2h\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "3 simulated providers online" in proc.stdout
+    assert "escrow: in-memory simulation" in proc.stdout
+    assert re.search(r"1\. RTX 4090 · 24 GB · \$0\.\d+/GPU·h", proc.stdout)
+    assert "Deposit: " in proc.stdout and "[Confirm]" in proc.stdout

@@ -1,0 +1,24 @@
+"""The rigshare-agent entry point: probe output, clear errors, no silent pretending."""
+
+from __future__ import annotations
+
+from provider_agent.cli import main
+
+
+def test_simulated_probe_prints_each_gpu(capsys):
+    assert main(["--simulate", "4090x2,h100", "--probe"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" | ")[0] for line in lines] == [
+        "#0 NVIDIA GeForce RTX 4090",
+        "#1 NVIDIA GeForce RTX 4090",
+        "#2 NVIDIA H100 80GB HBM3",
+    ]
+
+
+def test_bad_spec_and_missing_token_are_clear(capsys):
+    assert main(["--simulate", "4900", "--probe"]) == 2
+    assert "4900" in capsys.readouterr().err
+    assert main(["--simulate", "4090"]) == 2
+    assert "--server and --token are required" in capsys.readouterr().err
+    assert main(["--simulate", "4090", "--server", "http://127.0.0.1:8080", "--token", "t"]) == 3
+    assert "no agent API yet" in capsys.readouterr().err

@@ -13,6 +13,8 @@ from pathlib import Path
 from bot.keys import AsyncsshKeyPairFactory
 from bot.settings import Settings
 from bot.system import SystemClock
+from bot.web.gateway import HttpAgentGateway
+from bot.web.hub import CommandHub
 from core.db.engine import Database, create_database
 from core.db.mapping import start_mappers
 from core.db.migrate import migrate
@@ -22,6 +24,7 @@ from core.fakes.background import Background
 from core.fakes.escrow import FakeEscrow
 from core.fakes.wallet import FakeWallet
 from core.ports import AgentGateway, Clock, EscrowPort, KeyPairFactory, WalletPort
+from core.services.agent_commands import AgentCommandService
 from core.services.agents import AgentService
 from core.services.base import MarketRules
 from core.services.lifecycle import RentalLifecycle
@@ -53,6 +56,8 @@ class App:
     providers: ProviderService
     agents: AgentService
     notifications: NotificationService
+    agent_commands: AgentCommandService
+    command_hub: CommandHub
     notes: list[str] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -82,11 +87,15 @@ def build_app(
     clock: Clock | None = None,
     escrow: EscrowPort | None = None,
     wallet: WalletPort | None = None,
-    agents: AgentGateway | None = None,
+    agents: AgentGateway | str | None = None,
     keys: KeyPairFactory | None = None,
     auto_approve: bool = False,
 ) -> App:
-    """Wire the services; ports not given are the in-memory fakes of the embedded default."""
+    """Wire the services; ports not given are the in-memory fakes of the embedded default.
+
+    ``agents="http"`` sends grants and revokes to real provider agents through the agent API
+    (``bot/web``); by default agents are simulated in memory.
+    """
     start_mappers()
     clock = clock or SystemClock()
     background = Background()
@@ -95,20 +104,26 @@ def build_app(
     uow = SqlAlchemyUowFactory(db)
     rules = MarketRules(fee_bps=settings.fee_bps, server_url=settings.public_url)
     notes = []
+    agent_commands = AgentCommandService(uow, clock, rules)
+    hub = CommandHub(agent_commands)
     if escrow is None:
         escrow = FakeEscrow(clock, fee_bps=settings.fee_bps, faucet=DEV_FAUCET)
         notes.append("escrow: in-memory simulation (the contract adapter is not wired yet)")
     if wallet is None:
         wallet = FakeWallet(background, auto_approve=auto_approve, base_url=settings.public_url)
         notes.append("wallet: development wallet that signs on your behalf")
-    if agents is None:
+    if agents == "http":
+        agents = HttpAgentGateway(agent_commands, hub)
+    elif agents is None:
         agents = FakeAgentGateway(background)
         notes.append("provider agents: simulated (no SSH server behind the credentials)")
+    elif isinstance(agents, str):
+        raise ValueError(f"unknown agent gateway {agents!r} (use 'http' or a gateway object)")
     market = MarketService(uow, clock, rules)
     lifecycle = RentalLifecycle(
         uow, clock, rules, escrow=escrow, agents=agents, keys=keys or AsyncsshKeyPairFactory()
     )
-    for port in (wallet, agents):
+    for port in (wallet, agents, agent_commands):
         bind = getattr(port, "bind", None)
         if bind is not None:
             bind(lifecycle)
@@ -128,5 +143,7 @@ def build_app(
         providers=ProviderService(uow, clock, rules),
         agents=AgentService(uow, clock, rules),
         notifications=NotificationService(uow, clock, rules),
+        agent_commands=agent_commands,
+        command_hub=hub,
         notes=notes,
     )

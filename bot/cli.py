@@ -11,8 +11,9 @@ from pathlib import Path
 
 from bot.bootstrap import App, build_app
 from bot.settings import Settings
-from bot.simulation import heartbeat_loop, seed_market
+from bot.simulation import command_loop, heartbeat_loop, seed_market
 from bot.terminal.chat import TerminalChat
+from bot.web.app import WebServer
 
 log = logging.getLogger("rigshare")
 
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
-    app = build_app(settings, auto_approve=True)
+    # `run` serves the agent API, so grants go to real agents (simulated hosts answer too)
+    app = build_app(settings, auto_approve=True, agents="http" if args.command == "run" else None)
     await app.start()
     try:
         if args.command == "migrate":
@@ -74,6 +76,12 @@ async def _chat(app: App, args: argparse.Namespace) -> int:
 
 async def _run(app: App, args: argparse.Namespace) -> int:
     hosts = await seed_market(app, app.settings.simulated_providers)
+    web = WebServer(app, app.settings.web_host, app.settings.web_port)
+    try:
+        await web.start()
+        app.notes.append(f"agent API: {web.url}/agent/v1/ (rigshare-agent --server {web.url})")
+    except OSError as exc:
+        app.notes.append(f"agent API: cannot listen on {web.url} ({exc.strerror or exc})")
     print(f"rigshare is running on {app.settings.database_url}")
     for note in app.notes:
         print(f"  · {note}")
@@ -83,6 +91,7 @@ async def _run(app: App, args: argparse.Namespace) -> int:
             print(f"  · {name}: token set, but this front end is not wired into run yet")
     tasks = [
         asyncio.create_task(heartbeat_loop(app, hosts)),
+        asyncio.create_task(command_loop(app, hosts)),
         asyncio.create_task(_keeper_loop(app)),
     ]
     try:
@@ -97,6 +106,7 @@ async def _run(app: App, args: argparse.Namespace) -> int:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await web.stop()
     return 0
 
 

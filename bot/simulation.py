@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.bootstrap import App
-from core.wire import GpuInfo, Heartbeat
+from core.wire import AccessDetails, CommandResult, GpuInfo, Heartbeat, ResultBatch
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,15 @@ FLEET = [
 ]
 
 
+SIMULATED_FINGERPRINT = "SHA256:simulatedhostkeyAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+
 @dataclass
 class SimulatedHost:
     machine_id: int
     gpus: list[str]
     seq: int = 0
+    after: int = 0  # last command seq seen
 
     def heartbeat(self, now: int) -> Heartbeat:
         self.seq += 1
@@ -71,6 +75,7 @@ class SimulatedHost:
             cuda_version="sim",
             ssh_host="127.0.0.1",
             ssh_port=2222,
+            host_key_fingerprint=SIMULATED_FINGERPRINT,
         )
 
 
@@ -123,3 +128,34 @@ async def heartbeat_loop(app: App, hosts: list[SimulatedHost], interval: float =
             except Exception:
                 log.exception("simulated heartbeat failed")
         await asyncio.sleep(interval)
+
+
+async def command_loop(app: App, hosts: list[SimulatedHost], interval: float = 0.5) -> None:
+    """Stand-in for the agents' command loops when grants go through the agent API: the
+    simulated hosts answer every grant and revoke at once (no SSH server behind them)."""
+    while True:
+        for host in hosts:
+            try:
+                await answer_commands(app, host)
+            except Exception:
+                log.exception("simulated command handling failed")
+        await asyncio.sleep(interval)
+
+
+async def answer_commands(app: App, host: SimulatedHost) -> int:
+    batch = await app.agent_commands.pending(host.machine_id, host.after)
+    results = []
+    for cmd in batch.commands:
+        host.after = max(host.after, cmd.seq)
+        access = None
+        if cmd.kind == "grant":
+            access = AccessDetails(
+                username=f"rs-{cmd.rental_id}",
+                host="127.0.0.1",
+                port=2222,
+                host_key_fingerprint=SIMULATED_FINGERPRINT,
+            )
+        results.append(CommandResult(command_id=cmd.id, ok=True, access=access))
+    if results:
+        await app.agent_commands.record_results(host.machine_id, ResultBatch(results=results))
+    return len(results)

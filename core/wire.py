@@ -6,14 +6,28 @@ ranges. A payload that fails validation is answered with a 4xx and stores nothin
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 MAX_GPUS = 16
+MAX_COMMANDS = 100  # per long-poll answer
+MAX_RESULTS = 32  # per results post
+MAX_EVIDENCE = 16  # per result, and per results post outside a result
+MAX_EVIDENCE_TEXT = 4000
+MAX_PUBLIC_KEY = 8192
 ShortText = Annotated[str, StringConstraints(max_length=128, strip_whitespace=True)]
 Fingerprint = Annotated[str, StringConstraints(pattern=r"^SHA256:[A-Za-z0-9+/=]{20,64}$")]
 Host = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.\-:\[\]]{1,255}$")]
+Username = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
+# one OpenSSH public key line; the agent parses the key itself before writing anything
+PublicKeyLine = Annotated[
+    str, StringConstraints(min_length=16, max_length=MAX_PUBLIC_KEY, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+EvidenceKey = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,31}$")]
+EvidenceText = Annotated[str, StringConstraints(max_length=MAX_EVIDENCE_TEXT)]
+EvidenceValue = bool | int | Annotated[float, Field(allow_inf_nan=False)] | EvidenceText | None
+Epoch = Annotated[int, Field(ge=0, le=2**40)]
 
 
 class _Strict(BaseModel):
@@ -46,9 +60,79 @@ class Heartbeat(_Strict):
     ssh_host: Host | None = None
     ssh_port: int | None = Field(default=None, ge=1, le=65535)
     host_key_fingerprint: Fingerprint | None = None
+    # seconds this beat waited in the agent's buffer (network outage); 0 for a fresh beat
+    queued_s: int = Field(default=0, ge=0, le=30 * 86_400)
 
 
 class HeartbeatAck(_Strict):
     machine_id: int
     status: str
     next_in_s: int
+
+
+# -- command channel: the service queues, the agent long-polls and answers ------------------
+
+
+class AgentCommand(_Strict):
+    """Grant or revoke SSH access for one rental.
+
+    ``seq`` grows by one per machine, so the agent runs commands in order and skips what it
+    has seen; ``valid_until`` makes a command that was not run in time stale (the agent
+    answers it without acting). ``expires_at`` is when the granted key stops working.
+    """
+
+    id: int = Field(ge=1)
+    seq: int = Field(ge=1)
+    kind: Literal["grant", "revoke"]
+    rental_id: int = Field(ge=1)
+    public_key: PublicKeyLine | None = None
+    expires_at: Epoch | None = None
+    issued_at: Epoch
+    valid_until: Epoch
+
+
+class CommandBatch(_Strict):
+    commands: list[AgentCommand] = Field(max_length=MAX_COMMANDS)
+    server_time: Epoch
+
+
+class AccessDetails(_Strict):
+    """What the renter needs to connect, and to check the host key before trusting it."""
+
+    username: Username
+    host: Host
+    port: int = Field(ge=1, le=65535)
+    host_key_fingerprint: Fingerprint
+
+
+class Evidence(_Strict):
+    """One objective record for disputes: a self-test login, a heartbeat gap, sshd log lines.
+
+    ``rental_id`` may be left out inside a command result (it is the command's rental).
+    """
+
+    kind: Literal["selftest", "heartbeat_gap", "ssh_log"]
+    at: Epoch
+    rental_id: int | None = Field(default=None, ge=1)
+    data: dict[EvidenceKey, EvidenceValue] = Field(default_factory=dict, max_length=32)
+
+
+class CommandResult(_Strict):
+    command_id: int = Field(ge=1)
+    ok: bool
+    access: AccessDetails | None = None  # required for a successful grant
+    error: Annotated[str, StringConstraints(max_length=500)] | None = None
+    evidence: list[Evidence] = Field(default_factory=list, max_length=MAX_EVIDENCE)
+
+
+class ResultBatch(_Strict):
+    results: list[CommandResult] = Field(default_factory=list, max_length=MAX_RESULTS)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=MAX_EVIDENCE)
+
+
+class ResultAck(_Strict):
+    """Command ids applied now, and those ignored (unknown, another machine's, replayed)."""
+
+    accepted: list[int]
+    ignored: list[int]
+    evidence_stored: int

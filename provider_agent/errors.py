@@ -25,3 +25,23 @@ class InvalidRentalId(AccessError, ValueError):
 
 class SshdUnavailable(AgentError):
     """A private OpenSSH server could not be installed or started."""
+
+
+class ServiceUnreachable(AgentError):
+    """The service did not answer usefully (network, 5xx, rate limit); try again later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TokenRefused(AgentError):
+    """The service refused the agent token (revoked, rotated or mistyped); fatal."""
+
+
+class RequestRejected(AgentError):
+    """The service rejected one request as invalid (4xx); resending it will not help."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"the service rejected the request ({status}): {reason}")
+        self.status = status

@@ -25,4 +25,6 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(model.ChainEventRecord, tables.chain_events)
     mapper_registry.map_imperatively(model.PendingSignature, tables.pending_signatures)
     mapper_registry.map_imperatively(model.Setting, tables.settings_kv)
+    mapper_registry.map_imperatively(model.AgentCommandRecord, tables.agent_commands)
+    mapper_registry.map_imperatively(model.EvidenceRecord, tables.agent_evidence)
     _mapped = True

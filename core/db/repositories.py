@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import tables
 from core.domain.listings import ListingQuery, ListingStatus
 from core.domain.model import (
+    AgentCommandRecord,
     ChainEventRecord,
+    EvidenceRecord,
     Listing,
     Machine,
     OutboxMessage,
@@ -56,6 +60,14 @@ class Providers(_Repo):
         return (await self.s.execute(q)).scalar_one_or_none()
 
 
+class BeatState(NamedTuple):
+    id: int
+    status: str
+    inventory_json: str
+    last_heartbeat_at: int | None
+    covered_seconds: int
+
+
 class Machines(_Repo):
     async def get(self, machine_id: int) -> Machine | None:
         return await self.s.get(Machine, machine_id)
@@ -77,6 +89,54 @@ class Machines(_Repo):
         t = tables.machines.c
         q = select(Machine).where(t.status == "online", t.last_heartbeat_at < cutoff)
         return (await self.s.execute(q)).scalars().all()
+
+    async def beat_states(self, token_hashes: Sequence[str]) -> dict[str, BeatState]:
+        """What a heartbeat needs to know about each machine, by token hash, rows locked."""
+        t = tables.machines.c
+        q = select(
+            t.agent_token_hash,
+            t.id,
+            t.status,
+            t.inventory_json,
+            t.last_heartbeat_at,
+            t.covered_seconds,
+        ).where(t.agent_token_hash.in_(list(token_hashes)))
+        if self.s.bind.dialect.name == "postgresql":
+            q = q.order_by(t.id).with_for_update()  # one lock order: no deadlocks
+        rows = (await self.s.execute(q)).all()
+        return {row[0]: BeatState(*row[1:]) for row in rows}
+
+    async def apply_beats(self, beats: Sequence[dict]) -> None:
+        """Write routine heartbeats (machine online, inventory unchanged) in one executemany.
+
+        Each dict has ``b_id, b_at, b_covered, b_metrics, b_version, b_host, b_port, b_fp``.
+        """
+        if not beats:
+            return
+        t = tables.machines.c
+        stmt = (
+            update(tables.machines)
+            .where(t.id == bindparam("b_id"), t.status == "online")
+            .values(
+                last_heartbeat_at=bindparam("b_at"),
+                covered_seconds=bindparam("b_covered"),
+                metrics_json=bindparam("b_metrics"),
+                agent_version=bindparam("b_version"),
+                ssh_host=bindparam("b_host"),
+                ssh_port=bindparam("b_port"),
+                host_key_fingerprint=bindparam("b_fp"),
+            )
+        )
+        await self.s.execute(stmt, list(beats))
+
+    async def set_token_hash(self, machine_id: int, token_hash: str) -> None:
+        stmt = (
+            update(tables.machines)
+            .where(tables.machines.c.id == machine_id)
+            .values(agent_token_hash=token_hash)
+            .execution_options(synchronize_session=False)
+        )
+        await self.s.execute(stmt)
 
 
 class Listings(_Repo):
@@ -246,6 +306,25 @@ class Rentals(_Repo):
         row = (await self.s.execute(q)).one()
         return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
+    async def response_samples(
+        self, machine_id: int, limit: int = 50
+    ) -> Sequence[tuple[int, int | None, int | None, str]]:
+        """(funded_at, access_granted_at, started_at, state) of the machine's latest funded
+        rentals, newest first."""
+        t = tables.rentals.c
+        q = (
+            select(t.funded_at, t.access_granted_at, t.started_at, t.state)
+            .where(t.machine_id == machine_id, t.funded_at.is_not(None))
+            .order_by(t.id.desc())
+            .limit(limit)
+        )
+        return [tuple(row) for row in (await self.s.execute(q)).all()]
+
+    async def on_machine(self, machine_id: int, states: Sequence[str]) -> Sequence[int]:
+        t = tables.rentals.c
+        q = select(t.id).where(t.machine_id == machine_id, t.state.in_(list(states)))
+        return list((await self.s.execute(q.order_by(t.id))).scalars().all())
+
 
 class Outbox(_Repo):
     async def enqueue(self, msg: OutboxMessage) -> bool:
@@ -337,3 +416,90 @@ class Settings(_Repo):
             self.s.add(Setting(key=key, value=value))
         else:
             row.value = value
+
+
+class AgentCommands(_Repo):
+    async def append(self, cmd: AgentCommandRecord, attempts: int = 5) -> AgentCommandRecord:
+        """Insert with the machine's next seq; a concurrent writer that took it makes us retry.
+
+        Raises IntegrityError if the seq stays contended after ``attempts`` tries.
+        """
+        t = tables.agent_commands.c
+        for attempt in range(attempts):
+            q = select(func.coalesce(func.max(t.seq), 0)).where(t.machine_id == cmd.machine_id)
+            cmd.seq = int((await self.s.execute(q)).scalar_one()) + 1
+            try:
+                async with self.s.begin_nested():
+                    self.s.add(cmd)
+                    await self.s.flush()
+                return cmd
+            except IntegrityError:
+                if cmd in self.s:
+                    self.s.expunge(cmd)
+                if attempt == attempts - 1:
+                    raise
+        return cmd
+
+    async def get(self, command_id: int) -> AgentCommandRecord | None:
+        return await self.s.get(AgentCommandRecord, command_id)
+
+    async def pending(
+        self, machine_id: int, after_seq: int, now: int, limit: int
+    ) -> Sequence[AgentCommandRecord]:
+        """Commands without a result, newer than ``after_seq`` and not stale, in seq order."""
+        t = tables.agent_commands.c
+        q = (
+            select(AgentCommandRecord)
+            .where(
+                t.machine_id == machine_id,
+                t.seq > after_seq,
+                t.done_at.is_(None),
+                t.expires_at >= now,
+            )
+            .order_by(t.seq)
+            .limit(limit)
+        )
+        return (await self.s.execute(q)).scalars().all()
+
+    async def mark_delivered(self, ids: Sequence[int], now: int) -> None:
+        t = tables.agent_commands.c
+        stmt = (
+            update(tables.agent_commands)
+            .where(t.id.in_(list(ids)), t.delivered_at.is_(None))
+            .values(delivered_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        await self.s.execute(stmt)
+
+    async def complete(self, command_id: int, result_json: str, now: int) -> bool:
+        """Store the result unless one is stored already; True for the first result only."""
+        t = tables.agent_commands.c
+        stmt = (
+            update(tables.agent_commands)
+            .where(t.id == command_id, t.done_at.is_(None))
+            .values(result_json=result_json, done_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.s.execute(stmt)).rowcount == 1
+
+    async def for_rental(self, rental_id: int) -> Sequence[AgentCommandRecord]:
+        t = tables.agent_commands.c
+        q = select(AgentCommandRecord).where(t.rental_id == rental_id).order_by(t.seq)
+        return (await self.s.execute(q)).scalars().all()
+
+    async def max_id(self) -> int:
+        q = select(func.coalesce(func.max(tables.agent_commands.c.id), 0))
+        return int((await self.s.execute(q)).scalar_one())
+
+    async def created_after(self, last_id: int, limit: int = 1000) -> Sequence[tuple[int, int]]:
+        """(id, machine_id) of commands inserted after ``last_id``, oldest first."""
+        t = tables.agent_commands.c
+        q = select(t.id, t.machine_id).where(t.id > last_id).order_by(t.id).limit(limit)
+        return [tuple(row) for row in (await self.s.execute(q)).all()]
+
+
+class Evidence(_Repo):
+    async def for_rental(self, rental_id: int) -> Sequence[EvidenceRecord]:
+        t = tables.agent_evidence.c
+        q = select(EvidenceRecord).where(t.rental_id == rental_id).order_by(t.at, t.id)
+        return (await self.s.execute(q)).scalars().all()

@@ -152,6 +152,7 @@ rentals = Table(
     Column("dispute_outcome", String(16)),
     Column("rating", Integer),
     Column("rating_comment", String(500)),
+    Column("access_granted_at", Time),  # funded -> access granted is the response time
 )
 
 outbox = Table(
@@ -204,4 +205,36 @@ settings_kv = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# grant/revoke commands for provider agents; seq grows by one per machine
+agent_commands = Table(
+    "agent_commands",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("machine_id", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("rental_id", Integer, nullable=False, index=True),
+    Column("payload_json", Text, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),  # not run by then: stale
+    Column("delivered_at", Time),
+    Column("result_json", Text),
+    Column("done_at", Time),
+    UniqueConstraint("machine_id", "seq"),
+)
+
+# dispute evidence the agents and the service collect (self-tests, heartbeat gaps, sshd logs)
+agent_evidence = Table(
+    "agent_evidence",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("machine_id", Integer, nullable=False),
+    Column("rental_id", Integer, nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("at", Time, nullable=False),
+    Column("received_at", Time, nullable=False),
+    Column("command_id", Integer),
+    Column("data_json", Text, nullable=False),
 )

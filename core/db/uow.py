@@ -28,6 +28,8 @@ class SqlAlchemyUnitOfWork:
         self.chain_events = r.ChainEvents(s)
         self.signatures = r.Signatures(s)
         self.settings = r.Settings(s)
+        self.agent_commands = r.AgentCommands(s)
+        self.evidence = r.Evidence(s)
         return self
 
     async def __aexit__(

@@ -121,6 +121,7 @@ class Rental:
     dispute_outcome: str | None = None  # provider | renter | split
     rating: int | None = None
     rating_comment: str | None = None
+    access_granted_at: int | None = None
     id: int | None = None
 
     def transition(self, new: RentalState | str) -> None:
@@ -178,3 +179,34 @@ class Setting:
 
     key: str
     value: str
+
+
+@dataclass(eq=False)
+class AgentCommandRecord:
+    """A grant or revoke queued for one machine's agent; done once its result arrived."""
+
+    machine_id: int
+    seq: int
+    kind: str  # grant | revoke
+    rental_id: int
+    payload_json: str
+    created_at: int
+    expires_at: int  # a command not run by then is stale
+    delivered_at: int | None = None
+    result_json: str | None = None
+    done_at: int | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class EvidenceRecord:
+    """One piece of dispute evidence about a rental (kind: selftest | heartbeat_gap | ssh_log)."""
+
+    machine_id: int
+    rental_id: int
+    kind: str
+    at: int
+    received_at: int
+    data_json: str
+    command_id: int | None = None
+    id: int | None = None

@@ -1,11 +1,16 @@
 """Host reliability score in basis points (0..10000), from objective evidence only.
 
-score = 50 % uptime + 25 % rating + 25 % track record, where
+score = 45 % uptime + 20 % rating + 20 % track record + 15 % response, where
 - uptime is the heartbeat coverage of the last 30 days (seconds covered / seconds observed),
 - rating is the average of 1..5 stars mapped to 0..10000 (no ratings: 8000),
-- track record is completed / (completed + 4 * disputes lost) with a prior of 2 good rentals.
+- track record is completed / (completed + 4 * disputes lost) with a prior of 2 good rentals,
+- response is the mean time from "funded" to "access granted" over the latest funded rentals
+  (a rental that was never provisioned counts as ``RESPONSE_WORST_S``): full marks up to
+  ``RESPONSE_BEST_S``, falling linearly to 0 at ``RESPONSE_WORST_S`` (no rentals yet: 8000).
 A host observed for less than a day with no finished rentals has too little evidence and gets
 ``NEW_HOST_SCORE`` (80.00 %), so new providers are neither buried nor promoted.
+
+Changed with the agent API (issue 4): the weights were 50/25/25 without a response component.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ NEW_HOST_SCORE = 8_000
 DEFAULT_RATING_SCORE = 8_000
 PRIOR_GOOD_RENTALS = 2
 DISPUTE_WEIGHT = 4
+DEFAULT_RESPONSE_SCORE = 8_000
+RESPONSE_BEST_S = 60  # the agent grants and the chain confirms the start within a minute
+RESPONSE_WORST_S = 600  # the accept timeout: a funded rental is refunded after this
 HEARTBEAT_INTERVAL = 15
 # A heartbeat covers this long: two missed beats mean offline.
 HEARTBEAT_COVERAGE = 2 * HEARTBEAT_INTERVAL
@@ -31,6 +39,8 @@ class ReliabilityInputs:
     disputes_lost: int
     rating_sum: int  # sum of stars
     rating_count: int
+    responses: int = 0  # funded rentals with a known response time
+    response_seconds: int = 0  # their funded -> access granted seconds, each capped
 
 
 def uptime_bps(covered: int, observed: int) -> int:
@@ -51,6 +61,23 @@ def track_record_bps(completed: int, disputes_lost: int) -> int:
     return good * 10_000 // (good + DISPUTE_WEIGHT * disputes_lost)
 
 
+def response_bps(responses: int, response_seconds: int) -> int:
+    if responses <= 0:
+        return DEFAULT_RESPONSE_SCORE
+    mean = response_seconds // responses
+    if mean <= RESPONSE_BEST_S:
+        return 10_000
+    span = RESPONSE_WORST_S - RESPONSE_BEST_S
+    return max(0, (RESPONSE_WORST_S - mean) * 10_000 // span)
+
+
+def response_seconds(funded_at: int, granted_at: int | None) -> int:
+    """One rental's response time, capped at RESPONSE_WORST_S (never granted: the cap)."""
+    if granted_at is None:
+        return RESPONSE_WORST_S
+    return max(0, min(RESPONSE_WORST_S, granted_at - funded_at))
+
+
 def reliability_score(inp: ReliabilityInputs) -> int:
     """Score in bps; new hosts with little evidence get NEW_HOST_SCORE."""
     finished = inp.completed_rentals + inp.disputes_lost
@@ -59,7 +86,8 @@ def reliability_score(inp: ReliabilityInputs) -> int:
     up = uptime_bps(inp.covered_seconds, min(inp.observed_seconds, WINDOW_SECONDS))
     rating = rating_bps(inp.rating_sum, inp.rating_count)
     track = track_record_bps(inp.completed_rentals, inp.disputes_lost)
-    return (up * 50 + rating * 25 + track * 25) // 100
+    response = response_bps(inp.responses, inp.response_seconds)
+    return (up * 45 + rating * 20 + track * 20 + response * 15) // 100
 
 
 def format_bps_percent(bps: int) -> str:

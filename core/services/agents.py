@@ -1,23 +1,34 @@
-"""Agent side of the service: heartbeats, inventory, offline detection, reliability."""
+"""Agent side of the service: heartbeats, inventory, offline detection, reliability.
+
+Routine heartbeats (machine online, same inventory, no gap) take a fast path that writes many
+beats in one transaction (:meth:`AgentService.heartbeat_many`); anything else goes through
+:meth:`AgentService.heartbeat`, one unit of work per beat.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 
 from core.domain.gpus import get_model, model_from_nvml
 from core.domain.listings import ListingStatus, MachineStatus
-from core.domain.model import Listing, Machine
+from core.domain.model import EvidenceRecord, Listing, Machine
 from core.domain.reliability import (
     HEARTBEAT_COVERAGE,
     HEARTBEAT_INTERVAL,
     ReliabilityInputs,
     reliability_score,
+    response_seconds,
 )
-from core.errors import Forbidden
+from core.domain.rentals import RentalState
+from core.errors import CoreError, Forbidden
 from core.services.base import Service, UnitOfWork
 from core.services.providers import hash_token
 from core.wire import Heartbeat, HeartbeatAck
+
+# rentals whose evidence a heartbeat gap becomes
+_RUNNING = (RentalState.PROVISIONING, RentalState.ACTIVE)
 
 # listings that follow the machine's liveness (a held or rented one is left alone)
 _FOLLOWS_MACHINE = (ListingStatus.AVAILABLE, ListingStatus.OFFLINE)
@@ -34,9 +45,69 @@ class AgentService(Service):
             raise Forbidden("Unknown agent token.")
         return machine.id
 
-    async def heartbeat(self, machine_id: int, hb: Heartbeat) -> HeartbeatAck:
-        """Record liveness and metrics; create listings for new GPUs, suspend mismatches."""
+    async def heartbeat_many(
+        self, beats: Sequence[tuple[str, Heartbeat]]
+    ) -> list[HeartbeatAck | CoreError]:
+        """Record many ``(token hash, heartbeat)`` pairs; routine ones in one transaction.
+
+        Returns one ack or one error (Forbidden for an unknown or revoked token) per beat.
+        """
         now = self.clock.now()
+        results: list[HeartbeatAck | CoreError | None] = [None] * len(beats)
+        slow: list[tuple[int, int]] = []
+        async with self.uow() as uow:
+            states = await uow.machines.beat_states(sorted({h for h, _ in beats}))
+            rows, seen = [], set()
+            for i, (token_hash, hb) in enumerate(beats):
+                state = states.get(token_hash)
+                if state is None:
+                    results[i] = Forbidden("Unknown agent token.")
+                    continue
+                last = state.last_heartbeat_at
+                if (
+                    state.status != MachineStatus.ONLINE
+                    or hb.queued_s
+                    or state.id in seen
+                    or last is None
+                    or now - last > HEARTBEAT_COVERAGE
+                    or _inventory_json(hb) != state.inventory_json
+                ):
+                    slow.append((i, state.id))
+                    continue
+                seen.add(state.id)
+                rows.append(
+                    {
+                        "b_id": state.id,
+                        "b_at": now,
+                        "b_covered": state.covered_seconds + max(0, now - last),
+                        "b_metrics": _metrics_json(hb, now),
+                        "b_version": hb.agent_version,
+                        "b_host": hb.ssh_host,
+                        "b_port": hb.ssh_port,
+                        "b_fp": hb.host_key_fingerprint,
+                    }
+                )
+                results[i] = HeartbeatAck(
+                    machine_id=state.id, status=MachineStatus.ONLINE, next_in_s=HEARTBEAT_INTERVAL
+                )
+            await uow.machines.apply_beats(rows)
+            await uow.commit()
+        for i, machine_id in slow:
+            try:
+                results[i] = await self.heartbeat(machine_id, beats[i][1])
+            except CoreError as exc:
+                results[i] = exc
+        return results  # type: ignore[return-value]
+
+    async def heartbeat(self, machine_id: int, hb: Heartbeat) -> HeartbeatAck:
+        """Record liveness and metrics; create listings for new GPUs, suspend mismatches.
+
+        A beat the agent had buffered during an outage (``queued_s`` > 0) only becomes
+        evidence for the machine's running rentals. Raises Forbidden for an unknown machine.
+        """
+        now = self.clock.now()
+        if hb.queued_s:
+            return await self._late_beat(machine_id, hb, now)
         async with self.uow() as uow:
             machine = await uow.machines.get(machine_id)
             if machine is None:
@@ -44,23 +115,18 @@ class AgentService(Service):
             if machine.last_heartbeat_at is not None:
                 gap = max(0, now - machine.last_heartbeat_at)
                 machine.covered_seconds += min(gap, HEARTBEAT_COVERAGE)
+                if gap > HEARTBEAT_COVERAGE:
+                    data = {"source": "service", "from": machine.last_heartbeat_at, "to": now}
+                    await _evidence(
+                        uow, machine.id, "heartbeat_gap", now, {**data, "silent_s": gap}
+                    )
             machine.first_seen_at = machine.first_seen_at or now
             machine.last_heartbeat_at = now
             machine.agent_version = hb.agent_version
             machine.ssh_host, machine.ssh_port = hb.ssh_host, hb.ssh_port
             machine.host_key_fingerprint = hb.host_key_fingerprint
-            machine.metrics_json = json.dumps(
-                {
-                    "at": now,
-                    "gpus": [
-                        {"u": g.utilization_pct, "t": g.temperature_c, "m": g.vram_used_mib}
-                        for g in hb.gpus
-                    ],
-                },
-                separators=(",", ":"),
-            )
-            inventory = [g.model_dump(include={"name", "uuid", "vram_total_mib"}) for g in hb.gpus]
-            inventory_json = json.dumps(inventory, sort_keys=True)
+            machine.metrics_json = _metrics_json(hb, now)
+            inventory_json = _inventory_json(hb)
             if inventory_json != machine.inventory_json:
                 machine.inventory_json = inventory_json
                 await self._sync_listings(uow, machine, hb)
@@ -70,6 +136,25 @@ class AgentService(Service):
             await uow.commit()
             return HeartbeatAck(
                 machine_id=machine.id, status=machine.status, next_in_s=HEARTBEAT_INTERVAL
+            )
+
+    async def _late_beat(self, machine_id: int, hb: Heartbeat, now: int) -> HeartbeatAck:
+        async with self.uow() as uow:
+            machine = await uow.machines.get(machine_id)
+            if machine is None:
+                raise Forbidden("Unknown agent token.")
+            data = {
+                "source": "agent",
+                "seq": hb.seq,
+                "sent_at": hb.sent_at,
+                "queued_s": hb.queued_s,
+                "gpus": len(hb.gpus),
+                "gpus_lost": sum(1 for g in hb.gpus if g.lost),
+            }
+            await _evidence(uow, machine_id, "heartbeat_gap", now, data)
+            await uow.commit()
+            return HeartbeatAck(
+                machine_id=machine_id, status=machine.status, next_in_s=HEARTBEAT_INTERVAL
             )
 
     async def _sync_listings(self, uow: UnitOfWork, machine: Machine, hb: Heartbeat) -> None:
@@ -141,6 +226,16 @@ class AgentService(Service):
             completed, lost, rating_sum, rating_count = await uow.rentals.stats_for_machine(
                 machine_id
             )
+            responses = [
+                response_seconds(funded, granted if granted is not None else started)
+                for funded, granted, started, state in await uow.rentals.response_samples(
+                    machine_id
+                )
+                # still being provisioned: no answer yet either way
+                if granted is not None
+                or started is not None
+                or state not in (RentalState.FUNDED, RentalState.PROVISIONING)
+            ]
             score = reliability_score(
                 ReliabilityInputs(
                     observed_seconds=now - m.first_seen_at if m.first_seen_at else 0,
@@ -149,8 +244,27 @@ class AgentService(Service):
                     disputes_lost=lost,
                     rating_sum=rating_sum,
                     rating_count=rating_count,
+                    responses=len(responses),
+                    response_seconds=sum(responses),
                 )
             )
             await uow.listings.set_reliability_for_machine(machine_id, score)
             await uow.commit()
         return score
+
+
+def _metrics_json(hb: Heartbeat, now: int) -> str:
+    gpus = [{"u": g.utilization_pct, "t": g.temperature_c, "m": g.vram_used_mib} for g in hb.gpus]
+    return json.dumps({"at": now, "gpus": gpus}, separators=(",", ":"))
+
+
+def _inventory_json(hb: Heartbeat) -> str:
+    inventory = [g.model_dump(include={"name", "uuid", "vram_total_mib"}) for g in hb.gpus]
+    return json.dumps(inventory, sort_keys=True)
+
+
+async def _evidence(uow: UnitOfWork, machine_id: int, kind: str, now: int, data: dict) -> None:
+    """Stage one evidence record per rental running on the machine."""
+    text = json.dumps(data, separators=(",", ":"), sort_keys=True)
+    for rental_id in await uow.rentals.on_machine(machine_id, _RUNNING):
+        uow.evidence.add(EvidenceRecord(machine_id, rental_id, kind, now, now, text))

@@ -26,6 +26,8 @@ class UnitOfWork(Protocol):
     chain_events: Any
     signatures: Any
     settings: Any
+    agent_commands: Any
+    evidence: Any
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

@@ -138,6 +138,7 @@ class RentalLifecycle(Service):
             rental.access_host = access.host
             rental.access_port = access.port
             rental.host_key_fingerprint = access.host_key_fingerprint
+            rental.access_granted_at = rental.access_granted_at or self.clock.now()
             await uow.commit()
             escrow_id = rental.escrow_id
         try:

@@ -76,6 +76,22 @@ class ProviderService(Service):
         )
         return AgentTokenView(machine.id, name, token, command)
 
+    async def rotate_token(self, who: Principal, machine_name: str) -> AgentTokenView:
+        """Give a machine a new agent token; the old one stops working at once.
+
+        Raises Forbidden outside a private chat, NotFound for an unknown machine.
+        """
+        _private_only(who)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        async with self.uow() as uow:
+            machine = await self._machine(uow, who, machine_name)
+            await uow.machines.set_token_hash(machine.id, hash_token(token))
+            await uow.commit()
+        command = self.rules.agent_command_template.format(
+            server=self.rules.server_url, token=token
+        )
+        return AgentTokenView(machine.id, machine.name, token, command)
+
     async def machines(self, who: Principal) -> list[MachineView]:
         """The provider's machines with their GPUs, listings, uptime and current rental."""
         from core.domain.reliability import uptime_bps

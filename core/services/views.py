@@ -153,3 +153,15 @@ class Notice:
 
     key: str
     params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceView:
+    """One piece of dispute evidence about a rental, as recorded."""
+
+    rental_id: int
+    machine_id: int
+    kind: str  # selftest | heartbeat_gap | ssh_log
+    at: int
+    received_at: int
+    data: dict = field(default_factory=dict)

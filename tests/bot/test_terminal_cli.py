@@ -63,6 +63,7 @@ def test_rigshare_run_serves_the_terminal_until_eof(tmp_path):
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path}/run.sqlite3",
         "SIMULATED_PROVIDERS": "3",
+        "WEB_PORT": "0",
     }
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli", "run"],
@@ -76,5 +77,6 @@ def test_rigshare_run_serves_the_terminal_until_eof(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "3 simulated providers online" in proc.stdout
     assert "escrow: in-memory simulation" in proc.stdout
+    assert re.search(r"agent API: http://127\.0\.0\.1:\d+/agent/v1/", proc.stdout)
     assert re.search(r"1\. RTX 4090 · 24 GB · \$0\.\d+/GPU·h", proc.stdout)
     assert "Deposit: " in proc.stdout and "[Confirm]" in proc.stdout

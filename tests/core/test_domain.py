@@ -21,6 +21,8 @@ from core.domain.reliability import (
     ReliabilityInputs,
     format_bps_percent,
     reliability_score,
+    response_bps,
+    response_seconds,
 )
 from core.domain.rentals import TERMINAL, TRANSITIONS, RentalState, check_transition
 
@@ -186,13 +188,26 @@ def test_new_host_gets_documented_default():
 
 
 def test_reliability_weights():
-    perfect = ReliabilityInputs(30 * 86400, 30 * 86400, 50, 0, 250, 50)
+    perfect = ReliabilityInputs(30 * 86400, 30 * 86400, 50, 0, 250, 50, 50, 50 * 20)
     assert reliability_score(perfect) == 10_000
-    flaky = ReliabilityInputs(30 * 86400, 15 * 86400, 50, 0, 250, 50)
-    assert reliability_score(flaky) == reliability_score(perfect) - 2_500
+    flaky = ReliabilityInputs(30 * 86400, 15 * 86400, 50, 0, 250, 50, 50, 50 * 20)
+    assert reliability_score(flaky) == reliability_score(perfect) - 2_250
     cheater = ReliabilityInputs(30 * 86400, 30 * 86400, 10, 5, 50, 50)
-    # uptime 100 %, rating 1/5 -> 0, track 12 / (12 + 4*5) -> 3750
-    assert reliability_score(cheater) == (10_000 * 50 + 0 + 3_750 * 25) // 100 == 5_937
+    # uptime 100 %, rating 1/5 -> 0, track 12 / (12 + 4*5) -> 3750, no response data -> 8000
+    assert reliability_score(cheater) == (10_000 * 45 + 0 + 3_750 * 20 + 8_000 * 15) // 100
+    assert reliability_score(cheater) == 6_450
+
+
+def test_response_time_component():
+    assert response_bps(0, 0) == 8_000  # no funded rental yet
+    assert response_bps(3, 3 * 60) == 10_000  # within a minute: full marks
+    assert response_bps(1, 330) == 5_000  # halfway between 60 s and 600 s
+    assert response_bps(2, 2 * 600) == 0
+    assert response_seconds(1000, 1012) == 12
+    assert response_seconds(1000, None) == 600  # never provisioned counts as the worst
+    assert response_seconds(1000, 99_999) == 600
+    slow = ReliabilityInputs(30 * 86400, 30 * 86400, 50, 0, 250, 50, 4, 4 * 600)
+    assert reliability_score(slow) == 10_000 - 1_500
 
 
 def test_effective_price_prefers_reliable_host():

@@ -118,7 +118,7 @@ async def test_reliability_refresh_feeds_listings(app, clock):
     assert await app.agents.refresh_reliability(machine_id) == 8000  # new host default
     clock.advance(2 * 86400)  # silent for two days: coverage ~0 %
     score = await app.agents.refresh_reliability(machine_id)
-    assert score == (0 * 50 + 8000 * 25 + 10_000 * 25) // 100
+    assert score == (0 * 45 + 8000 * 20 + 10_000 * 20 + 8000 * 15) // 100
     assert (await _listings(app, machine_id))[0].reliability_bps == score
 
 

@@ -20,5 +20,8 @@ def test_bad_spec_and_missing_token_are_clear(capsys):
     assert "4900" in capsys.readouterr().err
     assert main(["--simulate", "4090"]) == 2
     assert "--server and --token are required" in capsys.readouterr().err
-    assert main(["--simulate", "4090", "--server", "http://127.0.0.1:8080", "--token", "t"]) == 3
-    assert "no agent API yet" in capsys.readouterr().err
+    base = ["--simulate", "4090", "--token", "t", "--mode", "shared", "--shared-user", "root"]
+    assert main([*base, "--server", "ftp://example.com"]) == 2
+    assert "--server must be an http(s) URL" in capsys.readouterr().err
+    assert main([*base, "--server", "http://127.0.0.1:1", "--host-key", "/nonexistent"]) == 2
+    assert "cannot read the SSH host key /nonexistent" in capsys.readouterr().err

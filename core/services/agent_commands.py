@@ -1,0 +1,218 @@
+"""The command channel to provider agents: queue grants and revokes, hand them out in order,
+apply the results once, and keep the evidence that comes with them.
+
+Commands get a per-machine ``seq`` and a ``valid_until``; a result is applied only the first
+time it arrives (a replay is ignored) and only for a command of the machine that sends it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from core.domain.model import AgentCommandRecord, EvidenceRecord
+from core.errors import NotFound, ValidationError
+from core.ports import AccessGrant, AccessInfo, Clock, RentalEvents
+from core.services.base import MarketRules, Service, UowFactory
+from core.services.views import EvidenceView, Principal
+from core.wire import (
+    MAX_COMMANDS,
+    AgentCommand,
+    CommandBatch,
+    CommandResult,
+    Evidence,
+    ResultAck,
+    ResultBatch,
+)
+
+log = logging.getLogger(__name__)
+REVOKE_SLACK_S = 86_400  # a revoke stays runnable a day past the key's own expiry
+
+
+class AgentCommandService(Service):
+    """Raises ValidationError for results that break the protocol (nothing is stored then)."""
+
+    def __init__(
+        self,
+        uow: UowFactory,
+        clock: Clock,
+        rules: MarketRules | None = None,
+        *,
+        events: RentalEvents | None = None,
+    ) -> None:
+        super().__init__(uow, clock, rules)
+        self.events = events
+
+    def bind(self, events: RentalEvents) -> None:
+        self.events = events
+
+    async def queue_grant(self, grant: AccessGrant) -> AgentCommand:
+        """Queue "install this key until ``expires_at``"; valid for the accept timeout."""
+        now = self.clock.now()
+        payload = {"public_key": grant.public_key, "expires_at": grant.expires_at}
+        return await self._append(
+            grant.machine_id, "grant", grant.rental_id, payload, now + self.rules.accept_timeout_s
+        )
+
+    async def queue_revoke(self, machine_id: int, rental_id: int) -> AgentCommand:
+        """Queue "remove the rental's access"; a grant not yet handed out is dropped."""
+        now = self.clock.now()
+        expiry = now
+        async with self.uow() as uow:
+            for cmd in await uow.agent_commands.for_rental(rental_id):
+                if cmd.kind != "grant":
+                    continue
+                expiry = max(expiry, json.loads(cmd.payload_json).get("expires_at") or 0)
+                if cmd.done_at is None and cmd.delivered_at is None:
+                    await uow.agent_commands.complete(cmd.id, '{"superseded":true}', now)
+            await uow.commit()
+        return await self._append(machine_id, "revoke", rental_id, {}, expiry + REVOKE_SLACK_S)
+
+    async def _append(
+        self, machine_id: int, kind: str, rental_id: int, payload: dict, valid_until: int
+    ) -> AgentCommand:
+        record = AgentCommandRecord(
+            machine_id=machine_id,
+            seq=0,
+            kind=kind,
+            rental_id=rental_id,
+            payload_json=json.dumps(payload, separators=(",", ":"), sort_keys=True),
+            created_at=self.clock.now(),
+            expires_at=valid_until,
+        )
+        async with self.uow() as uow:
+            await uow.agent_commands.append(record)
+            await uow.commit()
+        return _wire(record)
+
+    async def pending(
+        self, machine_id: int, after_seq: int, limit: int = MAX_COMMANDS
+    ) -> CommandBatch:
+        """The machine's unanswered, still valid commands with seq > ``after_seq``."""
+        now = self.clock.now()
+        async with self.uow(readonly=True) as uow:
+            found = list(await uow.agent_commands.pending(machine_id, after_seq, now, limit))
+        fresh = [c.id for c in found if c.delivered_at is None]
+        if fresh:
+            async with self.uow() as uow:
+                await uow.agent_commands.mark_delivered(fresh, now)
+                await uow.commit()
+        return CommandBatch(commands=[_wire(c) for c in found], server_time=now)
+
+    async def record_results(self, machine_id: int, batch: ResultBatch) -> ResultAck:
+        """Apply results and store evidence; grant outcomes go to the rental lifecycle.
+
+        Raises ValidationError (nothing stored) for a successful grant without access
+        details or evidence outside a result that names no rental.
+        """
+        if any(ev.rental_id is None for ev in batch.evidence):
+            raise ValidationError("Evidence outside a command result must name its rental.")
+        now = self.clock.now()
+        accepted, ignored, outcomes = [], [], []
+        staged: list[tuple[int, Evidence, int | None]] = [
+            (ev.rental_id, ev, None) for ev in batch.evidence if ev.rental_id is not None
+        ]
+        async with self.uow() as uow:
+            for result in batch.results:
+                cmd = await uow.agent_commands.get(result.command_id)
+                if cmd is None or cmd.machine_id != machine_id:
+                    ignored.append(result.command_id)
+                    continue
+                if cmd.kind == "grant" and result.ok and result.access is None:
+                    raise ValidationError("A successful grant must carry the access details.")
+                text = result.model_dump_json(exclude={"evidence"})
+                if not await uow.agent_commands.complete(cmd.id, text, now):
+                    ignored.append(result.command_id)  # answered before: a replay
+                    continue
+                accepted.append(cmd.id)
+                staged += [(ev.rental_id or cmd.rental_id, ev, cmd.id) for ev in result.evidence]
+                if cmd.kind == "grant" and cmd.expires_at >= now:
+                    outcomes.append((cmd.rental_id, result))
+            stored, owned = 0, {}
+            for rental_id, ev, command_id in staged:
+                if rental_id not in owned:
+                    rental = await uow.rentals.get(rental_id)
+                    owned[rental_id] = rental is not None and rental.machine_id == machine_id
+                if owned[rental_id]:
+                    uow.evidence.add(_evidence_record(machine_id, rental_id, ev, now, command_id))
+                    stored += 1
+            await uow.commit()
+        for rental_id, result in outcomes:
+            await self._tell_lifecycle(rental_id, result)
+        return ResultAck(accepted=accepted, ignored=ignored, evidence_stored=stored)
+
+    async def _tell_lifecycle(self, rental_id: int, result: CommandResult) -> None:
+        if self.events is None:
+            log.warning("no rental lifecycle bound; grant result for %s dropped", rental_id)
+            return
+        try:
+            if result.ok:
+                await self.events.access_granted(
+                    rental_id, AccessInfo(**result.access.model_dump())
+                )
+            else:
+                reason = result.error or "the agent could not grant access"
+                await self.events.access_failed(rental_id, reason)
+        except Exception:
+            # the result is stored; the keeper refunds a rental that never becomes active
+            log.exception("applying the grant result of rental %s failed", rental_id)
+
+    async def evidence(self, rental_id: int) -> list[EvidenceView]:
+        """Everything recorded about a rental, oldest first (for the arbiter)."""
+        async with self.uow(readonly=True) as uow:
+            rows = await uow.evidence.for_rental(rental_id)
+        return [
+            EvidenceView(
+                r.rental_id, r.machine_id, r.kind, r.at, r.received_at, json.loads(r.data_json)
+            )
+            for r in rows
+        ]
+
+    async def evidence_for(self, who: Principal, rental_id: int) -> list[EvidenceView]:
+        """A rental's evidence for its renter or its provider; NotFound for anyone else."""
+        async with self.uow(readonly=True) as uow:
+            rental = await uow.rentals.get(rental_id)
+            provider = await uow.providers.get(rental.provider_id) if rental else None
+        if rental is None or who.user_id not in (rental.renter_id, provider and provider.user_id):
+            raise NotFound(f"You have no rental #{rental_id}.")
+        return await self.evidence(rental_id)
+
+    async def latest_command_id(self) -> int:
+        async with self.uow(readonly=True) as uow:
+            return await uow.agent_commands.max_id()
+
+    async def queued_since(self, last_id: int) -> tuple[int, set[int]]:
+        """(newest command id, machines with commands queued after ``last_id``)."""
+        async with self.uow(readonly=True) as uow:
+            rows = await uow.agent_commands.created_after(last_id)
+        if not rows:
+            return last_id, set()
+        return rows[-1][0], {machine_id for _, machine_id in rows}
+
+
+def _wire(c: AgentCommandRecord) -> AgentCommand:
+    payload = json.loads(c.payload_json)
+    return AgentCommand(
+        id=c.id,
+        seq=c.seq,
+        kind=c.kind,
+        rental_id=c.rental_id,
+        public_key=payload.get("public_key"),
+        expires_at=payload.get("expires_at"),
+        issued_at=c.created_at,
+        valid_until=c.expires_at,
+    )
+
+
+def _evidence_record(
+    machine_id: int, rental_id: int, ev: Evidence, now: int, command_id: int | None
+) -> EvidenceRecord:
+    return EvidenceRecord(
+        machine_id=machine_id,
+        rental_id=rental_id,
+        kind=ev.kind,
+        at=ev.at,
+        received_at=now,
+        data_json=json.dumps(ev.data, separators=(",", ":"), sort_keys=True),
+        command_id=command_id,
+    )

@@ -1,0 +1,207 @@
+"""The agent's two loops: heartbeats on a jittered cadence, and the command long-poll.
+
+Heartbeats that cannot be sent are buffered (bounded, newest kept) and resent, oldest first,
+after the next beat that gets through. The command loop runs commands in ``seq`` order,
+remembers results until the service has them (so a redelivered command is answered, not run
+twice) and reconnects with exponential backoff when the service is away. Only a refused
+token stops the daemon (TokenRefused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.wire import AgentCommand, CommandResult, ResultBatch
+from provider_agent.client import ServiceClient
+from provider_agent.errors import (
+    AgentError,
+    RequestRejected,
+    ServiceUnreachable,
+    TokenRefused,
+)
+from provider_agent.executor import CommandExecutor
+from provider_agent.heartbeats import HeartbeatBuffer, SshEndpoint, build_heartbeat
+from provider_agent.nvml_probe import GpuProbe
+
+log = logging.getLogger(__name__)
+AGENT_VERSION = "rigshare-agent/0.1"
+REMEMBERED_RESULTS = 1000
+
+
+@dataclass(frozen=True)
+class AgentTiming:
+    interval_s: float = 15.0
+    jitter: float = 0.2  # each wait is interval * (1 ± jitter)
+    poll_wait_s: float = 25.0
+    buffer_size: int = 240  # an hour of beats
+    backoff_first_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+@dataclass
+class AgentStats:
+    beats_sent: int = 0
+    beats_failed: int = 0
+    beats_resent: int = 0
+    commands_run: int = 0
+    reconnects: int = 0
+
+
+class AgentDaemon:
+    """``await run()`` until cancelled; raises TokenRefused when the service refuses the token."""
+
+    def __init__(
+        self,
+        client: ServiceClient,
+        probe: GpuProbe,
+        executor: CommandExecutor,
+        *,
+        endpoint: SshEndpoint | None,
+        timing: AgentTiming | None = None,
+        version: str = AGENT_VERSION,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.client, self.probe, self.executor = client, probe, executor
+        self.endpoint = endpoint
+        self.timing = timing or AgentTiming()
+        self.version = version
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.buffer = HeartbeatBuffer(self.timing.buffer_size)
+        self.stats = AgentStats()
+        self._seq = 0
+        self._after = 0
+        self._results: OrderedDict[int, CommandResult] = OrderedDict()
+        self._unsent: list[CommandResult] = []
+
+    async def run(self) -> None:
+        await self.probe.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._heartbeat_loop())
+                group.create_task(self._command_loop())
+        except* TokenRefused as refused:
+            raise refused.exceptions[0] from None
+        finally:
+            await self.probe.close()
+            await self.client.close()
+
+    # -- heartbeats ----------------------------------------------------------------------
+    def next_interval(self) -> float:
+        t = self.timing
+        return t.interval_s * self._rng.uniform(1 - t.jitter, 1 + t.jitter)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                await self.beat()
+            except TokenRefused:
+                raise
+            except Exception:
+                log.exception("heartbeat failed unexpectedly")
+            await asyncio.sleep(self.next_interval())
+
+    async def beat(self) -> None:
+        """Enforce expiries, read the GPUs, send one heartbeat, then the backlog."""
+        try:
+            await self.executor.enforce()
+        except AgentError as exc:
+            log.warning("enforcing key expiry failed: %s", exc)
+        try:
+            readings = await self.probe.snapshot()
+        except AgentError as exc:
+            log.error("cannot read the GPUs, skipping this heartbeat: %s", exc)
+            return
+        self._seq += 1
+        now = self._clock()
+        hb = build_heartbeat(
+            readings, seq=self._seq, sent_at=int(now), version=self.version, endpoint=self.endpoint
+        )
+        try:
+            await self.client.heartbeat(hb)
+        except ServiceUnreachable as exc:
+            self.stats.beats_failed += 1
+            self.buffer.add(hb, now)
+            log.warning("heartbeat %d not sent (%s); %d buffered", hb.seq, exc, len(self.buffer))
+            return
+        except RequestRejected as exc:
+            log.error("heartbeat %d rejected: %s", hb.seq, exc)
+            return
+        self.stats.beats_sent += 1
+        await self._resend_backlog()
+
+    async def _resend_backlog(self) -> None:
+        while (hb := self.buffer.oldest(self._clock())) is not None:
+            try:
+                await self.client.heartbeat(hb)
+            except ServiceUnreachable:
+                return  # still (or again) unreachable, or over the rate limit: next beat
+            except RequestRejected as exc:
+                log.error("buffered heartbeat %d rejected, dropped: %s", hb.seq, exc)
+            else:
+                self.stats.beats_resent += 1
+            self.buffer.pop_oldest()
+
+    # -- commands ------------------------------------------------------------------------
+    async def _command_loop(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._send_results()
+                batch = await self.client.commands(self._after, self.timing.poll_wait_s)
+            except ServiceUnreachable as exc:
+                failures += 1
+                self.stats.reconnects += 1
+                delay = self._backoff(failures, exc.retry_after)
+                log.warning("service unreachable (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            except RequestRejected as exc:
+                log.error("command poll rejected: %s", exc)
+                await asyncio.sleep(self.timing.backoff_max_s)
+                continue
+            failures = 0
+            for cmd in sorted(batch.commands, key=lambda c: c.seq):
+                await self._handle(cmd)
+                await self._send_results()
+
+    def _backoff(self, failures: int, retry_after: float | None) -> float:
+        t = self.timing
+        delay = min(t.backoff_max_s, t.backoff_first_s * 2 ** min(failures - 1, 16))
+        delay *= self._rng.uniform(0.8, 1.0)
+        return max(delay, retry_after or 0.0)
+
+    async def _handle(self, cmd: AgentCommand) -> None:
+        self._after = max(self._after, cmd.seq)
+        done = self._results.get(cmd.id)
+        if done is not None:  # delivered again: the service has not got our answer yet
+            if done not in self._unsent:
+                self._unsent.append(done)
+            return
+        try:
+            result = await self.executor.run(cmd)
+        except Exception:
+            log.exception("%s for rental %s failed unexpectedly", cmd.kind, cmd.rental_id)
+            result = CommandResult(command_id=cmd.id, ok=False, error="internal agent error")
+        self.stats.commands_run += 1
+        self._results[cmd.id] = result
+        while len(self._results) > REMEMBERED_RESULTS:
+            self._results.popitem(last=False)
+        self._unsent.append(result)
+
+    async def _send_results(self) -> None:
+        """Post what the service has not acknowledged yet; raises ServiceUnreachable."""
+        while self._unsent:
+            chunk = self._unsent[:32]
+            try:
+                await self.client.results(ResultBatch(results=chunk))
+            except RequestRejected as exc:
+                log.error("results rejected, dropped: %s", exc)
+            del self._unsent[: len(chunk)]

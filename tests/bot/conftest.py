@@ -1,0 +1,49 @@
+"""Fixtures for the agent API: the application wired with the HTTP agent gateway, served
+on a free loopback port by the production web application."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.bootstrap import App, build_app
+from bot.settings import Settings
+from bot.web.agent_api import AgentLimits
+from bot.web.app import WebServer
+from bot.web.ratelimit import Rate
+from core.fakes.clock import FakeClock
+from tests.support import pg_drop_schema, pg_exec
+
+
+@pytest.fixture
+async def http_app(settings: Settings, clock: FakeClock):
+    if settings.database_schema:
+        await asyncio.to_thread(pg_exec, f'CREATE SCHEMA "{settings.database_schema}"')
+    application: App = build_app(settings, clock=clock, agents="http")
+    await application.start()
+    try:
+        yield application
+    finally:
+        await application.close()
+        if settings.database_schema:
+            await asyncio.to_thread(pg_drop_schema, settings.database_schema)
+
+
+@pytest.fixture
+def limits() -> AgentLimits:
+    return AgentLimits()
+
+
+@pytest.fixture
+async def server(http_app: App, limits: AgentLimits):
+    web = await WebServer(http_app, limits=limits).start()
+    try:
+        yield web
+    finally:
+        await web.stop()
+
+
+@pytest.fixture
+def tight_limits() -> AgentLimits:
+    return AgentLimits(heartbeat=Rate(per_second=0.01, burst=3))

@@ -1,0 +1,136 @@
+"""The agent API over real HTTP on loopback: auth, validation, rate limits, heartbeats."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import pytest
+
+from core.domain.listings import MachineStatus
+from core.services.views import Principal
+from tests.bot.agent_support import add_host, beat_json, snapshot
+
+
+def _many_gpus(n: int) -> dict:
+    beat = beat_json()
+    return {**beat, "gpus": [{**beat["gpus"][0], "index": i} for i in range(n)]}
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def test_heartbeat_is_acknowledged_and_recorded(http_app, server, http, clock):
+    host = await add_host(http_app)
+    clock.advance(10)
+    async with http.post(
+        f"{server.url}/agent/v1/heartbeat", json=beat_json(), headers=host.auth
+    ) as resp:
+        assert resp.status == 200
+        ack = await resp.json()
+    assert ack == {"machine_id": host.machine_id, "status": "online", "next_in_s": 15}
+    async with http_app.agents.uow(readonly=True) as uow:
+        m = await uow.machines.get(host.machine_id)
+    assert m.last_heartbeat_at == clock.now() and m.covered_seconds == 10
+    assert m.status == MachineStatus.ONLINE and m.ssh_port == 2222
+
+
+async def test_missing_unknown_and_rotated_tokens_get_401(http_app, server, http):
+    host = await add_host(http_app)
+    url = f"{server.url}/agent/v1/heartbeat"
+    for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer rsa_nope"}):
+        async with http.post(url, json=beat_json(), headers=headers) as resp:
+            assert resp.status == 401
+            assert (await resp.json())["error"] == "unauthorized"
+    async with http.get(
+        f"{server.url}/agent/v1/commands?wait=0", headers={"Authorization": "Bearer x"}
+    ) as resp:
+        assert resp.status == 401
+
+    who = await http_app.users.identify("terminal", "prov", "prov")
+    fresh = await http_app.providers.rotate_token(who, "prov-box")
+    assert fresh.machine_id == host.machine_id and fresh.token != host.token
+    async with http.post(url, json=beat_json(), headers=host.auth) as resp:
+        assert resp.status == 401, "the old token is revoked at once"
+    new_auth = {"Authorization": f"Bearer {fresh.token}"}
+    async with http.post(url, json=beat_json(), headers=new_auth) as resp:
+        assert resp.status == 200
+    with pytest.raises(Exception, match="private chat"):
+        await http_app.providers.rotate_token(
+            Principal(who.user_id, who.platform, private_chat=False), "prov-box"
+        )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"{not json", 400, "bad_json"),
+        (b"\xff\xfe", 400, "bad_json"),
+        (json.dumps({**beat_json(), "extra": 1}).encode(), 422, "invalid"),
+        (json.dumps({**beat_json(), "ssh_host": "a b; rm -rf /"}).encode(), 422, "invalid"),
+        (json.dumps(_many_gpus(17)).encode(), 422, "invalid"),
+        (json.dumps([1, 2]).encode(), 422, "invalid"),
+        (b"[" + b"1," * 20_000 + b"1]", 413, "too_large"),
+    ],
+)
+async def test_bad_heartbeats_get_4xx_with_a_reason_and_store_nothing(
+    http_app, server, http, body, status, error
+):
+    host = await add_host(http_app)
+    before = await snapshot(http_app)
+    headers = {**host.auth, "Content-Type": "application/json"}
+    async with http.post(f"{server.url}/agent/v1/heartbeat", data=body, headers=headers) as resp:
+        assert resp.status == status
+        answer = await resp.json()
+    assert answer["error"] == error and answer["reason"]
+    assert await snapshot(http_app) == before
+
+
+async def test_oversized_chunked_body_is_refused(http_app, server, http):
+    host = await add_host(http_app)
+    before = await snapshot(http_app)
+
+    async def chunks():
+        for _ in range(64):
+            yield b" " * 1024
+
+    async with http.post(
+        f"{server.url}/agent/v1/heartbeat", data=chunks(), headers=host.auth
+    ) as resp:
+        assert resp.status == 413
+    assert await snapshot(http_app) == before
+
+
+@pytest.fixture
+def limits(tight_limits):
+    return tight_limits
+
+
+async def test_rate_limit_per_agent(http_app, server, http):
+    first, second = await add_host(http_app, "one"), await add_host(http_app, "two")
+    url = f"{server.url}/agent/v1/heartbeat"
+    codes = []
+    for _ in range(5):
+        async with http.post(url, json=beat_json(), headers=first.auth) as resp:
+            codes.append(resp.status)
+            if resp.status == 429:
+                assert int(resp.headers["Retry-After"]) >= 1
+                assert (await resp.json())["error"] == "rate_limited"
+    assert codes == [200, 200, 200, 429, 429]
+    async with http.post(url, json=beat_json(), headers=second.auth) as resp:
+        assert resp.status == 200, "another agent has its own bucket"
+
+
+async def test_query_parameters_are_validated(http_app, server, http):
+    host = await add_host(http_app)
+    for query in ("wait=31", "wait=-1", "after=x", "wait=nan"):
+        async with http.get(f"{server.url}/agent/v1/commands?{query}", headers=host.auth) as r:
+            assert r.status == 422, query
+
+
+async def test_health(server, http):
+    async with http.get(f"{server.url}/healthz") as resp:
+        assert resp.status == 200 and (await resp.json()) == {"ok": True}

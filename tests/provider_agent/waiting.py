@@ -1,0 +1,23 @@
+"""Polling helper for tests that wait on another task or process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+
+async def eventually(check: Callable[[], Awaitable[object]], within: float = 5.0) -> object:
+    """The first truthy value ``check()`` returns; AssertionError after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {within} s")
+        await asyncio.sleep(0.05)
+
+
+async def holds(value: object) -> object:
+    return value

@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.bootstrap import App, build_app
 from bot.settings import Settings
 from bot.simulation import command_loop, heartbeat_loop, seed_market
+from bot.system import freeze_startup_objects
 from bot.terminal.chat import TerminalChat
 from bot.web.app import WebServer
 
@@ -82,6 +83,7 @@ async def _run(app: App, args: argparse.Namespace) -> int:
         app.notes.append(f"agent API: {web.url}/agent/v1/ (rigshare-agent --server {web.url})")
     except OSError as exc:
         app.notes.append(f"agent API: cannot listen on {web.url} ({exc.strerror or exc})")
+    freeze_startup_objects()
     print(f"rigshare is running on {app.settings.database_url}")
     for note in app.notes:
         print(f"  · {note}")
@@ -110,11 +112,19 @@ async def _run(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+RELIABILITY_EVERY_S = 600.0
+
+
 async def _keeper_loop(app: App) -> None:
+    next_scores = 0.0
+    loop = asyncio.get_running_loop()
     while True:
         try:
             await app.lifecycle.tick()
             await app.agents.mark_silent_offline()
+            if loop.time() >= next_scores:  # uptime and response times move slowly
+                next_scores = loop.time() + RELIABILITY_EVERY_S
+                await app.agents.refresh_all_reliability()
         except Exception:
             log.exception("keeper tick failed")
         await asyncio.sleep(app.settings.keeper_interval_s)

@@ -28,7 +28,7 @@ from bot.web.ratelimit import Rate, TokenBuckets
 from core.errors import Forbidden, ValidationError
 from core.services.heartbeat_batch import HeartbeatBatcher
 from core.services.providers import hash_token
-from core.wire import Heartbeat, ResultBatch
+from core.wire import CommandBatch, Heartbeat, ResultBatch
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -38,6 +38,7 @@ HEARTBEAT_MAX_BYTES = 32 * 1024
 RESULTS_MAX_BYTES = 256 * 1024
 MAX_WAIT_S = 30.0
 DEFAULT_WAIT_S = 25.0
+POLL_AUTH_TTL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ APP = web.AppKey("app", App)
 HUB = web.AppKey("hub", CommandHub)
 BATCHER = web.AppKey("batcher", HeartbeatBatcher)
 BUCKETS = web.AppKey("buckets", dict)
+POLL_AUTH = web.AppKey("poll_auth", dict)
 
 
 def create_agent_api(app: App, limits: AgentLimits | None = None) -> web.Application:
@@ -62,6 +64,7 @@ def create_agent_api(app: App, limits: AgentLimits | None = None) -> web.Applica
     api[APP] = app
     api[HUB] = app.command_hub
     api[BATCHER] = HeartbeatBatcher(app.agents)
+    api[POLL_AUTH] = {}
     api[BUCKETS] = {
         "heartbeat": TokenBuckets(limits.heartbeat),
         "commands": TokenBuckets(limits.commands),
@@ -167,13 +170,36 @@ async def heartbeat(request: web.Request) -> web.Response:
     key = hash_token(_token(request))
     _limit(request, "heartbeat", key)
     hb = await _read(request, Heartbeat, HEARTBEAT_MAX_BYTES)
-    return _json(await request.app[BATCHER].submit(key, hb))
+    try:
+        return _json(await request.app[BATCHER].submit(key, hb))
+    except Forbidden:
+        request.app[POLL_AUTH].pop(key, None)
+        raise
 
 
 async def _machine(request: web.Request, kind: str) -> int:
     token = _token(request)
     _limit(request, kind, hash_token(token))
     return await request.app[APP].agents.authenticate(token)
+
+
+async def _polling_machine(request: web.Request) -> int:
+    """Like :func:`_machine`, but an agent that authenticated in the last 30 s is not looked
+    up again: idle long-polls are most of the traffic. A revoked token stops polling within
+    ``POLL_AUTH_TTL_S`` (at its next heartbeat, if that comes first); heartbeats and results
+    always check the token."""
+    token = _token(request)
+    key = hash_token(token)
+    _limit(request, "commands", key)
+    cache, now = request.app[POLL_AUTH], asyncio.get_running_loop().time()
+    known = cache.get(key)
+    if known is not None and known[1] > now:
+        return known[0]
+    machine_id = await request.app[APP].agents.authenticate(token)
+    if len(cache) > 200_000:
+        cache.clear()
+    cache[key] = (machine_id, now + POLL_AUTH_TTL_S)
+    return machine_id
 
 
 def _query_number(request: web.Request, name: str, default: float, high: float) -> float:
@@ -191,22 +217,30 @@ def _query_number(request: web.Request, name: str, default: float, high: float) 
 
 async def commands(request: web.Request) -> web.Response:
     """``GET /commands?after=<seq>&wait=<s>``: long-poll for commands -> CommandBatch."""
-    machine_id = await _machine(request, "commands")
+    machine_id = await _polling_machine(request)
     after = int(_query_number(request, "after", 0, 2**31))
     wait = _query_number(request, "wait", DEFAULT_WAIT_S, MAX_WAIT_S)
-    service, hub = request.app[APP].agent_commands, request.app[HUB]
+    app, hub = request.app[APP], request.app[HUB]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    while True:
+    while not hub.closed:
         woken = hub.watch(machine_id)  # before reading, so a wake in between is not lost
-        batch = await service.pending(machine_id, after)
+        if hub.may_have_commands(machine_id):
+            generation = hub.generation(machine_id)
+            batch, still_open = await app.agent_commands.poll(machine_id, after)
+            if not still_open:
+                hub.settle(machine_id, generation)
+            if batch.commands:
+                return _json(batch)
         remaining = deadline - loop.time()
-        if batch.commands or remaining <= 0 or hub.closed:
-            return _json(batch)
+        if remaining <= 0:
+            break
         try:
-            await asyncio.wait_for(woken.wait(), remaining)
+            async with asyncio.timeout(remaining):
+                await woken.wait()
         except TimeoutError:
-            pass
+            break
+    return _json(CommandBatch(commands=[], server_time=app.clock.now()))
 
 
 async def results(request: web.Request) -> web.Response:

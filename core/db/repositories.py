@@ -90,6 +90,10 @@ class Machines(_Repo):
         q = select(Machine).where(t.status == "online", t.last_heartbeat_at < cutoff)
         return (await self.s.execute(q)).scalars().all()
 
+    async def all_ids(self) -> list[int]:
+        q = select(tables.machines.c.id).order_by(tables.machines.c.id)
+        return list((await self.s.execute(q)).scalars().all())
+
     async def beat_states(self, token_hashes: Sequence[str]) -> dict[str, BeatState]:
         """What a heartbeat needs to know about each machine, by token hash, rows locked."""
         t = tables.machines.c
@@ -460,6 +464,21 @@ class AgentCommands(_Repo):
             .limit(limit)
         )
         return (await self.s.execute(q)).scalars().all()
+
+    async def machines_with_open(self, now: int) -> set[int]:
+        """Machines that have commands without a result that are not stale yet."""
+        t = tables.agent_commands.c
+        q = select(t.machine_id).where(t.done_at.is_(None), t.expires_at >= now).distinct()
+        return set((await self.s.execute(q)).scalars().all())
+
+    async def has_open(self, machine_id: int, now: int) -> bool:
+        t = tables.agent_commands.c
+        q = (
+            select(t.id)
+            .where(t.machine_id == machine_id, t.done_at.is_(None), t.expires_at >= now)
+            .limit(1)
+        )
+        return (await self.s.execute(q)).first() is not None
 
     async def mark_delivered(self, ids: Sequence[int], now: int) -> None:
         t = tables.agent_commands.c

@@ -89,15 +89,23 @@ class AgentCommandService(Service):
         self, machine_id: int, after_seq: int, limit: int = MAX_COMMANDS
     ) -> CommandBatch:
         """The machine's unanswered, still valid commands with seq > ``after_seq``."""
+        return (await self.poll(machine_id, after_seq, limit))[0]
+
+    async def poll(
+        self, machine_id: int, after_seq: int, limit: int = MAX_COMMANDS
+    ) -> tuple[CommandBatch, bool]:
+        """:meth:`pending`, and whether the machine has any unanswered valid command at all
+        (also older than ``after_seq``: delivered, not answered yet)."""
         now = self.clock.now()
         async with self.uow(readonly=True) as uow:
             found = list(await uow.agent_commands.pending(machine_id, after_seq, now, limit))
+            still_open = bool(found) or await uow.agent_commands.has_open(machine_id, now)
         fresh = [c.id for c in found if c.delivered_at is None]
         if fresh:
             async with self.uow() as uow:
                 await uow.agent_commands.mark_delivered(fresh, now)
                 await uow.commit()
-        return CommandBatch(commands=[_wire(c) for c in found], server_time=now)
+        return CommandBatch(commands=[_wire(c) for c in found], server_time=now), still_open
 
     async def record_results(self, machine_id: int, batch: ResultBatch) -> ResultAck:
         """Apply results and store evidence; grant outcomes go to the rental lifecycle.
@@ -177,9 +185,13 @@ class AgentCommandService(Service):
             raise NotFound(f"You have no rental #{rental_id}.")
         return await self.evidence(rental_id)
 
-    async def latest_command_id(self) -> int:
+    async def open_state(self) -> tuple[int, set[int]]:
+        """(newest command id, machines with unanswered valid commands), read in this order
+        so that every open command is in the set or newer than the id."""
         async with self.uow(readonly=True) as uow:
-            return await uow.agent_commands.max_id()
+            last_id = await uow.agent_commands.max_id()
+        async with self.uow(readonly=True) as uow:
+            return last_id, await uow.agent_commands.machines_with_open(self.clock.now())
 
     async def queued_since(self, last_id: int) -> tuple[int, set[int]]:
         """(newest command id, machines with commands queued after ``last_id``)."""

@@ -218,6 +218,14 @@ class AgentService(Service):
             await uow.commit()
         return len(silent)
 
+    async def refresh_all_reliability(self) -> int:
+        """Recompute every machine's score (the keeper does this every few minutes)."""
+        async with self.uow(readonly=True) as uow:
+            machine_ids = await uow.machines.all_ids()
+        for machine_id in machine_ids:
+            await self.refresh_reliability(machine_id)
+        return len(machine_ids)
+
     async def refresh_reliability(self, machine_id: int) -> int:
         """Recompute a machine's score from its evidence and store it on its listings."""
         now = self.clock.now()

@@ -12,7 +12,15 @@ from bot.bootstrap import build_app
 from core.domain.rentals import RentalState
 from core.errors import NotFound
 from core.ports import AccessGrant
-from tests.bot.agent_support import add_host, beat_json, fund_rental, rental, snapshot
+from tests.bot.agent_support import (
+    add_host,
+    backdate,
+    beat_json,
+    fund_rental,
+    rental,
+    snapshot,
+)
+from tests.provider_agent.waiting import eventually, holds
 from tests.support import renter
 
 ACCESS = {
@@ -96,6 +104,12 @@ async def test_grant_result_activates_the_rental_once(http_app, server, http, cl
     r = await rental(http_app, rental_id)
     assert r.state == RentalState.ACTIVE and r.access_username == "rs-1"
     assert r.access_granted_at - r.funded_at == 12  # the response time reliability uses
+    await backdate(http_app, host.machine_id)
+    # full uptime, default rating, clean record, answered in 12 s: full response marks
+    assert (
+        await http_app.agents.refresh_reliability(host.machine_id)
+        == (10_000 * 45 + 8_000 * 20 + 10_000 * 20 + 10_000 * 15) // 100
+    )
     before = await snapshot(http_app)
     status, ack = await _post(http, server, host, body)  # replayed
     assert status == 200 and ack == {"accepted": [], "ignored": [cmd["id"]], "evidence_stored": 0}
@@ -129,6 +143,12 @@ async def test_failed_grant_refunds_and_foreign_results_are_ignored(http_app, se
     await http_app.settle()
     r = await rental(http_app, rental_id)
     assert r.state == RentalState.CANCELLED and r.refund == r.deposit
+    await backdate(http_app, host.machine_id)
+    # never provisioned: the worst response time, 0 for that component
+    assert (
+        await http_app.agents.refresh_reliability(host.machine_id)
+        == (10_000 * 45 + 8_000 * 20 + 10_000 * 20 + 0 * 15) // 100
+    )
 
 
 async def test_stale_commands_are_not_handed_out_and_revoke_drops_an_unsent_grant(
@@ -187,3 +207,27 @@ async def test_simulated_hosts_answer_commands_when_grants_go_over_http(http_app
     r = await rental(http_app, rental_id)
     assert r.state == RentalState.ACTIVE and r.access_username == f"rs-{rental_id}"
     assert await answer_commands(http_app, host) == 0
+
+
+async def test_idle_long_polls_do_not_read_the_database(http_app, server, http, clock):
+    host = await add_host(http_app)
+    reads = []
+    real_poll = http_app.agent_commands.poll
+
+    async def counted(*args, **kwargs):
+        reads.append(args)
+        return await real_poll(*args, **kwargs)
+
+    http_app.agent_commands.poll = counted
+    hub = http_app.command_hub
+    await eventually(lambda: holds(not hub.may_have_commands(-1)))  # start-up scan done
+    for _ in range(3):
+        assert (await _poll(http, server, host, wait=0))["commands"] == []
+    assert reads == []
+    await http_app.agent_gateway.grant(AccessGrant(3, host.machine_id, "k" * 20, clock.now() + 60))
+    [cmd] = (await _poll(http, server, host, wait=0))["commands"]
+    assert len(reads) == 1
+    await _post(http, server, host, {"results": [{"command_id": cmd["id"], "ok": False}]})
+    await _poll(http, server, host, after=cmd["seq"], wait=0)  # reads, finds nothing open
+    await _poll(http, server, host, after=cmd["seq"], wait=0)
+    assert len(reads) == 2

@@ -120,6 +120,7 @@ async def test_reliability_refresh_feeds_listings(app, clock):
     score = await app.agents.refresh_reliability(machine_id)
     assert score == (0 * 45 + 8000 * 20 + 10_000 * 20 + 8000 * 15) // 100
     assert (await _listings(app, machine_id))[0].reliability_bps == score
+    assert await app.agents.refresh_all_reliability() == 1
 
 
 async def test_outbox_dedupes_retries_with_backoff_and_scrubs_secrets(app, clock):

@@ -1,0 +1,63 @@
+"""Group-committed heartbeats: many beats, one transaction, same outcome as one by one."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from core.domain.listings import ListingStatus
+from core.errors import Forbidden
+from core.services.heartbeat_batch import HeartbeatBatcher
+from core.services.providers import hash_token
+from tests.bot.agent_support import add_host
+from tests.support import heartbeat
+
+
+async def test_concurrent_beats_share_a_transaction_and_odd_ones_take_the_slow_path(app, clock):
+    one, two = await add_host(app, "one"), await add_host(app, "two")
+    three = await add_host(app, "three")
+    batcher = HeartbeatBatcher(app.agents)
+    clock.advance(10)
+    beats = [
+        (hash_token(one.token), heartbeat(["rtx4090"], seq=2)),
+        (hash_token(two.token), heartbeat(["rtx4090"], seq=2)),
+        (hash_token(one.token), heartbeat(["rtx4090"], seq=3)),  # same machine twice
+        (hash_token("rsa_unknown"), heartbeat(["rtx4090"])),
+        (hash_token(three.token), heartbeat(["h100"], seq=2)),  # the GPU changed
+    ]
+    results = await asyncio.gather(
+        *(batcher.submit(h, hb) for h, hb in beats), return_exceptions=True
+    )
+    assert batcher.batches == 1 and batcher.beats == 5
+    assert [getattr(r, "machine_id", None) for r in results] == [
+        one.machine_id,
+        two.machine_id,
+        one.machine_id,
+        None,
+        three.machine_id,
+    ]
+    assert isinstance(results[3], Forbidden)
+    async with app.agents.uow(readonly=True) as uow:
+        m1 = await uow.machines.get(one.machine_id)
+        m2 = await uow.machines.get(two.machine_id)
+        listings = {x.gpu_model: x.status for x in await uow.listings.for_machine(three.machine_id)}
+    assert (m1.covered_seconds, m2.covered_seconds) == (10, 10)
+    assert m1.last_heartbeat_at == m2.last_heartbeat_at == clock.now()
+    assert listings == {"rtx4090": ListingStatus.SUSPENDED, "h100": ListingStatus.PAUSED}
+    await batcher.close()
+
+
+async def test_a_failing_batch_fails_its_beats_only(app, monkeypatch):
+    host = await add_host(app)
+    batcher = HeartbeatBatcher(app.agents)
+
+    async def broken(beats):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(app.agents, "heartbeat_many", broken)
+    with pytest.raises(RuntimeError):
+        await batcher.submit(hash_token(host.token), heartbeat(["rtx4090"]))
+    monkeypatch.undo()
+    ack = await batcher.submit(hash_token(host.token), heartbeat(["rtx4090"]))
+    assert ack.machine_id == host.machine_id

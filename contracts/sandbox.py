@@ -1,0 +1,331 @@
+"""An in-process EVM (eth-tester + py-evm) with MockUSDC and RentalEscrow deployed.
+
+Used by the contract tests and by ``python -m contracts.gas_report``; it needs the ``web3[tester]``
+extra and is never imported by production code. Accounts are derived from fixed, public seeds:
+they are test keys, worthless anywhere else.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester.exceptions import TransactionFailed
+from eth_utils import keccak
+from web3 import EthereumTesterProvider, Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from contracts.artifacts import load_artifact
+from contracts.typed_data import (
+    Eip712Domain,
+    RentalTerms,
+    escrow_domain,
+    extend_authorization,
+    listing_id_bytes,
+    open_authorization,
+    rental_id,
+    split_signature,
+)
+
+USDC = 10**6
+HOUR = 3600
+DAY = 24 * HOUR
+
+TX_GAS_LIMIT = 8_000_000
+
+ROLES = (
+    "deployer",
+    "operator",
+    "arbiter",
+    "treasury",
+    "renter",
+    "renter2",
+    "provider",
+    "provider2",
+    "stranger",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EscrowParams:
+    """Deployment parameters of the sandbox escrow (production-like defaults)."""
+
+    fee_bps: int = 1200
+    min_deposit: int = 1 * USDC
+    min_prepaid_seconds: int = 600
+    accept_timeout: int = HOUR
+    challenge_window: int = DAY
+    arbiter_timeout: int = 7 * DAY
+
+
+class Reverted(Exception):
+    """A transaction or call reverted; ``data`` is the raw revert data (selector + arguments)."""
+
+    def __init__(self, data: bytes, reason: str = "") -> None:
+        super().__init__(reason or "0x" + data.hex())
+        self.data = data
+        self.reason = reason
+
+
+def _reverted(exc: TransactionFailed) -> Reverted:
+    # web3's tester provider re-raises reverts as "execution reverted: <repr of the raw bytes>"
+    # (or of the decoded Error(string) reason).
+    message = str(exc.args[0]) if exc.args else ""
+    payload = message.removeprefix("execution reverted: ")
+    if payload.startswith(("b'", 'b"')):
+        return Reverted(ast.literal_eval(payload))
+    return Reverted(b"", payload)
+
+
+def error_selector(abi: list[dict[str, Any]], name: str) -> bytes:
+    """4-byte selector of custom error ``name`` in ``abi``."""
+    for item in abi:
+        if item.get("type") == "error" and item["name"] == name:
+            sig = f"{name}({','.join(_abi_type(i) for i in item['inputs'])})"
+            return keccak(text=sig)[:4]
+    raise KeyError(f"no error {name} in ABI")
+
+
+def _abi_type(param: dict[str, Any]) -> str:
+    if param["type"].startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in param["components"])
+        return f"({inner}){param['type'][5:]}"
+    return param["type"]
+
+
+def sandbox_account(name: str) -> LocalAccount:
+    """The deterministic sandbox key for role ``name`` (public seed: never hold value with it)."""
+    return Account.from_key(keccak(text=f"rigshare-sandbox:{name}"))
+
+
+class Sandbox:
+    """A fresh chain with the mock token and the escrow deployed, plus signing and time helpers."""
+
+    def __init__(self, params: EscrowParams | None = None, roles: Iterable[str] = ROLES) -> None:
+        self.params = params or EscrowParams()
+        self.tester = EthereumTester(PyEVMBackend())
+        self.w3 = Web3(EthereumTesterProvider(self.tester))
+        self.accounts: dict[str, LocalAccount] = {}
+        funder = self.w3.eth.accounts[0]
+        for name in roles:
+            self.add_account(name, funder)
+        self.w3.eth.default_account = self.addr("deployer")
+        self.token = self.deploy("MockUSDC", self.addr("deployer"))
+        self.escrow = self.deploy_escrow(self.token.address, self.params)
+
+    # ------------------------------------------------------------ accounts
+
+    def add_account(self, name: str, funder: str | None = None) -> LocalAccount:
+        acct = sandbox_account(name)
+        self.tester.add_account("0x" + acct.key.hex())
+        self.w3.eth.send_transaction(
+            {"from": funder or self.w3.eth.accounts[0], "to": acct.address, "value": 10**21}
+        )
+        self.accounts[name] = acct
+        return acct
+
+    def addr(self, who: str) -> str:
+        """Address of a role name, or ``who`` itself if it already is an address."""
+        if who.startswith("0x"):
+            return Web3.to_checksum_address(who)
+        return self.accounts[who].address
+
+    # ---------------------------------------------------------- contracts
+
+    def deploy(self, name: str, *args: Any, sender: str = "deployer") -> Contract:
+        art = load_artifact(name)
+        factory = self.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+        receipt = self.send(factory.constructor(*args), sender)
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=art.abi)
+
+    def deploy_escrow(self, token: str, params: EscrowParams, sender: str = "deployer") -> Contract:
+        settings = (
+            self.addr("deployer"),
+            self.addr("operator"),
+            self.addr("arbiter"),
+            self.addr("treasury"),
+            params.fee_bps,
+            params.min_deposit,
+            params.min_prepaid_seconds,
+            params.accept_timeout,
+            params.challenge_window,
+            params.arbiter_timeout,
+        )
+        return self.deploy("RentalEscrow", token, settings, sender=sender)
+
+    def send(self, call: Any, sender: str, gas: int | None = None) -> TxReceipt:
+        """Transacts ``call`` from ``sender``; a revert raises :class:`Reverted` with its data.
+
+        A contract function is first run as an ``eth_call`` on the pending block (same timestamp
+        as the transaction) and then sent with a fixed gas limit: py-evm's gas estimation is a
+        binary search costing a dozen executions.
+        """
+        tx: dict[str, Any] = {"from": self.addr(sender)}
+        try:
+            if hasattr(call, "call"):
+                call.call(tx, block_identifier="pending")
+                tx["gas"] = gas or TX_GAS_LIMIT
+            elif gas is not None:
+                tx["gas"] = gas
+            receipt = self.w3.eth.wait_for_transaction_receipt(call.transact(tx))
+        except TransactionFailed as exc:
+            raise _reverted(exc) from exc
+        if receipt["status"] != 1:
+            raise Reverted(b"", "transaction reverted after a successful dry run")
+        return receipt
+
+    def call(self, call: Any, sender: str = "stranger") -> Any:
+        """Runs a read-only ``call``; a revert raises :class:`Reverted`."""
+        try:
+            return call.call({"from": self.addr(sender)})
+        except TransactionFailed as exc:
+            raise _reverted(exc) from exc
+
+    @contextmanager
+    def reverts(self, error: str, contract: Contract | None = None) -> Iterator[None]:
+        """Asserts the block raises :class:`Reverted` with custom error ``error`` of ``contract``
+        (default: the escrow; also looked up in the token's ABI)."""
+        abis = [contract.abi] if contract is not None else [self.escrow.abi, self.token.abi]
+        selectors = set()
+        for abi in abis:
+            try:
+                selectors.add(error_selector(abi, error))
+            except KeyError:
+                continue
+        if not selectors:
+            raise KeyError(f"unknown error {error}")
+        try:
+            yield
+        except Reverted as exc:
+            if exc.data[:4] not in selectors:
+                raise AssertionError(f"expected {error}, got revert {exc}") from exc
+        else:
+            raise AssertionError(f"expected revert {error}, but nothing reverted")
+
+    def events(
+        self, receipt: TxReceipt, name: str, contract: Contract | None = None
+    ) -> list[dict[str, Any]]:
+        """Decoded args of every ``name`` event ``contract`` (default: the escrow) emitted in ``receipt``."""
+        c = contract or self.escrow
+        return [dict(e["args"]) for e in c.events[name]().process_receipt(receipt, errors=DISCARD)]
+
+    # ---------------------------------------------------------------- time
+
+    def now(self) -> int:
+        """Timestamp of the latest block."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def next_timestamp(self) -> int:
+        """Timestamp the next transaction will execute at (each transaction mines one block)."""
+        return int(self.w3.eth.get_block("pending")["timestamp"])
+
+    def set_next_timestamp(self, ts: int) -> None:
+        """Makes the next transaction execute at ``ts`` (>= the pending timestamp)."""
+        if ts > self.next_timestamp():
+            self.tester.time_travel(ts)
+
+    def advance(self, seconds: int) -> int:
+        """Moves the clock ``seconds`` past the latest block; returns the next transaction's time."""
+        self.set_next_timestamp(self.now() + seconds)
+        return self.next_timestamp()
+
+    def snapshot(self) -> Any:
+        return self.tester.take_snapshot()
+
+    def revert(self, snapshot: Any) -> None:
+        self.tester.revert_to_snapshot(snapshot)
+
+    # ----------------------------------------------------------- signatures
+
+    def sign_typed(self, who: str, typed: dict[str, Any]) -> bytes:
+        return bytes(self.accounts[who].sign_typed_data(full_message=typed).signature)
+
+    def token_domain(self, token: Contract | None = None) -> Eip712Domain:
+        """The token's EIP-712 domain, read from the chain (ERC-5267)."""
+        _, name, version, chain_id, verifying, _, _ = (
+            (token or self.token).functions.eip712Domain().call()
+        )
+        return Eip712Domain(name, version, chain_id, verifying)
+
+    def escrow_domain(self, escrow: Contract | None = None) -> Eip712Domain:
+        return escrow_domain(self.w3.eth.chain_id, (escrow or self.escrow).address)
+
+    # -------------------------------------------------------------- rentals
+
+    def mint(self, who: str, amount: int) -> None:
+        self.send(self.token.functions.mint(self.addr(who), amount), "deployer")
+
+    def terms(
+        self,
+        provider: str = "provider",
+        price_per_hour: int = 2 * USDC,
+        deposit: int = 6 * USDC,
+        listing: int | str = 1,
+        expires_in: int = 15 * 60,
+        salt: bytes | None = None,
+    ) -> RentalTerms:
+        return RentalTerms(
+            provider=self.addr(provider),
+            price_per_hour=price_per_hour,
+            deposit=deposit,
+            listing_id=listing_id_bytes(listing),
+            quote_expiry=self.next_timestamp() + expires_in,
+            salt=salt
+            if salt is not None
+            else keccak(text=f"salt:{self.next_timestamp()}:{listing}:{deposit}"),
+        )
+
+    def rental_id(
+        self, terms: RentalTerms, renter: str = "renter", escrow: Contract | None = None
+    ) -> bytes:
+        return rental_id(
+            terms, self.addr(renter), self.w3.eth.chain_id, (escrow or self.escrow).address
+        )
+
+    def open_by_authorization(
+        self, terms: RentalTerms, renter: str = "renter", relayer: str = "operator"
+    ) -> tuple[bytes, TxReceipt]:
+        """The gasless path: the renter signs, the relayer submits ``openWithAuthorization``."""
+        typed = open_authorization(
+            terms, self.addr(renter), self.token_domain(), self.escrow.address
+        )
+        v, r, s = split_signature(self.sign_typed(renter, typed))
+        call = self.escrow.functions.openWithAuthorization(
+            terms.as_tuple(), self.addr(renter), v, r, s
+        )
+        receipt = self.send(call, relayer)
+        return self.rental_id(terms, renter), receipt
+
+    def extend_by_authorization(
+        self,
+        rental: bytes,
+        amount: int,
+        renter: str = "renter",
+        relayer: str = "operator",
+        valid_for: int = 600,
+        salt: bytes | None = None,
+    ) -> TxReceipt:
+        salt = salt if salt is not None else keccak(text=f"extend:{self.next_timestamp()}:{amount}")
+        valid_before = self.next_timestamp() + valid_for
+        typed = extend_authorization(
+            rental,
+            amount,
+            salt,
+            valid_before,
+            self.addr(renter),
+            self.token_domain(),
+            self.escrow.address,
+        )
+        v, r, s = split_signature(self.sign_typed(renter, typed))
+        call = self.escrow.functions.extendWithAuthorization(
+            rental, amount, valid_before, salt, v, r, s
+        )
+        return self.send(call, relayer)

@@ -1,0 +1,99 @@
+"""core.domain.billing computes bit-for-bit what the escrow pays (ARCHITECTURE.md, Money rules)."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from contracts.sandbox import USDC, Sandbox
+from core.domain import billing
+from tests.contracts.helpers import block_time, rental, settled
+
+MAX_PREPAID = 3650 * 86400
+SLOW = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@st.composite
+def rentals(draw):
+    price = draw(st.integers(1000, 10**10))  # 0.001 to 10,000 USDC per hour
+    lo = max(USDC, -(-600 * price // 3600))  # min deposit and >= 600 s prepaid
+    hi = min(10**13, MAX_PREPAID * price // 3600)
+    deposit = draw(st.integers(lo, hi))
+    paid = deposit * 3600 // price
+    used = draw(st.one_of(st.integers(0, paid + 7200), st.sampled_from([0, 1, paid - 1, paid])))
+    fee_bps = draw(st.integers(1000, 1500))
+    share = draw(st.integers(0, 10**6))
+    return price, deposit, used, fee_bps, share
+
+
+def _open_and_start(sb: Sandbox, price: int, deposit: int, fee_bps: int):
+    sb.send(sb.escrow.functions.setFeeBps(fee_bps), "deployer")
+    sb.mint("renter", deposit)
+    terms = sb.terms(price_per_hour=price, deposit=deposit)
+    sb.send(sb.token.functions.approve(sb.escrow.address, deposit), "renter")
+    sb.send(sb.escrow.functions.open(terms.as_tuple()), "renter")
+    rid = sb.rental_id(terms)
+    return rid, block_time(sb, sb.send(sb.escrow.functions.start(rid), "provider"))
+
+
+@SLOW
+@given(case=rentals())
+def test_time_bill_matches_python(sb: Sandbox, case) -> None:
+    price, deposit, used, fee_bps, _ = case
+    snap = sb.snapshot()
+    try:
+        rid, started = _open_and_start(sb, price, deposit, fee_bps)
+        paid_until = rental(sb, rid)["paidUntil"]
+        assert paid_until - started == billing.paid_seconds(deposit, price)
+        sb.set_next_timestamp(started + max(used, 1))
+        receipt = sb.send(sb.escrow.functions.stopAndSettle(rid), "renter")
+        ended = block_time(sb, receipt)
+        seconds = min(ended, paid_until) - started
+        bill = billing.billed(seconds, price)
+        fee = billing.platform_fee(bill, fee_bps)
+        assert settled(sb, receipt) == (bill - fee, fee, billing.refund(deposit, bill))
+        expected = billing.settle(
+            deposit=deposit,
+            price_per_hour=price,
+            fee_bps=fee_bps,
+            started_at=started,
+            ended_at=ended,
+            paid_until=paid_until,
+        )
+        assert settled(sb, receipt) == (expected.provider_net, expected.fee, expected.refund)
+        assert expected.conserves()
+    finally:
+        sb.revert(snap)
+
+
+@SLOW
+@given(case=rentals())
+def test_arbiter_split_matches_python(sb: Sandbox, case) -> None:
+    price, deposit, used, fee_bps, share = case
+    snap = sb.snapshot()
+    try:
+        rid, started = _open_and_start(sb, price, deposit, fee_bps)
+        paid_until = rental(sb, rid)["paidUntil"]
+        sb.set_next_timestamp(started + max(used, 1))
+        receipt = sb.send(sb.escrow.functions.openDispute(rid, b"\x00" * 32), "renter")
+        ended = min(block_time(sb, receipt), paid_until)
+        bill = billing.billed(ended - started, price)
+        assert sb.escrow.functions.billedNow(rid).call() == bill
+        gross = bill * share // 10**6
+        receipt = sb.send(sb.escrow.functions.resolve(rid, gross), "arbiter")
+        expected = billing.settle(
+            deposit=deposit,
+            price_per_hour=price,
+            fee_bps=fee_bps,
+            started_at=started,
+            ended_at=ended,
+            paid_until=paid_until,
+            provider_gross=gross,
+        )
+        assert settled(sb, receipt) == (expected.provider_net, expected.fee, expected.refund)
+    finally:
+        sb.revert(snap)

@@ -120,11 +120,14 @@ function main() {
     sourceHashes[key] = "sha256:" + createHash("sha256").update(loaded.get(key)).digest("hex");
   }
   const pkg = JSON.parse(readFileSync(path.join(toolchainDir, "package.json"), "utf8"));
+  const compilerPackages = Object.fromEntries(
+    ["@openzeppelin/contracts", "solc"].map((name) => [name, pkg.dependencies[name]]),
+  );
   const artifact = {
     compiler: {
       name: "solc",
       version: solc.version(),
-      packages: pkg.dependencies,
+      packages: compilerPackages,
     },
     settings: SETTINGS,
     sourcesHash: "sha256:" + hash.digest("hex"),

@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint bench gas services clean
+.PHONY: run test lint bench gas contracts services clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,16 @@ bench: $(STAMP) services
 	@bash scripts/test-deps.sh
 	$(BIN)/python -m tests.bench.bench_market --write
 	$(BIN)/python -m provider_agent.bench_grant_login --update-doc docs/benchmarks.md
+	$(BIN)/python -m tests.bench.bench_heartbeats --write
+	$(BIN)/python -m contracts.gas_report --update docs/benchmarks.md
+
+## escrow gas report from a real run on the in-process EVM
+gas: $(STAMP)
+	$(BIN)/python -m contracts.gas_report --update docs/benchmarks.md
+
+## recompile the Solidity sources into the committed artifact (needs Node and npm)
+contracts:
+	bash contracts/compile.sh
 
 ## start the local PostgreSQL and Redis if they are installed but stopped
 services:

@@ -7,8 +7,6 @@ cd "$(dirname "$0")/.."
 if [ -f scripts/ensure-sshd.sh ]; then
   bash scripts/ensure-sshd.sh
 fi
-if [ -f contracts/toolchain/package-lock.json ] && command -v npm >/dev/null 2>&1; then
-  if [ ! -d contracts/toolchain/node_modules ]; then
-    (cd contracts/toolchain && npm ci --silent --no-audit --no-fund >/dev/null)
-  fi
+if [ -f contracts/toolchain.sh ] && command -v npm >/dev/null 2>&1; then
+  bash contracts/toolchain.sh >/dev/null
 fi

@@ -7,14 +7,23 @@ their own clock and fakes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from eth_account import Account
+from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from bot.keys import AsyncsshKeyPairFactory
 from bot.settings import Settings
 from bot.system import SystemClock
 from bot.web.gateway import HttpAgentGateway
 from bot.web.hub import CommandHub
+from contracts.dev_wallet import DevChainWallet
+from contracts.devchain import DevChain
+from contracts.escrow import Web3Escrow
+from contracts.relayer import Relayer
+from contracts.watcher import ChainWatcher
 from core.db.engine import Database, create_database
 from core.db.mapping import start_mappers
 from core.db.migrate import migrate
@@ -59,10 +68,17 @@ class App:
     agent_commands: AgentCommandService
     command_hub: CommandHub
     notes: list[str] = field(default_factory=list)
+    watcher: ChainWatcher | None = None  # mirrors the escrow's events (real chains only)
+    dev_chain: DevChain | None = None
+    startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def start(self) -> None:
-        """Migrate the database to the current schema (safe on every start)."""
+        """Migrate the database to the current schema (safe on every start), then bring up
+        the chain: deploy the development chain's contracts or connect to the escrow."""
         await migrate(self.db)
+        for step in self.startup:
+            await step()
 
     async def settle(self) -> None:
         """Wait until simulated wallets and agents have answered (tests, terminal)."""
@@ -70,6 +86,8 @@ class App:
 
     async def close(self) -> None:
         await self.background.settle()
+        for step in self.shutdown:
+            await step()
         await self.db.dispose()
 
 
@@ -91,10 +109,13 @@ def build_app(
     keys: KeyPairFactory | None = None,
     auto_approve: bool = False,
 ) -> App:
-    """Wire the services; ports not given are the in-memory fakes of the embedded default.
+    """Wire the services; ports not given come from the settings.
 
-    ``agents="http"`` sends grants and revokes to real provider agents through the agent API
-    (``bot/web``); by default agents are simulated in memory.
+    The escrow and wallet are the in-process development chain with funded development
+    wallets (``chain="dev"``, the embedded default), any JSON-RPC node (``rpc_url``), or the
+    in-memory fakes (``chain="fake"``, unit tests). ``agents="http"`` sends grants and revokes
+    to real provider agents through the agent API (``bot/web``); by default agents are
+    simulated in memory. Raises ValueError for an incomplete chain configuration.
     """
     start_mappers()
     clock = clock or SystemClock()
@@ -103,15 +124,14 @@ def build_app(
     db = create_database(settings.database_url, schema=settings.database_schema)
     uow = SqlAlchemyUowFactory(db)
     rules = MarketRules(fee_bps=settings.fee_bps, server_url=settings.public_url)
-    notes = []
     agent_commands = AgentCommandService(uow, clock, rules)
     hub = CommandHub(agent_commands)
+    chain = _Chain(settings, clock, background, auto_approve)
     if escrow is None:
-        escrow = FakeEscrow(clock, fee_bps=settings.fee_bps, faucet=DEV_FAUCET)
-        notes.append("escrow: in-memory simulation (the contract adapter is not wired yet)")
+        escrow = chain.escrow()
     if wallet is None:
-        wallet = FakeWallet(background, auto_approve=auto_approve, base_url=settings.public_url)
-        notes.append("wallet: development wallet that signs on your behalf")
+        wallet = chain.wallet(escrow)
+    notes = chain.notes
     if agents == "http":
         agents = HttpAgentGateway(agent_commands, hub)
     elif agents is None:
@@ -127,6 +147,16 @@ def build_app(
         bind = getattr(port, "bind", None)
         if bind is not None:
             bind(lifecycle)
+    watcher = None
+    if isinstance(escrow, Web3Escrow):
+        watcher = ChainWatcher(
+            escrow,
+            lifecycle.chain_event,
+            uow,
+            confirmations=0 if chain.dev is not None else settings.confirmations,
+            start_block=settings.escrow_start_block,
+        )
+        chain.watcher = watcher
     return App(
         settings=settings,
         clock=clock,
@@ -146,4 +176,81 @@ def build_app(
         agent_commands=agent_commands,
         command_hub=hub,
         notes=notes,
+        watcher=watcher,
+        dev_chain=chain.dev,
+        startup=chain.startup,
+        shutdown=chain.shutdown,
     )
+
+
+class _Chain:
+    """Builds the escrow and wallet ports the settings ask for, and their start-up steps."""
+
+    def __init__(
+        self, settings: Settings, clock: Clock, background: Background, auto_approve: bool
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.background = background
+        self.auto_approve = auto_approve
+        self.mode = "rpc" if settings.rpc_url else settings.chain
+        self.dev: DevChain | None = None
+        self.watcher: ChainWatcher | None = None
+        self.notes: list[str] = []
+        self.startup: list[Callable[[], Awaitable[None]]] = []
+        self.shutdown: list[Callable[[], Awaitable[None]]] = []
+
+    def escrow(self) -> EscrowPort:
+        s = self.settings
+        if self.mode == "fake":
+            self.notes.append("escrow: in-memory simulation (chain=fake)")
+            return FakeEscrow(self.clock, fee_bps=s.fee_bps, faucet=DEV_FAUCET)
+        if self.mode == "dev":
+            self.dev = DevChain(self.clock, fee_bps=s.fee_bps)
+            escrow = Web3Escrow(self.dev.w3, self.dev.relayer("operator"))
+            self.startup.append(lambda: self._start_dev(escrow))
+            return escrow
+        if not s.escrow_address or s.relayer_key is None:
+            raise ValueError("RPC_URL needs ESCROW_ADDRESS and RELAYER_KEY (see README)")
+        w3 = AsyncWeb3(AsyncHTTPProvider(s.rpc_url))
+        key = Account.from_key(s.relayer_key.get_secret_value())
+        relayer = Relayer(w3, key, confirmations=s.confirmations)
+        escrow = Web3Escrow(w3, relayer, s.escrow_address, expected_chain_id=s.chain_id)
+        self.startup.append(escrow.connect)
+        self.shutdown.append(w3.provider.disconnect)
+        self.notes.append(
+            f"escrow: {s.escrow_address} on chain {s.chain_id} via {s.rpc_url} "
+            f"(relayer {key.address}, {s.confirmations} confirmations)"
+        )
+        return escrow
+
+    async def _start_dev(self, escrow: Web3Escrow) -> None:
+        deployment = await self.dev.start()
+        await escrow.connect(deployment.escrow)
+        if self.watcher is not None:
+            self.watcher.start_block = deployment.block
+        self.notes.insert(
+            0,
+            f"chain: in-process development chain {escrow.chain_id} (py-evm, in memory): "
+            f"escrow {deployment.escrow}, MockUSDC {deployment.token}",
+        )
+
+    def wallet(self, escrow: EscrowPort) -> WalletPort:
+        s, base = self.settings, self.settings.public_url
+        if self.mode == "fake":
+            self.notes.append("wallet: development wallet that signs on your behalf")
+            return FakeWallet(self.background, auto_approve=self.auto_approve, base_url=base)
+        faucet = self.dev.fund if self.dev is not None else None
+        self.notes.append(
+            "wallet: development wallets (real keys derived from DEV_WALLET_SEED) sign on your "
+            + ("behalf, funded with 1,000 MockUSDC" if faucet else "behalf; fund them with USDC")
+        )
+        return DevChainWallet(
+            self.background,
+            seed=s.dev_wallet_seed,
+            faucet=faucet,
+            faucet_amount=DEV_FAUCET,
+            balance_of=getattr(escrow, "balance_of", None),
+            auto_approve=self.auto_approve,
+            base_url=base,
+        )

@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from bot import deploy
 from bot.bootstrap import App, build_app
 from bot.settings import Settings
 from bot.simulation import command_loop, heartbeat_loop, seed_market
@@ -29,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--as", dest="user", default="you", help="user name to speak as")
     chat.add_argument("--script", type=Path, help="replay a conversation from a file")
     sub.add_parser("migrate", help="upgrade the database schema and exit")
+    deploy.add_parser(sub)
     return p
 
 
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("run", "chat"):
         logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
+        if args.command == "deploy":
+            return asyncio.run(deploy.run(args, settings))
         return asyncio.run(_main(args, settings))
     except KeyboardInterrupt:
         return 130
@@ -96,6 +100,8 @@ async def _run(app: App, args: argparse.Namespace) -> int:
         asyncio.create_task(command_loop(app, hosts)),
         asyncio.create_task(_keeper_loop(app)),
     ]
+    if app.watcher is not None:
+        tasks.append(asyncio.create_task(app.watcher.run(app.settings.watch_interval_s)))
     try:
         if args.no_terminal:
             await asyncio.Event().wait()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,11 +19,18 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8080"
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
+    # "dev": an in-process development chain (py-evm) with MockUSDC and the escrow deployed at
+    # start; "fake": the in-memory escrow simulation (unit tests). RPC_URL overrides both.
+    chain: Literal["dev", "fake"] = "dev"
     rpc_url: str | None = None
-    chain_id: int = 31337
+    chain_id: int = 31337  # checked against the node behind RPC_URL
     escrow_address: str | None = None
+    escrow_start_block: int = Field(default=0, ge=0)  # the watcher starts here (deploy block)
     relayer_key: SecretStr | None = None
+    deployer_key: SecretStr | None = None  # `rigshare deploy`; defaults to the relayer key
     confirmations: int = Field(default=3, ge=0, le=256)
+    watch_interval_s: float = Field(default=2.0, gt=0)
+    dev_wallet_seed: str = "rigshare-dev"  # development wallets: keys derived from this
     fee_bps: int = Field(default=1200, ge=1000, le=1500)
     wc_project_id: str | None = None
     wc_relay_url: str = "wss://relay.walletconnect.org"

@@ -72,27 +72,57 @@ class ChainReceipt:
 
 
 class EscrowPort(Protocol):
-    """The rental escrow contract. Every method raises PaymentError with user-facing text."""
+    """The rental escrow contract. Every method raises PaymentError with user-facing text.
+
+    Signed requests carry their own expiry (``valid_before``, ``deadline``): the service stores
+    it with the pending signature and hands it back when the wallet answers. After a stop the
+    rental is Ended; it settles when the renter signed ``stop_and_settle`` or, for the keeper,
+    by ``finalize`` once ``challenge_window`` (or, while disputed, ``arbiter_timeout``) passed.
+    """
 
     chain_id: int
     fee_bps: int
+    challenge_window: int  # seconds after the end during which a dispute may be opened
+    arbiter_timeout: int  # seconds the arbiter has before finalize applies the time-based bill
 
     async def prepare_open(self, terms: RentalTerms, renter: str) -> SignatureRequest: ...
     async def open(self, terms: RentalTerms, renter: str, signature: str) -> ChainReceipt: ...
     async def start(self, escrow_id: str) -> ChainReceipt: ...
     async def prepare_extend(
-        self, escrow_id: str, renter: str, amount: int, salt: str
+        self, escrow_id: str, renter: str, amount: int, salt: str, valid_before: int
     ) -> SignatureRequest: ...
     async def extend(
-        self, escrow_id: str, renter: str, amount: int, salt: str, signature: str
+        self,
+        escrow_id: str,
+        renter: str,
+        amount: int,
+        salt: str,
+        valid_before: int,
+        signature: str,
     ) -> ChainReceipt: ...
-    async def prepare_stop(self, escrow_id: str, renter: str) -> SignatureRequest: ...
+    async def prepare_stop(self, escrow_id: str, renter: str, deadline: int) -> SignatureRequest:
+        """The renter's signed stop that also settles at once (waives the challenge window)."""
+        ...
+
     async def stop_and_settle(
-        self, escrow_id: str, renter: str, signature: str | None
+        self, escrow_id: str, renter: str, signature: str, deadline: int
     ) -> ChainReceipt: ...
-    async def settle_expired(self, escrow_id: str) -> ChainReceipt: ...
+    async def stop_expired(self, escrow_id: str) -> ChainReceipt:
+        """End an Active rental whose prepaid time ran out (anyone may, from paidUntil on)."""
+        ...
+
+    async def finalize(self, escrow_id: str) -> ChainReceipt:
+        """Settle an Ended rental after the challenge window, a Disputed one after the arbiter
+        timeout, or refund a Pending one after the accept timeout (time-based bill)."""
+        ...
+
     async def cancel_pending(self, escrow_id: str) -> ChainReceipt: ...
-    async def open_dispute(self, escrow_id: str, evidence_hash: str) -> ChainReceipt: ...
+    async def prepare_dispute(
+        self, escrow_id: str, signer: str, evidence_hash: str, deadline: int
+    ) -> SignatureRequest: ...
+    async def open_dispute(
+        self, escrow_id: str, signer: str, evidence_hash: str, deadline: int, signature: str
+    ) -> ChainReceipt: ...
     async def balance_of(self, address: str) -> int: ...
 
 

@@ -32,9 +32,14 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def settings(backend: str, tmp_path) -> Settings:
     if backend == "sqlite":
-        return Settings(_env_file=None, database_url=f"sqlite:///{tmp_path}/rigshare.sqlite3")
+        return Settings(
+            _env_file=None, chain="fake", database_url=f"sqlite:///{tmp_path}/rigshare.sqlite3"
+        )
     return Settings(
-        _env_file=None, database_url=PG_URL, database_schema=f"t_{secrets.token_hex(6)}"
+        _env_file=None,
+        chain="fake",
+        database_url=PG_URL,
+        database_schema=f"t_{secrets.token_hex(6)}",
     )
 
 

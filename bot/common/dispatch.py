@@ -120,8 +120,8 @@ class Dispatcher:
                     core_call="receipts.list",
                 )
             case g.Dispute(rental_ref=ref, reason=reason):
-                n = await a.rentals.dispute(who, ref, reason)
-                return Reply(render.notice(lang, n), core_call="rentals.dispute")
+                p = await a.rentals.dispute(who, ref, reason)
+                return self._pay_reply(lang, p, "dispute", "rentals.dispute")
             case g.Rate(rental_ref=ref, stars=stars, comment=comment):
                 n = await a.rentals.rate(who, ref, stars, comment)
                 return Reply(render.notice(lang, n), core_call="rentals.rate")

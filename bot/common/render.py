@@ -87,7 +87,12 @@ def quote(lang: str, q: QuoteView) -> str:
 
 
 def payment(lang: str, p: PaymentPendingView, kind: str = "open") -> str:
-    key = {"open": "pay.body", "extend": "pay.extend", "stop": "pay.stop"}[kind]
+    key = {
+        "open": "pay.body",
+        "extend": "pay.extend",
+        "stop": "pay.stop",
+        "dispute": "pay.dispute",
+    }[kind]
     return t(
         lang,
         key,
@@ -95,6 +100,7 @@ def payment(lang: str, p: PaymentPendingView, kind: str = "open") -> str:
         rental_id=p.rental_id,
         expires=when(p.expires_at),
         url=p.url,
+        summary=p.summary,
     )
 
 

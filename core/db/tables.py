@@ -153,6 +153,7 @@ rentals = Table(
     Column("rating", Integer),
     Column("rating_comment", String(500)),
     Column("access_granted_at", Time),  # funded -> access granted is the response time
+    Column("disputed_at", Time),  # when the dispute was mirrored (the keeper's arbiter clock)
 )
 
 outbox = Table(

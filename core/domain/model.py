@@ -122,6 +122,7 @@ class Rental:
     rating: int | None = None
     rating_comment: str | None = None
     access_granted_at: int | None = None
+    disputed_at: int | None = None
     id: int | None = None
 
     def transition(self, new: RentalState | str) -> None:

@@ -1,8 +1,10 @@
 """In-memory stand-in for the escrow contract, with the contract's rules and integer math.
 
-Used by unit tests and by the embedded default until the real contract adapter is wired in.
-It keeps a token ledger, checks signatures (a hash that binds signer and terms, so a relayer
-that changes the terms is refused exactly like on chain) and emits the contract's events.
+Used by unit tests (``chain="fake"``). It keeps a token ledger, checks signatures (a hash that
+binds signer and payload, so a relayer that changes the terms is refused exactly like on chain),
+follows the contract's state machine (Pending, Active, Ended, Disputed, Closed, with the
+challenge window and the arbiter timeout) and emits the contract's events with its argument
+names.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from core.domain.billing import DEFAULT_FEE_BPS, paid_seconds, settle
+from core.domain.billing import DEFAULT_FEE_BPS, billed, paid_seconds, platform_fee
 from core.errors import PaymentError
 from core.ports import ChainEvent, ChainReceipt, Clock, RentalTerms, SignatureRequest
 
 MIN_DEPOSIT = 100_000  # 0.1 USDC
 FAKE_CHAIN_ID = 31337
 FAKE_CONTRACT = "0x" + "e5c0" * 10
+Events = list[tuple[str, str, dict]]
 
 
 def fake_signature(signer: str, payload: Any) -> str:
@@ -33,10 +36,12 @@ class _Rental:
     renter: str
     deposit: int
     fee_bps: int
+    opened_at: int
     status: str = "Pending"
     started_at: int = 0
     paid_until: int = 0
     ended_at: int = 0
+    disputed_at: int = 0
 
 
 class FakeEscrow:
@@ -44,10 +49,20 @@ class FakeEscrow:
 
     chain_id = FAKE_CHAIN_ID
 
-    def __init__(self, clock: Clock, *, fee_bps: int = DEFAULT_FEE_BPS, faucet: int = 0) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        fee_bps: int = DEFAULT_FEE_BPS,
+        faucet: int = 0,
+        challenge_window: int = 86_400,
+        arbiter_timeout: int = 7 * 86_400,
+    ) -> None:
         self.clock = clock
         self.faucet = faucet  # a development chain funds every new address with this much
         self.fee_bps = fee_bps
+        self.challenge_window = challenge_window
+        self.arbiter_timeout = arbiter_timeout
         self.balances: dict[str, int] = {}
         self.rentals: dict[str, _Rental] = {}
         self.fees_accrued = 0
@@ -93,21 +108,25 @@ class FakeEscrow:
         )
 
     async def prepare_extend(
-        self, escrow_id: str, renter: str, amount: int, salt: str
+        self, escrow_id: str, renter: str, amount: int, salt: str, valid_before: int
     ) -> SignatureRequest:
-        payload = {
-            "primaryType": "Extend",
-            "message": {"id": escrow_id, "amount": amount, "salt": salt, "from": renter.lower()},
-        }
+        message = {"id": escrow_id, "amount": amount, "salt": salt, "validBefore": valid_before}
+        payload = {"primaryType": "Extend", "message": {**message, "from": renter.lower()}}
         return SignatureRequest(
             "extend", "eth_signTypedData_v4", payload, f"Add {amount} micro-USDC", escrow_id
         )
 
-    async def prepare_stop(self, escrow_id: str, renter: str) -> SignatureRequest:
-        payload = {"primaryType": "Stop", "message": {"id": escrow_id, "from": renter.lower()}}
-        return SignatureRequest(
-            "stop", "eth_signTypedData_v4", payload, "Stop the rental", escrow_id
-        )
+    async def prepare_stop(self, escrow_id: str, renter: str, deadline: int) -> SignatureRequest:
+        message = {"id": escrow_id, "settle": True, "deadline": deadline, "from": renter.lower()}
+        payload = {"primaryType": "Stop", "message": message}
+        return SignatureRequest("stop", "eth_signTypedData_v4", payload, "Stop", escrow_id)
+
+    async def prepare_dispute(
+        self, escrow_id: str, signer: str, evidence_hash: str, deadline: int
+    ) -> SignatureRequest:
+        message = {"id": escrow_id, "evidenceHash": evidence_hash, "deadline": deadline}
+        payload = {"primaryType": "Dispute", "message": {**message, "from": signer.lower()}}
+        return SignatureRequest("dispute", "eth_signTypedData_v4", payload, "Dispute", escrow_id)
 
     # -- transactions ----------------------------------------------------------------------
     async def open(self, terms: RentalTerms, renter: str, signature: str) -> ChainReceipt:
@@ -116,20 +135,17 @@ class FakeEscrow:
         eid = self.escrow_id(terms)
         if eid in self.rentals:
             raise PaymentError("This authorization was already used.")
-        if self.clock.now() > terms.quote_expiry:
+        if self.clock.now() >= terms.quote_expiry:
             raise PaymentError("The quote expired before the payment arrived.")
         if terms.deposit < MIN_DEPOSIT:
             raise PaymentError("The deposit is below the minimum.")
         self._move(renter, FAKE_CONTRACT, terms.deposit)
         self.locked += terms.deposit
-        self.rentals[eid] = _Rental(terms, renter.lower(), terms.deposit, self.fee_bps)
-        return self._receipt(
-            (
-                "RentalOpened",
-                eid,
-                {"renter": renter, "deposit": terms.deposit, "provider": terms.provider_address},
-            )
+        self.rentals[eid] = _Rental(
+            terms, renter.lower(), terms.deposit, self.fee_bps, self.clock.now()
         )
+        args = {"renter": renter, "deposit": terms.deposit, "provider": terms.provider_address}
+        return self._receipt([("RentalOpened", eid, args)])
 
     async def start(self, escrow_id: str) -> ChainReceipt:
         r = self._get(escrow_id, "Pending")
@@ -137,41 +153,66 @@ class FakeEscrow:
         r.status, r.started_at = "Active", now
         r.paid_until = now + paid_seconds(r.deposit, r.terms.price_per_hour)
         return self._receipt(
-            ("RentalStarted", escrow_id, {"startedAt": now, "paidUntil": r.paid_until})
+            [("RentalStarted", escrow_id, {"startedAt": now, "paidUntil": r.paid_until})]
         )
 
     async def extend(
-        self, escrow_id: str, renter: str, amount: int, salt: str, signature: str
+        self,
+        escrow_id: str,
+        renter: str,
+        amount: int,
+        salt: str,
+        valid_before: int,
+        signature: str,
     ) -> ChainReceipt:
         r = self._get(escrow_id, "Active")
-        req = await self.prepare_extend(escrow_id, renter, amount, salt)
+        req = await self.prepare_extend(escrow_id, renter, amount, salt, valid_before)
         if signature != fake_signature(renter, req.payload) or salt in self.used_salts:
             raise PaymentError("The extension signature is not valid.")
-        if self.clock.now() >= r.paid_until:
+        if self.clock.now() >= r.paid_until or self.clock.now() > valid_before:
             raise PaymentError("The prepaid time already ran out.")
         self._move(renter, FAKE_CONTRACT, amount)
         self.used_salts.add(salt)
         self.locked += amount
         r.deposit += amount
         r.paid_until = r.started_at + paid_seconds(r.deposit, r.terms.price_per_hour)
-        return self._receipt(
-            ("RentalExtended", escrow_id, {"deposit": r.deposit, "paidUntil": r.paid_until})
-        )
+        args = {"added": amount, "deposit": r.deposit, "paidUntil": r.paid_until}
+        return self._receipt([("RentalExtended", escrow_id, args)])
 
     async def stop_and_settle(
-        self, escrow_id: str, renter: str, signature: str | None
+        self, escrow_id: str, renter: str, signature: str, deadline: int
     ) -> ChainReceipt:
-        r = self._get(escrow_id, "Active")
-        req = await self.prepare_stop(escrow_id, renter)
-        if signature != fake_signature(renter, req.payload):
+        r = self._get(escrow_id, "Active", "Ended")
+        req = await self.prepare_stop(escrow_id, renter, deadline)
+        if signature != fake_signature(renter, req.payload) or self.clock.now() > deadline:
             raise PaymentError("The stop signature is not valid.")
-        return self._end_and_settle(escrow_id, r)
+        events = self._end(escrow_id, r) if r.status == "Active" else []
+        return self._receipt(events + self._settle(escrow_id, r, self._billed(r)))
 
-    async def settle_expired(self, escrow_id: str) -> ChainReceipt:
+    async def stop_expired(self, escrow_id: str) -> ChainReceipt:
         r = self._get(escrow_id, "Active")
         if self.clock.now() < r.paid_until:
             raise PaymentError("The prepaid time has not run out yet.")
-        return self._end_and_settle(escrow_id, r)
+        return self._receipt(self._end(escrow_id, r))
+
+    async def finalize(self, escrow_id: str) -> ChainReceipt:
+        r = self._get(escrow_id, "Pending", "Active", "Ended", "Disputed")
+        now, events = self.clock.now(), []
+        due = {
+            "Pending": r.opened_at + 3600,
+            "Active": r.paid_until + self.challenge_window,
+            "Ended": r.ended_at + self.challenge_window,
+            "Disputed": r.disputed_at + self.arbiter_timeout,
+        }[r.status]
+        if now < due:
+            raise PaymentError("Too early: the escrow's waiting time is not over yet.")
+        if r.status == "Pending":
+            return await self.cancel_pending(escrow_id)
+        if r.status == "Active":
+            events = self._end(escrow_id, r)
+        elif r.status == "Disputed":
+            events = [("DisputeTimedOut", escrow_id, {})]
+        return self._receipt(events + self._settle(escrow_id, r, self._billed(r)))
 
     async def cancel_pending(self, escrow_id: str) -> ChainReceipt:
         r = self._get(escrow_id, "Pending")
@@ -179,49 +220,63 @@ class FakeEscrow:
         self.locked -= r.deposit
         self._move(FAKE_CONTRACT, r.renter, r.deposit)
         return self._receipt(
-            ("RentalSettled", escrow_id, {"providerNet": 0, "fee": 0, "refund": r.deposit})
+            [
+                ("RentalCancelled", escrow_id, {}),
+                ("RentalSettled", escrow_id, {"providerNet": 0, "fee": 0, "refund": r.deposit}),
+            ]
         )
 
-    async def open_dispute(self, escrow_id: str, evidence_hash: str) -> ChainReceipt:
-        r = self._get(escrow_id, "Active")
-        r.status = "Disputed"
-        return self._receipt(("DisputeOpened", escrow_id, {"evidenceHash": evidence_hash}))
+    async def open_dispute(
+        self, escrow_id: str, signer: str, evidence_hash: str, deadline: int, signature: str
+    ) -> ChainReceipt:
+        r = self._get(escrow_id, "Active", "Ended")
+        req = await self.prepare_dispute(escrow_id, signer, evidence_hash, deadline)
+        parties = (r.renter, r.terms.provider_address.lower())
+        if signature != fake_signature(signer, req.payload) or signer.lower() not in parties:
+            raise PaymentError("The dispute signature is not valid.")
+        events = self._end(escrow_id, r) if r.status == "Active" else []
+        if self.clock.now() >= r.ended_at + self.challenge_window:
+            raise PaymentError("Too late: the challenge window has closed.")
+        r.status, r.disputed_at = "Disputed", self.clock.now()
+        events.append(("DisputeOpened", escrow_id, {"evidenceHash": evidence_hash}))
+        return self._receipt(events)
+
+    async def resolve(self, escrow_id: str, provider_gross: int) -> ChainReceipt:
+        """The arbiter's split (tests): at most the time-based bill goes to the provider."""
+        r = self._get(escrow_id, "Disputed")
+        if provider_gross > self._billed(r):
+            raise PaymentError("The award exceeds the bill.")
+        resolved = ("DisputeResolved", escrow_id, {"providerGross": provider_gross})
+        return self._receipt([resolved, *self._settle(escrow_id, r, provider_gross)])
 
     # -- internals ---------------------------------------------------------------------------
-    def _get(self, escrow_id: str, status: str) -> _Rental:
+    def _get(self, escrow_id: str, *statuses: str) -> _Rental:
         r = self.rentals.get(escrow_id)
         if r is None:
             raise PaymentError("The escrow knows no such rental.")
-        if r.status != status:
-            raise PaymentError(f"The escrow has this rental as {r.status}, not {status}.")
+        if r.status not in statuses:
+            raise PaymentError(f"The escrow has this rental as {r.status}, not {statuses[0]}.")
         return r
 
-    def _end_and_settle(self, escrow_id: str, r: _Rental) -> ChainReceipt:
-        now = self.clock.now()
-        r.ended_at = min(now, r.paid_until)
-        s = settle(
-            deposit=r.deposit,
-            price_per_hour=r.terms.price_per_hour,
-            fee_bps=r.fee_bps,
-            started_at=r.started_at,
-            ended_at=r.ended_at,
-            paid_until=r.paid_until,
-        )
+    def _billed(self, r: _Rental) -> int:
+        return billed(min(r.ended_at, r.paid_until) - r.started_at, r.terms.price_per_hour)
+
+    def _end(self, escrow_id: str, r: _Rental) -> Events:
+        r.status, r.ended_at = "Ended", min(self.clock.now(), r.paid_until)
+        return [("RentalEnded", escrow_id, {"endedAt": r.ended_at})]
+
+    def _settle(self, escrow_id: str, r: _Rental, gross: int) -> Events:
+        fee = platform_fee(gross, r.fee_bps)
+        net, refund = gross - fee, r.deposit - gross
         r.status = "Closed"
         self.locked -= r.deposit
-        self._move(FAKE_CONTRACT, r.terms.provider_address, s.provider_net)
-        self._move(FAKE_CONTRACT, r.renter, s.refund)
-        self.fees_accrued += s.fee
-        return self._receipt(
-            ("RentalEnded", escrow_id, {"endedAt": r.ended_at}),
-            (
-                "RentalSettled",
-                escrow_id,
-                {"providerNet": s.provider_net, "fee": s.fee, "refund": s.refund},
-            ),
-        )
+        self._move(FAKE_CONTRACT, r.terms.provider_address, net)
+        self._move(FAKE_CONTRACT, r.renter, refund)
+        self.fees_accrued += fee
+        args = {"providerNet": net, "fee": fee, "refund": refund}
+        return [("RentalSettled", escrow_id, args)]
 
-    def _receipt(self, *events: tuple[str, str, dict]) -> ChainReceipt:
+    def _receipt(self, events: Events) -> ChainReceipt:
         self._tx += 1
         self._block += 1
         tx = "0x" + hashlib.sha256(f"tx{self._tx}".encode()).hexdigest()

@@ -36,7 +36,15 @@ class FakeWallet:
         self.events = events
 
     async def connected_address(self, user_id: int) -> str | None:
-        return None if user_id in self.disconnected else dev_address(user_id)
+        return None if user_id in self.disconnected else self.address_of(user_id)
+
+    def address_of(self, user_id: int) -> str:
+        """The user's development address (subclasses derive real keys)."""
+        return dev_address(user_id)
+
+    def sign(self, user_id: int, request: SignatureRequest) -> str:
+        """What the wallet answers for ``request`` (subclasses sign real typed data)."""
+        return fake_signature(dev_address(user_id), request.payload)
 
     async def request_signature(
         self, user_id: int, request_id: str, request: SignatureRequest, expires_at: int
@@ -55,7 +63,7 @@ class FakeWallet:
 
     async def approve(self, request_id: str, *, tamper: bool = False) -> None:
         user_id, request = self.pending.pop(request_id)
-        signature = fake_signature(dev_address(user_id), request.payload)
+        signature = self.sign(user_id, request)
         if tamper:
             signature = signature[:-4] + "beef"
         await self.events.signature_received(request_id, signature)

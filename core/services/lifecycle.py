@@ -12,6 +12,7 @@ import json
 import logging
 from dataclasses import asdict
 
+from core.domain.billing import billed as billed_for
 from core.domain.listings import ListingStatus
 from core.domain.model import ChainEventRecord, Rental
 from core.domain.rentals import RentalState as S
@@ -21,6 +22,7 @@ from core.ports import (
     AccessInfo,
     AgentGateway,
     ChainEvent,
+    ChainReceipt,
     Clock,
     EscrowPort,
     KeyPairFactory,
@@ -69,21 +71,8 @@ class RentalLifecycle(Service):
             kind, payload = pending.kind, json.loads(pending.payload_json)
             await uow.commit()
         try:
-            if kind == "open":
-                receipt = await self.escrow.open(terms_of(rental), rental.renter_address, signature)
-            elif kind == "extend":
-                receipt = await self.escrow.extend(
-                    rental.escrow_id,
-                    rental.renter_address,
-                    payload["amount"],
-                    payload["salt"],
-                    signature,
-                )
-            elif kind == "stop":
-                receipt = await self.escrow.stop_and_settle(
-                    rental.escrow_id, rental.renter_address, signature
-                )
-            else:
+            receipt = await self._relay(rental, kind, payload, signature)
+            if receipt is None:
                 log.warning("signature of unknown kind %s ignored", kind)
                 return
         except PaymentError as exc:
@@ -91,6 +80,23 @@ class RentalLifecycle(Service):
             return
         for event in receipt.events:
             await self.chain_event(event)
+
+    async def _relay(
+        self, rental: Rental, kind: str, payload: dict, signature: str
+    ) -> ChainReceipt | None:
+        """Hand a signed request to the escrow; None for a kind it does not know."""
+        e, renter = self.escrow, rental.renter_address
+        if kind == "open":
+            return await e.open(terms_of(rental), renter, signature)
+        if kind == "extend":
+            amount, salt, valid_before = payload["amount"], payload["salt"], payload["valid_before"]
+            return await e.extend(rental.escrow_id, renter, amount, salt, valid_before, signature)
+        if kind == "stop":
+            return await e.stop_and_settle(rental.escrow_id, renter, signature, payload["deadline"])
+        if kind == "dispute":
+            evidence, deadline = payload["evidence_hash"], payload["deadline"]
+            return await e.open_dispute(rental.escrow_id, renter, evidence, deadline, signature)
+        return None
 
     async def signature_failed(self, request_id: str, reason: str) -> None:
         """The wallet rejected or never answered: release what the request held."""
@@ -301,7 +307,9 @@ class RentalLifecycle(Service):
         rental.billed = rental.provider_net + rental.fee
         rental.settle_tx = ev.tx_hash
         rental.settled_at = now
-        if rental.state in (S.FUNDED, S.PROVISIONING):
+        if rental.state == S.CANCELLED:
+            kind = "refunded"  # paid after its hold lapsed and handed straight back
+        elif rental.state in (S.FUNDED, S.PROVISIONING):
             rental.transition(S.CANCELLED)
             rental.cancel_reason = rental.cancel_reason or "provider never provisioned"
             await uow.listings.set_status_for_rental(
@@ -330,6 +338,9 @@ class RentalLifecycle(Service):
 
     async def _on_DisputeOpened(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
         rental.transition(S.DISPUTED)
+        # mirrored after the confirmation depth, so never earlier than the chain's disputedAt:
+        # the keeper's finalize after the arbiter timeout is never too early
+        rental.disputed_at = now
         await enqueue(
             uow,
             user_id=rental.renter_id,
@@ -342,7 +353,8 @@ class RentalLifecycle(Service):
 
     async def _on_DisputeResolved(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
         gross = int(ev.args.get("providerGross", 0))
-        billed_full = int(ev.args.get("billed", gross))
+        end = min(rental.ended_at or 0, rental.paid_until or 0)
+        billed_full = billed_for(max(0, end - (rental.started_at or end)), rental.price_per_hour)
         rental.dispute_outcome = "provider" if gross >= billed_full else "renter"
 
     async def _tell_provider(self, uow: UnitOfWork, rental: Rental, kind: str, now: int) -> None:
@@ -374,10 +386,14 @@ class RentalLifecycle(Service):
 
     # -- keeper ----------------------------------------------------------------------------
     async def tick(self) -> dict[str, int]:
-        """Expire holds, warn before the prepaid time ends, stop what ran out, refund what
-        was never provisioned. Safe to run repeatedly and from one leader at a time."""
+        """Expire holds, warn before the prepaid time ends, stop what ran out, finalize what
+        waited out its challenge window or arbiter timeout, refund what was never provisioned.
+        Safe to run repeatedly and from one leader at a time; an escrow call that fails is
+        logged and retried on the next tick."""
         now = self.clock.now()
-        counts = {"expired_holds": 0, "warned": 0, "stopped": 0, "refunded": 0}
+        counts = {"expired_holds": 0, "warned": 0, "stopped": 0, "finalized": 0, "refunded": 0}
+        due_stop, due_final, due_refund = [], [], []
+        window, arbiter = self.escrow.challenge_window, self.escrow.arbiter_timeout
         async with self.uow() as uow:
             for rental in await uow.rentals.in_states((S.QUOTED, S.AWAITING_PAYMENT)):
                 deadline = (
@@ -388,7 +404,6 @@ class RentalLifecycle(Service):
                 if deadline is not None and deadline < now:
                     await cancel_unpaid(uow, rental, "not paid in time")
                     counts["expired_holds"] += 1
-            due_stop, due_refund = [], []
             for rental in await uow.rentals.in_states((S.ACTIVE, S.FUNDED, S.PROVISIONING)):
                 if rental.state == S.ACTIVE and rental.paid_until is not None:
                     if rental.paid_until <= now:
@@ -408,20 +423,33 @@ class RentalLifecycle(Service):
                     and (rental.funded_at or now) + (self.rules.accept_timeout_s) < now
                 ):
                     due_refund.append(rental)
+            for rental in await uow.rentals.in_states((S.ENDED, S.DISPUTED)):
+                if rental.state == S.ENDED:
+                    due = (rental.ended_at or now) + window
+                else:
+                    due = (rental.disputed_at or now) + arbiter
+                if due <= now:
+                    due_final.append(rental)
             await uow.commit()
         for rental in due_stop:
-            try:
-                receipt = await self.escrow.settle_expired(rental.escrow_id)
-            except CoreError:
-                log.exception("settling expired rental %s failed; retried next tick", rental.id)
-                continue
-            for event in receipt.events:
-                await self.chain_event(event)
-            counts["stopped"] += 1
+            counts["stopped"] += await self._keep(rental, "stop_expired")
+        for rental in due_final:
+            counts["finalized"] += await self._keep(rental, "finalize")
         for rental in due_refund:
             await self._cancel_funded(rental)
             counts["refunded"] += 1
         return counts
+
+    async def _keep(self, rental: Rental, call: str) -> int:
+        """One keeper call to the escrow; its events are applied at once. 1 if it went through."""
+        try:
+            receipt = await getattr(self.escrow, call)(rental.escrow_id)
+        except CoreError as exc:
+            log.warning("%s of rental %s failed (%s); retried next tick", call, rental.id, exc)
+            return 0
+        for event in receipt.events:
+            await self.chain_event(event)
+        return 1
 
 
 def _plain(view: object) -> dict:

@@ -130,10 +130,12 @@ class RentalService(Service):
             rental = await self._pick(uow, who, ref, (S.ACTIVE,))
             amount = deposit_for(duration_s, rental.price_per_hour)
             salt = "0x" + secrets.token_hex(32)
-            request = await self.escrow.prepare_extend(rental.escrow_id, renter, amount, salt)
             expires = self.clock.now() + self.rules.payment_hold_s
-            pending = self._pending(who.user_id, rental.id, request, expires)
-            pending.payload_json = json.dumps({"amount": amount, "salt": salt})
+            request = await self.escrow.prepare_extend(
+                rental.escrow_id, renter, amount, salt, expires
+            )
+            params = {"amount": amount, "salt": salt, "valid_before": expires}
+            pending = self._pending(who.user_id, rental.id, request, expires, params)
             uow.signatures.add(pending)
             await uow.commit()
         link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
@@ -142,36 +144,42 @@ class RentalService(Service):
         )
 
     async def stop(self, who: Principal, ref: str | None) -> PaymentPendingView:
-        """Ask the wallet to sign the stop; settlement follows on chain."""
+        """Ask the wallet to sign the stop; the escrow settles as soon as it is relayed."""
         renter = await self._renter_address(who)
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, (S.ACTIVE,))
-            request = await self.escrow.prepare_stop(rental.escrow_id, renter)
+            # short on purpose: a relayer may hold a signed stop until its deadline
             expires = self.clock.now() + self.rules.payment_hold_s
-            pending = self._pending(who.user_id, rental.id, request, expires)
+            request = await self.escrow.prepare_stop(rental.escrow_id, renter, expires)
+            pending = self._pending(who.user_id, rental.id, request, expires, {"deadline": expires})
             uow.signatures.add(pending)
             await uow.commit()
         link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
         return PaymentPendingView(rental.id, 0, link.url, link.wc_uri, expires, request.summary)
 
     # -- dispute / rate --------------------------------------------------------------------
-    async def dispute(self, who: Principal, ref: str | None, reason: str | None) -> Notice:
-        """Open a dispute on an active or just-ended rental; evidence decides it.
-
-        Raises ValidationError without a reason, PaymentError if the escrow refuses.
-        """
+    async def dispute(
+        self, who: Principal, ref: str | None, reason: str | None
+    ) -> PaymentPendingView:
+        """Ask the wallet to sign a dispute on an active or just-ended rental; the agent's
+        evidence decides it. Raises ValidationError without a reason, WalletError without a
+        wallet."""
         if not reason or not reason.strip():
             raise ValidationError("Say what went wrong, e.g. /dispute GPU disappeared after 1h")
         reason = reason.strip()[:MAX_DISPUTE_REASON]
-        async with self.uow(readonly=True) as uow:
-            rental = await self._pick(uow, who, ref, (S.ACTIVE, S.ENDED))
-        evidence = "0x" + secrets.token_hex(32)  # the agent's evidence bundle hash, later
-        receipt = await self.escrow.open_dispute(rental.escrow_id, evidence)
+        renter = await self._renter_address(who)
         async with self.uow() as uow:
-            r = await uow.rentals.get(rental.id)
-            r.dispute_reason = reason
+            rental = await self._pick(uow, who, ref, (S.ACTIVE, S.ENDED))
+            evidence = "0x" + secrets.token_hex(32)  # the agent's evidence bundle hash, later
+            expires = self.clock.now() + self.rules.payment_hold_s
+            request = await self.escrow.prepare_dispute(rental.escrow_id, renter, evidence, expires)
+            params = {"evidence_hash": evidence, "deadline": expires}
+            pending = self._pending(who.user_id, rental.id, request, expires, params)
+            uow.signatures.add(pending)
+            rental.dispute_reason = reason
             await uow.commit()
-        return Notice("dispute.opened", {"rental_id": rental.id, "tx": receipt.tx_hash})
+        link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
+        return PaymentPendingView(rental.id, 0, link.url, link.wc_uri, expires, request.summary)
 
     async def rate(
         self, who: Principal, ref: str | None, stars: int, comment: str | None
@@ -196,13 +204,19 @@ class RentalService(Service):
         return address
 
     def _pending(
-        self, user_id: int, rental_id: int, request: SignatureRequest, expires_at: int
+        self,
+        user_id: int,
+        rental_id: int,
+        request: SignatureRequest,
+        expires_at: int,
+        params: dict | None = None,
     ) -> PendingSignature:
+        """A pending signature; ``params`` are what the escrow needs back to relay it."""
         return PendingSignature(
             token=secrets.token_urlsafe(24),
             user_id=user_id,
             kind=request.kind,
-            payload_json="{}",
+            payload_json=json.dumps(params or {}),
             created_at=self.clock.now(),
             expires_at=expires_at,
             rental_id=rental_id,

@@ -45,6 +45,30 @@ def test_happy_path_script(tmp_path):
     assert re.search(r"Receipt · rental #1 · settled", out)
     assert "Deposit   1.053000 USDC" in out
     assert "Thanks! You rated rental #1 with 5/5." in out
+    # issue 3's done-when: the embedded default is a real (in-process) chain; the dev wallet
+    # signed a real EIP-3009 authorization for the escrow, and the split adds up
+    assert re.search(
+        r"Your wallet shows: Authorize 1\.053000 USDC into the rigshare escrow 0x[0-9a-fA-F]{40}",
+        out,
+    )
+    assert "Your wallet shows: Stop rental 0x" in out
+    hashes = dict(re.findall(r"^\s+(open|start|stop|settle): (0x[0-9a-f]{64})$", out, re.M))
+    assert set(hashes) == {"open", "start", "stop", "settle"}
+    assert len({hashes["open"], hashes["start"], hashes["stop"]}) == 3
+    assert hashes["stop"] == hashes["settle"]  # the signed Stop settles in the same transaction
+    amount = r"(\d+\.\d{6}) USDC"
+    deposit = _micro(re.search(rf"Deposit\s+{amount}", out).group(1))
+    provider = _micro(re.search(rf"provider\s+{amount}", out).group(1))
+    fee = _micro(re.search(rf"fee\s+{amount}", out).group(1))
+    refund = _micro(re.search(rf"Refund\s+{amount}", out).group(1))
+    billed = _micro(re.search(rf"Billed\s+{amount}", out).group(1))
+    assert deposit == 1_053_000 and provider + fee + refund == deposit
+    assert provider + fee == billed and fee == billed * 1200 // 10_000
+
+
+def _micro(text: str) -> int:
+    whole, frac = text.split(".")
+    return int(whole) * 1_000_000 + int(frac)
 
 
 def test_provider_script_and_second_user(tmp_path):
@@ -76,7 +100,7 @@ def test_rigshare_run_serves_the_terminal_until_eof(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "3 simulated providers online" in proc.stdout
-    assert "escrow: in-memory simulation" in proc.stdout
+    assert "chain: in-process development chain" in proc.stdout
     assert re.search(r"agent API: http://127\.0\.0\.1:\d+/agent/v1/", proc.stdout)
     assert re.search(r"1\. RTX 4090 · 24 GB · \$0\.\d+/GPU·h", proc.stdout)
     assert "Deposit: " in proc.stdout and "[Confirm]" in proc.stdout

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from contracts.sandbox import USDC, Sandbox
+from tests.contracts.anvil import running_anvil
 
 RENTER_FUNDS = 10_000 * USDC
 
@@ -32,3 +33,10 @@ def sb(_session_sandbox: Sandbox) -> Iterator[Sandbox]:
         yield _session_sandbox
     finally:
         _session_sandbox.revert(snap)
+
+
+@pytest.fixture(scope="session")
+def anvil_url() -> Iterator[str]:
+    """One anvil node (real JSON-RPC on loopback) for every test that needs it."""
+    with running_anvil() as url:
+        yield url

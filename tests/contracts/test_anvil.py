@@ -1,4 +1,5 @@
-"""The escrow over real JSON-RPC: anvil (npm, pinned in contracts/toolchain) on 127.0.0.1, AsyncWeb3.
+"""The escrow over real JSON-RPC: anvil (npm, pinned in contracts/toolchain) on 127.0.0.1, AsyncWeb3
+(the node is the session fixture ``anvil_url`` of conftest.py).
 
 Deploys the committed artifact, runs a gasless rental (the renter only signs: EIP-3009 open and
 a Stop with settle, both relayed) and checks a relayer cannot alter the signed terms.
@@ -7,14 +8,6 @@ a Stop with settle, both relayed) and checks a relayer cannot alter the signed t
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
-import socket
-import subprocess
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from web3 import AsyncHTTPProvider, AsyncWeb3
@@ -33,68 +26,6 @@ from contracts.typed_data import (
     split_signature,
     stop_message,
 )
-
-CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
-ANVIL = CONTRACTS / "toolchain/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
-
-
-def _anvil_binary() -> Path:
-    if not ANVIL.exists() and shutil.which("npm"):
-        subprocess.run(  # noqa: S603 - fixed command
-            ["bash", str(CONTRACTS / "toolchain.sh")],  # noqa: S607
-            check=False,
-            capture_output=True,
-            timeout=300,
-        )
-    if not ANVIL.exists():
-        pytest.skip(
-            "anvil is not installed (linux x64 npm package): run bash contracts/toolchain.sh"
-        )
-    return ANVIL
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rpc_ready(url: str) -> bool:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=1) as response:  # noqa: S310 - loopback
-            return "result" in json.load(response)
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def anvil_url() -> Iterator[str]:
-    binary = _anvil_binary()
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(  # noqa: S603 - our pinned binary, loopback only
-        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--hardfork", "prague"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not _rpc_ready(url):
-            if proc.poll() is not None:
-                raise RuntimeError(f"anvil exited: {proc.stderr.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("anvil did not answer within 30 s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def _deploy(w3: AsyncWeb3, name: str, sender: str, *args):

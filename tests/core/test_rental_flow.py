@@ -134,10 +134,40 @@ async def test_prepaid_time_runs_out_keeper_warns_then_settles(app, clock):
     clock.advance(11 * 60)
     assert (await app.lifecycle.tick())["stopped"] == 1
     r = await _rental(app, quote.rental_id)
+    assert r.state == RentalState.ENDED and r.ended_at == r.paid_until  # the challenge window
+    assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
+    clock.advance(app.escrow.challenge_window - 11 * 60)
+    assert (await app.lifecycle.tick())["finalized"] == 0  # counted from the real end
+    clock.advance(11 * 60)
+    assert (await app.lifecycle.tick())["finalized"] == 1
+    r = await _rental(app, quote.rental_id)
     assert r.state == RentalState.SETTLED
     assert r.refund == 0 and r.billed == r.deposit == 650_000
     kinds = [k for k, _, _ in await app.notifications.history(alice.user_id)]
     assert kinds.count("ending_soon") == 1 and kinds[-1] == "receipt"
+
+
+async def test_dispute_is_signed_and_finalized_after_the_arbiter_timeout(app, clock):
+    await add_provider(app, "prov", ["rtx4090"], PRICE)
+    alice = await renter(app)
+    quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
+    await app.rentals.confirm(alice, quote.rental_id)
+    await app.wallet.approve(next(iter(app.wallet.pending)))
+    await app.settle()
+    clock.advance(1200)
+    pay = await app.rentals.dispute(alice, None, "GPU fell off the bus")
+    assert pay.rental_id == quote.rental_id
+    await app.wallet.approve(next(iter(app.wallet.pending)))
+    r = await _rental(app, quote.rental_id)
+    assert r.state == RentalState.DISPUTED and r.ended_at == r.started_at + 1200
+    assert r.dispute_reason == "GPU fell off the bus"
+    clock.advance(app.escrow.arbiter_timeout - 1)
+    assert (await app.lifecycle.tick())["finalized"] == 0
+    clock.advance(1)
+    assert (await app.lifecycle.tick())["finalized"] == 1
+    r = await _rental(app, quote.rental_id)
+    assert r.state == RentalState.RESOLVED
+    assert r.billed == 1200 * PRICE // 3600 and r.provider_net + r.fee + r.refund == r.deposit
 
 
 async def test_extend_recomputes_paid_until_from_total_deposit(app, clock):

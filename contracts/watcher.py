@@ -1,0 +1,144 @@
+"""``ChainWatcher``: mirrors the escrow's rental events into the service, after a confirmation
+depth, resumable from a cursor stored in the database.
+
+Only blocks at least ``confirmations`` below the head are read, so a reorg within that depth
+never reaches the service. Events go to ``RentalEvents.chain_event`` in chain order; it applies
+each exactly once by (tx hash, log index), so a range read again after a crash or restart
+changes nothing. The cursor (last block done and its hash) is stored after every range; if that
+block's hash changes (a reorg deeper than the depth, or a fresh development chain), the watcher
+logs it and reads the last ``rewind`` blocks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from web3.exceptions import BlockNotFound, Web3Exception
+
+from contracts.escrow import Web3Escrow
+from core.errors import CoreError
+from core.ports import ChainEvent
+from core.services.base import UowFactory
+
+log = logging.getLogger(__name__)
+Sink = Callable[[ChainEvent], Awaitable[None]]
+
+
+class ChainWatcher:
+    """Follows one escrow; :meth:`poll` catches up once, :meth:`run` keeps following."""
+
+    def __init__(
+        self,
+        escrow: Web3Escrow,
+        sink: Sink,
+        uow: UowFactory,
+        *,
+        confirmations: int,
+        start_block: int = 0,
+        max_range: int = 2000,
+        rewind: int = 64,
+    ) -> None:
+        self.escrow = escrow
+        self.sink = sink
+        self.uow = uow
+        self.confirmations = confirmations
+        self.start_block = start_block
+        self.max_range = max_range
+        self.rewind = max(rewind, 2 * confirmations)
+        self.applied = 0  # events handed to the sink by this instance
+        self._key: str | None = None
+
+    async def cursor_key(self) -> str:
+        """Settings key of the cursor: one per chain (genesis hash) and escrow address."""
+        if self._key is None:
+            genesis = await self.escrow.w3.eth.get_block(0)
+            chain = "0x" + bytes(genesis["hash"]).hex()[:16]
+            self._key = f"watcher:{self.escrow.chain_id}:{chain}:{self.escrow.address.lower()}"
+        return self._key
+
+    async def cursor(self) -> int:
+        """The last block fully handed over (``start_block - 1`` before the first range)."""
+        block, _ = await self._load()
+        return block
+
+    async def poll(self) -> int:
+        """Hand over every confirmed event after the cursor; return how many were handed over.
+
+        Raises web3 errors when the node fails and whatever the sink raises other than a
+        CoreError (the cursor then stays where the last complete range left it).
+        """
+        w3 = self.escrow.w3
+        done, known_hash = await self._load()
+        if known_hash is not None and not await self._still_canonical(done, known_hash):
+            log.error(
+                "block %s changed after it was confirmed; re-reading %s blocks", done, self.rewind
+            )
+            done = max(self.start_block - 1, done - self.rewind)
+        safe = await w3.eth.block_number - self.confirmations
+        count = 0
+        while done < safe:
+            upto = min(done + self.max_range, safe)
+            logs = await w3.eth.get_logs(
+                {
+                    "address": self.escrow.address,
+                    "fromBlock": done + 1,
+                    "toBlock": upto,
+                    "topics": [self.escrow.decoder.topics],
+                }
+            )
+            for event in self.escrow.decoder.decode_all(logs):
+                await self._hand_over(event)
+                count += 1
+            block = await w3.eth.get_block(upto)
+            await self._store(upto, "0x" + bytes(block["hash"]).hex())
+            done = upto
+        return count
+
+    async def run(self, interval_s: float, stop: asyncio.Event | None = None) -> None:
+        """Poll every ``interval_s`` until ``stop`` is set; failures are logged and retried."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                await self.poll()
+            except (TimeoutError, Web3Exception, OSError) as exc:
+                log.warning("chain watcher: node error (%s); retrying", exc)
+            except Exception:
+                log.exception("chain watcher failed; retrying")
+            try:
+                await asyncio.wait_for(stop.wait(), interval_s)
+            except TimeoutError:
+                pass
+
+    async def _hand_over(self, event: ChainEvent) -> None:
+        try:
+            await self.sink(event)
+        except CoreError as exc:  # e.g. an illegal transition: log it, do not stall the chain
+            log.error(
+                "event %s %s:%s not applied: %s", event.name, event.tx_hash, event.log_index, exc
+            )
+        self.applied += 1
+
+    async def _still_canonical(self, block: int, block_hash: str) -> bool:
+        try:
+            current = await self.escrow.w3.eth.get_block(block)
+        except BlockNotFound:
+            return False
+        return "0x" + bytes(current["hash"]).hex() == block_hash
+
+    async def _load(self) -> tuple[int, str | None]:
+        key = await self.cursor_key()
+        async with self.uow(readonly=True) as uow:
+            raw = await uow.settings.get_value(key)
+        if raw is None:
+            return self.start_block - 1, None
+        value = json.loads(raw)
+        return int(value["block"]), value["hash"]
+
+    async def _store(self, block: int, block_hash: str) -> None:
+        key = await self.cursor_key()
+        async with self.uow() as uow:
+            await uow.settings.set_value(key, json.dumps({"block": block, "hash": block_hash}))
+            await uow.commit()

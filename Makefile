@@ -36,6 +36,7 @@ bench: $(STAMP) services
 	$(BIN)/python -m provider_agent.bench_grant_login --update-doc docs/benchmarks.md
 	$(BIN)/python -m tests.bench.bench_heartbeats --write
 	$(BIN)/python -m contracts.gas_report --update docs/benchmarks.md
+	$(BIN)/python -m tests.bench.bench_watcher --write
 
 ## escrow gas report from a real run on the in-process EVM
 gas: $(STAMP)

@@ -73,11 +73,12 @@ class App:
     startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
-    async def start(self) -> None:
+    async def start(self, *, chain: bool = True) -> None:
         """Migrate the database to the current schema (safe on every start), then bring up
-        the chain: deploy the development chain's contracts or connect to the escrow."""
+        the chain: deploy the development chain's contracts or connect to the escrow.
+        Raises ChainError (a CoreError) when the escrow cannot be reached."""
         await migrate(self.db)
-        for step in self.startup:
+        for step in self.startup if chain else ():
             await step()
 
     async def settle(self) -> None:
@@ -155,6 +156,7 @@ def build_app(
             uow,
             confirmations=0 if chain.dev is not None else settings.confirmations,
             start_block=settings.escrow_start_block,
+            batch_sink=lifecycle.chain_events,
         )
         chain.watcher = watcher
     return App(

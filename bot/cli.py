@@ -16,6 +16,7 @@ from bot.simulation import command_loop, heartbeat_loop, seed_market
 from bot.system import freeze_startup_objects
 from bot.terminal.chat import TerminalChat
 from bot.web.app import WebServer
+from core.errors import CoreError
 
 log = logging.getLogger("rigshare")
 
@@ -55,8 +56,19 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
     # `run` serves the agent API, so grants go to real agents (simulated hosts answer too)
-    app = build_app(settings, auto_approve=True, agents="http" if args.command == "run" else None)
-    await app.start()
+    try:
+        app = build_app(
+            settings, auto_approve=True, agents="http" if args.command == "run" else None
+        )
+    except ValueError as exc:
+        print(f"configuration error: {exc}")
+        return 2
+    try:
+        await app.start(chain=args.command != "migrate")
+    except CoreError as exc:  # the chain: no escrow at the address, another chain id ...
+        print(f"cannot start: {exc.user_message}")
+        await app.close()
+        return 2
     try:
         if args.command == "migrate":
             print("database is at the current schema")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.exceptions import Web3Exception
 
 from bot.settings import Settings
 from contracts.deploy import USDC, EscrowConfig, deploy_escrow, mint
@@ -82,6 +83,9 @@ async def run(
             await mint(relayer, done.token, address, 1_000 * USDC)
     except (ChainError, ValueError) as exc:
         out(f"deployment failed: {getattr(exc, 'user_message', exc)}")
+        return 1
+    except (Web3Exception, OSError) as exc:
+        out(f"the node at {settings.rpc_url} did not answer: {exc}")
         return 1
     finally:
         await w3.provider.disconnect()

@@ -116,7 +116,7 @@ class Web3Escrow:
             self.arbiter_timeout = int(await c.functions.ARBITER_TIMEOUT().call())
             self.accept_timeout = int(await c.functions.ACCEPT_TIMEOUT().call())
             self.token_domain = await self._token_domain()
-        except Web3Exception as exc:
+        except (Web3Exception, OSError) as exc:
             raise ChainUnavailable(f"The escrow at {self._address} cannot be read: {exc}") from exc
         self.domain = td.escrow_domain(self.chain_id, self._address)
         self.decoder = EventDecoder(self.w3, self.escrow_abi, self._address)
@@ -266,7 +266,7 @@ class Web3Escrow:
     async def _read(self, call: Any) -> Any:
         try:
             return await call.call()
-        except Web3Exception as exc:
+        except (Web3Exception, OSError) as exc:
             raise ChainUnavailable("The payment network did not answer; try again.") from exc
 
     async def _send(self, call: Any, what: str) -> ChainReceipt:

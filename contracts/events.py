@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from eth_utils import event_abi_to_log_topic
-from web3._utils.events import get_event_data
-from web3.exceptions import LogTopicError, MismatchedABI
+from eth_abi.exceptions import DecodingError
+from eth_utils import event_abi_to_log_topic, to_checksum_address
 
 from core.ports import ChainEvent
 
@@ -41,16 +40,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class _Event:
+    """One event's layout: indexed inputs come from topics, the others from data."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        self.name = item["name"]
+        self.indexed = [(i["name"], i["type"]) for i in item["inputs"] if i["indexed"]]
+        self.plain = [(i["name"], i["type"]) for i in item["inputs"] if not i["indexed"]]
+
+
 class EventDecoder:
     """Turns escrow logs (from receipts or ``eth_getLogs``) into ChainEvents."""
 
     def __init__(self, w3: Any, abi: list[dict[str, Any]], address: str) -> None:
         self._codec = w3.codec
         self.address = address.lower()
-        self._by_topic: dict[bytes, dict[str, Any]] = {}
+        self._by_topic: dict[bytes, _Event] = {}
         for item in abi:
             if item.get("type") == "event" and item["name"] in RENTAL_EVENTS:
-                self._by_topic[event_abi_to_log_topic(item)] = item
+                self._by_topic[event_abi_to_log_topic(item)] = _Event(item)
 
     @property
     def topics(self) -> list[str]:
@@ -63,20 +71,28 @@ class EventDecoder:
         if not topics or str(log.get("address", "")).lower() != self.address:
             return None
         topic0 = topics[0]
-        abi = self._by_topic.get(bytes(topic0) if not isinstance(topic0, str) else _b(topic0))
-        if abi is None:
+        layout = self._by_topic.get(_b(topic0) if isinstance(topic0, str) else bytes(topic0))
+        if layout is None or len(topics) != 1 + len(layout.indexed):
             return None
         try:
-            data = get_event_data(self._codec, abi, log)
-        except (MismatchedABI, LogTopicError):
+            args = {
+                name: self._value(kind, self._codec.decode([kind], _b32(topic))[0])
+                for (name, kind), topic in zip(layout.indexed, topics[1:], strict=True)
+            }
+            data = log.get("data") or b""
+            values = self._codec.decode([k for _, k in layout.plain], _b32(data))
+        except DecodingError:
             return None
-        args = {k: _plain(v) for k, v in data["args"].items()}
+        args.update(
+            (name, self._value(kind, v))
+            for (name, kind), v in zip(layout.plain, values, strict=True)
+        )
         escrow_id = args.pop("id")
         return ChainEvent(
             tx_hash=_hex(log["transactionHash"]),
             log_index=int(log["logIndex"]),
             block_number=int(log["blockNumber"]),
-            name=data["event"],
+            name=layout.name,
             escrow_id=escrow_id,
             args=args,
         )
@@ -86,6 +102,16 @@ class EventDecoder:
         events = [e for e in (self.decode(log) for log in logs) if e is not None]
         events.sort(key=lambda e: (e.block_number, e.log_index))
         return events
+
+    @staticmethod
+    def _value(kind: str, value: Any) -> Any:
+        if kind == "address":
+            return to_checksum_address(value)
+        return _plain(value)
+
+
+def _b32(value: Any) -> bytes:
+    return _b(value) if isinstance(value, str) else bytes(value)
 
 
 def _b(text: str) -> bytes:

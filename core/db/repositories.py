@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -27,6 +28,14 @@ from core.domain.model import (
     User,
 )
 from core.domain.rentals import RentalState
+
+
+@functools.cache
+def _insert_or_ignore(dialect: str, table: Any, keys: tuple[str, ...]) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, built once per dialect; values are passed
+    as parameters so every call hits SQLAlchemy's compiled-statement cache."""
+    ins = pg_insert if dialect == "postgresql" else sqlite_insert
+    return ins(table).on_conflict_do_nothing(index_elements=list(keys))
 
 
 class _Repo:
@@ -334,14 +343,8 @@ class Outbox(_Repo):
     async def enqueue(self, msg: OutboxMessage) -> bool:
         """Insert unless a message with the same dedupe key exists; True if inserted."""
         values = {c.name: getattr(msg, c.name) for c in tables.outbox.columns if c.name != "id"}
-        dialect = self.s.bind.dialect.name
-        ins = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (
-            ins(tables.outbox)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
-        return (await self.s.execute(stmt)).rowcount == 1
+        stmt = _insert_or_ignore(self.s.bind.dialect.name, tables.outbox, ("dedupe_key",))
+        return (await self.s.execute(stmt, values)).rowcount == 1
 
     async def due(self, now: int, limit: int = 100) -> Sequence[OutboxMessage]:
         t = tables.outbox.c
@@ -389,14 +392,10 @@ class ChainEvents(_Repo):
         values = {
             c.name: getattr(ev, c.name) for c in tables.chain_events.columns if c.name != "id"
         }
-        dialect = self.s.bind.dialect.name
-        ins = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (
-            ins(tables.chain_events)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["tx_hash", "log_index"])
+        stmt = _insert_or_ignore(
+            self.s.bind.dialect.name, tables.chain_events, ("tx_hash", "log_index")
         )
-        return (await self.s.execute(stmt)).rowcount == 1
+        return (await self.s.execute(stmt, values)).rowcount == 1
 
 
 class Signatures(_Repo):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from core.domain.billing import billed as billed_for
@@ -28,6 +29,7 @@ from core.ports import (
     KeyPairFactory,
 )
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
+from core.services.keeper import tick as keeper_tick
 from core.services.notifications import NEVER as HELD
 from core.services.receipts import receipt_view
 from core.services.rentals import cancel_unpaid, terms_of
@@ -176,33 +178,45 @@ class RentalLifecycle(Service):
     # -- chain events ----------------------------------------------------------------------
     async def chain_event(self, event: ChainEvent) -> None:
         """Mirror one escrow event into the database, exactly once."""
+        await self.chain_events([event])
+
+    async def chain_events(self, events: Sequence[ChainEvent]) -> int:
+        """Mirror escrow events (in chain order) in one transaction, each exactly once by
+        (tx hash, log index); return how many were new. Raises CoreError (an illegal
+        transition) and then applies none of them."""
         now = self.clock.now()
         after: list = []
+        fresh = 0
         async with self.uow() as uow:
-            fresh = await uow.chain_events.record(
-                ChainEventRecord(
-                    tx_hash=event.tx_hash,
-                    log_index=event.log_index,
-                    block_number=event.block_number,
-                    name=event.name,
-                    escrow_id=event.escrow_id,
-                    args_json=json.dumps(dict(event.args), sort_keys=True, default=str),
-                    applied_at=now,
-                )
-            )
-            if not fresh:
-                return
-            rental = await uow.rentals.by_escrow_id(event.escrow_id)
-            if rental is None:
-                log.warning("event %s for unknown escrow id %s", event.name, event.escrow_id)
-                await uow.commit()
-                return
-            handler = getattr(self, f"_on_{event.name}", None)
-            if handler is not None:
-                await handler(uow, rental, event, now, after)
+            for event in events:
+                fresh += await self._apply(uow, event, now, after)
             await uow.commit()
         for action in after:
             await action()
+        return fresh
+
+    async def _apply(self, uow: UnitOfWork, event: ChainEvent, now: int, after: list) -> bool:
+        recorded = await uow.chain_events.record(
+            ChainEventRecord(
+                tx_hash=event.tx_hash,
+                log_index=event.log_index,
+                block_number=event.block_number,
+                name=event.name,
+                escrow_id=event.escrow_id,
+                args_json=json.dumps(dict(event.args), sort_keys=True, default=str),
+                applied_at=now,
+            )
+        )
+        if not recorded:
+            return False
+        rental = await uow.rentals.by_escrow_id(event.escrow_id)
+        if rental is None:
+            log.warning("event %s for unknown escrow id %s", event.name, event.escrow_id)
+            return True
+        handler = getattr(self, f"_on_{event.name}", None)
+        if handler is not None:
+            await handler(uow, rental, event, now, after)
+        return True
 
     async def _on_RentalOpened(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
         if rental.state == S.CANCELLED:
@@ -386,70 +400,22 @@ class RentalLifecycle(Service):
 
     # -- keeper ----------------------------------------------------------------------------
     async def tick(self) -> dict[str, int]:
-        """Expire holds, warn before the prepaid time ends, stop what ran out, finalize what
-        waited out its challenge window or arbiter timeout, refund what was never provisioned.
-        Safe to run repeatedly and from one leader at a time; an escrow call that fails is
-        logged and retried on the next tick."""
-        now = self.clock.now()
-        counts = {"expired_holds": 0, "warned": 0, "stopped": 0, "finalized": 0, "refunded": 0}
-        due_stop, due_final, due_refund = [], [], []
-        window, arbiter = self.escrow.challenge_window, self.escrow.arbiter_timeout
-        async with self.uow() as uow:
-            for rental in await uow.rentals.in_states((S.QUOTED, S.AWAITING_PAYMENT)):
-                deadline = (
-                    rental.hold_until
-                    if rental.state == S.AWAITING_PAYMENT
-                    else (rental.quote_expires_at)
-                )
-                if deadline is not None and deadline < now:
-                    await cancel_unpaid(uow, rental, "not paid in time")
-                    counts["expired_holds"] += 1
-            for rental in await uow.rentals.in_states((S.ACTIVE, S.FUNDED, S.PROVISIONING)):
-                if rental.state == S.ACTIVE and rental.paid_until is not None:
-                    if rental.paid_until <= now:
-                        due_stop.append(rental)
-                    elif rental.paid_until - now <= self.rules.warn_before_end_s:
-                        await enqueue(
-                            uow,
-                            user_id=rental.renter_id,
-                            kind="ending_soon",
-                            payload={"rental_id": rental.id, "paid_until": rental.paid_until},
-                            dedupe_key=f"warn:{rental.id}:{rental.paid_until}",
-                            now=now,
-                        )
-                        counts["warned"] += 1
-                elif (
-                    rental.state != S.ACTIVE
-                    and (rental.funded_at or now) + (self.rules.accept_timeout_s) < now
-                ):
-                    due_refund.append(rental)
-            for rental in await uow.rentals.in_states((S.ENDED, S.DISPUTED)):
-                if rental.state == S.ENDED:
-                    due = (rental.ended_at or now) + window
-                else:
-                    due = (rental.disputed_at or now) + arbiter
-                if due <= now:
-                    due_final.append(rental)
-            await uow.commit()
-        for rental in due_stop:
-            counts["stopped"] += await self._keep(rental, "stop_expired")
-        for rental in due_final:
-            counts["finalized"] += await self._keep(rental, "finalize")
-        for rental in due_refund:
-            await self._cancel_funded(rental)
-            counts["refunded"] += 1
-        return counts
+        """One keeper pass (``core.services.keeper``); returns what it did, by kind."""
+        return await keeper_tick(self)
 
-    async def _keep(self, rental: Rental, call: str) -> int:
+    async def keep(self, rental: Rental, call: str) -> int:
         """One keeper call to the escrow; its events are applied at once. 1 if it went through."""
         try:
             receipt = await getattr(self.escrow, call)(rental.escrow_id)
         except CoreError as exc:
             log.warning("%s of rental %s failed (%s); retried next tick", call, rental.id, exc)
             return 0
-        for event in receipt.events:
-            await self.chain_event(event)
+        await self.chain_events(receipt.events)
         return 1
+
+    async def cancel_funded(self, rental: Rental) -> None:
+        """Refund a paid rental that never started (cancelPending)."""
+        await self._cancel_funded(rental)
 
 
 def _plain(view: object) -> dict:

@@ -37,6 +37,8 @@ async def refused(access: AccessInfo, private_key: str) -> bool:
         await run(access, private_key)
     except asyncssh.PermissionDenied:
         return True
+    except (OSError, asyncssh.Error):  # a login cut short by the revoke itself: ask again
+        return False
     return False
 
 

@@ -1,0 +1,70 @@
+"""The keeper: every waiting state of a rental ends by itself, nothing waits on a person.
+
+One pass expires unpaid holds, warns before the prepaid time ends, stops rentals whose prepaid
+time ran out (the escrow's ``stop``, anyone may after paidUntil), finalizes ended rentals after
+the challenge window and disputed ones after the arbiter timeout (the time-based bill), and
+refunds rentals the provider never provisioned. Safe to run repeatedly, from one leader at a
+time; an escrow call that fails is logged and retried on the next pass.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from core.domain.rentals import RentalState as S
+from core.services.base import enqueue
+from core.services.rentals import cancel_unpaid
+
+if TYPE_CHECKING:
+    from core.services.lifecycle import RentalLifecycle
+
+
+async def tick(lc: RentalLifecycle) -> dict[str, int]:
+    """One keeper pass; returns how many rentals each step touched."""
+    now = lc.clock.now()
+    counts = {"expired_holds": 0, "warned": 0, "stopped": 0, "finalized": 0, "refunded": 0}
+    due_stop, due_final, due_refund = [], [], []
+    window, arbiter = lc.escrow.challenge_window, lc.escrow.arbiter_timeout
+    async with lc.uow() as uow:
+        for rental in await uow.rentals.in_states((S.QUOTED, S.AWAITING_PAYMENT)):
+            deadline = (
+                rental.hold_until if rental.state == S.AWAITING_PAYMENT else rental.quote_expires_at
+            )
+            if deadline is not None and deadline < now:
+                await cancel_unpaid(uow, rental, "not paid in time")
+                counts["expired_holds"] += 1
+        for rental in await uow.rentals.in_states((S.ACTIVE, S.FUNDED, S.PROVISIONING)):
+            if rental.state == S.ACTIVE and rental.paid_until is not None:
+                if rental.paid_until <= now:
+                    due_stop.append(rental)
+                elif rental.paid_until - now <= lc.rules.warn_before_end_s:
+                    await enqueue(
+                        uow,
+                        user_id=rental.renter_id,
+                        kind="ending_soon",
+                        payload={"rental_id": rental.id, "paid_until": rental.paid_until},
+                        dedupe_key=f"warn:{rental.id}:{rental.paid_until}",
+                        now=now,
+                    )
+                    counts["warned"] += 1
+            elif (
+                rental.state != S.ACTIVE
+                and (rental.funded_at or now) + (lc.rules.accept_timeout_s) < now
+            ):
+                due_refund.append(rental)
+        for rental in await uow.rentals.in_states((S.ENDED, S.DISPUTED)):
+            if rental.state == S.ENDED:
+                due = (rental.ended_at or now) + window
+            else:  # mirrored no earlier than the chain's disputedAt: never too early
+                due = (rental.disputed_at or now) + arbiter
+            if due <= now:
+                due_final.append(rental)
+        await uow.commit()
+    for rental in due_stop:
+        counts["stopped"] += await lc.keep(rental, "stop_expired")
+    for rental in due_final:
+        counts["finalized"] += await lc.keep(rental, "finalize")
+    for rental in due_refund:
+        await lc.cancel_funded(rental)
+        counts["refunded"] += 1
+    return counts

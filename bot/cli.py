@@ -13,7 +13,7 @@ from bot import deploy
 from bot.bootstrap import App, build_app
 from bot.settings import Settings
 from bot.simulation import command_loop, heartbeat_loop, seed_market
-from bot.system import freeze_startup_objects
+from bot.system import tune_gc_for_serving
 from bot.terminal.chat import TerminalChat
 from bot.web.app import WebServer
 from core.errors import CoreError
@@ -99,7 +99,7 @@ async def _run(app: App, args: argparse.Namespace) -> int:
         app.notes.append(f"agent API: {web.url}/agent/v1/ (rigshare-agent --server {web.url})")
     except OSError as exc:
         app.notes.append(f"agent API: cannot listen on {web.url} ({exc.strerror or exc})")
-    freeze_startup_objects()
+    tune_gc_for_serving()
     print(f"rigshare is running on {app.settings.database_url}")
     for note in app.notes:
         print(f"  · {note}")

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as WireError
 
 from bot.bootstrap import App
+from bot.web.auth_cache import PollAuthCache
 from bot.web.hub import CommandHub
 from bot.web.ratelimit import Rate, TokenBuckets
 from core.errors import Forbidden, ValidationError
@@ -38,7 +39,6 @@ HEARTBEAT_MAX_BYTES = 32 * 1024
 RESULTS_MAX_BYTES = 256 * 1024
 MAX_WAIT_S = 30.0
 DEFAULT_WAIT_S = 25.0
-POLL_AUTH_TTL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ APP = web.AppKey("app", App)
 HUB = web.AppKey("hub", CommandHub)
 BATCHER = web.AppKey("batcher", HeartbeatBatcher)
 BUCKETS = web.AppKey("buckets", dict)
-POLL_AUTH = web.AppKey("poll_auth", dict)
+POLL_AUTH = web.AppKey("poll_auth", PollAuthCache)
 
 
 def create_agent_api(app: App, limits: AgentLimits | None = None) -> web.Application:
@@ -64,7 +64,7 @@ def create_agent_api(app: App, limits: AgentLimits | None = None) -> web.Applica
     api[APP] = app
     api[HUB] = app.command_hub
     api[BATCHER] = HeartbeatBatcher(app.agents)
-    api[POLL_AUTH] = {}
+    api[POLL_AUTH] = PollAuthCache(app.agents)
     api[BUCKETS] = {
         "heartbeat": TokenBuckets(limits.heartbeat),
         "commands": TokenBuckets(limits.commands),
@@ -81,10 +81,11 @@ def create_agent_api(app: App, limits: AgentLimits | None = None) -> web.Applica
 async def _background(api: web.Application) -> AsyncIterator[None]:
     hub = api[HUB]
     hub.open()
-    poller = asyncio.create_task(hub.run())
+    tasks = [asyncio.create_task(hub.run()), asyncio.create_task(api[POLL_AUTH].run())]
     yield
-    poller.cancel()
-    await asyncio.gather(poller, return_exceptions=True)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     await api[BATCHER].close()
 
 
@@ -173,7 +174,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     try:
         return _json(await request.app[BATCHER].submit(key, hb))
     except Forbidden:
-        request.app[POLL_AUTH].pop(key, None)
+        request.app[POLL_AUTH].forget(key)
         raise
 
 
@@ -184,22 +185,10 @@ async def _machine(request: web.Request, kind: str) -> int:
 
 
 async def _polling_machine(request: web.Request) -> int:
-    """Like :func:`_machine`, but an agent that authenticated in the last 30 s is not looked
-    up again: idle long-polls are most of the traffic. A revoked token stops polling within
-    ``POLL_AUTH_TTL_S`` (at its next heartbeat, if that comes first); heartbeats and results
-    always check the token."""
+    """Like :func:`_machine`, through the poll auth cache (see ``bot/web/auth_cache.py``)."""
     token = _token(request)
-    key = hash_token(token)
-    _limit(request, "commands", key)
-    cache, now = request.app[POLL_AUTH], asyncio.get_running_loop().time()
-    known = cache.get(key)
-    if known is not None and known[1] > now:
-        return known[0]
-    machine_id = await request.app[APP].agents.authenticate(token)
-    if len(cache) > 200_000:
-        cache.clear()
-    cache[key] = (machine_id, now + POLL_AUTH_TTL_S)
-    return machine_id
+    _limit(request, "commands", hash_token(token))
+    return await request.app[POLL_AUTH].machine(token)
 
 
 def _query_number(request: web.Request, name: str, default: float, high: float) -> float:

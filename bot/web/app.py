@@ -9,6 +9,7 @@ from bot.bootstrap import App
 from bot.web.agent_api import AgentLimits, create_agent_api
 
 MAX_BODY = 1024 * 1024  # no route accepts more; each route checks its own, smaller limit
+BACKLOG = 2048  # thousands of agents reconnect at once after a restart
 SHUTDOWN_S = 2.0  # long-polls are released at shutdown; nothing else runs long
 
 
@@ -55,7 +56,7 @@ class WebServer:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+            site = web.TCPSite(runner, self.host, self.port, reuse_address=True, backlog=BACKLOG)
             await site.start()
         except OSError:
             await runner.cleanup()

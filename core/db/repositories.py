@@ -99,6 +99,12 @@ class Machines(_Repo):
         q = select(Machine).where(t.status == "online", t.last_heartbeat_at < cutoff)
         return (await self.s.execute(q)).scalars().all()
 
+    async def ids_by_token_hash(self, token_hashes: Sequence[str]) -> dict[str, int]:
+        """Machine id of each of ``token_hashes`` that still belongs to a machine."""
+        t = tables.machines.c
+        q = select(t.agent_token_hash, t.id).where(t.agent_token_hash.in_(list(token_hashes)))
+        return {h: i for h, i in (await self.s.execute(q)).all()}
+
     async def all_ids(self) -> list[int]:
         q = select(tables.machines.c.id).order_by(tables.machines.c.id)
         return list((await self.s.execute(q)).scalars().all())

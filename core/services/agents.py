@@ -45,6 +45,14 @@ class AgentService(Service):
             raise Forbidden("Unknown agent token.")
         return machine.id
 
+    async def machines_for_token_hashes(self, token_hashes: Sequence[str]) -> dict[str, int]:
+        """Machine id of each still valid agent token hash (rotated ones are left out)."""
+        found: dict[str, int] = {}
+        async with self.uow(readonly=True) as uow:
+            for i in range(0, len(token_hashes), 500):
+                found |= await uow.machines.ids_by_token_hash(token_hashes[i : i + 500])
+        return found
+
     async def heartbeat_many(
         self, beats: Sequence[tuple[str, Heartbeat]]
     ) -> list[HeartbeatAck | CoreError]:

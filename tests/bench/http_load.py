@@ -104,23 +104,37 @@ async def open_loop(port: int, agents: Agents, n: int, seconds: float, rate: int
     return total / elapsed, latencies, errors
 
 
-async def hold_polls(port: int, tokens: list[str], counter: list[int]) -> None:
+async def hold_polls(port: int, tokens: list[str]) -> None:
     """Every agent keeps a command long-poll open, as real agents do (wait 25 s; the first
-    waits are spread so the polls do not all expire together)."""
+    waits are spread so the polls do not all expire together). Prints READY once every
+    agent has been answered once (connected and authenticated)."""
+    answered = 0
 
     async def poller(k: int, token: str) -> None:
-        wait = 5 + 20 * k / len(tokens)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while True:
-                request = (
-                    f"GET /agent/v1/commands?after=0&wait={wait:.2f} HTTP/1.1\r\n"
-                    f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
-                ).encode()
-                await exchange(reader, writer, request)
-                counter[0] += 1
-                wait = 25
-        finally:
-            writer.close()
+        nonlocal answered
+        await asyncio.sleep(k / 2_000)  # agents connect over a few seconds, not all at once
+        waits = [0.0, 5 + 20 * k / len(tokens)]
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(1)
+                continue
+            try:
+                while True:
+                    wait = waits[0] if waits else 25.0
+                    request = (
+                        f"GET /agent/v1/commands?after=0&wait={wait:.2f} HTTP/1.1\r\n"
+                        f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+                    ).encode()
+                    await exchange(reader, writer, request)
+                    if waits and waits.pop(0) == 0.0:
+                        answered += 1
+                        if answered == len(tokens):
+                            print("READY", flush=True)
+            except (OSError, asyncio.IncompleteReadError):
+                await asyncio.sleep(1)  # reconnect, as the agent does
+            finally:
+                writer.close()
 
     await asyncio.gather(*(poller(k, t) for k, t in enumerate(tokens)))

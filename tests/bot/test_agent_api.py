@@ -134,3 +134,15 @@ async def test_query_parameters_are_validated(http_app, server, http):
 async def test_health(server, http):
     async with http.get(f"{server.url}/healthz") as resp:
         assert resp.status == 200 and (await resp.json()) == {"ok": True}
+
+
+def test_serving_processes_freeze_start_up_objects_and_make_full_gc_rare():
+    import subprocess
+    import sys
+
+    code = (
+        "import gc; from bot.system import tune_gc_for_serving as tune; tune(); "
+        "print(gc.get_threshold()[2], gc.get_freeze_count() > 1000)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1000", "True"]

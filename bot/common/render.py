@@ -8,6 +8,7 @@ from bot.common.i18n import t
 from core.domain.durations import format_duration
 from core.domain.money import format_price_per_hour, format_usdc
 from core.domain.reliability import format_bps_percent
+from core.services.base import gpu_name
 from core.services.notifications import DueMessage
 from core.services.views import (
     AgentTokenView,
@@ -290,7 +291,5 @@ def outbox(m: DueMessage) -> str:
     if "paid_until" in params:
         params["paid_until"] = when(params["paid_until"])
     if "gpu_model" in params:
-        from core.services.base import gpu_name
-
         params["gpu"] = gpu_name(params["gpu_model"])
     return t(lang, f"notify.{m.kind}", **params)

@@ -36,6 +36,7 @@ from core.ports import AgentGateway, Clock, EscrowPort, KeyPairFactory, WalletPo
 from core.services.agent_commands import AgentCommandService
 from core.services.agents import AgentService
 from core.services.base import MarketRules
+from core.services.kv import KeyValueService
 from core.services.lifecycle import RentalLifecycle
 from core.services.market import MarketService
 from core.services.notifications import NotificationService
@@ -67,6 +68,7 @@ class App:
     notifications: NotificationService
     agent_commands: AgentCommandService
     command_hub: CommandHub
+    kv: KeyValueService  # small settings kept across restarts (Discord board ids)
     notes: list[str] = field(default_factory=list)
     watcher: ChainWatcher | None = None  # mirrors the escrow's events (real chains only)
     dev_chain: DevChain | None = None
@@ -177,6 +179,7 @@ def build_app(
         notifications=NotificationService(uow, clock, rules),
         agent_commands=agent_commands,
         command_hub=hub,
+        kv=KeyValueService(uow, clock, rules),
         notes=notes,
         watcher=watcher,
         dev_chain=chain.dev,

@@ -103,7 +103,11 @@ class Dispatcher:
                 return self._quote_reply(lang, q, "market.quote")
             case g.Status(rental_ref=ref):
                 view = await a.rentals.status(who, ref)
-                return Reply(render.rental(lang, view), core_call="rentals.status")
+                return Reply(
+                    render.rental(lang, view),
+                    core_call="rentals.status",
+                    meta={"rental_id": view.rental_id, "state": view.state},
+                )
             case g.Extend(duration_s=d, rental_ref=ref):
                 p = await a.rentals.extend(who, ref, d)
                 return self._pay_reply(lang, p, "extend", "rentals.extend")

@@ -23,7 +23,14 @@ from core.errors import (
 from core.ports import Clock, EscrowPort, RentalTerms, SignatureRequest, WalletPort
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, gpu_name
 from core.services.market import MarketService
-from core.services.views import Notice, PaymentPendingView, Principal, QuoteView, RentalView
+from core.services.views import (
+    Notice,
+    PaymentPendingView,
+    Principal,
+    QuoteView,
+    RentalRef,
+    RentalView,
+)
 
 LIVE = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE)
 MAX_DISPUTE_REASON = 500
@@ -121,6 +128,17 @@ class RentalService(Service):
             rental = await self._pick(uow, who, ref, LIVE + (S.ENDED, S.DISPUTED))
             machine = await uow.machines.get(rental.machine_id)
             return self._view(rental, machine.name if machine else "", _metrics(machine))
+
+    async def recent(self, who: Principal, limit: int = 10) -> list[RentalRef]:
+        """The renter's latest rentals (newest first, quotes and cancellations left out) for
+        pick lists; never raises. ``limit`` is clamped to 1..25 (Discord shows 25 choices)."""
+        limit = max(1, min(limit, 25))
+        states = LIVE + (S.ENDED, S.DISPUTED, S.SETTLED, S.RESOLVED)
+        async with self.uow(readonly=True) as uow:
+            rows = await uow.rentals.for_renter(who.user_id, list(states), limit)
+        return [
+            RentalRef(r.id, gpu_name(r.gpu_model), r.gpu_count, r.state, r.created_at) for r in rows
+        ]
 
     # -- extend / stop ---------------------------------------------------------------------
     async def extend(self, who: Principal, ref: str | None, duration_s: int) -> PaymentPendingView:

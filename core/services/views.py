@@ -91,6 +91,17 @@ class RentalView:
 
 
 @dataclass(frozen=True, slots=True)
+class RentalRef:
+    """A rental as a pick-list entry (Discord autocomplete): number, GPU and state."""
+
+    rental_id: int
+    gpu_name: str
+    gpu_count: int
+    state: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiptView:
     rental_id: int
     gpu_name: str

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from bot import deploy
 from bot.bootstrap import App, build_app
+from bot.leadership import Leadership
 from bot.settings import Settings
 from bot.simulation import command_loop, heartbeat_loop, seed_market
 from bot.system import tune_gc_for_serving
 from bot.terminal.chat import TerminalChat
 from bot.web.app import WebServer
+from core.db.leader import LeaderLock
 from core.errors import CoreError
 
 log = logging.getLogger("rigshare")
@@ -110,10 +112,8 @@ async def _run(app: App, args: argparse.Namespace) -> int:
     tasks = [
         asyncio.create_task(heartbeat_loop(app, hosts)),
         asyncio.create_task(command_loop(app, hosts)),
-        asyncio.create_task(_keeper_loop(app)),
+        asyncio.create_task(_leader_loop(app)),
     ]
-    if app.watcher is not None:
-        tasks.append(asyncio.create_task(app.watcher.run(app.settings.watch_interval_s)))
     try:
         if args.no_terminal:
             await asyncio.Event().wait()
@@ -131,6 +131,14 @@ async def _run(app: App, args: argparse.Namespace) -> int:
 
 
 RELIABILITY_EVERY_S = 600.0
+
+
+async def _leader_loop(app: App) -> None:
+    """The chain watcher and the keeper run only in the process holding the leader lock."""
+    work = [lambda: _keeper_loop(app)]
+    if app.watcher is not None:
+        work.append(lambda: app.watcher.run(app.settings.watch_interval_s))
+    await Leadership(LeaderLock(app.db), work).run()
 
 
 async def _keeper_loop(app: App) -> None:

@@ -21,8 +21,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-async def migrate(db: Database, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision``; safe to call on every start."""
+async def migrate(db: Database, revision: str = "heads") -> None:
+    """Upgrade the schema to ``revision`` (every head: features add revisions on their own
+    branches off the last shared one); safe to call on every start."""
     async with db.write.connect() as conn:
         await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(sync_conn), revision))
         await conn.commit()

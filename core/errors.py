@@ -57,8 +57,10 @@ class JustTaken(Conflict):
 
     code = "just_taken"
 
-    def __init__(self, user_message: str, next_best: object | None = None) -> None:
-        super().__init__(user_message)
+    def __init__(
+        self, user_message: str, next_best: object | None = None, **kwargs: object
+    ) -> None:
+        super().__init__(user_message, **kwargs)  # type: ignore[arg-type]
         self.next_best = next_best
 
 

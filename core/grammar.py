@@ -206,16 +206,21 @@ def _ref(token: str) -> str | None:
 def _must_ref(token: str, example: str) -> str:
     ref = _ref(token)
     if ref is None:
-        raise GrammarError(
-            f"'{_q(token)}' is not a rental number — use the number /status shows, like {example}"
+        raise GrammarError.keyed(
+            "grammar.not_ref",
+            "'{token}' is not a rental number — use the number /status shows, like {example}",
+            token=_q(token),
+            example=example,
         )
     return ref
 
 
 def _machine(token: str) -> str:
     if not _MACHINE.fullmatch(token):
-        raise GrammarError(
-            f"'{_q(token)}' is not a machine name — use 1 to 32 letters, digits, '.', '_' or '-'"
+        raise GrammarError.keyed(
+            "grammar.not_machine",
+            "'{token}' is not a machine name — use 1 to 32 letters, digits, '.', '_' or '-'",
+            token=_q(token),
         )
     return token
 
@@ -223,8 +228,10 @@ def _machine(token: str) -> str:
 def _region(token: str) -> str:
     region = token.casefold()
     if not _REGION.fullmatch(region):
-        raise GrammarError(
-            f"'{_q(token)}' is not a region — use a short code like region=eu or region=us-east"
+        raise GrammarError.keyed(
+            "grammar.not_region",
+            "'{token}' is not a region — use a short code like region=eu or region=us-east",
+            token=_q(token),
         )
     return region
 
@@ -233,23 +240,37 @@ def _price(token: str) -> int:
     """Micro-USDC per hour from "0.65", "$0.65", "0,65/h"; raises GrammarError or MoneyFormatError."""
     text = _PRICE_SUFFIX.sub("", token.casefold())
     if len(text) > 24:  # parse_usdc echoes its whole input
-        raise GrammarError(f"'{_q(token)}' is not an amount; write it like 0.65 or $0.65")
+        raise GrammarError.keyed(
+            "grammar.not_amount",
+            "'{token}' is not an amount; write it like 0.65 or $0.65",
+            token=_q(token),
+        )
     amount = parse_usdc(text)
     if amount <= 0:
-        raise GrammarError(f"A price must be more than $0 — '{_q(token)}' is not")
+        raise GrammarError.keyed(
+            "grammar.price_zero", "A price must be more than $0 — '{token}' is not", token=_q(token)
+        )
     return amount
 
 
 def _small_int(token: str, low: int, high: int, what: str) -> int:
     if not _SMALL_INT.fullmatch(token) or not low <= int(token) <= high:
-        raise GrammarError(f"'{_q(token)}' is not a valid {what} — use {low} to {high}")
+        raise GrammarError.keyed(
+            f"grammar.bad_int.{what.replace(' ', '_')}",
+            "'{token}' is not a valid " + what + " — use {low} to {high}",
+            token=_q(token),
+            low=low,
+            high=high,
+        )
     return int(token)
 
 
 def _no_args(name: str) -> Callable[[str], Command]:
     def parse_none(args: str) -> Command:
         if args.strip():
-            raise GrammarError(f"/{name} takes nothing after it — just send /{name}")
+            raise GrammarError.keyed(
+                "grammar.no_args", "/{name} takes nothing after it — just send /{name}", name=name
+            )
         return COMMANDS[name]()
 
     return parse_none
@@ -317,11 +338,21 @@ def _scan(words: list[str], allowed: frozenset[str], example: str) -> _Scan:
 
     def put(key: str, value: str, token: str) -> None:
         if key not in allowed:
-            raise GrammarError(f"'{_q(token)}' doesn't fit here — try: {example}")
+            raise GrammarError.keyed(
+                "grammar.misplaced",
+                "'{token}' doesn't fit here — try: {example}",
+                token=_q(token),
+                example=example,
+            )
         if key in scan.options:
             raise GrammarError(f"'{_q(token)}': {key.replace('_', ' ')} is given twice — keep one")
         if not value:
-            raise GrammarError(f"'{_q(token)}' needs a value — try: {example}")
+            raise GrammarError.keyed(
+                "grammar.needs_value",
+                "'{token}' needs a value — try: {example}",
+                token=_q(token),
+                example=example,
+            )
         scan.options[key] = value
 
     i, in_run = 0, False
@@ -338,7 +369,12 @@ def _scan(words: list[str], allowed: frozenset[str], example: str) -> _Scan:
         elif m := _OPTION.fullmatch(word):
             key = _OPTION_KEYS.get(m.group(1))
             if key is None:
-                raise GrammarError(f"Unknown option '{_q(m.group(1))}' — try: {example}")
+                raise GrammarError.keyed(
+                    "grammar.unknown_option",
+                    "Unknown option '{option}' — try: {example}",
+                    option=_q(m.group(1)),
+                    example=example,
+                )
             put(key, m.group(3), word)
         elif m := _BARE_OP.fullmatch(word):
             op, value = m.groups()
@@ -393,7 +429,13 @@ def _model(runs: list[list[str]], example: str, *, for_rent: bool) -> str | None
             raise GrammarError(f"'{_q(text)}' isn't {what} — try: {example}")
     if len(named) > 1:
         first, second = (_q(" ".join(part)) for part in named[:2])
-        raise GrammarError(f"One GPU model at a time — '{first}' or '{second}'? Try: {example}")
+        raise GrammarError.keyed(
+            "grammar.two_models",
+            "One GPU model at a time — '{first}' or '{second}'? Try: {example}",
+            first=first,
+            second=second,
+            example=example,
+        )
     return resolve_gpu(" ".join(named[0])).key
 
 
@@ -402,14 +444,28 @@ def _rent(args: str) -> RentArgs:
     scan = _scan(_words(args), _RENT_KEYS, example)
     if len(scan.durations) > 1:
         first, second = (_q(" ".join(span)) for span in scan.durations[:2])
-        raise GrammarError(f"Two durations, '{first}' and '{second}' — give one, like {example}")
+        raise GrammarError.keyed(
+            "grammar.two_durations",
+            "Two durations, '{first}' and '{second}' — give one, like {example}",
+            first=first,
+            second=second,
+            example=example,
+        )
     model = _model(scan.runs, example, for_rent=True)
     if model is None:
         if not scan.durations:
-            raise GrammarError(f"Which GPU and for how long? Try: {example}")
-        raise GrammarError(f"Which GPU? Try: /rent 4090 {_q(' '.join(scan.durations[0]))}")
+            raise GrammarError.keyed(
+                "grammar.rent_what", "Which GPU and for how long? Try: {example}", example=example
+            )
+        raise GrammarError.keyed(
+            "grammar.rent_which",
+            "Which GPU? Try: /rent 4090 {duration}",
+            duration=_q(" ".join(scan.durations[0])),
+        )
     if not scan.durations:
-        raise GrammarError(f"For how long? Try: /rent {model} 3h")
+        raise GrammarError.keyed(
+            "grammar.rent_how_long", "For how long? Try: /rent {model} 3h", model=model
+        )
     opts = scan.options
     return RentArgs(
         model=model,
@@ -435,7 +491,11 @@ def _gpus(args: str) -> Gpus:
     opts = scan.options
     sort = _SORT_WORDS.get(opts.get("sort", "price"))
     if sort is None:
-        raise GrammarError(f"Can't sort by '{_q(opts['sort'])}' — use sort=price, rel or vram")
+        raise GrammarError.keyed(
+            "grammar.bad_sort",
+            "Can't sort by '{sort}' — use sort=price, rel or vram",
+            sort=_q(opts["sort"]),
+        )
     vram, rel = opts.get("vram"), opts.get("rel")
     filters = GpuFilters(
         model=_model(scan.runs, example, for_rent=False),
@@ -456,7 +516,11 @@ def _optional_ref(name: str) -> Callable[[str], Command]:
     def parse_ref(args: str) -> Command:
         words = args.split()
         if len(words) > 1:
-            raise GrammarError(f"/{name} takes one rental number at most, like /{name} 12")
+            raise GrammarError.keyed(
+                "grammar.one_ref",
+                "/{name} takes one rental number at most, like /{name} 12",
+                name=name,
+            )
         return COMMANDS[name](rental_ref=_must_ref(words[0], f"/{name} 12") if words else None)
 
     return parse_ref
@@ -472,14 +536,20 @@ def _extend(args: str) -> Extend:
         else:
             rest.append(word)
     if not rest:
-        raise GrammarError("How much longer? Try /extend 2h (or /extend 12 2h for rental 12)")
+        raise GrammarError.keyed(
+            "grammar.extend_how_long",
+            "How much longer? Try /extend 2h (or /extend 12 2h for rental 12)",
+        )
     return Extend(duration_s=parse_duration(" ".join(rest)), rental_ref=ref)
 
 
 def _receipts(args: str) -> Receipts:
     words = set(args.casefold().split())
     if words - {"csv", "export"}:
-        raise GrammarError("/receipts shows your receipts; /receipts csv exports them as a file")
+        raise GrammarError.keyed(
+            "grammar.receipts_args",
+            "/receipts shows your receipts; /receipts csv exports them as a file",
+        )
     return Receipts(export_csv=bool(words))
 
 
@@ -510,10 +580,16 @@ def _rate(args: str) -> Rate:
     elif len(words) > 1 and words[0].isdigit() and _stars(words[1]) is not None:  # "12 5"
         ref = _must_ref(words.pop(0), "/rate 12 5")
     if not words:
-        raise GrammarError("How many stars, 1 to 5? Try /rate 5 or /rate 12 4 great box")
+        raise GrammarError.keyed(
+            "grammar.rate_how_many", "How many stars, 1 to 5? Try /rate 5 or /rate 12 4 great box"
+        )
     stars = _stars(words[0])
     if stars is None or not 1 <= stars <= 5:
-        raise GrammarError(f"Stars go from 1 to 5 — '{_q(words[0])}' is not one; try /rate 5")
+        raise GrammarError.keyed(
+            "grammar.rate_range",
+            "Stars go from 1 to 5 — '{token}' is not one; try /rate 5",
+            token=_q(words[0]),
+        )
     rest = words[1:]
     if rest and rest[0].casefold() in _STAR_WORDS:
         rest = rest[1:]
@@ -528,7 +604,10 @@ def _connect(args: str) -> Connect:
     words = args.casefold().split()
     action = _CONNECT.get(words[0]) if len(words) == 1 else None
     if words and action is None:
-        raise GrammarError("/connect links your wallet; /connect switch or /connect disconnect")
+        raise GrammarError.keyed(
+            "grammar.connect_args",
+            "/connect links your wallet; /connect switch or /connect disconnect",
+        )
     return Connect(action=action)
 
 
@@ -574,7 +653,10 @@ def _sshkey(args: str) -> SshKey:
     if not text:
         return SshKey()
     if _PRIVATE_KEY.search(text):
-        raise GrammarError("That is a PRIVATE key — never share it. Send the .pub file instead.")
+        raise GrammarError.keyed(
+            "grammar.sshkey_private",
+            "That is a PRIVATE key — never share it. Send the .pub file instead.",
+        )
     if "\n" in text or "\r" in text:  # one key, one authorized_keys line: no smuggled options
         raise GrammarError(f"Send one key on a single line — {_KEY_HELP}")
     parts = text.split(maxsplit=2)
@@ -582,7 +664,9 @@ def _sshkey(args: str) -> SshKey:
     if kind == "ssh-dss":
         raise GrammarError("DSA keys are no longer safe — make one with: ssh-keygen -t ed25519")
     if kind not in _KEY_TYPES or not _BASE64.fullmatch(data) or len(data) % 4:
-        raise GrammarError(f"That doesn't look like an SSH public key — {_KEY_HELP}")
+        raise GrammarError.keyed(
+            "grammar.sshkey_not_key", "That doesn't look like an SSH public key — " + _KEY_HELP
+        )
     try:
         fields = _ssh_fields(base64.b64decode(data, validate=True))
     except binascii.Error:
@@ -603,7 +687,9 @@ def _lang(args: str) -> Lang:
     words = args.casefold().split()
     lang = _LANGS.get(words[0]) if len(words) == 1 else None
     if words and lang is None:
-        raise GrammarError("I speak English and German — try /lang en or /lang de")
+        raise GrammarError.keyed(
+            "grammar.lang", "I speak English and German — try /lang en or /lang de"
+        )
     return Lang(lang=lang)
 
 
@@ -616,18 +702,25 @@ def _register(args: str) -> Register:
         return Register()
     address = words[0].casefold()  # no checksum library: any case is accepted
     if len(words) > 1 or not _ADDRESS.fullmatch(address):
-        raise GrammarError(
-            f"'{_q(args.strip())}' is not a wallet address — it is 0x and 40 hex characters"
+        raise GrammarError.keyed(
+            "grammar.not_address",
+            "'{token}' is not a wallet address — it is 0x and 40 hex characters",
+            token=_q(args.strip()),
         )
     if int(address, 16) == 0:
-        raise GrammarError("That is the zero address; payouts sent there are lost forever")
+        raise GrammarError.keyed(
+            "grammar.zero_address", "That is the zero address; payouts sent there are lost forever"
+        )
     return Register(payout_address=address)
 
 
 def _add_machine(args: str) -> AddMachine:
     words = args.split()
     if not words or len(words) > 2:
-        raise GrammarError("Name the machine, and optionally its region: /addmachine box1 eu")
+        raise GrammarError.keyed(
+            "grammar.addmachine_args",
+            "Name the machine, and optionally its region: /addmachine box1 eu",
+        )
     region = _region(words[1].casefold().removeprefix("region=")) if len(words) > 1 else None
     return AddMachine(machine=_machine(words[0]), region=region)
 
@@ -636,12 +729,22 @@ def _price_cmd(args: str) -> Price:
     words = args.split()
     example = "/price box1 0.65 (dollars per GPU-hour)"
     if len(words) == 1 and re.fullmatch(r"\$?[\d.,]+(?:/h)?", words[0], re.ASCII):
-        raise GrammarError(f"Which machine? Try {example} — /machines lists yours")
+        raise GrammarError.keyed(
+            "grammar.price_which_machine",
+            "Which machine? Try {example} — /machines lists yours",
+            example=example,
+        )
     if not words:
-        raise GrammarError(f"Which machine and what price? Try {example}")
+        raise GrammarError.keyed(
+            "grammar.price_args", "Which machine and what price? Try {example}", example=example
+        )
     machine, rest = _machine(words[0]), [w.casefold() for w in words[1:]]
     if not rest:
-        raise GrammarError(f"What price per GPU-hour? Try /price {machine} 0.65")
+        raise GrammarError.keyed(
+            "grammar.price_what",
+            "What price per GPU-hour? Try /price {machine} 0.65",
+            machine=machine,
+        )
     if len(rest) > 1 and rest[-1] in ("usdc", "usd"):
         rest = rest[:-1]
     # the price is the word marked as money, else one with decimals, else the last word
@@ -722,16 +825,31 @@ def _clean(text: str) -> str:
 
 
 def _too_long(length: int, limit: int) -> GrammarError:
-    return GrammarError(f"That is too long ({length:,} characters); a command fits in {limit:,}")
+    return GrammarError.keyed(
+        "grammar.too_long",
+        "That is too long ({length} characters); a command fits in {limit}",
+        length=f"{length:,}",
+        limit=f"{limit:,}",
+    )
 
 
 def _unknown(word: str) -> GrammarError:
     if not word:
-        return GrammarError("Type a command after the /, like /rent 4090 3h — or send /help")
+        return GrammarError.keyed(
+            "grammar.empty_command",
+            "Type a command after the /, like /rent 4090 3h — or send /help",
+        )
     close = _closest(word)
     if close:
-        return GrammarError(f"Unknown command /{_q(word)} — did you mean /{close}? Or send /help")
-    return GrammarError(f"Unknown command /{_q(word)} — send /help for the list")
+        return GrammarError.keyed(
+            "grammar.unknown_close",
+            "Unknown command /{word} — did you mean /{close}? Or send /help",
+            word=_q(word),
+            close=close,
+        )
+    return GrammarError.keyed(
+        "grammar.unknown", "Unknown command /{word} — send /help for the list", word=_q(word)
+    )
 
 
 def _run(name: str, args: str, raw_length: int) -> Command:
@@ -756,13 +874,18 @@ def parse(text: str) -> Command:
         raise _too_long(len(text), MAX_SSHKEY_INPUT_CHARS if is_key else MAX_INPUT_CHARS)
     parts = _clean(text).split(maxsplit=1)
     if not parts:
-        raise GrammarError("Send a command, like /rent 4090 3h — or /help for the list")
+        raise GrammarError.keyed(
+            "grammar.empty", "Send a command, like /rent 4090 3h — or /help for the list"
+        )
     head, args = parts[0], parts[1] if len(parts) > 1 else ""
     word = head.removeprefix("/").split("@", 1)[0]
     name = _command_name(word)
     if name is None:
         if not head.startswith("/"):
-            raise GrammarError("Commands start with / — try /rent 4090 3h, or /help for the list")
+            raise GrammarError.keyed(
+                "grammar.no_slash",
+                "Commands start with / — try /rent 4090 3h, or /help for the list",
+            )
         raise _unknown(word)
     return _run(name, args, len(text))
 

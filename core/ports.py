@@ -187,7 +187,8 @@ class OutgoingMessage:
     kind: str
     text: str
     private: bool  # holds a credential: private chats or DMs only
-    attachments: Mapping[str, str] = field(default_factory=dict)
+    attachments: Mapping[str, str] = field(default_factory=dict)  # file name -> text content
+    buttons: tuple[tuple[str, str], ...] = ()  # (label, dispatcher action such as "extend:12")
 
 
 class Notifier(Protocol):

@@ -13,15 +13,23 @@ from dataclasses import dataclass, field
 
 from bot.bootstrap import App
 from bot.common import render
-from bot.common.i18n import t
+from bot.common.chart import status_chart
+from bot.common.i18n import error_text, t
 from core import grammar as g
 from core.domain.gpus import lookup
 from core.domain.listings import ListingQuery
 from core.domain.money import format_usdc
 from core.errors import AmbiguousChoice, CoreError, JustTaken
-from core.services.views import Principal, QuoteView
+from core.services.views import Principal, QuoteView, RentalView
 
 log = logging.getLogger(__name__)
+LIVE_STATES = ("awaiting_payment", "funded", "provisioning", "active")
+
+
+def _expired() -> CoreError:
+    return CoreError.keyed("button.expired", "That button has expired. Send the command again.")
+
+
 PROVIDER_COMMANDS = (g.Register, g.AddMachine, g.Machines, g.Price, g.Pause, g.Resume, g.Earnings)
 
 
@@ -36,7 +44,8 @@ class Reply:
     text: str
     buttons: tuple[Button, ...] = ()
     private: bool = False  # holds a credential, key, token or wallet detail
-    files: tuple[tuple[str, str], ...] = ()  # (file name, content)
+    # (file name, content): text files as str; images (*.png) as bytes, shown as pictures
+    files: tuple[tuple[str, str | bytes], ...] = ()
     core_call: str = ""  # the service method that answered (parity tests, metrics)
     error: bool = False
     meta: dict = field(default_factory=dict)
@@ -68,7 +77,7 @@ class Dispatcher:
                 Button(c, "text:" + " ".join(tokens[:i] + [c] + tokens[i + 1 :]))
                 for c in exc.choices
             )
-            return Reply(exc.user_message, buttons=buttons, error=True)
+            return Reply(error_text(who.lang, exc), buttons=buttons, error=True)
         return await self.handle(who, cmd)
 
     async def handle(self, who: Principal, cmd: g.Command) -> Reply:  # noqa: C901 - a table
@@ -102,12 +111,7 @@ class Dispatcher:
                 q = await a.market.quote(who, query, cmd.duration_s)
                 return self._quote_reply(lang, q, "market.quote")
             case g.Status(rental_ref=ref):
-                view = await a.rentals.status(who, ref)
-                return Reply(
-                    render.rental(lang, view),
-                    core_call="rentals.status",
-                    meta={"rental_id": view.rental_id, "state": view.state},
-                )
+                return self._status_reply(lang, await a.rentals.status(who, ref))
             case g.Extend(duration_s=d, rental_ref=ref):
                 p = await a.rentals.extend(who, ref, d)
                 return self._pay_reply(lang, p, "extend", "rentals.extend")
@@ -183,8 +187,15 @@ class Dispatcher:
         if verb == "text":
             return await self._text(who, arg)
         if not arg.isdigit() or len(arg) > 12:
-            raise CoreError("That button has expired. Send the command again.")
+            raise _expired()
         rental_id = int(arg)
+        if verb == "evidence":
+            views = await a.agent_commands.evidence_for(who, rental_id)
+            return Reply(
+                render.evidence(lang, rental_id, views),
+                private=True,
+                core_call="agent_commands.evidence_for",
+            )
         if verb == "confirm":
             p = await a.rentals.confirm(who, rental_id)
             return self._pay_reply(lang, p, "open", "rentals.confirm")
@@ -197,7 +208,23 @@ class Dispatcher:
         if verb == "extend":
             p = await a.rentals.extend(who, arg, 3600)
             return self._pay_reply(lang, p, "extend", "rentals.extend")
-        raise CoreError("That button has expired. Send the command again.")
+        raise _expired()
+
+    def _status_reply(self, lang: str, view: RentalView) -> Reply:
+        text = render.rental(lang, view)
+        png = status_chart(view.history, view.now)
+        if png is not None:
+            text += "\n" + t(lang, "status.chart")
+        return Reply(
+            text,
+            files=((f"rental-{view.rental_id}.png", png),) if png is not None else (),
+            core_call="rentals.status",
+            meta={
+                "rental_id": view.rental_id,
+                "state": view.state,
+                "live": view.state in LIVE_STATES and view.ended_at is None,
+            },
+        )
 
     def _quote_reply(self, lang: str, q: QuoteView, call: str) -> Reply:
         return Reply(
@@ -235,7 +262,7 @@ class Dispatcher:
                 core_call="rentals.confirm",
             )
         except CoreError as exc:
-            return Reply(str(exc), error=True)
+            return Reply(error_text(who.lang, exc), error=True)
         except Exception:
             ref = secrets.token_hex(4)
             log.exception("unexpected error (ref %s)", ref)

@@ -6,6 +6,8 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
+from core.errors import CoreError
+
 LOCALES = Path(__file__).with_name("locales")
 DEFAULT_LANG = "en"
 SUPPORTED = ("en", "de")
@@ -35,3 +37,24 @@ def t(lang: str, key: str, **params: object) -> str:
     lang = lang if lang in SUPPORTED else DEFAULT_LANG
     text = catalogue(lang).get(key) or catalogue(DEFAULT_LANG)[key]
     return text.format(**params) if params else text
+
+
+def error_text(lang: str, exc: CoreError) -> str:
+    """A core error in ``lang``: its catalogue entry ``err.<key>`` when the catalogue has one,
+    else the English text the core raised it with."""
+    lang = lang if lang in SUPPORTED else DEFAULT_LANG
+    text = exc.user_message
+    if exc.key:
+        template = catalogue(lang).get(f"err.{exc.key}")
+        if template is not None:
+            try:
+                text = template.format(**exc.params)
+            except (KeyError, IndexError, ValueError):  # a catalogue typo must not hide the error
+                text = exc.user_message
+    return text if not exc.hint else f"{text} {exc.hint}"
+
+
+def language_of(code: str | None) -> str:
+    """The supported language for a platform's language code ("de-AT" -> "de"), else English."""
+    base = (code or "").split("-")[0].split("_")[0].lower()
+    return base if base in SUPPORTED else DEFAULT_LANG

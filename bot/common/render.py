@@ -13,6 +13,7 @@ from core.services.notifications import DueMessage
 from core.services.views import (
     AgentTokenView,
     EarningsView,
+    EvidenceView,
     MachineView,
     Notice,
     PaymentPendingView,
@@ -144,7 +145,15 @@ def rental(lang: str, r: RentalView) -> str:
     return text
 
 
-def receipt(lang: str, r: ReceiptView) -> str:
+EXPLORERS = {137: "https://polygonscan.com/tx/", 80002: "https://amoy.polygonscan.com/tx/"}
+
+
+def explorer_base(chain_id: int | None) -> str | None:
+    """Where a transaction of this chain can be looked at (None: a development chain)."""
+    return EXPLORERS.get(chain_id) if chain_id is not None else None
+
+
+def receipt(lang: str, r: ReceiptView, explorer: str | None = None) -> str:
     lines = [
         t(
             lang,
@@ -165,7 +174,11 @@ def receipt(lang: str, r: ReceiptView) -> str:
             refund=format_usdc(r.refund),
         )
     ]
-    lines += [t(lang, "receipt.tx", label=label, hash=h) for label, h in r.tx_hashes]
+    for label, h in r.tx_hashes:
+        if explorer:
+            lines.append(t(lang, "receipt.tx_link", label=label, hash=h, url=explorer + h))
+        else:
+            lines.append(t(lang, "receipt.tx", label=label, hash=h))
     if r.rating is not None:
         lines.append(t(lang, "receipt.rated", stars=r.rating))
     return "\n".join(lines)
@@ -248,9 +261,22 @@ def earnings(lang: str, e: EarningsView) -> str:
     )
 
 
-def outbox(m: DueMessage) -> str:
-    """Text of a notification from the outbox, in the recipient's language."""
-    p, lang = m.payload, m.lang
+def evidence(lang: str, rental_id: int, views: list[EvidenceView]) -> str:
+    """What the agent and the service recorded about a rental (dispute evidence)."""
+    if not views:
+        return t(lang, "evidence.none", rental_id=rental_id)
+    lines = [t(lang, "evidence.header", rental_id=rental_id, count=len(views))]
+    for v in views[-15:]:
+        details = ", ".join(f"{k}={v.data[k]}" for k in sorted(v.data)[:6])
+        lines.append(t(lang, "evidence.row", at=when(v.at), kind=v.kind, details=details or "-"))
+    return "\n".join(lines)
+
+
+def outbox(m: DueMessage, lang: str | None = None, *, explorer: str | None = None) -> str:
+    """Text of a notification from the outbox, in ``lang`` (the recipient's language by
+    default); receipts link their transactions to ``explorer``. Raises KeyError for a kind
+    the catalogue does not know."""
+    p, lang = m.payload, lang or m.lang
     if m.kind == "credentials":
         key_note = (
             t(lang, "notify.key_note", rental_id=p["rental_id"]) if p.get("key_generated") else ""
@@ -281,6 +307,7 @@ def outbox(m: DueMessage) -> str:
                         "tx_hashes": tuple(tuple(x) for x in p["receipt"]["tx_hashes"]),
                     }
                 ),
+                explorer,
             )
         )
     params = dict(p)
@@ -288,8 +315,9 @@ def outbox(m: DueMessage) -> str:
         if key in params and params[key] is not None:
             params["amount" if key == "provider_net" else key] = format_usdc(params[key])
     params.setdefault("amount", "-")
-    if "paid_until" in params:
-        params["paid_until"] = when(params["paid_until"])
+    for key in ("paid_until", "ended_at", "settle_by", "last_seen"):
+        if key in params:
+            params[key] = when(params[key])
     if "gpu_model" in params:
         params["gpu"] = gpu_name(params["gpu_model"])
     return t(lang, f"notify.{m.kind}", **params)

@@ -49,6 +49,9 @@ class TerminalChat:
             self.out("  " + "  ".join(f"[{b.label}]" for b in reply.buttons))
         self._buttons[username] = labels
         for name, content in reply.files:
+            if isinstance(content, bytes):  # a picture (chart, QR code): name it only
+                self.out(f"  --- {name} ({len(content):,} bytes) ---")
+                continue
             self.out(f"  --- {name} ---")
             self.out(_indent(content.rstrip("\n")))
 

@@ -365,6 +365,41 @@ class Outbox(_Repo):
     async def get(self, outbox_id: int) -> OutboxMessage | None:
         return await self.s.get(OutboxMessage, outbox_id)
 
+    async def claim(
+        self, platform: str, now: int, until: int, limit: int = 50
+    ) -> list[tuple[OutboxMessage, User]]:
+        """Lease due, unclaimed messages for ``platform``'s users until ``until``, oldest
+        first, with their recipients. Each row is taken by a compare-and-set update, so two
+        senders racing for the same rows never both get one."""
+        o, u = tables.outbox.c, tables.users.c
+        free = or_(o.claimed_until.is_(None), o.claimed_until <= now)
+        q = (
+            select(o.id)
+            .join(tables.users, u.id == o.user_id)
+            .where(o.sent_at.is_(None), o.next_attempt_at <= now, free, u.platform == platform)
+            .order_by(o.id)
+            .limit(limit)
+        )
+        taken = []
+        for outbox_id in (await self.s.execute(q)).scalars().all():
+            stmt = (
+                update(tables.outbox)
+                .where(o.id == outbox_id, o.sent_at.is_(None), free)
+                .values(claimed_until=until)
+                .execution_options(synchronize_session=False)
+            )
+            if (await self.s.execute(stmt)).rowcount == 1:
+                taken.append(outbox_id)
+        if not taken:
+            return []
+        rows = await self.s.execute(
+            select(OutboxMessage, User)
+            .join(tables.users, u.id == o.user_id)
+            .where(o.id.in_(taken))
+            .order_by(o.id)
+        )
+        return [(m, user) for m, user in rows.all()]
+
     async def release(self, dedupe_key: str, now: int) -> None:
         """Make a held message due now."""
         t = tables.outbox.c
@@ -527,3 +562,30 @@ class Evidence(_Repo):
         t = tables.agent_evidence.c
         q = select(EvidenceRecord).where(t.rental_id == rental_id).order_by(t.at, t.id)
         return (await self.s.execute(q)).scalars().all()
+
+
+class GpuSamples(_Repo):
+    """Per-minute GPU samples of each machine (``gpus_json``: [[util %, temp °C], ...])."""
+
+    async def record(self, rows: Sequence[dict]) -> None:
+        """Insert ``{"machine_id", "minute", "gpus_json"}`` rows; a minute already sampled
+        keeps its first sample."""
+        if rows:
+            stmt = _insert_or_ignore(
+                self.s.bind.dialect.name, tables.gpu_samples, ("machine_id", "minute")
+            )
+            await self.s.execute(stmt, list(rows))
+
+    async def since(self, machine_id: int, minute: int) -> list[tuple[int, str]]:
+        t = tables.gpu_samples.c
+        q = (
+            select(t.minute, t.gpus_json)
+            .where(t.machine_id == machine_id, t.minute >= minute)
+            .order_by(t.minute)
+        )
+        return [(m, j) for m, j in (await self.s.execute(q)).all()]
+
+    async def prune(self, before_minute: int) -> int:
+        t = tables.gpu_samples.c
+        stmt = delete(tables.gpu_samples).where(t.minute < before_minute)
+        return (await self.s.execute(stmt)).rowcount or 0

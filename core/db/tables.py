@@ -170,6 +170,7 @@ outbox = Table(
     Column("attempts", Integer, nullable=False),
     Column("sent_at", Time),
     Column("last_error", String(500)),
+    Column("claimed_until", Time),  # a sender holds the row until then (no double sends)
     Index("ix_outbox_due", "sent_at", "next_attempt_at"),
 )
 
@@ -238,4 +239,15 @@ agent_evidence = Table(
     Column("received_at", Time, nullable=False),
     Column("command_id", Integer),
     Column("data_json", Text, nullable=False),
+)
+
+
+# one GPU sample per machine and minute (utilisation, temperature), kept a few hours for the
+# /status chart; written by at most one heartbeat per minute
+gpu_samples = Table(
+    "gpu_samples",
+    metadata,
+    Column("machine_id", Integer, primary_key=True),
+    Column("minute", Time, primary_key=True, index=True),
+    Column("gpus_json", Text, nullable=False),
 )

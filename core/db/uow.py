@@ -30,6 +30,7 @@ class SqlAlchemyUnitOfWork:
         self.settings = r.Settings(s)
         self.agent_commands = r.AgentCommands(s)
         self.evidence = r.Evidence(s)
+        self.gpu_samples = r.GpuSamples(s)
         return self
 
     async def __aexit__(

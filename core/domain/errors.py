@@ -7,14 +7,33 @@ from __future__ import annotations
 
 
 class CoreError(Exception):
-    """Root of every expected failure; ``user_message`` is safe to show to the user."""
+    """Root of every expected failure; ``user_message`` is safe to show to the user.
+
+    ``key`` and ``params`` name the same text in the front ends' message catalogues
+    (``err.<key>``), so it can be shown in the user's language; ``user_message`` is the
+    English text and the fallback. The core never renders other languages itself.
+    """
 
     code = "error"
 
-    def __init__(self, user_message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        hint: str | None = None,
+        key: str | None = None,
+        params: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(user_message)
         self.user_message = user_message
         self.hint = hint
+        self.key = key
+        self.params = dict(params or {})
+
+    @classmethod
+    def keyed(cls, key: str, template: str, **params: object) -> CoreError:
+        """The error with English text ``template.format(**params)`` and catalogue ``key``."""
+        return cls(template.format(**params), key=key, params=params)
 
     def __str__(self) -> str:
         return self.user_message if not self.hint else f"{self.user_message} {self.hint}"
@@ -37,6 +56,6 @@ class AmbiguousChoice(GrammarError):
 
     code = "ambiguous"
 
-    def __init__(self, user_message: str, choices: list[str]) -> None:
-        super().__init__(user_message)
+    def __init__(self, user_message: str, choices: list[str], **kwargs: object) -> None:
+        super().__init__(user_message, **kwargs)  # type: ignore[arg-type]
         self.choices = choices

@@ -114,15 +114,28 @@ def resolve_gpu(text: str) -> GpuModel:
         return matches[0]
     if matches:
         raise AmbiguousChoice(
-            f"'{shown}' matches several GPUs — which one?", choices=[m.name for m in matches]
+            f"'{shown}' matches several GPUs — which one?",
+            choices=[m.name for m in matches],
+            key="gpu.ambiguous",
+            params={"text": shown},
         )
     if not shown:
-        raise GrammarError("Which GPU? Try 4090, a6000 or h100.")
+        raise GrammarError.keyed("gpu.which", "Which GPU? Try 4090, a6000 or h100.")
     close = _suggest(text)
     if close:
-        raise GrammarError(f"Unknown GPU '{shown}' — did you mean {' or '.join(close)}?")
+        raise GrammarError.keyed(
+            "gpu.unknown_close",
+            "Unknown GPU '{text}' — did you mean {close}?",
+            text=shown,
+            close=" or ".join(close),
+        )
     known = ", ".join(m.name for m in _CATALOGUE[:6])
-    raise GrammarError(f"Unknown GPU '{shown}' — known models include {known}; see /gpus.")
+    raise GrammarError.keyed(
+        "gpu.unknown",
+        "Unknown GPU '{text}' — known models include {known}; see /gpus.",
+        text=shown,
+        known=known,
+    )
 
 
 def _suggest(text: str, limit: int = 1) -> list[str]:

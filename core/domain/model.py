@@ -144,6 +144,7 @@ class OutboxMessage:
     attempts: int = 0
     sent_at: int | None = None
     last_error: str | None = None
+    claimed_until: int | None = None  # a sender's lease: nobody else sends it before then
     id: int | None = None
 
 

@@ -23,7 +23,7 @@ from core.domain.reliability import (
 )
 from core.domain.rentals import RentalState
 from core.errors import CoreError, Forbidden
-from core.services.base import Service, UnitOfWork
+from core.services.base import Service, UnitOfWork, enqueue
 from core.services.providers import hash_token
 from core.wire import Heartbeat, HeartbeatAck
 
@@ -32,6 +32,8 @@ _RUNNING = (RentalState.PROVISIONING, RentalState.ACTIVE)
 
 # listings that follow the machine's liveness (a held or rented one is left alone)
 _FOLLOWS_MACHINE = (ListingStatus.AVAILABLE, ListingStatus.OFFLINE)
+
+SAMPLES_KEPT_S = 3 * 3600  # the /status chart shows the last hour; a little more is kept
 
 
 class AgentService(Service):
@@ -65,7 +67,7 @@ class AgentService(Service):
         slow: list[tuple[int, int]] = []
         async with self.uow() as uow:
             states = await uow.machines.beat_states(sorted({h for h, _ in beats}))
-            rows, seen = [], set()
+            rows, samples, seen = [], [], set()
             for i, (token_hash, hb) in enumerate(beats):
                 state = states.get(token_hash)
                 if state is None:
@@ -83,6 +85,8 @@ class AgentService(Service):
                     slow.append((i, state.id))
                     continue
                 seen.add(state.id)
+                if last // 60 != now // 60:  # the first beat of a minute is its sample
+                    samples.append(_sample(state.id, hb, now))
                 rows.append(
                     {
                         "b_id": state.id,
@@ -99,6 +103,7 @@ class AgentService(Service):
                     machine_id=state.id, status=MachineStatus.ONLINE, next_in_s=HEARTBEAT_INTERVAL
                 )
             await uow.machines.apply_beats(rows)
+            await uow.gpu_samples.record(samples)
             await uow.commit()
         for i, machine_id in slow:
             try:
@@ -129,6 +134,9 @@ class AgentService(Service):
                         uow, machine.id, "heartbeat_gap", now, {**data, "silent_s": gap}
                     )
             machine.first_seen_at = machine.first_seen_at or now
+            last = machine.last_heartbeat_at
+            if last is None or last // 60 != now // 60:
+                await uow.gpu_samples.record([_sample(machine.id, hb, now)])
             machine.last_heartbeat_at = now
             machine.agent_version = hb.agent_version
             machine.ssh_host, machine.ssh_port = hb.ssh_host, hb.ssh_port
@@ -223,8 +231,25 @@ class AgentService(Service):
                 await uow.listings.set_status_for_machine(
                     m.id, [ListingStatus.AVAILABLE], ListingStatus.OFFLINE
                 )
+                provider = await uow.providers.get(m.provider_id)
+                if provider is not None:
+                    await enqueue(
+                        uow,
+                        user_id=provider.user_id,
+                        kind="provider_agent_offline",
+                        payload={"machine": m.name, "last_seen": m.last_heartbeat_at},
+                        dedupe_key=f"offline:{m.id}:{m.last_heartbeat_at}",
+                        now=now,
+                    )
             await uow.commit()
         return len(silent)
+
+    async def prune_samples(self, keep_s: int = SAMPLES_KEPT_S) -> int:
+        """Drop GPU samples older than ``keep_s`` (the keeper runs this); returns how many."""
+        async with self.uow() as uow:
+            gone = await uow.gpu_samples.prune(self.clock.now() - keep_s)
+            await uow.commit()
+        return gone
 
     async def refresh_all_reliability(self) -> int:
         """Recompute every machine's score (the keeper does this every few minutes)."""
@@ -267,6 +292,15 @@ class AgentService(Service):
             await uow.listings.set_reliability_for_machine(machine_id, score)
             await uow.commit()
         return score
+
+
+def _sample(machine_id: int, hb: Heartbeat, now: int) -> dict:
+    gpus = [[g.utilization_pct, g.temperature_c] for g in hb.gpus]
+    return {
+        "machine_id": machine_id,
+        "minute": now // 60 * 60,
+        "gpus_json": json.dumps(gpus, separators=(",", ":")),
+    }
 
 
 def _metrics_json(hb: Heartbeat, now: int) -> str:

@@ -28,6 +28,7 @@ class UnitOfWork(Protocol):
     settings: Any
     agent_commands: Any
     evidence: Any
+    gpu_samples: Any
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

@@ -80,8 +80,8 @@ class RentalLifecycle(Service):
         except PaymentError as exc:
             await self._payment_failed(rental.id, kind, exc.user_message)
             return
-        for event in receipt.events:
-            await self.chain_event(event)
+        # one transaction: a stop that settles at once never shows "ended" without the receipt
+        await self.chain_events(receipt.events)
 
     async def _relay(
         self, rental: Rental, kind: str, payload: dict, signature: str
@@ -310,6 +310,20 @@ class RentalLifecycle(Service):
         )
         machine_id, rental_id = rental.machine_id, rental.id
         after.append(lambda: self.agents.revoke(machine_id, rental_id))
+        # dropped again if the settlement is applied in the same transaction (a signed stop)
+        await enqueue(
+            uow,
+            user_id=rental.renter_id,
+            kind="rental_ended",
+            payload={
+                "rental_id": rental.id,
+                "ended_at": rental.ended_at,
+                "settle_by": rental.ended_at + self.escrow.challenge_window,
+            },
+            dedupe_key=f"ended:{rental.id}",
+            now=now,
+        )
+        await self._tell_provider(uow, rental, "provider_rental_ended", now)
 
     async def _on_RentalSettled(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
         a = ev.args
@@ -339,6 +353,7 @@ class RentalLifecycle(Service):
         else:
             rental.transition(S.SETTLED)
             kind = "receipt"
+        await uow.outbox.discard(f"ended:{rental.id}")
         view = receipt_view(rental)
         await enqueue(
             uow,

@@ -64,9 +64,15 @@ class MarketService(Service):
         async with self.uow() as uow:
             old = await uow.rentals.get(rental_id)
             if old is None or old.renter_id != who.user_id:
-                raise NotFound(f"There is no quote #{rental_id}.")
+                raise NotFound.keyed(
+                    "market.no_quote", "There is no quote #{rental_id}.", rental_id=rental_id
+                )
             if old.state != RentalState.QUOTED:
-                raise Conflict(f"Quote #{rental_id} is no longer open.")
+                raise Conflict.keyed(
+                    "market.quote_closed",
+                    "Quote #{rental_id} is no longer open.",
+                    rental_id=rental_id,
+                )
             per_gpu = old.price_per_hour // old.gpu_count
             query = ListingQuery(
                 model=old.gpu_model, gpu_count=old.gpu_count, max_price_per_hour=per_gpu - 1
@@ -91,7 +97,7 @@ class MarketService(Service):
         q = _replace(query, sort="best", offset=0, limit=1, exclude_ids=frozenset(exclude))
         rows = await uow.listings.search(q, now)
         if not rows:
-            raise NoOffer(_no_offer_text(query))
+            raise _no_offer(query)
         best = rows[0]
         price = best.total_price_per_hour
         rental = Rental(
@@ -125,14 +131,22 @@ def _replace(q: ListingQuery, **changes: object) -> ListingQuery:
     return replace(q, **changes)
 
 
-def _no_offer_text(q: ListingQuery) -> str:
+def _no_offer(q: ListingQuery) -> NoOffer:
     what = gpu_name(q.model) if q.model else "GPU"
     if q.gpu_count and q.gpu_count > 1:
         what = f"{q.gpu_count}x {what}"
+    # the hint names what to relax: a price cap, a region, both or neither
+    variant = ("price" if q.max_price_per_hour is not None else "") + (
+        "_region" if q.region else ""
+    )
     extra = []
     if q.max_price_per_hour is not None:
         extra.append("a higher max price")
     if q.region:
         extra.append("another region")
     hint = f" Try {' or '.join(extra)}, or" if extra else " Try"
-    return f"No {what} is free right now.{hint} /gpus to see what is available."
+    return NoOffer(
+        f"No {what} is free right now.{hint} /gpus to see what is available.",
+        key=f"market.no_offer{('.' + variant.strip('_')) if variant else ''}",
+        params={"what": what},
+    )

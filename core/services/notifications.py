@@ -49,6 +49,40 @@ class NotificationService(Service):
                 )
         return out
 
+    async def claim(self, platform: str, limit: int = 50, lease_s: int = 60) -> list[DueMessage]:
+        """Take due messages for ``platform``'s users, oldest first, for ``lease_s`` seconds:
+        no other sender gets them until then, unless they are marked sent or failed first.
+        A sender that dies mid-way leaves them to the next one after the lease."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            rows = await uow.outbox.claim(platform, now, now + lease_s, limit)
+            await uow.commit()
+        return [
+            DueMessage(
+                outbox_id=m.id,
+                user_id=m.user_id,
+                platform=user.platform,
+                chat_id=user.chat_id,
+                lang=user.lang,
+                kind=m.kind,
+                payload=json.loads(m.payload_json),
+                private=m.private,
+                attempts=m.attempts,
+            )
+            for m, user in rows
+        ]
+
+    async def release(self, outbox_ids: list[int]) -> None:
+        """Hand claimed messages back unsent, without counting an attempt (a paused sender)."""
+        if not outbox_ids:
+            return
+        async with self.uow() as uow:
+            for outbox_id in outbox_ids:
+                msg = await uow.outbox.get(outbox_id)
+                if msg is not None and msg.sent_at is None:
+                    msg.claimed_until = None
+            await uow.commit()
+
     async def mark_sent(self, outbox_id: int) -> None:
         """Record delivery; a message that carried a secret keeps no copy of it."""
         async with self.uow() as uow:
@@ -56,21 +90,33 @@ class NotificationService(Service):
             if msg is None or msg.sent_at is not None:
                 return
             msg.sent_at = self.clock.now()
+            msg.claimed_until = None
             if msg.kind in SECRET_KINDS:
                 msg.payload_json = json.dumps({"scrubbed": True})
             await uow.commit()
 
-    async def mark_failed(self, outbox_id: int, error: str, *, permanent: bool = False) -> None:
-        """Back off exponentially (5 s .. 1 h); give up after MAX_ATTEMPTS or if permanent."""
+    async def mark_failed(
+        self,
+        outbox_id: int,
+        error: str,
+        *,
+        permanent: bool = False,
+        retry_in: int | None = None,
+    ) -> None:
+        """Back off exponentially (5 s .. 1 h), or ``retry_in`` seconds when the platform said
+        when; give up after MAX_ATTEMPTS or if permanent. Releases the sender's claim."""
         async with self.uow() as uow:
             msg = await uow.outbox.get(outbox_id)
             if msg is None or msg.sent_at is not None:
                 return
             msg.attempts += 1
             msg.last_error = error[:500]
+            msg.claimed_until = None
             now = self.clock.now()
             if permanent or msg.attempts >= MAX_ATTEMPTS:
                 msg.next_attempt_at = NEVER  # dead letter: kept for support, never retried
+            elif retry_in is not None:
+                msg.next_attempt_at = now + max(1, min(3600, retry_in))
             else:
                 msg.next_attempt_at = now + min(3600, 5 * 2 ** (msg.attempts - 1))
             await uow.commit()

@@ -38,9 +38,14 @@ class ProviderService(Service):
         """
         _private_only(who)
         if payout_address is None:
-            raise ValidationError("Send your payout wallet: /register 0xYourAddress")
+            raise ValidationError.keyed(
+                "providers.register_args", "Send your payout wallet: /register 0xYourAddress"
+            )
         if not _ADDRESS.match(payout_address):
-            raise ValidationError("That is not a wallet address (0x followed by 40 hex digits).")
+            raise ValidationError.keyed(
+                "providers.not_address",
+                "That is not a wallet address (0x followed by 40 hex digits).",
+            )
         async with self.uow() as uow:
             provider = await uow.providers.by_user(who.user_id)
             if provider is None:
@@ -59,9 +64,17 @@ class ProviderService(Service):
         async with self.uow() as uow:
             provider = await self._provider(uow, who)
             if await uow.machines.by_name(provider.id, name):
-                raise Conflict(f"You already have a machine called '{name}'.")
+                raise Conflict.keyed(
+                    "providers.machine_exists",
+                    "You already have a machine called '{name}'.",
+                    name=name,
+                )
             if len(await uow.machines.for_provider(provider.id)) >= MAX_MACHINES:
-                raise Conflict(f"A provider can have at most {MAX_MACHINES} machines.")
+                raise Conflict.keyed(
+                    "providers.too_many",
+                    "A provider can have at most {count} machines.",
+                    count=MAX_MACHINES,
+                )
             machine = Machine(
                 provider_id=provider.id,
                 name=name,
@@ -145,8 +158,10 @@ class ProviderService(Service):
                 if model is None or x.gpu_model == model
             ]
             if not listings:
-                raise NotFound(
-                    f"'{machine.name}' has no such GPUs listed yet; start its agent first."
+                raise NotFound.keyed(
+                    "providers.no_listing",
+                    "'{machine}' has no such GPUs listed yet; start its agent first.",
+                    machine=machine.name,
                 )
             for x in listings:
                 x.price_per_hour = price_per_hour
@@ -206,17 +221,26 @@ class ProviderService(Service):
     async def _provider(self, uow: UnitOfWork, who: Principal) -> Provider:
         provider = await uow.providers.by_user(who.user_id)
         if provider is None:
-            raise NotFound("You are not a provider yet: /register 0xYourPayoutAddress")
+            raise NotFound.keyed(
+                "providers.not_provider",
+                "You are not a provider yet: /register 0xYourPayoutAddress",
+            )
         return provider
 
     async def _machine(self, uow: UnitOfWork, who: Principal, name: str) -> Machine:
         provider = await self._provider(uow, who)
         machine = await uow.machines.by_name(provider.id, name)
         if machine is None:
-            raise NotFound(f"You have no machine called '{name[:32]}'. /machines lists them.")
+            raise NotFound.keyed(
+                "providers.no_machine",
+                "You have no machine called '{name}'. /machines lists them.",
+                name=name[:32],
+            )
         return machine
 
 
 def _private_only(who: Principal) -> None:
     if not who.private_chat:
-        raise Forbidden("Provider commands work in a private chat with the bot only.")
+        raise Forbidden.keyed(
+            "providers.private_only", "Provider commands work in a private chat with the bot only."
+        )

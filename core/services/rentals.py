@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
+from dataclasses import replace
 
 from core.domain.billing import billed as billed_for
 from core.domain.billing import deposit_for
@@ -33,6 +34,7 @@ from core.services.views import (
 )
 
 LIVE = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE)
+HISTORY_S = 3600  # /status charts the last hour of the machine's GPU samples
 MAX_DISPUTE_REASON = 500
 
 
@@ -69,12 +71,20 @@ class RentalService(Service):
         async with self.uow() as uow:
             rental = await self._own(uow, who, rental_id)
             if rental.state != S.QUOTED:
-                raise Conflict(f"Quote #{rental.id} was already {state_text(rental.state)}.")
+                raise Conflict.keyed(
+                    "rentals.quote_used",
+                    "Quote #{rental_id} was already {state}.",
+                    rental_id=rental.id,
+                    state=state_text(rental.state),
+                )
             if rental.quote_expires_at < now:
                 rental.transition(S.CANCELLED)
                 rental.cancel_reason = "quote expired"
                 await uow.commit()
-                raise Conflict("This quote has expired. Send /rent again for a fresh price.")
+                raise Conflict.keyed(
+                    "rentals.quote_expired",
+                    "This quote has expired. Send /rent again for a fresh price.",
+                )
             hold_until = now + self.rules.payment_hold_s
             if not await uow.listings.try_hold(rental.listing_id, rental.id, now, hold_until):
                 rental.transition(S.CANCELLED)
@@ -82,7 +92,9 @@ class RentalService(Service):
                 next_best = await self._next_best(uow, rental)
                 await uow.commit()
                 raise JustTaken(
-                    "Just taken — someone else confirmed this GPU a moment ago.", next_best
+                    "Just taken — someone else confirmed this GPU a moment ago.",
+                    next_best,
+                    key="rentals.just_taken",
                 )
             provider = await uow.providers.get(rental.provider_id)
             rental.renter_address = renter
@@ -127,7 +139,14 @@ class RentalService(Service):
         async with self.uow(readonly=True) as uow:
             rental = await self._pick(uow, who, ref, LIVE + (S.ENDED, S.DISPUTED))
             machine = await uow.machines.get(rental.machine_id)
-            return self._view(rental, machine.name if machine else "", _metrics(machine))
+            view = self._view(rental, machine.name if machine else "", _metrics(machine))
+            if rental.started_at is None:
+                return view
+            end = rental.ended_at or view.now
+            since = max(rental.started_at, end - HISTORY_S) // 60 * 60
+            rows = await uow.gpu_samples.since(rental.machine_id, since)
+            history = tuple((m, tuple(map(tuple, json.loads(j)))) for m, j in rows if m <= end)
+            return replace(view, history=history)
 
     async def recent(self, who: Principal, limit: int = 10) -> list[RentalRef]:
         """The renter's latest rentals (newest first, quotes and cancellations left out) for
@@ -183,7 +202,10 @@ class RentalService(Service):
         evidence decides it. Raises ValidationError without a reason, WalletError without a
         wallet."""
         if not reason or not reason.strip():
-            raise ValidationError("Say what went wrong, e.g. /dispute GPU disappeared after 1h")
+            raise ValidationError.keyed(
+                "rentals.dispute_reason",
+                "Say what went wrong, e.g. /dispute GPU disappeared after 1h",
+            )
         reason = reason.strip()[:MAX_DISPUTE_REASON]
         renter = await self._renter_address(who)
         async with self.uow() as uow:
@@ -204,11 +226,15 @@ class RentalService(Service):
     ) -> Notice:
         """Rate a finished rental once (1..5 stars); it feeds the host's reliability."""
         if not 1 <= stars <= 5:
-            raise ValidationError("Rate with 1 to 5 stars, e.g. /rate 5")
+            raise ValidationError.keyed(
+                "rentals.rate_range", "Rate with 1 to 5 stars, e.g. /rate 5"
+            )
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, (S.SETTLED, S.RESOLVED, S.ENDED))
             if rental.rating is not None:
-                raise Conflict(f"You already rated rental #{rental.id}.")
+                raise Conflict.keyed(
+                    "rentals.rated", "You already rated rental #{rental_id}.", rental_id=rental.id
+                )
             rental.rating = stars
             rental.rating_comment = (comment or "")[:500] or None
             await uow.commit()
@@ -218,7 +244,7 @@ class RentalService(Service):
     async def _renter_address(self, who: Principal) -> str:
         address = await self.wallet.connected_address(who.user_id)
         if address is None:
-            raise WalletError("Connect a wallet first: /connect")
+            raise WalletError.keyed("rentals.no_wallet", "Connect a wallet first: /connect")
         return address
 
     def _pending(
@@ -243,9 +269,13 @@ class RentalService(Service):
     async def _own(self, uow: UnitOfWork, who: Principal, rental_id: int) -> Rental:
         rental = await uow.rentals.get(rental_id)
         if rental is None:
-            raise NotFound(f"There is no rental #{rental_id}.")
+            raise NotFound.keyed(
+                "rentals.no_rental", "There is no rental #{rental_id}.", rental_id=rental_id
+            )
         if rental.renter_id != who.user_id:
-            raise Forbidden(f"Rental #{rental_id} is not yours.")
+            raise Forbidden.keyed(
+                "rentals.not_yours", "Rental #{rental_id} is not yours.", rental_id=rental_id
+            )
         return rental
 
     async def _pick(
@@ -253,19 +283,31 @@ class RentalService(Service):
     ) -> Rental:
         if ref is not None:
             if not ref.isdigit() or len(ref) > 12:
-                raise ValidationError(f"'{ref[:20]}' is not a rental number, e.g. #12.")
+                raise ValidationError.keyed(
+                    "rentals.bad_ref", "'{ref}' is not a rental number, e.g. #12.", ref=ref[:20]
+                )
             rental = await self._own(uow, who, int(ref))
             if rental.state not in states:
-                raise Conflict(f"Rental #{rental.id} is {state_text(rental.state)}.")
+                raise Conflict.keyed(
+                    "rentals.state",
+                    "Rental #{rental_id} is {state}.",
+                    rental_id=rental.id,
+                    state=state_text(rental.state),
+                )
             return rental
         rows = await uow.rentals.for_renter(who.user_id, list(states))
         if not rows:
-            raise NotFound("You have no rental for that. /rent 4090 3h starts one.")
+            raise NotFound.keyed(
+                "rentals.none", "You have no rental for that. /rent 4090 3h starts one."
+            )
         live = [r for r in rows if r.state in LIVE]
         if len(live) > 1:
             ids = ", ".join(f"#{r.id}" for r in live[:5])
-            raise ValidationError(
-                f"You have several rentals ({ids}); add the number, e.g. #{live[0].id}."
+            raise ValidationError.keyed(
+                "rentals.several",
+                "You have several rentals ({ids}); add the number, e.g. #{first}.",
+                ids=ids,
+                first=live[0].id,
             )
         return live[0] if live else rows[0]
 

@@ -50,7 +50,9 @@ class UserService(Service):
         if lang is None:
             return Notice("lang.current", {"lang": who.lang})
         if lang not in LANGS:
-            raise ValidationError(f"Language '{lang}' is not available; choose en or de.")
+            raise ValidationError.keyed(
+                "users.lang", "Language '{lang}' is not available; choose en or de.", lang=lang
+            )
         async with self.uow() as uow:
             user = require(await uow.users.get(who.user_id), "Unknown user.")
             user.lang = lang
@@ -76,7 +78,7 @@ class UserService(Service):
     async def set_wallet(self, user_id: int, address: str) -> None:
         """Remember the address of the wallet the user connected; ValidationError if malformed."""
         if not _ADDRESS.match(address):
-            raise ValidationError("That is not a wallet address.")
+            raise ValidationError.keyed("users.not_address", "That is not a wallet address.")
         async with self.uow() as uow:
             user = require(await uow.users.get(user_id), "Unknown user.")
             user.wallet_address = address

@@ -88,6 +88,9 @@ class RentalView:
     remaining_s: int | None
     machine_name: str = ""
     metrics: dict = field(default_factory=dict)
+    # per-minute samples of the machine while rented, up to the last hour:
+    # ((unix minute, ((load %, temp °C), ...)), ...) for the /status chart
+    history: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)

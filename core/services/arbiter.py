@@ -1,0 +1,78 @@
+"""The arbiter: decides disputed rentals from the evidence the agent and the service recorded.
+
+A dispute is decided once ``arbiter_delay_s`` has passed since it was opened (the agent's
+buffered beats and SSH logs have arrived by then) and before the escrow's arbiter timeout,
+after which anyone's ``finalize`` applies the time-based bill instead. The award
+(``core.domain.disputes.decide``) never exceeds the bill, which the contract enforces too.
+The escrow's DisputeResolved and RentalSettled events then settle the rental through the
+lifecycle as usual; both parties hear the decision with its figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from core.domain.disputes import Decision, decide, outages_from
+from core.domain.reliability import HEARTBEAT_COVERAGE
+from core.errors import CoreError
+
+if TYPE_CHECKING:
+    from core.db.uow import UnitOfWork
+    from core.domain.model import Rental
+    from core.services.lifecycle import RentalLifecycle
+
+log = logging.getLogger(__name__)
+
+
+def evidence_hash(records: list[tuple[str, int, dict]], reason: str) -> str:
+    """The bytes32 committed on chain when a dispute opens: the evidence so far and the
+    reason, canonical JSON, SHA-256 (anyone holding the records can check it)."""
+    bundle = {"reason": reason, "evidence": [[k, at, data] for k, at, data in records]}
+    blob = json.dumps(bundle, sort_keys=True, separators=(",", ":")).encode()
+    return "0x" + hashlib.sha256(blob).hexdigest()
+
+
+async def evidence_of(uow: UnitOfWork, rental_id: int) -> list[tuple[str, int, dict]]:
+    return [
+        (r.kind, r.at, json.loads(r.data_json)) for r in await uow.evidence.for_rental(rental_id)
+    ]
+
+
+async def decision_for(uow: UnitOfWork, rental: Rental) -> Decision:
+    """What the arbiter awards for ``rental`` given the evidence recorded so far."""
+    end = min(rental.ended_at or 0, rental.paid_until or 0)
+    start = rental.started_at or end
+    outages = outages_from(await evidence_of(uow, rental.id), grace_s=HEARTBEAT_COVERAGE)
+    return decide(start, max(start, end), rental.price_per_hour, outages)
+
+
+def due_for_decision(rental: Rental, now: int, delay_s: int, timeout_s: int) -> bool:
+    opened = rental.disputed_at
+    return opened is not None and opened + delay_s <= now < opened + timeout_s
+
+
+async def arbitrate(lc: RentalLifecycle, rental: Rental) -> int:
+    """Decide one disputed rental on chain; 1 when the escrow accepted the decision.
+
+    A refused or failed call is logged and retried on the next keeper pass (the arbiter
+    timeout then falls back to the time-based bill)."""
+    async with lc.uow(readonly=True) as uow:
+        decision = await decision_for(uow, rental)
+    try:
+        receipt = await lc.escrow.resolve(rental.escrow_id, decision.provider_gross)
+    except CoreError as exc:
+        log.warning("deciding the dispute of rental %s failed (%s); retried", rental.id, exc)
+        return 0
+    log.info(
+        "dispute of rental %s decided: %s s down of %s s, provider gross %s of %s",
+        rental.id,
+        decision.outage_seconds,
+        decision.billed_seconds,
+        decision.provider_gross,
+        decision.billed,
+    )
+    await lc.chain_events(receipt.events)
+    return 1

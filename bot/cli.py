@@ -106,7 +106,7 @@ async def _run(app: App, args: argparse.Namespace) -> int:
     for note in app.notes:
         print(f"  · {note}")
     print(f"  · {len(hosts)} simulated providers online")
-    for name in ("telegram", "discord"):
+    for name in ("telegram",):
         if getattr(app.settings, f"{name}_token") is not None:
             print(f"  · {name}: token set, but this front end is not wired into run yet")
     tasks = [
@@ -116,6 +116,9 @@ async def _run(app: App, args: argparse.Namespace) -> int:
     ]
     try:
         if args.no_terminal:
+    if app.settings.discord_token is not None:
+        print("  · discord: connecting (slash commands are synced on start)")
+        tasks.append(asyncio.create_task(_discord(app)))
             await asyncio.Event().wait()
         chat = TerminalChat(app)
         tasks.append(asyncio.create_task(_outbox_loop(chat)))
@@ -131,6 +134,17 @@ async def _run(app: App, args: argparse.Namespace) -> int:
 
 
 RELIABILITY_EVERY_S = 600.0
+
+async def _discord(app: App) -> None:
+    from bot.discord.bot import run_discord  # discord.py is imported only when it is used
+
+    token = app.settings.discord_token.get_secret_value()
+    try:
+        await run_discord(app, token, test_guild_id=app.settings.discord_guild_id)
+    except Exception as exc:  # a refused token or no network: the rest keeps running
+        log.exception("discord front end stopped")
+        print(f"  · discord: stopped ({exc.__class__.__name__}; see the log)")
+
 
 
 async def _leader_loop(app: App) -> None:

@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     telegram_token: SecretStr | None = None
     discord_token: SecretStr | None = None
+    discord_guild_id: int | None = None  # sync slash commands to this server at once (testing)
     public_url: str = "http://127.0.0.1:8080"
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)

@@ -100,7 +100,11 @@ class Dispatcher:
                     sort=sort,
                 )
                 view = await a.market.search(who, query, page)
-                return Reply(render.search_page(lang, view), core_call="market.search")
+                return Reply(
+                    render.search_page(lang, view),
+                    core_call="market.search",
+                    meta={"page": view.page, "has_more": view.has_more},
+                )
             case g.RentArgs():
                 query = ListingQuery(
                     model=cmd.model,

@@ -1,0 +1,96 @@
+"""The Discord application: an AutoShardedBot built around the App from bot/bootstrap.py.
+
+``setup_hook`` loads one cog per feature, registers the persistent buttons and syncs the
+slash commands (globally, or to one test server at once with DISCORD_GUILD_ID). Only the
+``guilds`` intent is used: slash commands, buttons and DMs need no privileged intent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord.ext import commands
+
+from bot.bootstrap import App
+from bot.common.outbox import OutboxSender, SendLimits
+from bot.discord.cogs.account import Account
+from bot.discord.cogs.board import BoardCog
+from bot.discord.cogs.market import Market
+from bot.discord.cogs.provider import Provider
+from bot.discord.cogs.rentals import Rentals
+from bot.discord.front import DiscordFront
+from bot.discord.notifier import DiscordNotifier
+from bot.discord.views import ActionButton
+
+log = logging.getLogger(__name__)
+# Discord: 50 requests a second per bot; DMs to one user about 5 per 5 seconds
+DISCORD_LIMITS = SendLimits(per_second=25.0, per_chat_interval_s=1.0)
+
+
+class RigshareBot(commands.AutoShardedBot):
+    def __init__(
+        self,
+        app: App,
+        *,
+        sync: bool = True,
+        test_guild_id: int | None = None,
+        board_every_s: float = 60.0,
+        status_every_s: float = 20.0,
+        outbox: bool = False,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents(guilds=True),
+            allowed_mentions=discord.AllowedMentions.none(),  # user text never pings anyone
+            help_command=None,
+        )
+        self.app = app
+        self.front = DiscordFront(app, status_every_s=status_every_s)
+        self.sync_commands = sync
+        self.test_guild_id = test_guild_id
+        self.board_every_s = board_every_s
+        self.notifier = DiscordNotifier(self)
+        self.sender = (
+            OutboxSender(app.notifications, self.notifier, limits=DISCORD_LIMITS)
+            if outbox
+            else None
+        )
+        self._stop = asyncio.Event()
+        self._sender_task: asyncio.Task | None = None
+
+    async def setup_hook(self) -> None:
+        for cog in (Market(self), Rentals(self), Account(self), Provider(self)):
+            await self.add_cog(cog)
+        await self.add_cog(BoardCog(self, every_s=self.board_every_s))
+        self.add_dynamic_items(ActionButton)
+        if self.sender is not None:  # logged in: DMs can go out
+            self._sender_task = asyncio.create_task(self.sender.run(self._stop))
+        if not self.sync_commands:
+            return
+        if self.test_guild_id:
+            guild = discord.Object(self.test_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        log.info("synced %d slash commands", len(synced))
+
+    async def close(self) -> None:
+        board = self.get_cog("BoardCog")
+        if board is not None:
+            board.refresher.cancel()
+        await self.front.status.close()
+        self._stop.set()
+        if self._sender_task is not None:
+            await self._sender_task
+        await super().close()
+
+
+async def run_discord(app: App, token: str, *, test_guild_id: int | None = None) -> None:
+    """Run the Discord front end (and its outbox sender) until cancelled. Raises
+    discord.LoginFailure for a bad token."""
+    bot = RigshareBot(app, test_guild_id=test_guild_id, outbox=True)
+    async with bot:
+        await bot.start(token)

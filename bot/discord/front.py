@@ -1,0 +1,76 @@
+"""The Discord front end's one path for every slash command and button press.
+
+Handlers only build the chat line (bot/discord/lines.py); this class defers the interaction
+(ephemeral in servers), identifies the user, passes the line or action to the shared
+``Dispatcher`` and delivers the Reply under the privacy rule (bot/discord/deliver.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+
+from bot.bootstrap import App
+from bot.common.dispatch import Dispatcher, Reply
+from bot.common.i18n import t
+from bot.discord import deliver
+from bot.discord.status import LiveStatus, StatusWatch
+from bot.discord.views import paging_buttons
+from core.services.views import Principal
+
+log = logging.getLogger(__name__)
+IN_PLACE_VERBS = ("confirm", "cancel", "cheaper", "text")  # the answer replaces the message
+
+
+class DiscordFront:
+    def __init__(self, app: App, *, status_every_s: float = 20.0) -> None:
+        self.app = app
+        self.dispatcher = Dispatcher(app)
+        self.status = StatusWatch(every_s=status_every_s)
+
+    async def who(self, interaction: discord.Interaction) -> Principal:
+        return await deliver.principal(self.app, interaction)
+
+    async def command(
+        self, interaction: discord.Interaction, line: str, *, dm_only: bool = False
+    ) -> Reply | None:
+        """Answer one slash command given as its chat line; returns the Reply delivered
+        (None when a provider command was refused outside DMs)."""
+        private = deliver.is_private(interaction)
+        await interaction.response.defer(ephemeral=not private, thinking=True)
+        who = await self.who(interaction)
+        if dm_only and not private:
+            command = line.split()[0].removeprefix("/")
+            refusal = Reply(t(who.lang, "discord.dm_only", command=command), error=True)
+            await deliver.answer(interaction, refusal, who.lang)
+            return None
+        reply = await self.dispatcher.handle_text(who, line)
+        await deliver.answer(
+            interaction, reply, who.lang, buttons=paging_buttons(who.lang, line, reply)
+        )
+        if reply.core_call == "rentals.status" and not reply.error:
+            self.status.watch(LiveStatus(self, interaction, who, reply))
+        return reply
+
+    async def press(self, interaction: discord.Interaction, action: str | None) -> Reply:
+        """Answer a button press: confirm/cancel/cheaper/paging replace the pressed message,
+        anything else (Extend on a warning) answers in a new message."""
+        private = deliver.is_private(interaction)
+        verb = (action or "").partition(":")[0]
+        if verb in IN_PLACE_VERBS:
+            await interaction.response.defer()
+        else:
+            await interaction.response.defer(ephemeral=not private, thinking=True)
+        who = await self.who(interaction)
+        if action is None:
+            reply = Reply(t(who.lang, "discord.expired"), error=True)
+        else:
+            reply = await self.dispatcher.handle_action(who, action)
+        buttons = ()
+        if verb == "text":
+            buttons = paging_buttons(who.lang, action.partition(":")[2], reply)
+        # a refused Cheaper or Confirm leaves the quote (still good) where it was
+        keep = reply.error and verb in IN_PLACE_VERBS and reply.core_call != "rentals.confirm"
+        await deliver.answer(interaction, reply, who.lang, buttons=buttons, new_message=keep)
+        return reply

@@ -546,6 +546,28 @@ class AgentCommands(_Repo):
         q = select(AgentCommandRecord).where(t.rental_id == rental_id).order_by(t.seq)
         return (await self.s.execute(q)).scalars().all()
 
+    async def unrevoked_grants(
+        self, states: Sequence[str], ended_since: int
+    ) -> list[tuple[int, int]]:
+        """(rental id, machine id) of rentals in ``states`` that ended (or were closed) at
+        or after ``ended_since`` and had access granted, but were never sent a revoke."""
+        t, r = tables.agent_commands.c, tables.rentals.c
+        revoke = tables.agent_commands.alias("revoke")
+        q = (
+            select(t.rental_id, t.machine_id)
+            .join(tables.rentals, r.id == t.rental_id)
+            .where(
+                t.kind == "grant",
+                r.state.in_(list(states)),
+                func.coalesce(r.ended_at, r.settled_at) >= ended_since,
+                ~select(revoke.c.id)
+                .where(revoke.c.rental_id == t.rental_id, revoke.c.kind == "revoke")
+                .exists(),
+            )
+            .distinct()
+        )
+        return [tuple(row) for row in (await self.s.execute(q)).all()]
+
     async def max_id(self) -> int:
         q = select(func.coalesce(func.max(tables.agent_commands.c.id), 0))
         return int((await self.s.execute(q)).scalar_one())

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from core.domain.rentals import RentalState as S
 from core.services.base import enqueue
+from core.services.recovery import repair
 from core.services.rentals import cancel_unpaid
 
 if TYPE_CHECKING:
@@ -67,4 +68,6 @@ async def tick(lc: RentalLifecycle) -> dict[str, int]:
     for rental in due_refund:
         await lc.cancel_funded(rental)
         counts["refunded"] += 1
+    # follow-up calls a process that died after its commit never made (grants, starts, revokes)
+    counts.update(await repair(lc))
     return counts

@@ -253,13 +253,19 @@ class RentalLifecycle(Service):
                 now=HELD,  # released with the credentials
             )
         rental.transition(S.PROVISIONING)
-        grant = AccessGrant(
+        grant = self.grant_for(rental)
+        after.append(lambda: self.agents.grant(grant))
+
+    def grant_for(self, rental: Rental) -> AccessGrant:
+        """The first grant of a funded rental: its key lives until the prepaid time could
+        end at the latest (accepted at the end of the accept timeout), plus a little slack."""
+        lifetime = rental.duration_s + KEY_SLACK_S + self.rules.accept_timeout_s
+        return AccessGrant(
             rental_id=rental.id,
             machine_id=rental.machine_id,
             public_key=rental.public_key,
-            expires_at=now + rental.duration_s + KEY_SLACK_S + self.rules.accept_timeout_s,
+            expires_at=rental.funded_at + lifetime,
         )
-        after.append(lambda: self.agents.grant(grant))
 
     async def _on_RentalStarted(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
         rental.transition(S.ACTIVE)

@@ -1,0 +1,97 @@
+"""Repairs for a service process that died between a commit and the call that follows it.
+
+The lifecycle commits a state change first and then talks to the agents and the escrow (see
+``core.services.lifecycle``). A process killed in between leaves a rental that waits for a
+call nobody will make; the chain watcher repairs what reached the chain, this pass repairs the
+rest. It runs in the keeper (one leader at a time) and touches only rentals whose follow-up is
+overdue by ``GRACE_S``, so it does not race a live process that is about to make the call:
+
+- funded, but no grant was ever queued for the agent -> queue the grant;
+- the agent's grant result is stored, but the rental never heard of it -> apply it;
+- access granted, but the escrow's ``start`` never went through -> start again (the escrow
+  refuses a second start; the watcher then mirrors the first);
+- ended or closed, but the agent was never told to revoke -> queue the revoke.
+
+Every step is idempotent; a failing call is logged and retried on the next pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from core.domain.rentals import RentalState as S
+from core.ports import AccessInfo
+
+if TYPE_CHECKING:
+    from core.services.lifecycle import RentalLifecycle
+
+log = logging.getLogger(__name__)
+GRACE_S = 15  # a live process makes its own follow-up call well within this
+REVOKE_WINDOW_S = 86_400  # rentals that ended this recently are checked for a missed revoke
+GONE = (S.ENDED, S.DISPUTED, S.SETTLED, S.CANCELLED, S.RESOLVED)
+
+
+async def repair(lc: RentalLifecycle) -> dict[str, int]:
+    """One repair pass; returns how many rentals each step touched."""
+    now = lc.clock.now()
+    counts = dict.fromkeys(("regranted", "grant_results", "restarted", "revoked"), 0)
+    regrant, results, restart = [], [], []
+    async with lc.uow(readonly=True) as uow:
+        for rental in await uow.rentals.in_states((S.PROVISIONING,)):
+            grants = [
+                c for c in await uow.agent_commands.for_rental(rental.id) if c.kind == "grant"
+            ]
+            if not grants:
+                if (rental.funded_at or now) + GRACE_S <= now:
+                    regrant.append(rental)
+            elif rental.access_granted_at is None:
+                answered = [  # a stale grant's answer is not a result (the keeper refunds)
+                    c
+                    for c in grants
+                    if c.done_at is not None and c.result_json and c.done_at <= c.expires_at
+                ]
+                if answered and answered[-1].done_at + GRACE_S <= now:
+                    results.append((rental.id, answered[-1].result_json))
+            elif rental.access_granted_at + GRACE_S <= now:
+                restart.append(rental)
+        unrevoked = await uow.agent_commands.unrevoked_grants(GONE, now - REVOKE_WINDOW_S)
+    for rental in regrant:
+        log.warning("rental %s was funded but never granted; granting now", rental.id)
+        try:
+            await lc.agents.grant(lc.grant_for(rental))
+        except Exception:
+            log.exception("grant for rental %s failed; retried next pass", rental.id)
+            continue
+        counts["regranted"] += 1
+    for rental_id, result_json in results:
+        log.warning("applying the stored grant result of rental %s", rental_id)
+        counts["grant_results"] += await _apply_result(lc, rental_id, result_json)
+    for rental in restart:
+        log.warning("rental %s has access but never started on chain; starting", rental.id)
+        counts["restarted"] += await lc.keep(rental, "start")
+    for rental_id, machine_id in unrevoked:
+        log.warning("rental %s ended without a revoke; revoking now", rental_id)
+        try:
+            await lc.agents.revoke(machine_id, rental_id)
+        except Exception:
+            log.exception("revoke for rental %s failed; retried next pass", rental_id)
+            continue
+        counts["revoked"] += 1
+    return counts
+
+
+async def _apply_result(lc: RentalLifecycle, rental_id: int, result_json: str) -> int:
+    try:
+        result = json.loads(result_json)
+        if result.get("ok") is True and result.get("access"):
+            await lc.access_granted(rental_id, AccessInfo(**result["access"]))
+        elif result.get("ok") is False:
+            await lc.access_failed(rental_id, str(result.get("error") or "grant failed"))
+        else:
+            return 0
+    except (ValueError, TypeError):
+        log.exception("stored grant result of rental %s is unreadable", rental_id)
+        return 0
+    return 1

@@ -32,7 +32,7 @@ def catalogue(lang: str) -> dict[str, str]:
     return flat
 
 
-def t(lang: str, key: str, **params: object) -> str:
+def t(lang: str, key: str, /, **params: object) -> str:
     """The text for ``key`` in ``lang`` (English when missing), formatted with ``params``."""
     lang = lang if lang in SUPPORTED else DEFAULT_LANG
     text = catalogue(lang).get(key) or catalogue(DEFAULT_LANG)[key]

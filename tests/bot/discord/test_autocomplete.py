@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from core.domain.gpus import all_models, resolve_gpu
 from core.domain.listings import ListingQuery
-from tests.bot.discord.conftest import cog_command, principal_of, with_wallet
 from tests.bot.discord.fakes import FakeUser
+from tests.bot.discord.support import cog_command, principal_of, with_wallet
 from tests.support import add_provider
 
 

@@ -6,8 +6,8 @@ import discord
 
 from bot.discord.board import KEY, Board
 from bot.discord.bot import RigshareBot
-from tests.bot.discord.conftest import slash
 from tests.bot.discord.fakes import FakeUser
+from tests.bot.discord.support import slash
 from tests.support import add_provider
 
 ADMIN = discord.Permissions(manage_guild=True)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from bot.discord.bot import RigshareBot
 from core.db import tables
 from core.grammar import COMMANDS, PROVIDER_COMMANDS
-from tests.bot.discord.conftest import approve_all, cog_command, principal_of, slash
 from tests.bot.discord.fakes import FakeUser
+from tests.bot.discord.support import approve_all, cog_command, principal_of, slash
 from tests.support import add_provider
 
 OPTIONS = {

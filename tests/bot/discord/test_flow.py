@@ -9,8 +9,8 @@ import pytest
 
 from bot.common.outbox import OutboxSender, SendLimits
 from core.domain.rentals import RentalState
-from tests.bot.discord.conftest import approve_all, dm_texts, slash, with_wallet
 from tests.bot.discord.fakes import FakeUser, press
+from tests.bot.discord.support import approve_all, dm_texts, slash, with_wallet
 from tests.support import add_provider
 
 PRICE = 650_000

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 
 from core.domain.listings import ListingQuery
-from tests.bot.discord.conftest import approve_all, slash, with_wallet
+from tests.bot.discord.support import approve_all, slash, with_wallet
 from tests.support import add_provider
 
 

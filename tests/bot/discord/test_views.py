@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bot.common.dispatch import Button
 from bot.discord.views import LONG_ACTIONS, ActionButton, custom_id_for, page_line, reply_view
-from tests.bot.discord.conftest import slash
 from tests.bot.discord.fakes import FakeUser, press
+from tests.bot.discord.support import slash
 from tests.support import add_provider
 
 

@@ -23,6 +23,7 @@ from contracts.dev_wallet import DevChainWallet
 from contracts.devchain import DevChain
 from contracts.escrow import Web3Escrow
 from contracts.relayer import Relayer
+from contracts.signatures import EthSignatureVerifier
 from contracts.watcher import ChainWatcher
 from core.db.engine import Database, create_database
 from core.db.mapping import start_mappers
@@ -31,8 +32,16 @@ from core.db.uow import SqlAlchemyUowFactory
 from core.fakes.agents import FakeAgentGateway
 from core.fakes.background import Background
 from core.fakes.escrow import FakeEscrow
+from core.fakes.signatures import FakeSignatureVerifier
 from core.fakes.wallet import FakeWallet
-from core.ports import AgentGateway, Clock, EscrowPort, KeyPairFactory, WalletPort
+from core.ports import (
+    AgentGateway,
+    Clock,
+    EscrowPort,
+    KeyPairFactory,
+    SignatureVerifier,
+    WalletPort,
+)
 from core.services.agent_commands import AgentCommandService
 from core.services.agents import AgentService
 from core.services.base import MarketRules
@@ -43,7 +52,9 @@ from core.services.notifications import NotificationService
 from core.services.providers import ProviderService
 from core.services.receipts import ReceiptService
 from core.services.rentals import RentalService
+from core.services.signing import EventRouter, SigningPages
 from core.services.users import UserService
+from core.services.wallets import WalletService
 
 log = logging.getLogger(__name__)
 DEV_FAUCET = 1_000 * 1_000_000  # every development wallet starts with 1,000 USDC
@@ -69,6 +80,10 @@ class App:
     agent_commands: AgentCommandService
     command_hub: CommandHub
     kv: KeyValueService  # small settings kept across restarts (Discord board ids)
+    wallets: WalletService  # link / show / forget the user's wallet
+    events: EventRouter  # late results from wallets and agents (core.ports.RentalEvents)
+    signing: SigningPages  # the one-time signing page's use cases
+    verifier: SignatureVerifier
     notes: list[str] = field(default_factory=list)
     watcher: ChainWatcher | None = None  # mirrors the escrow's events (real chains only)
     dev_chain: DevChain | None = None
@@ -146,10 +161,19 @@ def build_app(
     lifecycle = RentalLifecycle(
         uow, clock, rules, escrow=escrow, agents=agents, keys=keys or AsyncsshKeyPairFactory()
     )
+    verifier = chain.verifier()
+    wallets = WalletService(uow, clock, rules, wallet=wallet, escrow=escrow)
+    rentals = RentalService(
+        uow, clock, rules, market=market, escrow=escrow, wallet=wallet, wallets=wallets
+    )
+    providers = ProviderService(uow, clock, rules, wallet=wallet, verifier=verifier)
+    events = EventRouter(
+        uow, verifier, lifecycle=lifecycle, wallets=wallets, rentals=rentals, providers=providers
+    )
     for port in (wallet, agents, agent_commands):
         bind = getattr(port, "bind", None)
         if bind is not None:
-            bind(lifecycle)
+            bind(events)
     watcher = None
     if isinstance(escrow, Web3Escrow):
         watcher = ChainWatcher(
@@ -171,15 +195,19 @@ def build_app(
         agent_gateway=agents,
         users=UserService(uow, clock, rules),
         market=market,
-        rentals=RentalService(uow, clock, rules, market=market, escrow=escrow, wallet=wallet),
+        rentals=rentals,
         lifecycle=lifecycle,
         receipts=ReceiptService(uow, clock, rules),
-        providers=ProviderService(uow, clock, rules),
+        providers=providers,
         agents=AgentService(uow, clock, rules),
         notifications=NotificationService(uow, clock, rules),
         agent_commands=agent_commands,
         command_hub=hub,
         kv=KeyValueService(uow, clock, rules),
+        wallets=wallets,
+        events=events,
+        signing=SigningPages(uow, clock, rules, verifier=verifier, events=events),
+        verifier=verifier,
         notes=notes,
         watcher=watcher,
         dev_chain=chain.dev,
@@ -239,6 +267,10 @@ class _Chain:
             f"chain: in-process development chain {escrow.chain_id} (py-evm, in memory): "
             f"escrow {deployment.escrow}, MockUSDC {deployment.token}",
         )
+
+    def verifier(self) -> SignatureVerifier:
+        """Real ECDSA recovery, except on the in-memory fakes (their fake signatures)."""
+        return FakeSignatureVerifier() if self.mode == "fake" else EthSignatureVerifier()
 
     def wallet(self, escrow: EscrowPort) -> WalletPort:
         s, base = self.settings, self.settings.public_url

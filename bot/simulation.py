@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.bootstrap import App
+from core.domain.model import Provider
 from core.wire import AccessDetails, CommandResult, GpuInfo, Heartbeat, ResultBatch
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,11 @@ async def seed_market(app: App, count: int) -> list[SimulatedHost]:
         if machines:
             hosts.append(SimulatedHost(machines[0].id, models))
             continue
-        await app.providers.register(who, "0x" + f"{i + 1:x}".rjust(40, "5"))
+        # simulated hosts are not people with wallets: their payout rows are seeded directly
+        # (a person's /register needs the payout wallet's signature)
+        async with app.providers.uow() as uow:
+            uow.providers.add(Provider(who.user_id, "0x" + f"{i + 1:x}".rjust(40, "5"), now))
+            await uow.commit()
         token = await app.providers.add_machine(who, f"{name}-1", region)
         machine_id = await app.agents.authenticate(token.token)
         host = SimulatedHost(machine_id, models)

@@ -1,8 +1,10 @@
-"""A development wallet per user that signs real EIP-712 typed data with a real key.
+"""A development wallet per user that signs for real with a real key: EIP-712 typed data
+(``eth_signTypedData_v4``) and EIP-191 messages (``personal_sign``, the payout proof).
 
 Keys are derived from a development seed and the user id (public: development only). On the
-embedded chain each address is funded with MockUSDC the first time the wallet is used; the
-renter never needs gas. Approval is automatic (``auto_approve``) or by the test/terminal.
+embedded chain each address is funded with MockUSDC the first time the wallet is linked or
+signs in this process; the renter never needs gas. Approval is automatic (``auto_approve``)
+or by the test/terminal.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
@@ -48,15 +51,31 @@ class DevChainWallet(FakeWallet):
         return self.account(user_id).address
 
     def sign(self, user_id: int, request: SignatureRequest) -> str:
-        signed = self.account(user_id).sign_typed_data(full_message=dict(request.payload))
+        account = self.account(user_id)
+        if request.method == "personal_sign":
+            signed = account.sign_message(encode_defunct(text=str(request.payload["message"])))
+        else:
+            signed = account.sign_typed_data(full_message=dict(request.payload))
         return "0x" + bytes(signed.signature).hex()
 
-    async def connected_address(self, user_id: int) -> str | None:
-        """The user's address, funded from the development faucet on first use."""
-        address = await super().connected_address(user_id)
-        if address is not None and self.faucet is not None and user_id not in self._funded:
-            balance = await self.balance_of(address) if self.balance_of else 0
-            if balance < self.faucet_amount // 2:
-                await self.faucet(address, self.faucet_amount)
-            self._funded.add(user_id)
-        return address
+    async def approve_connect(self, request_id: str, *, address: str | None = None) -> None:
+        user_id = self.connects.get(request_id)
+        if user_id is not None and address is None:
+            await self._fund(user_id)
+        await super().approve_connect(request_id, address=address)
+
+    async def approve(self, request_id: str, *, tamper: bool = False) -> None:
+        user_id, request = self.pending.get(request_id, (None, None))
+        if user_id is not None and request.method != "personal_sign":  # a payment: fund it
+            await self._fund(user_id)
+        await super().approve(request_id, tamper=tamper)
+
+    async def _fund(self, user_id: int) -> None:
+        """Fund the user's address from the development faucet, once per process."""
+        if self.faucet is None or user_id in self._funded:
+            return
+        address = self.address_of(user_id)
+        balance = await self.balance_of(address) if self.balance_of else 0
+        if balance < self.faucet_amount // 2:
+            await self.faucet(address, self.faucet_amount)
+        self._funded.add(user_id)

@@ -3,7 +3,7 @@
 Adapters implement them: ``contracts`` (escrow, wallet), ``bot/web`` (agents), the chat front
 ends (notifier). Fakes for tests and the embedded default live in ``core/fakes``.
 Results that arrive later (a wallet's signature, an agent's grant, a chain event) come back
-through ``RentalEvents``, which the rental service implements.
+through ``RentalEvents``, which ``core.services.signing.EventRouter`` implements.
 """
 
 from __future__ import annotations
@@ -36,18 +36,18 @@ class RentalTerms:
 class SignatureRequest:
     """Something the renter's wallet must sign, ready for WalletConnect or the signing page."""
 
-    kind: str  # open | extend | stop | dispute | register
+    kind: str  # open | extend | stop | dispute | connect | register
     method: str  # eth_signTypedData_v4 | personal_sign
-    payload: Mapping[str, Any]  # typed data (JSON-ready) or {"message": ...}
+    payload: Mapping[str, Any]  # typed data (JSON-ready) or {"message": ..., "address": ...}
     summary: str  # one line a person can check against the wallet's screen
     escrow_id: str | None = None  # the rental id the contract will use, known before signing
 
 
 @dataclass(frozen=True, slots=True)
 class SigningLink:
-    request_id: str
-    url: str  # https or loopback page the chat can show as a button
-    wc_uri: str | None
+    request_id: str  # the PendingSignature token (at least 128 random bits)
+    url: str  # the one-time signing page {public_url}/sign/{request_id}
+    wc_uri: str | None  # a WalletConnect pairing URI when a new pairing is needed
     expires_at: int
 
 
@@ -127,13 +127,37 @@ class EscrowPort(Protocol):
 
 
 class WalletPort(Protocol):
-    """The renter's own wallet (WalletConnect, signing page). Raises WalletError."""
+    """The user's own wallet (WalletConnect, signing page). Every method raises WalletError."""
 
-    async def connected_address(self, user_id: int) -> str | None: ...
+    async def connect(self, user_id: int, request_id: str, expires_at: int) -> SigningLink:
+        """Start linking a wallet (a new pairing, replacing any old session of the user).
+        When the wallet approves, the adapter calls
+        ``RentalEvents.wallet_connected(user_id, request_id, address)``."""
+        ...
+
+    async def disconnect(self, user_id: int) -> None:
+        """Forget the user's wallet session (and tell the wallet: wc_sessionDelete)."""
+        ...
+
     async def request_signature(
         self, user_id: int, request_id: str, request: SignatureRequest, expires_at: int
     ) -> SigningLink:
-        """Ask the wallet to sign; the answer arrives via RentalEvents.signature_received."""
+        """Ask the wallet to sign; the answer arrives via RentalEvents.signature_received /
+        signature_failed(request_id, reason). With a live session the request goes straight
+        to the wallet (``SigningLink.wc_uri`` None); without one the adapter opens a new
+        pairing (``wc_uri`` set) and sends the request as soon as that session settles."""
+        ...
+
+
+class SignatureVerifier(Protocol):
+    """Recovers who signed a message. Never raises: None for a malformed or invalid signature."""
+
+    def recover_message(self, message: str, signature: str) -> str | None:
+        """The signer of an EIP-191 ``personal_sign`` over the UTF-8 ``message``."""
+        ...
+
+    def recover_typed_data(self, typed_data: Mapping[str, Any], signature: str) -> str | None:
+        """The signer of EIP-712 ``typed_data`` (``eth_signTypedData_v4``)."""
         ...
 
 
@@ -169,10 +193,19 @@ class AgentGateway(Protocol):
 
 
 class RentalEvents(Protocol):
-    """Late results adapters hand back to the core (implemented by the rental service)."""
+    """Late results adapters hand back to the core (``core.services.signing.EventRouter``)."""
 
     async def signature_received(self, request_id: str, signature: str) -> None: ...
     async def signature_failed(self, request_id: str, reason: str) -> None: ...
+    async def wallet_connected(self, user_id: int, request_id: str | None, address: str) -> None:
+        """A wallet proved the user controls ``address`` (a settled WalletConnect session, or
+        a personal_sign on the signing page); ``request_id`` is the connect request, if any."""
+        ...
+
+    async def wallet_disconnected(self, user_id: int, reason: str) -> None:
+        """The wallet deleted the session or it expired; the next request pairs again."""
+        ...
+
     async def access_granted(self, rental_id: int, access: AccessInfo) -> None: ...
     async def access_failed(self, rental_id: int, reason: str) -> None: ...
     async def chain_event(self, event: ChainEvent) -> None: ...

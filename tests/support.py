@@ -70,10 +70,10 @@ def heartbeat(gpus: list[str], seq: int = 1, sent_at: int = 0) -> Heartbeat:
 async def add_provider(
     app: App, name: str, gpus: list[str], price: int, *, region: str = "eu"
 ) -> tuple[Principal, int]:
-    """Register a provider with one machine whose agent reported ``gpus``; priced listings."""
+    """Register a provider with one machine whose agent reported ``gpus``; priced listings.
+    The payout address is the provider's own development wallet, proven by its signature."""
     who = await app.users.identify("terminal", name, name)
-    address = "0x" + (name.encode().hex() * 40)[:40]
-    await app.providers.register(who, address)
+    await register_provider(app, who)
     token = await app.providers.add_machine(who, f"{name}-box", region)
     machine_id = await app.agents.authenticate(token.token)
     await app.agents.heartbeat(machine_id, heartbeat(gpus))
@@ -81,5 +81,30 @@ async def add_provider(
     return who, machine_id
 
 
-async def renter(app: App, name: str = "alice") -> Principal:
-    return await app.users.identify("terminal", name, name)
+async def renter(app: App, name: str = "alice", *, wallet: bool = True) -> Principal:
+    """A chat user; with ``wallet`` its development wallet is linked (connect approved)."""
+    who = await app.users.identify("terminal", name, name)
+    if wallet:
+        await link_wallet(app, who)
+    return who
+
+
+async def link_wallet(app: App, who: Principal) -> str:
+    """Link the user's development wallet as a person would: /connect, approve in the wallet.
+    Returns the address."""
+    view = await app.wallets.connect(who)
+    if not app.wallet.auto_approve:
+        await app.wallet.approve_connect(view.request_id)
+    await app.settle()
+    return app.wallet.address_of(who.user_id)
+
+
+async def register_provider(app: App, who: Principal, address: str | None = None) -> str:
+    """/register with the user's own development wallet (or ``address``), approved in the
+    wallet; returns the payout address."""
+    address = address or app.wallet.address_of(who.user_id)
+    view = await app.providers.register(who, address)
+    if not app.wallet.auto_approve:
+        await app.wallet.approve(view.request_id)
+    await app.settle()
+    return address

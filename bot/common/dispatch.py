@@ -12,15 +12,15 @@ import secrets
 from dataclasses import dataclass, field
 
 from bot.bootstrap import App
-from bot.common import render
+from bot.common import render, wallet_render
 from bot.common.chart import status_chart
 from bot.common.i18n import error_text, t
+from bot.common.wallet_links import QR_FILE, qr_png, universal_links
 from core import grammar as g
 from core.domain.gpus import lookup
 from core.domain.listings import ListingQuery
-from core.domain.money import format_usdc
 from core.errors import AmbiguousChoice, CoreError, JustTaken
-from core.services.views import Principal, QuoteView, RentalView
+from core.services.views import Principal, QuoteView, RentalView, WalletLinkView
 
 log = logging.getLogger(__name__)
 LIVE_STATES = ("awaiting_payment", "funded", "provisioning", "active")
@@ -137,20 +137,8 @@ class Dispatcher:
             case g.Rate(rental_ref=ref, stars=stars, comment=comment):
                 n = await a.rentals.rate(who, ref, stars, comment)
                 return Reply(render.notice(lang, n), core_call="rentals.rate")
-            case g.Connect():
-                address = await a.wallet.connected_address(who.user_id)
-                if address is None:
-                    return Reply(
-                        t(lang, "connect.none", url=a.settings.public_url + "/connect"),
-                        private=True,
-                        core_call="wallet.connected_address",
-                    )
-                balance = await a.escrow.balance_of(address)
-                return Reply(
-                    t(lang, "connect.connected", address=address, balance=format_usdc(balance)),
-                    private=True,
-                    core_call="wallet.connected_address",
-                )
+            case g.Connect(action=action):
+                return await self._connect(who, action)
             case g.SshKey(public_key=key):
                 n = await a.users.set_ssh_key(who, key)
                 return Reply(render.notice(lang, n), private=True, core_call="users.set_ssh_key")
@@ -163,9 +151,8 @@ class Dispatcher:
         a, lang = self.app, who.lang
         match cmd:
             case g.Register(payout_address=address):
-                n = await a.providers.register(who, address)
-                call = "providers.register"
-                text = render.notice(lang, n)
+                v = await a.providers.register(who, address)
+                return self._link_reply(lang, v, "providers.register")
             case g.AddMachine(machine=name, region=region):
                 v = await a.providers.add_machine(who, name, region)
                 call, text = "providers.add_machine", render.agent_token(lang, v)
@@ -202,6 +189,8 @@ class Dispatcher:
             )
         if verb == "confirm":
             p = await a.rentals.confirm(who, rental_id)
+            if isinstance(p, WalletLinkView):  # no wallet yet: link it, the confirm follows
+                return self._link_reply(lang, p, "rentals.confirm")
             return self._pay_reply(lang, p, "open", "rentals.confirm")
         if verb == "cancel":
             n = await a.rentals.cancel_quote(who, rental_id)
@@ -245,11 +234,48 @@ class Dispatcher:
     def _pay_reply(self, lang: str, p, kind: str, call: str) -> Reply:  # noqa: ANN001
         return Reply(
             render.payment(lang, p, kind),
-            buttons=(Button(t(lang, "pay.open_wallet"), f"url:{p.url}"),),
+            buttons=_wallet_buttons(lang, p.wc_uri, p.url),
             private=True,
+            files=_qr(p.wc_uri),
             core_call=call,
             meta={"rental_id": p.rental_id, "url": p.url, "wc_uri": p.wc_uri},
         )
+
+    def _link_reply(self, lang: str, v: WalletLinkView, call: str) -> Reply:
+        """A wallet connect or payout proof: wallet buttons, the signing page and a QR."""
+        return Reply(
+            wallet_render.link_request(lang, v),
+            buttons=_wallet_buttons(lang, v.wc_uri, v.url),
+            private=True,
+            files=_qr(v.wc_uri),
+            core_call=call,
+            meta={"rental_id": v.rental_id, "url": v.url, "wc_uri": v.wc_uri},
+        )
+
+    async def _connect(self, who: Principal, action: str | None) -> Reply:
+        """/connect shows the linked wallet (or links one); switch links another;
+        disconnect forgets it."""
+        a, lang = self.app, who.lang
+        if action == "disconnect":
+            address = await a.wallets.disconnect(who)
+            key = "connect.disconnected" if address else "connect.nothing"
+            return Reply(
+                t(lang, key, address=address), private=True, core_call="wallets.disconnect"
+            )
+        if action != "switch":
+            view = await a.wallets.account(who)
+            if view.address is not None:
+                return Reply(
+                    wallet_render.account(lang, view),
+                    buttons=(
+                        Button(t(lang, "connect.switch"), "text:/connect switch"),
+                        Button(t(lang, "connect.disconnect"), "text:/connect disconnect"),
+                    ),
+                    private=True,
+                    core_call="wallets.account",
+                    meta={"address": view.address},
+                )
+        return self._link_reply(lang, await a.wallets.connect(who), "wallets.connect")
 
     async def _safe(self, who: Principal, work) -> Reply:  # noqa: ANN001 - a coroutine
         try:
@@ -271,3 +297,16 @@ class Dispatcher:
             ref = secrets.token_hex(4)
             log.exception("unexpected error (ref %s)", ref)
             return Reply(t(who.lang, "error.generic", ref=ref), error=True)
+
+
+def _wallet_buttons(lang: str, wc_uri: str | None, url: str) -> tuple[Button, ...]:
+    """One universal-link button per wallet for a new pairing, then the signing page."""
+    wallets = () if wc_uri is None else universal_links(wc_uri)
+    return tuple(
+        Button(t(lang, "pay.wallet_button", wallet=name), f"url:{link}") for name, link in wallets
+    ) + (Button(t(lang, "pay.sign_browser"), f"url:{url}"),)
+
+
+def _qr(wc_uri: str | None) -> tuple[tuple[str, bytes], ...]:
+    """The pairing as a QR code to scan with a wallet on another device."""
+    return () if wc_uri is None else ((QR_FILE, qr_png(wc_uri)),)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.common import wallet_render
 from bot.common.i18n import t
 from core.domain.durations import format_duration
 from core.domain.money import format_price_per_hour, format_usdc
@@ -95,7 +96,7 @@ def payment(lang: str, p: PaymentPendingView, kind: str = "open") -> str:
         "stop": "pay.stop",
         "dispute": "pay.dispute",
     }[kind]
-    return t(
+    text = t(
         lang,
         key,
         deposit=format_usdc(p.deposit),
@@ -104,6 +105,7 @@ def payment(lang: str, p: PaymentPendingView, kind: str = "open") -> str:
         url=p.url,
         summary=p.summary,
     )
+    return text + "\n" + wallet_render.how_to_sign(lang, p.wc_uri, p.url, p.expires_at)
 
 
 def rental(lang: str, r: RentalView) -> str:
@@ -277,6 +279,9 @@ def outbox(m: DueMessage, lang: str | None = None, *, explorer: str | None = Non
     default); receipts link their transactions to ``explorer``. Raises KeyError for a kind
     the catalogue does not know."""
     p, lang = m.payload, lang or m.lang
+    wallet_text = wallet_render.outbox(m, lang, quote)
+    if wallet_text is not None:
+        return wallet_text
     if m.kind == "credentials":
         key_note = (
             t(lang, "notify.key_note", rental_id=p["rental_id"]) if p.get("key_generated") else ""

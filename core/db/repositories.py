@@ -441,12 +441,30 @@ class ChainEvents(_Repo):
 
 class Signatures(_Repo):
     async def by_token(self, token: str) -> PendingSignature | None:
+        """The request behind ``token``, locked for an update of its status."""
         q = (
             select(PendingSignature)
             .where(tables.pending_signatures.c.token == token)
             .with_for_update()
         )
         return (await self.s.execute(q)).scalar_one_or_none()
+
+    async def get_by_token(self, token: str) -> PendingSignature | None:
+        """The request behind ``token``, unlocked (read-only units of work)."""
+        q = select(PendingSignature).where(tables.pending_signatures.c.token == token)
+        return (await self.s.execute(q)).scalar_one_or_none()
+
+    async def expired(self, now: int, limit: int = 500) -> Sequence[PendingSignature]:
+        """Requests still pending after their expiry, oldest first, locked."""
+        t = tables.pending_signatures
+        q = (
+            select(PendingSignature)
+            .where(t.c.status == "pending", t.c.expires_at < now)
+            .order_by(t.c.id)
+            .limit(limit)
+            .with_for_update()
+        )
+        return (await self.s.execute(q)).scalars().all()
 
 
 class Settings(_Repo):

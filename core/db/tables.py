@@ -200,6 +200,7 @@ pending_signatures = Table(
     Column("expires_at", Time, nullable=False),
     Column("rental_id", Integer, index=True),
     Column("status", String(16), nullable=False),
+    Index("ix_pending_signatures_due", "status", "expires_at"),  # the keeper's expiry scan
 )
 
 settings_kv = Table(
@@ -240,7 +241,6 @@ agent_evidence = Table(
     Column("command_id", Integer),
     Column("data_json", Text, nullable=False),
 )
-
 
 # one GPU sample per machine and minute (utilisation, temperature), kept a few hours for the
 # /status chart; written by at most one heartbeat per minute

@@ -25,9 +25,14 @@ Events = list[tuple[str, str, dict]]
 
 
 def fake_signature(signer: str, payload: Any) -> str:
-    """What the fake wallet 'signs': bound to the signer and every byte of the payload."""
+    """What the fake wallet 'signs': bound to the signer and every byte of the payload.
+
+    65 bytes like a real signature: a digest of signer and payload, then the signer's 20
+    bytes (so ``core.fakes.signatures`` can "recover" it), zero padding and a v byte.
+    """
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
-    return "0x" + hashlib.sha256(signer.lower().encode() + b"|" + blob).hexdigest()
+    digest = hashlib.sha256(signer.lower().encode() + b"|" + blob).hexdigest()
+    return "0x" + digest + signer.lower().removeprefix("0x") + "00" * 12 + "1b"
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """The keeper: every waiting state of a rental ends by itself, nothing waits on a person.
 
-One pass expires unpaid holds, warns before the prepaid time ends, stops rentals whose prepaid
-time ran out (the escrow's ``stop``, anyone may after paidUntil), finalizes ended rentals after
-the challenge window and disputed ones after the arbiter timeout (the time-based bill), and
-refunds rentals the provider never provisioned. Safe to run repeatedly, from one leader at a
+One pass expires unpaid holds and unanswered wallet requests, warns before the prepaid time
+ends, stops rentals whose prepaid time ran out (the escrow's ``stop``, anyone may after
+paidUntil), finalizes ended rentals after the challenge window and disputed ones after the
+arbiter timeout (the time-based bill), and refunds rentals the provider never provisioned. Safe to run repeatedly, from one leader at a
 time; an escrow call that fails is logged and retried on the next pass.
 """
 
@@ -15,6 +15,7 @@ from core.domain.rentals import RentalState as S
 from core.services.base import enqueue
 from core.services.recovery import repair
 from core.services.rentals import cancel_unpaid
+from core.services.signing import expire_requests
 
 if TYPE_CHECKING:
     from core.services.lifecycle import RentalLifecycle
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 async def tick(lc: RentalLifecycle) -> dict[str, int]:
     """One keeper pass; returns how many rentals each step touched."""
     now = lc.clock.now()
-    counts = {"expired_holds": 0, "warned": 0, "stopped": 0, "finalized": 0, "refunded": 0}
+    counts = dict.fromkeys(
+        ("expired_holds", "expired_requests", "warned", "stopped", "finalized", "refunded"), 0
+    )
     due_stop, due_final, due_refund = [], [], []
     window, arbiter = lc.escrow.challenge_window, lc.escrow.arbiter_timeout
     async with lc.uow() as uow:
@@ -34,6 +37,8 @@ async def tick(lc: RentalLifecycle) -> dict[str, int]:
             if deadline is not None and deadline < now:
                 await cancel_unpaid(uow, rental, "not paid in time")
                 counts["expired_holds"] += 1
+        # wallet requests nobody answered: each user hears why (the hold is released above)
+        counts["expired_requests"] = await expire_requests(uow, now)
         for rental in await uow.rentals.in_states((S.ACTIVE, S.FUNDED, S.PROVISIONING)):
             if rental.state == S.ACTIVE and rental.paid_until is not None:
                 if rental.paid_until <= now:

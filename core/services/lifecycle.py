@@ -63,6 +63,9 @@ class RentalLifecycle(Service):
             if pending is None or pending.status != "pending":
                 log.info("ignoring answer for unknown or used signature request")
                 return
+            if pending.rental_id is None:  # connect/register: core.services.signing routes them
+                log.warning("signature for a %s request reached the rental lifecycle", pending.kind)
+                return
             rental = await uow.rentals.get(pending.rental_id)
             if pending.expires_at < now:
                 pending.status = "expired"
@@ -101,20 +104,26 @@ class RentalLifecycle(Service):
         return None
 
     async def signature_failed(self, request_id: str, reason: str) -> None:
-        """The wallet rejected or never answered: release what the request held."""
+        """The wallet rejected or never answered any request (a rental's, a connect, a payout
+        proof): release what it held and tell the user why."""
         async with self.uow() as uow:
             pending = await uow.signatures.by_token(request_id)
             if pending is None or pending.status != "pending":
                 return
             pending.status = "failed"
-            rental = await uow.rentals.get(pending.rental_id)
-            if pending.kind == "open" and rental.state == S.AWAITING_PAYMENT:
-                await cancel_unpaid(uow, rental, "signature rejected")
+            if pending.kind == "open" and pending.rental_id is not None:
+                rental = await uow.rentals.get(pending.rental_id)
+                if rental is not None and rental.state == S.AWAITING_PAYMENT:
+                    await cancel_unpaid(uow, rental, "signature rejected")
             await enqueue(
                 uow,
-                user_id=rental.renter_id,
+                user_id=pending.user_id,
                 kind="signature_failed",
-                payload={"rental_id": rental.id, "kind": pending.kind, "reason": reason[:200]},
+                payload={
+                    "rental_id": pending.rental_id,
+                    "kind": pending.kind,
+                    "reason": str(reason)[:200],
+                },
                 dedupe_key=f"sigfail:{request_id}",
                 now=self.clock.now(),
             )

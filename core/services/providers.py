@@ -16,9 +16,18 @@ from core.domain.listings import (
 from core.domain.model import Machine, Provider
 from core.domain.money import format_price_per_hour
 from core.domain.rentals import RentalState as S
-from core.errors import Conflict, Forbidden, NotFound, ValidationError
-from core.services.base import Service, UnitOfWork
-from core.services.views import AgentTokenView, EarningsView, MachineView, Notice, Principal
+from core.errors import Conflict, Forbidden, NotFound, ValidationError, WalletError
+from core.ports import Clock, SignatureRequest, SignatureVerifier, WalletPort
+from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, require
+from core.services.views import (
+    AgentTokenView,
+    EarningsView,
+    MachineView,
+    Notice,
+    Principal,
+    WalletLinkView,
+)
+from core.services.wallets import CONNECT_TIMEOUT_S, challenge, new_pending, stored_params
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 TOKEN_PREFIX = "rsa_"
@@ -31,31 +40,130 @@ def hash_token(token: str) -> str:
 
 
 class ProviderService(Service):
-    async def register(self, who: Principal, payout_address: str | None) -> Notice:
-        """Make the user a provider paid at ``payout_address``.
+    def __init__(
+        self,
+        uow: UowFactory,
+        clock: Clock,
+        rules: MarketRules | None = None,
+        *,
+        wallet: WalletPort,
+        verifier: SignatureVerifier,
+    ) -> None:
+        super().__init__(uow, clock, rules)
+        self.wallet = wallet
+        self.verifier = verifier
 
-        Raises Forbidden outside a private chat, ValidationError for a bad address.
+    async def register(self, who: Principal, payout_address: str | None) -> WalletLinkView:
+        """Ask the payout wallet to prove itself: a personal_sign of a one-time challenge.
+        The user becomes a provider (or the payout address changes) only once the signature
+        checks out (:meth:`finish_register`). Without an address the user's linked wallet is
+        used. Raises Forbidden outside a private chat, ValidationError for a bad or missing
+        address, WalletError when the wallet cannot be reached (nothing is left pending).
         """
         _private_only(who)
-        if payout_address is None:
-            raise ValidationError.keyed(
-                "providers.register_args", "Send your payout wallet: /register 0xYourAddress"
-            )
-        if not _ADDRESS.match(payout_address):
-            raise ValidationError.keyed(
-                "providers.not_address",
-                "That is not a wallet address (0x followed by 40 hex digits).",
-            )
+        now = self.clock.now()
+        expires = now + CONNECT_TIMEOUT_S
         async with self.uow() as uow:
-            provider = await uow.providers.by_user(who.user_id)
-            if provider is None:
-                uow.providers.add(Provider(who.user_id, payout_address, self.clock.now()))
-                key = "provider.registered"
-            else:
-                provider.payout_address = payout_address
-                key = "provider.payout_updated"
+            user = require(await uow.users.get(who.user_id), "Unknown user.")
+            address = payout_address or user.wallet_address
+            if address is None:
+                raise ValidationError.keyed(
+                    "providers.register_args",
+                    "Send your payout wallet: /register 0xYourAddress "
+                    "(or link a wallet with /connect, then send /register)",
+                )
+            if not _ADDRESS.match(address):
+                raise ValidationError.keyed(
+                    "providers.not_address",
+                    "That is not a wallet address (0x followed by 40 hex digits).",
+                )
+            request = SignatureRequest(
+                kind="register",
+                method="personal_sign",
+                payload={
+                    "message": challenge(user, "register", expires, address),
+                    "address": address,
+                },
+                summary=f"Prove you control the payout wallet {address} (free, no transaction)",
+            )
+            pending = new_pending(
+                user.id,
+                request,
+                now=now,
+                expires_at=expires,
+                signer=address,
+                params={"address": address},
+            )
+            uow.signatures.add(pending)
             await uow.commit()
-        return Notice(key, {"address": payout_address})
+        try:
+            link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
+        except WalletError:
+            async with self.uow() as uow:
+                row = await uow.signatures.by_token(pending.token)
+                row.status = "failed"
+                await uow.commit()
+            raise
+        return WalletLinkView(
+            "register",
+            pending.token,
+            link.url,
+            link.wc_uri,
+            expires,
+            request.summary,
+            address=address,
+        )
+
+    async def finish_register(self, request_id: str, signature: str) -> None:
+        """The payout wallet answered the challenge. Only a signature by the payout address
+        itself registers the provider (or changes its payout address); an expired request,
+        something that is not a signature or one by a different wallet changes nothing and
+        the user is told why (outbox). Unknown or used requests are ignored."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            pending = await uow.signatures.by_token(request_id)
+            if pending is None or pending.kind != "register" or pending.status != "pending":
+                return
+            params = stored_params(pending)
+            address = params.get("address", "")
+            message = (params.get("request") or {}).get("payload", {}).get("message", "")
+            signer = None
+            if pending.expires_at < now:
+                pending.status, reason = "expired", "expired"
+            else:
+                signer = self.verifier.recover_message(message, signature)
+                reason = "invalid" if signer is None else "other_wallet"
+            if signer is None or signer.lower() != address.lower():
+                if pending.status == "pending":
+                    pending.status = "failed"
+                payload = {"address": address, "signer": signer, "reason": reason}
+                await enqueue(
+                    uow,
+                    user_id=pending.user_id,
+                    kind="register_refused",
+                    payload=payload,
+                    dedupe_key=f"register:{request_id}",
+                    now=now,
+                )
+                await uow.commit()
+                return
+            pending.status = "signed"
+            provider = await uow.providers.by_user(pending.user_id)
+            if provider is None:
+                uow.providers.add(Provider(pending.user_id, address, now))
+                kind = "provider_registered"
+            else:
+                provider.payout_address = address
+                kind = "payout_updated"
+            await enqueue(
+                uow,
+                user_id=pending.user_id,
+                kind=kind,
+                payload={"address": address},
+                dedupe_key=f"register:{request_id}",
+                now=now,
+            )
+            await uow.commit()
 
     async def add_machine(self, who: Principal, name: str, region: str | None) -> AgentTokenView:
         """Add a machine and return its agent token, shown this once and stored hashed."""

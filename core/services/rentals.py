@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from core.domain.billing import billed as billed_for
 from core.domain.billing import deposit_for
@@ -14,6 +14,7 @@ from core.domain.model import PendingSignature, Rental
 from core.domain.rentals import RentalState as S
 from core.errors import (
     Conflict,
+    CoreError,
     Forbidden,
     JustTaken,
     NoOffer,
@@ -22,7 +23,7 @@ from core.errors import (
     WalletError,
 )
 from core.ports import Clock, EscrowPort, RentalTerms, SignatureRequest, WalletPort
-from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, gpu_name
+from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, gpu_name
 from core.services.market import MarketService
 from core.services.views import (
     Notice,
@@ -31,7 +32,9 @@ from core.services.views import (
     QuoteView,
     RentalRef,
     RentalView,
+    WalletLinkView,
 )
+from core.services.wallets import WalletService, new_pending
 
 LIVE = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE)
 HISTORY_S = 3600  # /status charts the last hour of the machine's GPU samples
@@ -52,21 +55,70 @@ class RentalService(Service):
         market: MarketService,
         escrow: EscrowPort,
         wallet: WalletPort,
+        wallets: WalletService,
     ) -> None:
         super().__init__(uow, clock, rules)
         self.market = market
         self.escrow = escrow
         self.wallet = wallet
+        self.wallets = wallets
 
     # -- confirm -------------------------------------------------------------------------
-    async def confirm(self, who: Principal, rental_id: int) -> PaymentPendingView:
+    async def confirm(self, who: Principal, rental_id: int) -> PaymentPendingView | WalletLinkView:
         """Hold the quoted listing and ask the renter's wallet for the one deposit signature.
 
-        Raises NotFound/Forbidden for someone else's quote, Conflict when the quote expired or
-        was confirmed already, JustTaken (with the next best quote) when another renter got
-        the GPU first, WalletError when no wallet is connected.
+        Without a linked wallet nothing is held yet: a wallet connect starts (the returned
+        WalletLinkView) and the confirm runs by itself once the wallet is linked
+        (:meth:`resume_confirm`). Raises NotFound/Forbidden for someone else's quote,
+        Conflict when the quote expired or was confirmed already, JustTaken (with the next
+        best quote) when another renter got the GPU first, WalletError when the wallet
+        cannot be reached.
         """
         renter = await self._renter_address(who)
+        if renter is None:
+            async with self.uow(readonly=True) as uow:
+                rental = await self._own(uow, who, rental_id)
+                if rental.state != S.QUOTED:
+                    raise Conflict.keyed(
+                        "rentals.quote_used",
+                        "Quote #{rental_id} was already {state}.",
+                        rental_id=rental.id,
+                        state=state_text(rental.state),
+                    )
+            return await self.wallets.connect(who, then_confirm=rental_id)
+        return await self._confirm(who, rental_id, renter)
+
+    async def resume_confirm(self, user_id: int, rental_id: int) -> None:
+        """Run a confirm that waited for the wallet to be linked; the outcome (approve the
+        payment in the wallet, just taken with the next best quote, or why not) reaches the
+        renter through the outbox. Never raises a CoreError."""
+        async with self.uow(readonly=True) as uow:
+            user = await uow.users.get(user_id)
+        if user is None or user.wallet_address is None:
+            return
+        who = Principal(user.id, user.platform, True, user.lang)
+        kind, payload = "payment_requested", {"rental_id": rental_id}
+        try:
+            p = await self._confirm(who, rental_id, user.wallet_address)
+            payload |= {
+                "deposit": p.deposit,
+                "summary": p.summary,
+                "url": p.url,
+                "wc_uri": p.wc_uri,
+                "expires_at": p.expires_at,
+            }
+        except JustTaken as exc:
+            nxt = exc.next_best
+            kind, payload["next_best"] = "confirm_taken", asdict(nxt) if nxt else None
+        except CoreError as exc:
+            kind, payload["reason"] = "confirm_failed", exc.user_message[:300]
+        async with self.uow() as uow:
+            now, key = self.clock.now(), f"resume:{rental_id}:{kind}"
+            await enqueue(uow, user_id=user_id, kind=kind, payload=payload, dedupe_key=key, now=now)
+            await uow.commit()
+
+    async def _confirm(self, who: Principal, rental_id: int, renter: str) -> PaymentPendingView:
+        """The one confirm: hold the listing, prepare the authorization, ask the wallet."""
         now = self.clock.now()
         async with self.uow() as uow:
             rental = await self._own(uow, who, rental_id)
@@ -104,7 +156,7 @@ class RentalService(Service):
             request = await self.escrow.prepare_open(terms_of(rental, hold_until), renter)
             rental.escrow_id = request.escrow_id
             rental.transition(S.AWAITING_PAYMENT)
-            pending = self._pending(who.user_id, rental.id, request, hold_until)
+            pending = self._pending(rental, request, hold_until)
             uow.signatures.add(pending)
             await uow.commit()
         try:
@@ -162,9 +214,9 @@ class RentalService(Service):
     # -- extend / stop ---------------------------------------------------------------------
     async def extend(self, who: Principal, ref: str | None, duration_s: int) -> PaymentPendingView:
         """Ask the wallet to sign a top-up worth ``duration_s`` more seconds."""
-        renter = await self._renter_address(who)
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, (S.ACTIVE,))
+            renter = rental.renter_address  # the escrow takes only the renter's signature
             amount = deposit_for(duration_s, rental.price_per_hour)
             salt = "0x" + secrets.token_hex(32)
             expires = self.clock.now() + self.rules.payment_hold_s
@@ -172,7 +224,7 @@ class RentalService(Service):
                 rental.escrow_id, renter, amount, salt, expires
             )
             params = {"amount": amount, "salt": salt, "valid_before": expires}
-            pending = self._pending(who.user_id, rental.id, request, expires, params)
+            pending = self._pending(rental, request, expires, params)
             uow.signatures.add(pending)
             await uow.commit()
         link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
@@ -182,13 +234,13 @@ class RentalService(Service):
 
     async def stop(self, who: Principal, ref: str | None) -> PaymentPendingView:
         """Ask the wallet to sign the stop; the escrow settles as soon as it is relayed."""
-        renter = await self._renter_address(who)
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, (S.ACTIVE,))
+            renter = rental.renter_address
             # short on purpose: a relayer may hold a signed stop until its deadline
             expires = self.clock.now() + self.rules.payment_hold_s
             request = await self.escrow.prepare_stop(rental.escrow_id, renter, expires)
-            pending = self._pending(who.user_id, rental.id, request, expires, {"deadline": expires})
+            pending = self._pending(rental, request, expires, {"deadline": expires})
             uow.signatures.add(pending)
             await uow.commit()
         link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
@@ -199,22 +251,22 @@ class RentalService(Service):
         self, who: Principal, ref: str | None, reason: str | None
     ) -> PaymentPendingView:
         """Ask the wallet to sign a dispute on an active or just-ended rental; the agent's
-        evidence decides it. Raises ValidationError without a reason, WalletError without a
-        wallet."""
+        evidence decides it. Raises ValidationError without a reason, WalletError when the
+        wallet cannot be reached."""
         if not reason or not reason.strip():
             raise ValidationError.keyed(
                 "rentals.dispute_reason",
                 "Say what went wrong, e.g. /dispute GPU disappeared after 1h",
             )
         reason = reason.strip()[:MAX_DISPUTE_REASON]
-        renter = await self._renter_address(who)
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, (S.ACTIVE, S.ENDED))
+            renter = rental.renter_address
             evidence = "0x" + secrets.token_hex(32)  # the agent's evidence bundle hash, later
             expires = self.clock.now() + self.rules.payment_hold_s
             request = await self.escrow.prepare_dispute(rental.escrow_id, renter, evidence, expires)
             params = {"evidence_hash": evidence, "deadline": expires}
-            pending = self._pending(who.user_id, rental.id, request, expires, params)
+            pending = self._pending(rental, request, expires, params)
             uow.signatures.add(pending)
             rental.dispute_reason = reason
             await uow.commit()
@@ -241,29 +293,27 @@ class RentalService(Service):
         return Notice("rate.thanks", {"rental_id": rental.id, "stars": stars})
 
     # -- helpers -----------------------------------------------------------------------------
-    async def _renter_address(self, who: Principal) -> str:
-        address = await self.wallet.connected_address(who.user_id)
-        if address is None:
-            raise WalletError.keyed("rentals.no_wallet", "Connect a wallet first: /connect")
-        return address
+    async def _renter_address(self, who: Principal) -> str | None:
+        """The renter's proven wallet (``User.wallet_address``), or None."""
+        return await self.wallets.address_of(who.user_id)
 
     def _pending(
         self,
-        user_id: int,
-        rental_id: int,
+        rental: Rental,
         request: SignatureRequest,
         expires_at: int,
         params: dict | None = None,
     ) -> PendingSignature:
-        """A pending signature; ``params`` are what the escrow needs back to relay it."""
-        return PendingSignature(
-            token=secrets.token_urlsafe(24),
-            user_id=user_id,
-            kind=request.kind,
-            payload_json=json.dumps(params or {}),
-            created_at=self.clock.now(),
+        """A pending signature by the rental's renter; ``params`` are what the escrow needs
+        back to relay it."""
+        return new_pending(
+            rental.renter_id,
+            request,
+            now=self.clock.now(),
             expires_at=expires_at,
-            rental_id=rental_id,
+            signer=rental.renter_address,
+            rental_id=rental.id,
+            params=params,
         )
 
     async def _own(self, uow: UnitOfWork, who: Principal, rental_id: int) -> Rental:

@@ -179,3 +179,40 @@ class EvidenceView:
     at: int
     received_at: int
     data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletView:
+    """The user's proven wallet and its USDC balance (both None without one)."""
+
+    address: str | None
+    balance: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WalletLinkView:
+    """A wallet request waiting for the user: link a wallet, or prove a payout wallet."""
+
+    purpose: str  # connect | register
+    request_id: str
+    url: str  # the one-time signing page
+    wc_uri: str | None  # a WalletConnect pairing to open in a wallet app (None: live session)
+    expires_at: int
+    summary: str
+    rental_id: int | None = None  # connect: the quote confirmed once the wallet is linked
+    address: str | None = None  # register: the payout address being proven
+
+
+@dataclass(frozen=True, slots=True)
+class SigningPageView:
+    """A pending signature as the signing page shows it (``state``: pending|used|expired)."""
+
+    token: str
+    user_id: int
+    state: str
+    kind: str
+    method: str  # eth_signTypedData_v4 | personal_sign
+    payload: dict
+    summary: str
+    signer: str | None  # the address that must sign; None: any (a connect)
+    expires_at: int

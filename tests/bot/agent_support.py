@@ -10,7 +10,7 @@ from bot.bootstrap import App
 from core.db import tables
 from core.domain.listings import ListingQuery
 from core.wire import Heartbeat
-from tests.support import heartbeat, renter
+from tests.support import heartbeat, register_provider, renter
 
 PRICE = 400_000
 
@@ -28,7 +28,7 @@ class Host:
 async def add_host(app: App, name: str = "prov", gpus: tuple[str, ...] = ("rtx4090",)) -> Host:
     """A provider with one priced machine; the agent token is kept for HTTP calls."""
     who = await app.users.identify("terminal", name, name)
-    await app.providers.register(who, "0x" + (name.encode().hex() * 40)[:40])
+    await register_provider(app, who)
     view = await app.providers.add_machine(who, f"{name}-box", "eu")
     await app.agents.heartbeat(view.machine_id, heartbeat(list(gpus)))
     await app.providers.set_price(who, f"{name}-box", PRICE, None)

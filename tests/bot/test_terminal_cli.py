@@ -76,7 +76,13 @@ def test_provider_script_and_second_user(tmp_path):
     # /price before the agent reported any GPU is refused with a clear message
     assert "script done: 1 error reply" in out
     assert "'box1' has no such GPUs listed yet; start its agent first." in out
-    assert "You are a provider now." in out
+    assert re.search(
+        r"Not registered: the message was signed by a different wallet \(0x[0-9a-fA-F]{40}\), "
+        r"not by 0x0{38}aa\.",
+        out,
+    )
+    linked = re.search(r"Wallet linked: (0x[0-9a-fA-F]{40})\.", out).group(1)
+    assert f"You are a provider now. Payouts go to {linked}." in out
     assert re.search(r"rigshare-agent --server http://127\.0\.0\.1:8080 --token rsa_\S{40,}", out)
     assert "No machines yet" not in out
     assert "0 listing(s)" not in out

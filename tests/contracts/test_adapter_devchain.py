@@ -84,7 +84,7 @@ async def test_rent_stop_settles_on_chain_with_the_exact_split(app: App) -> None
     for tx in (r.open_tx, r.start_tx, r.stop_tx, r.settle_tx):
         assert (await app.dev_chain.w3.eth.get_transaction_receipt(tx))["status"] == 1
     kinds = [k for k, _, _ in await app.notifications.history(alice.user_id)]
-    assert kinds == ["payment_seen", "private_key", "credentials", "receipt"]
+    assert kinds == ["wallet_connected", "payment_seen", "private_key", "credentials", "receipt"]
 
 
 async def test_keeper_stops_after_paid_until_then_finalizes_after_the_window(app: App) -> None:
@@ -165,6 +165,6 @@ async def test_reverts_become_user_facing_errors(app: App) -> None:
     await app.wallet.approve(next(iter(app.wallet.pending)), tamper=True)
     assert (await rentals_of(app))[quote.rental_id].state == S.CANCELLED
     history = await app.notifications.history(bob.user_id)
-    assert [k for k, _, _ in history] == ["payment_failed"]
-    assert "signature" in str(history[0][1]["reason"]).lower()
+    assert [k for k, _, _ in history] == ["wallet_connected", "payment_failed"]
+    assert "signature" in str(history[1][1]["reason"]).lower()
     assert await _balance(app, app.wallet.address_of(bob.user_id)) == FAUCET

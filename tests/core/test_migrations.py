@@ -25,5 +25,6 @@ async def test_migrate_twice_is_a_no_op(app):
     await app.start()
     async with app.db.write.connect() as conn:
         version = (await conn.exec_driver_sql("select version_num from alembic_version")).all()
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert version == [(head,)] and head >= "0002"
+    # features add revisions on their own branches off a shared one: every head is applied
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert sorted(version) == sorted((h,) for h in heads) and max(heads) >= "0002"

@@ -10,7 +10,7 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationError
 from core.services.providers import hash_token
 from core.services.views import Principal
 from core.wire import Heartbeat
-from tests.support import add_provider, heartbeat, renter
+from tests.support import add_provider, heartbeat, register_provider, renter
 
 
 async def _listings(app, machine_id):
@@ -25,7 +25,7 @@ async def _machine(app, machine_id):
 
 async def test_token_shown_once_and_stored_hashed(app):
     who = await renter(app, "pat")
-    await app.providers.register(who, "0x" + "ab" * 20)
+    await register_provider(app, who)
     view = await app.providers.add_machine(who, "box1", "eu")
     assert view.token.startswith("rsa_") and len(view.token) > 40
     assert view.command == f"rigshare-agent --server http://127.0.0.1:8080 --token {view.token}"
@@ -51,7 +51,7 @@ async def test_provider_commands_need_private_chat_and_registration(app):
 
 async def test_listings_appear_from_inventory_and_are_offered_once_priced(app):
     who = await renter(app, "pat")
-    await app.providers.register(who, "0x" + "ab" * 20)
+    await register_provider(app, who)
     view = await app.providers.add_machine(who, "box1", "eu")
     await app.agents.heartbeat(view.machine_id, heartbeat(["rtx4090", "rtx4090", "h100"]))
     listings = {x.gpu_model: x for x in await _listings(app, view.machine_id)}
@@ -126,7 +126,7 @@ async def test_reliability_refresh_feeds_listings(app, clock):
 async def test_outbox_dedupes_retries_with_backoff_and_scrubs_secrets(app, clock):
     from core.services.base import enqueue
 
-    alice = await renter(app)
+    alice = await renter(app, wallet=False)
     async with app.notifications.uow() as uow:
         for _ in range(2):
             await enqueue(

@@ -8,6 +8,7 @@ from core.domain.billing import deposit_for, paid_seconds, settle
 from core.domain.listings import ListingQuery, ListingStatus
 from core.domain.rentals import RentalState
 from core.errors import Conflict, Forbidden, NoOffer, NotFound, WalletError
+from core.services.views import WalletLinkView
 from tests.support import add_provider, renter
 
 PRICE = 650_000  # $0.65/h
@@ -73,7 +74,7 @@ async def test_quote_confirm_pay_start_stop_settles_exactly(app, clock):
     assert app.agent_gateway.revoked == [r.id]
 
     kinds = [k for k, _, _ in await app.notifications.history(alice.user_id)]
-    assert kinds == ["payment_seen", "private_key", "credentials", "receipt"]
+    assert kinds == ["wallet_connected", "payment_seen", "private_key", "credentials", "receipt"]
     receipts = await app.receipts.list(alice, export_csv=True)
     assert receipts.receipts[0].billed == 653_069
     assert "653069" in receipts.csv
@@ -105,7 +106,7 @@ async def test_rejected_signature_cancels_and_releases(app):
     assert (await _rental(app, quote.rental_id)).state == RentalState.CANCELLED
     assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
     kinds = [k for k, _, _ in await app.notifications.history(alice.user_id)]
-    assert kinds == ["signature_failed"]
+    assert kinds == ["wallet_connected", "signature_failed"]
 
 
 async def test_tampered_signature_is_refused_and_nothing_is_locked(app):
@@ -118,7 +119,7 @@ async def test_tampered_signature_is_refused_and_nothing_is_locked(app):
     assert (await _rental(app, quote.rental_id)).state == RentalState.CANCELLED
     assert app.escrow.locked == 0
     kinds = [k for k, _, _ in await app.notifications.history(alice.user_id)]
-    assert kinds == ["payment_failed"]
+    assert kinds == ["wallet_connected", "payment_failed"]
 
 
 async def test_prepaid_time_runs_out_keeper_warns_then_settles(app, clock):
@@ -216,11 +217,16 @@ async def test_someone_elses_rental_and_bad_states(app):
         await app.rentals.status(bob, None)
     with pytest.raises(NoOffer):
         await app.market.quote(alice, ListingQuery(model="h200"), 3600)
-    app.wallet.disconnected.add(alice.user_id)
+    await app.wallets.disconnect(alice)
+    app.wallet.unreachable = True
     with pytest.raises(WalletError):
         await app.rentals.confirm(alice, quote.rental_id)
-    app.wallet.disconnected.clear()
-    await app.rentals.confirm(alice, quote.rental_id)
+    app.wallet.unreachable = False
+    link = await app.rentals.confirm(alice, quote.rental_id)  # no wallet: a connect, no hold
+    assert isinstance(link, WalletLinkView) and link.rental_id == quote.rental_id
+    assert (await _rental(app, quote.rental_id)).state == RentalState.QUOTED
+    await app.wallet.approve_connect(link.request_id)  # the confirm goes on by itself
+    assert (await _rental(app, quote.rental_id)).state == RentalState.AWAITING_PAYMENT
     with pytest.raises(Conflict):
         await app.rentals.confirm(alice, quote.rental_id)
 

@@ -30,6 +30,7 @@ from provider_agent.ssh_keys import KeyPair, generate_keypair
 from provider_agent.sshd_harness import PrivateSshd
 from tests.provider_agent import sshclient
 from tests.provider_agent.waiting import eventually, holds
+from tests.support import register_provider
 
 PRICE = 390_000
 
@@ -85,7 +86,7 @@ async def test_paid_rental_gets_working_ssh_survives_restart_and_is_revoked(
     app = service
     server = await WebServer(app).start()
     prov = await app.users.identify("terminal", "gpuhost", "gpuhost")
-    await app.providers.register(prov, "0x" + "12" * 20)
+    await register_provider(app, prov)
     token = (await app.providers.add_machine(prov, "rig1", "eu")).token
     daemon = _daemon(server.url, token, sshd, accounts, probe_pair)
     agent = asyncio.create_task(daemon.run())

@@ -23,6 +23,7 @@ from provider_agent.ssh_keys import generate_keypair
 from provider_agent.sshd_harness import PrivateSshd
 from tests.provider_agent import sshclient
 from tests.provider_agent.waiting import eventually
+from tests.support import register_provider
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ async def test_installed_agent_grants_shared_account_access(
 ):
     app, server = served
     prov = await app.users.identify("terminal", "host", "host")
-    await app.providers.register(prov, "0x" + "34" * 20)
+    await register_provider(app, prov)
     token = (await app.providers.add_machine(prov, "rig", "eu")).token
     keys = sshd.keys_dir / shared_user
     proc = await _agent(

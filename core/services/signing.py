@@ -1,0 +1,202 @@
+"""Answers from wallets, whichever way they come: WalletConnect or the signing page.
+
+``EventRouter`` implements ``core.ports.RentalEvents``: rental signatures go to the rental
+lifecycle, a payout proof to the provider service, a linked wallet to the wallet service (and
+then on to the confirm that waited for it). ``SigningPages`` serves the one-time signing
+page: it shows a pending request and checks what the page posts back (the signer must be the
+expected address) before handing it to the same path as WalletConnect.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.domain.model import PendingSignature
+from core.ports import AccessInfo, ChainEvent, Clock, SignatureVerifier
+from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
+from core.services.views import SigningPageView
+from core.services.wallets import ADDRESS, stored_request
+
+if TYPE_CHECKING:
+    from core.services.lifecycle import RentalLifecycle
+    from core.services.providers import ProviderService
+    from core.services.rentals import RentalService
+    from core.services.wallets import WalletService
+
+log = logging.getLogger(__name__)
+
+
+class EventRouter:
+    """Implements core.ports.RentalEvents for every adapter that reports late results."""
+
+    def __init__(
+        self,
+        uow: UowFactory,
+        verifier: SignatureVerifier,
+        *,
+        lifecycle: RentalLifecycle,
+        wallets: WalletService,
+        rentals: RentalService,
+        providers: ProviderService,
+    ) -> None:
+        self.uow = uow
+        self.verifier = verifier
+        self.lifecycle = lifecycle
+        self.wallets = wallets
+        self.rentals = rentals
+        self.providers = providers
+
+    async def signature_received(self, request_id: str, signature: str) -> None:
+        """Route a wallet's signature by the kind of request it answers."""
+        async with self.uow(readonly=True) as uow:
+            pending = await _peek(uow, request_id)
+        if pending is None:
+            log.info("ignoring a signature for an unknown request")
+            return
+        if pending.kind == "register":
+            await self.providers.finish_register(request_id, signature)
+        elif pending.kind == "connect":
+            # a wallet that answers a connect with a signed challenge proves its address
+            request = stored_request(pending) or {}
+            message = request.get("payload", {}).get("message", "")
+            address = self.verifier.recover_message(message, signature)
+            if address is None:
+                await self.signature_failed(request_id, "the wallet's signature is not valid")
+            else:
+                await self.wallet_connected(pending.user_id, request_id, address)
+        else:
+            await self.lifecycle.signature_received(request_id, signature)
+
+    async def signature_failed(self, request_id: str, reason: str) -> None:
+        await self.lifecycle.signature_failed(request_id, reason)
+
+    async def wallet_connected(self, user_id: int, request_id: str | None, address: str) -> None:
+        """Record the proven wallet, then run the confirm that waited for it, if any."""
+        rental_id = await self.wallets.connected(user_id, request_id, address)
+        if rental_id is not None:
+            await self.rentals.resume_confirm(user_id, rental_id)
+
+    async def wallet_disconnected(self, user_id: int, reason: str) -> None:
+        await self.wallets.disconnected(user_id, reason)
+
+    async def access_granted(self, rental_id: int, access: AccessInfo) -> None:
+        await self.lifecycle.access_granted(rental_id, access)
+
+    async def access_failed(self, rental_id: int, reason: str) -> None:
+        await self.lifecycle.access_failed(rental_id, reason)
+
+    async def chain_event(self, event: ChainEvent) -> None:
+        await self.lifecycle.chain_event(event)
+
+
+@dataclass(frozen=True, slots=True)
+class PageAnswer:
+    """What the signing page gets back: ``status`` accepted | unknown | gone | refused."""
+
+    status: str
+    message: str
+
+
+class SigningPages(Service):
+    """The one-time signing page's use cases (``bot/web/signing.py`` only renders)."""
+
+    def __init__(
+        self,
+        uow: UowFactory,
+        clock: Clock,
+        rules: MarketRules,
+        *,
+        verifier: SignatureVerifier,
+        events: EventRouter,
+    ) -> None:
+        super().__init__(uow, clock, rules)
+        self.verifier = verifier
+        self.events = events
+
+    async def page(self, token: str) -> SigningPageView | None:
+        """The request behind ``token``; None when there is none (or it cannot be shown)."""
+        if not isinstance(token, str) or not 20 <= len(token) <= 64:
+            return None
+        async with self.uow(readonly=True) as uow:
+            pending = await _peek(uow, token)
+        request = stored_request(pending) if pending is not None else None
+        if request is None:
+            return None
+        if pending.status != "pending":
+            state = "expired" if pending.status == "expired" else "used"
+        else:
+            state = "expired" if pending.expires_at < self.clock.now() else "pending"
+        return SigningPageView(
+            token=pending.token,
+            user_id=pending.user_id,
+            state=state,
+            kind=pending.kind,
+            method=str(request.get("method", "")),
+            payload=dict(request.get("payload") or {}),
+            summary=str(request.get("summary", "")),
+            signer=request.get("signer"),
+            expires_at=pending.expires_at,
+        )
+
+    async def submit(self, token: str, signature: str, address: str | None) -> PageAnswer:
+        """Check a signature posted by the page, then use it exactly like one that came over
+        WalletConnect. A signature that is not valid for this request, or not by the wallet
+        that must sign, is refused and changes nothing."""
+        view = await self.page(token)
+        if view is None:
+            return PageAnswer("unknown", "This signing link does not exist.")
+        if view.state != "pending":
+            return PageAnswer("gone", _GONE[view.state])
+        if not isinstance(signature, str) or (address is not None and not ADDRESS.match(address)):
+            return PageAnswer("refused", "The page sent something that is not a signature.")
+        if view.method == "eth_signTypedData_v4":
+            signer = self.verifier.recover_typed_data(view.payload, signature)
+        else:
+            signer = self.verifier.recover_message(str(view.payload.get("message", "")), signature)
+        if signer is None:
+            return PageAnswer("refused", "That is not a valid signature of this request.")
+        if address is not None and signer.lower() != address.lower():
+            return PageAnswer(
+                "refused", f"The signature comes from {signer}, not from the account {address}."
+            )
+        if view.signer is not None and signer.lower() != view.signer.lower():
+            return PageAnswer(
+                "refused",
+                f"Signed by a different wallet ({signer}). Sign with {view.signer}.",
+            )
+        if view.kind == "connect":
+            await self.events.wallet_connected(view.user_id, token, signer)
+        else:
+            await self.events.signature_received(token, signature)
+        return PageAnswer("accepted", "Signed. Go back to the chat: rigshare confirms there.")
+
+
+_GONE = {
+    "used": "This request was already answered; open the newest link from the chat.",
+    "expired": "This request expired. Send the command again in the chat for a new link.",
+}
+
+
+async def expire_requests(uow: UnitOfWork, now: int) -> int:
+    """Mark pending requests past their expiry as expired and tell each user (the keeper;
+    an expired payment's hold is released by the keeper's hold step in the same pass).
+    Returns how many expired."""
+    count = 0
+    for pending in await uow.signatures.expired(now):
+        pending.status = "expired"
+        await enqueue(
+            uow,
+            user_id=pending.user_id,
+            kind="request_expired",
+            payload={"rental_id": pending.rental_id, "kind": pending.kind},
+            dedupe_key=f"expired:{pending.token}",
+            now=now,
+        )
+        count += 1
+    return count
+
+
+async def _peek(uow: UnitOfWork, token: str) -> PendingSignature | None:
+    return await uow.signatures.get_by_token(token)

@@ -22,6 +22,7 @@ from bot.discord.cogs.provider import Provider
 from bot.discord.cogs.rentals import Rentals
 from bot.discord.front import DiscordFront
 from bot.discord.notifier import DiscordNotifier
+from bot.discord.translate import CatalogueTranslator
 from bot.discord.views import ActionButton
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class RigshareBot(commands.AutoShardedBot):
         self._sender_task: asyncio.Task | None = None
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CatalogueTranslator())  # German descriptions
         for cog in (Market(self), Rentals(self), Account(self), Provider(self)):
             await self.add_cog(cog)
         await self.add_cog(BoardCog(self, every_s=self.board_every_s))

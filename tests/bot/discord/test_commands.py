@@ -130,3 +130,21 @@ async def test_long_help_is_split_and_markdown_is_escaped(bot, app, dm, alice, t
     text = transcript.last().content
     assert "/rent" in text and len(text) <= 2000
     assert "\\|" in text  # "en|de" would otherwise start a spoiler tag
+
+
+async def test_descriptions_fit_discord_and_german_clients_get_german(bot):
+    from bot.discord.translate import CatalogueTranslator
+
+    translator = CatalogueTranslator()
+    for command in bot.tree.get_commands():
+        payload = await command.get_translated_payload(bot.tree, translator)
+        assert 1 <= len(payload["description"]) <= 100, command.name
+        german = payload.get("description_localizations", {})
+        assert set(german) == {"de"} and german["de"] != payload["description"], command.name
+        for option in payload.get("options", []):
+            assert 1 <= len(option["description"]) <= 100, (command.name, option["name"])
+            assert set(option.get("description_localizations", {})) == {"de"}, (
+                command.name,
+                option["name"],
+            )
+        assert "name_localizations" not in payload or not payload["name_localizations"]

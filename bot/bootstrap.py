@@ -53,6 +53,7 @@ from core.services.providers import ProviderService
 from core.services.receipts import ReceiptService
 from core.services.rentals import RentalService
 from core.services.signing import EventRouter, SigningPages
+from core.services.updates import UpdateLedger
 from core.services.users import UserService
 from core.services.wallets import WalletService
 
@@ -80,6 +81,7 @@ class App:
     agent_commands: AgentCommandService
     command_hub: CommandHub
     kv: KeyValueService  # small settings kept across restarts (Discord board ids)
+    updates: UpdateLedger  # chat updates handled once across processes
     wallets: WalletService  # link / show / forget the user's wallet
     events: EventRouter  # late results from wallets and agents (core.ports.RentalEvents)
     signing: SigningPages  # the one-time signing page's use cases
@@ -204,6 +206,7 @@ def build_app(
         agent_commands=agent_commands,
         command_hub=hub,
         kv=KeyValueService(uow, clock, rules),
+        updates=UpdateLedger(uow, clock, rules),
         wallets=wallets,
         events=events,
         signing=SigningPages(uow, clock, rules, verifier=verifier, events=events),

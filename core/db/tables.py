@@ -251,3 +251,15 @@ gpu_samples = Table(
     Column("minute", Time, primary_key=True, index=True),
     Column("gpus_json", Text, nullable=False),
 )
+
+# chat updates claimed by one service process (Telegram update ids): none is handled twice,
+# and one whose claimer died is taken over after its lease
+processed_updates = Table(
+    "processed_updates",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("update_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("claimed_until", Time, nullable=False),
+    Column("done_at", Time),
+    Column("created_at", Time, nullable=False, index=True),
+)

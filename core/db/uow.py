@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import repositories as r
 from core.db.engine import Database
+from core.db.processed import ProcessedUpdates
 
 
 class SqlAlchemyUnitOfWork:
@@ -31,6 +32,7 @@ class SqlAlchemyUnitOfWork:
         self.agent_commands = r.AgentCommands(s)
         self.evidence = r.Evidence(s)
         self.gpu_samples = r.GpuSamples(s)
+        self.processed_updates = ProcessedUpdates(s)
         return self
 
     async def __aexit__(

@@ -29,6 +29,7 @@ class UnitOfWork(Protocol):
     agent_commands: Any
     evidence: Any
     gpu_samples: Any
+    processed_updates: Any
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

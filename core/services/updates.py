@@ -1,0 +1,57 @@
+"""Each chat update is handled once, however often it arrives and whichever process gets it.
+
+Telegram delivers at least once: a polling process that dies before confirming its last batch
+gets it again after the restart, and a webhook update whose answer was lost (the process
+behind the load balancer died) is sent again, maybe to another process. The front end claims
+the update id here before handling it and marks it done after:
+
+- a new id is handled;
+- an id already done is a duplicate, dropped;
+- an id another process is handling now is "busy": the caller waits and asks again, so a
+  duplicate is dropped once the first handler is done, and an update whose handler died is
+  taken over when its lease ends (``LEASE_S``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.services.base import Service
+
+LEASE_S = 10  # a handler normally answers in well under a second
+KEEP_S = 2 * 86_400  # Telegram keeps undelivered updates for 24 hours
+PRUNE_EVERY = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    handle: bool  # this caller handles the update now
+    duplicate: bool  # it was handled already
+    retry_at: int = 0  # busy elsewhere: ask again at this time (the other's lease end)
+
+
+class UpdateLedger(Service):
+    """Raises only what the database raises."""
+
+    _claims = 0
+
+    async def claim(self, source: str, update_id: int) -> Claim:
+        """Claim ``update_id`` of ``source`` (e.g. "telegram") for ``LEASE_S`` seconds."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            state, until = await uow.processed_updates.claim(source, update_id, now, now + LEASE_S)
+            self._claims += 1
+            if self._claims % PRUNE_EVERY == 0:
+                await uow.processed_updates.prune(now - KEEP_S)
+            await uow.commit()
+        if state in ("new", "taken"):
+            return Claim(handle=True, duplicate=False)
+        if state == "done":
+            return Claim(handle=False, duplicate=True)
+        return Claim(handle=False, duplicate=False, retry_at=until)
+
+    async def done(self, source: str, update_id: int) -> None:
+        """The update was handled (or failed in a way a second try would repeat)."""
+        async with self.uow() as uow:
+            await uow.processed_updates.finish(source, update_id, self.clock.now())
+            await uow.commit()

@@ -1,0 +1,62 @@
+"""Chat updates are handled once (``core.services.updates``): a duplicate is dropped, one that
+is being handled elsewhere is "busy" until its lease ends, and one whose handler died is taken
+over. Two applications on one database stand for two service processes (SQLite, PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from bot.bootstrap import build_app
+from core.db import tables
+from core.services.updates import KEEP_S, LEASE_S, PRUNE_EVERY
+
+
+async def test_first_claim_handles_a_repeat_is_a_duplicate(app):
+    first = await app.updates.claim("telegram", 1001)
+    assert first.handle and not first.duplicate
+    await app.updates.done("telegram", 1001)
+    again = await app.updates.claim("telegram", 1001)
+    assert not again.handle and again.duplicate
+    other_source = await app.updates.claim("discord", 1001)
+    assert other_source.handle
+
+
+async def test_in_flight_elsewhere_is_busy_until_the_lease_then_taken_over(app, clock):
+    assert (await app.updates.claim("telegram", 7)).handle
+    busy = await app.updates.claim("telegram", 7)  # the first handler has not finished
+    assert not busy.handle and not busy.duplicate and busy.retry_at == clock.now() + LEASE_S
+    clock.advance(LEASE_S - 1)
+    assert not (await app.updates.claim("telegram", 7)).handle
+    clock.advance(1)  # the first claimer died: its lease is over
+    taken = await app.updates.claim("telegram", 7)
+    assert taken.handle and not taken.duplicate
+    assert not (await app.updates.claim("telegram", 7)).handle  # and now it is ours
+    await app.updates.done("telegram", 7)
+    assert (await app.updates.claim("telegram", 7)).duplicate
+
+
+async def test_two_processes_racing_for_one_update_one_wins(app, settings, clock):
+    other = build_app(settings, clock=clock)  # a second process on the same database
+    try:
+        claims = await asyncio.gather(
+            *(svc.updates.claim("telegram", 55) for svc in [app, other] * 10)
+        )
+    finally:
+        await other.close()
+    assert sum(c.handle for c in claims) == 1
+
+
+async def test_handled_updates_are_pruned_after_two_days(app, clock):
+    await app.updates.claim("telegram", 1)
+    await app.updates.done("telegram", 1)
+    await app.updates.claim("telegram", 2)  # never finished: kept
+    clock.advance(KEEP_S + 1)
+    app.updates._claims = PRUNE_EVERY - 1  # the next claim prunes
+    await app.updates.claim("telegram", 3)
+    c = tables.processed_updates.c
+    async with app.db.read.connect() as conn:
+        rows = await conn.execute(select(c.update_id).order_by(c.update_id))
+    assert [r[0] for r in rows] == [2, 3]

@@ -132,3 +132,21 @@ async def test_receipts_in_dm_attach_csv_only_when_asked(bot, app, dm, alice, tr
     message = transcript.last()
     assert message.audience == "dm"
     assert [name for name, _ in message.files] == (["rigshare-receipts.csv"] if csv else [])
+
+
+async def test_confirm_without_a_wallet_sends_wallet_buttons_and_qr_by_dm(
+    bot, app, server, transcript
+):
+    await add_provider(app, "prov", ["rtx4090"], PRICE)
+    carol = FakeUser(transcript, "carol")  # no wallet linked yet
+    await slash(bot, "rent", server.interaction(carol), gpu="4090", duration="1h")
+    await press(bot, transcript.last(), "Confirm", carol)
+    pairing = transcript.last("dm")
+    labels = pairing.labels
+    assert {"MetaMask", "Trust Wallet"} <= set(labels)  # universal links, one per wallet
+    assert all(
+        url.startswith("https://") or "/sign/" in url for _, url in pairing.versions[-1].buttons
+    )
+    ((name, png),) = pairing.files
+    assert name.endswith(".png") and png.startswith(b"\x89PNG")
+    assert transcript.seen("public") == []

@@ -7,7 +7,9 @@ Handlers only build the chat line (bot/discord/lines.py); this class defers the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import secrets
 
 import discord
 
@@ -39,6 +41,15 @@ class DiscordFront:
         (None when a provider command was refused outside DMs)."""
         private = deliver.is_private(interaction)
         await interaction.response.defer(ephemeral=not private, thinking=True)
+        try:
+            return await self._command(interaction, line, dm_only=dm_only, private=private)
+        except Exception:
+            await self._failed(interaction, in_place=False)
+            return None
+
+    async def _command(
+        self, interaction: discord.Interaction, line: str, *, dm_only: bool, private: bool
+    ) -> Reply | None:
         who = await self.who(interaction)
         if dm_only and not private:
             command = line.split()[0].removeprefix("/")
@@ -53,7 +64,7 @@ class DiscordFront:
             self.status.watch(LiveStatus(self, interaction, who, reply))
         return reply
 
-    async def press(self, interaction: discord.Interaction, action: str | None) -> Reply:
+    async def press(self, interaction: discord.Interaction, action: str | None) -> Reply | None:
         """Answer a button press: confirm/cancel/cheaper/paging replace the pressed message,
         anything else (Extend on a warning) answers in a new message."""
         private = deliver.is_private(interaction)
@@ -62,6 +73,15 @@ class DiscordFront:
             await interaction.response.defer()
         else:
             await interaction.response.defer(ephemeral=not private, thinking=True)
+        try:
+            return await self._press(interaction, action, verb)
+        except Exception:
+            await self._failed(interaction, in_place=verb in IN_PLACE_VERBS)
+            return None
+
+    async def _press(
+        self, interaction: discord.Interaction, action: str | None, verb: str
+    ) -> Reply:
         who = await self.who(interaction)
         if action is None:
             reply = Reply(t(who.lang, "discord.expired"), error=True)
@@ -74,3 +94,16 @@ class DiscordFront:
         keep = reply.error and verb in IN_PLACE_VERBS and reply.core_call != "rentals.confirm"
         await deliver.answer(interaction, reply, who.lang, buttons=buttons, new_message=keep)
         return reply
+
+    async def _failed(self, interaction: discord.Interaction, *, in_place: bool) -> None:
+        """Something unexpected (the database, Discord): log it with a reference and tell the
+        user briefly, without touching a message that still shows a good quote."""
+        ref = secrets.token_hex(4)
+        log.exception("discord interaction failed (ref %s)", ref)
+        locale = getattr(interaction.locale, "value", "") or ""
+        text = t("de" if locale.startswith("de") else "en", "error.generic", ref=ref)
+        with contextlib.suppress(discord.HTTPException):
+            if in_place:
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.edit_original_response(content=text, view=None)

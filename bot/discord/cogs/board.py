@@ -55,7 +55,11 @@ class BoardCog(commands.Cog):
         elif not interaction.permissions.manage_guild:  # default_permissions can be overridden
             text, error = t(who.lang, "discord.admin_only"), True
         else:
-            lang = server_lang(interaction)
-            await self.board.post(interaction.channel, interaction.guild_id, lang)
-            text, error = t(who.lang, "discord.board_posted"), False
+            try:
+                await self.board.post(
+                    interaction.channel, interaction.guild_id, server_lang(interaction)
+                )
+                text, error = t(who.lang, "discord.board_posted"), False
+            except discord.Forbidden:  # the bot may not write here
+                text, error = t(who.lang, "discord.board_forbidden"), True
         await deliver.answer(interaction, Reply(text, error=error), who.lang)

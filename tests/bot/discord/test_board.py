@@ -76,3 +76,17 @@ async def test_a_second_board_in_a_channel_replaces_the_first(bot, app, server, 
         await slash(bot, "board", server.interaction(admin, permissions=ADMIN))
     (record,) = await Board(bot.front).records()
     assert record["message"] == [m for m in transcript.messages if m.audience == "public"][-1].id
+
+
+async def test_a_channel_the_bot_may_not_write_in_gets_a_clear_answer(
+    bot, app, server, transcript, monkeypatch
+):
+    async def refuse(*args, **kwargs):
+        raise discord.Forbidden(
+            type("R", (), {"status": 403, "reason": "Forbidden"})(), "Missing Access"
+        )
+
+    monkeypatch.setattr(server.channel, "send", refuse)
+    await slash(bot, "board", server.interaction(FakeUser(transcript, "admin"), permissions=ADMIN))
+    assert "Send Messages" in transcript.last().content and transcript.seen("public") == []
+    assert await Board(bot.front).records() == []

@@ -148,3 +148,18 @@ async def test_descriptions_fit_discord_and_german_clients_get_german(bot):
                 option["name"],
             )
         assert "name_localizations" not in payload or not payload["name_localizations"]
+
+
+async def test_an_unexpected_failure_gets_a_reference_and_a_log_entry(
+    bot, app, server, alice, transcript, monkeypatch, caplog
+):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(app.users, "identify", broken)
+    await slash(bot, "gpus", server.interaction(alice))
+    answer = transcript.last()
+    assert answer.audience == "ephemeral" and "reference" in answer.content
+    assert "fire" not in answer.content
+    ref = answer.content.split("reference ")[1].split(")")[0]
+    assert any(ref in r.getMessage() and r.exc_info for r in caplog.records)

@@ -114,11 +114,11 @@ async def _run(app: App, args: argparse.Namespace) -> int:
         asyncio.create_task(command_loop(app, hosts)),
         asyncio.create_task(_leader_loop(app)),
     ]
-    try:
-        if args.no_terminal:
     if app.settings.discord_token is not None:
         print("  · discord: connecting (slash commands are synced on start)")
         tasks.append(asyncio.create_task(_discord(app)))
+    try:
+        if args.no_terminal:
             await asyncio.Event().wait()
         chat = TerminalChat(app)
         tasks.append(asyncio.create_task(_outbox_loop(chat)))
@@ -133,8 +133,6 @@ async def _run(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-RELIABILITY_EVERY_S = 600.0
-
 async def _discord(app: App) -> None:
     from bot.discord.bot import run_discord  # discord.py is imported only when it is used
 
@@ -145,6 +143,8 @@ async def _discord(app: App) -> None:
         log.exception("discord front end stopped")
         print(f"  · discord: stopped ({exc.__class__.__name__}; see the log)")
 
+
+RELIABILITY_EVERY_S = 600.0
 
 
 async def _leader_loop(app: App) -> None:

@@ -12,11 +12,13 @@ from pathlib import Path
 from bot import deploy
 from bot.bootstrap import App, build_app
 from bot.leadership import Leadership
+from bot.recovery import resume_wallet_requests
 from bot.settings import Settings
 from bot.simulation import command_loop, heartbeat_loop, seed_market
 from bot.system import tune_gc_for_serving
 from bot.terminal.chat import TerminalChat
 from bot.web.app import WebServer
+from bot.web.health import Health
 from core.db.leader import LeaderLock
 from core.errors import CoreError
 
@@ -95,7 +97,9 @@ async def _chat(app: App, args: argparse.Namespace) -> int:
 
 async def _run(app: App, args: argparse.Namespace) -> int:
     hosts = await seed_market(app, app.settings.simulated_providers)
-    web = WebServer(app, app.settings.web_host, app.settings.web_port)
+    await resume_wallet_requests(app)  # the development wallet died with the last process
+    health = Health()
+    web = WebServer(app, app.settings.web_host, app.settings.web_port, health=health)
     try:
         await web.start()
         app.notes.append(f"agent API: {web.url}/agent/v1/ (rigshare-agent --server {web.url})")
@@ -112,7 +116,7 @@ async def _run(app: App, args: argparse.Namespace) -> int:
     tasks = [
         asyncio.create_task(heartbeat_loop(app, hosts)),
         asyncio.create_task(command_loop(app, hosts)),
-        asyncio.create_task(_leader_loop(app)),
+        asyncio.create_task(_leader_loop(app, health)),
     ]
     if app.settings.discord_token is not None:
         print("  · discord: connecting (slash commands are synced on start)")
@@ -147,12 +151,16 @@ async def _discord(app: App) -> None:
 RELIABILITY_EVERY_S = 600.0
 
 
-async def _leader_loop(app: App) -> None:
+async def _leader_loop(app: App, health: Health | None = None) -> None:
     """The chain watcher and the keeper run only in the process holding the leader lock."""
     work = [lambda: _keeper_loop(app)]
     if app.watcher is not None:
         work.append(lambda: app.watcher.run(app.settings.watch_interval_s))
-    await Leadership(LeaderLock(app.db), work).run()
+    # advisory locks are per database: deployments in schemas of one database lead apart
+    schema = app.settings.database_schema
+    lock = LeaderLock(app.db, f"leader:{schema}" if schema else "leader")
+    on_change = health.set_leader if health is not None else None
+    await Leadership(lock, work, on_change=on_change).run()
 
 
 async def _keeper_loop(app: App) -> None:

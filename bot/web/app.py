@@ -7,15 +7,19 @@ from aiohttp import web
 
 from bot.bootstrap import App
 from bot.web.agent_api import AgentLimits, create_agent_api
+from bot.web.health import Health, add_health_route
 
 MAX_BODY = 1024 * 1024  # no route accepts more; each route checks its own, smaller limit
 BACKLOG = 2048  # thousands of agents reconnect at once after a restart
 SHUTDOWN_S = 2.0  # long-polls are released at shutdown; nothing else runs long
 
 
-def build_web_app(app: App, *, limits: AgentLimits | None = None) -> web.Application:
+def build_web_app(
+    app: App, *, limits: AgentLimits | None = None, health: Health | None = None
+) -> web.Application:
     web_app = web.Application(client_max_size=MAX_BODY)
     web_app.router.add_get("/healthz", _health)
+    add_health_route(web_app, health or Health())
     web_app.add_subapp("/agent/v1", create_agent_api(app, limits))
     return web_app
 
@@ -39,9 +43,11 @@ class WebServer:
         *,
         limits: AgentLimits | None = None,
         access_log: bool = False,
+        health: Health | None = None,
     ) -> None:
         self.app, self.host, self.port = app, host, port
         self.limits = limits
+        self.health = health or Health()
         self._access_log = access_log
         self._runner: web.AppRunner | None = None
 
@@ -52,7 +58,9 @@ class WebServer:
     async def start(self) -> WebServer:
         kwargs = {} if self._access_log else {"access_log": None}
         runner = web.AppRunner(
-            build_web_app(self.app, limits=self.limits), shutdown_timeout=SHUTDOWN_S, **kwargs
+            build_web_app(self.app, limits=self.limits, health=self.health),
+            shutdown_timeout=SHUTDOWN_S,
+            **kwargs,
         )
         await runner.setup()
         try:

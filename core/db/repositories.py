@@ -466,6 +466,24 @@ class Signatures(_Repo):
         )
         return (await self.s.execute(q)).scalars().all()
 
+    async def unanswered(
+        self, now: int, created_before: int, limit: int = 500
+    ) -> Sequence[PendingSignature]:
+        """Requests still waiting for the wallet (not expired), created at or before
+        ``created_before``, oldest first."""
+        t = tables.pending_signatures
+        q = (
+            select(PendingSignature)
+            .where(
+                t.c.status == "pending",
+                t.c.expires_at >= now,
+                t.c.created_at <= created_before,
+            )
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        return (await self.s.execute(q)).scalars().all()
+
 
 class Settings(_Repo):
     async def get_value(self, key: str) -> str | None:

@@ -13,16 +13,21 @@ overdue by ``GRACE_S``, so it does not race a live process that is about to make
 - ended or closed, but the agent was never told to revoke -> queue the revoke.
 
 Every step is idempotent; a failing call is logged and retried on the next pass.
+
+``unanswered_requests`` lists the wallet requests still waiting for an answer, for a restarted
+process whose wallet adapter keeps its requests in memory (the development wallet).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.domain.rentals import RentalState as S
-from core.ports import AccessInfo
+from core.ports import AccessInfo, SignatureRequest
+from core.services.base import UowFactory
 
 if TYPE_CHECKING:
     from core.services.lifecycle import RentalLifecycle
@@ -95,3 +100,39 @@ async def _apply_result(lc: RentalLifecycle, rental_id: int, result_json: str) -
         log.exception("stored grant result of rental %s is unreadable", rental_id)
         return 0
     return 1
+
+
+@dataclass(frozen=True, slots=True)
+class UnansweredRequest:
+    token: str
+    user_id: int
+    kind: str
+    request: SignatureRequest | None  # None for a wallet connect (nothing to sign yet)
+    expires_at: int
+
+
+async def unanswered_requests(
+    uow: UowFactory, now: int, min_age_s: int = 5
+) -> list[UnansweredRequest]:
+    """Wallet requests still pending and not expired, at least ``min_age_s`` old (younger
+    ones belong to a live process that is about to hand them to the wallet)."""
+    async with uow(readonly=True) as u:
+        rows = await u.signatures.unanswered(now, now - min_age_s)
+    out = []
+    for row in rows:
+        try:
+            stored = json.loads(row.payload_json).get("request") or {}
+        except (ValueError, AttributeError):
+            continue
+        request = None
+        if row.kind != "connect":
+            if not stored.get("method") or not isinstance(stored.get("payload"), dict):
+                continue
+            request = SignatureRequest(
+                kind=row.kind,
+                method=stored["method"],
+                payload=stored["payload"],
+                summary=str(stored.get("summary") or ""),
+            )
+        out.append(UnansweredRequest(row.token, row.user_id, row.kind, request, row.expires_at))
+    return out

@@ -15,6 +15,16 @@ class Settings(BaseSettings):
     database_schema: str | None = None  # PostgreSQL search_path (tests, shared servers)
     redis_url: str | None = None
     telegram_token: SecretStr | None = None
+    # Telegram: polling unless TELEGRAM_WEBHOOK (then PUBLIC_URL must be https); the secret
+    # header defaults to one derived from the token; TELEGRAM_API_URL: a local Bot API server
+    telegram_webhook: bool = False
+    telegram_webhook_path: str = "/telegram/webhook"
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_url: str | None = None
+    telegram_polling_timeout_s: int = Field(default=30, ge=0, le=60)
+    telegram_rate_per_s: float = Field(default=1.0, gt=0)  # per user, beyond the burst
+    telegram_rate_burst: int = Field(default=8, ge=1)
+    telegram_status_refresh_s: float = Field(default=45.0, gt=0)  # live /status edits
     discord_token: SecretStr | None = None
     discord_guild_id: int | None = None  # sync slash commands to this server at once (testing)
     public_url: str = "http://127.0.0.1:8080"

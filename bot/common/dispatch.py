@@ -59,6 +59,10 @@ class Dispatcher:
         """Parse one chat line and answer it; never raises."""
         return await self._safe(who, self._text(who, text))
 
+    async def handle_command(self, who: Principal, cmd: g.Command) -> Reply:
+        """Answer a command parsed already (a front end's follow-up step); never raises."""
+        return await self._safe(who, self.handle(who, cmd))
+
     async def handle_action(self, who: Principal, action: str) -> Reply:
         """Answer a button press; never raises."""
         return await self._safe(who, self._action(who, action))

@@ -21,6 +21,7 @@ def build_web_app(
     web_app.router.add_get("/healthz", _health)
     add_health_route(web_app, health or Health())
     web_app.add_subapp("/agent/v1", create_agent_api(app, limits))
+    web_app.add_subapp("/sign", create_signing_app(app))  # the one-time signing page
     return web_app
 
 

@@ -379,6 +379,8 @@ class Outbox(_Repo):
             .where(o.sent_at.is_(None), o.next_attempt_at <= now, free, u.platform == platform)
             .order_by(o.id)
             .limit(limit)
+            # PostgreSQL: a second sender skips the rows being claimed and takes the next ones
+            .with_for_update(skip_locked=True, of=tables.outbox)
         )
         taken = []
         for outbox_id in (await self.s.execute(q)).scalars().all():

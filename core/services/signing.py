@@ -121,6 +121,7 @@ class SigningPages(Service):
             return None
         async with self.uow(readonly=True) as uow:
             pending = await _peek(uow, token)
+            user = await uow.users.get(pending.user_id) if pending is not None else None
         request = stored_request(pending) if pending is not None else None
         if request is None:
             return None
@@ -138,6 +139,7 @@ class SigningPages(Service):
             summary=str(request.get("summary", "")),
             signer=request.get("signer"),
             expires_at=pending.expires_at,
+            lang=user.lang if user is not None else "en",
         )
 
     async def submit(self, token: str, signature: str, address: str | None) -> PageAnswer:

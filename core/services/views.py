@@ -216,3 +216,4 @@ class SigningPageView:
     summary: str
     signer: str | None  # the address that must sign; None: any (a connect)
     expires_at: int
+    lang: str = "en"  # the user's language

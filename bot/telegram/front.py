@@ -1,0 +1,177 @@
+"""The Telegram front end: one aiogram Bot and Dispatcher wired to the application.
+
+Polling by default. With ``TELEGRAM_WEBHOOK=true`` (and an https ``PUBLIC_URL``) Telegram
+POSTs updates to ``{PUBLIC_URL}{TELEGRAM_WEBHOOK_PATH}`` on the service's web server, each
+carrying the secret token header that aiogram's handler checks. FSM data (dispute steps,
+long button actions) and rate limits live in memory, or in Redis when ``REDIS_URL`` is set,
+so several processes behind a load balancer share them. The outbox sender for Telegram users
+runs here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+
+from aiogram import Bot
+from aiogram import Dispatcher as AiogramDispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.bootstrap import App
+from bot.common.dispatch import Dispatcher
+from bot.common.outbox import OutboxSender, SendLimits
+from bot.common.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from bot.common.render import explorer_base
+from bot.telegram.context import Tg
+from bot.telegram.live import LiveStatus
+from bot.telegram.menu import set_menu
+from bot.telegram.middlewares import IdentityMiddleware, LanguageMiddleware, RateLimitMiddleware
+from bot.telegram.notifier import TELEGRAM_LIMITS, TelegramNotifier
+from bot.telegram.once import OnceMiddleware
+from bot.telegram.routers import routers
+from bot.telegram.sending import Responder
+
+log = logging.getLogger(__name__)
+
+
+def webhook_secret(settings: object) -> str:
+    """The secret Telegram sends with every webhook update: TELEGRAM_WEBHOOK_SECRET, or one
+    derived from the bot token (the same in every process, unknown to anyone without it)."""
+    configured = getattr(settings, "telegram_webhook_secret", None)
+    if configured is not None:
+        return configured.get_secret_value()
+    token = settings.telegram_token.get_secret_value()  # type: ignore[attr-defined]
+    return hashlib.sha256(b"rigshare-telegram-webhook:" + token.encode()).hexdigest()
+
+
+class TelegramFrontEnd:
+    """``await start()`` ... ``await stop()``; ``mount(web_app)`` adds the webhook route."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        session: BaseSession | None = None,
+        storage: BaseStorage | None = None,
+        limiter: RateLimiter | None = None,
+        send_limits: SendLimits | None = None,
+        status_interval_s: float | None = None,
+    ) -> None:
+        s = app.settings
+        if s.telegram_token is None:
+            raise ValueError("TELEGRAM_TOKEN is not set")
+        self.app, self.settings = app, s
+        if session is None and s.telegram_api_url:
+            session = AiohttpSession(api=TelegramAPIServer.from_base(s.telegram_api_url))
+        self.bot = Bot(s.telegram_token.get_secret_value(), session=session)
+        self.redis = None
+        if s.redis_url and (storage is None or limiter is None):
+            from redis.asyncio import Redis
+
+            self.redis = Redis.from_url(s.redis_url)
+        if storage is None and self.redis is not None:
+            from aiogram.fsm.storage.redis import RedisStorage
+
+            storage = RedisStorage(self.redis)
+        rate, burst = s.telegram_rate_per_s, s.telegram_rate_burst
+        if limiter is None:
+            limiter = (
+                RedisRateLimiter(self.redis, rate, burst)
+                if self.redis is not None
+                else MemoryRateLimiter(rate, burst)
+            )
+        self.rig = Dispatcher(app)
+        self.responder = Responder(self.bot, username="")
+        self.live = LiveStatus(
+            self.bot, self.rig, interval_s=status_interval_s or s.telegram_status_refresh_s
+        )
+        self.identity = IdentityMiddleware(app)
+        self.rate_limit = RateLimitMiddleware(limiter)
+        self.tg = Tg(app, self.rig, self.responder, self.live, self.identity)
+        self.dp = AiogramDispatcher(storage=storage or MemoryStorage())
+        self.dp["tg"] = self.tg
+        self.once = OnceMiddleware(app.updates)  # first: a duplicate costs one lookup only
+        self.dp.update.outer_middleware(self.once)
+        self.dp.update.outer_middleware(self.rate_limit)
+        self.dp.update.outer_middleware(self.identity)
+        self.dp.update.outer_middleware(LanguageMiddleware())
+        self.dp.include_routers(*routers())
+        self.notifier = TelegramNotifier(self.bot, self.responder)
+        self.sender = OutboxSender(
+            app.notifications,
+            self.notifier,
+            explorer=explorer_base(getattr(app.escrow, "chain_id", None)),
+            limits=send_limits or TELEGRAM_LIMITS,
+        )
+        self._tasks: list[asyncio.Task] = []
+        self._stop = asyncio.Event()
+
+    @property
+    def webhook(self) -> bool:
+        return bool(self.settings.telegram_webhook)
+
+    @property
+    def webhook_url(self) -> str:
+        return self.settings.public_url.rstrip("/") + self.settings.telegram_webhook_path
+
+    def mount(self, web_app: web.Application) -> None:
+        """Serve the webhook on the service's web application (before it starts)."""
+        handler = SimpleRequestHandler(
+            dispatcher=self.dp, bot=self.bot, secret_token=webhook_secret(self.settings)
+        )
+        handler.register(web_app, path=self.settings.telegram_webhook_path)
+
+    async def prepare(self) -> None:
+        """Learn the bot's name (for deep links) and register the command menus. Raises
+        TelegramAPIError (a wrong token: TelegramUnauthorizedError)."""
+        me = await self.bot.get_me()
+        self.responder.username = me.username or ""
+        await set_menu(self.bot)
+
+    async def start(self, *, sender: bool = True) -> None:
+        """Prepare, then receive updates (polling, or the webhook) and send the outbox."""
+        await self.prepare()
+        if self.webhook:
+            await self.bot.set_webhook(
+                self.webhook_url,
+                secret_token=webhook_secret(self.settings),
+                allowed_updates=self.dp.resolve_used_update_types(),
+            )
+        else:
+            await self.bot.delete_webhook()
+            self._tasks.append(
+                asyncio.create_task(
+                    self.dp.start_polling(
+                        self.bot,
+                        handle_signals=False,
+                        close_bot_session=False,
+                        polling_timeout=self.settings.telegram_polling_timeout_s,
+                    )
+                )
+            )
+        if sender:
+            self._tasks.append(asyncio.create_task(self.sender.run(self._stop)))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if not self.webhook:
+            with contextlib.suppress(RuntimeError):  # "polling is not started"
+                await self.dp.stop_polling()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.live.close()
+        await self.bot.session.close()
+        if self.redis is not None:
+            await self.redis.aclose()

@@ -1,0 +1,39 @@
+"""/start (also the deep link back from a group), /help, /lang, /cancel."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message
+
+from bot.common.i18n import t
+from bot.telegram.context import Tg
+from core.services.views import Principal
+
+
+def router() -> Router:
+    r = Router(name="start")
+    r.message.register(start_or_help, CommandStart())
+    r.message.register(start_or_help, Command("help", "hilfe"))
+    r.message.register(lang, Command("lang", "language", "sprache"))
+    r.message.register(cancel, Command("cancel", "abbrechen"))
+    return r
+
+
+async def start_or_help(message: Message, tg: Tg, who: Principal, state: FSMContext) -> None:
+    await tg.text(message, who, state)
+
+
+async def lang(message: Message, tg: Tg, who: Principal, state: FSMContext) -> None:
+    reply = await tg.text(message, who, state)
+    if not reply.error and message.from_user is not None:
+        tg.identity.forget(message.from_user.id)  # the next update reads the new language
+
+
+async def cancel(message: Message, lang: str, state: FSMContext) -> None:
+    if await state.get_state() is None:
+        await message.answer(t(lang, "telegram.nothing_to_cancel"))
+        return
+    await state.set_state(None)
+    await message.answer(t(lang, "telegram.dispute_cancelled"))

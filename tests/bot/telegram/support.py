@@ -1,0 +1,134 @@
+"""Driving the real aiogram Dispatcher of the Telegram front end with updates, as Telegram
+would send them, and reading what the bot sent back (``FakeTelegram`` calls)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from aiogram.types import Update
+
+from bot.bootstrap import App
+from bot.common.outbox import SendLimits
+from bot.common.ratelimit import MemoryRateLimiter, RateLimiter
+from bot.telegram.front import TelegramFrontEnd
+from tests.bot.telegram.fake_telegram import Call, FakeTelegram, RecordingSession
+
+GROUP = -1001234567890
+
+
+@dataclass(frozen=True)
+class TgUser:
+    id: int
+    username: str
+    language_code: str = "en"
+
+    def json(self) -> dict:
+        return {
+            "id": self.id,
+            "is_bot": False,
+            "first_name": self.username.title(),
+            "username": self.username,
+            "language_code": self.language_code,
+        }
+
+
+ALICE = TgUser(1001, "alice")
+BOB = TgUser(1002, "bob", "de-DE")
+CAROL = TgUser(1003, "carol")
+
+
+def chat_json(chat_id: int, user: TgUser) -> dict:
+    if chat_id > 0:
+        return {"id": chat_id, "type": "private", "first_name": user.username.title()}
+    return {"id": chat_id, "type": "supergroup", "title": "GPU friends"}
+
+
+class Harness:
+    """One Telegram front end on a RecordingSession; ``send`` and ``press`` feed updates
+    through ``Dispatcher.feed_update`` and return the Bot API calls they caused."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        limiter: RateLimiter | None = None,
+        status_interval_s: float = 3600.0,
+        telegram: FakeTelegram | None = None,
+    ) -> None:
+        self.app = app
+        self.telegram = telegram or FakeTelegram(now=app.clock.now())
+        self.front = TelegramFrontEnd(
+            app,
+            session=RecordingSession(self.telegram),
+            limiter=limiter or MemoryRateLimiter(1000.0, 1000),
+            send_limits=SendLimits(per_second=1000.0, per_chat_interval_s=0.0),
+            status_interval_s=status_interval_s,
+        )
+        self.bot = self.front.bot
+        self._message_ids = itertools.count(1)
+        self._update_ids = itertools.count(1)
+
+    async def start(self) -> None:
+        await self.front.prepare()
+
+    async def close(self) -> None:
+        await self.front.stop()
+
+    async def feed(self, update: dict) -> list[Call]:
+        before = len(self.telegram.calls)
+        parsed = Update.model_validate(
+            {"update_id": next(self._update_ids), **update}, context={"bot": self.bot}
+        )
+        await self.front.dp.feed_update(self.bot, parsed)
+        return self.telegram.calls[before:]
+
+    async def send(self, user: TgUser, text: str, chat_id: int | None = None) -> list[Call]:
+        chat = chat_id if chat_id is not None else user.id
+        message = {
+            "message_id": next(self._message_ids),
+            "date": self.app.clock.now(),
+            "chat": chat_json(chat, user),
+            "from": user.json(),
+            "text": text,
+        }
+        if text.startswith("/"):
+            length = len(text.split(maxsplit=1)[0])
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        return await self.feed({"message": message})
+
+    async def press(self, user: TgUser, sent: Call, label: str) -> list[Call]:
+        """Press the button whose label contains ``label`` on a message the bot sent."""
+        data = button(sent, label)["callback_data"]
+        return await self.press_data(user, sent, data)
+
+    async def press_data(self, user: TgUser, sent: Call, data: str) -> list[Call]:
+        query = {
+            "id": str(next(self._update_ids) * 7919),
+            "from": user.json(),
+            "chat_instance": "ci-1",
+            "message": sent.result,
+            "data": data,
+        }
+        return await self.feed({"callback_query": query})
+
+    async def deliver(self) -> int:
+        """Let simulated wallets and agents answer, then send every due outbox message."""
+        total = 0
+        while True:
+            await self.app.settle()
+            sent = await self.front.sender.run_once()
+            total += sent
+            if not sent:
+                return total
+
+
+def button(sent: Call, label: str) -> dict:
+    for b in sent.buttons():
+        if label.casefold() in b["text"].casefold():
+            return b
+    raise AssertionError(f"no button {label!r} in {[b['text'] for b in sent.buttons()]}")
+
+
+def texts(calls: list[Call]) -> str:
+    return "\n---\n".join(c.text for c in calls)

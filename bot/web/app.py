@@ -8,6 +8,7 @@ from aiohttp import web
 from bot.bootstrap import App
 from bot.web.agent_api import AgentLimits, create_agent_api
 from bot.web.health import Health, add_health_route
+from bot.web.signing import create_signing_app
 
 MAX_BODY = 1024 * 1024  # no route accepts more; each route checks its own, smaller limit
 BACKLOG = 2048  # thousands of agents reconnect at once after a restart

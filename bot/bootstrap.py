@@ -28,6 +28,7 @@ from contracts.watcher import ChainWatcher
 from core.db.engine import Database, create_database
 from core.db.mapping import start_mappers
 from core.db.migrate import migrate
+from core.db.mutex import DatabaseMutex
 from core.db.uow import SqlAlchemyUowFactory
 from core.fakes.agents import FakeAgentGateway
 from core.fakes.background import Background
@@ -147,6 +148,7 @@ def build_app(
     agent_commands = AgentCommandService(uow, clock, rules)
     hub = CommandHub(agent_commands)
     chain = _Chain(settings, clock, background, auto_approve)
+    chain.db = db  # the relayer's nonces are shared with every process on this database
     if escrow is None:
         escrow = chain.escrow()
     if wallet is None:
@@ -229,6 +231,7 @@ class _Chain:
         self.clock = clock
         self.background = background
         self.auto_approve = auto_approve
+        self.db: Database | None = None
         self.mode = "rpc" if settings.rpc_url else settings.chain
         self.dev: DevChain | None = None
         self.watcher: ChainWatcher | None = None
@@ -250,7 +253,8 @@ class _Chain:
             raise ValueError("RPC_URL needs ESCROW_ADDRESS and RELAYER_KEY (see README)")
         w3 = AsyncWeb3(AsyncHTTPProvider(s.rpc_url))
         key = Account.from_key(s.relayer_key.get_secret_value())
-        relayer = Relayer(w3, key, confirmations=s.confirmations)
+        nonces = DatabaseMutex(self.db, f"relayer:{key.address.lower()}")
+        relayer = Relayer(w3, key, confirmations=s.confirmations, nonce_lock=nonces)
         escrow = Web3Escrow(w3, relayer, s.escrow_address, expected_chain_id=s.chain_id)
         self.startup.append(escrow.connect)
         self.shutdown.append(w3.provider.disconnect)

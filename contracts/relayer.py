@@ -10,7 +10,9 @@ and still on the canonical chain.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,16 +55,20 @@ class Relayer:
         fees: FeePolicy | None = None,
         decoder: RevertDecoder | None = None,
         fixed_gas: int | None = None,
+        nonce_lock: Callable[[], contextlib.AbstractAsyncContextManager[Any]] | None = None,
     ) -> None:
         """``fixed_gas``: dry-run with ``eth_call`` on the pending block and send with this
         limit instead of ``eth_estimateGas`` (py-evm estimates in a block stamped with the wall
-        clock, not the development chain's clock)."""
+        clock, not the development chain's clock). ``nonce_lock``: a lock shared with every
+        other process that sends from this key (``core.db.mutex``); each send then takes the
+        next nonce under it, from the node's count and this process's own."""
         self.w3 = w3
         self.fixed_gas = fixed_gas
         self.account = account
         self.confirmations = confirmations
         self.fees = fees or FeePolicy()
         self.decoder = decoder or RevertDecoder(())
+        self.nonce_lock = nonce_lock
         self._lock = asyncio.Lock()
         self._nonce: int | None = None
         self._chain_id: int | None = None
@@ -148,9 +154,12 @@ class Relayer:
 
     # -- sending -----------------------------------------------------------------------------
     async def _submit(self, tx: dict[str, Any], what: str) -> TxReceipt:
-        async with self._lock:
-            if self._nonce is None:
-                self._nonce = await self.w3.eth.get_transaction_count(self.address, "pending")
+        shared = self.nonce_lock() if self.nonce_lock is not None else contextlib.nullcontext()
+        async with self._lock, shared:
+            if self._nonce is None or self.nonce_lock is not None:
+                # another process may have sent from this key since: ask the node too
+                counted = await self.w3.eth.get_transaction_count(self.address, "pending")
+                self._nonce = max(counted, self._nonce or 0)
             tx["nonce"] = self._nonce
             try:
                 hashes = [await self._broadcast(tx)]

@@ -7,8 +7,8 @@ server can see (a non-ephemeral guild message) is free of credentials, private k
 tokens and wallet details, and carries no files; every Reply marked private was shown only
 in the user's DMs or ephemerally. Played for a user who takes DMs and for one who blocks them.
 
-Telegram groups are not covered yet: bot/telegram is being built alongside and has no mocked
-session to drive here so far.
+The same conversation is played in a Telegram group through bot/telegram (aiogram's real
+Dispatcher with a recording Bot API session): nothing private is ever sent to the group.
 """
 
 from __future__ import annotations
@@ -144,3 +144,42 @@ async def test_nothing_private_is_ever_a_public_server_message(tmp_path, takes_d
         assert "ssh -p" in dm_text and "ended" in dm_text and delivered >= 4
     else:  # nothing could be delivered; the notifier left it for a retry, not elsewhere
         assert delivered == 0 or transcript.seen("dm") == []
+
+
+async def test_nothing_private_is_ever_sent_to_a_telegram_group(tmp_path):
+    """The same conversation typed in a Telegram group (bot/telegram through aiogram's
+    Dispatcher and a recording Bot API session), buttons pressed there, outbox delivered."""
+    from tests.bot.telegram.fake_telegram import TOKEN
+    from tests.bot.telegram.support import ALICE, GROUP, Harness
+
+    app = await fresh_app(tmp_path, "telegram", telegram_token=TOKEN)
+    tg = Harness(app)
+    await tg.start()
+    try:
+        who = await app.users.identify("telegram", str(ALICE.id), "Alice", chat_id=str(ALICE.id))
+        await link_wallet_if_needed(app, who)
+        last = None
+        for step in CONVERSATION:
+            app.clock.advance(step.advance)
+            if step.press:
+                calls = await tg.press(ALICE, last, step.press)
+            else:
+                calls = await tg.send(ALICE, step.line, chat_id=GROUP)
+            if step.approve:
+                await approve_all(app)
+            shown = [c for c in calls if c.result and c.buttons()]
+            last = shown[-1] if shown else last
+        await tg.deliver()
+    finally:
+        await tg.close()
+        await app.close()
+
+    group = tg.telegram.sent(chat_id=GROUP)
+    assert len(group) >= 30  # the conversation really happened in the group
+    for call in group:
+        assert leaks(call.content()) == [], call.content()
+        assert call.files == {} or all(
+            not name.endswith((".key", ".csv")) for name, _ in call.files.values()
+        )
+    private = " ".join(c.content() for c in tg.telegram.sent(chat_id=ALICE.id))
+    assert {"wallet address", "signing link", "SSH login"} <= set(leaks(private))

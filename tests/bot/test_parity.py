@@ -3,12 +3,11 @@
 One conversation (every command, good and bad input, then a whole rental with button
 presses) is played on each front end against its own application built the same way (same
 seeded market, same clock), in the user's private chat: typed lines in the terminal
-(bot/terminal/chat.py), slash commands with options in Discord (through their callbacks).
-Each step must reach the same core call and produce the same Reply text, buttons and flags
-before platform formatting; what Discord shows must be that text, formatted.
-
-Telegram is not in the table yet: its front end (bot/telegram) is being built alongside and
-has no test session to drive here so far.
+(bot/terminal/chat.py), slash commands with options in Discord (through their callbacks),
+messages and button presses in Telegram (aiogram's real Dispatcher fed updates, with a
+recording Bot API session). Each step must reach the same grammar command and core call and
+produce the same Reply text, buttons and flags before platform formatting; what Discord
+shows must be that text, formatted.
 """
 
 from __future__ import annotations
@@ -149,9 +148,9 @@ def record_commands(dispatcher) -> list:
     return seen
 
 
-async def fresh_app(tmp_path, name: str):
+async def fresh_app(tmp_path, name: str, **more):
     settings = Settings(
-        _env_file=None, chain="fake", database_url=f"sqlite:///{tmp_path}/{name}.sqlite3"
+        _env_file=None, chain="fake", database_url=f"sqlite:///{tmp_path}/{name}.sqlite3", **more
     )
     app = build_app(settings, clock=FakeClock())
     await app.start()
@@ -242,11 +241,57 @@ def _message_of(transcript: Transcript, reply: Reply):
     return None
 
 
-async def test_terminal_and_discord_give_the_same_core_calls_and_texts(tmp_path):
+async def play_telegram(tmp_path) -> list[tuple]:
+    """The conversation through aiogram's real Dispatcher (bot/telegram), fed updates as
+    Telegram sends them, with H3's recording Bot API session."""
+    from tests.bot.telegram.fake_telegram import TOKEN
+    from tests.bot.telegram.support import ALICE, Harness
+
+    app = await fresh_app(tmp_path, "telegram", telegram_token=TOKEN)
+    tg = Harness(app)
+    await tg.start()
+    try:
+        replies: list[Reply] = []
+        for method in ("handle_text", "handle_command", "handle_action"):
+            original = getattr(tg.front.rig, method)
+
+            async def recorded(who, arg, _original=original):
+                reply = await _original(who, arg)
+                replies.append(reply)
+                return reply
+
+            setattr(tg.front.rig, method, recorded)
+        commands = record_commands(tg.front.rig)
+        who = await app.users.identify("telegram", str(ALICE.id), "Alice", chat_id=str(ALICE.id))
+        await link_wallet_if_needed(app, who)
+        out, last = [], None
+        for step in CONVERSATION:
+            app.clock.advance(step.advance)
+            del commands[:]
+            before = len(replies)
+            if step.press:
+                calls = await tg.press(ALICE, last, step.press)
+            else:
+                calls = await tg.send(ALICE, step.line)
+            assert len(replies) == before + 1, (step, [c.text for c in calls])
+            if step.approve:
+                await approve_all(app)
+            shown = [c for c in calls if c.result and c.buttons()]
+            last = shown[-1] if shown else last
+            out.append(fingerprint(replies[-1], commands))
+        return out
+    finally:
+        await tg.close()
+        await app.close()
+
+
+async def test_terminal_discord_and_telegram_give_the_same_core_calls_and_texts(tmp_path):
     terminal = await play_terminal(tmp_path)
     discord_steps, shown = await play_discord(tmp_path)
-    for step, term, disc in zip(CONVERSATION, terminal, discord_steps, strict=True):
+    telegram = await play_telegram(tmp_path)
+    for step, term, disc, tele in zip(CONVERSATION, terminal, discord_steps, telegram, strict=True):
         assert disc == term, f"{step.line!r}: terminal {term} != discord {disc}"
+        assert tele == term, f"{step.line!r}: terminal {term} != telegram {tele}"
     # the table covers every command, good and bad input, and real core calls
     calls = {f[1] for f in terminal}
     assert {"market.search", "market.quote", "market.cheaper", "rentals.cancel_quote"} <= calls

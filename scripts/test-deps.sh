@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Test-only system parts: a private OpenSSH server binary (Debian openssh-server) and the
-# Solidity toolchain from npm. Each step is idempotent and quiet; nothing is downloaded
-# outside the package registries.
+# Test-only system parts: a private OpenSSH server binary (Debian openssh-server), Debian's
+# chromium (the signing-page browser test) and the Solidity toolchain from npm. Each step is
+# idempotent and quiet; nothing is downloaded outside the package registries.
 set -eu
 cd "$(dirname "$0")/.."
 if [ -f scripts/ensure-sshd.sh ]; then
   bash scripts/ensure-sshd.sh
+fi
+if [ -f scripts/ensure-chromium.sh ]; then
+  bash scripts/ensure-chromium.sh
 fi
 if [ -f contracts/toolchain.sh ] && command -v npm >/dev/null 2>&1; then
   bash contracts/toolchain.sh >/dev/null

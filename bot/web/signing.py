@@ -30,6 +30,7 @@ from core.services.views import SigningPageView
 log = logging.getLogger(__name__)
 APP = web.AppKey("signing_app", App)
 BUCKETS = web.AppKey("signing_buckets", TokenBuckets)
+NONCE = web.RequestKey("csp_nonce", str)
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 MAX_POST_BYTES = 4096
 POST_RATE = Rate(per_second=0.2, burst=10)  # a person retries a few times, a script is cut off
@@ -50,14 +51,14 @@ def create_signing_app(app: App) -> web.Application:
 @web.middleware
 async def _headers(request: web.Request, handler) -> web.StreamResponse:  # noqa: ANN001
     nonce = secrets.token_urlsafe(16)
-    request["nonce"] = nonce
+    request[NONCE] = nonce
     try:
         response = await handler(request)
     except web.HTTPException as exc:
         response = exc
     response.headers["Content-Security-Policy"] = (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+        "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'none'"
     )
     response.headers["X-Frame-Options"] = "DENY"
@@ -70,7 +71,7 @@ async def _headers(request: web.Request, handler) -> web.StreamResponse:  # noqa
 async def page(request: web.Request) -> web.Response:
     view = await _view(request)
     texts = _texts(view.lang if view else "en")
-    nonce = request["nonce"]
+    nonce = request[NONCE]
     if view is None or view.state != "pending":
         key = "page_unknown" if view is None else f"page_{view.state}"
         body = message_html(

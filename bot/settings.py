@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     telegram_status_refresh_s: float = Field(default=45.0, gt=0)  # live /status edits
     discord_token: SecretStr | None = None
     discord_guild_id: int | None = None  # sync slash commands to this server at once (testing)
+    discord_rate_per_s: float = Field(default=1.0, gt=0)  # per user, beyond the burst
+    discord_rate_burst: int = Field(default=8, ge=1)
     public_url: str = "http://127.0.0.1:8080"
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
@@ -38,6 +40,8 @@ class Settings(BaseSettings):
     escrow_address: str | None = None
     escrow_start_block: int = Field(default=0, ge=0)  # the watcher starts here (deploy block)
     relayer_key: SecretStr | None = None
+    arbiter_key: SecretStr | None = None  # signs dispute decisions (the escrow's arbiter)
+    arbiter_delay_s: int = Field(default=300, ge=0)  # evidence settles this long before a decision
     deployer_key: SecretStr | None = None  # `rigshare deploy`; defaults to the relayer key
     confirmations: int = Field(default=3, ge=0, le=256)
     watch_interval_s: float = Field(default=2.0, gt=0)

@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.bootstrap import App
 from bot.common.outbox import OutboxSender, SendLimits
+from bot.common.ratelimit import RedisRateLimiter
 from bot.discord.cogs.account import Account
 from bot.discord.cogs.board import BoardCog
 from bot.discord.cogs.market import Market
@@ -48,7 +49,17 @@ class RigshareBot(commands.AutoShardedBot):
             help_command=None,
         )
         self.app = app
-        self.front = DiscordFront(app, status_every_s=status_every_s)
+        self.redis = None
+        limiter = None
+        if app.settings.redis_url:  # one limit per user across processes
+            from redis.asyncio import Redis
+
+            self.redis = Redis.from_url(app.settings.redis_url)
+            s = app.settings
+            limiter = RedisRateLimiter(
+                self.redis, s.discord_rate_per_s, s.discord_rate_burst, prefix="rigshare:rl:dc"
+            )
+        self.front = DiscordFront(app, status_every_s=status_every_s, limiter=limiter)
         self.sync_commands = sync
         self.test_guild_id = test_guild_id
         self.board_every_s = board_every_s
@@ -87,6 +98,8 @@ class RigshareBot(commands.AutoShardedBot):
         self._stop.set()
         if self._sender_task is not None:
             await self._sender_task
+        if self.redis is not None:
+            await self.redis.aclose()
         await super().close()
 
 

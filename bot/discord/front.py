@@ -16,6 +16,7 @@ import discord
 from bot.bootstrap import App
 from bot.common.dispatch import Dispatcher, Reply
 from bot.common.i18n import t
+from bot.common.ratelimit import MemoryRateLimiter, RateLimiter
 from bot.discord import deliver
 from bot.discord.status import LiveStatus, StatusWatch
 from bot.discord.views import paging_buttons
@@ -26,10 +27,25 @@ IN_PLACE_VERBS = ("confirm", "cancel", "cheaper", "text")  # the answer replaces
 
 
 class DiscordFront:
-    def __init__(self, app: App, *, status_every_s: float = 20.0) -> None:
+    def __init__(
+        self, app: App, *, status_every_s: float = 20.0, limiter: RateLimiter | None = None
+    ) -> None:
         self.app = app
         self.dispatcher = Dispatcher(app)
         self.status = StatusWatch(every_s=status_every_s)
+        s = app.settings
+        self.limiter = limiter or MemoryRateLimiter(s.discord_rate_per_s, s.discord_rate_burst)
+        self.dropped = 0
+
+    async def _allowed(self, interaction: discord.Interaction) -> bool:
+        """The user's rate limit; over it, a short ephemeral note and nothing else."""
+        if await self.limiter.allow(f"dc:{interaction.user.id}"):
+            return True
+        self.dropped += 1
+        locale = getattr(interaction.locale, "value", "") or ""
+        lang = "de" if locale.startswith("de") else "en"
+        await interaction.response.send_message(t(lang, "discord.rate_limited"), ephemeral=True)
+        return False
 
     async def who(self, interaction: discord.Interaction) -> Principal:
         return await deliver.principal(self.app, interaction)
@@ -39,6 +55,8 @@ class DiscordFront:
     ) -> Reply | None:
         """Answer one slash command given as its chat line; returns the Reply delivered
         (None when a provider command was refused outside DMs)."""
+        if not await self._allowed(interaction):
+            return None
         private = deliver.is_private(interaction)
         await interaction.response.defer(ephemeral=not private, thinking=True)
         try:
@@ -67,6 +85,8 @@ class DiscordFront:
     async def press(self, interaction: discord.Interaction, action: str | None) -> Reply | None:
         """Answer a button press: confirm/cancel/cheaper/paging replace the pressed message,
         anything else (Extend on a warning) answers in a new message."""
+        if not await self._allowed(interaction):
+            return None
         private = deliver.is_private(interaction)
         verb = (action or "").partition(":")[0]
         if verb in IN_PLACE_VERBS:

@@ -150,7 +150,12 @@ def record_commands(dispatcher) -> list:
 
 async def fresh_app(tmp_path, name: str, **more):
     settings = Settings(
-        _env_file=None, chain="fake", database_url=f"sqlite:///{tmp_path}/{name}.sqlite3", **more
+        _env_file=None,
+        chain="fake",
+        database_url=f"sqlite:///{tmp_path}/{name}.sqlite3",
+        discord_rate_per_s=1000.0,  # a conversation typed faster than any person
+        discord_rate_burst=1000,
+        **more,
     )
     app = build_app(settings, clock=FakeClock())
     await app.start()

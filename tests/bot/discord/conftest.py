@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.common.ratelimit import MemoryRateLimiter
 from bot.discord.bot import RigshareBot
 from tests.bot.discord.fakes import FakeChannel, FakeGuild, FakeUser, Place, Transcript
 
@@ -11,6 +12,7 @@ from tests.bot.discord.fakes import FakeChannel, FakeGuild, FakeUser, Place, Tra
 @pytest.fixture
 async def bot(app):
     client = RigshareBot(app, sync=False)
+    client.front.limiter = MemoryRateLimiter(1000.0, 1000)  # tests type faster than people
     async with client:  # asyncio objects only: no login, no gateway
         await client.setup_hook()
         yield client

@@ -163,3 +163,28 @@ async def test_an_unexpected_failure_gets_a_reference_and_a_log_entry(
     assert "fire" not in answer.content
     ref = answer.content.split("reference ")[1].split(")")[0]
     assert any(ref in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_a_user_over_the_rate_limit_gets_one_short_note_and_nothing_runs(
+    bot, app, server, alice, transcript, monkeypatch
+):
+    from bot.common.ratelimit import MemoryRateLimiter
+
+    now = [0.0]
+    bot.front.limiter = MemoryRateLimiter(1.0, 3, monotonic=lambda: now[0])
+    calls = []
+    original = bot.front.dispatcher.handle_text
+
+    async def counted(who, text):
+        calls.append(text)
+        return await original(who, text)
+
+    monkeypatch.setattr(bot.front.dispatcher, "handle_text", counted)
+    for _ in range(5):
+        await slash(bot, "gpus", server.interaction(alice))
+    assert len(calls) == 3 and bot.front.dropped == 2
+    assert transcript.last().content == "Slow down a little — try again in a few seconds."
+    assert transcript.last().audience == "ephemeral"
+    now[0] += 2.0  # the bucket refills
+    await slash(bot, "gpus", server.interaction(alice))
+    assert len(calls) == 4

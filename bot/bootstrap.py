@@ -144,7 +144,11 @@ def build_app(
     _ensure_sqlite_dir(settings.database_url)
     db = create_database(settings.database_url, schema=settings.database_schema)
     uow = SqlAlchemyUowFactory(db)
-    rules = MarketRules(fee_bps=settings.fee_bps, server_url=settings.public_url)
+    rules = MarketRules(
+        fee_bps=settings.fee_bps,
+        server_url=settings.public_url,
+        arbiter_delay_s=settings.arbiter_delay_s,
+    )
     agent_commands = AgentCommandService(uow, clock, rules)
     hub = CommandHub(agent_commands)
     chain = _Chain(settings, clock, background, auto_approve)
@@ -246,7 +250,9 @@ class _Chain:
             return FakeEscrow(self.clock, fee_bps=s.fee_bps, faucet=DEV_FAUCET)
         if self.mode == "dev":
             self.dev = DevChain(self.clock, fee_bps=s.fee_bps)
-            escrow = Web3Escrow(self.dev.w3, self.dev.relayer("operator"))
+            escrow = Web3Escrow(
+                self.dev.w3, self.dev.relayer("operator"), arbiter=self.dev.relayer("arbiter")
+            )
             self.startup.append(lambda: self._start_dev(escrow))
             return escrow
         if not s.escrow_address or s.relayer_key is None:
@@ -255,7 +261,13 @@ class _Chain:
         key = Account.from_key(s.relayer_key.get_secret_value())
         nonces = DatabaseMutex(self.db, f"relayer:{key.address.lower()}")
         relayer = Relayer(w3, key, confirmations=s.confirmations, nonce_lock=nonces)
-        escrow = Web3Escrow(w3, relayer, s.escrow_address, expected_chain_id=s.chain_id)
+        arbiter = None
+        if s.arbiter_key is not None:
+            arbiter_account = Account.from_key(s.arbiter_key.get_secret_value())
+            arbiter = Relayer(w3, arbiter_account, confirmations=s.confirmations)
+        escrow = Web3Escrow(
+            w3, relayer, s.escrow_address, expected_chain_id=s.chain_id, arbiter=arbiter
+        )
         self.startup.append(escrow.connect)
         self.shutdown.append(w3.provider.disconnect)
         self.notes.append(

@@ -77,14 +77,18 @@ class Web3Escrow:
         address: str | None = None,
         *,
         expected_chain_id: int | None = None,
+        arbiter: Relayer | None = None,
     ) -> None:
         self.w3 = w3
         self.relayer = relayer
+        self.arbiter = arbiter  # signs resolve(); the escrow names one arbiter per rental
         self.expected_chain_id = expected_chain_id
         self._address = address
         self.escrow_abi = load_artifact("RentalEscrow").abi
         self.token_abi = load_artifact("MockUSDC").abi  # the ERC-20/3009 subset USDC also has
         relayer.decoder = RevertDecoder((self.escrow_abi, self.token_abi))
+        if arbiter is not None:
+            arbiter.decoder = relayer.decoder
         self.contract: Any = None
         self.token: Any = None
         self.decoder: EventDecoder | None = None
@@ -233,6 +237,13 @@ class Web3Escrow:
     async def finalize(self, escrow_id: str) -> ChainReceipt:
         call = self.contract.functions.finalize(_bytes32(escrow_id))
         return await self._send(call, "settlement")
+
+    async def resolve(self, escrow_id: str, provider_gross: int) -> ChainReceipt:
+        if self.arbiter is None:
+            raise ChainError("No arbiter key is configured (ARBITER_KEY); finalize decides.")
+        call = self.contract.functions.resolve(_bytes32(escrow_id), int(provider_gross))
+        receipt = await self.arbiter.send(call, what="dispute decision")
+        return self.to_chain_receipt(receipt)
 
     async def cancel_pending(self, escrow_id: str) -> ChainReceipt:
         call = self.contract.functions.cancelPending(_bytes32(escrow_id))

@@ -123,6 +123,11 @@ class EscrowPort(Protocol):
     async def open_dispute(
         self, escrow_id: str, signer: str, evidence_hash: str, deadline: int, signature: str
     ) -> ChainReceipt: ...
+    async def resolve(self, escrow_id: str, provider_gross: int) -> ChainReceipt:
+        """The arbiter's award on a Disputed rental (at most the time-based bill), before the
+        arbiter timeout; raises PaymentError when it is refused or no arbiter key is set."""
+        ...
+
     async def balance_of(self, address: str) -> int: ...
 
 

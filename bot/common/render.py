@@ -320,6 +320,9 @@ def outbox(m: DueMessage, lang: str | None = None, *, explorer: str | None = Non
         if key in params and params[key] is not None:
             params["amount" if key == "provider_net" else key] = format_usdc(params[key])
     params.setdefault("amount", "-")
+    for key in ("billed", "provider_gross", "renter_credit"):  # dispute decisions
+        if isinstance(params.get(key), int):
+            params[key] = format_usdc(params[key])
     for key in ("paid_until", "ended_at", "settle_by", "last_seen"):
         if key in params:
             params[key] = when(params[key])

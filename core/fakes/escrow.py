@@ -72,6 +72,8 @@ class FakeEscrow:
         self.rentals: dict[str, _Rental] = {}
         self.fees_accrued = 0
         self.locked = 0
+        self.events: list[ChainEvent] = []  # every event emitted, in order (tests)
+        self.arbiter_available = True  # False: resolve fails as without an arbiter key
         self._block = 1
         self._tx = 0
         self.used_salts: set[str] = set()
@@ -248,7 +250,11 @@ class FakeEscrow:
 
     async def resolve(self, escrow_id: str, provider_gross: int) -> ChainReceipt:
         """The arbiter's split (tests): at most the time-based bill goes to the provider."""
+        if not self.arbiter_available:
+            raise PaymentError("No arbiter key is configured; finalize decides.")
         r = self._get(escrow_id, "Disputed")
+        if self.clock.now() >= r.disputed_at + self.arbiter_timeout:
+            raise PaymentError("Too late: the arbiter timeout has passed.")
         if provider_gross > self._billed(r):
             raise PaymentError("The award exceeds the bill.")
         resolved = ("DisputeResolved", escrow_id, {"providerGross": provider_gross})
@@ -289,4 +295,5 @@ class FakeEscrow:
             ChainEvent(tx, i, self._block, name, eid, args)
             for i, (name, eid, args) in enumerate(events)
         )
+        self.events.extend(evs)
         return ChainReceipt(tx, self._block, 50_000 * len(events), evs)

@@ -48,6 +48,7 @@ class MarketRules:
     payment_hold_s: int = PAYMENT_HOLD_SECONDS
     accept_timeout_s: int = 10 * 60  # funded but never provisioned -> full refund
     warn_before_end_s: int = 15 * 60
+    arbiter_delay_s: int = 5 * 60  # late beats and SSH logs arrive before a dispute is decided
     agent_command_template: str = "rigshare-agent --server {server} --token {token}"
     server_url: str = "http://127.0.0.1:8080"
 

@@ -2,8 +2,9 @@
 
 One pass expires unpaid holds and unanswered wallet requests, warns before the prepaid time
 ends, stops rentals whose prepaid time ran out (the escrow's ``stop``, anyone may after
-paidUntil), finalizes ended rentals after the challenge window and disputed ones after the
-arbiter timeout (the time-based bill), and refunds rentals the provider never provisioned. Safe to run repeatedly, from one leader at a
+paidUntil), decides disputes from the evidence (``core.services.arbiter``), finalizes ended
+rentals after the challenge window and disputed ones after the arbiter timeout (the
+time-based bill), and refunds rentals the provider never provisioned. Safe to run repeatedly, from one leader at a
 time; an escrow call that fails is logged and retried on the next pass.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from core.domain.rentals import RentalState as S
+from core.services.arbiter import arbitrate, due_for_decision
 from core.services.base import enqueue
 from core.services.recovery import repair
 from core.services.rentals import cancel_unpaid
@@ -25,9 +27,18 @@ async def tick(lc: RentalLifecycle) -> dict[str, int]:
     """One keeper pass; returns how many rentals each step touched."""
     now = lc.clock.now()
     counts = dict.fromkeys(
-        ("expired_holds", "expired_requests", "warned", "stopped", "finalized", "refunded"), 0
+        (
+            "expired_holds",
+            "expired_requests",
+            "warned",
+            "stopped",
+            "decided",
+            "finalized",
+            "refunded",
+        ),
+        0,
     )
-    due_stop, due_final, due_refund = [], [], []
+    due_stop, due_final, due_refund, due_decision = [], [], [], []
     window, arbiter = lc.escrow.challenge_window, lc.escrow.arbiter_timeout
     async with lc.uow() as uow:
         for rental in await uow.rentals.in_states((S.QUOTED, S.AWAITING_PAYMENT)):
@@ -63,11 +74,15 @@ async def tick(lc: RentalLifecycle) -> dict[str, int]:
                 due = (rental.ended_at or now) + window
             else:  # mirrored no earlier than the chain's disputedAt: never too early
                 due = (rental.disputed_at or now) + arbiter
+                if due_for_decision(rental, now, lc.rules.arbiter_delay_s, arbiter):
+                    due_decision.append(rental)
             if due <= now:
                 due_final.append(rental)
         await uow.commit()
     for rental in due_stop:
         counts["stopped"] += await lc.keep(rental, "stop_expired")
+    for rental in due_decision:
+        counts["decided"] += await arbitrate(lc, rental)
     for rental in due_final:
         counts["finalized"] += await lc.keep(rental, "finalize")
     for rental in due_refund:

@@ -400,6 +400,21 @@ class RentalLifecycle(Service):
         end = min(rental.ended_at or 0, rental.paid_until or 0)
         billed_full = billed_for(max(0, end - (rental.started_at or end)), rental.price_per_hour)
         rental.dispute_outcome = "provider" if gross >= billed_full else "renter"
+        payload = {"rental_id": rental.id, "billed": billed_full, "provider_gross": gross}
+        payload["renter_credit"] = max(0, billed_full - gross)
+        provider = await uow.providers.get(rental.provider_id)
+        for user_id, kind in (
+            (rental.renter_id, "dispute_decided"),
+            (provider.user_id, "provider_dispute_decided"),
+        ):
+            await enqueue(
+                uow,
+                user_id=user_id,
+                kind=kind,
+                payload=payload,
+                dedupe_key=f"{kind}:{rental.id}",
+                now=now,
+            )
 
     async def _tell_provider(self, uow: UnitOfWork, rental: Rental, kind: str, now: int) -> None:
         provider = await uow.providers.get(rental.provider_id)

@@ -23,6 +23,7 @@ from core.errors import (
     WalletError,
 )
 from core.ports import Clock, EscrowPort, RentalTerms, SignatureRequest, WalletPort
+from core.services.arbiter import evidence_hash, evidence_of
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, gpu_name
 from core.services.market import MarketService
 from core.services.views import (
@@ -262,7 +263,7 @@ class RentalService(Service):
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, (S.ACTIVE, S.ENDED))
             renter = rental.renter_address
-            evidence = "0x" + secrets.token_hex(32)  # the agent's evidence bundle hash, later
+            evidence = evidence_hash(await evidence_of(uow, rental.id), reason)
             expires = self.clock.now() + self.rules.payment_hold_s
             request = await self.escrow.prepare_dispute(rental.escrow_id, renter, evidence, expires)
             params = {"evidence_hash": evidence, "deadline": expires}

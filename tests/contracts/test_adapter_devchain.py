@@ -13,10 +13,11 @@ from bot.bootstrap import App
 from contracts.errors import Reverted
 from core.domain.billing import billed, paid_seconds
 from core.domain.listings import ListingQuery
+from core.domain.reliability import HEARTBEAT_COVERAGE
 from core.domain.rentals import RentalState as S
 from core.fakes.clock import FakeClock
 from tests.contracts.chain_support import PRICE, USDC, dev_app, rentals_of
-from tests.support import add_provider, renter
+from tests.support import add_provider, heartbeat, renter
 
 FAUCET = 1_000 * USDC
 
@@ -168,3 +169,29 @@ async def test_reverts_become_user_facing_errors(app: App) -> None:
     assert [k for k, _, _ in history] == ["wallet_connected", "payment_failed"]
     assert "signature" in str(history[1][1]["reason"]).lower()
     assert await _balance(app, app.wallet.address_of(bob.user_id)) == FAUCET
+
+
+async def test_the_arbiter_refunds_an_outage_on_chain_within_the_bill(app: App) -> None:
+    _, machine_id = await add_provider(app, "prov", ["rtx4090"], PRICE)
+    alice = await renter(app)
+    quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
+    await app.rentals.confirm(alice, quote.rental_id)
+    await app.wallet.approve(next(iter(app.wallet.pending)))
+    await app.settle()
+    await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], 2))
+    app.clock.advance(900)  # the machine is silent for 15 minutes, then beats again
+    await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], 3))
+    await app.rentals.dispute(alice, None, "GPU vanished")
+    await app.wallet.approve(next(iter(app.wallet.pending)))
+    app.clock.advance(app.lifecycle.rules.arbiter_delay_s)
+    r = (await rentals_of(app))[quote.rental_id]
+    renter_before = await _balance(app, r.renter_address)
+    provider_before = await _balance(app, r.provider_address)
+    assert (await app.lifecycle.tick())["decided"] == 1
+    r = (await rentals_of(app))[quote.rental_id]
+    assert r.state == S.RESOLVED and r.dispute_outcome == "renter"
+    used = r.ended_at - r.started_at
+    gross = billed(used - (900 - HEARTBEAT_COVERAGE), PRICE)  # silence beyond one coverage
+    assert r.provider_net + r.fee == gross < billed(used, PRICE)
+    assert await _balance(app, r.renter_address) - renter_before == r.refund == r.deposit - gross
+    assert await _balance(app, r.provider_address) - provider_before == r.provider_net

@@ -155,6 +155,7 @@ async def test_dispute_is_signed_and_finalized_after_the_arbiter_timeout(app, cl
     await app.rentals.confirm(alice, quote.rental_id)
     await app.wallet.approve(next(iter(app.wallet.pending)))
     await app.settle()
+    app.escrow.arbiter_available = False  # nobody decides: the time-based bill applies
     clock.advance(1200)
     pay = await app.rentals.dispute(alice, None, "GPU fell off the bus")
     assert pay.rental_id == quote.rental_id

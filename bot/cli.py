@@ -99,7 +99,9 @@ async def _run(app: App, args: argparse.Namespace) -> int:
     hosts = await seed_market(app, app.settings.simulated_providers)
     await resume_wallet_requests(app)  # the development wallet died with the last process
     health = Health()
-    web = WebServer(app, app.settings.web_host, app.settings.web_port, health=health)
+    telegram = _telegram_front(app)
+    mounts = [telegram.mount] if telegram is not None and telegram.webhook else []
+    web = WebServer(app, app.settings.web_host, app.settings.web_port, health=health, mounts=mounts)
     try:
         await web.start()
         app.notes.append(f"agent API: {web.url}/agent/v1/ (rigshare-agent --server {web.url})")
@@ -110,14 +112,15 @@ async def _run(app: App, args: argparse.Namespace) -> int:
     for note in app.notes:
         print(f"  · {note}")
     print(f"  · {len(hosts)} simulated providers online")
-    for name in ("telegram",):
-        if getattr(app.settings, f"{name}_token") is not None:
-            print(f"  · {name}: token set, but this front end is not wired into run yet")
     tasks = [
         asyncio.create_task(heartbeat_loop(app, hosts)),
         asyncio.create_task(command_loop(app, hosts)),
         asyncio.create_task(_leader_loop(app, health)),
     ]
+    if telegram is not None:
+        mode = f"webhook at {telegram.webhook_url}" if telegram.webhook else "long polling"
+        print(f"  · telegram: connecting ({mode})")
+        tasks.append(asyncio.create_task(_telegram(telegram)))
     if app.settings.discord_token is not None:
         print("  · discord: connecting (slash commands are synced on start)")
         tasks.append(asyncio.create_task(_discord(app)))
@@ -135,6 +138,27 @@ async def _run(app: App, args: argparse.Namespace) -> int:
                 await task
         await web.stop()
     return 0
+
+
+def _telegram_front(app: App):  # noqa: ANN202 - aiogram is imported only when it is used
+    if app.settings.telegram_token is None:
+        return None
+    from bot.telegram.front import TelegramFrontEnd
+
+    return TelegramFrontEnd(app)
+
+
+async def _telegram(front) -> None:  # noqa: ANN001
+    try:
+        await front.start()
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a refused token or no network: the rest keeps running
+        log.exception("telegram front end stopped")
+        print(f"  · telegram: stopped ({exc.__class__.__name__}; see the log)")
+    finally:
+        await front.stop()
 
 
 async def _discord(app: App) -> None:
@@ -173,6 +197,7 @@ async def _keeper_loop(app: App) -> None:
             if loop.time() >= next_scores:  # uptime and response times move slowly
                 next_scores = loop.time() + RELIABILITY_EVERY_S
                 await app.agents.refresh_all_reliability()
+                await app.agents.prune_samples()  # GPU samples older than the charts need
         except Exception:
             log.exception("keeper tick failed")
         await asyncio.sleep(app.settings.keeper_interval_s)

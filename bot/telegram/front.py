@@ -137,7 +137,10 @@ class TelegramFrontEnd:
         await set_menu(self.bot)
 
     async def start(self, *, sender: bool = True) -> None:
-        """Prepare, then receive updates (polling, or the webhook) and send the outbox."""
+        """Prepare, then receive updates (polling, or the webhook) and send the outbox.
+        Raises ValueError for a webhook without https, TelegramAPIError from Telegram."""
+        if self.webhook and not self.webhook_url.startswith("https://"):
+            raise ValueError("TELEGRAM_WEBHOOK needs an https PUBLIC_URL (Telegram posts there)")
         await self.prepare()
         if self.webhook:
             await self.bot.set_webhook(

@@ -3,6 +3,8 @@ metrics join it here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from aiohttp import web
 
 from bot.bootstrap import App
@@ -46,10 +48,12 @@ class WebServer:
         limits: AgentLimits | None = None,
         access_log: bool = False,
         health: Health | None = None,
+        mounts: Sequence[Callable[[web.Application], None]] = (),
     ) -> None:
         self.app, self.host, self.port = app, host, port
         self.limits = limits
         self.health = health or Health()
+        self.mounts = list(mounts)  # routes of other front ends (the Telegram webhook)
         self._access_log = access_log
         self._runner: web.AppRunner | None = None
 
@@ -59,11 +63,10 @@ class WebServer:
 
     async def start(self) -> WebServer:
         kwargs = {} if self._access_log else {"access_log": None}
-        runner = web.AppRunner(
-            build_web_app(self.app, limits=self.limits, health=self.health),
-            shutdown_timeout=SHUTDOWN_S,
-            **kwargs,
-        )
+        web_app = build_web_app(self.app, limits=self.limits, health=self.health)
+        for mount in self.mounts:
+            mount(web_app)
+        runner = web.AppRunner(web_app, shutdown_timeout=SHUTDOWN_S, **kwargs)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port, reuse_address=True, backlog=BACKLOG)

@@ -84,12 +84,14 @@ class FakeTelegram:
     updates: list[dict] = field(default_factory=list)
     commands: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
     webhook: dict[str, Any] = field(default_factory=dict)
+    served: list[int] = field(default_factory=list)  # update ids in getUpdates answers
     now: int = 1_790_000_000
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(1)
         self._new_update = asyncio.Event()
+        self.pushed = 0
 
     # -- what tests look at -------------------------------------------------------------
     def sent(self, method: str | None = None, chat_id: int | None = None) -> list[Call]:
@@ -104,6 +106,7 @@ class FakeTelegram:
 
     def push_update(self, update: dict) -> dict:
         update = {"update_id": next(self._update_ids), **update}
+        self.pushed += 1
         self.updates.append(update)
         self._new_update.set()
         return update
@@ -207,6 +210,7 @@ class FakeTelegram:
                 await asyncio.wait_for(self._new_update.wait(), timeout)
             except TimeoutError:
                 pass
+        self.served += [u["update_id"] for u in self.updates]
         return list(self.updates)
 
 

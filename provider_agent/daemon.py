@@ -170,7 +170,12 @@ class AgentDaemon:
             failures = 0
             for cmd in sorted(batch.commands, key=lambda c: c.seq):
                 await self._handle(cmd)
-                await self._send_results()
+                try:
+                    await self._send_results()
+                except ServiceUnreachable as exc:
+                    # the service went away after handing out the batch: run the rest, the
+                    # results wait in _unsent for the next connection
+                    log.warning("results not sent (%s); kept until the service is back", exc)
 
     def _backoff(self, failures: int, retry_after: float | None) -> float:
         t = self.timing

@@ -426,7 +426,12 @@ def _model(runs: list[list[str]], example: str, *, for_rent: bool) -> str | None
             if for_rent and re.match(r"[-\u2212]?[\d.,]", text):
                 parse_duration(text)  # raises DurationError naming the actual problem
             what = "a GPU, a duration or an option" if for_rent else "a GPU or a filter"
-            raise GrammarError(f"'{_q(text)}' isn't {what} — try: {example}")
+            raise GrammarError.keyed(
+                "grammar.not_rent_word" if for_rent else "grammar.not_gpus_word",
+                "'{text}' isn't " + what + " — try: {example}",
+                text=_q(text),
+                example=example,
+            )
     if len(named) > 1:
         first, second = (_q(" ".join(part)) for part in named[:2])
         raise GrammarError.keyed(
@@ -859,7 +864,7 @@ def _run(name: str, args: str, raw_length: int) -> Command:
     try:
         return _PARSERS[name](args)
     except (DurationError, MoneyFormatError) as exc:  # their messages already read well
-        raise GrammarError(str(exc)) from exc
+        raise GrammarError(str(exc), key=exc.key, params=exc.params) from exc
 
 
 def parse(text: str) -> Command:

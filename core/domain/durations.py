@@ -34,7 +34,18 @@ _NEGATIVE_SIGNS = "-\u2212\u2013"  # hyphen-minus, minus sign, en dash
 
 
 class DurationError(ValueError):
-    """Text is not a usable rental duration; the message names the problem and the fix."""
+    """Text is not a usable rental duration; the message names the problem and the fix.
+
+    ``key``/``params`` name the text in the front ends' catalogues (``err.duration.*``)."""
+
+    def __init__(self, message: str, key: str | None = None, params: dict | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.params = params or {}
+
+
+def _fail(key: str, template: str, **params: object) -> DurationError:
+    return DurationError(template.format(**params), f"duration.{key}", params)
 
 
 def quote_input(text: str, limit: int = _ECHO_CHARS) -> str:
@@ -86,35 +97,56 @@ def parse_duration(
     raw = _visible(unicodedata.normalize("NFKC", text))
     shown = quote_input(raw)
     if not shown:
-        raise DurationError("How long? Try 3h, 90m or 1h30m.")
+        raise _fail("empty", "How long? Try 3h, 90m or 1h30m.")
     folded = raw.casefold()
     negative = folded[0] in _NEGATIVE_SIGNS
     parts = _scan(folded.lstrip(_NEGATIVE_SIGNS).lstrip())
     if parts is None:
         if _BARE_NUMBER.fullmatch(folded.lstrip(_NEGATIVE_SIGNS)):
             number = quote_input(folded.lstrip(_NEGATIVE_SIGNS), 12)
-            raise DurationError(f"'{shown}' has no unit — try {number}h or {number}m")
-        raise DurationError(f"'{shown}' is not a duration — try 3h, 90m or 1h30m")
+            raise _fail(
+                "no_unit",
+                "'{text}' has no unit — try {number}h or {number}m",
+                text=shown,
+                number=number,
+            )
+        raise _fail("not_duration", "'{text}' is not a duration — try 3h, 90m or 1h30m", text=shown)
     if negative:
-        raise DurationError(f"{shown}: a duration can't be negative")
+        raise _fail("negative", "{text}: a duration can't be negative", text=shown)
     if any(later >= earlier for (_, earlier), (_, later) in zip(parts, parts[1:], strict=False)):
         # "3h 2h" or "30m 1h" is more likely a typo than a sum
-        raise DurationError(f"'{shown}': give each unit once, largest first, like 1h 30m")
+        raise _fail(
+            "order", "'{text}': give each unit once, largest first, like 1h 30m", text=shown
+        )
     scale = 10**_FRACTION_DIGITS
     scaled_total = 0  # seconds * scale, exact
     for number, unit in parts:
         whole, _, fraction = number.replace(",", ".").partition(".")
         whole = whole.lstrip("0")
         if len(whole) > _MAX_WHOLE_DIGITS:  # never int() a huge digit string
-            raise DurationError(f"{shown} is too long — the maximum is {describe(max_seconds)}")
+            raise _too_long(shown, max_seconds)
         fraction = fraction[:_FRACTION_DIGITS].ljust(_FRACTION_DIGITS, "0")
         scaled_total += (int(whole or "0") * scale + int(fraction)) * unit
     seconds = scaled_total // scale
     if seconds < max(min_seconds, 1):
-        raise DurationError(f"{shown} is too short — the minimum is {describe(min_seconds)}")
+        raise _fail(
+            "too_short",
+            "{text} is too short — the minimum is {limit}",
+            text=shown,
+            limit=describe(min_seconds),
+        )
     if seconds > max_seconds:
-        raise DurationError(f"{shown} is too long — the maximum is {describe(max_seconds)}")
+        raise _too_long(shown, max_seconds)
     return seconds
+
+
+def _too_long(shown: str, max_seconds: int) -> DurationError:
+    return _fail(
+        "too_long",
+        "{text} is too long — the maximum is {limit}",
+        text=shown,
+        limit=describe(max_seconds),
+    )
 
 
 _NAMES = ((86400, "day", "d"), (3600, "hour", "h"), (60, "minute", "m"), (1, "second", "s"))

@@ -14,18 +14,27 @@ _AMOUNT_RE = re.compile(
 
 
 class MoneyFormatError(ValueError):
-    """Text is not an amount of USDC."""
+    """Text is not an amount of USDC (``key``/``params``: its catalogue entry, ``err.*``)."""
+
+    def __init__(self, message: str, key: str | None = None, params: dict | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.params = params or {}
 
 
 def parse_usdc(text: str) -> int:
     """Parse "0.65", "$0.65", "0,65", "12 USDC" into base units; raise MoneyFormatError."""
     m = _AMOUNT_RE.match(text.strip())
     if not m:
-        raise MoneyFormatError(f"'{text}' is not an amount; write it like 0.65 or $0.65")
+        raise MoneyFormatError(
+            f"'{text}' is not an amount; write it like 0.65 or $0.65",
+            "money.not_amount",
+            {"text": text},
+        )
     whole, frac = m.group(1), (m.group(2) or "")
     value = int(whole) * UNIT + int(frac.ljust(DECIMALS, "0"))
     if value > MAX_AMOUNT:
-        raise MoneyFormatError(f"'{text}' is far too large")
+        raise MoneyFormatError(f"'{text}' is far too large", "money.too_large", {"text": text})
     return value
 
 

@@ -26,6 +26,7 @@ from core.domain.model import (
     Rental,
     Setting,
     User,
+    WalletSession,
 )
 from core.domain.rentals import RentalState
 
@@ -649,3 +650,19 @@ class GpuSamples(_Repo):
         t = tables.gpu_samples.c
         stmt = delete(tables.gpu_samples).where(t.minute < before_minute)
         return (await self.s.execute(stmt)).rowcount or 0
+
+
+class WalletSessions(_Repo):
+    """One WalletConnect link per user (``user_id`` is unique)."""
+
+    async def get(self, user_id: int) -> WalletSession | None:
+        q = select(WalletSession).where(tables.wallet_sessions.c.user_id == user_id)
+        return (await self.s.execute(q)).scalar_one_or_none()
+
+    async def all(self) -> Sequence[WalletSession]:
+        q = select(WalletSession).order_by(tables.wallet_sessions.c.user_id)
+        return (await self.s.execute(q)).scalars().all()
+
+    async def remove(self, user_id: int) -> bool:
+        stmt = delete(tables.wallet_sessions).where(tables.wallet_sessions.c.user_id == user_id)
+        return bool((await self.s.execute(stmt)).rowcount)

@@ -263,3 +263,23 @@ processed_updates = Table(
     Column("done_at", Time),
     Column("created_at", Time, nullable=False, index=True),
 )
+
+# one WalletConnect link per user (pairing in progress or settled session); ``secret`` holds the
+# session keys encrypted at rest, ``pending_json`` the requests in flight
+wallet_sessions = Table(
+    "wallet_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("topic", String(64), nullable=False, unique=True),
+    Column("pairing_topic", String(64)),
+    Column("secret", Text, nullable=False),
+    Column("address", String(42)),
+    Column("chain_id", BigInteger),
+    Column("expiry", Time, nullable=False),
+    Column("peer_name", String(64)),
+    Column("pending_json", Text, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)

@@ -31,6 +31,7 @@ class SqlAlchemyUnitOfWork:
         self.settings = r.Settings(s)
         self.agent_commands = r.AgentCommands(s)
         self.evidence = r.Evidence(s)
+        self.wallet_sessions = r.WalletSessions(s)
         self.gpu_samples = r.GpuSamples(s)
         self.processed_updates = ProcessedUpdates(s)
         return self

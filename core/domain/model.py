@@ -212,3 +212,26 @@ class EvidenceRecord:
     data_json: str
     command_id: int | None = None
     id: int | None = None
+
+
+@dataclass(eq=False)
+class WalletSession:
+    """A user's WalletConnect link: a pairing in progress or a settled session.
+
+    ``secret`` is the encrypted key material (never the raw keys); ``pending_json`` holds the
+    signature requests in flight with their JSON-RPC ids, so answers still match after a restart.
+    """
+
+    user_id: int
+    status: str  # pairing | active
+    topic: str  # the session topic (active) or the pairing topic
+    secret: str
+    expiry: int  # the pairing's or the session's
+    created_at: int
+    updated_at: int
+    pairing_topic: str | None = None
+    address: str | None = None
+    chain_id: int | None = None
+    peer_name: str | None = None
+    pending_json: str = "{}"
+    id: int | None = None

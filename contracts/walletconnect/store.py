@@ -1,0 +1,207 @@
+"""WalletConnect links at rest: the ``wallet_sessions`` table, keys encrypted.
+
+The symmetric keys, our proposal key and the peer's public key are sealed with ChaCha20-Poly1305
+under a key derived from ``WALLET_KEY_SECRET`` (HKDF-SHA256); the row's user id and topic are
+the associated data, so a blob moved to another row does not open. Without the setting (the
+development default) a random per-installation key file under the data directory is used and
+a warning says so. The relay client seed (its ``did:key`` identity) is kept the same way in
+``settings_kv``. Requests in flight are stored with their JSON-RPC ids in ``pending_json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from contracts.walletconnect.session import Link, Outgoing, Pairing, Session
+from core.domain.model import WalletSession
+
+log = logging.getLogger(__name__)
+KEY_FILE = "walletconnect.key"
+SEED_KEY = "walletconnect.client_seed"
+_VERSION = "v1:"
+
+
+class StoreError(Exception):
+    """A stored secret that does not open with this installation's key."""
+
+
+class SecretBox:
+    """Seals small secrets for the database; raises StoreError for a blob it cannot open."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("the at-rest key must be 32 bytes")
+        self._aead = ChaCha20Poly1305(key)
+
+    @classmethod
+    def from_secret(cls, secret: str) -> SecretBox:
+        hkdf = HKDF(hashes.SHA256(), 32, salt=b"rigshare", info=b"walletconnect-at-rest-v1")
+        return cls(hkdf.derive(secret.encode()))
+
+    @classmethod
+    def from_key_file(cls, data_dir: str | Path) -> SecretBox:
+        """The per-installation key under ``data_dir`` (created once, mode 0600)."""
+        path = Path(data_dir) / KEY_FILE
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(os.urandom(32).hex())
+        log.warning(
+            "WALLET_KEY_SECRET is not set: WalletConnect session keys are encrypted with the "
+            "per-installation key in %s (set WALLET_KEY_SECRET in production)",
+            path,
+        )
+        return cls(bytes.fromhex(path.read_text().strip()))
+
+    def seal(self, plaintext: bytes, context: str) -> str:
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, plaintext, context.encode())
+        return _VERSION + base64.b64encode(nonce + sealed).decode()
+
+    def open(self, blob: str, context: str) -> bytes:
+        if not blob.startswith(_VERSION):
+            raise StoreError("unknown secret format")
+        raw = base64.b64decode(blob[len(_VERSION) :])
+        try:
+            return self._aead.decrypt(raw[:12], raw[12:], context.encode())
+        except InvalidTag as exc:
+            raise StoreError("the stored secret does not open with this key") from exc
+
+
+def _hex(value: bytes | None) -> str | None:
+    return None if value is None else value.hex()
+
+
+def _bytes(value: str | None) -> bytes | None:
+    return None if value is None else bytes.fromhex(value)
+
+
+class LinkStore:
+    """Loads and saves links through the unit of work; the only code that sees the DB rows."""
+
+    def __init__(self, uow: Any, box: SecretBox, clock: Any) -> None:
+        self.uow = uow
+        self.box = box
+        self.clock = clock
+
+    async def client_seed(self) -> bytes:
+        """The relay identity seed, created on first use."""
+        async with self.uow() as uow:
+            stored = await uow.settings.get_value(SEED_KEY)
+            if stored is not None:
+                return self.box.open(stored, SEED_KEY)
+            seed = os.urandom(32)
+            await uow.settings.set_value(SEED_KEY, self.box.seal(seed, SEED_KEY))
+            await uow.commit()
+            return seed
+
+    async def load(self) -> list[Link]:
+        """Every stored link; rows that do not open (another key) are skipped with a warning."""
+        async with self.uow(readonly=True) as uow:
+            rows = await uow.wallet_sessions.all()
+        links = []
+        for row in rows:
+            try:
+                links.append(self._link(row))
+            except (StoreError, ValueError, KeyError, TypeError) as exc:
+                log.warning("wallet session of user %s not restored: %s", row.user_id, exc)
+        return links
+
+    async def save(self, link: Link) -> None:
+        now = self.clock.now()
+        async with self.uow() as uow:
+            row = await uow.wallet_sessions.get(link.user_id)
+            if row is None:
+                row = WalletSession(link.user_id, "", "", "", 0, link.created_at or now, now)
+                uow.wallet_sessions.add(row)
+            self._fill(row, link, now)
+            await uow.commit()
+
+    async def delete(self, user_id: int) -> None:
+        async with self.uow() as uow:
+            await uow.wallet_sessions.remove(user_id)
+            await uow.commit()
+
+    # -- mapping --------------------------------------------------------------------------------
+    def _fill(self, row: WalletSession, link: Link, now: int) -> None:
+        s, pg = link.session, link.pairing
+        if s is not None:
+            secret = {"sym_key": s.sym_key.hex(), "peer_public": s.peer_public.hex()}
+            row.status, row.topic, row.pairing_topic = "active", s.topic, s.pairing_topic
+            row.address, row.chain_id, row.expiry = s.address, s.chain_id, s.expiry
+            row.peer_name = s.peer_name
+            extra = {"methods": list(s.methods)}
+        else:
+            secret = {
+                "sym_key": pg.sym_key.hex(),
+                "private_key": pg.private_key.hex(),
+                "responder_key": _hex(pg.responder_key),
+                "session_key": _hex(pg.session_key),
+            }
+            row.status, row.topic, row.pairing_topic = "pairing", pg.topic, pg.topic
+            row.address, row.chain_id, row.expiry, row.peer_name = (
+                None,
+                pg.chain_id,
+                pg.expiry,
+                None,
+            )
+            extra = {"proposal_id": pg.proposal_id, "session_topic": pg.session_topic}
+        row.secret = self.box.seal(json.dumps(secret).encode(), _context(link.user_id, row.topic))
+        row.pending_json = json.dumps(
+            {
+                **extra,
+                "connect": link.connect_request_id,
+                "requests": [vars(r) for r in link.requests],
+            }
+        )
+        row.updated_at = now
+
+    def _link(self, row: WalletSession) -> Link:
+        secret = json.loads(self.box.open(row.secret, _context(row.user_id, row.topic)))
+        extra = json.loads(row.pending_json)
+        link = Link(
+            row.user_id,
+            requests=[Outgoing(**r) for r in extra.get("requests", [])],
+            connect_request_id=extra.get("connect"),
+            created_at=row.created_at,
+        )
+        if row.status == "active":
+            link.session = Session(
+                topic=row.topic,
+                sym_key=bytes.fromhex(secret["sym_key"]),
+                peer_public=bytes.fromhex(secret["peer_public"]),
+                pairing_topic=row.pairing_topic or "",
+                address=row.address,
+                chain_id=row.chain_id,
+                expiry=row.expiry,
+                peer_name=row.peer_name or "wallet",
+                methods=tuple(extra.get("methods", ())),
+            )
+        else:
+            link.pairing = Pairing(
+                topic=row.topic,
+                sym_key=bytes.fromhex(secret["sym_key"]),
+                private_key=bytes.fromhex(secret["private_key"]),
+                proposal_id=extra["proposal_id"],
+                expiry=row.expiry,
+                chain_id=row.chain_id,
+                responder_key=_bytes(secret.get("responder_key")),
+                session_topic=extra.get("session_topic"),
+                session_key=_bytes(secret.get("session_key")),
+            )
+        return link
+
+
+def _context(user_id: int, topic: str) -> str:
+    return f"wallet_sessions:{user_id}:{topic}"

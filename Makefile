@@ -37,6 +37,7 @@ bench: $(STAMP) services
 	$(BIN)/python -m tests.bench.bench_heartbeats --write
 	$(BIN)/python -m contracts.gas_report --update docs/benchmarks.md
 	$(BIN)/python -m tests.bench.bench_watcher --write
+	$(BIN)/python -m tests.bench.bench_load --write
 
 ## escrow gas report from a real run on the in-process EVM
 gas: $(STAMP)

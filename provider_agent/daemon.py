@@ -3,13 +3,15 @@
 Heartbeats that cannot be sent are buffered (bounded, newest kept) and resent, oldest first,
 after the next beat that gets through. The command loop runs commands in ``seq`` order,
 remembers results until the service has them (so a redelivered command is answered, not run
-twice) and reconnects with exponential backoff when the service is away. Only a refused
-token stops the daemon (TokenRefused).
+twice) and reconnects with exponential backoff when the service is away, or at once when a
+heartbeat gets through again (a restarted service). Only a refused token stops the daemon
+(TokenRefused).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -80,6 +82,7 @@ class AgentDaemon:
         self._after = 0
         self._results: OrderedDict[int, CommandResult] = OrderedDict()
         self._unsent: list[CommandResult] = []
+        self._service_back = asyncio.Event()  # a heartbeat got through: stop backing off
 
     async def run(self) -> None:
         await self.probe.start()
@@ -135,6 +138,7 @@ class AgentDaemon:
             log.error("heartbeat %d rejected: %s", hb.seq, exc)
             return
         self.stats.beats_sent += 1
+        self._service_back.set()
         await self._resend_backlog()
 
     async def _resend_backlog(self) -> None:
@@ -161,7 +165,10 @@ class AgentDaemon:
                 self.stats.reconnects += 1
                 delay = self._backoff(failures, exc.retry_after)
                 log.warning("service unreachable (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
+                # a restarted service is found by the next heartbeat, not after the backoff
+                self._service_back.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._service_back.wait(), delay)
                 continue
             except RequestRejected as exc:
                 log.error("command poll rejected: %s", exc)

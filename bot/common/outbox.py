@@ -2,8 +2,10 @@
 
 Platform-neutral. Each chat front end brings a ``core.ports.Notifier`` (``platform`` plus
 ``deliver(OutgoingMessage)``) and runs one :class:`OutboxSender` with that platform's limits.
-A sender claims due rows for a lease (``NotificationService.claim``), so two processes never
-send the same message; a sender that dies leaves its rows to the next one after the lease.
+A sender claims due rows for a lease (``NotificationService.claim``, short: a sender that dies
+leaves its rows to the next one within ``lease_s``) and renews the claim of each row right
+before sending it (``hold``), so a row whose lease ran out while earlier ones were paced is
+sent by whichever sender holds it now, never by two.
 Delivery failures back off (``mark_failed``); a platform's "retry after N seconds" pauses the
 whole sender, because flood limits apply to the bot, not to one chat.
 """
@@ -82,8 +84,8 @@ class OutboxSender:
         *,
         explorer: str | None = None,
         limits: SendLimits | None = None,
-        lease_s: int = 60,
-        batch: int = 50,
+        lease_s: int = 20,
+        batch: int = 10,
         idle_s: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
@@ -151,6 +153,13 @@ class OutboxSender:
             await self._failed(m, f"render: {exc!r}", permanent=True)
             return True
         await self._pace(m.chat_id)
+        if m.claimed_until is not None:
+            # the claim may have run out while earlier messages were paced or slow: send only
+            # if it is still ours (renewed for this send), never after another sender took it
+            held = await self.notifications.hold(m.outbox_id, m.claimed_until, self.lease_s)
+            if held is None:
+                log.info("outbox message %s was taken over by another sender", m.outbox_id)
+                return True
         try:
             await self.notifier.deliver(message)
         except DeliveryError as exc:

@@ -403,6 +403,18 @@ class Outbox(_Repo):
         )
         return [(m, user) for m, user in rows.all()]
 
+    async def renew(self, outbox_id: int, held_until: int, until: int) -> bool:
+        """Extend a claim to ``until`` if it is still the one that ends at ``held_until``
+        (a claim taken over by another sender ends later: they never coincide)."""
+        t = tables.outbox.c
+        stmt = (
+            update(tables.outbox)
+            .where(t.id == outbox_id, t.sent_at.is_(None), t.claimed_until == held_until)
+            .values(claimed_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.s.execute(stmt)).rowcount == 1
+
     async def release(self, dedupe_key: str, now: int) -> None:
         """Make a held message due now."""
         t = tables.outbox.c

@@ -23,6 +23,7 @@ class DueMessage:
     payload: dict
     private: bool
     attempts: int
+    claimed_until: int | None = None  # the sender's lease (claim); None outside a claim
 
 
 class NotificationService(Service):
@@ -54,8 +55,9 @@ class NotificationService(Service):
         no other sender gets them until then, unless they are marked sent or failed first.
         A sender that dies mid-way leaves them to the next one after the lease."""
         now = self.clock.now()
+        until = now + lease_s
         async with self.uow() as uow:
-            rows = await uow.outbox.claim(platform, now, now + lease_s, limit)
+            rows = await uow.outbox.claim(platform, now, until, limit)
             await uow.commit()
         return [
             DueMessage(
@@ -68,9 +70,20 @@ class NotificationService(Service):
                 payload=json.loads(m.payload_json),
                 private=m.private,
                 attempts=m.attempts,
+                claimed_until=until,
             )
             for m, user in rows
         ]
+
+    async def hold(self, outbox_id: int, claimed_until: int, lease_s: int) -> int | None:
+        """Right before sending a claimed message: renew the claim for ``lease_s`` seconds if
+        it is still this sender's (``claimed_until`` as claimed or last held). None when the
+        lease ran out and another sender took the message, or it was sent: do not send it."""
+        until = self.clock.now() + lease_s
+        async with self.uow() as uow:
+            held = await uow.outbox.renew(outbox_id, claimed_until, until)
+            await uow.commit()
+        return until if held else None
 
     async def release(self, outbox_ids: list[int]) -> None:
         """Hand claimed messages back unsent, without counting an attempt (a paused sender)."""

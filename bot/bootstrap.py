@@ -24,6 +24,8 @@ from contracts.devchain import DevChain
 from contracts.escrow import Web3Escrow
 from contracts.relayer import Relayer
 from contracts.signatures import EthSignatureVerifier
+from contracts.walletconnect.store import SecretBox
+from contracts.walletconnect.wallet import WalletConnectWallet
 from contracts.watcher import ChainWatcher
 from core.db.engine import Database, create_database
 from core.db.mapping import start_mappers
@@ -152,6 +154,7 @@ def build_app(
     agent_commands = AgentCommandService(uow, clock, rules)
     hub = CommandHub(agent_commands)
     chain = _Chain(settings, clock, background, auto_approve)
+    chain.uow = uow
     chain.db = db  # the relayer's nonces are shared with every process on this database
     if escrow is None:
         escrow = chain.escrow()
@@ -235,6 +238,7 @@ class _Chain:
         self.clock = clock
         self.background = background
         self.auto_approve = auto_approve
+        self.uow: SqlAlchemyUowFactory | None = None  # set by build_app (WalletConnect store)
         self.db: Database | None = None
         self.mode = "rpc" if settings.rpc_url else settings.chain
         self.dev: DevChain | None = None
@@ -293,6 +297,8 @@ class _Chain:
 
     def wallet(self, escrow: EscrowPort) -> WalletPort:
         s, base = self.settings, self.settings.public_url
+        if s.wc_project_id:
+            return self._walletconnect(escrow)
         if self.mode == "fake":
             self.notes.append("wallet: development wallet that signs on your behalf")
             return FakeWallet(self.background, auto_approve=self.auto_approve, base_url=base)
@@ -310,3 +316,28 @@ class _Chain:
             auto_approve=self.auto_approve,
             base_url=base,
         )
+
+    def _walletconnect(self, escrow: EscrowPort) -> WalletPort:
+        """The user's own wallet over WalletConnect v2 (WC_PROJECT_ID set); sessions are kept
+        in the database, their keys encrypted with WALLET_KEY_SECRET (or a key file)."""
+        s = self.settings
+        if s.wallet_key_secret is not None:
+            box = SecretBox.from_secret(s.wallet_key_secret.get_secret_value())
+        else:
+            box = SecretBox.from_key_file(s.data_dir)
+        wallet = WalletConnectWallet(
+            self.uow,
+            self.clock,
+            relay_url=s.wc_relay_url,
+            project_id=s.wc_project_id,
+            chain_id=lambda: escrow.chain_id,
+            public_url=s.public_url,
+            box=box,
+        )
+        self.startup.append(wallet.start)
+        self.shutdown.append(wallet.stop)
+        self.notes.append(
+            f"wallet: WalletConnect via {s.wc_relay_url}; every request also has a signing page "
+            f"at {s.public_url}/sign/..."
+        )
+        return wallet

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     wc_project_id: str | None = None
     wc_relay_url: str = "wss://relay.walletconnect.org"
     wallet_key_secret: SecretStr | None = None
+    # local state: the WalletConnect key file when WALLET_KEY_SECRET is unset
+    data_dir: str = "var"
     simulated_providers: int = Field(default=6, ge=0, le=1000)
     keeper_interval_s: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"

@@ -84,6 +84,7 @@ class RelayClient:
         self.connected = asyncio.Event()
         self.connects = 0
         self.refused: str | None = None  # the last handshake refusal, for start() and logs
+        self._attempted = asyncio.Event()  # the first connection attempt is over
         self._sub = os.urandom(32).hex()  # the JWT subject: one per client run
         self._dedupe = dedupe
         self._seen: OrderedDict[bytes, None] = OrderedDict()
@@ -101,8 +102,12 @@ class RelayClient:
         if self._task is None:
             self._session = aiohttp.ClientSession()
             self._task = asyncio.create_task(self._run(), name="walletconnect-relay")
+        deadline = asyncio.get_running_loop().time() + wait
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.connected.wait(), wait)
+            await asyncio.wait_for(self._attempted.wait(), wait)
+            if not self.refused:
+                left = deadline - asyncio.get_running_loop().time()
+                await asyncio.wait_for(self.connected.wait(), max(left, 0))
         if not self.connected.is_set():
             if self.refused:
                 raise RelayRefused(f"the WalletConnect relay refused us: {self.refused}")
@@ -148,6 +153,7 @@ class RelayClient:
                 self.refused = None
                 delay = low
                 await self._serve(ws)
+            self._attempted.set()
             await asyncio.sleep(delay)
             delay = min(delay * 2, high)
 
@@ -158,6 +164,7 @@ class RelayClient:
             await self._restore(ws)
             self.connects += 1
             self.connected.set()
+            self._attempted.set()
             await reader
         except (RelayError, aiohttp.ClientError, OSError) as exc:
             log.warning("WalletConnect relay connection lost: %s", exc)

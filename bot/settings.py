@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     telegram_rate_per_s: float = Field(default=1.0, gt=0)  # per user, beyond the burst
     telegram_rate_burst: int = Field(default=8, ge=1)
     telegram_status_refresh_s: float = Field(default=45.0, gt=0)  # live /status edits
+    telegram_concurrency: int = Field(default=16, ge=1, le=1000)  # updates handled at once
     discord_token: SecretStr | None = None
     discord_guild_id: int | None = None  # sync slash commands to this server at once (testing)
     discord_rate_per_s: float = Field(default=1.0, gt=0)  # per user, beyond the burst

@@ -17,11 +17,13 @@ import logging
 
 from aiogram import Bot
 from aiogram import Dispatcher as AiogramDispatcher
+from aiogram import methods as m
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.methods.base import Response
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
@@ -40,6 +42,31 @@ from bot.telegram.routers import routers
 from bot.telegram.sending import Responder
 
 log = logging.getLogger(__name__)
+_RESPONSE_MODELS: list[type] = []
+
+
+def keep_response_models() -> None:
+    """aiogram parses every Bot API answer as ``Response[T]``; pydantic caches those generic
+    classes weakly, so they are rebuilt (milliseconds each) after a garbage collection. Keep
+    the ones this bot uses alive."""
+    if _RESPONSE_MODELS:
+        return
+    for method in (
+        m.SendMessage,
+        m.SendPhoto,
+        m.SendDocument,
+        m.EditMessageText,
+        m.EditMessageCaption,
+        m.EditMessageMedia,
+        m.EditMessageReplyMarkup,
+        m.AnswerCallbackQuery,
+        m.GetUpdates,
+        m.GetMe,
+        m.SetMyCommands,
+        m.SetWebhook,
+        m.DeleteWebhook,
+    ):
+        _RESPONSE_MODELS.append(Response[method.__returning__])
 
 
 def webhook_secret(settings: object) -> str:
@@ -69,6 +96,7 @@ class TelegramFrontEnd:
         if s.telegram_token is None:
             raise ValueError("TELEGRAM_TOKEN is not set")
         self.app, self.settings = app, s
+        keep_response_models()
         if session is None and s.telegram_api_url:
             session = AiohttpSession(api=TelegramAPIServer.from_base(s.telegram_api_url))
         self.bot = Bot(s.telegram_token.get_secret_value(), session=session)
@@ -157,6 +185,7 @@ class TelegramFrontEnd:
                         handle_signals=False,
                         close_bot_session=False,
                         polling_timeout=self.settings.telegram_polling_timeout_s,
+                        tasks_concurrency_limit=self.settings.telegram_concurrency,
                     )
                 )
             )
@@ -175,6 +204,7 @@ class TelegramFrontEnd:
                 await task
         self._tasks.clear()
         await self.live.close()
+        await self.once.flush()
         await self.bot.session.close()
         if self.redis is not None:
             await self.redis.aclose()

@@ -4,11 +4,16 @@ Registered before every other middleware, so a duplicate costs one database roun
 nothing else (no rate-limit token, no identity lookup, no reply). While another process is
 handling the same update id, this one waits and asks again: the other finishes (this copy is
 then dropped) or dies (its lease ends and this copy is handled).
+
+The ledger writes are grouped: claims of updates that arrive while a write is in flight go
+together in the next transaction, and "done" marks ride along with it (or go by themselves
+when nothing else is queued). A done mark that is a moment late only makes a duplicate wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,7 +21,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
-from core.services.updates import LEASE_S, UpdateLedger
+from core.services.updates import LEASE_S, Claim, UpdateLedger
 
 log = logging.getLogger(__name__)
 SOURCE = "telegram"
@@ -28,6 +33,10 @@ class OnceMiddleware(BaseMiddleware):
         self.ledger = ledger
         self.poll_s = poll_s
         self.duplicates = 0
+        self.writes = 0
+        self._claims: list[tuple[int, asyncio.Future[Claim]]] = []
+        self._done: list[int] = []
+        self._writer: asyncio.Task | None = None
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Update):
@@ -35,7 +44,7 @@ class OnceMiddleware(BaseMiddleware):
         update_id = event.update_id
         waited = 0.0
         while True:
-            claim = await self.ledger.claim(SOURCE, update_id)
+            claim = await self._claim(update_id)
             if claim.handle:
                 break
             if claim.duplicate or waited > LEASE_S + 5:
@@ -47,4 +56,42 @@ class OnceMiddleware(BaseMiddleware):
         try:
             return await handler(event, data)
         finally:
-            await self.ledger.done(SOURCE, update_id)
+            self._done.append(update_id)
+            self._wake()
+
+    async def flush(self) -> None:
+        """Write what is queued (at shutdown: the last done marks)."""
+        self._wake()
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._writer)
+
+    async def _claim(self, update_id: int) -> Claim:
+        future: asyncio.Future[Claim] = asyncio.get_running_loop().create_future()
+        self._claims.append((update_id, future))
+        self._wake()
+        return await future
+
+    def _wake(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._claims or self._done:
+            claims, self._claims = self._claims, []
+            done, self._done = self._done, []
+            self.writes += 1
+            try:
+                results = await self.ledger.claim_many(SOURCE, [i for i, _ in claims], done)
+            except Exception as exc:
+                log.exception("update ledger write failed")
+                self._done.extend(done)  # tried again with the next write
+                for _, future in claims:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not claims:
+                    return  # only done marks: retried when the next update comes
+                continue
+            for (_, future), result in zip(claims, results, strict=True):
+                if not future.done():
+                    future.set_result(result)

@@ -50,6 +50,33 @@ class UpdateLedger(Service):
             return Claim(handle=False, duplicate=True)
         return Claim(handle=False, duplicate=False, retry_at=until)
 
+    async def claim_many(
+        self, source: str, update_ids: list[int], done: list[int] = ()
+    ) -> list[Claim]:
+        """Mark ``done`` ids handled and claim ``update_ids``, all in one transaction (a front
+        end's group commit: updates that arrive together share one write). One claim per
+        id, in order; an id twice in the list is claimed once (the second copy is busy)."""
+        now = self.clock.now()
+        out: list[Claim] = []
+        async with self.uow() as uow:
+            for update_id in done:
+                await uow.processed_updates.finish(source, update_id, now)
+            for update_id in update_ids:
+                state, until = await uow.processed_updates.claim(
+                    source, update_id, now, now + LEASE_S
+                )
+                if state in ("new", "taken"):
+                    out.append(Claim(handle=True, duplicate=False))
+                elif state == "done":
+                    out.append(Claim(handle=False, duplicate=True))
+                else:
+                    out.append(Claim(handle=False, duplicate=False, retry_at=until))
+            self._claims += len(update_ids)
+            if update_ids and self._claims % PRUNE_EVERY < len(update_ids):
+                await uow.processed_updates.prune(now - KEEP_S)
+            await uow.commit()
+        return out
+
     async def done(self, source: str, update_id: int) -> None:
         """The update was handled (or failed in a way a second try would repeat)."""
         async with self.uow() as uow:

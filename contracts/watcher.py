@@ -60,11 +60,12 @@ class ChainWatcher:
         self._key: str | None = None
 
     async def cursor_key(self) -> str:
-        """Settings key of the cursor: one per chain (genesis hash) and escrow address."""
+        """Settings key of the cursor: one per chain (genesis hash) and escrow address, at
+        most 64 characters (the settings key column) for any chain id up to 10 digits."""
         if self._key is None:
             genesis = await self.escrow.w3.eth.get_block(0)
-            chain = "0x" + bytes(genesis["hash"]).hex()[:16]
-            self._key = f"watcher:{self.escrow.chain_id}:{chain}:{self.escrow.address.lower()}"
+            chain = bytes(genesis["hash"]).hex()[:8]
+            self._key = f"w:{self.escrow.chain_id}:{chain}:{self.escrow.address.lower()}"
         return self._key
 
     async def cursor(self) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import secrets
 import tempfile
@@ -229,7 +230,8 @@ async def main(updates: int, write: bool) -> None:
                 f"{USERS} users; mix: /gpus 30 %, /rent 25 %, button presses 25 %, /status 15 %, "
                 "/help 5 %; each update through aiogram's Dispatcher.feed_update with the "
                 "production middlewares (handled-once ledger, rate limit, identity, language) "
-                "and routers, Bot API answered in process."
+                "and routers, Bot API answered in process. Load average while measured: "
+                f"{os.getloadavg()[0]:.1f} (other jobs shared the machine)."
             ),
         )
 

@@ -108,3 +108,24 @@ async def test_redis_limiter_lets_users_through_when_redis_is_down():
         assert await RedisRateLimiter(dead, 1.0, 1).allow("tg:1")
     finally:
         await dead.aclose()
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis at 127.0.0.1:6379 is not reachable")
+async def test_dialog_steps_and_limits_live_in_redis_when_configured(tg_app):
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    tg_app.settings = tg_app.settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"})
+    tg = Harness(tg_app, limiter=None)
+    tg.front.rate_limit.limiter = RedisRateLimiter(tg.front.redis, 1000.0, 1000)
+    await tg.start()
+    try:
+        assert isinstance(tg.front.dp.storage, RedisStorage)
+        await tg.send(ALICE, "/dispute")  # the question's state is kept in Redis
+        keys = [k async for k in tg.front.redis.scan_iter(f"fsm:{ALICE.id}:{ALICE.id}:*")]
+        assert keys
+        (answer,) = await tg.send(ALICE, "/cancel")
+        assert answer.text == "Okay, no dispute."
+    finally:
+        for key in [k async for k in tg.front.redis.scan_iter(f"fsm:{ALICE.id}:*")]:
+            await tg.front.redis.delete(key)
+        await tg.close()

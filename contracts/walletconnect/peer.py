@@ -241,15 +241,22 @@ class WalletPeer:
         await self.respond(item, error=(code, "User rejected."))
 
     async def serve(self, approve: Callable[[Incoming], bool] = lambda _: True) -> None:
-        """Answer every request: sign when ``approve`` says so, else reject (4001)."""
-        while True:
-            item = await self.requests.get()
+        """Answer every request, each in a task of its own: sign when ``approve`` says so,
+        else reject (4001)."""
+        tasks: set[asyncio.Task] = set()
+
+        async def answer(item: Incoming) -> None:
             if item.method != "wc_sessionRequest":
                 await self.respond(item, error=(p.INVALID_METHOD, "unsupported"))
             elif approve(item):
                 await self.sign(item)
             else:
                 await self.refuse(item)
+
+        while True:
+            task = asyncio.create_task(answer(await self.requests.get()))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def ping(self) -> dict:

@@ -10,6 +10,7 @@ a warning says so. The relay client seed (its ``did:key`` identity) is kept the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -88,12 +89,19 @@ def _bytes(value: str | None) -> bytes | None:
 
 
 class LinkStore:
-    """Loads and saves links through the unit of work; the only code that sees the DB rows."""
+    """Loads and saves links through the unit of work; the only code that sees the DB rows.
+
+    Writes are group-committed: changes that arrive while a transaction runs are written
+    together in the next one, each caller returning once its change is committed (many
+    concurrent sessions would otherwise queue for SQLite's write lock one by one)."""
 
     def __init__(self, uow: Any, box: SecretBox, clock: Any) -> None:
         self.uow = uow
         self.box = box
         self.clock = clock
+        self._dirty: dict[int, Link | None] = {}  # user id -> link to save, None to delete
+        self._batch: asyncio.Future | None = None
+        self._writer: asyncio.Task | None = None
 
     async def client_seed(self) -> bytes:
         """The relay identity seed, created on first use."""
@@ -119,18 +127,48 @@ class LinkStore:
         return links
 
     async def save(self, link: Link) -> None:
-        now = self.clock.now()
-        async with self.uow() as uow:
-            row = await uow.wallet_sessions.get(link.user_id)
-            if row is None:
-                row = WalletSession(link.user_id, "", "", "", 0, link.created_at or now, now)
-                uow.wallet_sessions.add(row)
-            self._fill(row, link, now)
-            await uow.commit()
+        """Store the link as it is when the next transaction starts. Raises what the
+        database raises (the change is then not stored)."""
+        self._dirty[link.user_id] = link
+        await self._committed()
 
     async def delete(self, user_id: int) -> None:
+        self._dirty[user_id] = None
+        await self._committed()
+
+    async def _committed(self) -> None:
+        if self._batch is None:
+            self._batch = asyncio.get_running_loop().create_future()
+        batch = self._batch
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        await asyncio.shield(batch)
+
+    async def _write_batches(self) -> None:
+        while self._batch is not None:
+            batch, changes = self._batch, self._dirty
+            self._batch, self._dirty = None, {}
+            try:
+                await self._write(changes)
+            except Exception as exc:
+                batch.set_exception(exc)
+            else:
+                batch.set_result(None)
+
+    async def _write(self, changes: dict[int, Link | None]) -> None:
+        now = self.clock.now()
         async with self.uow() as uow:
-            await uow.wallet_sessions.remove(user_id)
+            rows = {r.user_id: r for r in await uow.wallet_sessions.for_users(list(changes))}
+            for user_id, link in changes.items():
+                row = rows.get(user_id)
+                if link is None:
+                    if row is not None:
+                        await uow.session.delete(row)
+                    continue
+                if row is None:
+                    row = WalletSession(user_id, "", "", "", 0, link.created_at or now, now)
+                    uow.wallet_sessions.add(row)
+                self._fill(row, link, now)
             await uow.commit()
 
     # -- mapping --------------------------------------------------------------------------------

@@ -675,6 +675,10 @@ class WalletSessions(_Repo):
         q = select(WalletSession).order_by(tables.wallet_sessions.c.user_id)
         return (await self.s.execute(q)).scalars().all()
 
+    async def for_users(self, user_ids: Sequence[int]) -> Sequence[WalletSession]:
+        q = select(WalletSession).where(tables.wallet_sessions.c.user_id.in_(user_ids))
+        return (await self.s.execute(q)).scalars().all()
+
     async def remove(self, user_id: int) -> bool:
         stmt = delete(tables.wallet_sessions).where(tables.wallet_sessions.c.user_id == user_id)
         return bool((await self.s.execute(stmt)).rowcount)

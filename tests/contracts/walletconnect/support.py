@@ -152,6 +152,7 @@ class PlainSocket:
     def __init__(self, host: str, port: int) -> None:
         self.conn = socket.create_connection((host, port))
         self.conn.setblocking(False)
+        self.lock = threading.Lock()
 
     def close(self) -> None:
         if self.conn is not None:
@@ -159,18 +160,42 @@ class PlainSocket:
             self.conn = None
 
     def send(self, data: bytes) -> None:
-        self.conn.setblocking(True)
-        self.conn.sendall(data)
-        self.conn.setblocking(False)
+        with self.lock:
+            self.conn.setblocking(True)
+            self.conn.sendall(data)
+            self.conn.setblocking(False)
 
     def receive(self) -> bytes:
-        try:
-            data = self.conn.recv(8192)
-        except BlockingIOError:
-            return b""
+        with self.lock:
+            try:
+                data = self.conn.recv(8192)
+            except BlockingIOError:
+                return b""
         if data == b"":
             self.close()
         return data
+
+
+def _locked_tls_socket() -> type:
+    """pyWalletConnect reads its TLS socket from a timer thread while the caller's thread
+    writes to it; one SSL object used by two threads at once corrupts the stream now and then
+    (the relay then drops the connection). A lock around both keeps the tests deterministic."""
+    import pywalletconnect.tls_socket as tls
+
+    class LockedTLSsocket(tls.TLSsocket):
+        def __init__(self, domain: str, port: int) -> None:
+            self.lock = threading.Lock()
+            super().__init__(domain, port)
+
+        def send(self, data_buffer: bytes) -> None:
+            with self.lock:
+                super().send(data_buffer)
+
+        def receive(self) -> bytes:
+            with self.lock:
+                return super().receive()
+
+    return LockedTLSsocket
 
 
 def patch_pywalletconnect(monkeypatch: Any, port: int, cafile: Path | None) -> None:
@@ -192,6 +217,7 @@ def patch_pywalletconnect(monkeypatch: Any, port: int, cafile: Path | None) -> N
         monkeypatch.setattr(
             tls, "create_default_context", lambda: ssl.create_default_context(cafile=str(cafile))
         )
+        monkeypatch.setattr(ws, "TLSsocket", _locked_tls_socket())
 
 
 class PyWallet:

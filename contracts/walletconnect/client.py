@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from contracts.walletconnect import protocol as p
 from contracts.walletconnect.crypto import KeyPair, random_key, seal_json, topic_of
+from contracts.walletconnect.expiry import Expiry
 from contracts.walletconnect.inbound import Inbound
 from contracts.walletconnect.relay import RelayClient, RelayError, RelayUnavailable
 from contracts.walletconnect.session import (
@@ -29,7 +30,6 @@ from contracts.walletconnect.session import (
     request_params,
 )
 from contracts.walletconnect.store import LinkStore
-from contracts.walletconnect.uri import PairingUri
 
 log = logging.getLogger(__name__)
 MAX_PAIRING = 86_400  # a pairing waits at most a day, however long its request may wait
@@ -44,7 +44,7 @@ class ClientEvents(Protocol):
     async def failed(self, request_id: str, reason: str) -> None: ...
 
 
-class SignClient(Inbound):
+class SignClient(Inbound, Expiry):
     """Raises RelayError (not reachable, refused) and ValueError (a request it cannot build)."""
 
     def __init__(
@@ -296,41 +296,5 @@ class SignClient(Inbound):
         finally:
             self._pings.pop(wc_id, None)
 
-    async def sweep(self) -> None:
-        """Expire requests, pairings and sessions whose time has come."""
-        now = self.clock.now()
-        for user_id, link in list(self.links.items()):
-            if not _due(link, now):
-                continue
-            after: After = []
-            async with self._lock(user_id):
-                if self.links.get(user_id) is link:
-                    await self._expire(link, now, after)
-            await self._run(after)
 
-    async def _expire(self, link: Link, now: int, after: After) -> None:
-        if link.session is not None and link.session.expiry <= now:
-            await self._retire(link, after, None, p.REASON_ENDED)
-            await self.store.delete(link.user_id)
-            after.append(lambda: self.events.disconnected(link.user_id, "the session expired"))
-            return
-        if link.pairing is not None and link.pairing.expiry <= now:
-            await self._retire(link, after, None, p.REASON_TIMEOUT)
-            await self.store.delete(link.user_id)
-            return
-        due = [r for r in link.requests if r.expires_at <= now]
-        link.requests = [r for r in link.requests if r.expires_at > now]
-        await self.store.save(link)
-        for r in due:
-            after.append(lambda rid=r.request_id: self.events.failed(rid, p.REASON_TIMEOUT))
-
-
-def _due(link: Link, now: int) -> bool:
-    if link.session is not None and link.session.expiry <= now:
-        return True
-    if link.pairing is not None and link.pairing.expiry <= now:
-        return True
-    return any(r.expires_at <= now for r in link.requests)
-
-
-__all__ = ["ClientEvents", "PairingUri", "SignClient"]
+__all__ = ["ClientEvents", "SignClient"]

@@ -4,6 +4,7 @@ and forged or tampered messages that must change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -265,3 +266,24 @@ async def test_bad_requests_raise_wallet_error_and_change_nothing(dapp, relay, w
     assert not wallet.client.links
     async with wallet.store.uow() as uow:
         assert await uow.wallet_sessions.all() == []
+
+
+async def test_a_pairing_in_progress_survives_a_restart(db, relay, wc_clock):
+    wallet, _ = make_wallet(db, relay.url, wc_clock)
+    await wallet.start()
+    link = await wallet.connect(1, "c1", wc_clock.now() + 300)
+    await wallet.request_signature(1, "r1", personal("queued"), wc_clock.now() + 300)
+    await wallet.stop()  # down before the wallet even scanned the code
+    peer = await WalletPeer(relay.url, project_id=PROJECT, now=wc_clock.now, timeout=5).start()
+    again, events = make_wallet(db, relay.url, wc_clock)
+    try:
+        approving = asyncio.create_task(peer.approve(await peer.pair(link.wc_uri)))
+        await until(lambda: any(m.tag == 1101 for m in relay.published))
+        await again.start()  # finds the answer and the settle in the relay's mailbox
+        assert (await approving)["result"] is True
+        assert await events.wait("connected") == ("connected", 1, "c1", peer.address)
+        await peer.sign()  # the request queued before the restart reaches the wallet
+        assert (await events.wait("signed"))[1] == "r1"
+    finally:
+        await again.stop()
+        await peer.stop()

@@ -35,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--as", dest="user", default="you", help="user name to speak as")
     chat.add_argument("--script", type=Path, help="replay a conversation from a file")
     sub.add_parser("migrate", help="upgrade the database schema and exit")
+    demo = sub.add_parser("demo", help="play one whole rental end to end on this machine")
+    demo.add_argument(
+        "--dispute", action="store_true", help="an agent outage and the evidence-based refund"
+    )
     deploy.add_parser(sub)
     return p
 
@@ -53,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "deploy":
             return asyncio.run(deploy.run(args, settings))
+        if args.command == "demo":
+            logging.getLogger().setLevel(logging.ERROR)  # the story owns the screen
+            return asyncio.run(_demo(args))
         return asyncio.run(_main(args, settings))
     except KeyboardInterrupt:
         return 130
@@ -82,6 +89,17 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         return await _run(app, args)
     finally:
         await app.close()
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from bot.demo.story import DemoFailed, run_demo
+
+    try:
+        await run_demo(print, dispute=args.dispute)
+    except DemoFailed as exc:
+        print(f"demo failed: {exc}")
+        return 1
+    return 0
 
 
 async def _chat(app: App, args: argparse.Namespace) -> int:

@@ -188,7 +188,8 @@ class SignClient(Inbound, Expiry):
             await self.store.save(link)
             await self.relay.subscribe([pairing.topic])
             propose = p.request(pairing.proposal_id, "wc_sessionPropose", params)
-            await self._publish(pairing.topic, sym, propose, propose["method"], ttl=expiry - now)
+            ttl = max(p.spec("wc_sessionPropose").ttl, expiry - now)
+            await self._publish(pairing.topic, sym, propose, propose["method"], ttl=ttl)
         except Exception:
             self._unindex(link)
             await self.relay.unsubscribe([pairing.topic])
@@ -227,7 +228,8 @@ class SignClient(Inbound, Expiry):
         async with self._lock(user_id):
             now = self.clock.now()
             link = self.links.get(user_id)
-            if link is not None and link.session is not None and link.session.expiry > now:
+            s = link.session if link is not None else None
+            if s is not None and s.expiry > now and s.chain_id == chain_id:
                 link.requests.append(out)
                 await self._send(link, out)
                 uri = None
@@ -295,6 +297,3 @@ class SignClient(Inbound, Expiry):
             return False
         finally:
             self._pings.pop(wc_id, None)
-
-
-__all__ = ["ClientEvents", "SignClient"]

@@ -83,7 +83,9 @@ class WalletConnectWallet:
     async def start(self) -> None:
         """Restore the stored sessions and connect to the relay. A relay that cannot be reached
         (or refuses the project id) is logged; the client keeps retrying in the background and
-        requests answer WalletError until then."""
+        requests answer WalletError until then. Starting again does nothing."""
+        if self._sweeper is not None:
+            return
         seed = await self.store.client_seed()
         topics = self.client.restore(await self.store.load())
         self.relay = RelayClient(

@@ -287,3 +287,12 @@ async def test_a_pairing_in_progress_survives_a_restart(db, relay, wc_clock):
     finally:
         await again.stop()
         await peer.stop()
+
+
+async def test_a_session_on_another_chain_is_not_used(dapp, wc_clock):
+    wallet, events, new_peer = dapp
+    await linked(wallet, events, new_peer)
+    wallet._chain_id = 80002  # the escrow moved to Amoy: the old session's accounts do not apply
+    link = await wallet.request_signature(1, "r1", personal("x"), wc_clock.now() + 300)
+    assert link.wc_uri is not None
+    assert wallet.client.links[1].pairing.chain_id == 80002

@@ -102,8 +102,10 @@ async def test_redis_limiter_is_shared_between_processes():
 
 async def test_redis_limiter_lets_users_through_when_redis_is_down():
     from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
-    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     try:
         assert await RedisRateLimiter(dead, 1.0, 1).allow("tg:1")
     finally:

@@ -9,7 +9,7 @@ import re
 import struct
 import zlib
 
-from tests.bot.telegram.support import ALICE, Harness, button, texts
+from tests.bot.telegram.support import ALICE, Harness, texts
 from tests.support import heartbeat
 
 SSH_LINE = re.compile(r"ssh -p 2222 rs-(\d+)@127\.0\.0\.1")
@@ -195,4 +195,3 @@ async def test_unknown_and_plain_text(tg):
     assert "did you mean /rent" in unknown.text
     (plain,) = await tg.send(ALICE, "gpus h100")
     assert "H100" in plain.text
-    assert button  # the helper is used by other tests

@@ -150,6 +150,7 @@ def build_app(
         fee_bps=settings.fee_bps,
         server_url=settings.public_url,
         arbiter_delay_s=settings.arbiter_delay_s,
+        relay_retry_s=settings.relay_retry_s,
     )
     agent_commands = AgentCommandService(uow, clock, rules)
     hub = CommandHub(agent_commands)

@@ -55,4 +55,7 @@ class Settings(BaseSettings):
     data_dir: str = "var"
     simulated_providers: int = Field(default=6, ge=0, le=1000)
     keeper_interval_s: float = Field(default=5.0, gt=0)
+    # a signed payment or stop whose relay a dead process never finished is relayed again
+    # after this long (longer than a relay takes: mining, fee bumps, confirmations)
+    relay_retry_s: int = Field(default=120, ge=5)
     log_level: str = "INFO"

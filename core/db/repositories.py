@@ -481,6 +481,19 @@ class Signatures(_Repo):
         )
         return (await self.s.execute(q)).scalars().all()
 
+    async def signed_unexpired(
+        self, kinds: Sequence[str], now: int, limit: int = 500
+    ) -> Sequence[PendingSignature]:
+        """Signed requests of ``kinds`` whose authorization has not expired, oldest first."""
+        t = tables.pending_signatures
+        q = (
+            select(PendingSignature)
+            .where(t.c.status == "signed", t.c.expires_at >= now, t.c.kind.in_(list(kinds)))
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        return (await self.s.execute(q)).scalars().all()
+
     async def unanswered(
         self, now: int, created_before: int, limit: int = 500
     ) -> Sequence[PendingSignature]:

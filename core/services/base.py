@@ -49,6 +49,7 @@ class MarketRules:
     accept_timeout_s: int = 10 * 60  # funded but never provisioned -> full refund
     warn_before_end_s: int = 15 * 60
     arbiter_delay_s: int = 5 * 60  # late beats and SSH logs arrive before a dispute is decided
+    relay_retry_s: int = 120  # a signed request still unrelayed this long after is relayed again
     agent_command_template: str = "rigshare-agent --server {server} --token {token}"
     server_url: str = "http://127.0.0.1:8080"
 

@@ -74,6 +74,10 @@ class RentalLifecycle(Service):
                 return
             pending.status = "signed"
             kind, payload = pending.kind, json.loads(pending.payload_json)
+            # kept with the request: the keeper relays it again if this process dies first
+            pending.payload_json = json.dumps(
+                {**payload, "signature": signature, "signed_at": now}, separators=(",", ":")
+            )
             await uow.commit()
         try:
             receipt = await self._relay(rental, kind, payload, signature)
@@ -85,6 +89,20 @@ class RentalLifecycle(Service):
             return
         # one transaction: a stop that settles at once never shows "ended" without the receipt
         await self.chain_events(receipt.events)
+
+    async def relay_again(self, rental: Rental, kind: str, payload: dict) -> bool:
+        """Relay a stored signature whose first relay a dead process never finished (the
+        keeper). True when it went through; a refusal (already on chain, expired) changes
+        nothing and is left to the watcher and the keeper's expiries."""
+        try:
+            receipt = await self._relay(rental, kind, payload, payload["signature"])
+        except PaymentError as exc:
+            log.info("relaying %s of rental %s again refused: %s", kind, rental.id, exc)
+            return False
+        if receipt is None:
+            return False
+        await self.chain_events(receipt.events)
+        return True
 
     async def _relay(
         self, rental: Rental, kind: str, payload: dict, signature: str

@@ -10,7 +10,11 @@ overdue by ``GRACE_S``, so it does not race a live process that is about to make
 - the agent's grant result is stored, but the rental never heard of it -> apply it;
 - access granted, but the escrow's ``start`` never went through -> start again (the escrow
   refuses a second start; the watcher then mirrors the first);
-- ended or closed, but the agent was never told to revoke -> queue the revoke.
+- ended or closed, but the agent was never told to revoke -> queue the revoke;
+- the renter's signed payment or stop was stored but its relay never finished (the process
+  died in between) -> relay it again after ``MarketRules.relay_retry_s`` while the rental
+  still waits for it; a relay that did reach the chain is refused there and mirrored by the
+  watcher instead.
 
 Every step is idempotent; a failing call is logged and retried on the next pass.
 
@@ -36,13 +40,14 @@ log = logging.getLogger(__name__)
 GRACE_S = 15  # a live process makes its own follow-up call well within this
 REVOKE_WINDOW_S = 86_400  # rentals that ended this recently are checked for a missed revoke
 GONE = (S.ENDED, S.DISPUTED, S.SETTLED, S.CANCELLED, S.RESOLVED)
+WAITING = {"open": S.AWAITING_PAYMENT, "stop": S.ACTIVE}  # signed kind -> state it ends
 
 
 async def repair(lc: RentalLifecycle) -> dict[str, int]:
     """One repair pass; returns how many rentals each step touched."""
     now = lc.clock.now()
-    counts = dict.fromkeys(("regranted", "grant_results", "restarted", "revoked"), 0)
-    regrant, results, restart = [], [], []
+    counts = dict.fromkeys(("regranted", "grant_results", "restarted", "revoked", "relayed"), 0)
+    regrant, results, restart, relay = [], [], [], []
     async with lc.uow(readonly=True) as uow:
         for rental in await uow.rentals.in_states((S.PROVISIONING,)):
             grants = [
@@ -62,6 +67,15 @@ async def repair(lc: RentalLifecycle) -> dict[str, int]:
             elif rental.access_granted_at + GRACE_S <= now:
                 restart.append(rental)
         unrevoked = await uow.agent_commands.unrevoked_grants(GONE, now - REVOKE_WINDOW_S)
+        for pending in await uow.signatures.signed_unexpired(tuple(WAITING), now):
+            stored = _stored(pending.payload_json)
+            if "signature" not in stored or pending.rental_id is None:
+                continue
+            if int(stored.get("signed_at", now)) + lc.rules.relay_retry_s > now:
+                continue  # the process that got it may still be relaying it
+            rental = await uow.rentals.get(pending.rental_id)
+            if rental is not None and rental.state == WAITING[pending.kind]:
+                relay.append((rental, pending.kind, stored))
     for rental in regrant:
         log.warning("rental %s was funded but never granted; granting now", rental.id)
         try:
@@ -84,7 +98,18 @@ async def repair(lc: RentalLifecycle) -> dict[str, int]:
             log.exception("revoke for rental %s failed; retried next pass", rental_id)
             continue
         counts["revoked"] += 1
+    for rental, kind, stored in relay:
+        log.warning("the %s of rental %s was signed but never relayed; relaying", kind, rental.id)
+        counts["relayed"] += await lc.relay_again(rental, kind, stored)
     return counts
+
+
+def _stored(payload_json: str) -> dict:
+    try:
+        value = json.loads(payload_json)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 async def _apply_result(lc: RentalLifecycle, rental_id: int, result_json: str) -> int:

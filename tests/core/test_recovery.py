@@ -1,6 +1,6 @@
 """The keeper repairs what a process left undone when it died between a commit and the call
 after it (``core.services.recovery``): a grant never queued, a grant result never applied, a
-start never sent, a revoke never queued. Each test lets the first process "die" at that point
+start never sent, a revoke never queued, a signed payment or stop never relayed. Each test lets the first process "die" at that point
 (the follow-up call does nothing), then runs the keeper as the next leader would.
 
 Runs on SQLite and PostgreSQL with the production agent gateway (commands in the database).
@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 
 from bot.bootstrap import App, build_app
+from core.domain.listings import ListingQuery
 from core.domain.rentals import RentalState as S
 from core.services.recovery import GRACE_S, REVOKE_WINDOW_S
 from core.wire import AccessDetails, CommandResult, ResultBatch
@@ -172,3 +173,52 @@ async def test_rentals_that_ended_long_ago_are_not_swept(app, clock, monkeypatch
     clock.advance(REVOKE_WINDOW_S + 1)  # the key has long expired by itself
     assert (await app.lifecycle.tick())["revoked"] == 0
     assert await _commands(app, rental_id) == [("grant", True)]
+
+
+class Died(Exception):
+    """The process was killed in the middle of relaying."""
+
+
+async def test_a_signed_payment_never_relayed_is_relayed_again(app, clock, monkeypatch):
+    await add_host(app)
+    alice = await renter(app)
+    quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
+    await app.rentals.confirm(alice, quote.rental_id)
+
+    async def died(*_args: object) -> None:
+        raise Died
+
+    monkeypatch.setattr(app.lifecycle.escrow, "open", died)
+    with pytest.raises(Died):
+        await app.wallet.approve(next(iter(app.wallet.pending)))  # signed, stored, then killed
+    monkeypatch.undo()
+    assert (await rental(app, quote.rental_id)).state == S.AWAITING_PAYMENT
+    assert (await app.lifecycle.tick())["relayed"] == 0  # it may still be on its way
+    clock.advance(app.rentals.rules.relay_retry_s)
+    assert (await app.lifecycle.tick())["relayed"] == 1
+    r = await rental(app, quote.rental_id)
+    assert r.state == S.PROVISIONING and r.open_tx is not None
+    assert (await app.lifecycle.tick())["relayed"] == 0
+
+
+async def test_a_signed_stop_never_relayed_is_relayed_again(app, clock, monkeypatch):
+    host = await add_host(app)
+    rental_id = await fund_rental(app)
+    await _answer_grants(app, host.machine_id)
+    alice = await renter(app)
+    await app.rentals.stop(alice, None)
+
+    async def died(*_args: object) -> None:
+        raise Died
+
+    monkeypatch.setattr(app.lifecycle.escrow, "stop_and_settle", died)
+    with pytest.raises(Died):
+        await app.wallet.approve(next(iter(app.wallet.pending)))
+    monkeypatch.undo()
+    assert (await rental(app, rental_id)).state == S.ACTIVE
+    clock.advance(app.rentals.rules.relay_retry_s)
+    assert (await app.lifecycle.tick())["relayed"] == 1
+    r = await rental(app, rental_id)
+    assert r.state == S.SETTLED and r.provider_net + r.fee + r.refund == r.deposit
+    assert (await _outbox_kinds(app, r.renter_id))["receipt"] == 1
+    assert (await app.lifecycle.tick())["relayed"] == 0

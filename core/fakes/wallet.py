@@ -112,9 +112,9 @@ class FakeWallet:
 
     def _link(self, request_id: str, expires_at: int, *, pairing: bool) -> SigningLink:
         wc_uri = None
-        if pairing:  # the shape of a real WalletConnect v2 pairing URI
-            topic = hashlib.sha256(f"topic:{request_id}".encode()).hexdigest()
-            key = hashlib.sha256(f"key:{request_id}".encode()).hexdigest()
+        if pairing:  # a real WalletConnect v2 pairing URI: the topic is sha256(symKey)
+            key = hashlib.sha256(f"key:{request_id}".encode()).digest()
+            topic, key = hashlib.sha256(key).hexdigest(), key.hex()
             wc_uri = f"wc:{topic}@2?expiryTimestamp={expires_at}&relay-protocol=irn&symKey={key}"
         return SigningLink(
             request_id=request_id,

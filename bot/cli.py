@@ -141,7 +141,10 @@ async def _run(app: App, args: argparse.Namespace) -> int:
         tasks.append(asyncio.create_task(_telegram(telegram)))
     if app.settings.discord_token is not None:
         print("  · discord: connecting (slash commands are synced on start)")
-        tasks.append(asyncio.create_task(_discord(app)))
+        # one gateway connection for all shards: with several processes, one runs it and a
+        # standby takes over when that process dies (Discord would answer twice otherwise)
+        lock = LeaderLock(app.db, _lock_name(app, "discord"))
+        tasks.append(asyncio.create_task(Leadership(lock, [lambda: _discord_held(app)]).run()))
     try:
         if args.no_terminal:
             await asyncio.Event().wait()
@@ -179,6 +182,11 @@ async def _telegram(front) -> None:  # noqa: ANN001
         await front.stop()
 
 
+async def _discord_held(app: App) -> None:
+    await _discord(app)
+    await asyncio.Event().wait()  # stopped on an error: keep the lock, a standby would fail too
+
+
 async def _discord(app: App) -> None:
     from bot.discord.bot import run_discord  # discord.py is imported only when it is used
 
@@ -199,10 +207,14 @@ async def _leader_loop(app: App, health: Health | None = None) -> None:
     if app.watcher is not None:
         work.append(lambda: app.watcher.run(app.settings.watch_interval_s))
     # advisory locks are per database: deployments in schemas of one database lead apart
-    schema = app.settings.database_schema
-    lock = LeaderLock(app.db, f"leader:{schema}" if schema else "leader")
+    lock = LeaderLock(app.db, _lock_name(app, "leader"))
     on_change = health.set_leader if health is not None else None
     await Leadership(lock, work, on_change=on_change).run()
+
+
+def _lock_name(app: App, role: str) -> str:
+    schema = app.settings.database_schema
+    return f"{role}:{schema}" if schema else role
 
 
 async def _keeper_loop(app: App) -> None:

@@ -102,9 +102,12 @@ class TelegramFrontEnd:
         self.bot = Bot(s.telegram_token.get_secret_value(), session=session)
         self.redis = None
         if s.redis_url and (storage is None or limiter is None):
-            from redis.asyncio import Redis
+            from redis.asyncio import BlockingConnectionPool, Redis
 
-            self.redis = Redis.from_url(s.redis_url)
+            # a burst of webhook updates waits for a free connection instead of failing
+            # (redis-py's default pool raises "Too many connections" past 100)
+            pool = BlockingConnectionPool.from_url(s.redis_url, max_connections=64, timeout=20)
+            self.redis = Redis.from_pool(pool)
         if storage is None and self.redis is not None:
             from aiogram.fsm.storage.redis import RedisStorage
 

@@ -60,6 +60,16 @@ class Users(_Repo):
         )
         return (await self.s.execute(q)).scalar_one_or_none()
 
+    async def create_or_get(self, user: User) -> User:
+        """Insert ``user`` unless its (platform, external_id) is taken (two first messages
+        of a new user handled at once); returns the stored user either way."""
+        values = {c.name: getattr(user, c.name) for c in tables.users.columns if c.name != "id"}
+        stmt = _insert_or_ignore(
+            self.s.bind.dialect.name, tables.users, ("platform", "external_id")
+        )
+        await self.s.execute(stmt, values)
+        return await self.by_external(user.platform, user.external_id)
+
 
 class Providers(_Repo):
     async def get(self, provider_id: int) -> Provider | None:

@@ -38,7 +38,7 @@ class UserService(Service):
                     lang=lang if lang in LANGS else "en",
                     chat_id=chat_id,
                 )
-                uow.users.add(user)
+                user = await uow.users.create_or_get(user)
                 await uow.commit()
             elif chat_id and private_chat and user.chat_id != chat_id:
                 user.chat_id = chat_id

@@ -38,6 +38,7 @@ bench: $(STAMP) services
 	$(BIN)/python -m tests.bench.bench_telegram --write
 	$(BIN)/python -m contracts.gas_report --update docs/benchmarks.md
 	$(BIN)/python -m tests.bench.bench_watcher --write
+	$(BIN)/python -m tests.bench.bench_scaleout --write
 	$(BIN)/python -m tests.bench.bench_walletconnect --write
 	$(BIN)/python -m tests.bench.bench_demo --write
 	$(BIN)/python -m tests.bench.bench_load --write

@@ -121,6 +121,7 @@ async def build_stage(*, arbiter_delay_s: int = 60) -> Stage:
     settings = Settings(
         _env_file=None,
         database_url=f"sqlite:///{workdir}/demo.sqlite3",
+        data_dir=str(workdir),
         chain="dev",
         wc_project_id=DEMO_PROJECT_ID,
         wc_relay_url=relay.url,

@@ -47,8 +47,11 @@ async def test_a_sender_held_up_mid_batch_leaves_the_taken_over_message_alone(ap
     gate = asyncio.Event()
     ticks = itertools.count()
 
+    pacing = asyncio.Event()
+
     async def held_up(_seconds: float) -> None:
-        await gate.wait()  # paced for the second message of the chat... for a long time
+        pacing.set()  # the first message is sent and recorded; the second waits its turn
+        await gate.wait()  # ... for a long time
 
     slow = Recorder(sent, "a")
     a = OutboxSender(
@@ -64,7 +67,8 @@ async def test_a_sender_held_up_mid_batch_leaves_the_taken_over_message_alone(ap
         limits=SendLimits(per_second=1000.0, per_chat_interval_s=0.0),
     )
     first = asyncio.create_task(a.run_once())
-    await slow.delivered.wait()
+    await pacing.wait()
+    assert slow.delivered.is_set()
     clock.advance(a.lease_s + 1)  # a's claim on the second message ran out
     assert await b.run_once() == 1
     gate.set()

@@ -32,23 +32,7 @@ class NotificationService(Service):
         now = self.clock.now()
         async with self.uow(readonly=True) as uow:
             rows = await uow.outbox.due(now, limit)
-            out = []
-            for m in rows:
-                user = await uow.users.get(m.user_id)
-                out.append(
-                    DueMessage(
-                        outbox_id=m.id,
-                        user_id=m.user_id,
-                        platform=user.platform,
-                        chat_id=user.chat_id,
-                        lang=user.lang,
-                        kind=m.kind,
-                        payload=json.loads(m.payload_json),
-                        private=m.private,
-                        attempts=m.attempts,
-                    )
-                )
-        return out
+            return [_due(m, await uow.users.get(m.user_id)) for m in rows]
 
     async def claim(self, platform: str, limit: int = 50, lease_s: int = 60) -> list[DueMessage]:
         """Take due messages for ``platform``'s users, oldest first, for ``lease_s`` seconds:
@@ -59,21 +43,7 @@ class NotificationService(Service):
         async with self.uow() as uow:
             rows = await uow.outbox.claim(platform, now, until, limit)
             await uow.commit()
-        return [
-            DueMessage(
-                outbox_id=m.id,
-                user_id=m.user_id,
-                platform=user.platform,
-                chat_id=user.chat_id,
-                lang=user.lang,
-                kind=m.kind,
-                payload=json.loads(m.payload_json),
-                private=m.private,
-                attempts=m.attempts,
-                claimed_until=until,
-            )
-            for m, user in rows
-        ]
+        return [_due(m, user, claimed_until=until) for m, user in rows]
 
     async def hold(self, outbox_id: int, claimed_until: int, lease_s: int) -> int | None:
         """Right before sending a claimed message: renew the claim for ``lease_s`` seconds if
@@ -139,3 +109,19 @@ class NotificationService(Service):
         async with self.uow(readonly=True) as uow:
             rows = await uow.outbox.for_user(user_id)
         return [(m.kind, json.loads(m.payload_json), m.sent_at) for m in rows]
+
+
+def _due(m, user, *, claimed_until: int | None = None) -> DueMessage:  # noqa: ANN001 - rows
+    """An outbox row and its recipient as the sender needs them."""
+    return DueMessage(
+        outbox_id=m.id,
+        user_id=m.user_id,
+        platform=user.platform,
+        chat_id=user.chat_id,
+        lang=user.lang,
+        kind=m.kind,
+        payload=json.loads(m.payload_json),
+        private=m.private,
+        attempts=m.attempts,
+        claimed_until=claimed_until,
+    )

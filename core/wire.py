@@ -24,6 +24,13 @@ Username = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
 PublicKeyLine = Annotated[
     str, StringConstraints(min_length=16, max_length=MAX_PUBLIC_KEY, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
+TemplateName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+# an image reference (core.domain.instances.parse_image checks it fully on both ends)
+ImageText = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._:/@-]+$")
+]
+RegistryHost = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")]
+GpuUuid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,96}$")]
 EvidenceKey = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,31}$")]
 EvidenceText = Annotated[str, StringConstraints(max_length=MAX_EVIDENCE_TEXT)]
 EvidenceValue = bool | int | Annotated[float, Field(allow_inf_nan=False)] | EvidenceText | None
@@ -48,6 +55,39 @@ class GpuInfo(_Strict):
     ecc_errors: int | None = Field(default=None, ge=0)
     process_count: int | None = Field(default=None, ge=0, le=100_000)
     lost: bool = False
+    pcie_gen: int | None = Field(default=None, ge=1, le=16)  # current link generation
+    pcie_width: int | None = Field(default=None, ge=1, le=64)  # current link width (lanes)
+
+
+class MachineSpecs(_Strict):
+    """The host around the GPUs, as the agent measured it; None where it could not."""
+
+    cpu_model: ShortText | None = None
+    cpu_cores: int | None = Field(default=None, ge=1, le=4096)
+    ram_mib: int | None = Field(default=None, ge=0, le=64 * 1024 * 1024)
+    disk_free_gib: int | None = Field(default=None, ge=0, le=1_000_000)  # for instances
+    net_down_mbps: int | None = Field(default=None, ge=0, le=1_000_000)
+    net_up_mbps: int | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class TemplateInfo(_Strict):
+    """One image a provider offers renters (``/templates``)."""
+
+    name: TemplateName
+    image: ImageText
+    title: ShortText
+    jupyter: bool = False
+
+
+class InstanceOffer(_Strict):
+    """What the host runs rentals as, and which images renters may choose."""
+
+    backend: Literal["container", "simulated"]
+    templates: list[TemplateInfo] = Field(default_factory=list, max_length=32)
+    default_template: TemplateName | None = None
+    custom_images: bool = False  # any image from allowed_registries, not only templates
+    allowed_registries: list[RegistryHost] = Field(default_factory=list, max_length=16)
+    max_ports: int = Field(default=0, ge=0, le=8)
 
 
 class Heartbeat(_Strict):
@@ -60,6 +100,8 @@ class Heartbeat(_Strict):
     ssh_host: Host | None = None
     ssh_port: int | None = Field(default=None, ge=1, le=65535)
     host_key_fingerprint: Fingerprint | None = None
+    machine: MachineSpecs | None = None
+    offer: InstanceOffer | None = None
     # seconds this beat waited in the agent's buffer (network outage); 0 for a fresh beat
     queued_s: int = Field(default=0, ge=0, le=30 * 86_400)
 
@@ -73,8 +115,29 @@ class HeartbeatAck(_Strict):
 # -- command channel: the service queues, the agent long-polls and answers ------------------
 
 
+class InstanceLimits(_Strict):
+    """An instance's limits (the rented share of the machine, core.domain.instances)."""
+
+    cpu_millis: int = Field(ge=100, le=4_096_000)
+    memory_mib: int = Field(ge=64, le=64 * 1024 * 1024)
+    disk_gib: int = Field(ge=1, le=1_000_000)
+    shm_mib: int = Field(ge=1, le=64 * 1024 * 1024)
+    pids: int = Field(ge=64, le=4_194_304)
+
+
+class InstanceRequest(_Strict):
+    """What a grant runs: the image, exactly these GPUs, published ports and limits."""
+
+    image: ImageText
+    template: TemplateName | None = None
+    gpu_uuids: list[GpuUuid] = Field(min_length=1, max_length=MAX_GPUS)
+    ports: list[int] = Field(default_factory=list, max_length=8)
+    limits: InstanceLimits
+    jupyter: bool = False
+
+
 class AgentCommand(_Strict):
-    """Grant or revoke SSH access for one rental.
+    """Grant or revoke one rental's instance (a grant again with a later expiry extends it).
 
     ``seq`` grows by one per machine, so the agent runs commands in order and skips what it
     has seen; ``valid_until`` makes a command that was not run in time stale (the agent
@@ -87,6 +150,7 @@ class AgentCommand(_Strict):
     rental_id: int = Field(ge=1)
     public_key: PublicKeyLine | None = None
     expires_at: Epoch | None = None
+    instance: InstanceRequest | None = None  # None: SSH access only (older services)
     issued_at: Epoch
     valid_until: Epoch
 
@@ -96,6 +160,13 @@ class CommandBatch(_Strict):
     server_time: Epoch
 
 
+class PortMapping(_Strict):
+    """A container port the renter asked for and the host port it is published on."""
+
+    container_port: int = Field(ge=1, le=65535)
+    host_port: int = Field(ge=1, le=65535)
+
+
 class AccessDetails(_Strict):
     """What the renter needs to connect, and to check the host key before trusting it."""
 
@@ -103,6 +174,14 @@ class AccessDetails(_Strict):
     host: Host
     port: int = Field(ge=1, le=65535)
     host_key_fingerprint: Fingerprint
+    ports: list[PortMapping] = Field(default_factory=list, max_length=8)
+    # JupyterLab inside the instance, reached through an SSH tunnel to its port
+    jupyter_port: int | None = Field(default=None, ge=1, le=65535)
+    jupyter_token: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,128}$")] | None = (
+        None
+    )
+    gpu_uuids: list[GpuUuid] = Field(default_factory=list, max_length=MAX_GPUS)
+    image: ImageText | None = None
 
 
 class Evidence(_Strict):

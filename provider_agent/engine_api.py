@@ -164,9 +164,7 @@ class EngineClient:
 
     # -- networks --------------------------------------------------------------------------
     async def network_create(self, body: dict[str, Any]) -> str:
-        return (await self._call("POST", "/networks/create", "creating a network", body=body))[
-            "Id"
-        ]
+        return (await self._call("POST", "/networks/create", "creating a network", body=body))["Id"]
 
     async def network_remove(self, name_or_id: str) -> None:
         try:

@@ -19,7 +19,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.domain.instances import InstanceError, check_ports, parse_image, registry_allowed
@@ -51,7 +51,7 @@ class ContainerBackend:
         config: InstanceConfig,
         *,
         ssh_host: str,
-        gpus: Callable[[], dict[str, int]],
+        gpus: Callable[[], Awaitable[dict[str, int]]],
         probe_public_key: str | None = None,
         engine: EngineClient | None = None,
         binding: GpuBinding | None = None,
@@ -143,8 +143,8 @@ class ContainerBackend:
             raise InstanceError(f"images from {image.registry} are not allowed on this host")
         return image.reference
 
-    def _host_gpus(self, instance: InstanceRequest, busy: dict[str, str]) -> list[HostGpu]:
-        known = self._gpus()
+    async def _host_gpus(self, instance: InstanceRequest, busy: dict[str, str]) -> list[HostGpu]:
+        known = await self._gpus()
         out = []
         for uuid in instance.gpu_uuids:
             if uuid not in known:
@@ -168,7 +168,7 @@ class ContainerBackend:
         ports = check_ports(list(instance.ports))
         if len(ports) > self.config.max_ports:
             raise InstanceError(f"this host publishes at most {self.config.max_ports} ports")
-        gpus = self._host_gpus(instance, await self._busy_gpus())
+        gpus = await self._host_gpus(instance, await self._busy_gpus())
         await self._ensure_image(image)
         template = self.config.template(instance.template or "")
         jupyter = instance.jupyter or bool(

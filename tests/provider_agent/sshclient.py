@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncssh
 
-from provider_agent.ssh_access import AccessInfo
+from provider_agent.access import AccessInfo
 
 
 def connect(access: AccessInfo, private_key: str) -> Any:

@@ -1,0 +1,163 @@
+"""Root file system tarballs for the recipes, built offline and cached across runs.
+
+Debian images come from mmdebstrap (it uses the host's apt sources, so nothing machine-specific
+is written here); the tiny image is the host's static busybox with its applet links. Tarballs
+live in ``/var/cache/rigshare-test-images/<name>-<recipe hash>.tar``: a rerun, another checkout
+or CI on the same machine builds nothing. A lock per tarball lets concurrent harnesses share one
+build, and a tarball appears only complete (written aside, then renamed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import os
+import secrets
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tests.engine.daemons import HarnessError
+from tests.engine.recipes import SUITE, ImageRecipe
+
+CACHE_DIR = Path("/var/cache/rigshare-test-images")
+BUSYBOX = Path("/bin/busybox")
+BUILD_TIMEOUT_S = 600
+
+# Documentation and translations are most of a minimal image's size and no test reads them.
+_DPKG_EXCLUDES = (
+    "/usr/share/doc/*",
+    "/usr/share/man/*",
+    "/usr/share/info/*",
+    "/usr/share/locale/*",
+)
+
+
+def ensure_tarballs(recipes: tuple[ImageRecipe, ...]) -> dict[str, Path]:
+    """Each recipe's cached tarball by recipe name, building the missing ones in parallel."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=len(recipes)) as pool:
+        paths = list(pool.map(ensure_tarball, recipes))
+    return {recipe.name: path for recipe, path in zip(recipes, paths, strict=True)}
+
+
+def ensure_tarball(recipe: ImageRecipe) -> Path:
+    """The cached tarball of ``recipe``; HarnessError with the builder's output on failure."""
+    target = CACHE_DIR / f"{recipe.cache_key(_builder_input(recipe))}.tar"
+    if target.exists():
+        return target
+    with _lock(target.with_name(f".{target.stem}.lock")):
+        if target.exists():  # another harness built it while we waited
+            return target
+        partial = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tar")
+        try:
+            if recipe.builder == "mmdebstrap":
+                _mmdebstrap(recipe, partial)
+            elif recipe.builder == "busybox":
+                _busybox_rootfs(partial)
+            else:
+                raise HarnessError(f"{recipe.name}: unknown builder {recipe.builder!r}")
+            partial.rename(target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return target
+
+
+def _builder_input(recipe: ImageRecipe) -> str:
+    if recipe.builder != "busybox":
+        return ""
+    if not BUSYBOX.exists():
+        raise HarnessError(f"{BUSYBOX} is missing (Debian package busybox-static)")
+    return hashlib.sha256(BUSYBOX.read_bytes()).hexdigest()
+
+
+def _mmdebstrap(recipe: ImageRecipe, output: Path) -> None:
+    if shutil.which("mmdebstrap") is None:
+        raise HarnessError("mmdebstrap is not installed (Debian package mmdebstrap)")
+    argv = [
+        "mmdebstrap",
+        "--quiet",
+        "--variant=apt",
+        '--aptopt=APT::Install-Recommends "false"',
+        *(f"--dpkgopt=path-exclude={pattern}" for pattern in _DPKG_EXCLUDES),
+        f"--include={','.join(recipe.packages)}",
+        SUITE,
+        str(output),
+    ]
+    try:
+        result = subprocess.run(
+            argv, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise HarnessError(
+            f"image {recipe.name}: mmdebstrap ran over {BUILD_TIMEOUT_S} s"
+        ) from None
+    if result.returncode != 0:
+        output_tail = (result.stdout + result.stderr)[-4000:]
+        raise HarnessError(f"image {recipe.name}: mmdebstrap failed:\n{output_tail}")
+
+
+def _busybox_rootfs(output: Path) -> None:
+    """A root file system of /bin/busybox, its applet links, and just enough of /etc for a root
+    login shell. The shadow entry is "*" (no password) rather than "!": sshd and dropbear
+    refuse every method, keys included, for a "!"-locked account."""
+    applets = subprocess.run(
+        [str(BUSYBOX), "--list-full"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    with tarfile.open(output, "w", format=tarfile.PAX_FORMAT) as tar:
+        for directory in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "tmp"):
+            _add(tar, directory, tarfile.DIRTYPE, mode=0o1777 if directory == "tmp" else 0o755)
+        _add(tar, "root", tarfile.DIRTYPE, mode=0o700)
+        tar.add(str(BUSYBOX), arcname="bin/busybox", filter=_owned_by_root)
+        for applet in applets:
+            if applet != "bin/busybox":
+                _add(tar, applet, tarfile.SYMTYPE, linkname="/bin/busybox")
+        files = {
+            "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
+            "etc/shadow": "root:*:19000:0:99999:7:::\n",
+            "etc/group": "root:x:0:\n",
+            "etc/shells": "/bin/sh\n/bin/ash\n",
+        }
+        for name, text in files.items():
+            _add(
+                tar,
+                name,
+                tarfile.REGTYPE,
+                data=text.encode(),
+                mode=0o640 if "shadow" in name else 0o644,
+            )
+
+
+def _add(
+    tar: tarfile.TarFile,
+    name: str,
+    kind: bytes,
+    *,
+    mode: int = 0o755,
+    linkname: str = "",
+    data: bytes = b"",
+) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.linkname, info.size = kind, mode, linkname, len(data)
+    tar.addfile(info, io.BytesIO(data) if data else None)
+
+
+def _owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    return info
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -1,10 +1,12 @@
-"""Root file system tarballs for the recipes, built offline and cached across runs.
+"""Image layers for the recipes, built offline and cached across runs.
 
 Debian images come from mmdebstrap (it uses the host's apt sources, so nothing machine-specific
-is written here); the tiny image is the host's static busybox with its applet links. Tarballs
-live in ``/var/cache/rigshare-test-images/<name>-<recipe hash>.tar``: a rerun, another checkout
-or CI on the same machine builds nothing. A lock per tarball lets concurrent harnesses share one
-build, and a tarball appears only complete (written aside, then renamed).
+is written here); the tiny image is the host's static busybox with its applet links. Each root
+file system tarball is stored as the gzip blob a registry serves (compressed once, at level 1:
+the engines spend their pull time unpacking, not inflating) beside a JSON file with its digests,
+``/var/cache/rigshare-test-images/<name>-<recipe hash>.tar.gz`` and ``.json``. A rerun, another
+checkout or CI on the same machine builds nothing. A lock per recipe lets concurrent harnesses
+share one build, and a cache entry appears only complete (written aside, then renamed).
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import contextlib
 import fcntl
 import hashlib
 import io
+import json
 import os
 import secrets
 import shutil
 import subprocess
 import tarfile
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.engine.daemons import HarnessError
@@ -38,34 +44,77 @@ _DPKG_EXCLUDES = (
 )
 
 
-def ensure_tarballs(recipes: tuple[ImageRecipe, ...]) -> dict[str, Path]:
-    """Each recipe's cached tarball by recipe name, building the missing ones in parallel."""
+@dataclass(frozen=True)
+class LayerBlob:
+    path: Path  # gzip-compressed root file system tarball
+    digest: str  # "sha256:..." of the compressed bytes: the registry's blob name
+    diff_id: str  # "sha256:..." of the uncompressed tarball: the image config's rootfs entry
+    size: int
+    created: str  # RFC 3339, when it was built
+
+
+def ensure_layers(recipes: tuple[ImageRecipe, ...]) -> dict[str, LayerBlob]:
+    """Each recipe's cached layer by recipe name, building the missing ones in parallel."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=len(recipes)) as pool:
-        paths = list(pool.map(ensure_tarball, recipes))
-    return {recipe.name: path for recipe, path in zip(recipes, paths, strict=True)}
+        layers = list(pool.map(ensure_layer, recipes))
+    return {recipe.name: layer for recipe, layer in zip(recipes, layers, strict=True)}
 
 
-def ensure_tarball(recipe: ImageRecipe) -> Path:
-    """The cached tarball of ``recipe``; HarnessError with the builder's output on failure."""
-    target = CACHE_DIR / f"{recipe.cache_key(_builder_input(recipe))}.tar"
-    if target.exists():
-        return target
-    with _lock(target.with_name(f".{target.stem}.lock")):
-        if target.exists():  # another harness built it while we waited
-            return target
-        partial = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tar")
-        try:
-            if recipe.builder == "mmdebstrap":
-                _mmdebstrap(recipe, partial)
-            elif recipe.builder == "busybox":
-                _busybox_rootfs(partial)
-            else:
-                raise HarnessError(f"{recipe.name}: unknown builder {recipe.builder!r}")
-            partial.rename(target)
-        finally:
-            partial.unlink(missing_ok=True)
-    return target
+def ensure_layer(recipe: ImageRecipe) -> LayerBlob:
+    """The cached layer of ``recipe``; HarnessError with the builder's output on failure."""
+    key = recipe.cache_key(_builder_input(recipe))
+    blob, meta = CACHE_DIR / f"{key}.tar.gz", CACHE_DIR / f"{key}.json"
+    if not meta.exists():
+        with _lock(CACHE_DIR / f".{key}.lock"):
+            if not meta.exists():  # else another harness built it while we waited
+                _build(recipe, blob, meta)
+    return LayerBlob(path=blob, **json.loads(meta.read_text()))
+
+
+def _build(recipe: ImageRecipe, blob: Path, meta: Path) -> None:
+    partial = f".{meta.stem}.{secrets.token_hex(4)}"
+    rootfs, gz, partial_meta = (CACHE_DIR / f"{partial}{ext}" for ext in (".tar", ".gz", ".json"))
+    try:
+        if recipe.builder == "mmdebstrap":
+            _mmdebstrap(recipe, rootfs)
+        elif recipe.builder == "busybox":
+            _busybox_rootfs(rootfs)
+        else:
+            raise HarnessError(f"{recipe.name}: unknown builder {recipe.builder!r}")
+        digests = _compress(rootfs, gz)
+        gz.rename(blob)
+        # The metadata file is the commit point: written last, and atomically.
+        partial_meta.write_text(json.dumps(digests))
+        partial_meta.rename(meta)
+    finally:
+        for leftover in CACHE_DIR.glob(f"{partial}.*"):
+            leftover.unlink(missing_ok=True)
+
+
+def _compress(rootfs: Path, output: Path) -> dict[str, object]:
+    # zlib releases the GIL, so the recipes compress in parallel threads.
+    uncompressed, compressed = hashlib.sha256(), hashlib.sha256()
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # 16+: gzip framing
+    size = 0
+    with rootfs.open("rb") as source, output.open("wb") as sink:
+
+        def write(data: bytes) -> None:
+            nonlocal size
+            compressed.update(data)
+            sink.write(data)
+            size += len(data)
+
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            uncompressed.update(chunk)
+            write(deflate.compress(chunk))
+        write(deflate.flush())
+    return {
+        "digest": f"sha256:{compressed.hexdigest()}",
+        "diff_id": f"sha256:{uncompressed.hexdigest()}",
+        "size": size,
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def _builder_input(recipe: ImageRecipe) -> str:

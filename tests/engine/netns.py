@@ -21,11 +21,14 @@ Namespaces are entered with ``nsenter --net=`` and never ``ip netns exec``: the 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import ipaddress
 import os
 import secrets
+import socket
 import subprocess
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +40,7 @@ WAN_ADDRESS = "192.0.2.1"
 WAN_PEER_ADDRESS = "192.0.2.2"
 WAN_PREFIX = 24
 NETNS_DIR = Path("/run/netns")
+_CLONE_NEWNET = 0x40000000
 # Two harnesses starting at once must not pick the same /30.
 _ALLOCATION_LOCK = Path("/run/lock/rigshare-test-netns.lock")
 
@@ -70,6 +74,34 @@ def run_in_netns(
     return subprocess.run(
         in_netns(netns, argv), capture_output=True, text=True, timeout=timeout, check=check
     )
+
+
+def socket_in_netns(netns: str, family: int = socket.AF_INET) -> socket.socket:
+    """A TCP socket created inside ``netns``, for use from this process.
+
+    A socket keeps the namespace it was created in, so a short-lived thread enters the
+    namespace (setns affects only the calling thread), creates the socket and ends; the caller
+    then connects it to addresses only that namespace can reach (its 127.0.0.1, for example).
+    """
+    made: list[socket.socket | BaseException] = []
+
+    def create() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            with netns_path(netns).open("rb") as ns:
+                if libc.setns(ns.fileno(), _CLONE_NEWNET) != 0:
+                    errno = ctypes.get_errno()
+                    raise OSError(errno, f"setns {netns}: {os.strerror(errno)}")
+            made.append(socket.socket(family, socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the caller's thread
+            made.append(exc)
+
+    thread = threading.Thread(target=create, name=f"setns-{netns}")
+    thread.start()
+    thread.join()
+    if isinstance(made[0], BaseException):
+        raise made[0]
+    return made[0]
 
 
 def create_provider_network() -> ProviderNetwork:

@@ -10,13 +10,16 @@ one, see ``images``).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from tests.engine.daemons import HarnessError, start_daemon, wait_until
-from tests.engine.netns import in_netns, run_in_netns
+from tests.engine.daemons import Daemon, HarnessError, start_daemon, wait_until
+from tests.engine.netns import in_netns, socket_in_netns
+from tests.engine.unixhttp import Response
 
 ADDRESS = "127.0.0.1:5000"
 START_TIMEOUT_S = 15.0
@@ -43,9 +46,48 @@ http:
 
 @dataclass(frozen=True)
 class Registry:
+    netns: str
     address: str  # host:port as it appears in image references, inside the namespace
     storage: Path
     log_path: Path
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | IO[bytes] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 120.0,
+    ) -> Response:
+        """One request to the registry API from this process (the registry is reachable only
+        inside the namespace); raises OSError when nothing listens."""
+        host, port = self.address.rsplit(":", 1)
+        conn = _NetnsConnection(self.netns, host, int(port), timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return Response(response.status, response.read(), dict(response.getheaders()))
+        finally:
+            conn.close()
+
+    def answers(self) -> bool:
+        try:
+            return self.request("GET", "/v2/", timeout=2.0).status == 200
+        except OSError:
+            return False
+
+
+class _NetnsConnection(http.client.HTTPConnection):
+    def __init__(self, netns: str, host: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._netns = netns
+
+    def connect(self) -> None:
+        sock = socket_in_netns(self._netns)
+        sock.settimeout(self.timeout)
+        sock.connect((self.host, self.port))
+        self.sock = sock
 
 
 @contextlib.contextmanager
@@ -60,27 +102,19 @@ def running_registry(netns: str, workdir: Path, storage: Path) -> Iterator[Regis
     config.write_text(_CONFIG.format(storage=storage, address=ADDRESS))
     argv = in_netns(netns, ["docker-registry", "serve", str(config)])
     daemon = start_daemon("docker-registry", argv, workdir / "registry.log")
+    registry = Registry(netns, ADDRESS, storage, daemon.log_path)
     try:
-        wait_until(lambda: _answers(netns, daemon.alive), START_TIMEOUT_S, "registry /v2/")
+        wait_until(lambda: _ready(registry, daemon), START_TIMEOUT_S, "registry /v2/")
     except HarnessError as exc:
         daemon.stop()
         raise daemon.fail(str(exc)) from None
     try:
-        yield Registry(ADDRESS, storage, daemon.log_path)
+        yield registry
     finally:
         daemon.stop()
 
 
-def _answers(netns: str, alive: object) -> bool:
-    if callable(alive) and not alive():
+def _ready(registry: Registry, daemon: Daemon) -> bool:
+    if not daemon.alive():
         raise HarnessError("docker-registry exited")
-    probe = (
-        "import socket,sys\n"
-        "try:\n"
-        f"    c=socket.create_connection(('127.0.0.1',{ADDRESS.rsplit(':', 1)[1]}),timeout=1)\n"
-        "    c.sendall(b'GET /v2/ HTTP/1.0\\r\\n\\r\\n')\n"
-        "    sys.exit(0 if c.recv(64).startswith(b'HTTP/1.0 200') else 1)\n"
-        "except OSError:\n"
-        "    sys.exit(1)\n"
-    )
-    return run_in_netns(netns, ["python3", "-c", probe], timeout=5).returncode == 0
+    return registry.answers()

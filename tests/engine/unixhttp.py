@@ -12,7 +12,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlencode
@@ -29,6 +29,7 @@ class EngineApiError(RuntimeError):
 class Response:
     status: int
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -66,7 +67,7 @@ class UnixHttp:
         """One request, the whole answer read; raises OSError when the socket refuses."""
         conn, response = self._open(method, path, query, body, json_body, headers, timeout)
         try:
-            return Response(response.status, response.read())
+            return Response(response.status, response.read(), dict(response.getheaders()))
         finally:
             conn.close()
 

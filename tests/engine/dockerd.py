@@ -52,7 +52,7 @@ class DockerDaemon:
 
 
 @contextlib.contextmanager
-def running_dockerd(netns: str, workdir: Path, name: str) -> Iterator[DockerDaemon]:
+def running_dockerd(netns: str, workdir: Path, cgroup_parent: str) -> Iterator[DockerDaemon]:
     """dockerd in ``netns`` until the block ends; then every container is removed, dockerd
     stopped by PID, its leftovers killed and unmounted. HarnessError (with the log) when it
     does not come up."""
@@ -60,7 +60,6 @@ def running_dockerd(netns: str, workdir: Path, name: str) -> Iterator[DockerDaem
         raise HarnessError("dockerd is not installed (Debian package docker.io)")
     workdir.mkdir(parents=True, exist_ok=True)
     data_root = mounts.mount_data_root(workdir)
-    cgroup_parent = f"/rigshare-test-{name}"
     config = workdir / "daemon.json"
     config.write_text(
         json.dumps(_daemon_config(data_root.storage_driver, cgroup_parent, workdir / "key.json"))

@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import shutil
+import struct
 import subprocess
 import tarfile
 import zlib
@@ -34,6 +35,7 @@ from tests.engine.recipes import SUITE, ImageRecipe
 CACHE_DIR = Path("/var/cache/rigshare-test-images")
 BUSYBOX = Path("/bin/busybox")
 BUILD_TIMEOUT_S = 600
+_PT_INTERP = 3
 
 # Documentation and translations are most of a minimal image's size and no test reads them.
 _DPKG_EXCLUDES = (
@@ -122,7 +124,18 @@ def _builder_input(recipe: ImageRecipe) -> str:
         return ""
     if not BUSYBOX.exists():
         raise HarnessError(f"{BUSYBOX} is missing (Debian package busybox-static)")
-    return hashlib.sha256(BUSYBOX.read_bytes()).hexdigest()
+    binary = BUSYBOX.read_bytes()
+    if _has_interpreter(binary):
+        raise HarnessError(f"{BUSYBOX} is linked dynamically: install busybox-static")
+    return hashlib.sha256(binary).hexdigest()
+
+
+def _has_interpreter(elf: bytes) -> bool:
+    """Whether a 64-bit little-endian ELF names a dynamic loader (a PT_INTERP header)."""
+    (phoff,) = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    headers = (phoff + i * phentsize for i in range(phnum))
+    return any(struct.unpack_from("<I", elf, offset)[0] == _PT_INTERP for offset in headers)
 
 
 def _mmdebstrap(recipe: ImageRecipe, output: Path) -> None:

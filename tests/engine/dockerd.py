@@ -2,10 +2,11 @@
 
 ``<workdir>/docker.sock`` (API), ``data/`` (data root: a loop file system with quotas when
 possible, see ``mounts``, so ``--storage-opt size=`` works; a plain directory otherwise, and
-``disk_limits`` says which after a real probe), ``exec/`` (exec root, containerd's state), ``docker.pid``,
-``dockerd.log``, ``daemon.json`` (so the host's /etc/docker/daemon.json is never read) and
-``key.json`` (so the host's /etc/docker/key.json is never written). Its containers live in a
-cgroup subtree of their own. Nothing is shared with another harness or a host dockerd.
+``disk_limits`` says which after a real probe), ``exec/`` (exec root, containerd's state),
+``docker.pid``, ``dockerd.log``, ``daemon.json`` (so the host's /etc/docker/daemon.json is
+never read) and ``key.json`` (so the host's /etc/docker/key.json is never written). Its
+containers live in a cgroup subtree of their own. Nothing is shared with another harness or a
+host dockerd.
 """
 
 from __future__ import annotations

@@ -21,17 +21,25 @@ from tests.engine.harness import (
     podman_harness,
 )
 
-__all__ = ["HOST_NAMESPACE", "EngineHarness", "docker_engine", "podman_engine"]
+__all__ = [
+    "HOST_NAMESPACE",
+    "EngineHarness",
+    "docker_engine",
+    "engine_prerequisites",
+    "podman_engine",
+]
 
 # Programs each harness runs (package in parentheses), checked before anything is set up.
 _COMMON = {
     "ip": "iproute2",
     "nsenter": "util-linux",
+    "sysctl": "procps",
     "docker-registry": "docker-registry",
     "mmdebstrap": "mmdebstrap",
     "busybox": "busybox-static",
 }
 _NEEDS = {
+    "namespace": _COMMON,
     "docker": {**_COMMON, "dockerd": "docker.io", "containerd": "containerd", "runc": "runc"},
     "podman": {**_COMMON, "podman": "podman", "conmon": "conmon", "runc": "runc"},
 }
@@ -53,14 +61,18 @@ def podman_engine() -> Iterator[EngineHarness]:
         yield harness
 
 
-def _require(engine: str) -> None:
+@pytest.fixture(scope="session")
+def engine_prerequisites() -> None:
+    """For tests that build harness parts themselves: root and the common programs."""
+    _require("namespace")
+
+
+def _require(kind: str) -> None:
     if os.geteuid() != 0:
-        _unavailable(f"{engine} engine tests need root (network namespaces, mknod, mounts)")
-    missing = [f"{p} ({pkg})" for p, pkg in _NEEDS[engine].items() if shutil.which(p) is None]
+        _unavailable(f"{kind} tests need root (network namespaces, mknod, mounts)")
+    missing = [f"{p} ({pkg})" for p, pkg in _NEEDS[kind].items() if shutil.which(p) is None]
     if missing:
-        _unavailable(
-            f"{engine} engine tests need {', '.join(missing)}: run scripts/ensure-engine.sh"
-        )
+        _unavailable(f"{kind} tests need {', '.join(missing)}: run scripts/ensure-engine.sh")
 
 
 def _unavailable(reason: str) -> None:

@@ -12,9 +12,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from tests.engine import leftovers
 from tests.engine.dockerd import running_dockerd
@@ -34,6 +36,8 @@ HOST_NAMESPACE = "host"  # names the host's own network namespace in run_in_netn
 
 @dataclass(frozen=True)
 class EngineHarness:
+    """A running harness; the engine starts with no images and no containers."""
+
     engine: str  # "docker" or "podman"
     socket_path: Path  # the engine's API (podman: Docker-compatible and libpod API)
     netns: str  # the provider host's network namespace; the engine runs in it
@@ -42,16 +46,20 @@ class EngineHarness:
     lan_address: str  # host end of the LAN link: the provider's LAN, where renters come from
     wan_address: str  # "192.0.2.1": a non-private address, reachable from the provider host
     registry: str  # "127.0.0.1:5000", as seen from inside the provider namespace
-    images: dict[str, str]  # recipe name -> reference in the registry (not pulled yet)
+    images: Mapping[str, str]  # recipe name -> reference in the registry (not pulled yet)
     device_dir: Path  # fake GPU device nodes nvidia0..N, nvidiactl, nvidia-uvm
     gpus: tuple[tuple[str, int], ...]  # (uuid "GPU-...", minor) per fake GPU, by index
-    disk_limits: bool  # StorageOpt size= is enforced
+    # StorageOpt {"size": ...} is enforced (dockerd probed). On the btrfs driver (used where
+    # the kernel has no XFS quotas) the limit counts the image's own files as well, unlike
+    # overlay2 on XFS, and df inside the container shows the whole file system.
+    disk_limits: bool
+    disk_limits_notes: str  # why not, or why btrfs rather than overlay2 on XFS
     cgroup_version: int  # from the engine's /info
-    storage_driver: str
+    storage_driver: str  # "overlay2" or "btrfs" (docker), "overlay" (podman)
     cdi_dir: Path | None  # podman: where its CDI spec for the fake GPUs is; docker: None
     cdi_spec: Path | None
     workdir: Path  # everything of this harness lives here; removed at teardown
-    logs: dict[str, Path] = field(default_factory=dict)  # part name -> log file
+    logs: Mapping[str, Path] = field(default_factory=dict)  # part name -> log file
 
     @property
     def api(self) -> UnixHttp:
@@ -81,52 +89,86 @@ class EngineHarness:
         return "\n".join(parts)
 
 
+@dataclass(frozen=True)
+class _Provider:
+    """What both harnesses share: the namespaces, fake GPUs and the registry with its images."""
+
+    workdir: Path
+    network: ProviderNetwork
+    fake_gpus: FakeGpus
+    registry: Registry
+    images: Mapping[str, str]
+
+    def harness_fields(self) -> dict[str, Any]:
+        return {
+            "netns": self.network.netns,
+            "wan_netns": self.network.wan_netns,
+            "host_address": self.network.host_address,
+            "lan_address": self.network.lan_address,
+            "wan_address": self.network.wan_address,
+            "registry": self.registry.address,
+            "images": self.images,
+            "device_dir": self.fake_gpus.device_dir,
+            "gpus": tuple((gpu.uuid, gpu.minor) for gpu in self.fake_gpus.gpus),
+            "workdir": self.workdir,
+        }
+
+
 @contextlib.contextmanager
 def docker_harness() -> Iterator[EngineHarness]:
-    with _provider() as (workdir, network, fake, registry, images):
-        cgroup_parent = f"/rigshare-test-{network.netns}"
-        leftovers.record(workdir, cgroup_parent=cgroup_parent)
-        with running_dockerd(network.netns, workdir / "docker", cgroup_parent) as dockerd:
+    """A whole harness around dockerd; HarnessError (with the failing part's log) otherwise."""
+    with _provider() as provider:
+        cgroup_parent = f"/rigshare-test-{provider.network.netns}"
+        leftovers.record(provider.workdir, cgroup_parent=cgroup_parent)
+        workdir = provider.workdir / "docker"
+        with running_dockerd(provider.network.netns, workdir, cgroup_parent) as dockerd:
             info = dockerd.api.call("GET", "/info")
             yield EngineHarness(
-                **_common(workdir, network, fake, registry, images),
+                **provider.harness_fields(),
                 engine="docker",
                 socket_path=dockerd.socket_path,
                 disk_limits=dockerd.disk_limits,
+                disk_limits_notes=dockerd.disk_limits_notes,
                 cgroup_version=int(info.get("CgroupVersion") or 1),
                 storage_driver=dockerd.storage_driver,
                 cdi_dir=None,
                 cdi_spec=None,
-                logs={"dockerd": dockerd.log_path, "registry": registry.log_path},
+                logs=MappingProxyType(
+                    {"dockerd": dockerd.log_path, "registry": provider.registry.log_path}
+                ),
             )
 
 
 @contextlib.contextmanager
 def podman_harness() -> Iterator[EngineHarness]:
-    with _provider() as (workdir, network, fake, registry, images):
+    """A whole harness around podman, with the fake GPUs as CDI devices."""
+    with _provider() as provider:
         spec = cdi_spec_path()
-        leftovers.record(workdir, cdi_spec=str(spec))
-        write_cdi_spec(fake, spec)
+        leftovers.record(provider.workdir, cdi_spec=str(spec))
+        write_cdi_spec(provider.fake_gpus, spec)
         try:
-            with running_podman(network.netns, workdir / "podman") as podman:
+            with running_podman(provider.network.netns, provider.workdir / "podman") as podman:
                 info = podman.api.call("GET", "/info")
                 yield EngineHarness(
-                    **_common(workdir, network, fake, registry, images),
+                    **provider.harness_fields(),
                     engine="podman",
                     socket_path=podman.socket_path,
-                    disk_limits=False,  # overlay on the work directory: no project quotas
+                    disk_limits=False,
+                    disk_limits_notes="podman's overlay storage is a plain directory",
                     cgroup_version=int(info.get("CgroupVersion") or 1),
                     storage_driver=str(info.get("Driver", "overlay")),
                     cdi_dir=CDI_DIR,
                     cdi_spec=spec,
-                    logs={"podman": podman.log_path, "registry": registry.log_path},
+                    logs=MappingProxyType(
+                        {"podman": podman.log_path, "registry": provider.registry.log_path}
+                    ),
                 )
         finally:
             spec.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
-def _provider() -> Iterator[tuple[Path, ProviderNetwork, FakeGpus, Registry, dict[str, str]]]:
+def _provider() -> Iterator[_Provider]:
     leftovers.sweep()
     # On a cold cache this is the long part (a minute or two); nothing is set up before it.
     layers = ensure_layers(RECIPES)
@@ -137,33 +179,12 @@ def _provider() -> Iterator[tuple[Path, ProviderNetwork, FakeGpus, Registry, dic
         network = create_provider_network()
         cleanup.callback(delete_provider_network, network)
         leftovers.record(workdir, netns=[network.netns, network.wan_netns])
-        fake = make_fake_gpus(workdir / "dev")
+        fake_gpus = make_fake_gpus(workdir / "dev")
         registry = cleanup.enter_context(
             running_registry(network.netns, workdir / "registry", workdir / "registry" / "data")
         )
         images = {recipe.name: publish(registry, recipe, layers[recipe.name]) for recipe in RECIPES}
-        yield workdir, network, fake, registry, images
-
-
-def _common(
-    workdir: Path,
-    network: ProviderNetwork,
-    fake: FakeGpus,
-    registry: Registry,
-    images: dict[str, str],
-) -> dict[str, object]:
-    return {
-        "netns": network.netns,
-        "wan_netns": network.wan_netns,
-        "host_address": network.host_address,
-        "lan_address": network.lan_address,
-        "wan_address": network.wan_address,
-        "registry": registry.address,
-        "images": images,
-        "device_dir": fake.device_dir,
-        "gpus": tuple((gpu.uuid, gpu.minor) for gpu in fake.gpus),
-        "workdir": workdir,
-    }
+        yield _Provider(workdir, network, fake_gpus, registry, MappingProxyType(images))
 
 
 def _namespace(name: str) -> str | None:

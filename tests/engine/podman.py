@@ -7,15 +7,27 @@ or unversioned) and libpod's (``/v4.0.0/libpod/...``). The service gets its own 
 work directory, its own registries.conf (the harness registry on 127.0.0.1:5000 over plain
 HTTP, no search registries), and events in a file. Containers run with the cgroupfs manager.
 
-CDI (findings on podman 4.3.1, verified by tests/engine/test_harness.py):
+CDI on podman 4.3.1 (Debian 12), checked with real containers by test_harness.py:
 
-* podman 4.3 has no per-process setting for the CDI spec directories (``cdi_spec_dirs`` in
-  containers.conf arrived in a later containers/common); it always reads ``/etc/cdi`` and
-  ``/var/run/cdi``. The harness therefore writes its spec to
-  ``/etc/cdi/rigshare-test-<random>.json`` and removes it at teardown. Two harnesses at once
-  both define the index names "0".."3" of kind nvidia.com/gpu; CDI treats those as a conflict
-  and drops them, so name GPUs by UUID (unique per harness), as the backend should anyway.
-* Which API resolves a CDI name is recorded in ``CDI_FINDINGS`` below.
+* Only the libpod API resolves CDI names: ``POST /v4.0.0/libpod/containers/create`` with
+  ``"devices": [{"path": "nvidia.com/gpu=GPU-<uuid>"}]`` gives the container exactly that
+  GPU's node plus the spec's common nodes (nvidiactl, nvidia-uvm), and the device cgroup
+  refuses every other GPU.
+* The Docker-compatible API does not. ``HostConfig.Devices`` with ``PathOnHost`` set to the
+  CDI name is joined with ``PathInContainer`` and ``CgroupPermissions`` into one string, and
+  start fails with "unresolvable CDI devices nvidia.com/gpu=GPU-...::rwm"; leaving those two
+  empty makes create fail ("stat nvidia.com/gpu=...: no such file or directory").
+  ``HostConfig.DeviceRequests`` (driver "cdi" or "nvidia") is accepted and silently
+  ignored: the container starts without any GPU.
+* There is no per-process setting for the CDI spec directories (``cdi_spec_dirs`` in
+  containers.conf came with a later containers/common): podman reads ``/etc/cdi`` and
+  ``/var/run/cdi`` only. The harness writes its spec to
+  ``/etc/cdi/rigshare-test-<random>.json`` and removes it at teardown (or the next harness
+  sweeps it). Two harnesses at once both define the index names "0".."3"; CDI drops names
+  that two specs define, so name GPUs by UUID (unique per harness), as the backend should.
+
+Rootful podman raises each container's nofile/nproc limits to 1048576 by default, which needs
+CAP_SYS_RESOURCE; see ``_inherited_ulimits`` for why and how the harness avoids it.
 """
 
 from __future__ import annotations
@@ -46,8 +58,6 @@ START_TIMEOUT_S = 30.0
 CDI_DIR = Path("/etc/cdi")
 LIBPOD_PREFIX = "/v4.0.0/libpod"
 RLIMIT_DEFAULT = 1048576  # what podman would give a container without default_ulimits
-
-CDI_FINDINGS = "see module docstring"
 
 
 @dataclass(frozen=True)

@@ -228,6 +228,7 @@ def test_engine_reports_the_hosts_cgroup_version(
     assert docker_engine.lan_address != podman_engine.lan_address
 
 
+@pytest.mark.usefixtures("engine_prerequisites")
 def test_an_orphaned_harness_is_swept() -> None:
     network = netns.create_provider_network()
     workdir = Path(tempfile.gettempdir()) / f"{leftovers.WORKDIR_PREFIX}{network.netns}"

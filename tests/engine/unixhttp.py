@@ -11,7 +11,7 @@ import http.client
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -102,7 +102,7 @@ class UnixHttp:
         except OSError:
             return False
 
-    def wait_for_ping(self, within: float, alive: Any = None) -> None:
+    def wait_for_ping(self, within: float, alive: Callable[[], bool] | None = None) -> None:
         """Poll ``/_ping`` until it answers; ``alive()`` false (the daemon died) stops early."""
         deadline = time.monotonic() + within
         while not self.ping():
@@ -137,8 +137,8 @@ class UnixHttp:
 
 
 def _json_messages(response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
-    # dockerd writes one JSON object per line; podman's compat API sometimes concatenates
-    # objects without a newline, so decode greedily instead of splitting lines.
+    # Decoded greedily rather than line by line, so that a message split across reads and
+    # several messages in one read both come out whole, whatever the engine's line breaks.
     decoder = json.JSONDecoder()
     buffer = ""
     for chunk in iter(lambda: response.read1(65536), b""):

@@ -58,6 +58,7 @@ class RunDir:
     ) -> None:
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write(self.path / "host_key", host_key.dropbear_key, 0o600)
+        _write(self.path / "host_key_rsa", host_key.dropbear_rsa_key, 0o600)
         _write(self.path / "deadline", f"{deadline}\n".encode(), 0o644)
         if jupyter_token is not None:
             _write(self.path / "jupyter", jupyter_token.encode(), 0o600)

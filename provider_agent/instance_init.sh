@@ -19,7 +19,7 @@ $B chmod 1777 /tmp 2>/dev/null
 # generated for this instance, public keys only, the image's environment passed on (conda and
 # CUDA images set PATH there)
 $B nc -ll -p 22 -e "$T/lib/ld.so" --library-path "$T/lib" "$T/bin/dropbear" \
-  -i -s -e -r "$R/host_key" >/var/log/rigshare-sshd.log 2>&1 &
+  -i -s -e -r "$R/host_key" -r "$R/host_key_rsa" >/var/log/rigshare-sshd.log 2>&1 &
 
 if [ -f "$R/jupyter" ]; then
   JUPYTER_TOKEN="$($B cat "$R/jupyter")"

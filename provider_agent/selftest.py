@@ -132,6 +132,7 @@ class SshSelfTest:
             client_keys=[self._key],
             client_factory=lambda: _PinnedHostKey(access.host_key_fingerprint, seen),
             known_hosts=([], [], []),  # trust nothing up front: the factory pins the key
+            server_host_key_algs=["ssh-ed25519"],  # the key whose fingerprint we hand out
             agent_path=None,
             config=[],
             preferred_auth="publickey",

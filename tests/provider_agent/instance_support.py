@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def backend(
         return gpus
 
     settings = {
-        "socket": socket or engine.socket_path,
+        "socket": str(socket or engine.socket_path),
         "gpu_binding": "devices",
         "device_dir": engine.device_dir,
         "publish_ip": engine.host_address,
@@ -74,11 +75,13 @@ def request(engine, gpus: list[str], image: str = "base", **kw) -> InstanceReque
     return InstanceRequest(**fields)
 
 
-async def sh(access: AccessInfo, key: KeyPair, command: str) -> str:
-    return await sshclient.run(access, key.private_key, command)
+async def sh(access: AccessInfo, key: KeyPair, command: str, within: float = 60) -> str:
+    return await asyncio.wait_for(sshclient.run(access, key.private_key, command), within)
 
 
-async def sh_status(access: AccessInfo, key: KeyPair, command: str) -> tuple[int, str]:
+async def sh_status(
+    access: AccessInfo, key: KeyPair, command: str, within: float = 60
+) -> tuple[int, str]:
     async with sshclient.connect(access, key.private_key) as conn:
-        result = await conn.run(command, check=False)
+        result = await asyncio.wait_for(conn.run(command, check=False), within)
         return int(result.exit_status or 0), f"{result.stdout}{result.stderr}"

@@ -18,6 +18,7 @@ def connect(access: AccessInfo, private_key: str) -> Any:
         username=access.username,
         client_keys=[asyncssh.import_private_key(private_key)],
         known_hosts=None,
+        server_host_key_algs=["ssh-ed25519"],
         agent_path=None,
         config=[],
         preferred_auth="publickey",

@@ -24,7 +24,7 @@ from provider_agent.engine_api import EngineError
 from provider_agent.executor import CommandExecutor
 from provider_agent.selftest import SshSelfTest
 from provider_agent.ssh_keys import KeyPair, generate_keypair
-from tests.provider_agent.instance_support import backend, request, sh
+from tests.provider_agent.instance_support import backend, request, sh, sh_status
 
 pytestmark = pytest.mark.engine
 
@@ -134,9 +134,15 @@ async def test_ssh_scp_sftp_and_a_published_port_with_the_openssh_client(
         lambda: urllib.request.urlopen(f"http://{a.host}:{host_port}/", timeout=5).read()
     )
     assert b"data.bin" in body
-    # the agent's probe key was taken out: the renter's key is the only one
+    # until the self-test is done the agent's probe key may log in (no tunnels, no agent);
+    # then the renter's key is the only one, and the renter cannot change that file
     keys = await sh(a, renter, "cat /root/.ssh/authorized_keys")
-    assert keys.strip() == renter.public_key.rsplit(" ", 1)[0] or keys.count("\n") == 1
+    assert keys.count("\n") == 2 and "no-port-forwarding" in keys.splitlines()[1]
+    await host.selftest_done("201")
+    keys = await sh(a, renter, "cat /root/.ssh/authorized_keys")
+    assert keys.splitlines() == [" ".join(renter.public_key.split()[:2])]
+    status, out = await sh_status(a, renter, "echo extra >> /root/.ssh/authorized_keys")
+    assert status != 0 and "Read-only file system" in out
 
 
 async def test_every_template_logs_in_including_images_without_sshd(docker_engine, host, renter):

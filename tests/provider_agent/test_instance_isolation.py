@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from core.wire import InstanceLimits
 from provider_agent.container_backend import ContainerBackend
 from provider_agent.ssh_keys import KeyPair, generate_keypair
+from tests.engine.harness import HOST_NAMESPACE
 from tests.provider_agent.instance_support import backend, request, sh, sh_status
 
 pytestmark = pytest.mark.engine
@@ -93,7 +95,7 @@ async def test_limits_are_in_the_cgroup_files(docker_engine, host, renters):
     assert str(96 * 1024) in values  # /dev/shm size in KiB
     # 400 processes where 300 are allowed: the fork bomb stops at the limit
     status, out = await sh_status(
-        a, alice, "for i in $(seq 400); do sleep 30 & done 2>&1 | tail -1; echo done"
+        a, alice, "for i in $(seq 400); do sleep 3 & done 2>&1 | tail -1; echo done"
     )
     assert "Resource temporarily unavailable" in out or "retry" in out.lower()
 
@@ -113,11 +115,11 @@ async def test_neighbours_see_no_files_processes_or_ports(docker_engine, host, r
     out = await sh(
         b,
         bob,
-        "ls /root; ps -eo args | grep -c 'sleep 600' ; "
+        "ls /root; ps -eo args | grep -c '[s]leep 600' ; "
         f"timeout 3 bash -c 'echo > /dev/tcp/{ip_a}/7000' && echo PORT-OPEN || echo port-closed",
     )
     assert "alice.txt" not in out
-    assert out.split()[-2] == "1"  # only grep itself: alice's sleep is invisible
+    assert out.split()[-2] == "0"  # alice's sleep is invisible
     assert "port-closed" in out and "PORT-OPEN" not in out
 
 
@@ -128,11 +130,11 @@ async def test_the_host_and_the_lan_are_unreachable_the_internet_is_not(
     a = await host.grant(
         "106", alice.public_key, _expiry(), request(docker_engine, [docker_engine.gpus[0][0]])
     )
-    probe = "timeout 3 bash -c 'echo > /dev/tcp/{0}/{1}' && echo OPEN-{0} || echo closed-{0}"
-    async with (
-        docker_engine.serve_tcp("provider", docker_engine.host_address, 9101),
-        docker_engine.serve_tcp("host", docker_engine.lan_address, 9102),
-        docker_engine.serve_tcp("wan", docker_engine.wan_address, 9103),
+    probe = "timeout 1 bash -c 'echo > /dev/tcp/{0}/{1}' && echo OPEN-{0} || echo closed-{0}"
+    with (
+        docker_engine.serve_tcp(docker_engine.netns, docker_engine.host_address, 9101),
+        docker_engine.serve_tcp(HOST_NAMESPACE, docker_engine.lan_address, 9102),
+        docker_engine.serve_tcp(docker_engine.wan_netns, docker_engine.wan_address, 9103),
     ):
         gateway = (await sh(a, alice, "ip route | awk '/default/ {print $3}'")).strip()
         out = await sh(
@@ -160,17 +162,29 @@ async def test_stopped_processes_do_not_survive_revoke(docker_engine, host, rent
     a = await host.grant(
         "107", alice.public_key, _expiry(), request(docker_engine, [docker_engine.gpus[1][0]])
     )
-    # every process of the renter frozen, in a loop that stops new ones as they appear
+    # a detached loop that stops every other process in the instance (its sshd included)
+    # over and over, so that nothing could run a kill helper inside
     await sh(
         a,
         alice,
-        "(sleep 31337 &); (while :; do pkill -STOP -f 'sleep 31337'; sleep 0.1; done &); "
-        "sleep 0.5; kill -STOP -1 2>/dev/null; true",
+        "nohup setsid sh -c 'sleep 31337 & sleep 1; while :; do kill -STOP -1; sleep 0.2; done' "
+        ">/dev/null 2>&1 </dev/null &",
     )
+    await asyncio.sleep(2)  # the login is over; now everything but the loop is stopped
     assert await _host_has("sleep 31337")
+    assert "T" in await _host_state("sleep 31337")  # the sleep is stopped, the loop runs
     await host.revoke("107")
     assert not await _host_has("sleep 31337")
     assert "107" not in await host.active()
+
+
+async def _host_state(marker: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        "ps", "-eo", "stat=,args=", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    states = [line.split()[0][0] for line in out.decode().splitlines() if marker in line]
+    return "".join(sorted(set(states)))
 
 
 async def _host_has(marker: str) -> bool:
@@ -217,16 +231,20 @@ async def test_data_is_gone_after_the_end(docker_engine, host, renters):
     a = await host.grant(
         "110", alice.public_key, _expiry(), request(docker_engine, [docker_engine.gpus[0][0]])
     )
-    await sh(a, alice, "head -c 1000000 /dev/urandom > /root/model.bin")
+    marker = f"model-{time.time_ns()}.bin"
+    await sh(a, alice, f"head -c 1000000 /dev/urandom > /root/{marker}")
     [container] = await host.engine.containers({"rigshare.rental": "110"})
-    data = await host.engine.inspect(container["Id"])
-    upper = data["GraphDriver"]["Data"].get("UpperDir") or data["GraphDriver"]["Data"].get("dir")
+    root = Path((await host.engine.info())["DockerRootDir"])
+    assert len(await asyncio.to_thread(_find, root, marker)) == 1  # in the writable layer
     await host.cleanup("110")
     assert await host.engine.inspect(container["Id"]) is None
-    if upper:
-        assert not await asyncio.to_thread(lambda: __import__("os").path.exists(upper))
+    assert await asyncio.to_thread(_find, root, marker) == []
     assert not (host.instances_dir / "110").exists()
     assert not await host.engine.networks({"rigshare.rental": "110"})
+
+
+def _find(root: Path, name: str) -> list[Path]:
+    return list(root.rglob(name))
 
 
 async def test_a_restarted_agent_finds_and_reconciles_its_instances(
@@ -256,3 +274,20 @@ async def test_a_restarted_agent_finds_and_reconciles_its_instances(
         for rental in await second.active():
             await second.cleanup(rental)
         await second.close()
+
+
+async def test_the_disk_limit_holds_where_the_engine_can_limit_disk(docker_engine, host, renters):
+    if not docker_engine.disk_limits:
+        pytest.skip(f"this engine cannot limit disk: {docker_engine.disk_limits_notes}")
+    alice, _ = renters
+    limits = InstanceLimits(cpu_millis=500, memory_mib=512, disk_gib=1, shm_mib=64, pids=256)
+    a = await host.grant(
+        "113",
+        alice.public_key,
+        _expiry(),
+        request(docker_engine, [docker_engine.gpus[0][0]], limits=limits),
+    )
+    status, out = await sh_status(
+        a, alice, "dd if=/dev/zero of=/root/big bs=1M count=1300 2>&1 | tail -2", within=120
+    )
+    assert "Disk quota exceeded" in out or "No space left" in out, out

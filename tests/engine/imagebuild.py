@@ -37,7 +37,7 @@ BUSYBOX = Path("/bin/busybox")
 BUILD_TIMEOUT_S = 600
 _PT_INTERP = 3
 
-# Documentation and translations are most of a minimal image's size and no test reads them.
+# Documentation and translations take room and time to pull, and no test reads them.
 _DPKG_EXCLUDES = (
     "/usr/share/doc/*",
     "/usr/share/man/*",

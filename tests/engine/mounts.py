@@ -2,10 +2,10 @@
 unmounts whatever an engine left mounted under a harness's directory.
 
 Disk limits (``--storage-opt size=``) need a storage driver with quotas: overlay2 on XFS
-mounted with ``pquota`` (the usual production set-up), or the btrfs driver (qgroups). Kernels
-without XFS quota support (CONFIG_XFS_QUOTA, common in small VM kernels) still have btrfs
-qgroups, so the data root is the first of these that mounts; a plain directory with overlay2
-and no disk limits is the last resort. Loop files are sparse, cost only what is written, and
+mounted with ``pquota`` (the usual production set-up), or the btrfs driver (qgroups). A kernel
+can lack XFS quotas (CONFIG_XFS_QUOTA: this project's VM kernel has neither it nor the ext4
+quota formats) and still have btrfs qgroups, so the data root is the first of these that
+mounts; a plain directory with overlay2 and no disk limits is the last resort. Loop files are sparse, cost only what is written, and
 ``mount -o loop`` sets autoclear so unmounting frees the loop device.
 """
 

@@ -1,11 +1,11 @@
 """One rental = one container: exactly the rented GPUs, the renter's image, limits, root and SSH.
 
 A grant pulls the image if needed, writes the instance's run directory (a fresh host key, the
-deadline, the renter's key), creates a bridge network of its own and the container, starts it
+deadline, the renter's key), creates the container on the instances' bridge, starts it
 and waits until its SSH port answers. The container's PID 1 (the toolbox's init) stops it at
 the deadline even if the agent is dead; a grant for a running instance moves the deadline
 (``/extend``). Revoke stops and removes the container with its writable layer and anonymous
-volumes, its network and its run directory. Containers carry the label ``rigshare.rental``, so
+volumes, and its run directory. Containers carry the label ``rigshare.rental``, so
 a restarted agent finds its instances again; :meth:`enforce` removes those past their deadline
 and any it no longer knows.
 """
@@ -26,7 +26,7 @@ from core.domain.instances import InstanceError, check_ports, parse_image, regis
 from core.wire import InstanceOffer, InstanceRequest, TemplateInfo
 from provider_agent.access import AccessInfo, GpuCheck, check_expiry
 from provider_agent.engine_api import EngineClient, EngineError
-from provider_agent.firewall import Firewall, bridge_name
+from provider_agent.firewall import BRIDGE, Firewall
 from provider_agent.gpu_binding import GpuBinding, HostGpu, binding_for
 from provider_agent.host_keys import new_host_key
 from provider_agent.instance_config import InstanceConfig
@@ -37,6 +37,8 @@ from provider_agent.toolbox import MOUNT_POINT, Toolbox, build_toolbox
 
 log = logging.getLogger(__name__)
 LABEL = "rigshare.rental"
+NETWORK = "rigshare-instances"
+NETWORK_LABEL = "rigshare.network"
 SSH_PORT = 22
 JUPYTER_PORT = 8888
 _MIB = 1024 * 1024
@@ -81,6 +83,7 @@ class ContainerBackend:
         self._engine_memory_mib = int(info.get("MemTotal") or 0) // _MIB
         await asyncio.to_thread(self.instances_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
         self._toolbox = await asyncio.to_thread(build_toolbox, self.config.state_dir)
+        await self._ensure_network()
         if self._firewall is not None:
             await self._firewall.install()
         log.info(
@@ -181,10 +184,7 @@ class ContainerBackend:
             run.write, host_key, expires_at, renter_key, probe, token, image, instance.gpu_uuids
         )
         try:
-            network = bridge_name(rental_id)
-            await self.engine.network_create(self._network_body(rental_id, network))
-            if self._firewall is not None:
-                await self._firewall.keep_first()
+            network = NETWORK
             body = self._container_body(rental_id, image, gpus, ports, instance, run, network)
             container = await self._create_container(rental_id, body)
             await self.engine.start(container)
@@ -232,17 +232,24 @@ class ContainerBackend:
         log.info("pulling %s", image)
         await self.engine.pull(repository, tag)
 
-    def _network_body(self, rental_id: str, bridge: str) -> dict[str, Any]:
-        return {
-            "Name": bridge,
-            "Driver": "bridge",
-            "CheckDuplicate": True,
-            "Labels": {LABEL: rental_id},
-            "Options": {
-                "com.docker.network.bridge.name": bridge,
-                "com.docker.network.bridge.enable_icc": "false",
-            },
-        }
+    async def _ensure_network(self) -> None:
+        """One bridge for all instances, with inter-container traffic off: instances reach
+        each other no more than on separate networks (and the firewall drops private
+        destinations anyway), and no network is created or removed per rental."""
+        if await self.engine.networks({NETWORK_LABEL: "instances"}):
+            return
+        await self.engine.network_create(
+            {
+                "Name": NETWORK,
+                "Driver": "bridge",
+                "CheckDuplicate": True,
+                "Labels": {NETWORK_LABEL: "instances"},
+                "Options": {
+                    "com.docker.network.bridge.name": BRIDGE,
+                    "com.docker.network.bridge.enable_icc": "false",
+                },
+            }
+        )
 
     def _limits(self, instance: InstanceRequest, busy_cores: set[int]) -> tuple[int, int, str]:
         """(nano CPUs, memory bytes, cpuset) clamped to what the engine has.
@@ -404,7 +411,6 @@ class ContainerBackend:
             # SIGKILL through the engine: every process in the container's cgroup dies, also
             # those a renter stopped with SIGSTOP
             await self.engine.remove(container["Id"])
-        await self.engine.network_remove(bridge_name(rental_id))
         run_dir = self.instances_dir / rental_id
         await asyncio.to_thread(shutil.rmtree, run_dir, True)
         log.info("rental %s: instance removed", rental_id)
@@ -425,8 +431,8 @@ class ContainerBackend:
         return {c["Labels"][LABEL] for c in await self.engine.containers({LABEL: None})}
 
     async def enforce(self) -> set[str]:
-        """Remove instances past their deadline, exited ones, and containers or networks
-        with our label whose run directory is gone (left by a crash)."""
+        """Remove instances past their deadline, exited ones, and containers with our label
+        whose run directory is gone (left by a crash)."""
         now = self._clock()
         removed = set()
         for c in await self.engine.containers({LABEL: None}):
@@ -437,8 +443,4 @@ class ContainerBackend:
                 async with self._lock:
                     await self._remove(rental_id)
                 removed.add(rental_id)
-        for net in await self.engine.networks({LABEL: None}):
-            rental_id = (net.get("Labels") or {}).get(LABEL)
-            if rental_id and not await self._container(rental_id):
-                await self.engine.network_remove(net["Id"])
         return removed

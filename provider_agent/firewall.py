@@ -1,15 +1,15 @@
 """Instances reach the internet and nothing else: not the host, not the provider's LAN, not
 another instance, not a cloud metadata service.
 
-Every instance sits on its own bridge named ``rsbr<rental>``; two iptables chains, installed
-once when the agent starts (idempotent, and kept when Docker restarts its own rules), match
-those bridges by the interface wildcard ``rsbr+``:
+Instances sit on the bridge ``rsbr0`` (inter-container traffic off); two iptables chains,
+installed once when the agent starts (idempotent, and kept when Docker restarts its own
+rules), match it by the interface wildcard ``rsbr+``:
 
 - ``RIGSHARE-INPUT`` (from INPUT): new connections from an instance to the host itself are
   dropped; replies to connections the host opened (the published ports) pass.
 - ``RIGSHARE-EGRESS`` (from DOCKER-USER, which FORWARD runs before the engine's own accept
-  rules; Docker inserts each new network's rules at the top of FORWARD, so the agent puts the
-  DOCKER-USER jump back in first place after it creates a network): new connections to
+  rules; Docker inserts a new network's rules at the top of FORWARD, so the agent puts the
+  DOCKER-USER jump back in first place after its network exists): new connections to
   private, link-local, shared and multicast ranges are dropped. Another instance's published port on the host's own address is
   DNATed to its private address first, so it is dropped too.
 """
@@ -23,6 +23,7 @@ from provider_agent.errors import AgentError
 
 log = logging.getLogger(__name__)
 BRIDGE_PREFIX = "rsbr"  # no host interface starts with it (rs+ would match veths named rs...)
+BRIDGE = f"{BRIDGE_PREFIX}0"
 INPUT_CHAIN = "RIGSHARE-INPUT"
 EGRESS_CHAIN = "RIGSHARE-EGRESS"
 USER_CHAIN = "DOCKER-USER"
@@ -42,13 +43,6 @@ ESTABLISHED = ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RET
 
 class FirewallError(AgentError):
     pass
-
-
-def bridge_name(rental_id: str) -> str:
-    name = f"{BRIDGE_PREFIX}{rental_id}"
-    if len(name) > 15:  # Linux interface names
-        raise FirewallError(f"rental id {rental_id!r} is too long for a bridge name")
-    return name
 
 
 class Firewall:

@@ -33,7 +33,7 @@ lint: $(STAMP)
 bench: $(STAMP) services
 	@bash scripts/test-deps.sh
 	$(BIN)/python -m tests.bench.bench_market --write
-	$(BIN)/python -m provider_agent.bench_grant_login --update-doc docs/benchmarks.md
+	$(BIN)/python -m tests.bench.bench_instances --write
 	$(BIN)/python -m tests.bench.bench_heartbeats --write
 	$(BIN)/python -m tests.bench.bench_telegram --write
 	$(BIN)/python -m contracts.gas_report --update docs/benchmarks.md

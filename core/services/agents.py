@@ -8,12 +8,14 @@ beats in one transaction (:meth:`AgentService.heartbeat_many`); anything else go
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Sequence
 
 from core.domain.gpus import get_model, model_from_nvml
+from core.domain.instances import parse_image
 from core.domain.listings import ListingStatus, MachineStatus
-from core.domain.model import EvidenceRecord, Listing, Machine
+from core.domain.model import EvidenceRecord, Listing, Machine, MachineGpu, MachineTemplate
 from core.domain.reliability import (
     HEARTBEAT_COVERAGE,
     HEARTBEAT_INTERVAL,
@@ -21,11 +23,20 @@ from core.domain.reliability import (
     reliability_score,
     response_seconds,
 )
-from core.domain.rentals import RentalState
+from core.domain.rentals import OCCUPYING, RentalState
 from core.errors import CoreError, Forbidden
 from core.services.base import Service, UnitOfWork, enqueue
+from core.services.machine_specs import (
+    apply_offer,
+    check_heartbeat,
+    inventory_json,
+    offer_json,
+    spec_values,
+)
 from core.services.providers import hash_token
 from core.wire import Heartbeat, HeartbeatAck
+
+log = logging.getLogger(__name__)
 
 # rentals whose evidence a heartbeat gap becomes
 _RUNNING = (RentalState.PROVISIONING, RentalState.ACTIVE)
@@ -60,7 +71,8 @@ class AgentService(Service):
     ) -> list[HeartbeatAck | CoreError]:
         """Record many ``(token hash, heartbeat)`` pairs; routine ones in one transaction.
 
-        Returns one ack or one error (Forbidden for an unknown or revoked token) per beat.
+        Returns one ack or one error per beat: Forbidden for an unknown or revoked token,
+        ValidationError for a beat the service cannot store (``check_heartbeat``).
         """
         now = self.clock.now()
         results: list[HeartbeatAck | CoreError | None] = [None] * len(beats)
@@ -73,6 +85,11 @@ class AgentService(Service):
                 if state is None:
                     results[i] = Forbidden("Unknown agent token.")
                     continue
+                try:
+                    check_heartbeat(hb)
+                except CoreError as exc:
+                    results[i] = exc
+                    continue
                 last = state.last_heartbeat_at
                 if (
                     state.status != MachineStatus.ONLINE
@@ -80,7 +97,8 @@ class AgentService(Service):
                     or state.id in seen
                     or last is None
                     or now - last > HEARTBEAT_COVERAGE
-                    or _inventory_json(hb) != state.inventory_json
+                    or inventory_json(hb) != state.inventory_json
+                    or offer_json(hb) != state.offer_json
                 ):
                     slow.append((i, state.id))
                     continue
@@ -97,6 +115,7 @@ class AgentService(Service):
                         "b_host": hb.ssh_host,
                         "b_port": hb.ssh_port,
                         "b_fp": hb.host_key_fingerprint,
+                        **{f"b_{k}": v for k, v in spec_values(hb).items()},
                     }
                 )
                 results[i] = HeartbeatAck(
@@ -116,9 +135,11 @@ class AgentService(Service):
         """Record liveness and metrics; create listings for new GPUs, suspend mismatches.
 
         A beat the agent had buffered during an outage (``queued_s`` > 0) only becomes
-        evidence for the machine's running rentals. Raises Forbidden for an unknown machine.
+        evidence for the machine's running rentals. Raises Forbidden for an unknown machine,
+        ValidationError for a beat the service cannot store (nothing is stored then).
         """
         now = self.clock.now()
+        check_heartbeat(hb)
         if hb.queued_s:
             return await self._late_beat(machine_id, hb, now)
         async with self.uow() as uow:
@@ -142,10 +163,15 @@ class AgentService(Service):
             machine.ssh_host, machine.ssh_port = hb.ssh_host, hb.ssh_port
             machine.host_key_fingerprint = hb.host_key_fingerprint
             machine.metrics_json = _metrics_json(hb, now)
-            inventory_json = _inventory_json(hb)
-            if inventory_json != machine.inventory_json:
-                machine.inventory_json = inventory_json
+            for key, value in spec_values(hb).items():
+                setattr(machine, key, value)
+            inventory, offer = inventory_json(hb), offer_json(hb)
+            if inventory != machine.inventory_json or offer != machine.offer_json:
+                machine.inventory_json = inventory
+                apply_offer(machine, hb)
                 await self._sync_listings(uow, machine, hb)
+                await self._sync_gpus(uow, machine, hb, now)
+                await uow.templates.replace(machine.id, _templates(machine.id, hb))
             if machine.status in (MachineStatus.PENDING, MachineStatus.OFFLINE):
                 machine.status = MachineStatus.ONLINE
                 await self._follow_machine(uow, machine, ListingStatus.AVAILABLE)
@@ -175,7 +201,8 @@ class AgentService(Service):
 
     async def _sync_listings(self, uow: UnitOfWork, machine: Machine, hb: Heartbeat) -> None:
         """One listing per GPU model on the machine; a listing whose GPUs vanished or changed
-        model is suspended (the agent reported a different GPU than the listing)."""
+        model is suspended (the agent reported a different GPU than the listing), one whose
+        model gained GPUs offers them too."""
         counts: Counter[str] = Counter()
         for g in hb.gpus:
             model = model_from_nvml(g.name, g.vram_total_mib)
@@ -183,20 +210,14 @@ class AgentService(Service):
                 counts[model.key] += 1
         existing = {x.gpu_model: x for x in await uow.listings.for_machine(machine.id)}
         for key, listing in existing.items():
-            if counts.get(key, 0) < listing.gpu_count:
-                if listing.status in (
-                    ListingStatus.AVAILABLE,
-                    ListingStatus.OFFLINE,
-                    ListingStatus.PAUSED,
-                    ListingStatus.HELD,
-                ):
+            n = counts.get(key, 0)
+            if n < listing.gpu_count:
+                if listing.status != ListingStatus.SUSPENDED:
                     listing.status = ListingStatus.SUSPENDED
-            elif listing.status == ListingStatus.SUSPENDED:
-                listing.status = (
-                    ListingStatus.PAUSED
-                    if listing.price_per_hour == 0
-                    else (ListingStatus.AVAILABLE)
-                )
+            else:
+                listing.gpu_count = n
+                if listing.status == ListingStatus.SUSPENDED:
+                    listing.status = _restored(machine, listing)
         for key, n in counts.items():
             if key in existing:
                 continue
@@ -215,6 +236,39 @@ class AgentService(Service):
                     verified=True,  # the model was read through NVML, not typed in
                 )
             )
+        await uow.flush()
+
+    async def _sync_gpus(self, uow: UnitOfWork, machine: Machine, hb: Heartbeat, now: int) -> None:
+        """One row per GPU the agent reports, tied to its model's listing; GPUs no longer
+        reported (or lost) stay with their rental but are not offered."""
+        listing_of = {x.gpu_model: x.id for x in await uow.listings.for_machine(machine.id)}
+        rows = {r.uuid: r for r in await uow.gpus.for_machine(machine.id)}
+        for g in hb.gpus:
+            model = model_from_nvml(g.name, g.vram_total_mib)
+            row = rows.pop(g.uuid, None)
+            if row is None:
+                row = MachineGpu(machine_id=machine.id, uuid=g.uuid, idx=g.index, name=g.name)
+                uow.gpus.add(row)
+            row.idx, row.name, row.vram_mib = g.index, g.name, g.vram_total_mib
+            row.gpu_model = model.key if model else None
+            row.listing_id = listing_of.get(row.gpu_model) if model else None
+            row.pcie_gen, row.pcie_width, row.present = g.pcie_gen, g.pcie_width, not g.lost
+        for row in rows.values():
+            row.present = False
+        await uow.flush()
+        await self._adopt(uow, machine, now)
+
+    async def _adopt(self, uow: UnitOfWork, machine: Machine, now: int) -> None:
+        """Live rentals from before GPUs were held one by one (their listing was held as a
+        whole) get the GPUs they pay for, so nobody else is given them."""
+        for rental in await uow.rentals.without_gpus(machine.id, list(OCCUPYING)):
+            paid = rental.state != RentalState.AWAITING_PAYMENT
+            until = None if paid else rental.hold_until
+            uuids = await uow.gpus.hold(rental.listing_id, rental.id, rental.gpu_count, now, until)
+            if uuids is None:
+                log.warning("rental %s: its %s GPUs are not free to adopt", rental.id, machine.id)
+                continue
+            rental.gpu_uuids_json = json.dumps(uuids)
 
     async def _follow_machine(self, uow: UnitOfWork, machine: Machine, status: str) -> None:
         for x in await uow.listings.for_machine(machine.id):
@@ -304,13 +358,30 @@ def _sample(machine_id: int, hb: Heartbeat, now: int) -> dict:
 
 
 def _metrics_json(hb: Heartbeat, now: int) -> str:
-    gpus = [{"u": g.utilization_pct, "t": g.temperature_c, "m": g.vram_used_mib} for g in hb.gpus]
+    gpus = [
+        {"id": g.uuid, "u": g.utilization_pct, "t": g.temperature_c, "m": g.vram_used_mib}
+        for g in hb.gpus
+    ]
     return json.dumps({"at": now, "gpus": gpus}, separators=(",", ":"))
 
 
-def _inventory_json(hb: Heartbeat) -> str:
-    inventory = [g.model_dump(include={"name", "uuid", "vram_total_mib"}) for g in hb.gpus]
-    return json.dumps(inventory, sort_keys=True)
+def _templates(machine_id: int, hb: Heartbeat) -> list[MachineTemplate]:
+    if hb.offer is None:
+        return []
+    return [
+        MachineTemplate(machine_id, t.name, parse_image(t.image).reference, t.title, t.jupyter)
+        for t in hb.offer.templates
+    ]
+
+
+def _restored(machine: Machine, listing: Listing) -> str:
+    """Where a suspended listing goes once its GPUs are back: where its machine is."""
+    if listing.price_per_hour == 0 or machine.status == MachineStatus.PAUSED:
+        return ListingStatus.PAUSED
+    return {
+        MachineStatus.FAILING: ListingStatus.FAILING,
+        MachineStatus.OFFLINE: ListingStatus.OFFLINE,
+    }.get(machine.status, ListingStatus.AVAILABLE)
 
 
 async def _evidence(uow: UnitOfWork, machine_id: int, kind: str, now: int, data: dict) -> None:

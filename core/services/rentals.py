@@ -9,7 +9,6 @@ from dataclasses import asdict, replace
 
 from core.domain.billing import billed as billed_for
 from core.domain.billing import deposit_for
-from core.domain.listings import ListingQuery, ListingStatus
 from core.domain.model import PendingSignature, Rental
 from core.domain.rentals import RentalState as S
 from core.errors import (
@@ -25,6 +24,7 @@ from core.errors import (
 from core.ports import Clock, EscrowPort, RentalTerms, SignatureRequest, WalletPort
 from core.services.arbiter import evidence_hash, evidence_of
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, gpu_name
+from core.services.instances import gpu_uuids, query_of, view_of
 from core.services.market import MarketService
 from core.services.views import (
     Notice,
@@ -119,7 +119,8 @@ class RentalService(Service):
             await uow.commit()
 
     async def _confirm(self, who: Principal, rental_id: int, renter: str) -> PaymentPendingView:
-        """The one confirm: hold the listing, prepare the authorization, ask the wallet."""
+        """The one confirm: hold exactly the quoted number of the listing's GPUs (one
+        conditional write), prepare the authorization, ask the wallet."""
         now = self.clock.now()
         async with self.uow() as uow:
             rental = await self._own(uow, who, rental_id)
@@ -139,7 +140,10 @@ class RentalService(Service):
                     "This quote has expired. Send /rent again for a fresh price.",
                 )
             hold_until = now + self.rules.payment_hold_s
-            if not await uow.listings.try_hold(rental.listing_id, rental.id, now, hold_until):
+            held = await uow.gpus.hold(
+                rental.listing_id, rental.id, rental.gpu_count, now, hold_until
+            )
+            if held is None:
                 rental.transition(S.CANCELLED)
                 rental.cancel_reason = "listing taken"
                 next_best = await self._next_best(uow, rental)
@@ -149,6 +153,7 @@ class RentalService(Service):
                     next_best,
                     key="rentals.just_taken",
                 )
+            rental.gpu_uuids_json = json.dumps(held)
             provider = await uow.providers.get(rental.provider_id)
             rental.renter_address = renter
             rental.provider_address = provider.payout_address
@@ -192,13 +197,14 @@ class RentalService(Service):
         async with self.uow(readonly=True) as uow:
             rental = await self._pick(uow, who, ref, LIVE + (S.ENDED, S.DISPUTED))
             machine = await uow.machines.get(rental.machine_id)
-            view = self._view(rental, machine.name if machine else "", _metrics(machine))
+            metrics, positions = _rented_metrics(_metrics(machine), gpu_uuids(rental))
+            view = self._view(rental, machine.name if machine else "", metrics)
             if rental.started_at is None:
                 return view
             end = rental.ended_at or view.now
             since = max(rental.started_at, end - HISTORY_S) // 60 * 60
             rows = await uow.gpu_samples.since(rental.machine_id, since)
-            history = tuple((m, tuple(map(tuple, json.loads(j)))) for m, j in rows if m <= end)
+            history = tuple((m, _only(json.loads(j), positions)) for m, j in rows if m <= end)
             return replace(view, history=history)
 
     async def recent(self, who: Principal, limit: int = 10) -> list[RentalRef]:
@@ -363,7 +369,7 @@ class RentalService(Service):
         return live[0] if live else rows[0]
 
     async def _next_best(self, uow: UnitOfWork, lost: Rental) -> QuoteView | None:
-        query = ListingQuery(model=lost.gpu_model, gpu_count=lost.gpu_count)
+        query = query_of(lost)
         try:
             return await self.market.quote_in(
                 uow, lost.renter_id, query, lost.duration_s, exclude=(lost.listing_id,)
@@ -403,18 +409,18 @@ class RentalService(Service):
             remaining_s=remaining,
             machine_name=machine_name,
             metrics=metrics,
+            gpu_uuids=tuple(gpu_uuids(r)),
+            instance=view_of(r),
         )
 
 
 async def cancel_unpaid(uow: UnitOfWork, rental: Rental, reason: str) -> None:
-    """Cancel a quote or unpaid confirmation and release the listing it held."""
+    """Cancel a quote or unpaid confirmation and release the GPUs it held."""
     held = rental.state == S.AWAITING_PAYMENT
     rental.transition(S.CANCELLED)
     rental.cancel_reason = reason
     if held:
-        await uow.listings.set_status_for_rental(
-            rental.listing_id, rental.id, ListingStatus.AVAILABLE
-        )
+        await uow.gpus.release(rental.id)
 
 
 def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:
@@ -427,6 +433,23 @@ def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:
         quote_expiry=quote_expiry if quote_expiry is not None else rental.hold_until,
         salt=rental.salt,
     )
+
+
+def _rented_metrics(metrics: dict, uuids: list[str]) -> tuple[dict, list[int] | None]:
+    """The machine's GPU metrics of the rented GPUs only, and their positions in the
+    agent's list (the per-minute samples are in the same order); all of them when the
+    rental holds no GPU by UUID (a machine from before GPU holds)."""
+    gpus = metrics.get("gpus") or []
+    if not uuids:
+        return metrics, None
+    wanted = set(uuids)
+    positions = [i for i, g in enumerate(gpus) if isinstance(g, dict) and g.get("id") in wanted]
+    return {**metrics, "gpus": [gpus[i] for i in positions]}, positions
+
+
+def _only(sample: list, positions: list[int] | None) -> tuple:
+    rows = sample if positions is None else [sample[i] for i in positions if i < len(sample)]
+    return tuple(map(tuple, rows))
 
 
 def _metrics(machine: object) -> dict:

@@ -50,7 +50,6 @@ FLEET = [
 ]
 
 
-
 @dataclass
 class SimulatedHost:
     machine_id: int

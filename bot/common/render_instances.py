@@ -3,8 +3,21 @@ the credentials of an instance, a failed grant, and /templates. Platform-neutral
 
 from __future__ import annotations
 
+import re
+
 from bot.common.i18n import t
+from core.services.base import gpu_name
 from core.services.views import InstanceView, MachineSpecsView, TemplatesView
+
+
+_CPU_NOISE = re.compile(
+    r"\((?:R|TM)\)|\bCPU\b|\bProcessor\b|\b\d+-Cores?\b|@\s*[\d.]+\s*GHz", re.IGNORECASE
+)
+
+
+def short_cpu(model: str) -> str:
+    """ "AMD EPYC 7543 32-Core Processor" -> "AMD EPYC 7543" (the cores are shown anyway)."""
+    return " ".join(_CPU_NOISE.sub(" ", model).split()) or model
 
 
 def cpus(millis: int) -> str:
@@ -18,9 +31,10 @@ def machine_line(lang: str, s: MachineSpecsView) -> str | None:
     parts = []
     if s.cpu_model or s.cpu_cores:
         if s.cpu_cores:
-            parts.append(t(lang, "gpus.cpu", model=s.cpu_model or "CPU", cores=s.cpu_cores))
+            model = short_cpu(s.cpu_model) if s.cpu_model else "CPU"
+            parts.append(t(lang, "gpus.cpu", model=model, cores=s.cpu_cores))
         else:
-            parts.append(s.cpu_model)
+            parts.append(short_cpu(s.cpu_model))
     if s.ram_mib is not None:
         parts.append(t(lang, "gpus.ram", gb=s.ram_mib // 1024))
     if s.disk_free_gib is not None:
@@ -107,7 +121,7 @@ def setup_failed(lang: str, p: dict) -> str:
 def templates(lang: str, v: TemplatesView) -> str:
     scope = f" #{v.listing_id}" if v.listing_id is not None else ""
     if v.model and not scope:
-        scope = f" {v.model}"
+        scope = f" {gpu_name(v.model)}"
     if not v.templates:
         return t(lang, "templates.empty", scope=scope)
     lines = [t(lang, "templates.header", scope=scope)]
@@ -126,6 +140,6 @@ def templates(lang: str, v: TemplatesView) -> str:
                 listings=listings,
             )
         )
-    example = f"#{v.listing_id}" if v.listing_id is not None else (v.model or "4090")
+    example = f"#{v.listing_id}" if v.listing_id is not None else gpu_name(v.model or "rtx4090")
     lines.append(t(lang, "templates.footer", example=example, name=v.templates[0].name))
     return "\n".join(lines)

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from core.fakes.hosts import SIMULATED_FINGERPRINT
 from provider_agent.client import ServiceClient
 from provider_agent.daemon import AgentDaemon, AgentTiming
 from provider_agent.executor import CommandExecutor
@@ -53,7 +54,7 @@ class RecordingAccess:
 
     async def grant(self, rental_id: str, public_key: str, expires_at_epoch: int) -> AccessInfo:
         self.keys[rental_id] = public_key
-        return AccessInfo(f"rs-{rental_id}", "127.0.0.1", 22, "SHA256:(simulated host, no sshd)")
+        return AccessInfo(f"rs-{rental_id}", "127.0.0.1", 22, SIMULATED_FINGERPRINT)
 
     async def revoke(self, rental_id: str) -> None:
         self.keys.pop(rental_id, None)

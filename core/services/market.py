@@ -29,7 +29,7 @@ from core.services.views import (
     TemplatesView,
 )
 
-PAGE_SIZE = 8
+PAGE_SIZE = 6  # three lines a listing: a page fits one Discord message (2,000 characters)
 
 
 def offer_view(

@@ -22,8 +22,8 @@ async def no_offer_reason(uow: UnitOfWork, q: ListingQuery, now: int) -> CoreErr
         if ask.template is not None and not await uow.templates.any_offered(ask.template):
             return ValidationError.keyed(
                 "market.unknown_template",
-                "No provider offers the template '{template}'. /templates lists the templates.",
-                template=ask.template,
+                "No provider offers the template '{name}'. /templates lists the templates.",
+                name=ask.template,
             )
         for part in ("template", "image", "ports", "disk_gb"):
             alone = InstanceAsk(**{part: getattr(ask, part)})
@@ -62,10 +62,10 @@ def _instance_reason(part: str, ask: InstanceAsk, what: str, model: str | None) 
     if part == "template":
         return NoOffer.keyed(
             "market.no_template",
-            "No free {what} offers the template '{template}'. /templates {model} lists "
+            "No free {what} offers the template '{name}'. /templates {model} lists "
             "what is offered.",
             what=what,
-            template=ask.template,
+            name=ask.template,
             model=model or "",
         )
     if part == "image":
@@ -114,7 +114,7 @@ async def _listing_reason(uow: UnitOfWork, q: ListingQuery) -> CoreError:
     if need > listing.gpu_count:
         return ValidationError.keyed(
             "market.listing_gpus",
-            "Listing #{listing} has {total} GPUs; you asked for {count}.",
+            "Listing #{listing} has {total} GPU(s); you asked for {count}.",
             listing=ref,
             total=listing.gpu_count,
             count=need,
@@ -166,10 +166,10 @@ async def _machine_reason(uow, machine, ask: InstanceAsk, need: int, ref: int) -
     if ask.template is not None and await uow.templates.get(machine.id, ask.template) is None:
         return ValidationError.keyed(
             "market.listing_template",
-            "Listing #{listing} does not offer the template '{template}'. /templates "
+            "Listing #{listing} does not offer the template '{name}'. /templates "
             "#{listing} lists what it offers.",
             listing=ref,
-            template=ask.template,
+            name=ask.template,
         )
     if ask.image is not None:
         listed = await uow.templates.by_image(machine.id, ask.image.reference)

@@ -9,7 +9,6 @@ from bot.common.i18n import t
 from core.services.base import gpu_name
 from core.services.views import InstanceView, MachineSpecsView, TemplatesView
 
-
 _CPU_NOISE = re.compile(
     r"\((?:R|TM)\)|\bCPU\b|\bProcessor\b|\b\d+-Cores?\b|@\s*[\d.]+\s*GHz", re.IGNORECASE
 )

@@ -1,24 +1,38 @@
 """Each machine's GPUs, held per rental, and the templates each machine offers.
 
-A GPU row has one ``rental_id``: the rental that holds it. Holding N GPUs is one conditional
-UPDATE of N free rows of the listing inside a savepoint that is rolled back unless all N were
-taken, so a GPU is never in two rentals and a rental never holds fewer GPUs than it pays for.
-On PostgreSQL the rows are picked with ``FOR UPDATE SKIP LOCKED``: concurrent holders take
-different GPUs instead of queueing for the same one; SQLite has one writer at a time.
+A GPU row has one ``rental_id``: the rental that holds it, so a GPU is never in two rentals.
+Holding N GPUs takes N from the listing's ``free_gpus`` by one conditional UPDATE (concurrent
+holders of a listing are serialised on its row, as a listing held as a whole was), then gives N
+free GPU rows to the rental by one more, conditional on each being free; a savepoint undoes
+both unless both took all N, so a rental never holds fewer GPUs than it pays for. Locks are
+taken listing first, then GPUs, by holders and by the heartbeat's re-sync alike.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import func, select, update
 
 from core.db import tables
 from core.db.repo_base import Repo
 from core.domain.listings import ListingStatus
 from core.domain.model import MachineGpu, MachineTemplate
 
+log = logging.getLogger(__name__)
+
 G, L, T = tables.machine_gpus.c, tables.listings.c, tables.machine_templates.c
+
+
+def free_count_of(listing_id_column):  # noqa: ANN001, ANN201 - a SQL expression
+    """How many GPUs of the listing are present and held by nobody (correlated)."""
+    return (
+        select(func.count())
+        .select_from(tables.machine_gpus)
+        .where(G.listing_id == listing_id_column, G.rental_id.is_(None), G.present.is_(True))
+        .scalar_subquery()
+    )
 
 
 class _NotAll(Exception):
@@ -35,47 +49,45 @@ class MachineGpus(Repo):
         return (await self.s.execute(q)).scalars().all()
 
     async def hold(
-        self, listing_id: int, rental_id: int, count: int, now: int, until: int | None
+        self, listing_id: int, rental_id: int, count: int, until: int | None
     ) -> list[str] | None:
         """Hold ``count`` free GPUs of an offered listing for ``rental_id`` until ``until``
         (None: until released), lowest indexes first; their UUIDs, or None (nothing held)
-        when fewer than ``count`` are free. A hold that expired before ``now`` is free.
+        when fewer than ``count`` are free.
 
-        The rows are picked and locked first (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so
-        concurrent holders pick different GPUs; SQLite: the writer holds the database), then
-        taken by one UPDATE that is conditional on each still being free and the listing
-        offered, inside a savepoint that is rolled back (locks and all) unless all were.
-        A single ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n)`` is
-        not used: PostgreSQL may run the subquery once per row, and the rows the statement
-        updated itself are skipped by the next run, so it took more than ``n``.
+        First one conditional UPDATE takes ``count`` from the listing's free GPUs if it has
+        that many (the database serialises holders of a listing on its row: of concurrent
+        holders, only as many as there are GPUs get through); then one UPDATE, conditional
+        on each GPU being free, gives exactly that many GPU rows to the rental. Both run in
+        a savepoint that is rolled back unless both took all ``count``.
         """
-        free = (
-            G.listing_id == listing_id,
-            G.present.is_(True),
-            or_(G.rental_id.is_(None), G.hold_until < now),
+        gate = (
+            update(tables.listings)
+            .where(
+                L.id == listing_id,
+                L.status == ListingStatus.AVAILABLE,
+                L.free_gpus >= count,
+            )
+            .values(free_gpus=L.free_gpus - count)
+            .execution_options(synchronize_session=False)
         )
-        pick = (
-            select(G.id)
-            .where(*free)
-            .order_by(G.idx, G.id)
-            .limit(count)
-            .with_for_update(skip_locked=True)
-        )
-        offered = exists().where(L.id == listing_id, L.status == ListingStatus.AVAILABLE)
+        free = (G.listing_id == listing_id, G.present.is_(True), G.rental_id.is_(None))
+        pick = select(G.id).where(*free).order_by(G.idx, G.id).limit(count).with_for_update()
         try:
             async with self.s.begin_nested():
-                ids = list((await self.s.execute(pick)).scalars().all())
-                if len(ids) != count:
+                if (await self.s.execute(gate)).rowcount != 1:
                     raise _NotAll
+                ids = list((await self.s.execute(pick)).scalars().all())
                 stmt = (
                     update(tables.machine_gpus)
-                    .where(G.id.in_(ids), *free, offered)
+                    .where(G.id.in_(ids), *free)
                     .values(rental_id=rental_id, hold_until=until)
                     .returning(G.uuid, G.idx)
                     .execution_options(synchronize_session=False)
                 )
-                rows = (await self.s.execute(stmt)).all()
+                rows = (await self.s.execute(stmt)).all() if len(ids) == count else []
                 if len(rows) != count:
+                    log.error("listing %s counted free GPUs it does not have", listing_id)
                     raise _NotAll
         except _NotAll:
             return None
@@ -91,32 +103,51 @@ class MachineGpus(Repo):
         )
         return (await self.s.execute(stmt)).rowcount
 
-    async def release(self, rental_id: int) -> int:
-        """Free every GPU the rental holds; returns how many."""
+    async def release(self, rental_id: int, listing_id: int) -> int:
+        """Free every GPU the rental holds (all of its listing ``listing_id``); returns how
+        many."""
         stmt = (
             update(tables.machine_gpus)
             .where(G.rental_id == rental_id)
             .values(rental_id=None, hold_until=None)
+            .returning(G.present)
             .execution_options(synchronize_session=False)
         )
-        return (await self.s.execute(stmt)).rowcount
+        present = (await self.s.execute(stmt)).scalars().all()
+        await self._count_free(listing_id, sum(1 for p in present if p))
+        return len(present)
+
+    async def _count_free(self, listing_id: int, delta: int) -> None:
+        """Keep ``listings.free_gpus`` in step, in the same transaction: relative, so that
+        concurrent holders and releasers of one listing add up (PostgreSQL re-reads the row
+        it waited for)."""
+        if delta:
+            stmt = (
+                update(tables.listings)
+                .where(L.id == listing_id)
+                .values(free_gpus=L.free_gpus + delta)
+                .execution_options(synchronize_session=False)
+            )
+            await self.s.execute(stmt)
+
+    async def lock_listings(self, machine_id: int) -> None:
+        """Lock the machine's listing rows before its GPU rows are changed (the order every
+        hold takes too: no deadlock), so a recount runs after holds in flight committed."""
+        await self.s.execute(select(L.id).where(L.machine_id == machine_id).with_for_update())
+
+    async def recount(self, machine_id: int) -> None:
+        """Set ``free_gpus`` of the machine's listings from their GPU rows (after the agent
+        reported other GPUs; call :meth:`lock_listings` first)."""
+        stmt = (
+            update(tables.listings)
+            .where(L.machine_id == machine_id)
+            .values(free_gpus=free_count_of(L.id))
+            .execution_options(synchronize_session=False)
+        )
+        await self.s.execute(stmt)
 
     async def free_count(self, listing_id: int) -> int:
-        q = select(func.count()).where(
-            G.listing_id == listing_id, G.rental_id.is_(None), G.present.is_(True)
-        )
-        return int((await self.s.execute(q)).scalar_one())
-
-    async def stats(self, listing_ids: Sequence[int]) -> dict[int, tuple[int | None, int | None]]:
-        """The slowest PCIe link (generation, width) of each listing's present GPUs."""
-        if not listing_ids:
-            return {}
-        q = (
-            select(G.listing_id, func.min(G.pcie_gen), func.min(G.pcie_width))
-            .where(G.listing_id.in_(list(listing_ids)), G.present.is_(True))
-            .group_by(G.listing_id)
-        )
-        return {lid: (gen, width) for lid, gen, width in (await self.s.execute(q)).all()}
+        return int((await self.s.execute(select(free_count_of(listing_id)))).scalar_one())
 
 
 class MachineTemplates(Repo):

@@ -1,8 +1,8 @@
 """Listings and their search: what is offered, on which machine, with how many free GPUs.
 
 A listing is offered or not (its status); which of its GPUs are taken is kept per GPU
-(``core/db/gpus.py``). The search joins each listing's machine for its specs and instance
-offer, and counts the listing's free GPUs in a correlated subquery on the free-GPU index.
+(``core/db/gpus.py``), and how many are free in ``free_gpus``, kept in step by the same
+transactions. The search joins each listing's machine for its specs and instance offer.
 """
 
 from __future__ import annotations
@@ -33,19 +33,20 @@ class Offer(NamedTuple):
     free_gpus: int
 
 
-def free_gpus(listing_id_column=L.id):  # noqa: ANN001, ANN201 - a SQL expression
-    """How many GPUs of the listing are present and held by nobody (correlated)."""
-    return (
-        select(func.count())
-        .select_from(tables.machine_gpus)
-        .where(G.listing_id == listing_id_column, G.rental_id.is_(None), G.present.is_(True))
-        .scalar_subquery()
+def needs_machine(query: ListingQuery) -> bool:
+    """Whether the search filters on the machine (specs, what it runs) beyond ``ready``."""
+    return bool(
+        query.min_ram_gb
+        or query.min_disk_gb
+        or query.min_cpu_cores
+        or query.min_cuda
+        or not query.instance.empty
     )
 
 
 def _conditions(query: ListingQuery) -> list:
     """The WHERE of a search: offered, matching the filters, enough free GPUs, and a machine
-    that runs what the renter asked for."""
+    that runs what the renter asked for (``ready``: its default, without a join)."""
     # Only AVAILABLE rows: the keeper releases expired holds, and a plain equality keeps
     # every search on an index (an OR over held rows made SQLite scan the table).
     conds = [L.status == ListingStatus.AVAILABLE]
@@ -60,7 +61,7 @@ def _conditions(query: ListingQuery) -> list:
     # harmless on PostgreSQL).
     if need > 1:
         conds.append(L.gpu_count + 0 >= need)
-    conds.append(free_gpus() >= need)
+    conds.append(L.free_gpus + 0 >= need)
     if query.min_vram_gb:
         conds.append(L.vram_gb + 0 >= query.min_vram_gb)
     if query.max_price_per_hour is not None:
@@ -73,6 +74,9 @@ def _conditions(query: ListingQuery) -> list:
         conds.append(L.verified.is_(True))
     if query.exclude_ids:
         conds.append(L.id.not_in(list(query.exclude_ids)))
+    if not needs_machine(query):
+        conds.append(L.ready.is_(True))
+        return conds
     # the machine: an agent from before instances (no backend), or one with complete specs
     conds.append(or_(M.backend.is_(None), M.share_ram_mib.is_not(None)))
     if query.min_ram_gb:
@@ -135,27 +139,24 @@ class Listings(Repo):
             "reliability": [L.reliability_bps.desc(), L.price_per_hour],
             "vram": [L.vram_gb.desc(), L.price_per_hour],
         }[sort]
-        q = (
-            select(Listing, Machine, free_gpus().label("free"))
-            .join(tables.machines, M.id == L.machine_id)
-            .where(*_conditions(query))
-            .order_by(*order, L.id)
-            .offset(query.offset)
-            .limit(query.limit)
-        )
-        return [Offer(x, m, int(free)) for x, m, free in (await self.s.execute(q)).all()]
+        q = select(Listing)
+        if needs_machine(query):
+            q = q.join(tables.machines, M.id == L.machine_id)
+        q = q.where(*_conditions(query)).order_by(*order, L.id)
+        found = (await self.s.execute(q.offset(query.offset).limit(query.limit))).scalars().all()
+        # the page's machines by key: a join on every row walked costs the search its goal
+        ids = list({x.machine_id for x in found})
+        machines = (await self.s.execute(select(Machine).where(M.id.in_(ids)))).scalars()
+        by_id = {m.id: m for m in machines}
+        return [Offer(x, by_id[x.machine_id], x.free_gpus) for x in found]
 
     async def count_offerable(self, query: ListingQuery, now: int) -> int:
-        """How many listings of the query's model have a free GPU (the /gpus total)."""
+        """How many listings of the query's model are ready with a free GPU (the /gpus
+        total), read from one index."""
         q = (
             select(func.count())
             .select_from(tables.listings)
-            .join(tables.machines, M.id == L.machine_id)
-            .where(
-                L.status == ListingStatus.AVAILABLE,
-                free_gpus() >= 1,
-                or_(M.backend.is_(None), M.share_ram_mib.is_not(None)),
-            )
+            .where(L.status == ListingStatus.AVAILABLE, L.ready.is_(True), L.free_gpus >= 1)
         )
         if query.model:
             q = q.where(L.gpu_model == query.model)
@@ -171,6 +172,15 @@ class Listings(Repo):
             .execution_options(synchronize_session=False)
         )
         return (await self.s.execute(stmt)).rowcount
+
+    async def set_ready_for_machine(self, machine_id: int, ready: bool) -> None:
+        stmt = (
+            update(tables.listings)
+            .where(L.machine_id == machine_id)
+            .values(ready=ready)
+            .execution_options(synchronize_session=False)
+        )
+        await self.s.execute(stmt)
 
     async def set_reliability_for_machine(self, machine_id: int, bps: int) -> None:
         stmt = (

@@ -20,6 +20,9 @@ class BeatState(NamedTuple):
     last_heartbeat_at: int | None
     covered_seconds: int
     offer_json: str
+    backend: str | None
+    share_ram_mib: int | None
+    default_template: str | None
 
 
 class Machines(_Repo):
@@ -65,6 +68,9 @@ class Machines(_Repo):
             t.last_heartbeat_at,
             t.covered_seconds,
             t.offer_json,
+            t.backend,
+            t.share_ram_mib,
+            t.default_template,
         ).where(t.agent_token_hash.in_(list(token_hashes)))
         if self.s.bind.dialect.name == "postgresql":
             q = q.order_by(t.id).with_for_update()  # one lock order: no deadlocks

@@ -150,11 +150,20 @@ listings = Table(
     Column("verified", Boolean, nullable=False),
     Column("status", String(16), nullable=False),
     Column("reliability_bps", Integer, nullable=False),
+    # its GPUs present and held by nobody (machine_gpus), kept in step by each hold/release
+    Column("free_gpus", Integer, nullable=False),
+    # its machine runs a rental without options: an agent without instances, or one with
+    # complete specs and a default template (core/services/machine_specs.py, machine_ready)
+    Column("ready", Boolean, nullable=False),
+    # the slowest PCIe link of its GPUs, as last reported (what /gpus shows)
+    Column("pcie_gen", Integer),
+    Column("pcie_width", Integer),
     # the search path: status first, then the usual filters
     Index("ix_listings_model_price", "status", "gpu_model", "price_per_hour"),
     Index("ix_listings_model_rel", "status", "gpu_model", "reliability_bps"),
     Index("ix_listings_price", "status", "price_per_hour"),
     Index("ix_listings_rel", "status", "reliability_bps"),
+    Index("ix_listings_free", "status", "gpu_model", "ready", "free_gpus"),  # the /gpus total
 )
 
 # descending VRAM, ascending price: the /gpus sort=vram order, walked without sorting

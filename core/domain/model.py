@@ -139,6 +139,10 @@ class Listing:
     verified: bool = False
     status: str = ListingStatus.AVAILABLE
     reliability_bps: int = 8_000
+    free_gpus: int = 0  # present and held by no rental (kept by core/db/gpus.py)
+    ready: bool = True  # its machine runs a rental without options (machine_ready)
+    pcie_gen: int | None = None  # the slowest link of its GPUs
+    pcie_width: int | None = None
     id: int | None = None
 
     @property

@@ -28,13 +28,15 @@ from core.errors import CoreError, Forbidden
 from core.services.base import Service, UnitOfWork, enqueue
 from core.services.machine_specs import (
     apply_offer,
+    beat_ready,
     check_heartbeat,
     inventory_json,
+    machine_ready,
     offer_json,
     spec_values,
 )
 from core.services.providers import hash_token
-from core.wire import Heartbeat, HeartbeatAck
+from core.wire import GpuInfo, Heartbeat, HeartbeatAck
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ class AgentService(Service):
                     or now - last > HEARTBEAT_COVERAGE
                     or inventory_json(hb) != state.inventory_json
                     or offer_json(hb) != state.offer_json
+                    or beat_ready(hb) != machine_ready(state)  # its listings' ``ready``
                 ):
                     slow.append((i, state.id))
                     continue
@@ -163,15 +166,19 @@ class AgentService(Service):
             machine.ssh_host, machine.ssh_port = hb.ssh_host, hb.ssh_port
             machine.host_key_fingerprint = hb.host_key_fingerprint
             machine.metrics_json = _metrics_json(hb, now)
+            was_ready = machine_ready(machine)
             for key, value in spec_values(hb).items():
                 setattr(machine, key, value)
             inventory, offer = inventory_json(hb), offer_json(hb)
             if inventory != machine.inventory_json or offer != machine.offer_json:
                 machine.inventory_json = inventory
                 apply_offer(machine, hb)
+                await uow.gpus.lock_listings(machine.id)
                 await self._sync_listings(uow, machine, hb)
                 await self._sync_gpus(uow, machine, hb, now)
                 await uow.templates.replace(machine.id, _templates(machine.id, hb))
+            if machine_ready(machine) != was_ready:
+                await uow.listings.set_ready_for_machine(machine.id, machine_ready(machine))
             if machine.status in (MachineStatus.PENDING, MachineStatus.OFFLINE):
                 machine.status = MachineStatus.ONLINE
                 await self._follow_machine(uow, machine, ListingStatus.AVAILABLE)
@@ -234,6 +241,7 @@ class AgentService(Service):
                     created_at=self.clock.now(),
                     status=ListingStatus.PAUSED,  # offered once the provider sets a price
                     verified=True,  # the model was read through NVML, not typed in
+                    ready=machine_ready(machine),
                 )
             )
         await uow.flush()
@@ -244,18 +252,28 @@ class AgentService(Service):
         listing_of = {x.gpu_model: x.id for x in await uow.listings.for_machine(machine.id)}
         rows = {r.uuid: r for r in await uow.gpus.for_machine(machine.id)}
         for g in hb.gpus:
-            model = model_from_nvml(g.name, g.vram_total_mib)
+            key = _model_key(g)
             row = rows.pop(g.uuid, None)
             if row is None:
                 row = MachineGpu(machine_id=machine.id, uuid=g.uuid, idx=g.index, name=g.name)
                 uow.gpus.add(row)
             row.idx, row.name, row.vram_mib = g.index, g.name, g.vram_total_mib
-            row.gpu_model = model.key if model else None
-            row.listing_id = listing_of.get(row.gpu_model) if model else None
+            row.gpu_model = key
+            row.listing_id = listing_of.get(key) if key else None
             row.pcie_gen, row.pcie_width, row.present = g.pcie_gen, g.pcie_width, not g.lost
         for row in rows.values():
             row.present = False
+        by_listing: dict[int, list[GpuInfo]] = {}
+        for g in hb.gpus:
+            listing_id = listing_of.get(_model_key(g))
+            if listing_id is not None and not g.lost:
+                by_listing.setdefault(listing_id, []).append(g)
+        for listing in await uow.listings.for_machine(machine.id):  # its slowest link
+            gpus = by_listing.get(listing.id, [])
+            listing.pcie_gen = min((g.pcie_gen for g in gpus if g.pcie_gen), default=None)
+            listing.pcie_width = min((g.pcie_width for g in gpus if g.pcie_width), default=None)
         await uow.flush()
+        await uow.gpus.recount(machine.id)
         await self._adopt(uow, machine, now)
 
     async def _adopt(self, uow: UnitOfWork, machine: Machine, now: int) -> None:
@@ -363,6 +381,11 @@ def _metrics_json(hb: Heartbeat, now: int) -> str:
         for g in hb.gpus
     ]
     return json.dumps({"at": now, "gpus": gpus}, separators=(",", ":"))
+
+
+def _model_key(g: GpuInfo) -> str | None:
+    model = model_from_nvml(g.name, g.vram_total_mib)
+    return model.key if model else None
 
 
 def _templates(machine_id: int, hb: Heartbeat) -> list[MachineTemplate]:

@@ -281,7 +281,9 @@ class RentalLifecycle(Provisioning, Service):
         rental.transition(S.ENDED)
         rental.ended_at = int(ev.args["endedAt"])
         rental.stop_tx = ev.tx_hash
-        await uow.gpus.release(rental.id)  # the revoke below deletes the instance first
+        await uow.gpus.release(
+            rental.id, rental.listing_id
+        )  # the revoke below deletes the instance first
         machine_id, rental_id = rental.machine_id, rental.id
         after.append(lambda: self.agents.revoke(machine_id, rental_id))
         # dropped again if the settlement is applied in the same transaction (a signed stop)
@@ -314,7 +316,7 @@ class RentalLifecycle(Provisioning, Service):
         elif rental.state in (S.FUNDED, S.PROVISIONING):
             rental.transition(S.CANCELLED)
             rental.cancel_reason = rental.cancel_reason or "provider never provisioned"
-            await uow.gpus.release(rental.id)
+            await uow.gpus.release(rental.id, rental.listing_id)
             await uow.outbox.discard(f"key:{rental.id}")
             machine_id, rental_id = rental.machine_id, rental.id
             after.append(lambda: self.agents.revoke(machine_id, rental_id))

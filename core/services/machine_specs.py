@@ -106,6 +106,24 @@ def machine_shape(values: dict[str, object] | Machine) -> MachineShape | None:
     return MachineShape(int(gpus), int(cores), int(ram), int(disk))
 
 
+def machine_ready(machine: Machine) -> bool:
+    """Whether the machine runs a rental without options: an agent without instances (SSH
+    access), or a container host with complete specs (for the limits) and a default
+    template. Its listings carry this as ``ready`` so that a plain search needs no join."""
+    if machine.backend is None:
+        return True
+    return machine.share_ram_mib is not None and machine.default_template is not None
+
+
+def beat_ready(hb: Heartbeat) -> bool:
+    """``machine_ready`` of the machine as this beat describes it."""
+    if hb.offer is None:
+        return True
+    names = [t.name for t in hb.offer.templates]
+    default = hb.offer.default_template or (names[0] if names else None)
+    return spec_values(hb)["share_ram_mib"] is not None and default is not None
+
+
 def offer_json(hb: Heartbeat) -> str:
     return "" if hb.offer is None else hb.offer.model_dump_json()
 

@@ -33,11 +33,7 @@ PAGE_SIZE = 6  # three lines a listing: a page fits one Discord message (2,000 c
 
 
 def offer_view(
-    listing: Listing,
-    machine: Machine | None = None,
-    free: int = 0,
-    pcie: tuple[int | None, int | None] = (None, None),
-    count: int | None = None,
+    listing: Listing, machine: Machine | None = None, free: int = 0, count: int | None = None
 ) -> OfferView:
     """A listing as shown: ``count`` GPUs of it when quoted, all of them in a search."""
     n = listing.gpu_count if count is None else count
@@ -54,7 +50,9 @@ def offer_view(
         verified=listing.verified,
         machine_name=machine.name if machine else "",
         free_gpus=free,
-        specs=_specs(machine, pcie) if machine else MachineSpecsView(),
+        specs=_specs(machine, (listing.pcie_gen, listing.pcie_width))
+        if machine
+        else MachineSpecsView(),
     )
 
 
@@ -86,12 +84,8 @@ class MarketService(Service):
         async with self.uow(readonly=True) as uow:
             rows = list(await uow.listings.search(q, now))
             total = await uow.listings.count_offerable(query, now) if page == 1 else -1
-            pcie = await uow.gpus.stats([r.listing.id for r in rows[:PAGE_SIZE]])
         return SearchPage(
-            offers=tuple(
-                offer_view(r.listing, r.machine, r.free_gpus, pcie.get(r.listing.id, (None, None)))
-                for r in rows[:PAGE_SIZE]
-            ),
+            offers=tuple(offer_view(r.listing, r.machine, r.free_gpus) for r in rows[:PAGE_SIZE]),
             page=page,
             has_more=len(rows) > PAGE_SIZE,
             total_available=total,
@@ -172,10 +166,9 @@ class MarketService(Service):
         )
         uow.rentals.add(rental)
         await uow.flush()
-        pcie = (await uow.gpus.stats([listing.id])).get(listing.id, (None, None))
         return QuoteView(
             rental_id=rental.id,
-            offer=offer_view(listing, machine, best.free_gpus, pcie, count),
+            offer=offer_view(listing, machine, best.free_gpus, count),
             duration_s=duration_s,
             deposit=rental.deposit,
             fee_bps=rental.fee_bps,

@@ -140,9 +140,7 @@ class RentalService(Service):
                     "This quote has expired. Send /rent again for a fresh price.",
                 )
             hold_until = now + self.rules.payment_hold_s
-            held = await uow.gpus.hold(
-                rental.listing_id, rental.id, rental.gpu_count, now, hold_until
-            )
+            held = await uow.gpus.hold(rental.listing_id, rental.id, rental.gpu_count, hold_until)
             if held is None:
                 rental.transition(S.CANCELLED)
                 rental.cancel_reason = "listing taken"
@@ -420,7 +418,7 @@ async def cancel_unpaid(uow: UnitOfWork, rental: Rental, reason: str) -> None:
     rental.transition(S.CANCELLED)
     rental.cancel_reason = reason
     if held:
-        await uow.gpus.release(rental.id)
+        await uow.gpus.release(rental.id, rental.listing_id)
 
 
 def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:

@@ -36,7 +36,6 @@ SECRETS = {
     "SSH login": re.compile(r"ssh -p|rs-\d+@|Host key|SHA256:"),
     "SSH public key": re.compile(r"ssh-ed25519 AAAA"),
     "Jupyter token": re.compile(r"token=|lab\?|ssh -N -L"),
-    "instance GPUs": re.compile(r"GPU-\d{4}-"),
 }
 
 

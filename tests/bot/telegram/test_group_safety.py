@@ -24,7 +24,6 @@ SECRETS = [
     re.compile(r"AAAAC3NzaC1lZDI1NTE5"),  # the user's own public key
     re.compile(r"rigshare-\d+\.key|\.csv"),  # files
     re.compile(r"token=|lab\?|ssh -N -L"),  # the Jupyter token and its tunnel
-    re.compile(r"GPU-\d{4}-"),  # which GPUs an instance holds
 ]
 EVERY_COMMAND = [
     "/start",

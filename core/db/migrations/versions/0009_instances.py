@@ -87,6 +87,17 @@ def upgrade() -> None:
     # rentals of a listing held as a whole are given GPUs when its machine next reports them
     # (core/db/gpus.py, adopt).
     op.execute("UPDATE listings SET status = 'available' WHERE status IN ('held', 'rented')")
+    with op.batch_alter_table("listings", schema=None) as batch_op:
+        # counted when the machine's agent next reports its GPUs
+        batch_op.add_column(
+            sa.Column("free_gpus", sa.Integer(), nullable=False, server_default=sa.text("0"))
+        )
+        batch_op.add_column(
+            sa.Column("ready", sa.Boolean(), nullable=False, server_default=sa.true())
+        )
+        batch_op.add_column(sa.Column("pcie_gen", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("pcie_width", sa.Integer(), nullable=True))
+        batch_op.create_index("ix_listings_free", ["status", "gpu_model", "ready", "free_gpus"])
     # plain ALTER TABLE (PostgreSQL, SQLite >= 3.35): a batch copy of listings would have to
     # re-create its expression index (vram_gb DESC)
     op.execute("ALTER TABLE listings DROP COLUMN held_by_rental_id")
@@ -94,6 +105,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("listings", schema=None) as batch_op:
+        batch_op.drop_index("ix_listings_free")
+        batch_op.drop_column("pcie_width")
+        batch_op.drop_column("pcie_gen")
+        batch_op.drop_column("ready")
+        batch_op.drop_column("free_gpus")
     op.execute("ALTER TABLE listings ADD COLUMN held_by_rental_id INTEGER")
     op.execute("ALTER TABLE listings ADD COLUMN hold_until BIGINT")
     with op.batch_alter_table("rentals", schema=None) as batch_op:

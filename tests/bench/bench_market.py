@@ -122,9 +122,7 @@ async def _load(app, n: int, rng: random.Random) -> int:
                     "region": REGIONS[m % 5],
                     "created_at": now,
                     "verified": rng.random() < 0.7,
-                    "status": rng.choice(
-                        [ListingStatus.AVAILABLE] * 9 + [ListingStatus.OFFLINE]
-                    ),
+                    "status": rng.choice([ListingStatus.AVAILABLE] * 9 + [ListingStatus.OFFLINE]),
                     "reliability_bps": rng.randrange(6_000, 10_000),
                 }
             )

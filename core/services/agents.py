@@ -274,15 +274,15 @@ class AgentService(Service):
             listing.pcie_width = min((g.pcie_width for g in gpus if g.pcie_width), default=None)
         await uow.flush()
         await uow.gpus.recount(machine.id)
-        await self._adopt(uow, machine, now)
+        await self._adopt(uow, machine)
 
-    async def _adopt(self, uow: UnitOfWork, machine: Machine, now: int) -> None:
+    async def _adopt(self, uow: UnitOfWork, machine: Machine) -> None:
         """Live rentals from before GPUs were held one by one (their listing was held as a
         whole) get the GPUs they pay for, so nobody else is given them."""
         for rental in await uow.rentals.without_gpus(machine.id, list(OCCUPYING)):
             paid = rental.state != RentalState.AWAITING_PAYMENT
             until = None if paid else rental.hold_until
-            uuids = await uow.gpus.hold(rental.listing_id, rental.id, rental.gpu_count, now, until)
+            uuids = await uow.gpus.hold(rental.listing_id, rental.id, rental.gpu_count, until)
             if uuids is None:
                 log.warning("rental %s: its %s GPUs are not free to adopt", rental.id, machine.id)
                 continue

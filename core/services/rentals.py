@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
-from core.domain.billing import billed as billed_for
 from core.domain.billing import deposit_for
 from core.domain.model import PendingSignature, Rental
 from core.domain.rentals import RentalState as S
@@ -24,8 +23,9 @@ from core.errors import (
 from core.ports import Clock, EscrowPort, RentalTerms, SignatureRequest, WalletPort
 from core.services.arbiter import evidence_hash, evidence_of
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, gpu_name
-from core.services.instances import gpu_uuids, query_of, view_of
+from core.services.instances import query_of
 from core.services.market import MarketService
+from core.services.rental_views import status_view
 from core.services.views import (
     Notice,
     PaymentPendingView,
@@ -38,7 +38,6 @@ from core.services.views import (
 from core.services.wallets import WalletService, new_pending
 
 LIVE = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE)
-HISTORY_S = 3600  # /status charts the last hour of the machine's GPU samples
 MAX_DISPUTE_REASON = 500
 
 
@@ -194,16 +193,7 @@ class RentalService(Service):
         """The renter's rental (the live one when ``ref`` is None); NotFound if none."""
         async with self.uow(readonly=True) as uow:
             rental = await self._pick(uow, who, ref, LIVE + (S.ENDED, S.DISPUTED))
-            machine = await uow.machines.get(rental.machine_id)
-            metrics, positions = _rented_metrics(_metrics(machine), gpu_uuids(rental))
-            view = self._view(rental, machine.name if machine else "", metrics)
-            if rental.started_at is None:
-                return view
-            end = rental.ended_at or view.now
-            since = max(rental.started_at, end - HISTORY_S) // 60 * 60
-            rows = await uow.gpu_samples.since(rental.machine_id, since)
-            history = tuple((m, _only(json.loads(j), positions)) for m, j in rows if m <= end)
-            return replace(view, history=history)
+            return await status_view(uow, rental, self.clock.now())
 
     async def recent(self, who: Principal, limit: int = 10) -> list[RentalRef]:
         """The renter's latest rentals (newest first, quotes and cancellations left out) for
@@ -382,35 +372,6 @@ class RentalService(Service):
                 await cancel_unpaid(uow, rental, reason)
                 await uow.commit()
 
-    def _view(self, r: Rental, machine_name: str, metrics: dict) -> RentalView:
-        now = self.clock.now()
-        cost = 0
-        remaining = None
-        if r.started_at is not None:
-            end = min(r.ended_at or now, r.paid_until or now)
-            cost = billed_for(max(0, end - r.started_at), r.price_per_hour)
-            if r.ended_at is None and r.paid_until is not None:
-                remaining = max(0, r.paid_until - now)
-        return RentalView(
-            rental_id=r.id,
-            state=r.state,
-            gpu_name=gpu_name(r.gpu_model),
-            gpu_count=r.gpu_count,
-            price_per_hour=r.price_per_hour,
-            deposit=r.deposit,
-            created_at=r.created_at,
-            started_at=r.started_at,
-            paid_until=r.paid_until,
-            ended_at=r.ended_at,
-            now=now,
-            cost_so_far=cost,
-            remaining_s=remaining,
-            machine_name=machine_name,
-            metrics=metrics,
-            gpu_uuids=tuple(gpu_uuids(r)),
-            instance=view_of(r),
-        )
-
 
 async def cancel_unpaid(uow: UnitOfWork, rental: Rental, reason: str) -> None:
     """Cancel a quote or unpaid confirmation and release the GPUs it held."""
@@ -431,29 +392,3 @@ def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:
         quote_expiry=quote_expiry if quote_expiry is not None else rental.hold_until,
         salt=rental.salt,
     )
-
-
-def _rented_metrics(metrics: dict, uuids: list[str]) -> tuple[dict, list[int] | None]:
-    """The machine's GPU metrics of the rented GPUs only, and their positions in the
-    agent's list (the per-minute samples are in the same order); all of them when the
-    rental holds no GPU by UUID (a machine from before GPU holds)."""
-    gpus = metrics.get("gpus") or []
-    if not uuids:
-        return metrics, None
-    wanted = set(uuids)
-    positions = [i for i, g in enumerate(gpus) if isinstance(g, dict) and g.get("id") in wanted]
-    return {**metrics, "gpus": [gpus[i] for i in positions]}, positions
-
-
-def _only(sample: list, positions: list[int] | None) -> tuple:
-    rows = sample if positions is None else [sample[i] for i in positions if i < len(sample)]
-    return tuple(map(tuple, rows))
-
-
-def _metrics(machine: object) -> dict:
-    raw = getattr(machine, "metrics_json", None) or "{}"
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -1,9 +1,12 @@
 """``rigshare-agent``: the daemon a provider runs on each GPU host.
 
-``rigshare-agent --server URL --token T`` (copied from /addmachine) is the whole set-up: it
-reads the GPUs (NVML, or ``--simulate`` fake GPUs), sends heartbeats, and grants and revokes
-per-rental SSH access on this host's OpenSSH server. ``--probe`` prints one GPU snapshot.
-Exit codes: 0 done, 1 GPUs unreadable, 2 bad arguments or set-up, 4 token refused, 130 ^C.
+``RIGSHARE_AGENT_TOKEN=rsa_... rigshare-agent --server URL`` (copied from /addmachine) reads
+the GPUs (NVML, or ``--simulate`` fake GPUs), sends heartbeats with the host's specs and what
+it offers, and runs each rental as a container on the host's container engine (``--config``
+for the engine, GPU binding, templates and registries). ``--probe`` prints one GPU snapshot.
+The token comes from the environment or ``--token-file``, never the command line (``ps``
+shows command lines to every user). Exit codes: 0 done, 1 GPUs unreadable, 2 bad arguments or
+set-up, 4 token refused, 130 ^C.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import ipaddress
 import logging
 import os
@@ -21,46 +23,48 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from provider_agent.access import AccessBackend
 from provider_agent.client import ServiceClient
+from provider_agent.container_backend import ContainerBackend
 from provider_agent.daemon import AgentDaemon, AgentTiming
 from provider_agent.errors import AgentError, NvmlUnavailable, TokenRefused
 from provider_agent.executor import CommandExecutor
-from provider_agent.heartbeats import SshEndpoint
+from provider_agent.heartbeats import GpuInventory, SshEndpoint
+from provider_agent.host_specs import HostSpecs
+from provider_agent.instance_config import InstanceConfig, load_config
 from provider_agent.nvml_probe import GpuProbe, NvmlProbe
 from provider_agent.selftest import SshSelfTest
+from provider_agent.simulated_backend import SimulatedBackend
 from provider_agent.simulated_probe import SimulatedProbe
-from provider_agent.ssh_access import SharedAccount
-from provider_agent.ssh_accounts import PerRentalAccounts
-from provider_agent.ssh_keys import generate_keypair, host_key_fingerprint
+from provider_agent.ssh_keys import generate_keypair
 
-TOKEN_ENV = "RIGSHARE_AGENT_TOKEN"  # keeps the token out of `ps` output (systemd unit)
+TOKEN_ENV = "RIGSHARE_AGENT_TOKEN"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rigshare-agent", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="rigshare-agent", description=__doc__.splitlines()[0], allow_abbrev=False
+    )
     p.add_argument("--server", help="the rigshare service URL shown by /addmachine")
-    p.add_argument("--token", help=f"the agent token shown once by /addmachine (or ${TOKEN_ENV})")
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        help=f"file holding the agent token (default: the environment variable {TOKEN_ENV})",
+    )
     p.add_argument("--simulate", metavar="SPEC", help='fake GPUs, e.g. "4090x2,h100"')
     p.add_argument("--probe", action="store_true", help="print one GPU snapshot and exit")
-    ssh = p.add_argument_group("SSH access")
-    ssh.add_argument("--ssh-host", default=None, help="host renters connect to (default: FQDN)")
-    ssh.add_argument("--ssh-port", type=int, default=22)
-    ssh.add_argument("--host-key", default="/etc/ssh/ssh_host_ed25519_key.pub")
-    ssh.add_argument(
-        "--mode",
-        choices=("per-rental", "shared"),
-        default=None,
-        help="one unix account per rental (needs root; default as root) or one shared account",
+    p.add_argument("--config", type=Path, help="instance settings (TOML; docs/provider-agent.md)")
+    p.add_argument(
+        "--backend",
+        choices=("container", "simulated"),
+        default="container",
+        help="run rentals as containers (default) or only record them (development)",
     )
-    ssh.add_argument("--shared-user", default=None, help="account for --mode shared (default: me)")
-    ssh.add_argument("--authorized-keys", type=Path, default=None, help="shared mode key file")
-    ssh.add_argument("--keys-dir", type=Path, default=Path("/etc/ssh/rigshare"))
-    ssh.add_argument("--home-root", type=Path, default=Path("/home"))
-    ssh.add_argument("--ssh-log", type=Path, default=None, help="sshd log to take evidence from")
-    ssh.add_argument("--no-selftest", action="store_true", help="skip the post-grant login test")
-    ssh.add_argument("--selftest-fallback", default=None, help="command when nvidia-smi is missing")
+    p.add_argument("--ssh-host", default=None, help="host renters connect to (default: FQDN)")
+    p.add_argument("--state-file", type=Path, help="simulated backend: keep instances here")
+    p.add_argument("--no-selftest", action="store_true", help="skip the post-grant login test")
     p.add_argument("--interval", type=float, default=15.0, help="heartbeat seconds (jittered)")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
 
 
@@ -92,48 +96,44 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def build_daemon(args: argparse.Namespace, probe: GpuProbe, token: str) -> AgentDaemon:
-    """Raises ValueError, OSError or AgentError (as AccessError) for a bad set-up."""
+def _token(args: argparse.Namespace) -> str:
+    if args.token_file is not None:
+        try:
+            return args.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read --token-file {args.token_file}: {exc}") from exc
+    return os.environ.get(TOKEN_ENV, "").strip()
+
+
+def build_daemon(
+    args: argparse.Namespace, probe: GpuProbe, token: str, config: InstanceConfig | None = None
+) -> AgentDaemon:
+    """Raises ValueError or AgentError for a bad set-up (nothing has started then)."""
     server = _check_server(args.server)
-    try:
-        fingerprint = host_key_fingerprint(args.host_key)
-    except (OSError, ValueError) as exc:
-        raise ValueError(
-            f"cannot read the SSH host key {args.host_key} ({exc}); see --host-key"
-        ) from exc
     host = args.ssh_host or socket.getfqdn()
-    endpoint = SshEndpoint(host, args.ssh_port, fingerprint)
+    client = ServiceClient(server, token)
+    inventory = GpuInventory(probe)
     probe_pair = generate_keypair("rigshare-agent-probe")
-    mode = args.mode or ("per-rental" if os.geteuid() == 0 else "shared")
-    if mode == "per-rental":
-        backend = PerRentalAccounts(
-            host=host,
-            port=args.ssh_port,
-            host_key=args.host_key,
-            keys_dir=args.keys_dir,
-            home_root=args.home_root,
-            probe_public_key=probe_pair.public_key,
-        )
+    backend: AccessBackend
+    specs_path = Path("/")
+    if args.backend == "simulated":
+        backend = SimulatedBackend(ssh_host=host, state_file=args.state_file)
+        selftest = None
     else:
-        backend = SharedAccount(
-            args.shared_user or getpass.getuser(),
-            host=host,
-            port=args.ssh_port,
-            host_key=args.host_key,
-            authorized_keys=args.authorized_keys,
-            probe_public_key=probe_pair.public_key,
+        config = config or load_config(args.config)
+        backend = ContainerBackend(
+            config, ssh_host=host, gpus=inventory.current, probe_public_key=probe_pair.public_key
         )
-    fallback = args.selftest_fallback or ("true" if args.simulate else None)
-    selftest = (
-        None if args.no_selftest else SshSelfTest(probe_pair.private_key, fallback_command=fallback)
-    )
-    executor = CommandExecutor(backend, selftest=selftest, ssh_log_path=args.ssh_log)
+        specs_path = config.state_dir if config.state_dir.exists() else Path("/")
+        selftest = None if args.no_selftest else SshSelfTest(probe_pair.private_key)
     return AgentDaemon(
-        ServiceClient(server, token),
+        client,
         probe,
-        executor,
-        endpoint=endpoint,
+        CommandExecutor(backend, selftest=selftest),
+        endpoint=SshEndpoint(host, None, None),
         timing=AgentTiming(interval_s=max(1.0, args.interval)),
+        specs=HostSpecs(specs_path),
+        inventory=inventory,
     )
 
 
@@ -142,14 +142,21 @@ async def _serve(daemon: AgentDaemon) -> None:
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await daemon.run()
+    backend = daemon.executor.backend
+    if isinstance(backend, ContainerBackend):
+        await backend.start()
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await daemon.run()
+    finally:
+        if isinstance(backend, ContainerBackend):
+            await backend.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -165,14 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         except AgentError as exc:
             print(f"rigshare-agent: {exc}", file=sys.stderr)
             return 1
-    token = args.token or os.environ.get(TOKEN_ENV, "")
-    if not args.server or not token:
-        print(
-            "rigshare-agent: --server and --token are required (copy them from /addmachine)",
-            file=sys.stderr,
-        )
-        return 2
     try:
+        token = _token(args)
+        if not args.server or not token:
+            raise ValueError(
+                f"--server and the agent token (${TOKEN_ENV} or --token-file) are required; "
+                "copy them from /addmachine"
+            )
         daemon = build_daemon(args, probe, token)
     except (ValueError, OSError, AgentError) as exc:
         print(f"rigshare-agent: {exc}", file=sys.stderr)
@@ -185,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     except TokenRefused as exc:
         print(f"rigshare-agent: {exc}; get a new one with /addmachine", file=sys.stderr)
         return 4
+    except AgentError as exc:  # the container engine or the firewall could not be set up
+        print(f"rigshare-agent: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return 0

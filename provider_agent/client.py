@@ -60,6 +60,38 @@ class ServiceClient:
     async def results(self, batch: ResultBatch) -> ResultAck:
         return await self._call("POST", "/results", ResultAck, body=batch)
 
+    async def download(self, size: int) -> int:
+        """Fetch ``size`` bytes from the service's speed test; the bytes received."""
+        return len(await self._raw("GET", "/speedtest", params={"bytes": str(size)}))
+
+    async def upload(self, size: int) -> int:
+        """Send ``size`` bytes to the service's speed test; the bytes it counted."""
+        answer = await self._raw("POST", "/speedtest", data=bytes(size))
+        return int(json.loads(answer).get("bytes", 0))
+
+    async def _raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> bytes:
+        try:
+            async with self._client().request(
+                method,
+                self._base + path,
+                params=params,
+                data=data,
+                timeout=aiohttp.ClientTimeout(total=60),
+            ) as resp:
+                body = await resp.read()
+                if resp.status != 200:
+                    raise ServiceUnreachable(f"speed test answered {resp.status}")
+                return body
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise ServiceUnreachable(f"{type(exc).__name__}: {exc}"[:300]) from exc
+
     async def _call(
         self,
         method: str,

@@ -28,7 +28,13 @@ from provider_agent.errors import (
     TokenRefused,
 )
 from provider_agent.executor import CommandExecutor
-from provider_agent.heartbeats import HeartbeatBuffer, SshEndpoint, build_heartbeat
+from provider_agent.heartbeats import (
+    GpuInventory,
+    HeartbeatBuffer,
+    SshEndpoint,
+    build_heartbeat,
+)
+from provider_agent.host_specs import HostSpecs
 from provider_agent.nvml_probe import GpuProbe
 
 log = logging.getLogger(__name__)
@@ -69,9 +75,14 @@ class AgentDaemon:
         version: str = AGENT_VERSION,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        specs: HostSpecs | None = None,
+        inventory: GpuInventory | None = None,
     ) -> None:
         self.client, self.probe, self.executor = client, probe, executor
         self.endpoint = endpoint
+        self.specs = specs
+        self.inventory = inventory
+        self._speedtest: asyncio.Task[object] | None = None
         self.timing = timing or AgentTiming()
         self.version = version
         self._clock = clock
@@ -86,6 +97,7 @@ class AgentDaemon:
 
     async def run(self) -> None:
         await self.probe.start()
+        log.info("started: %s, service %s", self.version, self.client)
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._heartbeat_loop())
@@ -93,8 +105,11 @@ class AgentDaemon:
         except* TokenRefused as refused:
             raise refused.exceptions[0] from None
         finally:
+            if self._speedtest is not None:
+                self._speedtest.cancel()
             await self.probe.close()
             await self.client.close()
+            log.info("stopped")
 
     # -- heartbeats ----------------------------------------------------------------------
     def next_interval(self) -> float:
@@ -122,15 +137,26 @@ class AgentDaemon:
         except AgentError as exc:
             log.error("cannot read the GPUs, skipping this heartbeat: %s", exc)
             return
+        if self.inventory is not None:
+            self.inventory.update(readings)
         self._seq += 1
         now = self._clock()
         hb = build_heartbeat(
-            readings, seq=self._seq, sent_at=int(now), version=self.version, endpoint=self.endpoint
+            readings,
+            seq=self._seq,
+            sent_at=int(now),
+            version=self.version,
+            endpoint=self.endpoint,
+            machine=self.specs.current() if self.specs else None,
+            offer=self.executor.backend.offer(),
         )
         try:
             await self.client.heartbeat(hb)
         except ServiceUnreachable as exc:
             self.stats.beats_failed += 1
+            if self._service_back.is_set():
+                log.warning("offline: the service is unreachable (%s)", exc)
+            self._service_back.clear()
             self.buffer.add(hb, now)
             log.warning("heartbeat %d not sent (%s); %d buffered", hb.seq, exc, len(self.buffer))
             return
@@ -138,8 +164,21 @@ class AgentDaemon:
             log.error("heartbeat %d rejected: %s", hb.seq, exc)
             return
         self.stats.beats_sent += 1
+        if not self._service_back.is_set():
+            log.info("online: heartbeat %d accepted", hb.seq)
         self._service_back.set()
+        self._measure_rate()
         await self._resend_backlog()
+
+    def _measure_rate(self) -> None:
+        """Start a network rate measurement when one is due (off the heartbeat's path)."""
+        if self.specs is None or not self.specs.due():
+            return
+        if self._speedtest is not None and not self._speedtest.done():
+            return
+        self._speedtest = asyncio.create_task(
+            self.specs.measure(self.client.download, self.client.upload), name="speedtest"
+        )
 
     async def _resend_backlog(self) -> None:
         while (hb := self.buffer.oldest(self._clock())) is not None:

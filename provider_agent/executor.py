@@ -1,27 +1,25 @@
-"""Runs the service's grant and revoke commands on the SSH access backend.
+"""Runs the service's grant and revoke commands on the instance backend.
 
-A grant installs the renter's key (expiring by itself), then the self-test logs in with the
-agent's probe key and runs the GPU check; the grant counts as done only if that works. A
-revoke removes the key, ends the rental's sessions and deletes what it left behind, and
-sends the rental's sshd log lines as evidence. Commands past ``valid_until`` are answered
-without acting. Never raises for a command: failures become ``ok=False`` results.
+A grant starts the rental's instance (or moves its deadline when it runs already), then the
+self-test logs in with the agent's probe key, as the renter will, and checks that the instance
+sees exactly the rented GPUs; the grant counts as done only if that works, and the probe key
+is taken out again. A revoke stops and removes the instance. Commands past ``valid_until`` are
+answered without acting. Never raises for a command: failures become ``ok=False`` results
+whose error text names what failed (the service shows it to the provider).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from core.wire import AccessDetails, AgentCommand, CommandResult, Evidence
-from provider_agent import ssh_log
+from core.domain.instances import InstanceError
+from core.wire import AccessDetails, AgentCommand, CommandResult, Evidence, PortMapping
+from provider_agent.access import AccessBackend, AccessInfo
 from provider_agent.errors import AgentError
 from provider_agent.selftest import SshSelfTest
-from provider_agent.ssh_access import AccessBackend
-from provider_agent.ssh_keys import parse_public_key
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +30,11 @@ class CommandExecutor:
         backend: AccessBackend,
         *,
         selftest: SshSelfTest | None = None,
-        ssh_log_path: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.backend = backend
         self.selftest = selftest
-        self.ssh_log_path = ssh_log_path
         self._clock = clock
-        self._who: dict[int, tuple[str, str]] = {}  # rental -> (username, key fingerprint)
 
     async def run(self, cmd: AgentCommand) -> CommandResult:
         if cmd.valid_until < self._clock():
@@ -48,67 +43,57 @@ class CommandExecutor:
             if cmd.kind == "grant":
                 return await self._grant(cmd)
             return await self._revoke(cmd)
-        except AgentError as exc:
+        except (AgentError, InstanceError) as exc:
             log.warning("%s for rental %s failed: %s", cmd.kind, cmd.rental_id, exc)
             return CommandResult(command_id=cmd.id, ok=False, error=str(exc)[:500])
 
     async def enforce(self) -> set[str]:
-        """Revoke rentals whose key expired (sshd refuses them already; this ends sessions)."""
-        enforce = getattr(self.backend, "enforce", None)
-        return await enforce() if enforce is not None else set()
+        """Remove instances past their paid-until time (their init has stopped them)."""
+        removed = await self.backend.enforce()
+        for rental in removed:
+            log.info("rental %s: paid-until time passed, instance removed", rental)
+        return removed
 
     async def _grant(self, cmd: AgentCommand) -> CommandResult:
         if cmd.public_key is None or cmd.expires_at is None:
             return CommandResult(command_id=cmd.id, ok=False, error="grant without key or expiry")
         rental = str(cmd.rental_id)
-        info = await self.backend.grant(rental, cmd.public_key, cmd.expires_at)
-        self._who[cmd.rental_id] = (info.username, parse_public_key(cmd.public_key).fingerprint)
-        access = AccessDetails(
-            username=info.username,
-            host=info.host,
-            port=info.port,
-            host_key_fingerprint=info.host_key_fingerprint,
-        )
+        log.info("rental %s: grant until %d", rental, cmd.expires_at)
+        info = await self.backend.grant(rental, cmd.public_key, cmd.expires_at, cmd.instance)
+        access = access_details(info)
         if self.selftest is None:
             return CommandResult(command_id=cmd.id, ok=True, access=access)
-        report = await self.selftest.run(info)
+        report = await self.selftest.run(info, self.backend.gpu_check(rental))
         evidence = [
             Evidence(kind="selftest", at=int(self._clock()), data=_scalars(report.as_dict()))
         ]
         if not report.success:
-            await self.backend.revoke(rental)  # the renter would not get in either
+            await self.backend.cleanup(rental)  # the renter would not get in either
             error = f"self-test failed: {report.error or 'GPU check did not pass'}"
+            log.warning("rental %s: %s", rental, error)
             return CommandResult(command_id=cmd.id, ok=False, error=error[:500], evidence=evidence)
+        await self.backend.selftest_done(rental)
+        log.info("rental %s: granted, self-test passed in %d ms", rental, report.latency_ms)
         return CommandResult(command_id=cmd.id, ok=True, access=access, evidence=evidence)
 
     async def _revoke(self, cmd: AgentCommand) -> CommandResult:
         await self.backend.cleanup(str(cmd.rental_id))
-        evidence = []
-        lines = await self._log_lines(cmd.rental_id)
-        if lines:
-            data = {
-                "source": str(self.ssh_log_path),
-                "count": len(lines),
-                "lines": "\n".join(lines),
-            }
-            evidence.append(Evidence(kind="ssh_log", at=int(self._clock()), data=data))
-        self._who.pop(cmd.rental_id, None)
-        return CommandResult(command_id=cmd.id, ok=True, evidence=evidence)
+        log.info("rental %s: revoked, instance removed", cmd.rental_id)
+        return CommandResult(command_id=cmd.id, ok=True)
 
-    async def _log_lines(self, rental_id: int) -> list[str]:
-        if self.ssh_log_path is None:
-            return []
-        username, fingerprint = self._who.get(rental_id, ("", ""))
-        username_for = getattr(self.backend, "username_for", None)
-        if not username and username_for is not None:
-            username = username_for(str(rental_id))
-        # a shared account is everyone's: only the rental's key fingerprint identifies it
-        needles = [fingerprint] if username_for is None else [username, fingerprint]
-        try:
-            return await asyncio.to_thread(ssh_log.rental_lines, self.ssh_log_path, needles)
-        except OSError as exc:
-            log.warning("cannot read the sshd log %s: %s", self.ssh_log_path, exc)
-            return []
+
+def access_details(info: AccessInfo) -> AccessDetails:
+    return AccessDetails(
+        username=info.username,
+        host=info.host,
+        port=info.port,
+        host_key_fingerprint=info.host_key_fingerprint,
+        ports=[PortMapping(container_port=c, host_port=h) for c, h in info.ports],
+        jupyter_port=info.jupyter_port,
+        jupyter_token=info.jupyter_token,
+        gpu_uuids=list(info.gpu_uuids),
+        image=info.image,
+    )
 
 
 def _scalars(data: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.wire import MAX_GPUS, GpuInfo, Heartbeat
-from provider_agent.nvml_probe import GpuReading
+from core.wire import MAX_GPUS, GpuInfo, Heartbeat, InstanceOffer, MachineSpecs
+from provider_agent.nvml_probe import GpuProbe, GpuReading
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_S = 30 * 86_400
@@ -19,8 +19,8 @@ class SshEndpoint:
     """Where renters connect, and the host key fingerprint they can check."""
 
     host: str
-    port: int
-    host_key_fingerprint: str
+    port: int | None = None  # instances publish their own SSH port
+    host_key_fingerprint: str | None = None  # each instance has its own host key
 
 
 def _bounded(value: int | None, low: int, high: int) -> int | None:
@@ -43,6 +43,8 @@ def gpu_info(r: GpuReading) -> GpuInfo:
         ecc_errors=_bounded(r.ecc_errors, 0, 2**62),
         process_count=_bounded(r.process_count, 0, 100_000),
         lost=r.lost,
+        pcie_gen=_bounded(r.pcie_gen, 1, 16),
+        pcie_width=_bounded(r.pcie_width, 1, 64),
     )
 
 
@@ -53,6 +55,8 @@ def build_heartbeat(
     sent_at: int,
     version: str,
     endpoint: SshEndpoint | None,
+    machine: MachineSpecs | None = None,
+    offer: InstanceOffer | None = None,
 ) -> Heartbeat:
     if len(readings) > MAX_GPUS:
         log.warning("%d GPUs found; reporting the first %d", len(readings), MAX_GPUS)
@@ -67,7 +71,30 @@ def build_heartbeat(
         ssh_host=endpoint.host if endpoint else None,
         ssh_port=endpoint.port if endpoint else None,
         host_key_fingerprint=endpoint.host_key_fingerprint if endpoint else None,
+        machine=machine,
+        offer=offer,
     )
+
+
+class GpuInventory:
+    """The host's GPUs as the last snapshot saw them: UUID -> device minor (what a container
+    backend binds). Reads the probe itself when no heartbeat has run yet."""
+
+    def __init__(self, probe: GpuProbe) -> None:
+        self._probe = probe
+        self._minors: dict[str, int] = {}
+
+    def update(self, readings: Sequence[GpuReading]) -> None:
+        self._minors = {
+            r.uuid: (r.minor if r.minor is not None else r.index)
+            for r in readings
+            if r.uuid and not r.lost
+        }
+
+    async def current(self) -> dict[str, int]:
+        if not self._minors:
+            self.update(await self._probe.snapshot())
+        return dict(self._minors)
 
 
 class HeartbeatBuffer:

@@ -67,6 +67,9 @@ class GpuReading:
     ecc_errors: int | None = None
     process_count: int | None = None
     lost: bool = False
+    pcie_gen: int | None = None  # current PCIe link generation
+    pcie_width: int | None = None  # current PCIe link width (lanes)
+    minor: int | None = None  # /dev/nvidia<minor>: what a container must be given
 
     def summary(self) -> str:
         """One human line, ``n/a`` for missing fields."""
@@ -76,7 +79,8 @@ class GpuReading:
             f"#{self.index} {na(self.name)} | {na(self.vram_used_mib)}/"
             f"{na(self.vram_total_mib)} MiB | {na(self.utilization_pct)} % | "
             f"{na(self.temperature_c)} C | {na(self.power_w)} W | ECC {na(self.ecc_errors)} | "
-            f"{na(self.process_count)} procs"
+            f"{na(self.process_count)} procs | PCIe {na(self.pcie_gen)}x{na(self.pcie_width)} | "
+            f"{na(self.uuid)} /dev/nvidia{na(self.minor)}"
         )
 
 
@@ -229,6 +233,9 @@ class NvmlProbe:
                     )
                 ),
                 process_count=self._process_count(handle, field),
+                pcie_gen=field(lambda: int(nvml.nvmlDeviceGetCurrPcieLinkGeneration(handle))),
+                pcie_width=field(lambda: int(nvml.nvmlDeviceGetCurrPcieLinkWidth(handle))),
+                minor=field(lambda: int(nvml.nvmlDeviceGetMinorNumber(handle))),
             )
         except _GpuLost:
             return GpuReading(**known, lost=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncssh
 
-from provider_agent.ssh_access import AccessInfo
+from provider_agent.access import AccessInfo, GpuCheck
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,16 @@ class SshSelfTest:
         self._command, self._fallback = command, fallback_command
         self._timeout, self._limit, self._clock = timeout, output_limit, clock
 
-    async def run(self, access: AccessInfo) -> SelfTestEvidence:
+    async def run(self, access: AccessInfo, check: GpuCheck | None = None) -> SelfTestEvidence:
+        """Log in and run the GPU check: ``check`` (the instance must see exactly its GPUs)
+        or the configured command."""
         started, t0 = self._clock(), time.perf_counter()
         seen: list[str] = []
-        command, status, output, error = self._command, None, "", None
+        command = check.command if check else self._command
+        status, output, error = None, "", None
         try:
             async with asyncio.timeout(self._timeout):
-                command, status, output = await self._login(access, seen)
+                command, status, output = await self._login(access, seen, command, check is None)
         except asyncssh.HostKeyNotVerifiable:
             error = f"host key mismatch: expected {access.host_key_fingerprint}, got {seen[-1:]}"
         except (OSError, asyncssh.Error, TimeoutError) as exc:
@@ -91,6 +94,9 @@ class SshSelfTest:
         success = error is None and status == 0 and host_key_ok
         if error is None and status != 0:
             error = f"{command!r} exited with {status}"
+        if error is None and check is not None:
+            error = check.verify(output)  # type: ignore[operator]
+            success = success and error is None
         evidence = SelfTestEvidence(
             username=access.username,
             host=access.host,
@@ -116,7 +122,9 @@ class SshSelfTest:
         )
         return evidence
 
-    async def _login(self, access: AccessInfo, seen: list[str]) -> tuple[str, int | None, str]:
+    async def _login(
+        self, access: AccessInfo, seen: list[str], command: str, fallback: bool
+    ) -> tuple[str, int | None, str]:
         async with asyncssh.connect(
             access.host,
             port=access.port,
@@ -124,13 +132,13 @@ class SshSelfTest:
             client_keys=[self._key],
             client_factory=lambda: _PinnedHostKey(access.host_key_fingerprint, seen),
             known_hosts=([], [], []),  # trust nothing up front: the factory pins the key
+            server_host_key_algs=["ssh-ed25519"],  # the key whose fingerprint we hand out
             agent_path=None,
             config=[],
             preferred_auth="publickey",
         ) as conn:
-            command = self._command
             result = await conn.run(command, check=False)
-            if result.exit_status == COMMAND_NOT_FOUND and self._fallback:
+            if fallback and result.exit_status == COMMAND_NOT_FOUND and self._fallback:
                 command = self._fallback
                 result = await conn.run(command, check=False)
             output = f"{result.stdout or ''}{result.stderr or ''}"

@@ -115,4 +115,7 @@ class SimulatedProbe:
             cuda_version=_CUDA,
             ecc_errors=0 if model.ecc else None,
             process_count=0 if util < 10 else 1 + util // 50,
+            pcie_gen=4,
+            pcie_width=16,
+            minor=index,
         )

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 if [ -f scripts/ensure-sshd.sh ]; then
   bash scripts/ensure-sshd.sh
 fi
+if [ -f scripts/ensure-engine.sh ]; then bash scripts/ensure-engine.sh; fi
 if [ -f scripts/ensure-chromium.sh ]; then
   bash scripts/ensure-chromium.sh
 fi

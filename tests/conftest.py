@@ -17,6 +17,8 @@ from bot.settings import Settings
 from core.fakes.clock import FakeClock
 from tests.support import PG_URL, pg_available, pg_drop_schema
 
+pytest_plugins = ["tests.engine.fixtures"]
+
 BACKENDS = ["sqlite", "postgres"]
 
 

@@ -1,9 +1,11 @@
-"""The provider's GPU host in the demo: the real agent daemon with simulated GPUs.
+"""The provider's GPU host in the demo: the real agent daemon with a simulated RTX 4090.
 
-With OpenSSH installed and root, access is real: a private sshd on 127.0.0.1 and one unix
-account per rental (``PerRentalAccounts``), the agent's self-test logs in before it reports
-the grant, and the renter's login in the story is a real SSH session. Otherwise the agent
-runs the same daemon over the same HTTP API with an access backend that only records grants
+With a container engine (``RIGSHARE_DEMO_ENGINE``: a Docker socket path, or the default
+``/var/run/docker.sock``) and root, the rental is a real instance: the agent's container
+backend pulls the image (``RIGSHARE_DEMO_IMAGE``, by default Debian's slim image), gives the
+container a fake device node for its one GPU (the simulated GPU has no driver), SSH inside
+with a fresh host key, and the renter's login in the story is a real SSH session into it.
+Otherwise the agent runs the same daemon over the same HTTP API with the simulated backend
 (no login possible), and the demo says so.
 """
 
@@ -12,120 +14,156 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from core.fakes.hosts import SIMULATED_FINGERPRINT
 from provider_agent.client import ServiceClient
+from provider_agent.container_backend import ContainerBackend
 from provider_agent.daemon import AgentDaemon, AgentTiming
+from provider_agent.engine_api import EngineClient, EngineError
 from provider_agent.executor import CommandExecutor
-from provider_agent.heartbeats import SshEndpoint
+from provider_agent.heartbeats import GpuInventory, SshEndpoint
+from provider_agent.host_specs import HostSpecs
+from provider_agent.instance_config import InstanceConfig, Template
 from provider_agent.selftest import SshSelfTest
+from provider_agent.simulated_backend import SimulatedBackend
 from provider_agent.simulated_probe import SimulatedProbe
-from provider_agent.ssh_access import AccessInfo
 from provider_agent.ssh_keys import generate_keypair
-from provider_agent.sshd_harness import PrivateSshd, SshdUnavailable, find_sshd
 
 GPU_SPEC = "4090"
+DEFAULT_SOCKET = "/var/run/docker.sock"
+DEFAULT_IMAGE = "docker.io/library/debian:bookworm-slim"
 TIMING = AgentTiming(interval_s=1.0, poll_wait_s=5.0, backoff_first_s=0.1, backoff_max_s=0.5)
 # what the renter runs after logging in: the real driver's view where there is one
 GPU_CHECK = (
     'echo "logged in as $(whoami) on $(hostname)"; '
     "nvidia-smi --query-gpu=name,memory.total,temperature.gpu --format=csv,noheader "
-    "2>/dev/null || echo 'no NVIDIA driver on this host: the agent reports simulated GPUs "
-    "(--simulate 4090)'"
+    "2>/dev/null || echo \"GPU device nodes in this instance: $(cd /dev && echo nvidia*)"
+    ' (simulated GPU: no NVIDIA driver on this host)"'
 )
 
 
-def ssh_unavailable_reason() -> str | None:
-    """Why a real private sshd cannot run here, or None when it can."""
-    if find_sshd() is None:
-        return "OpenSSH server not installed"
+@dataclass(frozen=True, slots=True)
+class DemoEngine:
+    """Where the demo's instances run; tests point it at their private engine."""
+
+    socket: str
+    image: str = DEFAULT_IMAGE
+    ssh_host: str = "127.0.0.1"
+    engine_netns: str | None = None  # firewall rules go there (never the host's own)
+
+
+def engine_from_env() -> DemoEngine | None:
+    socket = os.environ.get("RIGSHARE_DEMO_ENGINE", DEFAULT_SOCKET)
+    if not Path(socket).exists():
+        return None
+    return DemoEngine(
+        socket,
+        image=os.environ.get("RIGSHARE_DEMO_IMAGE", DEFAULT_IMAGE),
+        ssh_host=os.environ.get("RIGSHARE_DEMO_HOST", "127.0.0.1"),
+        engine_netns=os.environ.get("RIGSHARE_DEMO_NETNS") or None,
+    )
+
+
+async def instance_unavailable_reason(engine: DemoEngine | None) -> str | None:
+    """Why the demo cannot run a real instance here, or None when it can."""
+    if engine is None:
+        return "no container engine found (set RIGSHARE_DEMO_ENGINE to a Docker socket)"
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "not root: per-rental unix accounts need root"
+        return "not root: the fake GPU device node needs mknod"
+    client = EngineClient(engine.socket)
+    try:
+        await client.ping()
+    except EngineError as exc:
+        return str(exc)
+    finally:
+        await client.close()
     return None
 
 
-class RecordingAccess:
-    """An access backend without an SSH server: grants are recorded, nobody can log in."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, str] = {}
-
-    async def grant(self, rental_id: str, public_key: str, expires_at_epoch: int) -> AccessInfo:
-        self.keys[rental_id] = public_key
-        return AccessInfo(f"rs-{rental_id}", "127.0.0.1", 22, SIMULATED_FINGERPRINT)
-
-    async def revoke(self, rental_id: str) -> None:
-        self.keys.pop(rental_id, None)
-
-    async def cleanup(self, rental_id: str) -> None:
-        await self.revoke(rental_id)
-
-    async def active(self) -> set[str]:
-        return set(self.keys)
+def _fake_gpu_nodes(directory: Path) -> Path:
+    """The simulated GPU's device node (195, 0) and the control node, as the driver makes."""
+    directory.mkdir(mode=0o755, exist_ok=True)
+    for name, minor in (("nvidia0", 0), ("nvidiactl", 255)):
+        node = directory / name
+        if not node.exists():
+            os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(195, minor))
+    return directory
 
 
 class Host:
     """One GPU host running ``rigshare-agent --simulate 4090`` against the demo service."""
 
-    def __init__(self, workdir: Path, server_url: str, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        server_url: str,
+        clock: Callable[[], float],
+        engine: DemoEngine | None,
+    ) -> None:
         self.server_url = server_url
         self.clock = clock
-        self.sshd: PrivateSshd | None = None
-        self.accounts = None
+        self.engine = engine
         self._task: asyncio.Task | None = None
         self._token: str | None = None
         self.daemon: AgentDaemon | None = None
+        self._probe = SimulatedProbe(GPU_SPEC)
+        self._inventory = GpuInventory(self._probe)
         self._probe_key = generate_keypair("rigshare-agent-probe")
-        if ssh_unavailable_reason() is None:
-            try:
-                self.sshd = PrivateSshd().start()
-            except SshdUnavailable:
-                self.sshd = None
-        if self.sshd is not None:
-            from provider_agent.ssh_accounts import PerRentalAccounts
-
-            home = self.sshd.dir / "home"
-            home.mkdir(mode=0o755, exist_ok=True)
-            self.accounts = PerRentalAccounts(
-                host=self.sshd.host,
-                port=self.sshd.port,
-                host_key=self.sshd.host_key_pub,
-                keys_dir=self.sshd.keys_dir,
-                home_root=home,
+        self.backend: ContainerBackend | SimulatedBackend
+        if engine is not None:
+            config = InstanceConfig(
+                socket=engine.socket,
+                gpu_binding="devices",
+                device_dir=_fake_gpu_nodes(workdir / "dev"),
+                publish_ip=engine.ssh_host,
+                firewall=engine.engine_netns is not None,  # never the demo machine's own
+                engine_netns=engine.engine_netns,
+                state_dir=workdir / "agent",
+                templates=(Template("base", engine.image, "Debian (demo)"),),
+                default_template="base",
+                custom_images=False,
+            )
+            self.backend = ContainerBackend(
+                config,
+                ssh_host=engine.ssh_host,
+                gpus=self._inventory.current,
                 probe_public_key=self._probe_key.public_key,
+                clock=clock,
             )
         else:
-            self.accounts = RecordingAccess()
+            self.backend = SimulatedBackend(clock=clock)
 
     @property
     def real(self) -> bool:
-        return self.sshd is not None
+        return isinstance(self.backend, ContainerBackend)
+
+    async def start(self) -> None:
+        if isinstance(self.backend, ContainerBackend):
+            await self.backend.start()
 
     def describe(self) -> str:
-        if self.sshd is None:
-            return "simulated access (no login possible)"
-        return f"127.0.0.1:{self.sshd.port}, host key {self.sshd.fingerprint}"
+        if self.engine is None:
+            return "simulated instances (no login possible)"
+        return f"container engine {self.engine.socket}, image {self.engine.image}"
 
     def start_agent(self, token: str | None = None) -> None:
         """Start (or restart after an outage) the agent daemon with its agent token."""
         self._token = token or self._token
-        selftest = None
-        endpoint = None
-        log_path = None
-        if self.sshd is not None:
-            selftest = SshSelfTest(self._probe_key.private_key, fallback_command="true")
-            endpoint = SshEndpoint(self.sshd.host, self.sshd.port, self.sshd.fingerprint)
-            log_path = self.sshd.log_path
-        executor = CommandExecutor(self.accounts, selftest=selftest, ssh_log_path=log_path)
+        selftest = SshSelfTest(self._probe_key.private_key) if self.real else None
+        executor = CommandExecutor(self.backend, selftest=selftest, clock=self.clock)
+        host = self.engine.ssh_host if self.engine else "127.0.0.1"
         self.daemon = AgentDaemon(
             ServiceClient(self.server_url, self._token),
-            SimulatedProbe(GPU_SPEC),
+            self._probe,
             executor,
-            endpoint=endpoint,
+            endpoint=SshEndpoint(host),
             timing=TIMING,
             clock=self.clock,
+            specs=HostSpecs(Path("/")),
+            inventory=self._inventory,
         )
         self._task = asyncio.create_task(self.daemon.run(), name="demo-agent")
 
@@ -141,9 +179,8 @@ class Host:
 
     async def stop(self) -> None:
         await self.stop_agent()
-        if self.sshd is not None and hasattr(self.accounts, "accounts"):
-            for rental in await self.accounts.accounts():
-                with contextlib.suppress(Exception):
-                    await self.accounts.cleanup(rental)
-        if self.sshd is not None:
-            self.sshd.stop()
+        for rental in await self.backend.active():
+            with contextlib.suppress(Exception):
+                await self.backend.cleanup(rental)
+        if isinstance(self.backend, ContainerBackend):
+            await self.backend.close()

@@ -22,7 +22,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from bot.bootstrap import App, build_app
-from bot.demo.host import Host, ssh_unavailable_reason
+from bot.demo.host import DemoEngine, Host, instance_unavailable_reason
 from bot.settings import Settings
 from bot.web.app import WebServer
 from contracts.walletconnect.local_relay import LocalRelay
@@ -109,8 +109,9 @@ class Stage:
         await self._cleanup.aclose()
 
 
-async def build_stage(*, arbiter_delay_s: int = 60) -> Stage:
-    """Bring everything up on loopback in a temporary directory."""
+async def build_stage(*, arbiter_delay_s: int = 60, engine: DemoEngine | None = None) -> Stage:
+    """Bring everything up on loopback in a temporary directory; instances run on ``engine``
+    when it can run them (else they are simulated, and the notes say why)."""
     stack = contextlib.AsyncExitStack()
     tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="rigshare-demo-"))
     workdir = Path(tmp)
@@ -135,15 +136,16 @@ async def build_stage(*, arbiter_delay_s: int = 60) -> Stage:
     stack.push_async_callback(app.close)
     web = await WebServer(app, port=port).start()
     stack.push_async_callback(web.stop)
-    host = Host(workdir, web.url, clock.now)
+    why = await instance_unavailable_reason(engine)
+    host = Host(workdir, web.url, clock.now, engine if why is None else None)
     stack.push_async_callback(host.stop)
+    await host.start()
     notes = [n for n in app.notes if not n.startswith("wallet:")]
     notes.append(f"WalletConnect: local relay {relay.url}; the phones run scripted wallets")
-    why = ssh_unavailable_reason()
     if host.real:
-        notes.append(f"provider host: real OpenSSH server on {host.describe()}")
+        notes.append(f"provider host: rentals run as containers on {host.describe()}")
     else:
-        notes.append(f"provider host: SIMULATED SSH access ({why or 'sshd did not start'})")
+        notes.append(f"provider host: SIMULATED instances, no login possible ({why})")
     return Stage(app, clock, relay, web, workdir, host, notes, stack)
 
 

@@ -2,8 +2,8 @@
 
 Everything is real except the GPUs (simulated by the agent) and the phones (scripted
 WalletConnect wallets): the service, the development chain and escrow, the relay, the agent
-daemon over HTTP, and — when OpenSSH is installed and the demo runs as root — the private
-sshd the renter logs into. ``--dispute`` takes the host down in the middle of the rental and
+daemon over HTTP, and — when a container engine is there and the demo runs as root — the
+rental's container the renter logs into over SSH (it sees only its one GPU). ``--dispute`` takes the host down in the middle of the rental and
 shows the evidence-based partial refund.
 """
 
@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from bot.demo.figures import Figures, money_check, rental_gas
+from bot.demo.host import DemoEngine, engine_from_env
 from bot.demo.stage import Stage, Wallet, build_stage
 from bot.demo.terminal import DemoChat
 from core.domain.money import format_usdc
@@ -112,7 +113,7 @@ class Story:
         self.scene("3. The renter logs in")
         host = self.stage.host
         if not host.real:
-            self.narrate("simulated host: there is no SSH server to log into on this machine")
+            self.narrate("simulated host: there is no instance to log into on this machine")
             return
         key = self.chat.private_key(RENTER)
         access = self.chat.payload(RENTER, "credentials")
@@ -203,9 +204,16 @@ class Story:
             raise DemoFailed("money is not conserved")
 
 
-async def run_demo(out: Callable[[str], None] = print, *, dispute: bool = False) -> Figures:
-    """Play the story; raises DemoFailed when a step does not happen."""
-    stage = await build_stage(arbiter_delay_s=60)
+async def run_demo(
+    out: Callable[[str], None] = print,
+    *,
+    dispute: bool = False,
+    engine: DemoEngine | None | str = "env",
+) -> Figures:
+    """Play the story; raises DemoFailed when a step does not happen. ``engine`` is where
+    the instance runs ("env": ``RIGSHARE_DEMO_ENGINE`` or Docker's default socket)."""
+    chosen = engine_from_env() if engine == "env" else engine
+    stage = await build_stage(arbiter_delay_s=60, engine=chosen)  # type: ignore[arg-type]
     try:
         out("rigshare demo — everything runs on this machine:")
         for note in stage.notes:

@@ -71,6 +71,7 @@ async def ssh_run(access: dict, private_key: str, command: str | None = None) ->
         username=access["username"],
         client_keys=[key],
         known_hosts=([], [], []),  # nothing trusted in advance: _Verify decides
+        server_host_key_algs=["ssh-ed25519"],  # the key the credentials' fingerprint names
         client_factory=_Verify,
     ) as conn:
         result = await conn.run(command or GPU_CHECK, check=True, timeout=15)

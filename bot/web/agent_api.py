@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as WireError
 
 from bot.bootstrap import App
+from bot.web import speedtest
 from bot.web.auth_cache import PollAuthCache
 from bot.web.hub import CommandHub
 from bot.web.ratelimit import Rate, TokenBuckets
@@ -48,6 +49,7 @@ class AgentLimits:
     heartbeat: Rate = field(default_factory=lambda: Rate(per_second=1.0, burst=150))
     commands: Rate = field(default_factory=lambda: Rate(per_second=1.0, burst=30))
     results: Rate = field(default_factory=lambda: Rate(per_second=2.0, burst=60))
+    speedtest: Rate = field(default_factory=lambda: Rate(per_second=1 / 600, burst=6))
 
 
 APP = web.AppKey("app", App)
@@ -69,10 +71,13 @@ def create_agent_api(app: App, limits: AgentLimits | None = None) -> web.Applica
         "heartbeat": TokenBuckets(limits.heartbeat),
         "commands": TokenBuckets(limits.commands),
         "results": TokenBuckets(limits.results),
+        "speedtest": TokenBuckets(limits.speedtest),
     }
     api.router.add_post("/heartbeat", heartbeat)
     api.router.add_get("/commands", commands)
     api.router.add_post("/results", results)
+    api.router.add_get("/speedtest", speedtest_download)
+    api.router.add_post("/speedtest", speedtest_upload)
     api.cleanup_ctx.append(_background)
     api.on_shutdown.append(_release_polls)
     return api
@@ -230,6 +235,18 @@ async def commands(request: web.Request) -> web.Response:
         except TimeoutError:
             break
     return _json(CommandBatch(commands=[], server_time=app.clock.now()))
+
+
+async def speedtest_download(request: web.Request) -> web.StreamResponse:
+    """``GET /speedtest?bytes=N``: N bytes for the agent's download rate."""
+    await _machine(request, "speedtest")
+    return await speedtest.download(request)
+
+
+async def speedtest_upload(request: web.Request) -> web.Response:
+    """``POST /speedtest``: counts the body for the agent's upload rate."""
+    await _machine(request, "speedtest")
+    return await speedtest.upload(request)
 
 
 async def results(request: web.Request) -> web.Response:

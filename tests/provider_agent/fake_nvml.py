@@ -44,6 +44,9 @@ class FakeGpu:
     ecc: int = 0
     compute_pids: tuple[int, ...] = (100, 101)
     graphics_pids: tuple[int, ...] = (101,)
+    pcie_gen: int = 4
+    pcie_width: int = 16
+    minor: int = 0
     errors: dict[str, NVMLError] = field(default_factory=dict)  # call name -> raised error
     lost_from: str | None = None  # from this call on, every call raises GpuIsLost
 
@@ -58,6 +61,9 @@ CALL_ORDER = (
     "nvmlDeviceGetTotalEccErrors",
     "nvmlDeviceGetComputeRunningProcesses",
     "nvmlDeviceGetGraphicsRunningProcesses",
+    "nvmlDeviceGetCurrPcieLinkGeneration",
+    "nvmlDeviceGetCurrPcieLinkWidth",
+    "nvmlDeviceGetMinorNumber",
 )
 
 
@@ -160,3 +166,12 @@ class FakeNvml:
     def nvmlDeviceGetGraphicsRunningProcesses(self, handle: int) -> list[Any]:
         gpu = self._gpu(handle, "nvmlDeviceGetGraphicsRunningProcesses")
         return [SimpleNamespace(pid=pid, usedGpuMemory=None) for pid in gpu.graphics_pids]
+
+    def nvmlDeviceGetCurrPcieLinkGeneration(self, handle: int) -> int:
+        return self._gpu(handle, "nvmlDeviceGetCurrPcieLinkGeneration").pcie_gen
+
+    def nvmlDeviceGetCurrPcieLinkWidth(self, handle: int) -> int:
+        return self._gpu(handle, "nvmlDeviceGetCurrPcieLinkWidth").pcie_width
+
+    def nvmlDeviceGetMinorNumber(self, handle: int) -> int:
+        return self._gpu(handle, "nvmlDeviceGetMinorNumber").minor

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncssh
 
-from provider_agent.ssh_access import AccessInfo
+from provider_agent.access import AccessInfo
 
 
 def connect(access: AccessInfo, private_key: str) -> Any:
@@ -18,6 +18,7 @@ def connect(access: AccessInfo, private_key: str) -> Any:
         username=access.username,
         client_keys=[asyncssh.import_private_key(private_key)],
         known_hosts=None,
+        server_host_key_algs=["ssh-ed25519"],
         agent_path=None,
         config=[],
         preferred_auth="publickey",

@@ -15,13 +15,34 @@ def test_simulated_probe_prints_each_gpu(capsys):
     ]
 
 
-def test_bad_spec_and_missing_token_are_clear(capsys):
+def test_bad_spec_and_missing_token_are_clear(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("RIGSHARE_AGENT_TOKEN", raising=False)
     assert main(["--simulate", "4900", "--probe"]) == 2
     assert "4900" in capsys.readouterr().err
     assert main(["--simulate", "4090"]) == 2
-    assert "--server and --token are required" in capsys.readouterr().err
-    base = ["--simulate", "4090", "--token", "t", "--mode", "shared", "--shared-user", "root"]
+    assert "the agent token ($RIGSHARE_AGENT_TOKEN or --token-file)" in capsys.readouterr().err
+    monkeypatch.setenv("RIGSHARE_AGENT_TOKEN", "t")
+    base = ["--simulate", "4090", "--backend", "simulated"]
     assert main([*base, "--server", "ftp://example.com"]) == 2
     assert "--server must be an http(s) URL" in capsys.readouterr().err
-    assert main([*base, "--server", "http://127.0.0.1:1", "--host-key", "/nonexistent"]) == 2
-    assert "cannot read the SSH host key /nonexistent" in capsys.readouterr().err
+    missing = tmp_path / "missing.toml"
+    assert main(["--simulate", "4090", "--server", "http://127.0.0.1:1", "--config", str(missing)])
+    assert f"cannot read {missing}" in capsys.readouterr().err
+
+
+def test_the_token_is_never_an_argument(capsys):
+    """A token on the command line is readable by every user of the host (ps)."""
+    try:
+        main(["--token", "rsa_x", "--server", "http://127.0.0.1:1"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "unrecognized arguments: --token" in capsys.readouterr().err
+
+
+def test_a_broken_engine_socket_is_a_clear_start_error(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("RIGSHARE_AGENT_TOKEN", "t")
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[engine]\nsocket = "{tmp_path}/nothing.sock"\nstate_dir = "{tmp_path}"\n')
+    argv = ["--simulate", "4090", "--server", "http://127.0.0.1:1", "--config", str(config)]
+    assert main(argv) == 2
+    assert "the container engine is unreachable" in capsys.readouterr().err

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import random
-from pathlib import Path
 
 import pytest
 
-from core.wire import AgentCommand, CommandBatch, HeartbeatAck, ResultAck
-from provider_agent import ssh_log
+from core.wire import AgentCommand, CommandBatch, HeartbeatAck, InstanceOffer, ResultAck
+from provider_agent.access import AccessInfo
 from provider_agent.daemon import AgentDaemon, AgentTiming
 from provider_agent.errors import AccessError, ServiceUnreachable, TokenRefused
 from provider_agent.executor import CommandExecutor
 from provider_agent.heartbeats import HeartbeatBuffer, SshEndpoint, build_heartbeat, gpu_info
 from provider_agent.nvml_probe import GpuReading
 from provider_agent.simulated_probe import SimulatedProbe
-from provider_agent.ssh_access import AccessInfo
 from tests.provider_agent.waiting import eventually, holds
 
 NOW = 1_800_000_000.0
@@ -67,11 +65,11 @@ class RecordingBackend:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
 
-    async def grant(self, rental_id, public_key, expires_at_epoch):
+    async def grant(self, rental_id, public_key, expires_at_epoch, instance=None):
         if public_key.startswith("bad"):
             raise AccessError("That is not a supported SSH public key")
         self.calls.append(("grant", rental_id))
-        return AccessInfo(f"rs-{rental_id}", "127.0.0.1", 2222, FP)
+        return AccessInfo("root", "127.0.0.1", 2222, FP, ports=((8888, 40001),))
 
     async def revoke(self, rental_id):
         self.calls.append(("revoke", rental_id))
@@ -82,6 +80,18 @@ class RecordingBackend:
     async def enforce(self):
         self.calls.append(("enforce", ""))
         return set()
+
+    async def active(self):
+        return set()
+
+    def offer(self):
+        return InstanceOffer(backend="simulated", max_ports=2)
+
+    def gpu_check(self, rental_id):
+        return None
+
+    async def selftest_done(self, rental_id):
+        self.calls.append(("selftest_done", rental_id))
 
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd1n9Uz0xWg1o7h1v2b2Y1Yx2y7c2m0hVxF0Jx4ZpQm renter"
@@ -127,6 +137,7 @@ async def test_outage_buffers_newest_beats_and_resends_them_oldest_first(clock):
     assert seqs == [(1, 0), (7, 0), (4, 45), (5, 30), (6, 15)]
     assert daemon.stats.beats_resent == 3 and not daemon.buffer
     assert all(hb.ssh_port == 2222 and hb.host_key_fingerprint == FP for hb in service.beats)
+    assert all(hb.offer == InstanceOffer(backend="simulated", max_ports=2) for hb in service.beats)
     assert backend.calls.count(("enforce", "")) == 7  # expiry enforced on every beat
 
 
@@ -149,7 +160,10 @@ async def test_commands_run_in_seq_order_once_and_replays_are_answered_not_rerun
         (3, False),
         (4, False),
     ]
-    assert service.posted[0].access.username == "rs-7"
+    assert service.posted[0].access.username == "root"
+    assert [(p.container_port, p.host_port) for p in service.posted[0].access.ports] == [
+        (8888, 40001)
+    ]
     assert service.posted[3].error == "stale command, not run"
     assert "supported SSH public key" in service.posted[4].error
     assert daemon._after == 4
@@ -203,16 +217,3 @@ def test_buffer_marks_waiting_time():
     hb = build_heartbeat([], seq=1, sent_at=1, version="t", endpoint=None)
     buffer.add(hb, 100.0)
     assert buffer.oldest(100.2).queued_s == 1 and buffer.oldest(160.0).queued_s == 60
-
-
-def test_ssh_log_lines_match_whole_names_only(tmp_path: Path):
-    log = tmp_path / "sshd.log"
-    log.write_text(
-        "Accepted publickey for rs-4 from 127.0.0.1 port 1 ssh2: ED25519 SHA256:abc\n"
-        "Accepted publickey for rs-42 from 127.0.0.1 port 2 ssh2: ED25519 SHA256:abcd\n"
-        "Disconnected from user rs-4 127.0.0.1 port 1\n" + "noise\n" * 1000
-    )
-    lines = ssh_log.rental_lines(log, ["rs-4"])
-    assert [line.split(" port ")[1][0] for line in lines] == ["1", "1"]
-    assert ssh_log.rental_lines(log, ["SHA256:abcd"]) == [log.read_text().splitlines()[1]]
-    assert ssh_log.rental_lines(log, [""]) == []

@@ -1,23 +1,34 @@
-"""docs/provider-agent.md shows the sshd_config lines the per-rental mode really needs."""
+"""docs/provider-agent.md shows configuration the agent really reads, and no token on a
+command line."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from types import SimpleNamespace
 
-from provider_agent.ssh_accounts import PerRentalAccounts
+from provider_agent.instance_config import DEFAULT_REGISTRIES, DEFAULT_TEMPLATES, load_config
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "provider-agent.md"
 
 
-def test_sshd_snippet_in_docs_matches_the_code():
-    defaults = SimpleNamespace(_prefix="rs-", _keys_dir=Path("/etc/ssh/rigshare"))
-    snippet = PerRentalAccounts.sshd_config_snippet(defaults)  # type: ignore[arg-type]
-    assert snippet in DOC.read_text()
+def test_the_documented_config_is_the_default_and_loads(tmp_path):
+    example = re.search(r"```toml\n(.*?)```", DOC.read_text(), re.S)
+    assert example is not None
+    path = tmp_path / "agent.toml"
+    path.write_text(example[1])
+    config = load_config(path)
+    assert config.templates == DEFAULT_TEMPLATES
+    assert config.registries == DEFAULT_REGISTRIES
+    assert (config.default_template, config.gpu_binding, config.max_ports) == (
+        "pytorch",
+        "nvidia",
+        4,
+    )
 
 
 def test_systemd_unit_keeps_the_token_out_of_the_command_line():
     text = DOC.read_text()
     assert "EnvironmentFile=/etc/rigshare-agent.env" in text
     assert "RestartPreventExitStatus=4" in text
-    assert "--token" not in text.split("[Service]")[1].split("[Install]")[0]
+    service = text.split("[Service]")[1].split("[Install]")[0]
+    assert "--token" not in service and "rsa_" not in service

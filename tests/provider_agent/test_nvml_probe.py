@@ -38,8 +38,12 @@ async def test_full_reading_of_a_healthy_gpu() -> None:
         ecc_errors=0,
         process_count=2,  # pid 101 is both compute and graphics
         lost=False,
+        pcie_gen=4,
+        pcie_width=16,
+        minor=0,
     )
     assert "24564 MiB" in gpu.summary()
+    assert "PCIe 4x16" in gpu.summary() and "/dev/nvidia0" in gpu.summary()
 
 
 async def test_unsupported_fields_read_as_none_and_render_na() -> None:

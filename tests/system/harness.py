@@ -23,7 +23,6 @@ from bot.settings import Settings
 from core.db import tables
 from core.db.engine import Database, create_database
 from core.domain.listings import ListingStatus
-from provider_agent.ssh_keys import generate_keypair
 from tests.support import register_provider
 from tests.system.chain import SystemChain
 from tests.system.processes import AgentProcess, ServiceProcess
@@ -94,11 +93,9 @@ class Market:
         return self.machines
 
     def start_agents(self, server: str) -> None:
-        host_key = self.tmp / "host_ed25519.pub"
-        host_key.write_text(generate_keypair("system-test-host").public_key)
         for m in self.machines:
             m.agent = AgentProcess(
-                f"agent-{m.provider}", server, m.token, GPUS, self.tmp / m.provider, host_key
+                f"agent-{m.provider}", server, m.token, GPUS, self.tmp / m.provider
             )
             m.agent.start()
 
@@ -135,7 +132,7 @@ class Market:
         return await self.count(tables.outbox, o.dedupe_key.in_(keys), o.sent_at.is_(None)) == 0
 
     def agent_grants(self) -> dict[int, dict[str, str]]:
-        """machine id -> rental id -> installed key line, read from each agent's file."""
+        """machine id -> rental id -> the instance's key, read from each agent's state file."""
         return {m.machine_id: m.agent.granted() for m in self.machines if m.agent}
 
     async def close(self) -> None:

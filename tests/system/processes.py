@@ -8,6 +8,7 @@ OOM kill ends it: no shutdown code runs.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -125,43 +126,31 @@ class ServiceProcess(Process):
 
 
 class AgentProcess(Process):
-    """``rigshare-agent --simulate`` in shared-account mode with its own authorized_keys file.
+    """``rigshare-agent --simulate --backend simulated`` with its own state file.
 
-    No sshd is needed: the agent writes the per-rental key lines (with ``expiry-time``) that
-    sshd would enforce, which is the agent's access state the tests compare with the rentals.
+    No container engine is needed: the simulated backend records each rental's instance (its
+    key and paid-until time) in the state file, which is the agent's view of the rentals the
+    tests compare with the service's.
     """
 
-    def __init__(
-        self, name: str, server: str, token: str, gpus: str, workdir: Path, host_key: Path
-    ) -> None:
+    def __init__(self, name: str, server: str, token: str, gpus: str, workdir: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.authorized_keys = workdir / "authorized_keys"
+        self.state_file = workdir / "instances.json"
         argv = [
             sys.executable,
             *("-m", "provider_agent.cli"),
             *("--server", server, "--simulate", gpus, "--interval", "1"),
-            *("--mode", "shared", "--shared-user", _me()),
-            *("--authorized-keys", str(self.authorized_keys), "--host-key", str(host_key)),
-            *("--ssh-host", "127.0.0.1", "--ssh-port", "2222", "--no-selftest"),
+            *("--backend", "simulated", "--state-file", str(self.state_file)),
+            *("--ssh-host", "127.0.0.1"),
         ]
         super().__init__(
             name, argv, python_env({"RIGSHARE_AGENT_TOKEN": token}), workdir / "agent.log"
         )
 
     def granted(self) -> dict[str, str]:
-        """rental id -> the public key line the agent has installed for it (probe lines
-        left out)."""
-        from provider_agent.ssh_access import read_lines, rental_of_line
-
-        out = {}
-        for line in read_lines(self.authorized_keys):
-            tagged = rental_of_line(line)
-            if tagged is not None and not tagged[1]:
-                out[tagged[0]] = line
-        return out
-
-
-def _me() -> str:
-    import getpass
-
-    return getpass.getuser()
+        """rental id -> the public key of the instance the agent runs for it."""
+        try:
+            instances = json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return {}
+        return {rental: instance["key"] for rental, instance in instances.items()}

@@ -35,9 +35,9 @@ from core.grammar import (
     Resume,
     SshKey,
     Start,
-    Templates,
     Status,
     Stop,
+    Templates,
     parse,
     parse_args,
 )

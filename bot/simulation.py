@@ -2,7 +2,8 @@
 
 Each simulated provider registers, adds a machine and prices it through the same services a
 real provider uses; its "agent" is an in-process loop that sends the same heartbeat messages
-(core.wire) the real agent sends. The market history (30 days of uptime) is backdated so the
+(core.wire) the real agent sends, with specs and an instance offer of ``backend="simulated"``
+(core/fakes/hosts.py), and answers grants with the instance it pretends to run. The market history (30 days of uptime) is backdated so the
 reliability figures look like a running marketplace; everything is labelled simulated.
 """
 
@@ -14,7 +15,15 @@ from dataclasses import dataclass
 
 from bot.bootstrap import App
 from core.domain.model import Provider
-from core.wire import AccessDetails, CommandResult, GpuInfo, Heartbeat, ResultBatch
+from core.fakes.hosts import (
+    CUDA_VERSION,
+    DRIVER_VERSION,
+    SIMULATED_FINGERPRINT,
+    simulated_access,
+    simulated_offer,
+    simulated_specs,
+)
+from core.wire import CommandResult, GpuInfo, Heartbeat, ResultBatch
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +48,6 @@ FLEET = [
     ("sim-helsinki", "eu", [("h200", 1), ("rtx4090", 1)], 95, 9_850),
     ("sim-tokyo", "asia", [("rtx3090", 1), ("h100", 1)], 85, 9_200),
 ]
-
-
-SIMULATED_FINGERPRINT = "SHA256:simulatedhostkeyAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 
 @dataclass
@@ -69,14 +75,18 @@ class SimulatedHost:
                     power_w=60 + (self.seq * 11) % 300,
                     ecc_errors=0,
                     process_count=0,
+                    pcie_gen=4,
+                    pcie_width=16,
                 )
                 for i, k in enumerate(self.gpus)
             ],
-            driver_version="sim",
-            cuda_version="sim",
+            driver_version=DRIVER_VERSION,
+            cuda_version=CUDA_VERSION,
             ssh_host="127.0.0.1",
             ssh_port=2222,
             host_key_fingerprint=SIMULATED_FINGERPRINT,
+            machine=simulated_specs(len(self.gpus)),
+            offer=simulated_offer(),
         )
 
 
@@ -152,14 +162,7 @@ async def answer_commands(app: App, host: SimulatedHost) -> int:
     results = []
     for cmd in batch.commands:
         host.after = max(host.after, cmd.seq)
-        access = None
-        if cmd.kind == "grant":
-            access = AccessDetails(
-                username=f"rs-{cmd.rental_id}",
-                host="127.0.0.1",
-                port=2222,
-                host_key_fingerprint=SIMULATED_FINGERPRINT,
-            )
+        access = simulated_access(cmd) if cmd.kind == "grant" else None
         results.append(CommandResult(command_id=cmd.id, ok=True, access=access))
     if results:
         await app.agent_commands.record_results(host.machine_id, ResultBatch(results=results))

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from core.wire import AccessDetails, InstanceRequest
+
 
 @runtime_checkable
 class Clock(Protocol):
@@ -176,18 +178,45 @@ class KeyPairFactory(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AccessGrant:
+    """Run the rental's instance (exactly ``instance.gpu_uuids``) with ``public_key`` until
+    ``expires_at``; a grant for a rental whose instance runs already moves its deadline.
+    ``instance`` is None only for machines whose agent offers no instances (SSH access)."""
+
     rental_id: int
     machine_id: int
     public_key: str
     expires_at: int
+    instance: InstanceRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class AccessInfo:
+    """What the agent granted: SSH into the instance, published ports as (container port,
+    host port), JupyterLab behind an SSH tunnel, the GPUs and image it runs."""
+
     username: str
     host: str
     port: int
     host_key_fingerprint: str
+    ports: tuple[tuple[int, int], ...] = ()
+    jupyter_port: int | None = None
+    jupyter_token: str | None = None
+    gpu_uuids: tuple[str, ...] = ()
+    image: str | None = None
+
+    @classmethod
+    def of(cls, details: AccessDetails) -> AccessInfo:
+        return cls(
+            username=details.username,
+            host=details.host,
+            port=details.port,
+            host_key_fingerprint=details.host_key_fingerprint,
+            ports=tuple((p.container_port, p.host_port) for p in details.ports),
+            jupyter_port=details.jupyter_port,
+            jupyter_token=details.jupyter_token,
+            gpu_uuids=tuple(details.gpu_uuids),
+            image=details.image,
+        )
 
 
 class AgentGateway(Protocol):

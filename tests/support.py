@@ -6,6 +6,7 @@ import asyncio
 import socket
 
 from bot.bootstrap import App
+from core.fakes.hosts import CUDA_VERSION, DRIVER_VERSION, simulated_offer, simulated_specs
 from core.services.views import Principal
 from core.wire import GpuInfo, Heartbeat
 
@@ -46,7 +47,12 @@ NVML_NAMES = {
 }
 
 
-def heartbeat(gpus: list[str], seq: int = 1, sent_at: int = 0) -> Heartbeat:
+def heartbeat(
+    gpus: list[str], seq: int = 1, sent_at: int = 0, *, instances: bool = True
+) -> Heartbeat:
+    """A beat reporting ``gpus`` (catalogue keys); with ``instances`` also the host's specs
+    and a simulated instance offer (templates base, pytorch, jupyter), as simulated agents
+    send; without, a beat of an agent from before instances (SSH access only)."""
     return Heartbeat(
         agent_version="test",
         seq=seq,
@@ -59,11 +65,17 @@ def heartbeat(gpus: list[str], seq: int = 1, sent_at: int = 0) -> Heartbeat:
                 vram_total_mib=NVML_NAMES[key][1],
                 utilization_pct=3,
                 temperature_c=40,
+                pcie_gen=4,
+                pcie_width=16,
             )
             for i, key in enumerate(gpus)
         ],
         ssh_host="127.0.0.1",
         ssh_port=2222,
+        driver_version=DRIVER_VERSION if instances else None,
+        cuda_version=CUDA_VERSION if instances else None,
+        machine=simulated_specs(len(gpus)) if instances else None,
+        offer=simulated_offer() if instances else None,
     )
 
 
@@ -108,3 +120,11 @@ async def register_provider(app: App, who: Principal, address: str | None = None
         await app.wallet.approve(view.request_id)
     await app.settle()
     return address
+
+
+async def gpu_holders(app: App, listing_id: int) -> list[int | None]:
+    """The rental holding each GPU of the listing (None: free), lowest index first."""
+    async with app.rentals.uow(readonly=True) as uow:
+        listing = await uow.listings.get(listing_id)
+        gpus = await uow.gpus.for_machine(listing.machine_id)
+    return [g.rental_id for g in gpus if g.listing_id == listing_id]

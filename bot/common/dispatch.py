@@ -18,6 +18,7 @@ from bot.common.i18n import error_text, t
 from bot.common.wallet_links import QR_FILE, qr_png, universal_links
 from core import grammar as g
 from core.domain.gpus import lookup
+from core.domain.instances import InstanceAsk, parse_image
 from core.domain.listings import ListingQuery
 from core.errors import AmbiguousChoice, CoreError, JustTaken
 from core.services.views import Principal, QuoteView, RentalView, WalletLinkView
@@ -102,6 +103,10 @@ class Dispatcher:
                     else None,
                     verified_only=f.verified_only,
                     sort=sort,
+                    min_ram_gb=f.min_ram_gb,
+                    min_disk_gb=f.min_disk_gb,
+                    min_cpu_cores=f.min_cpu_cores,
+                    min_cuda=f.min_cuda,
                 )
                 view = await a.market.search(who, query, page)
                 return Reply(
@@ -115,9 +120,19 @@ class Dispatcher:
                     gpu_count=cmd.count,
                     max_price_per_hour=cmd.max_price_per_hour,
                     region=cmd.region,
+                    listing_id=cmd.listing,
+                    instance=InstanceAsk(
+                        template=cmd.template,
+                        image=parse_image(cmd.image) if cmd.image else None,
+                        ports=cmd.ports,
+                        disk_gb=cmd.disk_gb,
+                    ),
                 )
                 q = await a.market.quote(who, query, cmd.duration_s)
                 return self._quote_reply(lang, q, "market.quote")
+            case g.Templates(model=model, listing=listing):
+                view = await a.market.templates(who, model, listing)
+                return Reply(render.templates(lang, view), core_call="market.templates")
             case g.Status(rental_ref=ref):
                 return self._status_reply(lang, await a.rentals.status(who, ref))
             case g.Extend(duration_s=d, rental_ref=ref):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.common import wallet_render
+from bot.common import render_instances, wallet_render
 from bot.common.i18n import t
+from bot.common.render_instances import instance_line, machine_line, share_line
+from bot.common.render_instances import templates as templates  # noqa: PLC0414 - re-export
 from core.domain.durations import format_duration
 from core.domain.money import format_price_per_hour, format_usdc
 from core.domain.reliability import format_bps_percent
@@ -49,12 +51,14 @@ def search_page(lang: str, page: SearchPage) -> str:
     else:
         head = t(lang, "gpus.header_more", sort=page.sort, page=page.page)
     lines = [head]
-    for i, o in enumerate(page.offers, start=1 + (page.page - 1) * 8):
+    for o in page.offers:
+        free = t(lang, "gpus.free", free=o.free_gpus, total=o.gpu_count) if o.gpu_count > 1 else ""
         lines.append(
             t(
                 lang,
                 "gpus.row",
-                n=i,
+                listing=o.listing_id,
+                free=free,
                 count=_count(o.gpu_count),
                 gpu=o.gpu_name,
                 vram=o.vram_gb,
@@ -64,17 +68,20 @@ def search_page(lang: str, page: SearchPage) -> str:
                 verified=t(lang, "gpus.verified") if o.verified else "",
             )
         )
+        lines += [x for x in (machine_line(lang, o.specs), share_line(lang, o.specs)) if x]
     if page.has_more:
         lines.append(t(lang, "gpus.more", next=page.page + 1))
+    lines.append(t(lang, "gpus.footer", listing=page.offers[0].listing_id))
     return "\n".join(lines)
 
 
 def quote(lang: str, q: QuoteView) -> str:
     o = q.offer
-    return t(
+    text = t(
         lang,
         "quote.body",
         rental_id=q.rental_id,
+        listing=o.listing_id,
         count=_count(o.gpu_count),
         gpu=o.gpu_name,
         vram=o.vram_gb,
@@ -87,6 +94,7 @@ def quote(lang: str, q: QuoteView) -> str:
         fee_pct=_pct_bps(q.fee_bps),
         expires=when(q.expires_at),
     )
+    return text if q.instance is None else text + "\n" + instance_line(lang, q.instance)
 
 
 def payment(lang: str, p: PaymentPendingView, kind: str = "open") -> str:
@@ -134,12 +142,16 @@ def rental(lang: str, r: RentalView) -> str:
         cost=format_usdc(r.cost_so_far),
         remaining=format_duration(r.remaining_s) if r.remaining_s is not None else "-",
     )
+    if r.gpu_uuids:
+        text += "\n" + t(lang, "status.gpus", gpus=", ".join(r.gpu_uuids))
+    if r.instance is not None:
+        text += "\n" + instance_line(lang, r.instance)
     na = t(lang, "status.na")
     for i, g in enumerate(r.metrics.get("gpus", [])):
         text += "\n" + t(
             lang,
             "status.metrics",
-            index=i,
+            gpu=g.get("id") or f"GPU {i}",
             util=f"{g['u']}%" if g.get("u") is not None else na,
             temp=f"{g['t']}°C" if g.get("t") is not None else na,
             mem=g.get("m") if g.get("m") is not None else na,
@@ -243,6 +255,7 @@ def machines(lang: str, views: list[MachineView]) -> str:
                 if m.current_rental_id
                 else "",
             )
+            + (t(lang, "machines.failing", name=m.name) if m.status == "failing" else "")
         )
     return "\n\n".join(out)
 
@@ -282,6 +295,10 @@ def outbox(m: DueMessage, lang: str | None = None, *, explorer: str | None = Non
     wallet_text = wallet_render.outbox(m, lang, quote)
     if wallet_text is not None:
         return wallet_text
+    if m.kind == "credentials" and p.get("instance"):
+        return render_instances.credentials(lang, p, when(p["paid_until"]))
+    if m.kind == "setup_failed":
+        return render_instances.setup_failed(lang, p)
     if m.kind == "credentials":
         key_note = (
             t(lang, "notify.key_note", rental_id=p["rental_id"]) if p.get("key_generated") else ""

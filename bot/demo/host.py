@@ -40,7 +40,7 @@ TIMING = AgentTiming(interval_s=1.0, poll_wait_s=5.0, backoff_first_s=0.1, backo
 GPU_CHECK = (
     'echo "logged in as $(whoami) on $(hostname)"; '
     "nvidia-smi --query-gpu=name,memory.total,temperature.gpu --format=csv,noheader "
-    "2>/dev/null || echo \"GPU device nodes in this instance: $(cd /dev && echo nvidia*)"
+    '2>/dev/null || echo "GPU device nodes in this instance: $(cd /dev && echo nvidia*)'
     ' (simulated GPU: no NVIDIA driver on this host)"'
 )
 

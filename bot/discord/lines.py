@@ -39,6 +39,10 @@ def gpus_line(
     verified: bool = False,
     sort: str | None = None,
     page: int | None = None,
+    min_ram: int | None = None,
+    min_disk: int | None = None,
+    min_cpu: int | None = None,
+    min_cuda: str | None = None,
 ) -> str:
     return _join(
         "gpus",
@@ -51,6 +55,10 @@ def gpus_line(
             "verified" if verified else None,
             _opt("sort", sort),
             _opt("page", page),
+            _opt("ram>", min_ram),
+            _opt("disk>", min_disk),
+            _opt("cpu>", min_cpu),
+            _opt("cuda>", min_cuda),
         ],
     )
 
@@ -61,11 +69,30 @@ def rent_line(
     max_price: str | None = None,
     region: str | None = None,
     count: int | None = None,
+    template: str | None = None,
+    image: str | None = None,
+    ports: str | None = None,
+    disk: int | None = None,
 ) -> str:
     return _join(
         "rent",
-        [gpu, duration, _opt("max", max_price), _opt("region", region), _opt("count", count)],
+        [
+            gpu,
+            duration,
+            _opt("max", max_price),
+            _opt("region", region),
+            _opt("count", count),
+            _opt("template", template),
+            _opt("image", image),
+            _opt("ports", ports),
+            _opt("disk", disk),
+        ],
     )
+
+
+def templates_line(gpu: str | None = None) -> str:
+    """/templates: a GPU model or a listing number ("#17")."""
+    return _join("templates", [gpu])
 
 
 def ref_line(name: str, rental: str | None = None) -> str:

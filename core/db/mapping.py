@@ -19,6 +19,8 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(model.User, tables.users)
     mapper_registry.map_imperatively(model.Provider, tables.providers)
     mapper_registry.map_imperatively(model.Machine, tables.machines)
+    mapper_registry.map_imperatively(model.MachineGpu, tables.machine_gpus)
+    mapper_registry.map_imperatively(model.MachineTemplate, tables.machine_templates)
     mapper_registry.map_imperatively(model.Listing, tables.listings)
     mapper_registry.map_imperatively(model.Rental, tables.rentals)
     mapper_registry.map_imperatively(model.OutboxMessage, tables.outbox)

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, or_, select, update
 
 from core.db import tables
-from core.domain.listings import ListingQuery, ListingStatus
+from core.db.repo_base import Repo as _Repo
+from core.db.repo_base import insert_or_ignore as _insert_or_ignore
 from core.domain.model import (
-    AgentCommandRecord,
     ChainEventRecord,
-    EvidenceRecord,
-    Listing,
-    Machine,
     OutboxMessage,
     PendingSignature,
     Provider,
@@ -29,25 +20,6 @@ from core.domain.model import (
     WalletSession,
 )
 from core.domain.rentals import RentalState
-
-
-@functools.cache
-def _insert_or_ignore(dialect: str, table: Any, keys: tuple[str, ...]) -> Any:
-    """INSERT ... ON CONFLICT (keys) DO NOTHING, built once per dialect; values are passed
-    as parameters so every call hits SQLAlchemy's compiled-statement cache."""
-    ins = pg_insert if dialect == "postgresql" else sqlite_insert
-    return ins(table).on_conflict_do_nothing(index_elements=list(keys))
-
-
-class _Repo:
-    def __init__(self, session: AsyncSession) -> None:
-        self.s = session
-
-    def add(self, entity: object) -> None:
-        self.s.add(entity)
-
-    async def flush(self) -> None:
-        await self.s.flush()
 
 
 class Users(_Repo):
@@ -78,216 +50,6 @@ class Providers(_Repo):
     async def by_user(self, user_id: int) -> Provider | None:
         q = select(Provider).where(tables.providers.c.user_id == user_id)
         return (await self.s.execute(q)).scalar_one_or_none()
-
-
-class BeatState(NamedTuple):
-    id: int
-    status: str
-    inventory_json: str
-    last_heartbeat_at: int | None
-    covered_seconds: int
-
-
-class Machines(_Repo):
-    async def get(self, machine_id: int) -> Machine | None:
-        return await self.s.get(Machine, machine_id)
-
-    async def by_token_hash(self, token_hash: str) -> Machine | None:
-        q = select(Machine).where(tables.machines.c.agent_token_hash == token_hash)
-        return (await self.s.execute(q)).scalar_one_or_none()
-
-    async def for_provider(self, provider_id: int) -> Sequence[Machine]:
-        q = select(Machine).where(tables.machines.c.provider_id == provider_id)
-        return (await self.s.execute(q.order_by(tables.machines.c.id))).scalars().all()
-
-    async def by_name(self, provider_id: int, name: str) -> Machine | None:
-        t = tables.machines.c
-        q = select(Machine).where(t.provider_id == provider_id, func.lower(t.name) == name.lower())
-        return (await self.s.execute(q)).scalar_one_or_none()
-
-    async def silent_since(self, cutoff: int) -> Sequence[Machine]:
-        t = tables.machines.c
-        q = select(Machine).where(t.status == "online", t.last_heartbeat_at < cutoff)
-        return (await self.s.execute(q)).scalars().all()
-
-    async def ids_by_token_hash(self, token_hashes: Sequence[str]) -> dict[str, int]:
-        """Machine id of each of ``token_hashes`` that still belongs to a machine."""
-        t = tables.machines.c
-        q = select(t.agent_token_hash, t.id).where(t.agent_token_hash.in_(list(token_hashes)))
-        return {h: i for h, i in (await self.s.execute(q)).all()}
-
-    async def all_ids(self) -> list[int]:
-        q = select(tables.machines.c.id).order_by(tables.machines.c.id)
-        return list((await self.s.execute(q)).scalars().all())
-
-    async def beat_states(self, token_hashes: Sequence[str]) -> dict[str, BeatState]:
-        """What a heartbeat needs to know about each machine, by token hash, rows locked."""
-        t = tables.machines.c
-        q = select(
-            t.agent_token_hash,
-            t.id,
-            t.status,
-            t.inventory_json,
-            t.last_heartbeat_at,
-            t.covered_seconds,
-        ).where(t.agent_token_hash.in_(list(token_hashes)))
-        if self.s.bind.dialect.name == "postgresql":
-            q = q.order_by(t.id).with_for_update()  # one lock order: no deadlocks
-        rows = (await self.s.execute(q)).all()
-        return {row[0]: BeatState(*row[1:]) for row in rows}
-
-    async def apply_beats(self, beats: Sequence[dict]) -> None:
-        """Write routine heartbeats (machine online, inventory unchanged) in one executemany.
-
-        Each dict has ``b_id, b_at, b_covered, b_metrics, b_version, b_host, b_port, b_fp``.
-        """
-        if not beats:
-            return
-        t = tables.machines.c
-        stmt = (
-            update(tables.machines)
-            .where(t.id == bindparam("b_id"), t.status == "online")
-            .values(
-                last_heartbeat_at=bindparam("b_at"),
-                covered_seconds=bindparam("b_covered"),
-                metrics_json=bindparam("b_metrics"),
-                agent_version=bindparam("b_version"),
-                ssh_host=bindparam("b_host"),
-                ssh_port=bindparam("b_port"),
-                host_key_fingerprint=bindparam("b_fp"),
-            )
-        )
-        await self.s.execute(stmt, list(beats))
-
-    async def set_token_hash(self, machine_id: int, token_hash: str) -> None:
-        stmt = (
-            update(tables.machines)
-            .where(tables.machines.c.id == machine_id)
-            .values(agent_token_hash=token_hash)
-            .execution_options(synchronize_session=False)
-        )
-        await self.s.execute(stmt)
-
-
-class Listings(_Repo):
-    async def get(self, listing_id: int) -> Listing | None:
-        return await self.s.get(Listing, listing_id)
-
-    async def for_machine(self, machine_id: int) -> Sequence[Listing]:
-        q = select(Listing).where(tables.listings.c.machine_id == machine_id)
-        return (await self.s.execute(q.order_by(tables.listings.c.id))).scalars().all()
-
-    async def search(self, query: ListingQuery, now: int) -> Sequence[Listing]:
-        """Offerable listings matching the query, best first, one page."""
-        t = tables.listings.c
-        # Only AVAILABLE rows: the keeper releases expired holds, and a plain equality keeps
-        # every search on an index (an OR over held rows made SQLite scan the table).
-        conds = [t.status == ListingStatus.AVAILABLE]
-        if query.model:
-            conds.append(t.gpu_model == query.model)
-        if query.gpu_count:
-            conds.append(t.gpu_count == query.gpu_count)
-        # Range filters are written as "column + 0": the expression cannot select an index,
-        # so the planner walks the index of the sort order and stops at the page instead of
-        # range-scanning a filter's index and sorting every match (SQLite's documented idiom;
-        # harmless on PostgreSQL).
-        if query.min_vram_gb:
-            conds.append(t.vram_gb + 0 >= query.min_vram_gb)
-        if query.max_price_per_hour is not None:
-            conds.append(t.price_per_hour + 0 <= query.max_price_per_hour)
-        if query.region:
-            conds.append(t.region == query.region)
-        if query.min_reliability_bps:
-            conds.append(t.reliability_bps + 0 >= query.min_reliability_bps)
-        if query.verified_only:
-            conds.append(t.verified.is_(True))
-        if query.exclude_ids:
-            conds.append(t.id.not_in(list(query.exclude_ids)))
-        sort = query.sort
-        if sort == "vram" and query.model:
-            sort = "price"  # one model has one VRAM size: the order is the price order
-        # "best": effective price = price / reliability (see quote_score), computed in SQL;
-        # reliability is stored clamped to >= 100 bps so the division is always defined
-        effective = t.price_per_hour * 10_000 / t.reliability_bps
-        order = {
-            "best": [effective, t.reliability_bps.desc()],
-            "price": [t.price_per_hour, t.reliability_bps.desc()],
-            "reliability": [t.reliability_bps.desc(), t.price_per_hour],
-            "vram": [t.vram_gb.desc(), t.price_per_hour],
-        }[sort]
-        q = select(Listing).where(*conds).order_by(*order, t.id)
-        q = q.offset(query.offset).limit(query.limit)
-        return (await self.s.execute(q)).scalars().all()
-
-    async def count_offerable(self, query: ListingQuery, now: int) -> int:
-        t = tables.listings.c
-        q = (
-            select(func.count())
-            .select_from(tables.listings)
-            .where(t.status == ListingStatus.AVAILABLE)
-        )
-        if query.model:
-            q = q.where(t.gpu_model == query.model)
-        return int((await self.s.execute(q)).scalar_one())
-
-    async def try_hold(self, listing_id: int, rental_id: int, now: int, until: int) -> bool:
-        """Atomically hold a free listing for a rental; False if someone else has it.
-
-        One conditional UPDATE: the database serialises concurrent holders on the row, so of
-        any number of concurrent callers at most one sees rowcount 1.
-        """
-        t = tables.listings.c
-        stmt = (
-            update(tables.listings)
-            .where(
-                t.id == listing_id,
-                or_(
-                    t.status == ListingStatus.AVAILABLE,
-                    and_(t.status == ListingStatus.HELD, t.hold_until < now),
-                ),
-            )
-            .values(status=ListingStatus.HELD, held_by_rental_id=rental_id, hold_until=until)
-            .execution_options(synchronize_session=False)
-        )
-        result = await self.s.execute(stmt)
-        return result.rowcount == 1
-
-    async def set_status_for_rental(
-        self, listing_id: int, rental_id: int, status: ListingStatus
-    ) -> bool:
-        """Change the status of a listing only while ``rental_id`` holds it."""
-        t = tables.listings.c
-        values: dict = {"status": status}
-        if status in (ListingStatus.AVAILABLE,):
-            values.update(held_by_rental_id=None, hold_until=None)
-        stmt = (
-            update(tables.listings)
-            .where(t.id == listing_id, t.held_by_rental_id == rental_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return (await self.s.execute(stmt)).rowcount == 1
-
-    async def set_status_for_machine(
-        self, machine_id: int, from_statuses: Sequence[str], to_status: str
-    ) -> int:
-        t = tables.listings.c
-        stmt = (
-            update(tables.listings)
-            .where(t.machine_id == machine_id, t.status.in_(list(from_statuses)))
-            .values(status=to_status)
-            .execution_options(synchronize_session=False)
-        )
-        return (await self.s.execute(stmt)).rowcount
-
-    async def set_reliability_for_machine(self, machine_id: int, bps: int) -> None:
-        stmt = (
-            update(tables.listings)
-            .where(tables.listings.c.machine_id == machine_id)
-            .values(reliability_bps=max(100, bps))
-            .execution_options(synchronize_session=False)
-        )
-        await self.s.execute(stmt)
 
 
 class Rentals(_Repo):
@@ -349,6 +111,14 @@ class Rentals(_Repo):
             .limit(limit)
         )
         return [tuple(row) for row in (await self.s.execute(q)).all()]
+
+    async def without_gpus(self, machine_id: int, states: Sequence[str]) -> Sequence[Rental]:
+        """Rentals of the machine in ``states`` that hold no GPU (from before GPU holds)."""
+        t = tables.rentals.c
+        q = select(Rental).where(
+            t.machine_id == machine_id, t.state.in_(list(states)), t.gpu_uuids_json == "[]"
+        )
+        return (await self.s.execute(q.order_by(t.id))).scalars().all()
 
     async def on_machine(self, machine_id: int, states: Sequence[str]) -> Sequence[int]:
         t = tables.rentals.c
@@ -534,157 +304,6 @@ class Settings(_Repo):
             self.s.add(Setting(key=key, value=value))
         else:
             row.value = value
-
-
-class AgentCommands(_Repo):
-    async def append(self, cmd: AgentCommandRecord, attempts: int = 5) -> AgentCommandRecord:
-        """Insert with the machine's next seq; a concurrent writer that took it makes us retry.
-
-        Raises IntegrityError if the seq stays contended after ``attempts`` tries.
-        """
-        t = tables.agent_commands.c
-        for attempt in range(attempts):
-            q = select(func.coalesce(func.max(t.seq), 0)).where(t.machine_id == cmd.machine_id)
-            cmd.seq = int((await self.s.execute(q)).scalar_one()) + 1
-            try:
-                async with self.s.begin_nested():
-                    self.s.add(cmd)
-                    await self.s.flush()
-                return cmd
-            except IntegrityError:
-                if cmd in self.s:
-                    self.s.expunge(cmd)
-                if attempt == attempts - 1:
-                    raise
-        return cmd
-
-    async def get(self, command_id: int) -> AgentCommandRecord | None:
-        return await self.s.get(AgentCommandRecord, command_id)
-
-    async def pending(
-        self, machine_id: int, after_seq: int, now: int, limit: int
-    ) -> Sequence[AgentCommandRecord]:
-        """Commands without a result, newer than ``after_seq`` and not stale, in seq order."""
-        t = tables.agent_commands.c
-        q = (
-            select(AgentCommandRecord)
-            .where(
-                t.machine_id == machine_id,
-                t.seq > after_seq,
-                t.done_at.is_(None),
-                t.expires_at >= now,
-            )
-            .order_by(t.seq)
-            .limit(limit)
-        )
-        return (await self.s.execute(q)).scalars().all()
-
-    async def machines_with_open(self, now: int) -> set[int]:
-        """Machines that have commands without a result that are not stale yet."""
-        t = tables.agent_commands.c
-        q = select(t.machine_id).where(t.done_at.is_(None), t.expires_at >= now).distinct()
-        return set((await self.s.execute(q)).scalars().all())
-
-    async def has_open(self, machine_id: int, now: int) -> bool:
-        t = tables.agent_commands.c
-        q = (
-            select(t.id)
-            .where(t.machine_id == machine_id, t.done_at.is_(None), t.expires_at >= now)
-            .limit(1)
-        )
-        return (await self.s.execute(q)).first() is not None
-
-    async def mark_delivered(self, ids: Sequence[int], now: int) -> None:
-        t = tables.agent_commands.c
-        stmt = (
-            update(tables.agent_commands)
-            .where(t.id.in_(list(ids)), t.delivered_at.is_(None))
-            .values(delivered_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        await self.s.execute(stmt)
-
-    async def complete(self, command_id: int, result_json: str, now: int) -> bool:
-        """Store the result unless one is stored already; True for the first result only."""
-        t = tables.agent_commands.c
-        stmt = (
-            update(tables.agent_commands)
-            .where(t.id == command_id, t.done_at.is_(None))
-            .values(result_json=result_json, done_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return (await self.s.execute(stmt)).rowcount == 1
-
-    async def for_rental(self, rental_id: int) -> Sequence[AgentCommandRecord]:
-        t = tables.agent_commands.c
-        q = select(AgentCommandRecord).where(t.rental_id == rental_id).order_by(t.seq)
-        return (await self.s.execute(q)).scalars().all()
-
-    async def unrevoked_grants(
-        self, states: Sequence[str], ended_since: int
-    ) -> list[tuple[int, int]]:
-        """(rental id, machine id) of rentals in ``states`` that ended (or were closed) at
-        or after ``ended_since`` and had access granted, but were never sent a revoke."""
-        t, r = tables.agent_commands.c, tables.rentals.c
-        revoke = tables.agent_commands.alias("revoke")
-        q = (
-            select(t.rental_id, t.machine_id)
-            .join(tables.rentals, r.id == t.rental_id)
-            .where(
-                t.kind == "grant",
-                r.state.in_(list(states)),
-                func.coalesce(r.ended_at, r.settled_at) >= ended_since,
-                ~select(revoke.c.id)
-                .where(revoke.c.rental_id == t.rental_id, revoke.c.kind == "revoke")
-                .exists(),
-            )
-            .distinct()
-        )
-        return [tuple(row) for row in (await self.s.execute(q)).all()]
-
-    async def max_id(self) -> int:
-        q = select(func.coalesce(func.max(tables.agent_commands.c.id), 0))
-        return int((await self.s.execute(q)).scalar_one())
-
-    async def created_after(self, last_id: int, limit: int = 1000) -> Sequence[tuple[int, int]]:
-        """(id, machine_id) of commands inserted after ``last_id``, oldest first."""
-        t = tables.agent_commands.c
-        q = select(t.id, t.machine_id).where(t.id > last_id).order_by(t.id).limit(limit)
-        return [tuple(row) for row in (await self.s.execute(q)).all()]
-
-
-class Evidence(_Repo):
-    async def for_rental(self, rental_id: int) -> Sequence[EvidenceRecord]:
-        t = tables.agent_evidence.c
-        q = select(EvidenceRecord).where(t.rental_id == rental_id).order_by(t.at, t.id)
-        return (await self.s.execute(q)).scalars().all()
-
-
-class GpuSamples(_Repo):
-    """Per-minute GPU samples of each machine (``gpus_json``: [[util %, temp °C], ...])."""
-
-    async def record(self, rows: Sequence[dict]) -> None:
-        """Insert ``{"machine_id", "minute", "gpus_json"}`` rows; a minute already sampled
-        keeps its first sample."""
-        if rows:
-            stmt = _insert_or_ignore(
-                self.s.bind.dialect.name, tables.gpu_samples, ("machine_id", "minute")
-            )
-            await self.s.execute(stmt, list(rows))
-
-    async def since(self, machine_id: int, minute: int) -> list[tuple[int, str]]:
-        t = tables.gpu_samples.c
-        q = (
-            select(t.minute, t.gpus_json)
-            .where(t.machine_id == machine_id, t.minute >= minute)
-            .order_by(t.minute)
-        )
-        return [(m, j) for m, j in (await self.s.execute(q)).all()]
-
-    async def prune(self, before_minute: int) -> int:
-        t = tables.gpu_samples.c
-        stmt = delete(tables.gpu_samples).where(t.minute < before_minute)
-        return (await self.s.execute(stmt)).rowcount or 0
 
 
 class WalletSessions(_Repo):

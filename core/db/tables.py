@@ -15,6 +15,13 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from core.domain.instances import (
+    MAX_CPU_MODEL,
+    MAX_CUDA_VERSION,
+    MAX_DRIVER_VERSION,
+    MAX_GPU_UUID,
+)
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -70,7 +77,62 @@ machines = Table(
     Column("inventory_json", Text, nullable=False),
     Column("metrics_json", Text, nullable=False),
     Column("agent_version", String(32)),
+    # specs as the agent measured them; string lengths are checked at the agent API's edge
+    Column("cpu_model", String(MAX_CPU_MODEL)),
+    Column("cpu_cores", Integer),
+    Column("ram_mib", BigInteger),
+    Column("disk_free_gib", Integer),
+    Column("net_down_mbps", Integer),
+    Column("net_up_mbps", Integer),
+    Column("driver_version", String(MAX_DRIVER_VERSION)),
+    Column("cuda_version", String(MAX_CUDA_VERSION)),
+    Column("cuda_number", Integer),
+    Column("gpu_total", Integer, nullable=False),
+    # the instance one GPU gets (what /gpus shows and filters on)
+    Column("share_cpu_millis", Integer),
+    Column("share_ram_mib", BigInteger),
+    Column("share_disk_gib", Integer),
+    # the instance offer: backend, default template, custom images from which registries
+    Column("backend", String(16)),
+    Column("default_template", String(32)),
+    Column("custom_images", Boolean, nullable=False),
+    Column("registries", Text, nullable=False),
+    Column("max_ports", Integer, nullable=False),
+    Column("offer_json", Text, nullable=False),
     UniqueConstraint("provider_id", "name"),
+)
+
+# each GPU of each machine; ``rental_id`` is the one rental holding it, so a GPU can never be
+# in two rentals: a hold is one conditional UPDATE of the free rows (core/db/gpus.py)
+machine_gpus = Table(
+    "machine_gpus",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("machine_id", Integer, nullable=False),
+    Column("uuid", String(MAX_GPU_UUID), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("vram_mib", Integer),
+    Column("gpu_model", String(32)),
+    Column("listing_id", Integer),
+    Column("pcie_gen", Integer),
+    Column("pcie_width", Integer),
+    Column("present", Boolean, nullable=False),
+    Column("rental_id", Integer, index=True),
+    Column("hold_until", Time),
+    UniqueConstraint("machine_id", "uuid"),
+    Index("ix_machine_gpus_free", "listing_id", "rental_id"),
+)
+
+# the templates each machine offers (``/templates``, ``/rent ... template=jupyter``)
+machine_templates = Table(
+    "machine_templates",
+    metadata,
+    Column("machine_id", Integer, primary_key=True),
+    Column("name", String(32), primary_key=True, index=True),
+    Column("image", String(255), nullable=False),
+    Column("title", String(128), nullable=False),
+    Column("jupyter", Boolean, nullable=False),
 )
 
 listings = Table(
@@ -88,13 +150,20 @@ listings = Table(
     Column("verified", Boolean, nullable=False),
     Column("status", String(16), nullable=False),
     Column("reliability_bps", Integer, nullable=False),
-    Column("held_by_rental_id", Integer),
-    Column("hold_until", Time),
+    # its GPUs present and held by nobody (machine_gpus), kept in step by each hold/release
+    Column("free_gpus", Integer, nullable=False),
+    # its machine runs a rental without options: an agent without instances, or one with
+    # complete specs and a default template (core/services/machine_specs.py, machine_ready)
+    Column("ready", Boolean, nullable=False),
+    # the slowest PCIe link of its GPUs, as last reported (what /gpus shows)
+    Column("pcie_gen", Integer),
+    Column("pcie_width", Integer),
     # the search path: status first, then the usual filters
     Index("ix_listings_model_price", "status", "gpu_model", "price_per_hour"),
     Index("ix_listings_model_rel", "status", "gpu_model", "reliability_bps"),
     Index("ix_listings_price", "status", "price_per_hour"),
     Index("ix_listings_rel", "status", "reliability_bps"),
+    Index("ix_listings_free", "status", "gpu_model", "ready", "free_gpus"),  # the /gpus total
 )
 
 # descending VRAM, ascending price: the /gpus sort=vram order, walked without sorting
@@ -154,6 +223,11 @@ rentals = Table(
     Column("rating_comment", String(500)),
     Column("access_granted_at", Time),  # funded -> access granted is the response time
     Column("disputed_at", Time),  # when the dispute was mirrored (the keeper's arbiter clock)
+    Column("gpu_uuids_json", Text, nullable=False),  # the GPUs it holds, by UUID
+    Column("instance_json", Text),  # what runs on them: image, template, ports, limits
+    Column("access_ports_json", Text),  # published ports as granted: [[container, host], ...]
+    Column("jupyter_port", Integer),
+    Column("jupyter_token", String(128)),
 )
 
 outbox = Table(

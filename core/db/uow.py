@@ -7,7 +7,11 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import repositories as r
+from core.db.commands import AgentCommands, Evidence
 from core.db.engine import Database
+from core.db.gpus import MachineGpus, MachineTemplates
+from core.db.listings import Listings
+from core.db.machines import GpuSamples, Machines
 from core.db.processed import ProcessedUpdates
 
 
@@ -22,17 +26,19 @@ class SqlAlchemyUnitOfWork:
         s = self.session = self._factory()
         self.users = r.Users(s)
         self.providers = r.Providers(s)
-        self.machines = r.Machines(s)
-        self.listings = r.Listings(s)
+        self.machines = Machines(s)
+        self.gpus = MachineGpus(s)
+        self.templates = MachineTemplates(s)
+        self.listings = Listings(s)
         self.rentals = r.Rentals(s)
         self.outbox = r.Outbox(s)
         self.chain_events = r.ChainEvents(s)
         self.signatures = r.Signatures(s)
         self.settings = r.Settings(s)
-        self.agent_commands = r.AgentCommands(s)
-        self.evidence = r.Evidence(s)
+        self.agent_commands = AgentCommands(s)
+        self.evidence = Evidence(s)
         self.wallet_sessions = r.WalletSessions(s)
-        self.gpu_samples = r.GpuSamples(s)
+        self.gpu_samples = GpuSamples(s)
         self.processed_updates = ProcessedUpdates(s)
         return self
 

@@ -26,6 +26,11 @@ RESERVED_PORTS = frozenset({22})  # the instance's own SSH
 MIN_MEMORY_MIB = 512
 MIN_PIDS = 256
 PIDS_PER_CORE = 1024
+# what the service stores of an agent's report; longer values are refused at the agent API
+MAX_CPU_MODEL = 128
+MAX_DRIVER_VERSION = 64
+MAX_CUDA_VERSION = 32
+MAX_GPU_UUID = 96
 
 
 class InstanceError(ValueError):
@@ -142,3 +147,57 @@ def share_limits(shape: MachineShape, gpus: int) -> Limits:
     disk = max(1, shape.disk_gib * gpus // total)
     pids = max(MIN_PIDS, PIDS_PER_CORE * cpu_millis // 1000)
     return Limits(cpu_millis, memory, disk, max(64, memory // 4), pids)
+
+
+# -- what a renter asks for, and what went wrong ----------------------------------------------
+
+MAX_DISK_GB = 100_000  # a disk= request beyond this is a typo, not a machine
+_CUDA = re.compile(r"^(\d{1,3})(?:\.(\d{1,2}))?(?:\.\d{1,4})?$")
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceAsk:
+    """What a renter wants to run: a template by name or a custom image (not both), container
+    ports to publish and at least ``disk_gb`` of disk. Empty: the machine's default template."""
+
+    template: str | None = None
+    image: ImageRef | None = None
+    ports: tuple[int, ...] = ()
+    disk_gb: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self == InstanceAsk()
+
+
+def cuda_number(version: str | None) -> int | None:
+    """A CUDA version as one comparable number: "12.4" -> 1204, "12" -> 1200; None if
+    ``version`` is not a version (a simulated host says "sim")."""
+    match = _CUDA.match((version or "").strip())
+    if match is None:
+        return None
+    return int(match[1]) * 100 + int(match[2] or 0)
+
+
+def cuda_text(number: int) -> str:
+    return f"{number // 100}.{number % 100}"
+
+
+# Why a grant failed, as a renter may be told it (never the agent's own words: they are a
+# provider's claim and may hold paths or log lines). First match wins.
+FAILURE_KINDS = (
+    ("image", ("pull", "manifest", "registry")),
+    ("gpu", ("gpu", "nvidia", "cdi", "/dev/")),
+    ("selftest", ("self-test", "selftest", "self test", "login", "ssh")),
+    ("image", ("image",)),
+    ("start", ("start", "container", "create", "exit", "oom", "timeout", "disk", "space")),
+)
+
+
+def failure_kind(error: str | None) -> str:
+    """``gpu``, ``image``, ``selftest``, ``start`` or ``other`` for an agent's error text."""
+    text = (error or "").casefold()
+    for kind, words in FAILURE_KINDS:
+        if any(w in text for w in words):
+            return kind
+    return "other"

@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from core.domain.instances import InstanceAsk
+
 
 class ListingStatus(StrEnum):
-    AVAILABLE = "available"
-    HELD = "held"  # a confirmed quote awaits payment
-    RENTED = "rented"
+    """Whether a listing is offered. Which of its GPUs are free is kept per GPU (a rental
+    holds exactly its GPUs), so several renters can rent one listing's GPUs at once."""
+
+    AVAILABLE = "available"  # offered; its free GPUs can be rented
     PAUSED = "paused"  # the provider paused it
     OFFLINE = "offline"  # the agent missed heartbeats
     SUSPENDED = "suspended"  # the agent reported a GPU different from the listing
+    FAILING = "failing"  # a grant failed on its machine; back after the provider's /resume
 
 
 class MachineStatus(StrEnum):
@@ -20,6 +24,7 @@ class MachineStatus(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"
     PAUSED = "paused"
+    FAILING = "failing"  # a grant failed here: off the market until the provider's /resume
 
 
 QUOTE_TTL_SECONDS = 5 * 60
@@ -43,10 +48,18 @@ SORTS = ("best", "price", "reliability", "vram")
 
 @dataclass(frozen=True, slots=True)
 class ListingQuery:
-    """Filters and paging for a listing search (built from /gpus or /rent arguments)."""
+    """Filters and paging for a listing search (built from /gpus or /rent arguments).
+
+    ``gpu_count`` is how many GPUs must be free on one listing (the count a renter rents);
+    ``min_ram_gb``, ``min_disk_gb`` and ``min_cpu_cores`` filter on the share one GPU of the
+    listing gets, ``min_cuda`` on the machine's CUDA version (``cuda_number``); ``instance``
+    is what the renter wants to run (image or template, ports, disk), which only machines
+    that offer it match.
+    """
 
     model: str | None = None
     gpu_count: int | None = None
+    listing_id: int | None = None
     min_vram_gb: int | None = None
     max_price_per_hour: int | None = None
     region: str | None = None
@@ -56,3 +69,8 @@ class ListingQuery:
     offset: int = 0
     limit: int = 10
     exclude_ids: frozenset[int] = field(default_factory=frozenset)
+    min_ram_gb: int | None = None
+    min_disk_gb: int | None = None
+    min_cpu_cores: int | None = None
+    min_cuda: int | None = None
+    instance: InstanceAsk = field(default_factory=InstanceAsk)

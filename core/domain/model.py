@@ -51,7 +51,79 @@ class Machine:
     inventory_json: str = "[]"
     metrics_json: str = "{}"
     agent_version: str | None = None
+    # what the agent measured (core.wire.MachineSpecs); None where it could not
+    cpu_model: str | None = None
+    cpu_cores: int | None = None
+    ram_mib: int | None = None
+    disk_free_gib: int | None = None
+    net_down_mbps: int | None = None
+    net_up_mbps: int | None = None
+    driver_version: str | None = None
+    cuda_version: str | None = None
+    cuda_number: int | None = None  # core.domain.instances.cuda_number, for filters
+    gpu_total: int = 0  # GPUs present (the share of one GPU is 1/gpu_total of the machine)
+    # the instance one GPU gets (share_limits(shape, 1)); None without complete specs
+    share_cpu_millis: int | None = None
+    share_ram_mib: int | None = None
+    share_disk_gib: int | None = None
+    # what the machine runs rentals as (core.wire.InstanceOffer); backend None: an agent
+    # from before instances, whose grants carry no instance
+    backend: str | None = None
+    default_template: str | None = None
+    custom_images: bool = False
+    registries: str = ""  # allowed registries for custom images, space separated, lower case
+    max_ports: int = 0
+    offer_json: str = ""  # the offer as reported, to notice changes
     id: int | None = None
+
+
+# what every heartbeat rewrites from the agent's measurements (core/services/machine_specs.py)
+MACHINE_SPEC_FIELDS = (
+    "cpu_model",
+    "cpu_cores",
+    "ram_mib",
+    "disk_free_gib",
+    "net_down_mbps",
+    "net_up_mbps",
+    "driver_version",
+    "cuda_version",
+    "cuda_number",
+    "gpu_total",
+    "share_cpu_millis",
+    "share_ram_mib",
+    "share_disk_gib",
+)
+
+
+@dataclass(eq=False)
+class MachineGpu:
+    """One GPU of a machine as its agent reports it. ``rental_id`` is the one rental that
+    holds it (a hold until ``hold_until`` while unpaid, then until the rental ends)."""
+
+    machine_id: int
+    uuid: str
+    idx: int
+    name: str
+    vram_mib: int | None = None
+    gpu_model: str | None = None  # catalogue key; None for a GPU the catalogue lacks
+    listing_id: int | None = None
+    pcie_gen: int | None = None
+    pcie_width: int | None = None
+    present: bool = True  # False once the agent stops reporting it (or reports it lost)
+    rental_id: int | None = None
+    hold_until: int | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class MachineTemplate:
+    """An image a machine offers renters by name (``/templates``)."""
+
+    machine_id: int
+    name: str
+    image: str  # fully qualified (core.domain.instances.ImageRef.reference)
+    title: str
+    jupyter: bool = False
 
 
 @dataclass(eq=False)
@@ -67,8 +139,10 @@ class Listing:
     verified: bool = False
     status: str = ListingStatus.AVAILABLE
     reliability_bps: int = 8_000
-    held_by_rental_id: int | None = None
-    hold_until: int | None = None
+    free_gpus: int = 0  # present and held by no rental (kept by core/db/gpus.py)
+    ready: bool = True  # its machine runs a rental without options (machine_ready)
+    pcie_gen: int | None = None  # the slowest link of its GPUs
+    pcie_width: int | None = None
     id: int | None = None
 
     @property
@@ -83,8 +157,8 @@ class Rental:
     provider_id: int
     machine_id: int
     gpu_model: str
-    gpu_count: int
-    price_per_hour: int  # whole listing, per hour (what the contract stores)
+    gpu_count: int  # GPUs rented (of the listing's)
+    price_per_hour: int  # all rented GPUs, per hour (what the contract stores)
     duration_s: int
     deposit: int
     fee_bps: int
@@ -123,6 +197,14 @@ class Rental:
     rating_comment: str | None = None
     access_granted_at: int | None = None
     disputed_at: int | None = None
+    # the GPUs held (JSON list of UUIDs, set when the quote is confirmed) and what runs on
+    # them (JSON: image, template, ports, jupyter, limits, disk asked; set when quoted)
+    gpu_uuids_json: str = "[]"
+    instance_json: str | None = None
+    # what the agent granted beyond SSH: published ports ([[container, host], ...]), Jupyter
+    access_ports_json: str | None = None
+    jupyter_port: int | None = None
+    jupyter_token: str | None = None
     id: int | None = None
 
     def transition(self, new: RentalState | str) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from core.fakes.background import Background
+from core.fakes.hosts import simulated_access_for
 from core.ports import AccessGrant, AccessInfo, RentalEvents
 
 
 class FakeAgentGateway:
-    """Implements core.ports.AgentGateway; access is simulated (no SSH server behind it)."""
+    """Implements core.ports.AgentGateway; access is simulated (no SSH server behind it):
+    a grant's instance is answered as a simulated agent would (core/fakes/hosts.py)."""
 
     def __init__(self, background: Background, *, auto_grant: bool = True) -> None:
         self.background = background
@@ -30,15 +32,9 @@ class FakeAgentGateway:
             self.fail_next = False
             await self.events.access_failed(rental_id, "simulated host refused the grant")
             return
-        await self.events.access_granted(
-            rental_id,
-            AccessInfo(
-                username=f"rs-{rental_id}",
-                host="127.0.0.1",
-                port=2222,
-                host_key_fingerprint="SHA256:simulatedhostkeyAAAAAAAAAAAAAAAAAAAAAAAAAA",
-            ),
-        )
+        grant = self.granted.get(rental_id)
+        details = simulated_access_for(rental_id, grant.instance if grant else None)
+        await self.events.access_granted(rental_id, AccessInfo.of(details))
 
     async def revoke(self, machine_id: int, rental_id: int) -> None:
         self.granted.pop(rental_id, None)

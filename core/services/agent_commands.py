@@ -21,6 +21,7 @@ from core.wire import (
     CommandBatch,
     CommandResult,
     Evidence,
+    InstanceRequest,
     ResultAck,
     ResultBatch,
 )
@@ -47,9 +48,12 @@ class AgentCommandService(Service):
         self.events = events
 
     async def queue_grant(self, grant: AccessGrant) -> AgentCommand:
-        """Queue "install this key until ``expires_at``"; valid for the accept timeout."""
+        """Queue "run the rental's instance with this key until ``expires_at``" (or move the
+        deadline of the instance that runs); valid for the accept timeout."""
         now = self.clock.now()
-        payload = {"public_key": grant.public_key, "expires_at": grant.expires_at}
+        payload: dict = {"public_key": grant.public_key, "expires_at": grant.expires_at}
+        if grant.instance is not None:
+            payload["instance"] = grant.instance.model_dump(mode="json")
         return await self._append(
             grant.machine_id, "grant", grant.rental_id, payload, now + self.rules.accept_timeout_s
         )
@@ -155,9 +159,7 @@ class AgentCommandService(Service):
             return
         try:
             if result.ok:
-                await self.events.access_granted(
-                    rental_id, AccessInfo(**result.access.model_dump())
-                )
+                await self.events.access_granted(rental_id, AccessInfo.of(result.access))
             else:
                 reason = result.error or "the agent could not grant access"
                 await self.events.access_failed(rental_id, reason)
@@ -211,6 +213,7 @@ def _wire(c: AgentCommandRecord) -> AgentCommand:
         rental_id=c.rental_id,
         public_key=payload.get("public_key"),
         expires_at=payload.get("expires_at"),
+        instance=InstanceRequest(**payload["instance"]) if payload.get("instance") else None,
         issued_at=c.created_at,
         valid_until=c.expires_at,
     )

@@ -8,12 +8,11 @@ beats in one transaction (:meth:`AgentService.heartbeat_many`); anything else go
 from __future__ import annotations
 
 import json
-from collections import Counter
+import logging
 from collections.abc import Sequence
 
-from core.domain.gpus import get_model, model_from_nvml
 from core.domain.listings import ListingStatus, MachineStatus
-from core.domain.model import EvidenceRecord, Listing, Machine
+from core.domain.model import EvidenceRecord, Machine
 from core.domain.reliability import (
     HEARTBEAT_COVERAGE,
     HEARTBEAT_INTERVAL,
@@ -24,8 +23,20 @@ from core.domain.reliability import (
 from core.domain.rentals import RentalState
 from core.errors import CoreError, Forbidden
 from core.services.base import Service, UnitOfWork, enqueue
+from core.services.inventory import sync_inventory
+from core.services.machine_specs import (
+    apply_offer,
+    beat_ready,
+    check_heartbeat,
+    inventory_json,
+    machine_ready,
+    offer_json,
+    spec_values,
+)
 from core.services.providers import hash_token
 from core.wire import Heartbeat, HeartbeatAck
+
+log = logging.getLogger(__name__)
 
 # rentals whose evidence a heartbeat gap becomes
 _RUNNING = (RentalState.PROVISIONING, RentalState.ACTIVE)
@@ -60,7 +71,8 @@ class AgentService(Service):
     ) -> list[HeartbeatAck | CoreError]:
         """Record many ``(token hash, heartbeat)`` pairs; routine ones in one transaction.
 
-        Returns one ack or one error (Forbidden for an unknown or revoked token) per beat.
+        Returns one ack or one error per beat: Forbidden for an unknown or revoked token,
+        ValidationError for a beat the service cannot store (``check_heartbeat``).
         """
         now = self.clock.now()
         results: list[HeartbeatAck | CoreError | None] = [None] * len(beats)
@@ -73,6 +85,11 @@ class AgentService(Service):
                 if state is None:
                     results[i] = Forbidden("Unknown agent token.")
                     continue
+                try:
+                    check_heartbeat(hb)
+                except CoreError as exc:
+                    results[i] = exc
+                    continue
                 last = state.last_heartbeat_at
                 if (
                     state.status != MachineStatus.ONLINE
@@ -80,7 +97,9 @@ class AgentService(Service):
                     or state.id in seen
                     or last is None
                     or now - last > HEARTBEAT_COVERAGE
-                    or _inventory_json(hb) != state.inventory_json
+                    or inventory_json(hb) != state.inventory_json
+                    or offer_json(hb) != state.offer_json
+                    or beat_ready(hb) != machine_ready(state)  # its listings' ``ready``
                 ):
                     slow.append((i, state.id))
                     continue
@@ -97,6 +116,7 @@ class AgentService(Service):
                         "b_host": hb.ssh_host,
                         "b_port": hb.ssh_port,
                         "b_fp": hb.host_key_fingerprint,
+                        **{f"b_{k}": v for k, v in spec_values(hb).items()},
                     }
                 )
                 results[i] = HeartbeatAck(
@@ -116,9 +136,11 @@ class AgentService(Service):
         """Record liveness and metrics; create listings for new GPUs, suspend mismatches.
 
         A beat the agent had buffered during an outage (``queued_s`` > 0) only becomes
-        evidence for the machine's running rentals. Raises Forbidden for an unknown machine.
+        evidence for the machine's running rentals. Raises Forbidden for an unknown machine,
+        ValidationError for a beat the service cannot store (nothing is stored then).
         """
         now = self.clock.now()
+        check_heartbeat(hb)
         if hb.queued_s:
             return await self._late_beat(machine_id, hb, now)
         async with self.uow() as uow:
@@ -142,10 +164,16 @@ class AgentService(Service):
             machine.ssh_host, machine.ssh_port = hb.ssh_host, hb.ssh_port
             machine.host_key_fingerprint = hb.host_key_fingerprint
             machine.metrics_json = _metrics_json(hb, now)
-            inventory_json = _inventory_json(hb)
-            if inventory_json != machine.inventory_json:
-                machine.inventory_json = inventory_json
-                await self._sync_listings(uow, machine, hb)
+            was_ready = machine_ready(machine)
+            for key, value in spec_values(hb).items():
+                setattr(machine, key, value)
+            inventory, offer = inventory_json(hb), offer_json(hb)
+            if inventory != machine.inventory_json or offer != machine.offer_json:
+                machine.inventory_json = inventory
+                apply_offer(machine, hb)
+                await sync_inventory(uow, machine, hb, now)
+            if machine_ready(machine) != was_ready:
+                await uow.listings.set_ready_for_machine(machine.id, machine_ready(machine))
             if machine.status in (MachineStatus.PENDING, MachineStatus.OFFLINE):
                 machine.status = MachineStatus.ONLINE
                 await self._follow_machine(uow, machine, ListingStatus.AVAILABLE)
@@ -171,49 +199,6 @@ class AgentService(Service):
             await uow.commit()
             return HeartbeatAck(
                 machine_id=machine_id, status=machine.status, next_in_s=HEARTBEAT_INTERVAL
-            )
-
-    async def _sync_listings(self, uow: UnitOfWork, machine: Machine, hb: Heartbeat) -> None:
-        """One listing per GPU model on the machine; a listing whose GPUs vanished or changed
-        model is suspended (the agent reported a different GPU than the listing)."""
-        counts: Counter[str] = Counter()
-        for g in hb.gpus:
-            model = model_from_nvml(g.name, g.vram_total_mib)
-            if model is not None and not g.lost:
-                counts[model.key] += 1
-        existing = {x.gpu_model: x for x in await uow.listings.for_machine(machine.id)}
-        for key, listing in existing.items():
-            if counts.get(key, 0) < listing.gpu_count:
-                if listing.status in (
-                    ListingStatus.AVAILABLE,
-                    ListingStatus.OFFLINE,
-                    ListingStatus.PAUSED,
-                    ListingStatus.HELD,
-                ):
-                    listing.status = ListingStatus.SUSPENDED
-            elif listing.status == ListingStatus.SUSPENDED:
-                listing.status = (
-                    ListingStatus.PAUSED
-                    if listing.price_per_hour == 0
-                    else (ListingStatus.AVAILABLE)
-                )
-        for key, n in counts.items():
-            if key in existing:
-                continue
-            model = get_model(key)
-            uow.listings.add(
-                Listing(
-                    machine_id=machine.id,
-                    provider_id=machine.provider_id,
-                    gpu_model=key,
-                    gpu_count=n,
-                    vram_gb=model.vram_gb,
-                    price_per_hour=0,
-                    region=machine.region,
-                    created_at=self.clock.now(),
-                    status=ListingStatus.PAUSED,  # offered once the provider sets a price
-                    verified=True,  # the model was read through NVML, not typed in
-                )
             )
 
     async def _follow_machine(self, uow: UnitOfWork, machine: Machine, status: str) -> None:
@@ -304,13 +289,11 @@ def _sample(machine_id: int, hb: Heartbeat, now: int) -> dict:
 
 
 def _metrics_json(hb: Heartbeat, now: int) -> str:
-    gpus = [{"u": g.utilization_pct, "t": g.temperature_c, "m": g.vram_used_mib} for g in hb.gpus]
+    gpus = [
+        {"id": g.uuid, "u": g.utilization_pct, "t": g.temperature_c, "m": g.vram_used_mib}
+        for g in hb.gpus
+    ]
     return json.dumps({"at": now, "gpus": gpus}, separators=(",", ":"))
-
-
-def _inventory_json(hb: Heartbeat) -> str:
-    inventory = [g.model_dump(include={"name", "uuid", "vram_total_mib"}) for g in hb.gpus]
-    return json.dumps(inventory, sort_keys=True)
 
 
 async def _evidence(uow: UnitOfWork, machine_id: int, kind: str, now: int, data: dict) -> None:

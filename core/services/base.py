@@ -20,6 +20,8 @@ class UnitOfWork(Protocol):
     users: Any
     providers: Any
     machines: Any
+    gpus: Any
+    templates: Any
     listings: Any
     rentals: Any
     outbox: Any

@@ -14,13 +14,10 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from core.domain.billing import billed as billed_for
-from core.domain.listings import ListingStatus
 from core.domain.model import ChainEventRecord, Rental
 from core.domain.rentals import RentalState as S
 from core.errors import CoreError, PaymentError
 from core.ports import (
-    AccessGrant,
-    AccessInfo,
     AgentGateway,
     ChainEvent,
     ChainReceipt,
@@ -29,16 +26,17 @@ from core.ports import (
     KeyPairFactory,
 )
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
+from core.services.instances import gpu_uuids
 from core.services.keeper import tick as keeper_tick
 from core.services.notifications import NEVER as HELD
+from core.services.provisioning import KEY_SLACK_S, Provisioning, credentials_payload
 from core.services.receipts import receipt_view
 from core.services.rentals import cancel_unpaid, terms_of
 
 log = logging.getLogger(__name__)
-KEY_SLACK_S = 60  # the SSH key outlives paidUntil a little: the keeper stops the rental first
 
 
-class RentalLifecycle(Service):
+class RentalLifecycle(Provisioning, Service):
     def __init__(
         self,
         uow: UowFactory,
@@ -162,46 +160,6 @@ class RentalLifecycle(Service):
             )
             await uow.commit()
 
-    # -- agents --------------------------------------------------------------------------
-    async def access_granted(self, rental_id: int, access: AccessInfo) -> None:
-        """The agent installed the key: start billing on chain (start is idempotent here)."""
-        async with self.uow() as uow:
-            rental = await uow.rentals.get(rental_id)
-            if rental is None or rental.state not in (S.FUNDED, S.PROVISIONING):
-                return
-            rental.access_username = access.username
-            rental.access_host = access.host
-            rental.access_port = access.port
-            rental.host_key_fingerprint = access.host_key_fingerprint
-            rental.access_granted_at = rental.access_granted_at or self.clock.now()
-            await uow.commit()
-            escrow_id = rental.escrow_id
-        try:
-            receipt = await self.escrow.start(escrow_id)
-        except PaymentError:
-            log.exception("start failed for rental %s; the keeper retries", rental_id)
-            return
-        for event in receipt.events:
-            await self.chain_event(event)
-
-    async def access_failed(self, rental_id: int, reason: str) -> None:
-        """The agent could not grant access: refund in full and tell both sides."""
-        async with self.uow(readonly=True) as uow:
-            rental = await uow.rentals.get(rental_id)
-        if rental is None or rental.state not in (S.FUNDED, S.PROVISIONING):
-            return
-        log.warning("access failed for rental %s: %s", rental_id, reason[:200])
-        await self._cancel_funded(rental)
-
-    async def _cancel_funded(self, rental: Rental) -> None:
-        try:
-            receipt = await self.escrow.cancel_pending(rental.escrow_id)
-        except PaymentError:
-            log.exception("cancelPending failed for rental %s; retried by the keeper", rental.id)
-            return
-        for event in receipt.events:
-            await self.chain_event(event)
-
     # -- chain events ----------------------------------------------------------------------
     async def chain_event(self, event: ChainEvent) -> None:
         """Mirror one escrow event into the database, exactly once."""
@@ -253,7 +211,12 @@ class RentalLifecycle(Service):
         rental.transition(S.FUNDED)
         rental.funded_at = now
         rental.open_tx = ev.tx_hash
-        await uow.listings.set_status_for_rental(rental.listing_id, rental.id, ListingStatus.RENTED)
+        held = len(gpu_uuids(rental))
+        if await uow.gpus.keep(rental.id) < held:
+            # paid after its hold ran out and another renter took a GPU: give it back
+            rental.cancel_reason = "paid after the hold expired; the GPUs were taken"
+            after.append(lambda: self._cancel_funded(rental))
+            return
         await enqueue(
             uow,
             user_id=rental.renter_id,
@@ -283,17 +246,6 @@ class RentalLifecycle(Service):
         grant = self.grant_for(rental)
         after.append(lambda: self.agents.grant(grant))
 
-    def grant_for(self, rental: Rental) -> AccessGrant:
-        """The first grant of a funded rental: its key lives until the prepaid time could
-        end at the latest (accepted at the end of the accept timeout), plus a little slack."""
-        lifetime = rental.duration_s + KEY_SLACK_S + self.rules.accept_timeout_s
-        return AccessGrant(
-            rental_id=rental.id,
-            machine_id=rental.machine_id,
-            public_key=rental.public_key,
-            expires_at=rental.funded_at + lifetime,
-        )
-
     async def _on_RentalStarted(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
         rental.transition(S.ACTIVE)
         rental.started_at = int(ev.args["startedAt"])
@@ -304,15 +256,7 @@ class RentalLifecycle(Service):
             uow,
             user_id=rental.renter_id,
             kind="credentials",
-            payload={
-                "rental_id": rental.id,
-                "username": rental.access_username,
-                "host": rental.access_host,
-                "port": rental.access_port,
-                "host_key_fingerprint": rental.host_key_fingerprint,
-                "paid_until": rental.paid_until,
-                "key_generated": rental.key_generated,
-            },
+            payload=credentials_payload(rental),
             dedupe_key=f"creds:{rental.id}",
             now=now,
         )
@@ -329,18 +273,17 @@ class RentalLifecycle(Service):
             dedupe_key=f"ext:{ev.tx_hash}:{ev.log_index}",
             now=now,
         )
-        grant = AccessGrant(
-            rental.id, rental.machine_id, rental.public_key, rental.paid_until + KEY_SLACK_S
-        )
+        # the same instance with a later deadline: the agent moves the running one's
+        grant = self.grant_until(rental, rental.paid_until + KEY_SLACK_S)
         after.append(lambda: self.agents.grant(grant))
 
     async def _on_RentalEnded(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
         rental.transition(S.ENDED)
         rental.ended_at = int(ev.args["endedAt"])
         rental.stop_tx = ev.tx_hash
-        await uow.listings.set_status_for_rental(
-            rental.listing_id, rental.id, ListingStatus.AVAILABLE
-        )
+        await uow.gpus.release(
+            rental.id, rental.listing_id
+        )  # the revoke below deletes the instance first
         machine_id, rental_id = rental.machine_id, rental.id
         after.append(lambda: self.agents.revoke(machine_id, rental_id))
         # dropped again if the settlement is applied in the same transaction (a signed stop)
@@ -373,9 +316,7 @@ class RentalLifecycle(Service):
         elif rental.state in (S.FUNDED, S.PROVISIONING):
             rental.transition(S.CANCELLED)
             rental.cancel_reason = rental.cancel_reason or "provider never provisioned"
-            await uow.listings.set_status_for_rental(
-                rental.listing_id, rental.id, ListingStatus.AVAILABLE
-            )
+            await uow.gpus.release(rental.id, rental.listing_id)
             await uow.outbox.discard(f"key:{rental.id}")
             machine_id, rental_id = rental.machine_id, rental.id
             after.append(lambda: self.agents.revoke(machine_id, rental_id))
@@ -475,10 +416,6 @@ class RentalLifecycle(Service):
             return 0
         await self.chain_events(receipt.events)
         return 1
-
-    async def cancel_funded(self, rental: Rental) -> None:
-        """Refund a paid rental that never started (cancelPending)."""
-        await self._cancel_funded(rental)
 
 
 def _plain(view: object) -> dict:

@@ -1,4 +1,10 @@
-"""Market: search listings (/gpus) and quote the best one (/rent)."""
+"""Market: search listings (/gpus), quote the best one (/rent) and list templates (/templates).
+
+A quote is for a number of GPUs of one listing (several renters can rent one listing's GPUs at
+once) and for an instance the listing's machine offers: its default template, a template by
+name or a custom image from a registry it allows, with published ports and at least the disk
+asked for. What cannot be had is refused here, before anything is held or signed.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +13,65 @@ from dataclasses import replace
 
 from core.domain.billing import deposit_for
 from core.domain.listings import ListingQuery
-from core.domain.model import Listing, Rental
+from core.domain.model import Listing, Machine, MachineTemplate, Rental
 from core.domain.rentals import RentalState
-from core.errors import Conflict, NoOffer, NotFound
+from core.errors import Conflict, NotFound
 from core.services.base import Service, UnitOfWork, gpu_name
-from core.services.views import OfferView, Principal, QuoteView, SearchPage
+from core.services.instances import plan, query_of, view_of
+from core.services.market_reasons import no_offer_reason
+from core.services.views import (
+    MachineSpecsView,
+    OfferView,
+    Principal,
+    QuoteView,
+    SearchPage,
+    TemplateOfferView,
+    TemplatesView,
+)
 
-PAGE_SIZE = 8
+PAGE_SIZE = 6  # three lines a listing: a page fits one Discord message (2,000 characters)
 
 
-def offer_view(listing: Listing) -> OfferView:
+def offer_view(
+    listing: Listing, machine: Machine | None = None, free: int = 0, count: int | None = None
+) -> OfferView:
+    """A listing as shown: ``count`` GPUs of it when quoted, all of them in a search."""
+    n = listing.gpu_count if count is None else count
     return OfferView(
         listing_id=listing.id,
         gpu_model=listing.gpu_model,
         gpu_name=gpu_name(listing.gpu_model),
-        gpu_count=listing.gpu_count,
+        gpu_count=n,
         vram_gb=listing.vram_gb,
         price_per_hour=listing.price_per_hour,
-        total_per_hour=listing.total_price_per_hour,
+        total_per_hour=listing.price_per_hour * n,
         region=listing.region,
         reliability_bps=listing.reliability_bps,
         verified=listing.verified,
+        machine_name=machine.name if machine else "",
+        free_gpus=free,
+        specs=_specs(machine, (listing.pcie_gen, listing.pcie_width))
+        if machine
+        else MachineSpecsView(),
+    )
+
+
+def _specs(m: Machine, pcie: tuple[int | None, int | None]) -> MachineSpecsView:
+    return MachineSpecsView(
+        cpu_model=m.cpu_model,
+        cpu_cores=m.cpu_cores,
+        ram_mib=m.ram_mib,
+        disk_free_gib=m.disk_free_gib,
+        driver_version=m.driver_version,
+        cuda_version=m.cuda_version,
+        pcie_gen=pcie[0],
+        pcie_width=pcie[1],
+        net_down_mbps=m.net_down_mbps,
+        net_up_mbps=m.net_up_mbps,
+        share_cpu_millis=m.share_cpu_millis,
+        share_ram_mib=m.share_ram_mib,
+        share_disk_gib=m.share_disk_gib,
+        backend=m.backend,
     )
 
 
@@ -35,13 +79,13 @@ class MarketService(Service):
     async def search(self, who: Principal, query: ListingQuery, page: int = 1) -> SearchPage:
         """One page of offerable listings; never raises for an empty result."""
         page = max(1, page)
-        q = _replace(query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
+        q = replace(query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
         now = self.clock.now()
         async with self.uow(readonly=True) as uow:
             rows = list(await uow.listings.search(q, now))
             total = await uow.listings.count_offerable(query, now) if page == 1 else -1
         return SearchPage(
-            offers=tuple(offer_view(x) for x in rows[:PAGE_SIZE]),
+            offers=tuple(offer_view(r.listing, r.machine, r.free_gpus) for r in rows[:PAGE_SIZE]),
             page=page,
             has_more=len(rows) > PAGE_SIZE,
             total_available=total,
@@ -49,14 +93,17 @@ class MarketService(Service):
         )
 
     async def quote(self, who: Principal, query: ListingQuery, duration_s: int) -> QuoteView:
-        """Quote the best listing (price weighed by reliability); raise NoOffer if none fits."""
+        """Quote the best listing (price weighed by reliability) with enough free GPUs whose
+        machine runs what was asked; raise NoOffer or ValidationError (the reason: unknown
+        listing, too many GPUs, a template or registry nobody offers...) if none fits."""
         async with self.uow() as uow:
             view = await self.quote_in(uow, who.user_id, query, duration_s)
             await uow.commit()
         return view
 
     async def cheaper(self, who: Principal, rental_id: int) -> QuoteView:
-        """Replace a quote by the best offer of the same GPU that costs less per hour.
+        """Replace a quote by the best offer of the same GPUs and instance that costs less
+        per hour.
 
         Raises NotFound/Forbidden for someone else's quote, Conflict if it is no longer a
         quote, NoOffer when nothing cheaper is free.
@@ -74,9 +121,7 @@ class MarketService(Service):
                     rental_id=rental_id,
                 )
             per_gpu = old.price_per_hour // old.gpu_count
-            query = ListingQuery(
-                model=old.gpu_model, gpu_count=old.gpu_count, max_price_per_hour=per_gpu - 1
-            )
+            query = query_of(old, max_price_per_hour=per_gpu - 1)
             view = await self.quote_in(uow, who.user_id, query, old.duration_s)
             old.transition(RentalState.CANCELLED)
             old.cancel_reason = "replaced by a cheaper quote"
@@ -94,59 +139,74 @@ class MarketService(Service):
     ) -> QuoteView:
         """Create a quoted rental inside the caller's unit of work (used by retries)."""
         now = self.clock.now()
-        q = _replace(query, sort="best", offset=0, limit=1, exclude_ids=frozenset(exclude))
+        q = replace(query, sort="best", offset=0, limit=1, exclude_ids=frozenset(exclude))
         rows = await uow.listings.search(q, now)
         if not rows:
-            raise _no_offer(query)
+            raise await no_offer_reason(uow, q, now)
         best = rows[0]
-        price = best.total_price_per_hour
+        listing, machine = best.listing, best.machine
+        count = max(1, query.gpu_count or 1)
+        template = await _template(uow, machine, query)
+        price = listing.price_per_hour * count
         rental = Rental(
             renter_id=renter_id,
-            listing_id=best.id,
-            provider_id=best.provider_id,
-            machine_id=best.machine_id,
-            gpu_model=best.gpu_model,
-            gpu_count=best.gpu_count,
+            listing_id=listing.id,
+            provider_id=listing.provider_id,
+            machine_id=listing.machine_id,
+            gpu_model=listing.gpu_model,
+            gpu_count=count,
             price_per_hour=price,
             duration_s=duration_s,
             deposit=deposit_for(duration_s, price),
             fee_bps=self.rules.fee_bps,
             created_at=now,
             quote_expires_at=now + self.rules.quote_ttl_s,
-            reliability_bps=best.reliability_bps,
+            reliability_bps=listing.reliability_bps,
+            instance_json=plan(machine, template, query.instance, count),
         )
         uow.rentals.add(rental)
         await uow.flush()
         return QuoteView(
             rental_id=rental.id,
-            offer=offer_view(best),
+            offer=offer_view(listing, machine, best.free_gpus, count),
             duration_s=duration_s,
             deposit=rental.deposit,
             fee_bps=rental.fee_bps,
             expires_at=rental.quote_expires_at,
+            instance=view_of(rental),
+        )
+
+    async def templates(
+        self, who: Principal, model: str | None = None, listing_id: int | None = None
+    ) -> TemplatesView:
+        """The templates offered listings run, by name, with the listings that offer each
+        (of one GPU model or one listing when given); never raises."""
+        async with self.uow(readonly=True) as uow:
+            rows = await uow.templates.offered(model, listing_id)
+        by_name: dict[str, tuple[str, bool, list[int]]] = {}
+        for name, title, jupyter, lid in rows:
+            entry = by_name.setdefault(name, (title, jupyter, []))
+            entry[2].append(lid)
+        return TemplatesView(
+            templates=tuple(
+                TemplateOfferView(name, title, jupyter, tuple(ids))
+                for name, (title, jupyter, ids) in sorted(by_name.items())
+            ),
+            model=model,
+            listing_id=listing_id,
         )
 
 
-def _replace(q: ListingQuery, **changes: object) -> ListingQuery:
-    return replace(q, **changes)
-
-
-def _no_offer(q: ListingQuery) -> NoOffer:
-    what = gpu_name(q.model) if q.model else "GPU"
-    if q.gpu_count and q.gpu_count > 1:
-        what = f"{q.gpu_count}x {what}"
-    # the hint names what to relax: a price cap, a region, both or neither
-    variant = ("price" if q.max_price_per_hour is not None else "") + (
-        "_region" if q.region else ""
-    )
-    extra = []
-    if q.max_price_per_hour is not None:
-        extra.append("a higher max price")
-    if q.region:
-        extra.append("another region")
-    hint = f" Try {' or '.join(extra)}, or" if extra else " Try"
-    return NoOffer(
-        f"No {what} is free right now.{hint} /gpus to see what is available.",
-        key=f"market.no_offer{('.' + variant.strip('_')) if variant else ''}",
-        params={"what": what},
-    )
+async def _template(
+    uow: UnitOfWork, machine: Machine, query: ListingQuery
+) -> MachineTemplate | None:
+    """The template the rental runs: the one asked for, the one whose image was asked for,
+    or the machine's default; None for a custom image (or a machine without instances)."""
+    ask = query.instance
+    if machine.backend is None:
+        return None
+    if ask.template is not None:
+        return await uow.templates.get(machine.id, ask.template)
+    if ask.image is not None:
+        return await uow.templates.by_image(machine.id, ask.image.reference)
+    return await uow.templates.get(machine.id, machine.default_template)

@@ -282,7 +282,9 @@ class ProviderService(Service):
         )
 
     async def pause(self, who: Principal, machine_name: str | None, paused: bool) -> Notice:
-        """Stop (or resume) offering a machine; a running rental is not affected."""
+        """Stop (or resume) offering a machine; a running rental is not affected. Resuming
+        also puts a machine back on the market that was taken off because a grant failed
+        (``failing``): the provider says it is fixed."""
         _private_only(who)
         async with self.uow() as uow:
             provider = await self._provider(uow, who)
@@ -294,9 +296,11 @@ class ProviderService(Service):
                 if paused:
                     m.status = MachineStatus.PAUSED
                     await uow.listings.set_status_for_machine(
-                        m.id, [ListingStatus.AVAILABLE, ListingStatus.OFFLINE], ListingStatus.PAUSED
+                        m.id,
+                        [ListingStatus.AVAILABLE, ListingStatus.OFFLINE, ListingStatus.FAILING],
+                        ListingStatus.PAUSED,
                     )
-                elif m.status == MachineStatus.PAUSED:
+                elif m.status in (MachineStatus.PAUSED, MachineStatus.FAILING):
                     m.status = (
                         MachineStatus.ONLINE if m.last_heartbeat_at else MachineStatus.PENDING
                     )
@@ -306,7 +310,8 @@ class ProviderService(Service):
                         else ListingStatus.OFFLINE
                     )
                     for x in await uow.listings.for_machine(m.id):
-                        if x.status == ListingStatus.PAUSED and x.price_per_hour > 0:
+                        back = x.status in (ListingStatus.PAUSED, ListingStatus.FAILING)
+                        if back and x.price_per_hour > 0:
                             x.status = target
             await uow.commit()
         names = ", ".join(m.name for m in machines) or "-"

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from core.domain.rentals import RentalState as S
 from core.ports import AccessInfo, SignatureRequest
 from core.services.base import UowFactory
+from core.wire import AccessDetails
 
 if TYPE_CHECKING:
     from core.services.lifecycle import RentalLifecycle
@@ -116,12 +117,13 @@ async def _apply_result(lc: RentalLifecycle, rental_id: int, result_json: str) -
     try:
         result = json.loads(result_json)
         if result.get("ok") is True and result.get("access"):
-            await lc.access_granted(rental_id, AccessInfo(**result["access"]))
+            details = AccessDetails.model_validate(result["access"])
+            await lc.access_granted(rental_id, AccessInfo.of(details))
         elif result.get("ok") is False:
             await lc.access_failed(rental_id, str(result.get("error") or "grant failed"))
         else:
             return 0
-    except (ValueError, TypeError):
+    except (ValueError, TypeError):  # pydantic's ValidationError is a ValueError
         log.exception("stored grant result of rental %s is unreadable", rental_id)
         return 0
     return 1

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
-from core.domain.billing import billed as billed_for
 from core.domain.billing import deposit_for
-from core.domain.listings import ListingQuery, ListingStatus
 from core.domain.model import PendingSignature, Rental
 from core.domain.rentals import RentalState as S
 from core.errors import (
@@ -25,7 +23,9 @@ from core.errors import (
 from core.ports import Clock, EscrowPort, RentalTerms, SignatureRequest, WalletPort
 from core.services.arbiter import evidence_hash, evidence_of
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, gpu_name
+from core.services.instances import query_of
 from core.services.market import MarketService
+from core.services.rental_views import status_view
 from core.services.views import (
     Notice,
     PaymentPendingView,
@@ -38,7 +38,6 @@ from core.services.views import (
 from core.services.wallets import WalletService, new_pending
 
 LIVE = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE)
-HISTORY_S = 3600  # /status charts the last hour of the machine's GPU samples
 MAX_DISPUTE_REASON = 500
 
 
@@ -119,7 +118,8 @@ class RentalService(Service):
             await uow.commit()
 
     async def _confirm(self, who: Principal, rental_id: int, renter: str) -> PaymentPendingView:
-        """The one confirm: hold the listing, prepare the authorization, ask the wallet."""
+        """The one confirm: hold exactly the quoted number of the listing's GPUs (one
+        conditional write), prepare the authorization, ask the wallet."""
         now = self.clock.now()
         async with self.uow() as uow:
             rental = await self._own(uow, who, rental_id)
@@ -139,7 +139,8 @@ class RentalService(Service):
                     "This quote has expired. Send /rent again for a fresh price.",
                 )
             hold_until = now + self.rules.payment_hold_s
-            if not await uow.listings.try_hold(rental.listing_id, rental.id, now, hold_until):
+            held = await uow.gpus.hold(rental.listing_id, rental.id, rental.gpu_count, hold_until)
+            if held is None:
                 rental.transition(S.CANCELLED)
                 rental.cancel_reason = "listing taken"
                 next_best = await self._next_best(uow, rental)
@@ -149,6 +150,7 @@ class RentalService(Service):
                     next_best,
                     key="rentals.just_taken",
                 )
+            rental.gpu_uuids_json = json.dumps(held)
             provider = await uow.providers.get(rental.provider_id)
             rental.renter_address = renter
             rental.provider_address = provider.payout_address
@@ -191,15 +193,7 @@ class RentalService(Service):
         """The renter's rental (the live one when ``ref`` is None); NotFound if none."""
         async with self.uow(readonly=True) as uow:
             rental = await self._pick(uow, who, ref, LIVE + (S.ENDED, S.DISPUTED))
-            machine = await uow.machines.get(rental.machine_id)
-            view = self._view(rental, machine.name if machine else "", _metrics(machine))
-            if rental.started_at is None:
-                return view
-            end = rental.ended_at or view.now
-            since = max(rental.started_at, end - HISTORY_S) // 60 * 60
-            rows = await uow.gpu_samples.since(rental.machine_id, since)
-            history = tuple((m, tuple(map(tuple, json.loads(j)))) for m, j in rows if m <= end)
-            return replace(view, history=history)
+            return await status_view(uow, rental, self.clock.now())
 
     async def recent(self, who: Principal, limit: int = 10) -> list[RentalRef]:
         """The renter's latest rentals (newest first, quotes and cancellations left out) for
@@ -363,7 +357,7 @@ class RentalService(Service):
         return live[0] if live else rows[0]
 
     async def _next_best(self, uow: UnitOfWork, lost: Rental) -> QuoteView | None:
-        query = ListingQuery(model=lost.gpu_model, gpu_count=lost.gpu_count)
+        query = query_of(lost)
         try:
             return await self.market.quote_in(
                 uow, lost.renter_id, query, lost.duration_s, exclude=(lost.listing_id,)
@@ -378,43 +372,14 @@ class RentalService(Service):
                 await cancel_unpaid(uow, rental, reason)
                 await uow.commit()
 
-    def _view(self, r: Rental, machine_name: str, metrics: dict) -> RentalView:
-        now = self.clock.now()
-        cost = 0
-        remaining = None
-        if r.started_at is not None:
-            end = min(r.ended_at or now, r.paid_until or now)
-            cost = billed_for(max(0, end - r.started_at), r.price_per_hour)
-            if r.ended_at is None and r.paid_until is not None:
-                remaining = max(0, r.paid_until - now)
-        return RentalView(
-            rental_id=r.id,
-            state=r.state,
-            gpu_name=gpu_name(r.gpu_model),
-            gpu_count=r.gpu_count,
-            price_per_hour=r.price_per_hour,
-            deposit=r.deposit,
-            created_at=r.created_at,
-            started_at=r.started_at,
-            paid_until=r.paid_until,
-            ended_at=r.ended_at,
-            now=now,
-            cost_so_far=cost,
-            remaining_s=remaining,
-            machine_name=machine_name,
-            metrics=metrics,
-        )
-
 
 async def cancel_unpaid(uow: UnitOfWork, rental: Rental, reason: str) -> None:
-    """Cancel a quote or unpaid confirmation and release the listing it held."""
+    """Cancel a quote or unpaid confirmation and release the GPUs it held."""
     held = rental.state == S.AWAITING_PAYMENT
     rental.transition(S.CANCELLED)
     rental.cancel_reason = reason
     if held:
-        await uow.listings.set_status_for_rental(
-            rental.listing_id, rental.id, ListingStatus.AVAILABLE
-        )
+        await uow.gpus.release(rental.id, rental.listing_id)
 
 
 def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:
@@ -427,12 +392,3 @@ def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:
         quote_expiry=quote_expiry if quote_expiry is not None else rental.hold_until,
         salt=rental.salt,
     )
-
-
-def _metrics(machine: object) -> dict:
-    raw = getattr(machine, "metrics_json", None) or "{}"
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

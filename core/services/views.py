@@ -16,11 +16,32 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class MachineSpecsView:
+    """The machine behind a listing as its agent measured it (None: not reported), and the
+    instance one GPU of it gets (``share_*``; None without complete specs)."""
+
+    cpu_model: str | None = None
+    cpu_cores: int | None = None
+    ram_mib: int | None = None
+    disk_free_gib: int | None = None
+    driver_version: str | None = None
+    cuda_version: str | None = None
+    pcie_gen: int | None = None
+    pcie_width: int | None = None
+    net_down_mbps: int | None = None
+    net_up_mbps: int | None = None
+    share_cpu_millis: int | None = None
+    share_ram_mib: int | None = None
+    share_disk_gib: int | None = None
+    backend: str | None = None  # container | simulated | None (SSH access only)
+
+
+@dataclass(frozen=True, slots=True)
 class OfferView:
     listing_id: int
     gpu_model: str
     gpu_name: str
-    gpu_count: int
+    gpu_count: int  # the listing's GPUs in a search, the GPUs quoted in a quote
     vram_gb: int
     price_per_hour: int  # per GPU-hour
     total_per_hour: int
@@ -28,6 +49,39 @@ class OfferView:
     reliability_bps: int
     verified: bool
     machine_name: str = ""
+    free_gpus: int = 0
+    specs: MachineSpecsView = MachineSpecsView()
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceView:
+    """What a rental runs: the image (a template's or the renter's), ports, its limits."""
+
+    image: str
+    template: str | None
+    jupyter: bool
+    ports: tuple[int, ...]
+    cpu_millis: int
+    memory_mib: int
+    disk_gib: int
+    simulated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateOfferView:
+    """One template name as the providers offer it, and the listings that offer it."""
+
+    name: str
+    title: str
+    jupyter: bool
+    listing_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TemplatesView:
+    templates: tuple[TemplateOfferView, ...]
+    model: str | None = None  # the GPU model asked about
+    listing_id: int | None = None  # the listing asked about
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +102,7 @@ class QuoteView:
     fee_bps: int
     expires_at: int
     alternative_note: str | None = None
+    instance: InstanceView | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +143,11 @@ class RentalView:
     remaining_s: int | None
     machine_name: str = ""
     metrics: dict = field(default_factory=dict)
-    # per-minute samples of the machine while rented, up to the last hour:
+    # per-minute samples of the rented GPUs, up to the last hour:
     # ((unix minute, ((load %, temp °C), ...)), ...) for the /status chart
     history: tuple = ()
+    gpu_uuids: tuple[str, ...] = ()  # exactly the GPUs the rental holds
+    instance: InstanceView | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,26 @@ VRAM = {
     "h200": 141,
 }
 REGIONS = ["eu", "us-east", "us-west", "asia", "sa"]
+# every machine: an 8-GPU container host (what the search joins and filters on)
+SPECS = {
+    "cpu_model": "AMD EPYC 7763 64-Core Processor",
+    "cpu_cores": 128,
+    "ram_mib": 1024 * 1024,
+    "disk_free_gib": 8000,
+    "driver_version": "550.54.15",
+    "cuda_version": "12.4",
+    "cuda_number": 1204,
+    "gpu_total": 8,
+    "share_cpu_millis": 16_000,
+    "share_ram_mib": 128 * 1024,
+    "share_disk_gib": 1000,
+    "backend": "container",
+    "default_template": "base",
+    "custom_images": False,
+    "registries": "",
+    "max_ports": 4,
+    "offer_json": "",
+}
 CMD = "python -m tests.bench.bench_market"
 
 
@@ -81,11 +101,12 @@ async def _load(app, n: int, rng: random.Random) -> int:
                     "covered_seconds": 0,
                     "inventory_json": "[]",
                     "metrics_json": "{}",
+                    **SPECS,
                 }
                 for m in range(1, machines + 1)
             ],
         )
-        batch = []
+        batch, gpus = [], []
         for i in range(1, n + 1):
             model = rng.choice(MODELS)
             m = 1 + (i - 1) % machines
@@ -101,18 +122,32 @@ async def _load(app, n: int, rng: random.Random) -> int:
                     "region": REGIONS[m % 5],
                     "created_at": now,
                     "verified": rng.random() < 0.7,
-                    "status": rng.choice(
-                        [ListingStatus.AVAILABLE] * 8
-                        + [ListingStatus.RENTED, ListingStatus.OFFLINE]
-                    ),
+                    "status": rng.choice([ListingStatus.AVAILABLE] * 9 + [ListingStatus.OFFLINE]),
                     "reliability_bps": rng.randrange(6_000, 10_000),
                 }
             )
+            rented = rng.random() < 0.1  # every GPU of one listing in ten is rented
+            batch[-1]["free_gpus"] = 0 if rented else batch[-1]["gpu_count"]
+            gpus += [
+                {
+                    "machine_id": m,
+                    "uuid": f"GPU-{i}-{k}",
+                    "idx": k,
+                    "name": model,
+                    "gpu_model": model,
+                    "listing_id": i,
+                    "present": True,
+                    "rental_id": 1 if rented else None,
+                }
+                for k in range(batch[-1]["gpu_count"])
+            ]
             if len(batch) == 5_000:
                 await conn.execute(insert(tables.listings), batch)
-                batch = []
+                await conn.execute(insert(tables.machine_gpus), gpus)
+                batch, gpus = [], []
         if batch:
             await conn.execute(insert(tables.listings), batch)
+            await conn.execute(insert(tables.machine_gpus), gpus)
     await app.db.write.dispose()
     return 151
 

@@ -56,12 +56,15 @@ async def snapshot(app: App) -> dict[str, list]:
     async with app.db.read.connect() as conn:
         for table in (
             tables.machines,
+            tables.machine_gpus,
+            tables.machine_templates,
             tables.listings,
             tables.rentals,
             tables.agent_commands,
             tables.agent_evidence,
         ):
-            rows = (await conn.execute(select(table).order_by(table.c.id))).all()
+            order = table.c.id if "id" in table.c else table.c.name
+            rows = (await conn.execute(select(table).order_by(order))).all()
             out[table.name] = [tuple(r) for r in rows]
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
@@ -15,6 +16,29 @@ from tests.bot.agent_support import add_host, beat_json, snapshot
 def _many_gpus(n: int) -> dict:
     beat = beat_json()
     return {**beat, "gpus": [{**beat["gpus"][0], "index": i} for i in range(n)]}
+
+
+def _offer(**changes: object) -> dict:
+    beat = beat_json()
+    return {**beat, "offer": {**beat["offer"], **changes}}
+
+
+def _gpu(**changes: object) -> dict:
+    beat = beat_json()
+    return {**beat, "gpus": [{**beat["gpus"][0], **changes}]}
+
+
+# valid on the wire, but not storable or not usable in an instance request
+UNSTORABLE = [
+    {**beat_json(), "driver_version": "5" * 65},  # longer than the column
+    {**beat_json(), "cuda_version": "12." + "4" * 30},
+    _gpu(uuid="GPU with spaces"),  # cannot be named in an instance request
+    _gpu(uuid="GPU-" + "a" * 93),
+    {**beat_json(), "gpus": [beat_json()["gpus"][0], {**beat_json()["gpus"][0], "index": 1}]},
+    _offer(default_template="nope"),  # not one of its templates
+    _offer(templates=[{"name": "x", "image": "Not/Lower:1", "title": "x"}]),  # not an image
+    _offer(templates=[{"name": "x", "image": "a/b:1", "title": "x"}] * 2),  # named twice
+]
 
 
 @pytest.fixture
@@ -74,6 +98,7 @@ async def test_missing_unknown_and_rotated_tokens_get_401(http_app, server, http
         (json.dumps(_many_gpus(17)).encode(), 422, "invalid"),
         (json.dumps([1, 2]).encode(), 422, "invalid"),
         (b"[" + b"1," * 20_000 + b"1]", 413, "too_large"),
+        *((json.dumps(beat).encode(), 422, "invalid") for beat in UNSTORABLE),
     ],
 )
 async def test_bad_heartbeats_get_4xx_with_a_reason_and_store_nothing(
@@ -87,6 +112,27 @@ async def test_bad_heartbeats_get_4xx_with_a_reason_and_store_nothing(
         answer = await resp.json()
     assert answer["error"] == error and answer["reason"]
     assert await snapshot(http_app) == before
+
+
+async def test_an_unstorable_heartbeat_is_refused_for_that_agent_only(http_app, server, http):
+    """Beats written together (one transaction): the bad one gets its 422, the others land."""
+    bad, good = await add_host(http_app, "bad"), await add_host(http_app, "good")
+    url = f"{server.url}/agent/v1/heartbeat"
+
+    async def post(host, beat):
+        async with http.post(url, json=beat, headers=host.auth) as resp:
+            return resp.status, await resp.json()
+
+    beat = beat_json(seq=3, machine={"cpu_model": "EPYC", "cpu_cores": 8, "ram_mib": 65536})
+    (bad_status, refused), (good_status, _) = await asyncio.gather(
+        post(bad, {**beat, "driver_version": "9" * 65}), post(good, beat)
+    )
+    assert (bad_status, refused["error"]) == (422, "invalid")
+    assert "driver_version" in refused["reason"]
+    assert good_status == 200
+    async with http_app.agents.uow(readonly=True) as uow:
+        assert (await uow.machines.get(good.machine_id)).cpu_cores == 8
+        assert (await uow.machines.get(bad.machine_id)).cpu_cores == 16  # its last good beat
 
 
 async def test_oversized_chunked_body_is_refused(http_app, server, http):

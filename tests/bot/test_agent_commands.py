@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import aiohttp
@@ -203,9 +204,14 @@ async def test_simulated_hosts_answer_commands_when_grants_go_over_http(http_app
     [host, *_] = await seed_market(http_app, 1)
     rental_id = await fund_rental(http_app)
     assert (await rental(http_app, rental_id)).state == RentalState.PROVISIONING
+    [grant] = (await http_app.agent_commands.pending(host.machine_id, 0)).commands
+    assert grant.instance.image == "docker.io/nvidia/cuda:12.4.1-base-ubuntu22.04"
+    assert len(grant.instance.gpu_uuids) == 1
     assert await answer_commands(http_app, host) == 1
     r = await rental(http_app, rental_id)
-    assert r.state == RentalState.ACTIVE and r.access_username == f"rs-{rental_id}"
+    # the simulated host runs the instance as root with exactly the rented GPU
+    assert r.state == RentalState.ACTIVE and r.access_username == "root"
+    assert json.loads(r.gpu_uuids_json) == grant.instance.gpu_uuids
     assert await answer_commands(http_app, host) == 0
 
 

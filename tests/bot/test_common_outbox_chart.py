@@ -62,6 +62,8 @@ PAYLOADS = {
     "provider_payout": {"rental_id": 3, "gpu_model": "rtx4090", "provider_net": 308_000},
     "provider_dispute": {"rental_id": 3, "gpu_model": "rtx4090", "provider_net": None},
     "provider_agent_offline": {"machine": "box1", "last_seen": 1_790_000_000},
+    "setup_failed": {"rental_id": 3, "why": "image", "image": "docker.io/library/x:1"},
+    "provider_grant_failed": {"rental_id": 3, "machine": "box1", "error": "pull failed"},
 }
 
 
@@ -75,6 +77,45 @@ def test_every_notification_renders_in_english_and_german(kind):
     assert en and de and en != de
     assert "{" not in en + de  # no placeholder left over
     assert f"notify.{kind}" in catalogue("en") and f"notify.{kind}" in catalogue("de")
+
+
+INSTANCE_CREDENTIALS = {
+    **PAYLOADS["credentials"],
+    "username": "root",
+    "gpu_uuids": ["GPU-a", "GPU-b"],
+    "image": "docker.io/pytorch/pytorch:2.3.1",
+    "ports": [[8080, 32768], [6006, 32769]],
+    "jupyter_port": 8888,
+    "jupyter_token": "tok_" + "x" * 20,
+    "instance": True,
+    "simulated": False,
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_instance_credentials_show_everything_to_connect_and_that_files_go(lang):
+    m = DueMessage(1, 1, "telegram", "1001", lang, "credentials", INSTANCE_CREDENTIALS, True, 0)
+    text = outbox(m)
+    assert "ssh -p 2222 root@gpu.example" in text and "SHA256:abc" in text
+    assert "GPU-a, GPU-b" in text and "docker.io/pytorch/pytorch:2.3.1" in text
+    assert "8080 → gpu.example:32768" in text and "6006 → gpu.example:32769" in text
+    assert "ssh -N -L 8888:127.0.0.1:8888 -p 2222 root@gpu.example" in text
+    assert "http://127.0.0.1:8888/lab?token=tok_" + "x" * 20 in text
+    assert ("deleted" if lang == "en" else "gelöscht") in text
+    assert "SIMULATED" not in text and "SIMULIERT" not in text
+    simulated = {**INSTANCE_CREDENTIALS, "simulated": True, "jupyter_port": None}
+    text = outbox(DueMessage(1, 1, "telegram", "1", lang, "credentials", simulated, True, 0))
+    assert ("SIMULATED" if lang == "en" else "SIMULIERT") in text and "lab?token" not in text
+
+
+def test_a_failed_grant_is_explained_in_words_and_the_provider_is_told_to_resume():
+    renter_text = outbox(due("setup_failed"))
+    assert "could not download the image docker.io/library/x:1" in renter_text
+    assert "refunded in full" in renter_text
+    provider_text = outbox(due("provider_grant_failed"))
+    assert "Machine box1 could not start rental #3: pull failed" in provider_text
+    assert "/resume box1" in provider_text
+    assert "/resume box1" in outbox(due("provider_grant_failed", "de"))
 
 
 def test_receipts_link_their_transactions_on_public_chains():

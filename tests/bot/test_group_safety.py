@@ -35,6 +35,7 @@ SECRETS = {
     "private key": re.compile(r"PRIVATE KEY|BEGIN OPENSSH"),
     "SSH login": re.compile(r"ssh -p|rs-\d+@|Host key|SHA256:"),
     "SSH public key": re.compile(r"ssh-ed25519 AAAA"),
+    "Jupyter token": re.compile(r"token=|lab\?|ssh -N -L"),
 }
 
 

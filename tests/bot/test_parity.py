@@ -107,6 +107,37 @@ CONVERSATION = [
     s("/rate 4 4", stars=4, rental="4"),
     s("/receipts"),
     s("/dispute 4 it rebooted", reason="it rebooted", rental="4"),
+    # instances: templates, machine filters, a listing by number, images, ports, disk
+    s("/templates"),
+    s("/templates 4090", gpu="4090"),
+    s("/templates #3", gpu="#3"),
+    s("/templates voodoo9000", gpu="voodoo9000"),
+    s("/gpus ram>=64 disk>=200 cuda>=12.4 cpu>=8", min_ram=64, min_disk=200, min_cuda="12.4",
+      min_cpu=8),
+    s("/gpus disk>=90000", min_disk=90000),
+    s("/gpus cuda>=twelve", min_cuda="twelve"),
+    s("/rent #3 1d count=2", gpu="#3", duration="1d", count=2),
+    s("/rent #3 1d count=3", gpu="#3", duration="1d", count=3),
+    s("/rent #999 1d", gpu="#999", duration="1d"),
+    s("/rent h100 #1 1d", gpu="h100 #1", duration="1d"),
+    s("/rent 4090 3h image=pytorch", gpu="4090", duration="3h", image="pytorch"),
+    s("/rent 4090 3h image=ghcr.io/me/train:v2", gpu="4090", duration="3h",
+      image="ghcr.io/me/train:v2"),
+    s("/rent 4090 3h image=quay.io/me/train:v2", gpu="4090", duration="3h",
+      image="quay.io/me/train:v2"),
+    s("/rent 4090 3h image=Not/An/Image", gpu="4090", duration="3h", image="Not/An/Image"),
+    s("/rent 4090 3h template=nope", gpu="4090", duration="3h", template="nope"),
+    s("/rent #1 3h template=nope", gpu="#1", duration="3h", template="nope"),
+    s("/rent 4090 3h ports=22", gpu="4090", duration="3h", ports="22"),
+    s("/rent 4090 3h ports=80,80", gpu="4090", duration="3h", ports="80,80"),
+    s("/rent 4090 3h ports=1,2,3,4,5", gpu="4090", duration="3h", ports="1,2,3,4,5"),
+    s("/rent 4090 3h disk=0", gpu="4090", duration="3h", disk=0),
+    s("/rent 4090 3h disk=5000", gpu="4090", duration="3h", disk=5000),
+    s("/rent 9x h100 1d", gpu="h100", duration="1d", count=9),
+    s("/rent 4090 2h template=jupyter ports=8080,6006 disk=200", gpu="4090", duration="2h",
+      template="jupyter", ports="8080,6006", disk=200),
+    Step("Confirm", press="Confirm", approve=True),
+    s("/status"),
 ]  # fmt: skip
 
 _MASKS = (
@@ -302,6 +333,7 @@ async def test_terminal_discord_and_telegram_give_the_same_core_calls_and_texts(
     assert {"market.search", "market.quote", "market.cheaper", "rentals.cancel_quote"} <= calls
     assert {"rentals.confirm", "rentals.status", "rentals.extend", "rentals.stop"} <= calls
     assert {"rentals.rate", "receipts.list", "users.set_ssh_key", "users.set_lang"} <= calls
+    assert "market.templates" in calls
     assert sum(f[-1] for f in terminal) >= 15 and sum(not f[-1] for f in terminal) >= 20
     # what Discord showed is the reply's text, only formatted for Discord
     for reply, content in shown:

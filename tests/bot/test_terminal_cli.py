@@ -38,10 +38,13 @@ def _run(tmp_path: Path, script: str, *args: str) -> str:
 def test_happy_path_script(tmp_path):
     out = _run(tmp_path, "happy_path.txt")
     assert "script done: 0 error replies" in out
-    assert re.search(r"Quote #1\n.*RTX 4090", out)
+    assert re.search(r"Quote #1 · listing #\d+\n.*RTX 4090", out)
     assert "Payment seen: 1.053000 USDC locked" in out
     assert "BEGIN OPENSSH PRIVATE KEY" in out
-    assert re.search(r"ssh -p 2222 rs-1@127\.0\.0\.1", out)
+    assert re.search(r"ssh -p 2222 root@127\.0\.0\.1", out)  # the instance's root
+    assert "GPUs: GPU-sim-" in out and "Image: docker.io/nvidia/cuda:" in out
+    assert "SIMULATED: this host is a simulation" in out
+    assert "the instance and its files are deleted" in out
     assert re.search(r"Receipt · rental #1 · settled", out)
     assert "Deposit   1.053000 USDC" in out
     assert "Thanks! You rated rental #1 with 5/5." in out
@@ -108,5 +111,5 @@ def test_rigshare_run_serves_the_terminal_until_eof(tmp_path):
     assert "3 simulated providers online" in proc.stdout
     assert "chain: in-process development chain" in proc.stdout
     assert re.search(r"agent API: http://127\.0\.0\.1:\d+/agent/v1/", proc.stdout)
-    assert re.search(r"1\. RTX 4090 · 24 GB · \$0\.\d+/GPU·h", proc.stdout)
+    assert re.search(r"#\d+ · RTX 4090 · 24 GB · \$0\.\d+/GPU·h", proc.stdout)
     assert "Deposit: " in proc.stdout and "[Confirm]" in proc.stdout

@@ -37,6 +37,7 @@ from core.grammar import (
     Start,
     Status,
     Stop,
+    Templates,
     parse,
     parse_args,
 )
@@ -190,7 +191,27 @@ PARSED: list[tuple[str, Command]] = [
     ("/resume", Resume()),
     ("/resume box1", Resume(machine="box1")),
     ("/earnings", Earnings()),
-]
+    # instances: a listing by number, templates, images, ports, disk; /templates; filters
+    ("/rent #17 3h", RentArgs(model=None, duration_s=3 * H, listing=17)),
+    ("/rent 2x h100 #17 1d", RentArgs(model="h100", duration_s=D, count=2, listing=17)),
+    ("/rent 4090 3h image=pytorch", RentArgs(model="rtx4090", duration_s=3 * H, template="pytorch")),
+    ("/rent 4090 3h template=Jupyter", RentArgs(model="rtx4090", duration_s=3 * H, template="jupyter")),
+    ("/rent 4090 3h image=GHCR.io/me/train:V2",
+     RentArgs(model="rtx4090", duration_s=3 * H, image="ghcr.io/me/train:V2")),
+    ("/rent 4090 3h IMAGE = ubuntu:22.04",
+     RentArgs(model="rtx4090", duration_s=3 * H, image="docker.io/library/ubuntu:22.04")),
+    ("/rent 4090 3h image=127.0.0.1:5000/x:1",
+     RentArgs(model="rtx4090", duration_s=3 * H, image="127.0.0.1:5000/x:1")),
+    ("/rent 4090 3h ports=8080,6006 disk=200gb",
+     RentArgs(model="rtx4090", duration_s=3 * H, ports=(6006, 8080), disk_gb=200)),
+    ("/rent 16x h100 1d", RentArgs(model="h100", duration_s=D, count=16)),
+    ("/templates", Templates()),
+    ("/templates 4090", Templates(model="rtx4090")),
+    ("/templates #17", Templates(listing=17)),
+    ("/gpus ram>=64 disk>=200 cuda>=12.4 cpu>=8",
+     gpus(min_ram_gb=64, min_disk_gb=200, min_cuda=1204, min_cpu_cores=8)),
+    ("/gpus h100 cuda >= 12", gpus(model="h100", min_cuda=1200)),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("text", "expected"), PARSED, ids=[t for t, _ in PARSED])
@@ -243,8 +264,8 @@ REJECTED: list[tuple[str, str]] = [
     ("/rent 4090 3h max=abc", "'abc' is not an amount; write it like 0.65 or $0.65"),
     ("/rent 4090 3h max=0", "A price must be more than $0 — '0' is not"),
     ("/rent 4090 3h max=", "'max=' needs a value — try: /rent 4090 3h"),
-    ("/rent 9x 4090 3h", "'9' is not a valid number of GPUs — use 1 to 8"),
-    ("/rent 0x 4090 3h", "'0' is not a valid number of GPUs — use 1 to 8"),
+    ("/rent 17x 4090 3h", "'17' is not a valid number of GPUs — use 1 to 16"),
+    ("/rent 0x 4090 3h", "'0' is not a valid number of GPUs — use 1 to 16"),
     ("/rent 2x 3x 4090 3h", "'3x': count is given twice — keep one"),
     ("/rent 4090 3h foo=bar", "Unknown option 'foo' — try: /rent 4090 3h"),
     ("/rent 4090 3h verified", "'verified' doesn't fit here — try: /rent 4090 3h"),
@@ -373,7 +394,36 @@ REJECTED: list[tuple[str, str]] = [
     ),
     ("/help rnet", "No help on 'rnet' — did you mean /help rent?"),
     ("/help zzzzzz", "No help on 'zzzzzz' — send /help for everything"),
-]
+    ("/rent #17", "For how long? Try: /rent #17 3h"),
+    ("/rent #1 #2 3h", "One listing at a time — #1 or #2?"),
+    ("/rent 4090 3h ports=22", "Port 22 is the instance's own SSH, always there — leave it out"),
+    ("/rent 4090 3h ports=80,80", "Port 80 is named twice — name it once"),
+    ("/rent 4090 3h ports=0", "'0' is not a port number — use 1 to 65535, like ports=8080,6006"),
+    ("/rent 4090 3h ports=70000",
+     "'70000' is not a port number — use 1 to 65535, like ports=8080,6006"),
+    ("/rent 4090 3h ports=1,2,3,4,5,6,7,8,9",
+     "At most 8 ports can be published — you named 9"),
+    ("/rent 4090 3h ports=", "'ports=' needs a value — try: /rent 4090 3h"),
+    ("/rent 4090 3h disk=0", "'0' is not a valid disk size in GB — use 1 to 100000"),
+    ("/rent 4090 3h disk=-20", "'-20' is not a valid disk size in GB — use 1 to 100000"),
+    ("/rent 4090 3h disk=1000000",
+     "'1000000' is not a valid disk size in GB — use 1 to 100000"),
+    ("/rent 4090 3h image=Big/Name",
+     "'Big/Name' is not an image — name a template (image=pytorch) or an image like "
+     "ghcr.io/me/train:v2"),
+    ("/rent 4090 3h image=", "Which image? Name a template (image=pytorch) or an image like "
+     "ghcr.io/me/train:v2"),
+    ("/rent 4090 3h template=a_b",
+     "'a_b' is not a template name — use letters, digits and dashes, like template=pytorch "
+     "(/templates lists them)"),
+    ("/rent 4090 3h image=pytorch template=jupyter",
+     "One image or template at a time — like image=pytorch or template=jupyter"),
+    ("/gpus cuda>=new", "'new' is not a CUDA version — write it like cuda>=12.4"),
+    ("/gpus ram>=0", "'0' is not a valid memory size — use 1 to 65536"),
+    ("/templates 4090 #3",
+     "/templates takes a GPU model or a listing number, like /templates 4090 or /templates #17"),
+    ("/gpus ports=80", "'ports=80' doesn't fit here — try: /gpus 4090 max=$1.20 region=eu"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("text", "message"), REJECTED, ids=[t[:40] for t, _ in REJECTED])

@@ -24,8 +24,14 @@ async def _listing(app, listing_id):
         return await uow.listings.get(listing_id)
 
 
+async def _gpus(app, machine_id):
+    """(uuid, holding rental, hold expiry) of each of the machine's GPUs."""
+    async with app.rentals.uow(readonly=True) as uow:
+        return [(g.uuid, g.rental_id, g.hold_until) for g in await uow.gpus.for_machine(machine_id)]
+
+
 async def test_quote_confirm_pay_start_stop_settles_exactly(app, clock):
-    await add_provider(app, "prov", ["rtx4090"], PRICE)
+    _, machine_id = await add_provider(app, "prov", ["rtx4090"], PRICE)
     alice = await renter(app)
 
     quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3 * 3600)
@@ -36,7 +42,9 @@ async def test_quote_confirm_pay_start_stop_settles_exactly(app, clock):
     assert pay.deposit == 1_950_000
     assert pay.url == f"http://127.0.0.1:8080/sign/{next(iter(app.wallet.pending))}"
     assert (await _rental(app, quote.rental_id)).state == RentalState.AWAITING_PAYMENT
-    assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.HELD
+    # the listing stays offered; its one GPU is held by the rental until the payment hold ends
+    assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
+    assert await _gpus(app, machine_id) == [("GPU-0000-rtx4090", quote.rental_id, pay.expires_at)]
 
     request_id = next(iter(app.wallet.pending))
     await app.wallet.approve(request_id)
@@ -45,8 +53,12 @@ async def test_quote_confirm_pay_start_stop_settles_exactly(app, clock):
     assert r.state == RentalState.ACTIVE
     assert r.started_at == clock.now()
     assert r.paid_until == clock.now() + paid_seconds(1_950_000, PRICE)
-    assert r.access_username == f"rs-{r.id}"
-    assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.RENTED
+    assert r.access_username == "root"  # an instance: root inside its own container
+    assert await _gpus(app, machine_id) == [("GPU-0000-rtx4090", r.id, None)]  # paid: kept
+    grant = app.agent_gateway.granted[r.id]
+    assert grant.instance.gpu_uuids == ["GPU-0000-rtx4090"]
+    assert grant.instance.image == "docker.io/nvidia/cuda:12.4.1-base-ubuntu22.04"
+    assert grant.instance.limits.cpu_millis == 16_000  # the whole 1-GPU machine
 
     clock.advance(3600 + 17)
     await app.rentals.stop(alice, None)
@@ -71,6 +83,7 @@ async def test_quote_confirm_pay_start_stop_settles_exactly(app, clock):
     assert r.billed == 3617 * PRICE // 3600 == 653_069
     assert r.provider_net + r.fee + r.refund == r.deposit
     assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
+    assert await _gpus(app, machine_id) == [("GPU-0000-rtx4090", None, None)]  # released
     assert app.agent_gateway.revoked == [r.id]
 
     kinds = [k for k, _, _ in await app.notifications.history(alice.user_id)]

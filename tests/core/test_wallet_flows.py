@@ -12,7 +12,7 @@ from core.fakes.escrow import fake_signature
 from core.fakes.signatures import personal_payload
 from core.services.views import PaymentPendingView, WalletLinkView
 from core.services.wallets import CONNECT_TIMEOUT_S
-from tests.support import add_provider, register_provider, renter
+from tests.support import add_provider, gpu_holders, register_provider, renter
 
 PRICE = 650_000
 
@@ -82,13 +82,14 @@ async def test_confirm_without_wallet_holds_nothing_then_goes_on_after_the_conne
     assert isinstance(link, WalletLinkView) and link.rental_id == quote.rental_id
     assert (await _rental(app, quote.rental_id)).state == RentalState.QUOTED
     assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
+    assert await gpu_holders(app, quote.offer.listing_id) == [None]  # nothing held
     assert app.wallet.pending == {}  # no signature asked for yet
 
     await app.wallet.approve_connect(link.request_id)
     r = await _rental(app, quote.rental_id)
     assert r.state == RentalState.AWAITING_PAYMENT
     assert r.renter_address == app.wallet.address_of(alice.user_id)
-    assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.HELD
+    assert await gpu_holders(app, quote.offer.listing_id) == [quote.rental_id]
     [(request_id, (_, request))] = app.wallet.pending.items()
     history = await app.notifications.history(alice.user_id)
     assert [k for k, _, _ in history] == ["wallet_connected", "payment_requested"]
@@ -120,7 +121,7 @@ async def test_gpu_taken_while_the_wallet_was_linking_offers_the_next_best(app):
     assert nxt["offer"]["price_per_hour"] == 900_000
     assert nxt["offer"]["listing_id"] != quote.offer.listing_id
     # bob's hold is untouched and alice was asked to sign nothing
-    assert (await _listing(app, quote.offer.listing_id)).held_by_rental_id == rival.rental_id
+    assert await gpu_holders(app, quote.offer.listing_id) == [rival.rental_id]
     assert [uid for uid, _ in app.wallet.pending.values()] == [bob.user_id]
 
 

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from tests.bot.telegram.fake_telegram import BotApiServer, Call, FakeTelegram
 
-CREDENTIALS = re.compile(r"^Your GPU is ready — rental #(\d+)$", re.M)
+CREDENTIALS = re.compile(r"^Your (?:GPU|instance) is ready — rental #(\d+)$", re.M)
 RECEIPT = re.compile(r"^Rental #(\d+) ended\.$", re.M)
 PRIVATE_KEY = re.compile(r"^Private key for rental #(\d+) ")
 SENDS = ("sendMessage", "sendDocument", "sendPhoto")

@@ -1,4 +1,4 @@
-"""Finding and renting: /gpus with paging and filter buttons, /rent, and the quote buttons
+"""Finding and renting: /gpus with paging and filter buttons, /rent, /templates, the quote buttons
 (Confirm / Cheaper / Cancel), plus buttons whose action was kept in the chat's FSM data."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def router() -> Router:
     r.message.register(gpus, Command("gpus", "gpu"))
     r.callback_query.register(gpus_page, GpusCb.filter())
     r.message.register(rent, Command("rent", "miete", "mieten"))
+    r.message.register(templates, Command("templates", "vorlagen"))
     r.callback_query.register(rental_button, RentalCb.filter())
     r.callback_query.register(kept_action, ActCb.filter())
     return r
@@ -63,6 +64,10 @@ async def gpus_page(
 
 
 async def rent(message: Message, tg: Tg, who: Principal, state: FSMContext) -> None:
+    await tg.text(message, who, state)
+
+
+async def templates(message: Message, tg: Tg, who: Principal, state: FSMContext) -> None:
     await tg.text(message, who, state)
 
 

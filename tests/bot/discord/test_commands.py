@@ -16,8 +16,11 @@ from tests.support import add_provider
 
 OPTIONS = {
     "start": [], "help": ["topic"],
-    "gpus": ["gpu", "max_price", "region", "min_vram", "min_reliability", "verified", "sort", "page"],
-    "rent": ["gpu", "duration", "max_price", "region", "count"],
+    "gpus": ["gpu", "max_price", "region", "min_vram", "min_reliability", "verified", "sort", "page",
+             "min_ram", "min_disk", "min_cpu", "min_cuda"],
+    "rent": ["gpu", "duration", "max_price", "region", "count", "template", "image", "ports",
+             "disk"],
+    "templates": ["gpu"],
     "status": ["rental"], "extend": ["duration", "rental"], "stop": ["rental"],
     "receipts": ["csv"], "dispute": ["reason", "rental"], "rate": ["stars", "rental", "comment"],
     "connect": ["action"], "sshkey": ["key"], "lang": ["lang"],

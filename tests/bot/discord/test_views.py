@@ -10,7 +10,7 @@ from tests.support import add_provider
 
 
 async def test_gpus_pages_forward_and_back_in_place(bot, app, server, alice, transcript):
-    for i in range(10):  # two pages of 8
+    for i in range(10):  # two pages of 6
         await add_provider(app, f"p{i}", ["rtx4090"], 500_000 + i * 10_000)
     await slash(bot, "gpus", server.interaction(alice), gpu="4090", region="eu")
     board = transcript.last()

@@ -23,6 +23,7 @@ SECRETS = [
     re.compile(r"wc:[0-9a-f]{16,}"),  # WalletConnect pairings
     re.compile(r"AAAAC3NzaC1lZDI1NTE5"),  # the user's own public key
     re.compile(r"rigshare-\d+\.key|\.csv"),  # files
+    re.compile(r"token=|lab\?|ssh -N -L"),  # the Jupyter token and its tunnel
 ]
 EVERY_COMMAND = [
     "/start",
@@ -31,6 +32,10 @@ EVERY_COMMAND = [
     "/gpus",
     "/gpus 4090 verified",
     "/rent 4090 1h",
+    "/rent 4090 1h template=jupyter ports=8080,6006",
+    "/rent #1 1h image=pytorch",
+    "/templates",
+    "/templates 4090",
     "/status",
     "/extend 1h",
     "/receipts",
@@ -70,8 +75,10 @@ def leaks(calls) -> list[str]:
 
 
 async def test_no_command_ever_shows_a_secret_in_a_group(tg):
-    # a live rental started in the group itself: the payment and the credentials go private
-    rental_id = await rent_until_active(tg, chat_id=GROUP)
+    # a live rental started in the group itself, with JupyterLab and a published port: the
+    # payment and the credentials (the Jupyter token among them) go private
+    jupyter = "/rent 4090 3h template=jupyter ports=8080"
+    rental_id = await rent_until_active(tg, chat_id=GROUP, line=jupyter)
     await tg.send(CAROL, "/register 0x2222222222222222222222222222222222222222")  # private
     for line in EVERY_COMMAND:
         for user in (ALICE, CAROL):
@@ -89,6 +96,8 @@ async def test_no_command_ever_shows_a_secret_in_a_group(tg):
     private = texts(tg.telegram.sent(chat_id=ALICE.id))
     assert f"rigshare-{rental_id}.key" in str([c.files for c in tg.telegram.sent(chat_id=ALICE.id)])
     assert "ssh -p 2222" in private
+    assert re.search(r"lab\?token=[A-Za-z0-9_-]{16,}", private)  # the token was there to leak
+    assert "Port 8080 → 127.0.0.1:" in private
     assert "Provider commands work in a private chat" in texts(group)
     # a command for another bot is left alone
     assert not await tg.send(ALICE, "/status@some_other_bot", GROUP)

@@ -12,7 +12,8 @@ import zlib
 from tests.bot.telegram.support import ALICE, Harness, texts
 from tests.support import heartbeat
 
-SSH_LINE = re.compile(r"ssh -p 2222 rs-(\d+)@127\.0\.0\.1")
+# the credentials of an instance: root in its own container, the rental named in the head line
+SSH_LINE = re.compile(r"ready — rental #(\d+)\nssh -p 2222 root@127\.0\.0\.1")
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -43,7 +44,7 @@ async def test_start_help_and_gpus_pages_with_filter_buttons(tg):
     assert "/receipts [csv]" in helped.text
 
     (page1,) = await tg.send(ALICE, "/gpus")
-    assert "page 1" in page1.text and page1.text.count("RTX 3090") == 8
+    assert "page 1" in page1.text and page1.text.count("RTX 3090") == 6  # six to a page
     assert [b["text"] for b in page1.buttons()][0] == "Next ▶"
     (turned,) = [c for c in await tg.press(ALICE, page1, "Next") if c.method == "editMessageText"]
     assert "page 2" in turned.text and "RTX 4090" in turned.text
@@ -53,7 +54,7 @@ async def test_start_help_and_gpus_pages_with_filter_buttons(tg):
     (by_vram,) = [
         c for c in await tg.press(ALICE, page1, "Most VRAM") if c.method.startswith("edit")
     ]
-    assert by_vram.text.splitlines()[1].startswith("1. H100")
+    assert re.match(r"#\d+ · H100", by_vram.text.splitlines()[1])
     (h100,) = await tg.send(ALICE, "/gpus h100 verified")
     assert h100.text.count("H100") == 1 and "RTX" not in h100.text
     assert "All GPUs" in [b["text"] for b in h100.buttons()]
@@ -95,6 +96,7 @@ async def test_whole_rental_credentials_status_extend_stop_receipt_rate(tg):
     assert name == f"rigshare-{rental_id}.key" and b"PRIVATE KEY" in content
     creds = [c for c in dm if SSH_LINE.search(c.text)][-1]
     assert "SHA256:simulatedhostkey" in creds.text
+    assert "GPUs: GPU-0000-rtx4090" in creds.text and "SIMULATED" in creds.text
 
     (status,) = await tg.send(ALICE, "/status")
     assert status.method == "sendMessage" and f"Rental #{rental_id} · active" in status.text

@@ -85,7 +85,7 @@ async def test_a_whole_rental_through_the_real_polling_loop(tg_settings, clock):
         await alice.say("/rent 4090 3h")
         quote = await alice.expect(r"Quote #\d+")
         await alice.press(quote, "Confirm")
-        await _settle(app, alice, r"ssh -p 2222 rs-\d+@127\.0\.0\.1")
+        await _settle(app, alice, r"ssh -p 2222 root@127\.0\.0\.1")
         key = [c for c in telegram.sent("sendDocument", ALICE.id)]
         assert key and next(iter(key[0].files.values()))[0].endswith(".key")
         await alice.say("/status")

@@ -1,0 +1,192 @@
+"""Listings and their search: what is offered, on which machine, with how many free GPUs.
+
+A listing is offered or not (its status); which of its GPUs are taken is kept per GPU
+(``core/db/gpus.py``), and how many are free in ``free_gpus``, kept in step by the same
+transactions. The search joins each listing's machine for its specs and instance offer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from sqlalchemy import and_, exists, func, or_, select, update
+
+from core.db import tables
+from core.db.repo_base import Repo
+from core.domain.listings import ListingQuery, ListingStatus
+from core.domain.model import Listing, Machine
+
+L, M, G, T = (
+    tables.listings.c,
+    tables.machines.c,
+    tables.machine_gpus.c,
+    tables.machine_templates.c,
+)
+
+
+class Offer(NamedTuple):
+    """A search hit: the listing, its machine and how many of its GPUs are free."""
+
+    listing: Listing
+    machine: Machine
+    free_gpus: int
+
+
+def needs_machine(query: ListingQuery) -> bool:
+    """Whether the search filters on the machine (specs, what it runs) beyond ``ready``."""
+    return bool(
+        query.min_ram_gb
+        or query.min_disk_gb
+        or query.min_cpu_cores
+        or query.min_cuda
+        or not query.instance.empty
+    )
+
+
+def _conditions(query: ListingQuery) -> list:
+    """The WHERE of a search: offered, matching the filters, enough free GPUs, and a machine
+    that runs what the renter asked for (``ready``: its default, without a join)."""
+    # Only AVAILABLE rows: the keeper releases expired holds, and a plain equality keeps
+    # every search on an index (an OR over held rows made SQLite scan the table).
+    conds = [L.status == ListingStatus.AVAILABLE]
+    if query.model:
+        conds.append(L.gpu_model == query.model)
+    if query.listing_id is not None:
+        conds.append(L.id == query.listing_id)
+    need = max(1, query.gpu_count or 1)
+    # Range filters are written as "column + 0": the expression cannot select an index,
+    # so the planner walks the index of the sort order and stops at the page instead of
+    # range-scanning a filter's index and sorting every match (SQLite's documented idiom;
+    # harmless on PostgreSQL).
+    if need > 1:
+        conds.append(L.gpu_count + 0 >= need)
+    conds.append(L.free_gpus + 0 >= need)
+    if query.min_vram_gb:
+        conds.append(L.vram_gb + 0 >= query.min_vram_gb)
+    if query.max_price_per_hour is not None:
+        conds.append(L.price_per_hour + 0 <= query.max_price_per_hour)
+    if query.region:
+        conds.append(L.region == query.region)
+    if query.min_reliability_bps:
+        conds.append(L.reliability_bps + 0 >= query.min_reliability_bps)
+    if query.verified_only:
+        conds.append(L.verified.is_(True))
+    if query.exclude_ids:
+        conds.append(L.id.not_in(list(query.exclude_ids)))
+    if not needs_machine(query):
+        conds.append(L.ready.is_(True))
+        return conds
+    # the machine: an agent from before instances (no backend), or one with complete specs
+    conds.append(or_(M.backend.is_(None), M.share_ram_mib.is_not(None)))
+    if query.min_ram_gb:
+        conds.append(M.share_ram_mib >= query.min_ram_gb * 1024)
+    if query.min_disk_gb:
+        conds.append(M.share_disk_gib >= query.min_disk_gb)
+    if query.min_cpu_cores:
+        conds.append(M.share_cpu_millis >= query.min_cpu_cores * 1000)
+    if query.min_cuda:
+        conds.append(M.cuda_number >= query.min_cuda)
+    conds += instance_conditions(query, need)
+    return conds
+
+
+def instance_conditions(query: ListingQuery, need: int) -> list:
+    """Machines that run what ``query.instance`` asks for on ``need`` GPUs."""
+    ask, conds = query.instance, []
+    if ask.template is None and ask.image is None:
+        # the machine's default template runs (or, without a backend, plain SSH access)
+        conds.append(or_(M.backend.is_(None), M.default_template.is_not(None)))
+    if not ask.empty:
+        conds.append(M.backend.is_not(None))
+    if ask.template is not None:
+        conds.append(exists().where(T.machine_id == M.id, T.name == ask.template))
+    if ask.image is not None:
+        ref = ask.image.reference
+        conds.append(
+            or_(
+                and_(M.custom_images.is_(True), M.registries.like(f"% {ask.image.registry} %")),
+                exists().where(T.machine_id == M.id, T.image == ref),
+            )
+        )
+    if ask.ports:
+        conds.append(M.max_ports >= len(ask.ports))
+    if ask.disk_gb:
+        # the share of ``need`` GPUs, floor(disk * need / total) >= asked, in integers
+        conds.append(M.disk_free_gib * need >= ask.disk_gb * M.gpu_total)
+    return conds
+
+
+class Listings(Repo):
+    async def get(self, listing_id: int) -> Listing | None:
+        return await self.s.get(Listing, listing_id)
+
+    async def for_machine(self, machine_id: int) -> Sequence[Listing]:
+        q = select(Listing).where(L.machine_id == machine_id)
+        return (await self.s.execute(q.order_by(L.id))).scalars().all()
+
+    async def search(self, query: ListingQuery, now: int) -> list[Offer]:
+        """Offerable listings matching the query, best first, one page."""
+        sort = query.sort
+        if sort == "vram" and query.model:
+            sort = "price"  # one model has one VRAM size: the order is the price order
+        # "best": effective price = price / reliability (see quote_score), computed in SQL;
+        # reliability is stored clamped to >= 100 bps so the division is always defined
+        effective = L.price_per_hour * 10_000 / L.reliability_bps
+        order = {
+            "best": [effective, L.reliability_bps.desc()],
+            "price": [L.price_per_hour, L.reliability_bps.desc()],
+            "reliability": [L.reliability_bps.desc(), L.price_per_hour],
+            "vram": [L.vram_gb.desc(), L.price_per_hour],
+        }[sort]
+        q = select(Listing)
+        if needs_machine(query):
+            q = q.join(tables.machines, M.id == L.machine_id)
+        q = q.where(*_conditions(query)).order_by(*order, L.id)
+        found = (await self.s.execute(q.offset(query.offset).limit(query.limit))).scalars().all()
+        # the page's machines by key: a join on every row walked costs the search its goal
+        ids = list({x.machine_id for x in found})
+        machines = (await self.s.execute(select(Machine).where(M.id.in_(ids)))).scalars()
+        by_id = {m.id: m for m in machines}
+        return [Offer(x, by_id[x.machine_id], x.free_gpus) for x in found]
+
+    async def count_offerable(self, query: ListingQuery, now: int) -> int:
+        """How many listings of the query's model are ready with a free GPU (the /gpus
+        total), read from one index."""
+        q = (
+            select(func.count())
+            .select_from(tables.listings)
+            .where(L.status == ListingStatus.AVAILABLE, L.ready.is_(True), L.free_gpus >= 1)
+        )
+        if query.model:
+            q = q.where(L.gpu_model == query.model)
+        return int((await self.s.execute(q)).scalar_one())
+
+    async def set_status_for_machine(
+        self, machine_id: int, from_statuses: Sequence[str], to_status: str
+    ) -> int:
+        stmt = (
+            update(tables.listings)
+            .where(L.machine_id == machine_id, L.status.in_(list(from_statuses)))
+            .values(status=to_status)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.s.execute(stmt)).rowcount
+
+    async def set_ready_for_machine(self, machine_id: int, ready: bool) -> None:
+        stmt = (
+            update(tables.listings)
+            .where(L.machine_id == machine_id)
+            .values(ready=ready)
+            .execution_options(synchronize_session=False)
+        )
+        await self.s.execute(stmt)
+
+    async def set_reliability_for_machine(self, machine_id: int, bps: int) -> None:
+        stmt = (
+            update(tables.listings)
+            .where(L.machine_id == machine_id)
+            .values(reliability_bps=max(100, bps))
+            .execution_options(synchronize_session=False)
+        )
+        await self.s.execute(stmt)

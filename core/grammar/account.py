@@ -1,0 +1,176 @@
+"""/sshkey, /lang and the provider commands."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable
+
+from core.domain.gpus import resolve_gpu
+from core.errors import GrammarError
+from core.grammar.commands import (
+    COMMANDS,
+    AddMachine,
+    Command,
+    Lang,
+    Price,
+    Register,
+    SshKey,
+)
+from core.grammar.values import _ADDRESS, _machine, _price, _q, _region
+
+_KEY_TYPES = frozenset(
+    {"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384"}
+    | {"ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"}
+)
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}", re.ASCII)
+_PRIVATE_KEY = re.compile(r"PRIVATE KEY|PuTTY-User-Key-File", re.IGNORECASE)
+_KEY_HELP = "paste the one line of your ~/.ssh/id_ed25519.pub (it starts with ssh-ed25519)"
+
+
+def _ssh_fields(blob: bytes) -> list[bytes] | None:
+    """The length-prefixed strings of an SSH public key blob (RFC 4253), or None if malformed."""
+    fields = []
+    while blob and len(fields) < 8:
+        size = int.from_bytes(blob[:4], "big")
+        if len(blob) < 4 + size:
+            return None
+        fields.append(blob[4 : 4 + size])
+        blob = blob[4 + size :]
+    return None if blob else fields
+
+
+def _key_body_ok(kind: str, fields: list[bytes]) -> bool:
+    if kind.endswith("ed25519") or kind.endswith("ed25519@openssh.com"):
+        return len(fields) == (3 if kind.startswith("sk-") else 2) and len(fields[1]) == 32
+    if kind == "ssh-rsa":
+        if len(fields) != 3:
+            return False
+        bits = int.from_bytes(fields[2], "big").bit_length()
+        if bits < 2048:
+            raise GrammarError(f"That RSA key has {bits} bits; 2048 at least — or use ed25519")
+        return True
+    curve = kind.removeprefix("sk-").split("@")[0].rsplit("-", 1)[1].encode()  # b"nistp256"
+    return len(fields) == (4 if kind.startswith("sk-") else 3) and fields[1] == curve
+
+
+def _sshkey(args: str) -> SshKey:
+    text = args.strip()
+    if not text:
+        return SshKey()
+    if _PRIVATE_KEY.search(text):
+        raise GrammarError.keyed(
+            "grammar.sshkey_private",
+            "That is a PRIVATE key — never share it. Send the .pub file instead.",
+        )
+    if "\n" in text or "\r" in text:  # one key, one authorized_keys line: no smuggled options
+        raise GrammarError(f"Send one key on a single line — {_KEY_HELP}")
+    parts = text.split(maxsplit=2)
+    kind, data = parts[0], parts[1] if len(parts) > 1 else ""
+    if kind == "ssh-dss":
+        raise GrammarError("DSA keys are no longer safe — make one with: ssh-keygen -t ed25519")
+    if kind not in _KEY_TYPES or not _BASE64.fullmatch(data) or len(data) % 4:
+        raise GrammarError.keyed(
+            "grammar.sshkey_not_key", "That doesn't look like an SSH public key — " + _KEY_HELP
+        )
+    try:
+        fields = _ssh_fields(base64.b64decode(data, validate=True))
+    except binascii.Error:
+        fields = None
+    if not fields or fields[0] != kind.encode() or not _key_body_ok(kind, fields):
+        raise GrammarError(f"That SSH key is damaged or incomplete — {_KEY_HELP}")
+    comment = " ".join(parts[2].split()) if len(parts) > 2 else ""
+    if len(comment) > 100:
+        raise GrammarError("The comment after the key is too long — keep it under 100 characters")
+    return SshKey(public_key=f"{kind} {data} {comment}".rstrip())
+
+
+_LANGS = {"en": "en", "english": "en", "englisch": "en", "eng": "en"}
+_LANGS |= {"de": "de", "deutsch": "de", "german": "de", "ger": "de", "deu": "de"}
+
+
+def _lang(args: str) -> Lang:
+    words = args.casefold().split()
+    lang = _LANGS.get(words[0]) if len(words) == 1 else None
+    if words and lang is None:
+        raise GrammarError.keyed(
+            "grammar.lang", "I speak English and German — try /lang en or /lang de"
+        )
+    return Lang(lang=lang)
+
+
+# --- providers ------------------------------------------------------------------------------
+
+
+def _register(args: str) -> Register:
+    words = args.split()
+    if not words:
+        return Register()
+    address = words[0].casefold()  # no checksum library: any case is accepted
+    if len(words) > 1 or not _ADDRESS.fullmatch(address):
+        raise GrammarError.keyed(
+            "grammar.not_address",
+            "'{token}' is not a wallet address — it is 0x and 40 hex characters",
+            token=_q(args.strip()),
+        )
+    if int(address, 16) == 0:
+        raise GrammarError.keyed(
+            "grammar.zero_address", "That is the zero address; payouts sent there are lost forever"
+        )
+    return Register(payout_address=address)
+
+
+def _add_machine(args: str) -> AddMachine:
+    words = args.split()
+    if not words or len(words) > 2:
+        raise GrammarError.keyed(
+            "grammar.addmachine_args",
+            "Name the machine, and optionally its region: /addmachine box1 eu",
+        )
+    region = _region(words[1].casefold().removeprefix("region=")) if len(words) > 1 else None
+    return AddMachine(machine=_machine(words[0]), region=region)
+
+
+def _price_cmd(args: str) -> Price:
+    words = args.split()
+    example = "/price box1 0.65 (dollars per GPU-hour)"
+    if len(words) == 1 and re.fullmatch(r"\$?[\d.,]+(?:/h)?", words[0], re.ASCII):
+        raise GrammarError.keyed(
+            "grammar.price_which_machine",
+            "Which machine? Try {example} — /machines lists yours",
+            example=example,
+        )
+    if not words:
+        raise GrammarError.keyed(
+            "grammar.price_args", "Which machine and what price? Try {example}", example=example
+        )
+    machine, rest = _machine(words[0]), [w.casefold() for w in words[1:]]
+    if not rest:
+        raise GrammarError.keyed(
+            "grammar.price_what",
+            "What price per GPU-hour? Try /price {machine} 0.65",
+            machine=machine,
+        )
+    if len(rest) > 1 and rest[-1] in ("usdc", "usd"):
+        rest = rest[:-1]
+    # the price is the word marked as money, else one with decimals, else the last word
+    marked = [i for i, w in enumerate(rest) if "$" in w or "/h" in w or w.endswith("usdc")]
+    marked += [i for i, w in enumerate(rest) if "." in w or "," in w]
+    at = marked[0] if marked else len(rest) - 1
+    model = " ".join(rest[:at] + rest[at + 1 :])
+    return Price(
+        machine=machine,
+        price_per_hour=_price(rest[at]),
+        model=resolve_gpu(model).key if model else None,
+    )
+
+
+def _machine_or_all(name: str) -> Callable[[str], Command]:
+    def parse_machine(args: str) -> Command:
+        words = args.split()
+        if len(words) > 1:
+            raise GrammarError(f"/{name} takes one machine name, or none for all: /{name} box1")
+        return COMMANDS[name](machine=_machine(words[0]) if words else None)
+
+    return parse_machine

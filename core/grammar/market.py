@@ -1,0 +1,307 @@
+"""/gpus and /rent: order-free words ("/rent 2x h100 for 1 day max=$2.50 image=pytorch")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from core.domain.durations import is_unit_word, looks_like_duration, parse_duration
+from core.domain.gpus import lookup, resolve_gpu
+from core.errors import GrammarError
+from core.grammar.commands import MAX_GPUS_PER_RENTAL, GpuFilters, Gpus, RentArgs, Templates
+from core.grammar.instances import (
+    cores,
+    cuda,
+    gigabytes,
+    image_or_template,
+    listing_ref,
+    ports,
+    take_image,
+    take_listings,
+    template_name,
+)
+from core.grammar.values import _NUMBER, _price, _q, _region, _small_int
+
+_FILLERS = frozenset({"for", "für", "fuer", "with", "mit"})
+_PRICE_WORDS = frozenset({"under", "below", "unter", "max", "bis"})
+_OPTION = re.compile(r"([a-z_]+)(>=|<=|=|>|<)(.*)", re.ASCII)
+_BARE_OP = re.compile(r"(>=|<=|>|<)([\d$.,].*)")
+_COUNT = re.compile(r"(\d{1,3})[x×]|[x×](\d{1,3})", re.ASCII)
+_VRAM = re.compile(r"(\d{1,5})(?:gb|g)?\+?", re.ASCII)
+_VRAM_UNIT = re.compile(r"(?:gb|g)?\+?$")
+_OPTION_KEYS = {
+    "max": "max_price", "price": "max_price", "preis": "max_price", "region": "region",
+    "count": "count", "n": "count", "vram": "vram", "mem": "vram", "memory": "vram",
+    "rel": "rel", "reliability": "rel", "sort": "sort", "page": "page",
+    "template": "template", "tpl": "template", "image": "image", "img": "image",
+    "ports": "ports", "port": "ports", "disk": "disk", "ram": "ram", "cpu": "cpu",
+    "cores": "cpu", "cuda": "cuda",
+}  # fmt: skip
+_GLUE = re.compile(rf"(^|\s)({'|'.join(_OPTION_KEYS)})?\s*(>=|<=|=|>|<)\s*", re.ASCII)
+
+
+def _words(args: str) -> list[str]:
+    """Casefolded words, spaced operators glued on: "vram >= 48" -> "vram>=48", ">= 48gb"."""
+    args = args.replace("\u2265", ">=").replace("\u2264", "<=").casefold()
+    return _GLUE.sub(r"\1\2\3", args).split()
+
+
+_RENT_KEYS = frozenset(
+    {"max_price", "region", "count", "duration", "template", "image", "ports", "disk"}
+)
+_GPUS_KEYS = frozenset(
+    {"max_price", "region", "vram", "rel", "sort", "page", "verified", "ram", "disk", "cpu"}
+    | {"cuda"}
+)
+
+
+@dataclass
+class _Scan:
+    options: dict[str, str]
+    runs: list[list[str]]  # consecutive words that are neither options nor durations
+    durations: list[list[str]]
+
+
+def _duration_length(words: list[str], start: int) -> int:
+    """How many words from ``start`` form one duration: "1h", "1 hour 30 minutes", "1h and 30m"."""
+    end = start
+    while True:
+        at = end + 1 if end > start and end < len(words) and words[end] in ("and", "und") else end
+        if at < len(words) and looks_like_duration(words[at]):
+            end = at + 1
+        elif at + 1 < len(words) and _NUMBER.fullmatch(words[at]) and is_unit_word(words[at + 1]):
+            end = at + 2
+        else:
+            return end - start
+
+
+def _scan(words: list[str], allowed: frozenset[str], example: str) -> _Scan:
+    """Sort order-free words into options, durations and runs of (GPU model) words."""
+    scan = _Scan({}, [], [])
+
+    def put(key: str, value: str, token: str) -> None:
+        if key not in allowed:
+            raise GrammarError.keyed(
+                "grammar.misplaced",
+                "'{token}' doesn't fit here — try: {example}",
+                token=_q(token),
+                example=example,
+            )
+        if key in scan.options:
+            raise GrammarError(f"'{_q(token)}': {key.replace('_', ' ')} is given twice — keep one")
+        if not value:
+            raise GrammarError.keyed(
+                "grammar.needs_value",
+                "'{token}' needs a value — try: {example}",
+                token=_q(token),
+                example=example,
+            )
+        scan.options[key] = value
+
+    i, in_run = 0, False
+    while i < len(words):
+        word, nxt = words[i], words[i + 1] if i + 1 < len(words) else ""
+        step, was_run, in_run = 1, in_run, False
+        if word in _FILLERS:
+            pass
+        elif m := _COUNT.fullmatch(word):
+            put("count", m.group(1) or m.group(2), word)
+        elif word.isascii() and word.isdigit() and nxt in ("x", "×"):
+            put("count", word, f"{word} {nxt}")
+            step = 2
+        elif m := _OPTION.fullmatch(word):
+            key = _OPTION_KEYS.get(m.group(1))
+            if key is None:
+                raise GrammarError.keyed(
+                    "grammar.unknown_option",
+                    "Unknown option '{option}' — try: {example}",
+                    option=_q(m.group(1)),
+                    example=example,
+                )
+            put(key, m.group(3), word)
+        elif m := _BARE_OP.fullmatch(word):
+            op, value = m.groups()
+            key = "rel" if value.endswith("%") else "max_price" if "<" in op else "vram"
+            put("vram" if value.endswith(("gb", "g")) else key, value, word)
+        elif word in _PRICE_WORDS and nxt:
+            put("max_price", nxt, f"{word} {nxt}")
+            step = 2
+        elif word in ("verified", "verifiziert"):
+            put("verified", "yes", word)
+        elif "duration" in allowed and (length := _duration_length(words, i)):
+            scan.durations.append(words[i : i + length])
+            step = length
+        elif "vram" in allowed and not was_run and _VRAM.fullmatch(word) and word[-1] in "gb+":
+            put("vram", word, word)
+        else:
+            if was_run:
+                scan.runs[-1].append(word)
+            else:
+                scan.runs.append([word])
+            in_run = True
+        i += step
+    return scan
+
+
+def _split_run(run: list[str]) -> tuple[list[str] | None, list[str]]:
+    """The part of ``run`` that names a GPU (whole, else a prefix or suffix) and the rest."""
+    if lookup(" ".join(run)):
+        return run, []
+    for size in range(min(len(run) - 1, 4), 0, -1):
+        if lookup(" ".join(run[:size])):
+            return run[:size], run[size:]
+        if lookup(" ".join(run[-size:])):
+            return run[-size:], run[:-size]
+    return None, run
+
+
+def _model(runs: list[list[str]], example: str, *, for_rent: bool) -> str | None:
+    """Canonical key of the one GPU the runs name; raises GrammarError or AmbiguousChoice."""
+    if not runs:
+        return None
+    splits = [_split_run(run) for run in runs]
+    named = [part for part, _ in splits if part]
+    if not named:
+        return resolve_gpu(" ".join(runs[0])).key  # raises: unknown GPU, with a suggestion
+    for _, rest in splits:
+        if rest:
+            text = " ".join(rest)
+            if for_rent and re.match(r"[-\u2212]?[\d.,]", text):
+                parse_duration(text)  # raises DurationError naming the actual problem
+            what = "a GPU, a duration or an option" if for_rent else "a GPU or a filter"
+            raise GrammarError.keyed(
+                "grammar.not_rent_word" if for_rent else "grammar.not_gpus_word",
+                "'{text}' isn't " + what + " — try: {example}",
+                text=_q(text),
+                example=example,
+            )
+    if len(named) > 1:
+        first, second = (_q(" ".join(part)) for part in named[:2])
+        raise GrammarError.keyed(
+            "grammar.two_models",
+            "One GPU model at a time — '{first}' or '{second}'? Try: {example}",
+            first=first,
+            second=second,
+            example=example,
+        )
+    return resolve_gpu(" ".join(named[0])).key
+
+
+def _rent(args: str) -> RentArgs:
+    example = "/rent 4090 3h"
+    args, images = take_image(args)
+    words, listings = take_listings(_words(args))
+    scan = _scan(words, _RENT_KEYS, example)
+    if len(scan.durations) > 1:
+        first, second = (_q(" ".join(span)) for span in scan.durations[:2])
+        raise GrammarError.keyed(
+            "grammar.two_durations",
+            "Two durations, '{first}' and '{second}' — give one, like {example}",
+            first=first,
+            second=second,
+            example=example,
+        )
+    listing = listing_ref(listings)
+    model = _model(scan.runs, example, for_rent=True)
+    if model is None and listing is None:
+        if not scan.durations:
+            raise GrammarError.keyed(
+                "grammar.rent_what", "Which GPU and for how long? Try: {example}", example=example
+            )
+        raise GrammarError.keyed(
+            "grammar.rent_which",
+            "Which GPU? Try: /rent 4090 {duration}",
+            duration=_q(" ".join(scan.durations[0])),
+        )
+    if not scan.durations:
+        raise GrammarError.keyed(
+            "grammar.rent_how_long",
+            "For how long? Try: /rent {model} 3h",
+            model=model or f"#{listing}",
+        )
+    opts = scan.options
+    template, image = _image_options(opts, images)
+    return RentArgs(
+        model=model,
+        duration_s=parse_duration(" ".join(scan.durations[0])),
+        max_price_per_hour=_price(opts["max_price"]) if "max_price" in opts else None,
+        region=_region(opts["region"]) if "region" in opts else None,
+        count=_small_int(opts.get("count", "1"), 1, MAX_GPUS_PER_RENTAL, "number of GPUs"),
+        listing=listing,
+        template=template,
+        image=image,
+        ports=ports(opts["ports"]) if "ports" in opts else (),
+        disk_gb=gigabytes(opts["disk"], "disk size in GB") if "disk" in opts else None,
+    )
+
+
+def _image_options(opts: dict[str, str], images: list[str]) -> tuple[str | None, str | None]:
+    """(template, image) from ``template=`` and ``image=`` (taken out before folding)."""
+    given = images + ([opts["image"]] if "image" in opts else [])
+    if len(given) > 1 or (given and "template" in opts):
+        raise GrammarError.keyed(
+            "grammar.image_and_template",
+            "One image or template at a time — like image=pytorch or template=jupyter",
+        )
+    if "template" in opts:
+        return template_name(opts["template"]), None
+    if given:
+        if not given[0]:
+            raise GrammarError.keyed(
+                "grammar.image_empty",
+                "Which image? Name a template (image=pytorch) or an image like ghcr.io/me/train:v2",
+            )
+        return image_or_template(given[0])
+    return None, None
+
+
+_SORT_WORDS = {
+    "price": "price",
+    "cheapest": "price",
+    "preis": "price",
+    "reliability": "reliability",
+}
+_SORT_WORDS |= {"rel": "reliability", "vram": "vram", "memory": "vram", "mem": "vram"}
+
+
+def _gpus(args: str) -> Gpus:
+    example = "/gpus 4090 max=$1.20 region=eu"
+    scan = _scan(_words(args), _GPUS_KEYS, example)
+    opts = scan.options
+    sort = _SORT_WORDS.get(opts.get("sort", "price"))
+    if sort is None:
+        raise GrammarError.keyed(
+            "grammar.bad_sort",
+            "Can't sort by '{sort}' — use sort=price, rel or vram",
+            sort=_q(opts["sort"]),
+        )
+    vram, rel = opts.get("vram"), opts.get("rel")
+    filters = GpuFilters(
+        model=_model(scan.runs, example, for_rent=False),
+        min_vram_gb=_small_int(_VRAM_UNIT.sub("", vram), 1, 4096, "memory size") if vram else None,
+        max_price_per_hour=_price(opts["max_price"]) if "max_price" in opts else None,
+        region=_region(opts["region"]) if "region" in opts else None,
+        min_reliability=_small_int(rel.removesuffix("%"), 0, 100, "reliability") if rel else None,
+        verified_only="verified" in opts,
+        min_ram_gb=gigabytes(opts["ram"], "memory size", 65_536) if "ram" in opts else None,
+        min_disk_gb=gigabytes(opts["disk"], "disk size in GB") if "disk" in opts else None,
+        min_cpu_cores=cores(opts["cpu"]) if "cpu" in opts else None,
+        min_cuda=cuda(opts["cuda"]) if "cuda" in opts else None,
+    )
+    page = _small_int(opts.get("page", "1"), 1, 10_000, "page")
+    return Gpus(filters=filters, sort=sort, page=page)
+
+
+def _templates(args: str) -> Templates:
+    """``/templates``, ``/templates 4090`` or ``/templates #17``."""
+    example = "/templates 4090"
+    words, listings = take_listings(_words(args))
+    listing = listing_ref(listings)
+    model = _model(_scan(words, frozenset(), example).runs, example, for_rent=False)
+    if model is not None and listing is not None:
+        raise GrammarError.keyed(
+            "grammar.templates_args",
+            "/templates takes a GPU model or a listing number, like /templates 4090 or "
+            "/templates #17",
+        )
+    return Templates(model=model, listing=listing)

@@ -1,0 +1,110 @@
+"""Value parsers every command shares: rental numbers, machine names, regions, prices."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from core.domain.durations import quote_input
+from core.domain.money import parse_usdc
+from core.errors import GrammarError
+from core.grammar.commands import COMMANDS, MAX_FREE_TEXT_CHARS, Command
+
+_REF = re.compile(r"(?:r|#|rental)?#?(\d{1,9})", re.ASCII | re.IGNORECASE)
+_MACHINE = re.compile(r"[A-Za-z0-9_.-]{1,32}", re.ASCII)
+_REGION = re.compile(r"[a-z0-9-]{2,20}", re.ASCII)
+_ADDRESS = re.compile(r"0x[0-9a-f]{40}", re.ASCII)
+_NUMBER = re.compile(r"[-\u2212]?\d+(?:[.,]\d+)?", re.ASCII)
+_PRICE_SUFFIX = re.compile(r"(?:/(?:h|hr|hour|std)|(?<=\d)usdc?)$", re.ASCII)
+_SMALL_INT = re.compile(r"\d{1,7}", re.ASCII)
+
+
+def _q(text: str) -> str:
+    return quote_input(text)
+
+
+def _ref(token: str) -> str | None:
+    m = _REF.fullmatch(token)
+    return str(int(m.group(1))) if m and int(m.group(1)) > 0 else None
+
+
+def _must_ref(token: str, example: str) -> str:
+    ref = _ref(token)
+    if ref is None:
+        raise GrammarError.keyed(
+            "grammar.not_ref",
+            "'{token}' is not a rental number — use the number /status shows, like {example}",
+            token=_q(token),
+            example=example,
+        )
+    return ref
+
+
+def _machine(token: str) -> str:
+    if not _MACHINE.fullmatch(token):
+        raise GrammarError.keyed(
+            "grammar.not_machine",
+            "'{token}' is not a machine name — use 1 to 32 letters, digits, '.', '_' or '-'",
+            token=_q(token),
+        )
+    return token
+
+
+def _region(token: str) -> str:
+    region = token.casefold()
+    if not _REGION.fullmatch(region):
+        raise GrammarError.keyed(
+            "grammar.not_region",
+            "'{token}' is not a region — use a short code like region=eu or region=us-east",
+            token=_q(token),
+        )
+    return region
+
+
+def _price(token: str) -> int:
+    """Micro-USDC per hour from "0.65", "$0.65", "0,65/h"; raises GrammarError or MoneyFormatError."""
+    text = _PRICE_SUFFIX.sub("", token.casefold())
+    if len(text) > 24:  # parse_usdc echoes its whole input
+        raise GrammarError.keyed(
+            "grammar.not_amount",
+            "'{token}' is not an amount; write it like 0.65 or $0.65",
+            token=_q(token),
+        )
+    amount = parse_usdc(text)
+    if amount <= 0:
+        raise GrammarError.keyed(
+            "grammar.price_zero", "A price must be more than $0 — '{token}' is not", token=_q(token)
+        )
+    return amount
+
+
+def _small_int(token: str, low: int, high: int, what: str) -> int:
+    if not _SMALL_INT.fullmatch(token) or not low <= int(token) <= high:
+        raise GrammarError.keyed(
+            f"grammar.bad_int.{what.replace(' ', '_')}",
+            "'{token}' is not a valid " + what + " — use {low} to {high}",
+            token=_q(token),
+            low=low,
+            high=high,
+        )
+    return int(token)
+
+
+def _no_args(name: str) -> Callable[[str], Command]:
+    def parse_none(args: str) -> Command:
+        if args.strip():
+            raise GrammarError.keyed(
+                "grammar.no_args", "/{name} takes nothing after it — just send /{name}", name=name
+            )
+        return COMMANDS[name]()
+
+    return parse_none
+
+
+def _free_text(words: list[str], what: str) -> str | None:
+    text = " ".join(words)
+    if len(text) > MAX_FREE_TEXT_CHARS:
+        raise GrammarError(
+            f"That {what} is too long — keep it under {MAX_FREE_TEXT_CHARS} characters"
+        )
+    return text or None

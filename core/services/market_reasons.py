@@ -1,0 +1,225 @@
+"""Why no listing fits a /rent: one clear reason, found by relaxing the query a step at a time
+(only on that failure path), or, for a listing named by number, by checking it directly."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.domain.instances import InstanceAsk, share_limits
+from core.domain.listings import ListingQuery, ListingStatus
+from core.errors import CoreError, NoOffer, NotFound, ValidationError
+from core.services.base import UnitOfWork, gpu_name
+from core.services.machine_specs import machine_shape
+
+
+async def no_offer_reason(uow: UnitOfWork, q: ListingQuery, now: int) -> CoreError:
+    """The error to raise when ``q`` found nothing."""
+    if q.listing_id is not None:
+        return await _listing_reason(uow, q)
+    what = _what(q)
+    ask = q.instance
+    if not ask.empty and await _finds(uow, replace(q, instance=InstanceAsk()), now):
+        if ask.template is not None and not await uow.templates.any_offered(ask.template):
+            return ValidationError.keyed(
+                "market.unknown_template",
+                "No provider offers the template '{name}'. /templates lists the templates.",
+                name=ask.template,
+            )
+        for part in ("template", "image", "ports", "disk_gb"):
+            alone = InstanceAsk(**{part: getattr(ask, part)})
+            if getattr(ask, part) and not await _finds(uow, replace(q, instance=alone), now):
+                return _instance_reason(part, ask, what, q.model)
+        return NoOffer.keyed(
+            "market.no_instance",
+            "No free {what} offers all of that at once. /templates shows what is offered.",
+            what=what,
+        )
+    need = max(1, q.gpu_count or 1)
+    if need > 1 and await _finds(uow, replace(q, gpu_count=1), now):
+        return NoOffer.keyed(
+            "market.not_enough_gpus",
+            "No machine has {count} {gpu} free at once right now. Try fewer GPUs, or "
+            "/gpus {model} to see how many each listing has free.",
+            count=need,
+            gpu=gpu_name(q.model) if q.model else "GPUs",
+            model=q.model or "",
+        )
+    return _no_offer(q)
+
+
+async def _finds(uow: UnitOfWork, q: ListingQuery, now: int) -> bool:
+    return bool(await uow.listings.search(replace(q, limit=1, offset=0), now))
+
+
+def _what(q: ListingQuery) -> str:
+    what = gpu_name(q.model) if q.model else "GPU"
+    if q.gpu_count and q.gpu_count > 1:
+        what = f"{q.gpu_count}x {what}"
+    return what
+
+
+def _instance_reason(part: str, ask: InstanceAsk, what: str, model: str | None) -> CoreError:
+    if part == "template":
+        return NoOffer.keyed(
+            "market.no_template",
+            "No free {what} offers the template '{name}'. /templates {model} lists "
+            "what is offered.",
+            what=what,
+            name=ask.template,
+            model=model or "",
+        )
+    if part == "image":
+        return NoOffer.keyed(
+            "market.no_registry",
+            "No free {what} runs your own images from {registry}. Pick a template "
+            "(/templates) or an image from another registry.",
+            what=what,
+            registry=ask.image.registry,
+        )
+    if part == "ports":
+        return NoOffer.keyed(
+            "market.no_ports",
+            "No free {what} publishes {count} ports. Ask for fewer ports.",
+            what=what,
+            count=len(ask.ports),
+        )
+    return NoOffer.keyed(
+        "market.no_disk",
+        "No free {what} gives {disk} GB of disk. Ask for less disk, or for more GPUs.",
+        what=what,
+        disk=ask.disk_gb,
+    )
+
+
+async def _listing_reason(uow: UnitOfWork, q: ListingQuery) -> CoreError:
+    """Check the listing named by number against the query, in the order a renter would fix
+    things: is it there, the GPU model, how many GPUs, the instance, then what is free."""
+    ref = q.listing_id
+    listing = await uow.listings.get(ref)
+    if listing is None or listing.status != ListingStatus.AVAILABLE or not listing.price_per_hour:
+        return NotFound.keyed(
+            "market.no_listing",
+            "Listing #{listing} is not on the market now. /gpus shows what is.",
+            listing=ref,
+        )
+    if q.model and listing.gpu_model != q.model:
+        return ValidationError.keyed(
+            "market.listing_model",
+            "Listing #{listing} has {gpu} GPUs, not {asked}.",
+            listing=ref,
+            gpu=gpu_name(listing.gpu_model),
+            asked=gpu_name(q.model),
+        )
+    need = max(1, q.gpu_count or 1)
+    if need > listing.gpu_count:
+        return ValidationError.keyed(
+            "market.listing_gpus",
+            "Listing #{listing} has {total} GPU(s); you asked for {count}.",
+            listing=ref,
+            total=listing.gpu_count,
+            count=need,
+        )
+    machine = await uow.machines.get(listing.machine_id)
+    reason = await _machine_reason(uow, machine, q.instance, need, ref)
+    if reason is not None:
+        return reason
+    free = await uow.gpus.free_count(listing.id)
+    if free < need:
+        return NoOffer.keyed(
+            "market.listing_busy",
+            "Only {free} of listing #{listing}'s GPUs are free right now; you asked for {count}.",
+            listing=ref,
+            free=free,
+            count=need,
+        )
+    return NoOffer.keyed(
+        "market.listing_filters",
+        "Listing #{listing} does not fit your other options (price, region). /gpus shows it.",
+        listing=ref,
+    )
+
+
+async def _machine_reason(uow, machine, ask: InstanceAsk, need: int, ref: int) -> CoreError | None:  # noqa: ANN001
+    offers = machine is not None and machine.backend is not None
+    if offers and machine_shape(machine) is None:
+        return NotFound.keyed(
+            "market.no_listing",
+            "Listing #{listing} is not on the market now. /gpus shows what is.",
+            listing=ref,
+        )
+    if ask.empty:
+        if offers and machine.default_template is None:
+            return ValidationError.keyed(
+                "market.listing_needs_image",
+                "Listing #{listing} has no default image: choose one, e.g. template=NAME "
+                "(/templates #{listing} lists them).",
+                listing=ref,
+            )
+        return None
+    if not offers:
+        return ValidationError.keyed(
+            "market.listing_no_instances",
+            "Listing #{listing} runs no instances, so it takes no image, template, ports "
+            "or disk options.",
+            listing=ref,
+        )
+    if ask.template is not None and await uow.templates.get(machine.id, ask.template) is None:
+        return ValidationError.keyed(
+            "market.listing_template",
+            "Listing #{listing} does not offer the template '{name}'. /templates "
+            "#{listing} lists what it offers.",
+            listing=ref,
+            name=ask.template,
+        )
+    if ask.image is not None:
+        listed = await uow.templates.by_image(machine.id, ask.image.reference)
+        allowed = ask.image.registry in machine.registries.split()
+        if listed is None and not (machine.custom_images and allowed):
+            return ValidationError.keyed(
+                "market.listing_registry",
+                "Listing #{listing} does not run images from {registry}; it takes {allowed}.",
+                listing=ref,
+                registry=ask.image.registry,
+                allowed=(" ".join(machine.registries.split()) or "its templates only")
+                if machine.custom_images
+                else "its templates only (/templates #" + str(ref) + ")",
+            )
+    if len(ask.ports) > machine.max_ports:
+        return ValidationError.keyed(
+            "market.listing_ports",
+            "Listing #{listing} publishes at most {max} ports; you asked for {count}.",
+            listing=ref,
+            max=machine.max_ports,
+            count=len(ask.ports),
+        )
+    if ask.disk_gb:
+        disk = share_limits(machine_shape(machine), need).disk_gib
+        if disk < ask.disk_gb:
+            return ValidationError.keyed(
+                "market.listing_disk",
+                "Listing #{listing} gives {disk} GB of disk with {count} GPU(s), not {asked}.",
+                listing=ref,
+                disk=disk,
+                count=need,
+                asked=ask.disk_gb,
+            )
+    return None
+
+
+def _no_offer(q: ListingQuery) -> NoOffer:
+    what = _what(q)
+    # the hint names what to relax: a price cap, a region, both or neither
+    variant = ("price" if q.max_price_per_hour is not None else "") + (
+        "_region" if q.region else ""
+    )
+    extra = []
+    if q.max_price_per_hour is not None:
+        extra.append("a higher max price")
+    if q.region:
+        extra.append("another region")
+    hint = f" Try {' or '.join(extra)}, or" if extra else " Try"
+    return NoOffer(
+        f"No {what} is free right now.{hint} /gpus to see what is available.",
+        key=f"market.no_offer{('.' + variant.strip('_')) if variant else ''}",
+        params={"what": what},
+    )

@@ -1,0 +1,175 @@
+"""The agent's side of a rental's lifecycle: the grants (the instance to run, with exactly the
+rented GPUs), what the agent granted, and a grant that failed.
+
+A failed grant refunds the renter in full (the escrow's cancelPending), tells the renter why
+in words (``core.domain.instances.failure_kind``, never the agent's own text) and the provider
+what failed on which machine (the agent's text, bounded), and takes the machine off the market
+(``failing``) until the provider fixes it and sends /resume.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from core.domain.instances import failure_kind
+from core.domain.listings import ListingStatus, MachineStatus
+from core.domain.model import Rental
+from core.domain.rentals import RentalState as S
+from core.errors import PaymentError
+from core.ports import AccessGrant, AccessInfo
+from core.services.base import UnitOfWork, enqueue
+from core.services.instances import gpu_uuids, request_of, view_of
+
+if TYPE_CHECKING:
+    from core.services.lifecycle import RentalLifecycle
+
+log = logging.getLogger(__name__)
+KEY_SLACK_S = 60  # the SSH key outlives paidUntil a little: the keeper stops the rental first
+MAX_AGENT_ERROR = 300  # of the agent's error text, in the provider's message
+SETUP_FAILED = "setup failed"  # cancel_reason prefix of a rental whose grant failed
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+class Provisioning:
+    """Mixed into RentalLifecycle (which brings uow, clock, rules, escrow, agents)."""
+
+    def grant_for(self: RentalLifecycle, rental: Rental) -> AccessGrant:
+        """The first grant of a funded rental: its key lives until the prepaid time could
+        end at the latest (accepted at the end of the accept timeout), plus a little slack."""
+        lifetime = rental.duration_s + KEY_SLACK_S + self.rules.accept_timeout_s
+        return self.grant_until(rental, rental.funded_at + lifetime)
+
+    def grant_until(self, rental: Rental, expires_at: int) -> AccessGrant:
+        """A grant of the rental's instance until ``expires_at`` (for a running instance:
+        its new deadline)."""
+        return AccessGrant(
+            rental_id=rental.id,
+            machine_id=rental.machine_id,
+            public_key=rental.public_key,
+            expires_at=expires_at,
+            instance=request_of(rental),
+        )
+
+    async def access_granted(self: RentalLifecycle, rental_id: int, access: AccessInfo) -> None:
+        """The agent runs the instance: start billing on chain (start is idempotent here).
+        An agent that says it runs other GPUs than the rental's fails the grant instead."""
+        async with self.uow() as uow:
+            rental = await uow.rentals.get(rental_id)
+            if rental is None or rental.state not in (S.FUNDED, S.PROVISIONING):
+                return
+            held = gpu_uuids(rental)
+            if access.gpu_uuids and held and sorted(access.gpu_uuids) != sorted(held):
+                wrong = ", ".join(access.gpu_uuids)[:120]
+                reason = f"the agent reported GPU {wrong}, not the rented ones"
+            else:
+                reason = None
+                _store_access(rental, access)
+                rental.access_granted_at = rental.access_granted_at or self.clock.now()
+                await uow.commit()
+            escrow_id = rental.escrow_id
+        if reason is not None:
+            await self.access_failed(rental_id, reason)
+            return
+        try:
+            receipt = await self.escrow.start(escrow_id)
+        except PaymentError:
+            log.exception("start failed for rental %s; the keeper retries", rental_id)
+            return
+        for event in receipt.events:
+            await self.chain_event(event)
+
+    async def access_failed(self: RentalLifecycle, rental_id: int, reason: str) -> None:
+        """The agent could not run the instance: refund in full, tell both sides, and take
+        the machine off the market until its provider sends /resume."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            rental = await uow.rentals.get(rental_id)
+            if rental is None or rental.state not in (S.FUNDED, S.PROVISIONING):
+                return
+            if not (rental.cancel_reason or "").startswith(SETUP_FAILED):  # once per rental
+                await _failed(uow, rental, reason, now)
+                await uow.commit()
+        log.warning("grant failed for rental %s: %s", rental_id, _clean(reason)[:200])
+        await self._cancel_funded(rental)
+
+    async def _cancel_funded(self: RentalLifecycle, rental: Rental) -> None:
+        try:
+            receipt = await self.escrow.cancel_pending(rental.escrow_id)
+        except PaymentError:
+            log.exception("cancelPending failed for rental %s; retried by the keeper", rental.id)
+            return
+        for event in receipt.events:
+            await self.chain_event(event)
+
+    async def cancel_funded(self, rental: Rental) -> None:
+        """Refund a paid rental that never started (cancelPending)."""
+        await self._cancel_funded(rental)
+
+
+def _store_access(rental: Rental, access: AccessInfo) -> None:
+    rental.access_username = access.username
+    rental.access_host = access.host
+    rental.access_port = access.port
+    rental.host_key_fingerprint = access.host_key_fingerprint
+    rental.access_ports_json = json.dumps([list(p) for p in access.ports]) if access.ports else None
+    rental.jupyter_port = access.jupyter_port
+    rental.jupyter_token = access.jupyter_token
+
+
+def _clean(text: str) -> str:
+    return _UNPRINTABLE.sub(" ", text or "").strip()
+
+
+async def _failed(uow: UnitOfWork, rental: Rental, reason: str, now: int) -> None:
+    kind = failure_kind(reason)
+    rental.cancel_reason = f"{SETUP_FAILED}: {kind}"
+    machine = await uow.machines.get(rental.machine_id)
+    machine.status = MachineStatus.FAILING
+    await uow.listings.set_status_for_machine(
+        machine.id, [ListingStatus.AVAILABLE, ListingStatus.OFFLINE], ListingStatus.FAILING
+    )
+    instance = view_of(rental)
+    await enqueue(
+        uow,
+        user_id=rental.renter_id,
+        kind="setup_failed",
+        payload={"rental_id": rental.id, "why": kind, "image": instance and instance.image},
+        dedupe_key=f"setupfail:{rental.id}",
+        now=now,
+    )
+    provider = await uow.providers.get(rental.provider_id)
+    error = _clean(reason)
+    if len(error) > MAX_AGENT_ERROR:
+        error = error[: MAX_AGENT_ERROR - 1] + "…"
+    await enqueue(
+        uow,
+        user_id=provider.user_id,
+        kind="provider_grant_failed",
+        payload={"rental_id": rental.id, "machine": machine.name, "error": error or "-"},
+        dedupe_key=f"grantfail:{rental.id}",
+        now=now,
+    )
+
+
+def credentials_payload(rental: Rental) -> dict:
+    """What the credentials message shows (private chats only: it holds the Jupyter token)."""
+    instance = view_of(rental)
+    return {
+        "rental_id": rental.id,
+        "username": rental.access_username,
+        "host": rental.access_host,
+        "port": rental.access_port,
+        "host_key_fingerprint": rental.host_key_fingerprint,
+        "paid_until": rental.paid_until,
+        "key_generated": rental.key_generated,
+        "gpu_uuids": gpu_uuids(rental),
+        "image": instance.image if instance else None,
+        "ports": json.loads(rental.access_ports_json or "[]"),
+        "jupyter_port": rental.jupyter_port,
+        "jupyter_token": rental.jupyter_token,
+        "instance": instance is not None,
+        "simulated": bool(instance and instance.simulated),
+    }

@@ -27,11 +27,12 @@ from core.wire import InstanceOffer, InstanceRequest, TemplateInfo
 from provider_agent.access import AccessInfo, GpuCheck, check_expiry
 from provider_agent.engine_api import EngineClient, EngineError
 from provider_agent.firewall import BRIDGE, Firewall
-from provider_agent.gpu_binding import GpuBinding, HostGpu, binding_for
+from provider_agent.gpu_binding import CdiDevices, GpuBinding, HostGpu, binding_for
 from provider_agent.host_keys import new_host_key
 from provider_agent.instance_config import InstanceConfig
 from provider_agent.instance_files import RunDir
 from provider_agent.instance_gpus import gpu_view_check
+from provider_agent.libpod_spec import libpod_spec
 from provider_agent.ssh_keys import check_rental_id, parse_public_key
 from provider_agent.toolbox import MOUNT_POINT, Toolbox, build_toolbox
 
@@ -186,7 +187,7 @@ class ContainerBackend:
         try:
             network = NETWORK
             body = self._container_body(rental_id, image, gpus, ports, instance, run, network)
-            container = await self._create_container(rental_id, body)
+            container = await self._create_container(rental_id, body, gpus)
             await self.engine.start(container)
             access = await self._access(container, run, ports, token, image, gpus, body)
             await self._wait_for_ssh(container, access.port)
@@ -202,12 +203,14 @@ class ContainerBackend:
         )
         return access
 
-    async def _create_container(self, rental_id: str, body: dict[str, Any]) -> str:
+    async def _create_container(
+        self, rental_id: str, body: dict[str, Any], gpus: list[HostGpu]
+    ) -> str:
         name = f"rigshare-{rental_id}"
         if not self._disk_limits:
             body["HostConfig"].pop("StorageOpt", None)
         try:
-            return await self.engine.create(name, body)
+            return await self._engine_create(name, body, gpus)
         except EngineError as exc:
             text = str(exc).lower()
             if "StorageOpt" not in body["HostConfig"] or not any(
@@ -221,7 +224,21 @@ class ContainerBackend:
             log.warning("the engine cannot limit disk per container (%s); running without", exc)
             self._disk_limits = False
             body["HostConfig"].pop("StorageOpt")
-            return await self.engine.create(name, body)
+            return await self._engine_create(name, body, gpus)
+
+    async def _engine_create(self, name: str, body: dict[str, Any], gpus: list[HostGpu]) -> str:
+        """podman resolves CDI names only for containers created through its libpod API; its
+        compatible API, which serves every other call, drops ``DeviceRequests`` silently."""
+        if await self.engine.is_podman():
+            if isinstance(self.binding, CdiDevices):
+                spec = libpod_spec(name, body, self.binding.names(gpus))
+                return await self.engine.create_libpod(spec)
+            if "DeviceRequests" in body["HostConfig"]:
+                raise EngineError(
+                    f"podman ignores the {self.binding.name} GPU binding: "
+                    'set gpu_binding = "cdi" (or "devices")'
+                )
+        return await self.engine.create(name, body)
 
     async def _ensure_image(self, image: str) -> None:
         if await self.engine.image_inspect(image) is not None:

@@ -23,6 +23,7 @@ import aiohttp
 from provider_agent.errors import AgentError
 
 API_VERSION = "v1.41"  # Docker 20.10+ and podman 4+ both speak it
+LIBPOD_PREFIX = "/v4.0.0/libpod"  # podman's own API, beside the compatible one on its socket
 PULL_TIMEOUT_S = 30 * 60
 CALL_TIMEOUT_S = 120
 
@@ -81,6 +82,7 @@ class EngineClient:
         self.socket_path = socket_path
         self._prefix = f"/{api_version}" if api_version else ""
         self._session: aiohttp.ClientSession | None = None
+        self._podman: bool | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -103,8 +105,9 @@ class EngineClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         expect_json: bool = True,
+        prefix: str | None = None,
     ) -> Any:
-        url = f"http://engine{self._prefix}{path}"
+        url = f"http://engine{self._prefix if prefix is None else prefix}{path}"
         try:
             async with self._http().request(method, url, params=params, json=body) as resp:
                 raw = await resp.read()
@@ -127,6 +130,14 @@ class EngineClient:
 
     async def version(self) -> dict[str, Any]:
         return await self._call("GET", "/version", "engine version")
+
+    async def is_podman(self) -> bool:
+        """Whether the engine on the socket is podman (its ``/version`` names a component
+        "Podman Engine"); asked once per client."""
+        if self._podman is None:
+            components = (await self.version()).get("Components") or []
+            self._podman = any("Podman Engine" in str(c.get("Name")) for c in components)
+        return self._podman
 
     # -- images ----------------------------------------------------------------------------
     async def image_inspect(self, reference: str) -> dict[str, Any] | None:
@@ -181,6 +192,17 @@ class EngineClient:
         params = {"name": name}
         created = await self._call(
             "POST", "/containers/create", "creating the container", params=params, body=body
+        )
+        return created["Id"]
+
+    async def create_libpod(self, spec: dict[str, Any]) -> str:
+        """Create from podman's own container spec (``libpod_spec``); podman only."""
+        created = await self._call(
+            "POST",
+            "/containers/create",
+            "creating the container",
+            body=spec,
+            prefix=LIBPOD_PREFIX,
         )
         return created["Id"]
 

@@ -12,6 +12,16 @@ rules), match it by the interface wildcard ``rsbr+``:
   DOCKER-USER jump back in first place after its network exists): new connections to
   private, link-local, shared and multicast ranges are dropped. Another instance's published port on the host's own address is
   DNATed to its private address first, so it is dropped too.
+
+podman (checked on 4.3 with its CNI backend) needs two more things, both installed on every
+host since they cost nothing under Docker:
+
+- CNI's firewall plugin inserts its own FORWARD jump, which accepts everything from a
+  container, at the top when the first container starts, i.e. above DOCKER-USER; its chain
+  first jumps to ``CNI-ADMIN`` (the plugin's place for an administrator's rules), so
+  ``RIGSHARE-EGRESS`` is jumped to from there as well.
+- Traffic between two instances on the one bridge is bridged, not routed: iptables sees it
+  only with ``net.bridge.bridge-nf-call-iptables=1``, which Docker sets and podman does not.
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ BRIDGE = f"{BRIDGE_PREFIX}0"
 INPUT_CHAIN = "RIGSHARE-INPUT"
 EGRESS_CHAIN = "RIGSHARE-EGRESS"
 USER_CHAIN = "DOCKER-USER"
+CNI_ADMIN_CHAIN = "CNI-ADMIN"
+BRIDGE_NETFILTER = "net.bridge.bridge-nf-call-iptables"
 BLOCKED = (
     "0.0.0.0/8",
     "10.0.0.0/8",
@@ -80,10 +92,25 @@ class Firewall:
             await self._run("-N", USER_CHAIN, check=False)  # Docker creates it; podman does not
             await self._jump("INPUT", INPUT_CHAIN)
             await self._jump(USER_CHAIN, EGRESS_CHAIN)
+            await self._run("-N", CNI_ADMIN_CHAIN, check=False)  # CNI creates it at first use
+            await self._jump(CNI_ADMIN_CHAIN, EGRESS_CHAIN)
             await self.keep_first()
+            await self._bridge_netfilter()
         except FileNotFoundError as exc:
             raise FirewallError(f"{self._iptables} not found: install iptables") from exc
         log.info("firewall installed: instances reach the internet only")
+
+    async def _bridge_netfilter(self) -> None:
+        argv = [*self._prefix, "sysctl", "-q", "-w", f"{BRIDGE_NETFILTER}=1"]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise FirewallError(
+                f"instances on one bridge would reach each other: {err.decode().strip()} "
+                "(load the br_netfilter module: modprobe br_netfilter)"
+            )
 
     async def keep_first(self) -> None:
         """Make FORWARD's first rule the jump to DOCKER-USER (after the engine added its own

@@ -4,7 +4,8 @@
   ``nvidia`` and the GPU UUIDs), the usual Docker set-up; it also mounts the driver's user-space
   libraries and ``nvidia-smi``.
 - ``cdi``: Container Device Interface names ``nvidia.com/gpu=<UUID>`` from the spec that
-  ``nvidia-ctk cdi generate`` writes (podman; Docker 25+ with CDI enabled).
+  ``nvidia-ctk cdi generate`` writes (podman, through its libpod API; Docker 25+ with CDI
+  enabled).
 - ``devices``: plain device nodes ``/dev/nvidia<minor>`` plus the control nodes. Only the listed
   nodes pass the device cgroup; the image must bring matching driver libraries, so this is for
   hosts without the toolkit (and for tests with fake device nodes).
@@ -60,24 +61,22 @@ class NvidiaRuntime:
 
 
 class CdiDevices:
-    """CDI names in ``HostConfig.Devices``, which podman's Docker-compatible API resolves
-    through its CDI registry (Docker 25+ takes ``DeviceRequests`` with driver ``cdi``)."""
+    """CDI names by UUID. Docker 25+ (CDI enabled) takes them as ``DeviceRequests`` with
+    driver ``cdi``. podman 4 resolves them only through its libpod API: its compatible API
+    refuses them in ``HostConfig.Devices`` and ignores ``DeviceRequests``, so the backend
+    creates podman containers from :meth:`names` (see ``libpod_spec``)."""
 
     name = "cdi"
 
-    def __init__(self, kind: str = "nvidia.com/gpu", *, device_requests: bool = False) -> None:
+    def __init__(self, kind: str = "nvidia.com/gpu") -> None:
         self.kind = kind
-        self.device_requests = device_requests
+
+    def names(self, gpus: list[HostGpu]) -> list[str]:
+        """Fully qualified CDI device names, ``nvidia.com/gpu=GPU-<uuid>``."""
+        return [f"{self.kind}={g.uuid}" for g in gpus]
 
     def host_config(self, gpus: list[HostGpu]) -> dict[str, Any]:
-        names = [f"{self.kind}={g.uuid}" for g in gpus]
-        if self.device_requests:
-            return {"DeviceRequests": [{"Driver": "cdi", "DeviceIDs": names}]}
-        return {
-            "Devices": [
-                {"PathOnHost": n, "PathInContainer": "", "CgroupPermissions": "rwm"} for n in names
-            ]
-        }
+        return {"DeviceRequests": [{"Driver": "cdi", "DeviceIDs": self.names(gpus)}]}
 
     def environment(self, gpus: list[HostGpu]) -> list[str]:
         return []

@@ -129,7 +129,8 @@ class ContainerBackend:
             run = RunDir(self.instances_dir / rental_id)
             existing = await self._container(rental_id)
             if existing is not None and existing["State"] == "running" and run.exists():
-                await asyncio.to_thread(run.extend, expires_at, key.line)
+                probe = self._probe.line if self._probe else None
+                await asyncio.to_thread(run.extend, expires_at, key.line, probe)
                 log.info("rental %s: instance deadline moved to %d", rental_id, expires_at)
                 return await asyncio.to_thread(run.access)
             if existing is not None:
@@ -449,15 +450,20 @@ class ContainerBackend:
 
     async def enforce(self) -> set[str]:
         """Remove instances past their deadline, exited ones, and containers with our label
-        whose run directory is gone (left by a crash)."""
-        now = self._clock()
-        removed = set()
-        for c in await self.engine.containers({LABEL: None}):
-            rental_id = c["Labels"][LABEL]
-            run = RunDir(self.instances_dir / rental_id)
-            deadline = await asyncio.to_thread(run.deadline)
-            if deadline is None or deadline <= now or c.get("State") != "running":
-                async with self._lock:
+        whose run directory is gone (left by a crash). Holds the grant lock throughout: a
+        container that a grant is creating is not running yet, and must not look abandoned.
+        While a grant runs (a pull can take minutes) this round is skipped, so the heartbeat
+        that calls it is never held up."""
+        removed: set[str] = set()
+        if self._lock.locked():
+            return removed
+        async with self._lock:
+            now = self._clock()
+            for c in await self.engine.containers({LABEL: None}):
+                rental_id = c["Labels"][LABEL]
+                run = RunDir(self.instances_dir / rental_id)
+                deadline = await asyncio.to_thread(run.deadline)
+                if deadline is None or deadline <= now or c.get("State") != "running":
                     await self._remove(rental_id)
-                removed.add(rental_id)
+                    removed.add(rental_id)
         return removed

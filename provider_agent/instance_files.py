@@ -82,11 +82,10 @@ class RunDir:
         lines = self.authorized_keys.read_text().splitlines()
         self._keys(lines[0], None)
 
-    def extend(self, deadline: int, renter_key: str) -> None:
+    def extend(self, deadline: int, renter_key: str, probe_key: str | None) -> None:
+        """A later deadline; the probe key goes back in for the self-test of the grant."""
         _write(self.path / "deadline", f"{deadline}\n".encode(), 0o644)
-        current = self.authorized_keys.read_text().splitlines()
-        if not current or current[0] != renter_key:
-            self._keys(renter_key, None)
+        self._keys(renter_key, probe_key)
 
     def deadline(self) -> int | None:
         try:

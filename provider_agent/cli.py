@@ -143,12 +143,16 @@ async def _serve(daemon: AgentDaemon) -> None:
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
     backend = daemon.executor.backend
+    prepull = None
     if isinstance(backend, ContainerBackend):
         await backend.start()
+        prepull = asyncio.create_task(backend.prepull(), name="prepull")
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await daemon.run()
     finally:
+        if prepull is not None:
+            prepull.cancel()
         if isinstance(backend, ContainerBackend):
             await backend.close()
 

@@ -141,8 +141,10 @@ class Host:
         return isinstance(self.backend, ContainerBackend)
 
     async def start(self) -> None:
+        """The host is ready as a provider keeps it: engine checked, template image pulled."""
         if isinstance(self.backend, ContainerBackend):
             await self.backend.start()
+            await self.backend.prepull()
 
     def describe(self) -> str:
         if self.engine is None:

@@ -52,7 +52,8 @@ class MarketRules:
     warn_before_end_s: int = 15 * 60
     arbiter_delay_s: int = 5 * 60  # late beats and SSH logs arrive before a dispute is decided
     relay_retry_s: int = 120  # a signed request still unrelayed this long after is relayed again
-    agent_command_template: str = "rigshare-agent --server {server} --token {token}"
+    # the token goes in the environment, never on the command line (ps shows argv to everyone)
+    agent_command_template: str = "RIGSHARE_AGENT_TOKEN={token} rigshare-agent --server {server}"
     server_url: str = "http://127.0.0.1:8080"
 
 

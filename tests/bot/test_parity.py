@@ -143,7 +143,7 @@ CONVERSATION = [
 _MASKS = (
     (re.compile(r"/sign/[A-Za-z0-9_-]+"), "/sign/<token>"),
     (re.compile(r"wc:[0-9a-f]+@2\?\S*"), "wc:<pairing>"),
-    (re.compile(r"--token \S+"), "--token <token>"),
+    (re.compile(r"RIGSHARE_AGENT_TOKEN=\S+"), "RIGSHARE_AGENT_TOKEN=<token>"),
     (re.compile(r"uri=\S+"), "uri=<pairing>"),
 )
 

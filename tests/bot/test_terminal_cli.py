@@ -86,7 +86,9 @@ def test_provider_script_and_second_user(tmp_path):
     )
     linked = re.search(r"Wallet linked: (0x[0-9a-fA-F]{40})\.", out).group(1)
     assert f"You are a provider now. Payouts go to {linked}." in out
-    assert re.search(r"rigshare-agent --server http://127\.0\.0\.1:8080 --token rsa_\S{40,}", out)
+    assert re.search(
+        r"RIGSHARE_AGENT_TOKEN=rsa_\S{40,} rigshare-agent --server http://127\.0\.0\.1:8080", out
+    )
     assert "No machines yet" not in out
     assert "0 listing(s)" not in out
 

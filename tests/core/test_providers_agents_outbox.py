@@ -28,7 +28,10 @@ async def test_token_shown_once_and_stored_hashed(app):
     await register_provider(app, who)
     view = await app.providers.add_machine(who, "box1", "eu")
     assert view.token.startswith("rsa_") and len(view.token) > 40
-    assert view.command == f"rigshare-agent --server http://127.0.0.1:8080 --token {view.token}"
+    assert (
+        view.command
+        == f"RIGSHARE_AGENT_TOKEN={view.token} rigshare-agent --server http://127.0.0.1:8080"
+    )
     m = await _machine(app, view.machine_id)
     assert m.agent_token_hash == hash_token(view.token) != view.token
     assert await app.agents.authenticate(view.token) == view.machine_id

@@ -77,8 +77,10 @@ def _conditions(query: ListingQuery) -> list:
     if not needs_machine(query):
         conds.append(L.ready.is_(True))
         return conds
-    # the machine: an agent from before instances (no backend), or one with complete specs
-    conds.append(or_(M.backend.is_(None), M.share_ram_mib.is_not(None)))
+    # the machine: an instance host with complete specs (an agent without instances is
+    # never rented out)
+    conds.append(M.backend.is_not(None))
+    conds.append(M.share_ram_mib.is_not(None))
     if query.min_ram_gb:
         conds.append(M.share_ram_mib >= query.min_ram_gb * 1024)
     if query.min_disk_gb:
@@ -95,10 +97,7 @@ def instance_conditions(query: ListingQuery, need: int) -> list:
     """Machines that run what ``query.instance`` asks for on ``need`` GPUs."""
     ask, conds = query.instance, []
     if ask.template is None and ask.image is None:
-        # the machine's default template runs (or, without a backend, plain SSH access)
-        conds.append(or_(M.backend.is_(None), M.default_template.is_not(None)))
-    if not ask.empty:
-        conds.append(M.backend.is_not(None))
+        conds.append(M.default_template.is_not(None))  # the machine's default template runs
     if ask.template is not None:
         conds.append(exists().where(T.machine_id == M.id, T.name == ask.template))
     if ask.image is not None:

@@ -107,18 +107,19 @@ def machine_shape(values: dict[str, object] | Machine) -> MachineShape | None:
 
 
 def machine_ready(machine: Machine) -> bool:
-    """Whether the machine runs a rental without options: an agent without instances (SSH
-    access), or a container host with complete specs (for the limits) and a default
-    template. Its listings carry this as ``ready`` so that a plain search needs no join."""
+    """Whether the machine runs a rental without options: an instance host (container or
+    simulated) with complete specs (for the limits) and a default template. An agent that
+    offers no instances is never rented out: a rental is always an instance. Its listings
+    carry this as ``ready`` so that a plain search needs no join."""
     if machine.backend is None:
-        return True
+        return False
     return machine.share_ram_mib is not None and machine.default_template is not None
 
 
 def beat_ready(hb: Heartbeat) -> bool:
     """``machine_ready`` of the machine as this beat describes it."""
     if hb.offer is None:
-        return True
+        return False
     names = [t.name for t in hb.offer.templates]
     default = hb.offer.default_template or (names[0] if names else None)
     return spec_values(hb)["share_ram_mib"] is not None and default is not None

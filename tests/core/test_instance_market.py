@@ -262,24 +262,19 @@ async def test_an_extension_grant_carries_the_same_instance_with_the_later_deadl
     assert json.loads(r.access_ports_json)[0][0] == 8889
 
 
-async def test_a_machine_without_instances_is_rented_as_ssh_access_without_options(app):
+async def test_a_machine_whose_agent_offers_no_instances_is_never_rented(app):
+    """A rental is always an instance: an agent from before instances (host accounts, which
+    renters could escape) reports its GPUs, but its listings are never shown or quoted."""
     who = await app.users.identify("terminal", "old", "old")
     await register_provider(app, who)
     view = await app.providers.add_machine(who, "old-box", "eu")
     await app.agents.heartbeat(view.machine_id, heartbeat(["rtx4090"], instances=False))
     await app.providers.set_price(who, "old-box", 400_000, None)
     alice = await renter(app)
-    with pytest.raises(ValidationError, match="No provider offers the template"):
-        await app.market.quote(
-            alice, ListingQuery(model="rtx4090", instance=InstanceAsk(template="base")), 60
-        )
-    quote = await _confirm(app, alice, ListingQuery(model="rtx4090"))
-    assert quote.instance is None
-    await app.wallet.approve(next(iter(app.wallet.pending)))
-    await app.settle()
-    assert app.agent_gateway.granted[quote.rental_id].instance is None
-    r = await _rental(app, quote.rental_id)
-    assert r.state == S.ACTIVE and r.access_username == f"rs-{r.id}"
+    with pytest.raises(NoOffer):
+        await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
+    page = await app.market.search(alice, ListingQuery(model="rtx4090"))
+    assert not page.offers and page.total_available == 0
 
 
 async def test_live_rentals_from_before_gpu_holds_are_given_their_gpus(app):

@@ -21,31 +21,5 @@ if [ -z "$missing" ]; then
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    SUDO=""
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    SUDO="sudo -n"
-else
-    echo "ensure-engine: missing$missing; installing them needs root" >&2
-    exit 1
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-engine: missing$missing and apt-get is not available" >&2
-    exit 1
-fi
-
-# env(1) because sudo drops the caller's environment; output is shown only on failure.
-log=$(mktemp)
 # shellcheck disable=SC2086 # one word per package
-if ! {
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-        $SUDO env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends $missing
-} >"$log" 2>&1; then
-    cat "$log" >&2
-    rm -f "$log"
-    echo "ensure-engine: installing$missing failed" >&2
-    exit 1
-fi
-rm -f "$log"
+exec sh "$(dirname "$0")/apt-install.sh" ensure-engine $missing

@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# Test-only system parts: a private OpenSSH server binary (Debian openssh-server), Debian's
-# chromium (the signing-page browser test) and the Solidity toolchain from npm. Each step is
-# idempotent and quiet; nothing is downloaded outside the package registries.
+# Test-only system parts: the OpenSSH client, the container engine (scripts/ensure-engine.sh),
+# Debian's chromium (the signing-page browser test) and the Solidity toolchain from npm. Each
+# step is idempotent and quiet; nothing is downloaded outside the package registries.
 set -eu
 cd "$(dirname "$0")/.."
-if [ -f scripts/ensure-sshd.sh ]; then
-  bash scripts/ensure-sshd.sh
-fi
+bash scripts/ensure-ssh-client.sh
 if [ -f scripts/ensure-engine.sh ]; then bash scripts/ensure-engine.sh; fi
 if [ -f scripts/ensure-chromium.sh ]; then
   bash scripts/ensure-chromium.sh

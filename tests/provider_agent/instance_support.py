@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from core.wire import InstanceLimits, InstanceRequest
@@ -13,6 +15,23 @@ from provider_agent.gpu_binding import GpuBinding
 from provider_agent.instance_config import InstanceConfig, Template
 from provider_agent.ssh_keys import KeyPair
 from tests.provider_agent import sshclient
+
+
+def expiry(seconds: int = 600) -> int:
+    return int(time.time()) + seconds
+
+
+@contextlib.asynccontextmanager
+async def running(host: ContainerBackend) -> AsyncIterator[ContainerBackend]:
+    """A started backend; every instance it still has is removed at the end."""
+    await host.start()
+    try:
+        yield host
+    finally:
+        for rental in await host.active():
+            await host.cleanup(rental)
+        await host.close()
+
 
 LIMITS = InstanceLimits(cpu_millis=1000, memory_mib=512, disk_gib=1, shm_mib=64, pids=256)
 

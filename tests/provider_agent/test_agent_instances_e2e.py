@@ -15,9 +15,6 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from bot.bootstrap import build_app
-from bot.settings import Settings
-from bot.web.app import WebServer
 from core.domain.instances import InstanceAsk
 from core.domain.listings import ListingQuery
 from core.domain.rentals import RentalState
@@ -29,19 +26,6 @@ from tests.provider_agent.waiting import eventually
 from tests.support import register_provider
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture
-async def served(tmp_path):
-    settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp_path}/agent.sqlite3")
-    app = build_app(settings, agents="http", auto_approve=True)
-    await app.start()
-    server = await WebServer(app).start()
-    try:
-        yield app, server
-    finally:
-        await server.stop()
-        await app.close()
 
 
 def _config(engine, state_dir: Path) -> str:

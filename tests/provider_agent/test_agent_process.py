@@ -9,25 +9,9 @@ import sys
 import pytest
 from aiohttp import web
 
-from bot.bootstrap import build_app
-from bot.settings import Settings
-from bot.web.app import WebServer
 from core.wire import Heartbeat, ResultBatch
 from provider_agent.client import ServiceClient
 from provider_agent.errors import RequestRejected, ServiceUnreachable, TokenRefused
-
-
-@pytest.fixture
-async def served(tmp_path):
-    settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp_path}/agent.sqlite3")
-    app = build_app(settings, agents="http", auto_approve=True)
-    await app.start()
-    server = await WebServer(app).start()
-    try:
-        yield app, server
-    finally:
-        await server.stop()
-        await app.close()
 
 
 async def _agent(*args: str, token: str) -> asyncio.subprocess.Process:

@@ -24,7 +24,7 @@ from provider_agent.engine_api import EngineError
 from provider_agent.executor import CommandExecutor
 from provider_agent.selftest import SshSelfTest
 from provider_agent.ssh_keys import KeyPair, generate_keypair
-from tests.provider_agent.instance_support import backend, request, sh, sh_status
+from tests.provider_agent.instance_support import backend, expiry, request, running, sh, sh_status
 
 pytestmark = pytest.mark.engine
 
@@ -36,16 +36,8 @@ def renter() -> KeyPair:
 
 @pytest.fixture
 async def host(docker_engine, tmp_path, probe_pair) -> AsyncIterator[ContainerBackend]:
-    b = backend(docker_engine, tmp_path / "agent", probe=probe_pair)
-    await b.start()
-    yield b
-    for rental in await b.active():
-        await b.cleanup(rental)
-    await b.close()
-
-
-def _expiry() -> int:
-    return int(time.time()) + 600
+    async with running(backend(docker_engine, tmp_path / "agent", probe=probe_pair)) as b:
+        yield b
 
 
 def _fingerprint_of_line(line: str) -> str:
@@ -103,7 +95,7 @@ async def test_ssh_scp_sftp_and_a_published_port_with_the_openssh_client(
     a = await host.grant(
         "201",
         renter.public_key,
-        _expiry(),
+        expiry(),
         request(docker_engine, [docker_engine.gpus[0][0]], ports=[8080]),
     )
     assert a.username == "root" and [c for c, _ in a.ports] == [8080]
@@ -150,7 +142,7 @@ async def test_every_template_logs_in_including_images_without_sshd(docker_engin
         a = await host.grant(
             f"21{i}",
             renter.public_key,
-            _expiry(),
+            expiry(),
             request(docker_engine, [docker_engine.gpus[i][0]], image=name),
         )
         assert (await sh(a, renter, "echo hello")).strip() == "hello"
@@ -163,7 +155,7 @@ async def test_jupyter_is_behind_its_token_and_reached_through_the_ssh_tunnel(
     a = await host.grant(
         "220",
         renter.public_key,
-        _expiry(),
+        expiry(),
         request(docker_engine, [docker_engine.gpus[1][0]], image="jupyter", jupyter=True),
     )
     assert a.jupyter_port == 8888 and a.jupyter_token and len(a.jupyter_token) >= 24
@@ -221,10 +213,10 @@ async def test_the_self_test_proves_the_gpu_view_and_drops_the_probe_key(
         kind="grant",
         rental_id=230,
         public_key=renter.public_key,
-        expires_at=_expiry(),
+        expires_at=expiry(),
         instance=request(docker_engine, [docker_engine.gpus[2][0], docker_engine.gpus[3][0]]),
         issued_at=int(time.time()),
-        valid_until=_expiry(),
+        valid_until=expiry(),
     )
     result = await executor.run(cmd)
     assert result.ok, result.error
@@ -257,7 +249,7 @@ async def test_bad_grants_are_refused_with_a_reason_and_leave_nothing(
     image = fields.pop("image", "base")
     with pytest.raises((InstanceError, EngineError), match=reason):
         await host.grant(
-            "240", renter.public_key, _expiry(), request(docker_engine, gpus, image=image, **fields)
+            "240", renter.public_key, expiry(), request(docker_engine, gpus, image=image, **fields)
         )
     assert "240" not in await host.active()
     assert not (host.instances_dir / "240").exists()
@@ -272,22 +264,22 @@ async def test_a_gpu_in_another_rental_and_a_failed_pull_are_refused(
     await b.start()
     try:
         gpu = docker_engine.gpus[1][0]
-        await b.grant("250", renter.public_key, _expiry(), request(docker_engine, [gpu]))
+        await b.grant("250", renter.public_key, expiry(), request(docker_engine, [gpu]))
         with pytest.raises(InstanceError, match="in rental 250's instance"):
-            await b.grant("251", renter.public_key, _expiry(), request(docker_engine, [gpu]))
+            await b.grant("251", renter.public_key, expiry(), request(docker_engine, [gpu]))
         missing = "127.0.0.1:5000/rigshare-test/base:no-such-tag"
         with pytest.raises(EngineError, match="pulling"):
             await b.grant(
                 "252",
                 renter.public_key,
-                _expiry(),
+                expiry(),
                 request(docker_engine, [docker_engine.gpus[2][0]], image=missing),
             )
         with pytest.raises(InstanceError, match="not allowed"):
             await b.grant(
                 "253",
                 renter.public_key,
-                _expiry(),
+                expiry(),
                 request(docker_engine, [docker_engine.gpus[2][0]], image="ghcr.io/x/y:1"),
             )
         assert await b.active() == {"250"}

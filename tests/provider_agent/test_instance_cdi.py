@@ -24,10 +24,9 @@ from provider_agent.container_backend import ContainerBackend
 from provider_agent.engine_api import EngineError
 from provider_agent.gpu_binding import CdiDevices, HostGpu, NvidiaRuntime
 from provider_agent.libpod_spec import libpod_spec
-from provider_agent.ssh_keys import KeyPair, generate_keypair
 from tests.engine.gpus import NVIDIA_MAJOR, NVIDIACTL_MINOR, UVM_MAJOR
 from tests.engine.harness import HOST_NAMESPACE
-from tests.provider_agent.instance_support import backend, request, sh, sh_status
+from tests.provider_agent.instance_support import backend, expiry, request, running, sh, sh_status
 
 UUID_A = "GPU-0d0c5a6e-4d1e-4e8f-9c1a-8f6f3b1c2d3e"
 UUID_B = "GPU-7f2e9b1a-1c3d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -178,27 +177,14 @@ def test_the_cdi_binding_names_gpus_by_uuid_and_asks_docker_through_device_reque
 
 
 # -- on podman ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def renters() -> tuple[KeyPair, KeyPair]:
-    return generate_keypair("alice"), generate_keypair("bob")
-
-
 def _cdi_backend(podman_engine, state_dir: Path, **config: Any) -> ContainerBackend:
     return backend(podman_engine, state_dir, binding=CdiDevices(), gpu_binding="cdi", **config)
 
 
 @pytest.fixture
 async def host(podman_engine, tmp_path) -> AsyncIterator[ContainerBackend]:
-    b = _cdi_backend(podman_engine, tmp_path / "agent")
-    await b.start()
-    yield b
-    for rental in await b.active():
-        await b.cleanup(rental)
-    await b.close()
-
-
-def _expiry(seconds: int = 600) -> int:
-    return int(time.time()) + seconds
+    async with running(_cdi_backend(podman_engine, tmp_path / "agent")) as b:
+        yield b
 
 
 @pytest.mark.engine
@@ -206,8 +192,8 @@ async def test_two_renters_get_exactly_their_own_gpu_by_cdi_uuid(podman_engine, 
     alice, bob = renters
     (gpu_a, minor_a), (gpu_b, minor_b) = podman_engine.gpus[0], podman_engine.gpus[2]
     a, b = await asyncio.gather(
-        host.grant("401", alice.public_key, _expiry(), request(podman_engine, [gpu_a])),
-        host.grant("402", bob.public_key, _expiry(), request(podman_engine, [gpu_b])),
+        host.grant("401", alice.public_key, expiry(), request(podman_engine, [gpu_a])),
+        host.grant("402", bob.public_key, expiry(), request(podman_engine, [gpu_b])),
     )
     assert a.gpu_uuids == (gpu_a,) and b.gpu_uuids == (gpu_b,)
     assert a.host_key_fingerprint != b.host_key_fingerprint
@@ -244,7 +230,7 @@ async def test_limits_and_hardening_are_in_place(podman_engine, host, renters):
     a = await host.grant(
         "403",
         alice.public_key,
-        _expiry(),
+        expiry(),
         request(podman_engine, [podman_engine.gpus[1][0]], limits=limits),
     )
     if podman_engine.cgroup_version == 1:
@@ -281,7 +267,7 @@ async def test_ssh_and_a_published_port_answer_on_the_publish_address(podman_eng
     a = await host.grant(
         "404",
         alice.public_key,
-        _expiry(),
+        expiry(),
         request(podman_engine, [podman_engine.gpus[3][0]], ports=[8080]),
     )
     assert (await sh(a, alice, "id -un; hostname")).split() == ["root", "rental-404"]
@@ -311,10 +297,10 @@ async def test_neighbours_the_host_and_the_lan_stay_out_of_reach_below_cnis_own_
     assert sysctl.stdout.strip() == "1"
     try:
         a = await host.grant(
-            "405", alice.public_key, _expiry(), request(podman_engine, [podman_engine.gpus[0][0]])
+            "405", alice.public_key, expiry(), request(podman_engine, [podman_engine.gpus[0][0]])
         )
         b = await host.grant(
-            "406", bob.public_key, _expiry(), request(podman_engine, [podman_engine.gpus[1][0]])
+            "406", bob.public_key, expiry(), request(podman_engine, [podman_engine.gpus[1][0]])
         )
         # as on a fresh host: CNI put its FORWARD rules (which accept everything a container
         # sends) above DOCKER-USER when the first container started
@@ -360,7 +346,7 @@ async def test_neighbours_the_host_and_the_lan_stay_out_of_reach_below_cnis_own_
 async def test_revoke_leaves_nothing_and_frees_the_gpu(podman_engine, host, renters):
     alice, bob = renters
     gpu = podman_engine.gpus[2][0]
-    a = await host.grant("407", alice.public_key, _expiry(), request(podman_engine, [gpu]))
+    a = await host.grant("407", alice.public_key, expiry(), request(podman_engine, [gpu]))
     marker = f"model-{time.time_ns()}.bin"
     await sh(
         a,
@@ -381,7 +367,7 @@ async def test_revoke_leaves_nothing_and_frees_the_gpu(podman_engine, host, rent
     assert not (host.instances_dir / "407").exists()
     rules = podman_engine.run_in_netns(["sh", "-c", "iptables -S; iptables -t nat -S"]).stdout
     assert f"{ip}/32" not in rules  # CNI took its per-container rules away
-    again = await host.grant("408", bob.public_key, _expiry(), request(podman_engine, [gpu]))
+    again = await host.grant("408", bob.public_key, expiry(), request(podman_engine, [gpu]))
     assert again.gpu_uuids == (gpu,)
 
 
@@ -407,7 +393,7 @@ async def test_podman_refuses_a_gpu_binding_its_compatible_api_would_ignore(
             await host.grant(
                 "409",
                 alice.public_key,
-                _expiry(),
+                expiry(),
                 request(podman_engine, [podman_engine.gpus[3][0]]),
             )
         assert await host.active() == set()

@@ -17,38 +17,24 @@ import pytest
 
 from core.wire import InstanceLimits
 from provider_agent.container_backend import ContainerBackend
-from provider_agent.ssh_keys import KeyPair, generate_keypair
 from tests.engine.harness import HOST_NAMESPACE
-from tests.provider_agent.instance_support import backend, request, sh, sh_status
+from tests.provider_agent.instance_support import backend, expiry, request, running, sh, sh_status
 
 pytestmark = pytest.mark.engine
 
 
-@pytest.fixture(scope="module")
-def renters() -> tuple[KeyPair, KeyPair]:
-    return generate_keypair("alice"), generate_keypair("bob")
-
-
 @pytest.fixture
 async def host(docker_engine, tmp_path) -> AsyncIterator[ContainerBackend]:
-    b = backend(docker_engine, tmp_path / "agent")
-    await b.start()
-    yield b
-    for rental in await b.active():
-        await b.cleanup(rental)
-    await b.close()
-
-
-def _expiry(seconds: int = 600) -> int:
-    return int(time.time()) + seconds
+    async with running(backend(docker_engine, tmp_path / "agent")) as b:
+        yield b
 
 
 async def test_two_renters_see_only_their_own_gpu_and_limits(docker_engine, host, renters):
     alice, bob = renters
     (gpu_a, minor_a), (gpu_b, minor_b) = docker_engine.gpus[0], docker_engine.gpus[2]
     a, b = await asyncio.gather(
-        host.grant("101", alice.public_key, _expiry(), request(docker_engine, [gpu_a])),
-        host.grant("102", bob.public_key, _expiry(), request(docker_engine, [gpu_b])),
+        host.grant("101", alice.public_key, expiry(), request(docker_engine, [gpu_a])),
+        host.grant("102", bob.public_key, expiry(), request(docker_engine, [gpu_b])),
     )
     assert a.gpu_uuids == (gpu_a,) and b.gpu_uuids == (gpu_b,)
     assert a.host_key_fingerprint != b.host_key_fingerprint  # a host key per instance
@@ -77,7 +63,7 @@ async def test_limits_are_in_the_cgroup_files(docker_engine, host, renters):
     limits = InstanceLimits(cpu_millis=1000, memory_mib=640, disk_gib=2, shm_mib=96, pids=300)
     gpu = docker_engine.gpus[1][0]
     a = await host.grant(
-        "103", alice.public_key, _expiry(), request(docker_engine, [gpu], limits=limits)
+        "103", alice.public_key, expiry(), request(docker_engine, [gpu], limits=limits)
     )
     if docker_engine.cgroup_version == 1:
         files = (
@@ -103,8 +89,8 @@ async def test_limits_are_in_the_cgroup_files(docker_engine, host, renters):
 async def test_neighbours_see_no_files_processes_or_ports(docker_engine, host, renters):
     alice, bob = renters
     g1, g2 = docker_engine.gpus[0][0], docker_engine.gpus[3][0]
-    a = await host.grant("104", alice.public_key, _expiry(), request(docker_engine, [g1]))
-    b = await host.grant("105", bob.public_key, _expiry(), request(docker_engine, [g2]))
+    a = await host.grant("104", alice.public_key, expiry(), request(docker_engine, [g1]))
+    b = await host.grant("105", bob.public_key, expiry(), request(docker_engine, [g2]))
     await sh(
         a,
         alice,
@@ -128,7 +114,7 @@ async def test_the_host_and_the_lan_are_unreachable_the_internet_is_not(
 ):
     alice, _ = renters
     a = await host.grant(
-        "106", alice.public_key, _expiry(), request(docker_engine, [docker_engine.gpus[0][0]])
+        "106", alice.public_key, expiry(), request(docker_engine, [docker_engine.gpus[0][0]])
     )
     probe = "timeout 1 bash -c 'echo > /dev/tcp/{0}/{1}' && echo OPEN-{0} || echo closed-{0}"
     with (
@@ -160,7 +146,7 @@ async def test_the_host_and_the_lan_are_unreachable_the_internet_is_not(
 async def test_stopped_processes_do_not_survive_revoke(docker_engine, host, renters):
     alice, _ = renters
     a = await host.grant(
-        "107", alice.public_key, _expiry(), request(docker_engine, [docker_engine.gpus[1][0]])
+        "107", alice.public_key, expiry(), request(docker_engine, [docker_engine.gpus[1][0]])
     )
     # a detached loop that stops every other process in the instance (its sshd included)
     # over and over, so that nothing could run a kill helper inside
@@ -198,7 +184,7 @@ async def _host_has(marker: str) -> bool:
 async def test_the_deadline_stops_the_instance_without_the_agent(docker_engine, host, renters):
     alice, _ = renters
     a = await host.grant(
-        "108", alice.public_key, _expiry(4), request(docker_engine, [docker_engine.gpus[2][0]])
+        "108", alice.public_key, expiry(4), request(docker_engine, [docker_engine.gpus[2][0]])
     )
     assert (await sh(a, alice, "echo up")).strip() == "up"
     # the agent does nothing from here on: the instance's own init ends it
@@ -216,10 +202,10 @@ async def test_the_deadline_stops_the_instance_without_the_agent(docker_engine, 
 async def test_extend_moves_the_deadline_in_place(docker_engine, host, renters):
     alice, _ = renters
     req = request(docker_engine, [docker_engine.gpus[3][0]])
-    a = await host.grant("109", alice.public_key, _expiry(4), req)
+    a = await host.grant("109", alice.public_key, expiry(4), req)
     before = (await host.engine.containers({"rigshare.rental": "109"}))[0]["Id"]
     await sh(a, alice, "echo kept > /root/work.txt")
-    again = await host.grant("109", alice.public_key, _expiry(600), req)
+    again = await host.grant("109", alice.public_key, expiry(600), req)
     assert again == a  # same access: the same instance goes on
     await asyncio.sleep(6)  # past the first deadline
     assert (await sh(a, alice, "cat /root/work.txt")).strip() == "kept"
@@ -229,7 +215,7 @@ async def test_extend_moves_the_deadline_in_place(docker_engine, host, renters):
 async def test_data_is_gone_after_the_end(docker_engine, host, renters):
     alice, _ = renters
     a = await host.grant(
-        "110", alice.public_key, _expiry(), request(docker_engine, [docker_engine.gpus[0][0]])
+        "110", alice.public_key, expiry(), request(docker_engine, [docker_engine.gpus[0][0]])
     )
     marker = f"model-{time.time_ns()}.bin"
     await sh(a, alice, f"head -c 1000000 /dev/urandom > /root/{marker}")
@@ -253,9 +239,9 @@ async def test_a_restarted_agent_finds_and_reconciles_its_instances(
     first = backend(docker_engine, tmp_path / "agent")
     await first.start()
     req = request(docker_engine, [docker_engine.gpus[1][0]])
-    a = await first.grant("111", alice.public_key, _expiry(), req)
+    a = await first.grant("111", alice.public_key, expiry(), req)
     b = await first.grant(
-        "112", alice.public_key, _expiry(), request(docker_engine, [docker_engine.gpus[2][0]])
+        "112", alice.public_key, expiry(), request(docker_engine, [docker_engine.gpus[2][0]])
     )
     await first.close()
     # the agent process dies; a new one starts with the same state directory
@@ -263,7 +249,7 @@ async def test_a_restarted_agent_finds_and_reconciles_its_instances(
     await second.start()
     try:
         assert {"111", "112"} <= await second.active()
-        assert await second.grant("111", alice.public_key, _expiry(900), req) == a  # redelivered
+        assert await second.grant("111", alice.public_key, expiry(900), req) == a  # redelivered
         (second.instances_dir / "112" / "deadline").write_text("1\n")  # its time ran out
         removed = await second.enforce()
         assert removed == {"112"} and "111" in await second.active()
@@ -283,7 +269,7 @@ async def test_the_disk_limit_holds_where_the_engine_can_limit_disk(docker_engin
     a = await host.grant(
         "113",
         alice.public_key,
-        _expiry(),
+        expiry(),
         request(docker_engine, [docker_engine.gpus[0][0]], limits=limits),
     )
     status, out = await sh_status(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import secrets
 import shutil
@@ -25,8 +24,20 @@ from typing import Any
 from core.domain.instances import InstanceError, check_ports, parse_image, registry_allowed
 from core.wire import InstanceOffer, InstanceRequest, TemplateInfo
 from provider_agent.access import AccessInfo, GpuCheck, check_expiry
+from provider_agent.container_spec import (
+    LABEL,
+    NETWORK,
+    NETWORK_LABEL,
+    SSH_PORT,
+    EngineShape,
+    InstanceSpec,
+    Mounts,
+    create_body,
+    network_body,
+    resources,
+)
 from provider_agent.engine_api import EngineClient, EngineError
-from provider_agent.firewall import BRIDGE, Firewall
+from provider_agent.firewall import Firewall
 from provider_agent.gpu_binding import CdiDevices, GpuBinding, HostGpu, binding_for
 from provider_agent.host_keys import new_host_key
 from provider_agent.instance_config import InstanceConfig
@@ -34,15 +45,10 @@ from provider_agent.instance_files import RunDir
 from provider_agent.instance_gpus import gpu_view_check
 from provider_agent.libpod_spec import libpod_spec
 from provider_agent.ssh_keys import check_rental_id, parse_public_key
-from provider_agent.toolbox import MOUNT_POINT, Toolbox, build_toolbox
+from provider_agent.toolbox import Toolbox, build_toolbox
 
 log = logging.getLogger(__name__)
-LABEL = "rigshare.rental"
-NETWORK = "rigshare-instances"
-NETWORK_LABEL = "rigshare.network"
-SSH_PORT = 22
 JUPYTER_PORT = 8888
-_MIB = 1024 * 1024
 _DISK_UNSUPPORTED = ("storage-opt", "storage opt", "quota", "pquota", "backing filesystem")
 
 
@@ -81,7 +87,7 @@ class ContainerBackend:
         await self.engine.ping()
         info = await self.engine.info()
         self._engine_cpus = int(info.get("NCPU") or self._engine_cpus)
-        self._engine_memory_mib = int(info.get("MemTotal") or 0) // _MIB
+        self._engine_memory_mib = int(info.get("MemTotal") or 0) // (1024 * 1024)
         await asyncio.to_thread(self.instances_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
         self._toolbox = await asyncio.to_thread(build_toolbox, self.config.state_dir)
         await self._ensure_network()
@@ -261,39 +267,8 @@ class ContainerBackend:
         await self.engine.pull(repository, tag)
 
     async def _ensure_network(self) -> None:
-        """One bridge for all instances, with inter-container traffic off: instances reach
-        each other no more than on separate networks (and the firewall drops private
-        destinations anyway), and no network is created or removed per rental."""
-        if await self.engine.networks({NETWORK_LABEL: "instances"}):
-            return
-        await self.engine.network_create(
-            {
-                "Name": NETWORK,
-                "Driver": "bridge",
-                "CheckDuplicate": True,
-                "Labels": {NETWORK_LABEL: "instances"},
-                "Options": {
-                    "com.docker.network.bridge.name": BRIDGE,
-                    "com.docker.network.bridge.enable_icc": "false",
-                },
-            }
-        )
-
-    def _limits(self, instance: InstanceRequest, busy_cores: set[int]) -> tuple[int, int, str]:
-        """(nano CPUs, memory bytes, cpuset) clamped to what the engine has.
-
-        The cpuset pins the instance to whole cores no other instance holds, so a neighbour's
-        load cannot slow it down; when too few are free it is empty (the CPU quota still
-        holds)."""
-        limits = instance.limits
-        cpu_millis = min(limits.cpu_millis, self._engine_cpus * 1000)
-        memory_mib = limits.memory_mib
-        if self._engine_memory_mib:
-            memory_mib = min(memory_mib, self._engine_memory_mib)
-        wanted = max(1, math.ceil(cpu_millis / 1000))
-        free = [c for c in range(self._engine_cpus) if c not in busy_cores]
-        cpuset = ",".join(map(str, free[:wanted])) if len(free) >= wanted else ""
-        return cpu_millis * 1_000_000, memory_mib * _MIB, cpuset
+        if not await self.engine.networks({NETWORK_LABEL: "instances"}):
+            await self.engine.network_create(network_body())
 
     def _container_body(
         self,
@@ -306,52 +281,17 @@ class ContainerBackend:
         network: str,
     ) -> dict[str, Any]:
         assert self._toolbox is not None, "start() first"
-        nano_cpus, memory, cpuset = self._limits(instance, RunDir.cores_in_use(self.instances_dir))
-        limits = instance.limits
-        exposed = [SSH_PORT, *ports]
-        host_config: dict[str, Any] = {
-            "Binds": [
-                f"{self._toolbox.path}:{MOUNT_POINT}:ro",
-                f"{run.path}:/.rigshare/run:ro",
-                f"{run.authorized_keys}:/root/.ssh/authorized_keys:ro",
-                f"{self._toolbox.sftp_wrapper}:{self._toolbox.sftp_mount}:ro",
-            ],
-            "PortBindings": {
-                f"{p}/tcp": [{"HostIp": self.config.publish_ip, "HostPort": ""}] for p in exposed
-            },
-            "NetworkMode": network,
-            "NanoCpus": nano_cpus,
-            "CpusetCpus": cpuset,
-            "Memory": memory,
-            "MemorySwap": memory,  # no swap beyond the memory limit
-            "ShmSize": limits.shm_mib * _MIB,
-            "PidsLimit": limits.pids,
-            "StorageOpt": {"size": f"{limits.disk_gib}G"},
-            "CapDrop": ["NET_RAW", "MKNOD", "SYS_CHROOT", "AUDIT_WRITE"],
-            "SecurityOpt": ["no-new-privileges"],
-            "Privileged": False,
-            "Init": False,  # the toolbox's init is PID 1: the deadline must be unkillable
-            "RestartPolicy": {"Name": "no"},
-            "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}},
-            **self.binding.host_config(gpus),
-        }
-        return {
-            "Image": image,
-            "Entrypoint": [f"{MOUNT_POINT}/busybox", "sh", f"{MOUNT_POINT}/init.sh"],
-            "Cmd": [],
-            "User": "0:0",
-            "WorkingDir": "/root",
-            "Hostname": f"rental-{rental_id}",
-            "Env": self.binding.environment(gpus),
-            "Labels": {
-                LABEL: rental_id,
-                "rigshare.gpus": ",".join(g.uuid for g in gpus),
-                "rigshare.image": image,
-            },
-            "ExposedPorts": {f"{p}/tcp": {} for p in exposed},
-            "StopSignal": "SIGKILL",
-            "HostConfig": host_config,
-        }
+        return create_body(
+            InstanceSpec(rental_id, image, tuple(gpus), ports, instance.limits, network),
+            resources(
+                instance.limits,
+                EngineShape(self._engine_cpus, self._engine_memory_mib),
+                RunDir.cores_in_use(self.instances_dir),
+            ),
+            Mounts(self._toolbox, run.path, run.authorized_keys),
+            self.binding,
+            self.config.publish_ip,
+        )
 
     async def _access(
         self,

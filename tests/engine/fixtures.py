@@ -53,6 +53,16 @@ def docker_engine() -> Iterator[EngineHarness]:
         yield harness
 
 
+@pytest.fixture
+def private_docker_engine() -> Iterator[EngineHarness]:
+    """A dockerd harness of the test's own, for checks that must not depend on what earlier
+    tests did to the session's engine (disk quotas: on the btrfs data root, qgroup limits
+    stopped holding late in a full run while they hold on a fresh file system)."""
+    _require("docker")
+    with docker_harness() as harness:
+        yield harness
+
+
 @pytest.fixture(scope="session")
 def podman_engine() -> Iterator[EngineHarness]:
     """podman's API service in a private network namespace, with the fake GPUs as CDI devices."""

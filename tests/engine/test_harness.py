@@ -103,7 +103,8 @@ def test_a_container_sees_only_the_gpu_it_was_given(docker_engine: EngineHarness
     assert seen["gpu0_made_by_mknod"] == "EPERM", "the device cgroup must refuse GPU 0"
 
 
-def test_storage_opt_size_limits_the_container_disk(docker_engine: EngineHarness) -> None:
+def test_storage_opt_size_limits_the_container_disk(private_docker_engine: EngineHarness) -> None:
+    docker_engine = private_docker_engine
     if not docker_engine.disk_limits:
         pytest.skip(f"no disk limits on this machine ({docker_engine.storage_driver} data root)")
     containers.pull(docker_engine.api, docker_engine.images["tiny"])

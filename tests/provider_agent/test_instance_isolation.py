@@ -261,10 +261,18 @@ async def test_a_restarted_agent_finds_and_reconciles_its_instances(
         await second.close()
 
 
-async def test_the_disk_limit_holds_where_the_engine_can_limit_disk(docker_engine, host, renters):
+async def test_the_disk_limit_holds_where_the_engine_can_limit_disk(
+    private_docker_engine, tmp_path, renters
+):
+    docker_engine = private_docker_engine
     if not docker_engine.disk_limits:
         pytest.skip(f"this engine cannot limit disk: {docker_engine.disk_limits_notes}")
     alice, _ = renters
+    async with running(backend(docker_engine, tmp_path / "agent")) as host:
+        await _fill_the_disk(host, docker_engine, alice)
+
+
+async def _fill_the_disk(host, docker_engine, alice) -> None:
     limits = InstanceLimits(cpu_millis=500, memory_mib=512, disk_gib=1, shm_mib=64, pids=256)
     a = await host.grant(
         "113",

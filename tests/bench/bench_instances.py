@@ -111,7 +111,7 @@ def main() -> None:
             CMD,
         ),
         row(
-            "container removal (kill, remove with its layer, network, run directory), p99",
+            "container removal (kill, remove with its writable layer and run directory), p99",
             "recorded",
             f"{ms(percentile(removals, 99))} (p50 {ms(percentile(removals, 50))})",
             CMD,

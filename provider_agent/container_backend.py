@@ -195,15 +195,15 @@ class ContainerBackend:
         jupyter = instance.jupyter or bool(
             template and template.jupyter and template.image == image
         )
-        host_key = new_host_key()
+        host_key = await asyncio.to_thread(new_host_key)  # an RSA key: ~40 ms of CPU
         token = secrets.token_urlsafe(24) if jupyter else None
         probe = self._probe.line if self._probe else None
         await asyncio.to_thread(
             run.write, host_key, expires_at, renter_key, probe, token, image, instance.gpu_uuids
         )
         try:
-            network = NETWORK
-            body = self._container_body(rental_id, image, gpus, ports, instance, run, network)
+            busy_cores = await asyncio.to_thread(RunDir.cores_in_use, self.instances_dir)
+            body = self._container_body(rental_id, image, gpus, ports, instance, run, busy_cores)
             container = await self._create_container(rental_id, body, gpus)
             await self.engine.start(container)
             access = await self._access(container, run, ports, token, image, gpus, body)
@@ -278,15 +278,15 @@ class ContainerBackend:
         ports: tuple[int, ...],
         instance: InstanceRequest,
         run: RunDir,
-        network: str,
+        busy_cores: set[int],
     ) -> dict[str, Any]:
         assert self._toolbox is not None, "start() first"
         return create_body(
-            InstanceSpec(rental_id, image, tuple(gpus), ports, instance.limits, network),
+            InstanceSpec(rental_id, image, tuple(gpus), ports, instance.limits, NETWORK),
             resources(
                 instance.limits,
                 EngineShape(self._engine_cpus, self._engine_memory_mib),
-                RunDir.cores_in_use(self.instances_dir),
+                busy_cores,
             ),
             Mounts(self._toolbox, run.path, run.authorized_keys),
             self.binding,

@@ -137,11 +137,18 @@ def build_daemon(
     )
 
 
+def _graceful_then_hard(daemon: AgentDaemon, task: asyncio.Task[None] | None) -> None:
+    if daemon.stop_requested and task is not None:
+        task.cancel()
+    daemon.request_stop()
+
+
 async def _serve(daemon: AgentDaemon) -> None:
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        # a second SIGTERM (or SIGINT) still stops at once
+        loop.add_signal_handler(signal.SIGTERM, _graceful_then_hard, daemon, task)
     backend = daemon.executor.backend
     prepull = None
     if isinstance(backend, ContainerBackend):

@@ -5,7 +5,9 @@ after the next beat that gets through. The command loop runs commands in ``seq``
 remembers results until the service has them (so a redelivered command is answered, not run
 twice) and reconnects with exponential backoff when the service is away, or at once when a
 heartbeat gets through again (a restarted service). Only a refused token stops the daemon
-(TokenRefused).
+(TokenRefused), or ``request_stop()`` (SIGTERM): it runs no new command, lets the one in
+flight finish (a revoke cut in half would leave the instance's files and no answer) and
+sends the results it holds before it returns.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ class AgentTiming:
     buffer_size: int = 240  # an hour of beats
     backoff_first_s: float = 0.5
     backoff_max_s: float = 30.0
+    drain_s: float = 60.0  # how long a stop waits for the command in flight
+
+
+class _Stopped(Exception):
+    """Raised inside the task group to end it after a requested stop."""
 
 
 @dataclass
@@ -94,6 +101,17 @@ class AgentDaemon:
         self._results: OrderedDict[int, CommandResult] = OrderedDict()
         self._unsent: list[CommandResult] = []
         self._service_back = asyncio.Event()  # a heartbeat got through: stop backing off
+        self._stop_requested = asyncio.Event()
+        self._idle = asyncio.Event()  # no command is running
+        self._idle.set()
+
+    def request_stop(self) -> None:
+        """End ``run()`` gracefully: no new command, the one in flight finishes first."""
+        self._stop_requested.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested.is_set()
 
     async def run(self) -> None:
         await self.probe.start()
@@ -102,14 +120,27 @@ class AgentDaemon:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._heartbeat_loop())
                 group.create_task(self._command_loop())
+                group.create_task(self._stop_when_requested())
         except* TokenRefused as refused:
             raise refused.exceptions[0] from None
+        except* _Stopped:
+            pass
         finally:
             if self._speedtest is not None:
                 self._speedtest.cancel()
             await self.probe.close()
             await self.client.close()
             log.info("stopped")
+
+    async def _stop_when_requested(self) -> None:
+        await self._stop_requested.wait()
+        try:
+            await asyncio.wait_for(self._idle.wait(), self.timing.drain_s)
+        except TimeoutError:
+            log.warning("stopping with a command still running after %.0f s", self.timing.drain_s)
+        with contextlib.suppress(AgentError, TimeoutError):
+            await asyncio.wait_for(self._send_results(), 5.0)
+        raise _Stopped
 
     # -- heartbeats ----------------------------------------------------------------------
     def next_interval(self) -> float:
@@ -215,7 +246,13 @@ class AgentDaemon:
                 continue
             failures = 0
             for cmd in sorted(batch.commands, key=lambda c: c.seq):
-                await self._handle(cmd)
+                if self._stop_requested.is_set():
+                    break  # not acknowledged: the service delivers it again after a restart
+                self._idle.clear()
+                try:
+                    await self._handle(cmd)
+                finally:
+                    self._idle.set()
                 try:
                     await self._send_results()
                 except ServiceUnreachable as exc:

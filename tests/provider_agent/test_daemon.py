@@ -188,6 +188,34 @@ async def test_refused_token_stops_the_daemon(clock):
         await asyncio.wait_for(_daemon(service, backend, clock).run(), 5)
 
 
+class SlowRevokeBackend(RecordingBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.revoking = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def cleanup(self, rental_id):
+        self.revoking.set()
+        await self.release.wait()
+        self.calls.append(("cleanup", rental_id))
+
+
+async def test_a_stop_lets_the_command_in_flight_finish_and_runs_no_new_one(clock):
+    service, backend = ScriptedService(), SlowRevokeBackend()
+    daemon = _daemon(service, backend, clock)
+    await service.batches.put([_cmd(1, 1, "revoke"), _cmd(2, 2, rental=8)])
+    run = asyncio.create_task(daemon.run())
+    await asyncio.wait_for(backend.revoking.wait(), 5)
+    daemon.request_stop()
+    await asyncio.sleep(0.1)
+    assert not run.done()  # a revoke cut in half would leave the instance's files behind
+    backend.release.set()
+    await asyncio.wait_for(run, 5)
+    assert ("cleanup", "7") in backend.calls and ("grant", "8") not in backend.calls
+    assert [(r.command_id, r.ok) for r in service.posted] == [(1, True)]
+    assert daemon._after == 1  # command 2 is delivered again after the restart
+
+
 def test_heartbeat_interval_is_jittered_twenty_percent(clock):
     daemon = _daemon(ScriptedService(), RecordingBackend(), clock)
     daemon.timing = AgentTiming()

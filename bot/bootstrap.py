@@ -169,7 +169,7 @@ def build_app(
         notes.append("provider agents: simulated (no SSH server behind the credentials)")
     elif isinstance(agents, str):
         raise ValueError(f"unknown agent gateway {agents!r} (use 'http' or a gateway object)")
-    market = MarketService(uow, clock, rules)
+    market = MarketService(uow, clock, rules, escrow=escrow)
     lifecycle = RentalLifecycle(
         uow, clock, rules, escrow=escrow, agents=agents, keys=keys or AsyncsshKeyPairFactory()
     )

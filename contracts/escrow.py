@@ -9,6 +9,8 @@ Every method raises ``contracts.errors.ChainError`` (a ``PaymentError``) with us
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,10 +22,19 @@ from web3.types import TxReceipt
 
 from contracts import typed_data as td
 from contracts.artifacts import load_artifact
-from contracts.errors import ChainError, ChainUnavailable, RevertDecoder
+from contracts.errors import ChainError, ChainUnavailable, RevertDecoder, Reverted
 from contracts.events import EventDecoder
 from contracts.relayer import Relayer
-from core.ports import ChainReceipt, RentalTerms, SignatureRequest
+from core.ports import ChainReceipt, EscrowMinimums, RentalTerms, SignatureRequest
+
+log = logging.getLogger(__name__)
+MINIMUMS_TTL_S = 60.0  # the owner may change them: quotes see a change within a minute
+# what a token's refusal of a transfer means, for the recipient of a held payout
+TOKEN_REFUSALS = {
+    "AccountBlocklisted": "the token issuer blocks the address",
+    "EnforcedPause": "the token is paused by its issuer",
+    "NothingToClaim": "nothing is parked for the address any more",
+}
 
 STATUS = ("None", "Pending", "Active", "Ended", "Disputed", "Closed")
 RENTAL_FIELDS = (
@@ -92,6 +103,8 @@ class Web3Escrow:
         self.contract: Any = None
         self.token: Any = None
         self.decoder: EventDecoder | None = None
+        self._minimums: EscrowMinimums | None = None
+        self._minimums_read_at = 0.0
 
     # -- connection ------------------------------------------------------------------------
     async def connect(self, address: str | None = None) -> None:
@@ -119,6 +132,8 @@ class Web3Escrow:
             self.challenge_window = int(await c.functions.CHALLENGE_WINDOW().call())
             self.arbiter_timeout = int(await c.functions.ARBITER_TIMEOUT().call())
             self.accept_timeout = int(await c.functions.ACCEPT_TIMEOUT().call())
+            self._minimums = await self._read_minimums()
+            self._minimums_read_at = time.monotonic()
             self.token_domain = await self._token_domain()
         except (Web3Exception, OSError) as exc:
             raise ChainUnavailable(f"The escrow at {self._address} cannot be read: {exc}") from exc
@@ -205,7 +220,12 @@ class Web3Escrow:
         v, r, s = td.split_signature(_signature(signature))
         fn = self.contract.functions.openWithAuthorization
         call = fn(self._terms(terms).as_tuple(), to_checksum_address(renter), v, r, s)
-        return await self._send(call, "payment")
+        try:
+            return await self._send(call, "payment")
+        except Reverted as exc:
+            if exc.error in ("DepositTooSmall", "PrepaidTimeOutOfRange"):
+                self._minimums_read_at = 0.0  # the owner raised them: the next quote re-reads
+            raise
 
     async def start(self, escrow_id: str) -> ChainReceipt:
         return await self._send(self.contract.functions.start(_bytes32(escrow_id)), "start")
@@ -267,6 +287,42 @@ class Web3Escrow:
         """The USDC balance of ``address`` in micro-USDC."""
         return int(await self._read(self.token.functions.balanceOf(to_checksum_address(address))))
 
+    async def minimums(self) -> EscrowMinimums:
+        """The escrow's minimums for new rentals, re-read every MINIMUMS_TTL_S (``setMinimums``
+        applies to rentals opened after it); the last known ones while the node fails."""
+        if self._minimums is None or time.monotonic() - self._minimums_read_at >= MINIMUMS_TTL_S:
+            try:
+                self._minimums = await self._read_minimums()
+                self._minimums_read_at = time.monotonic()
+            except (Web3Exception, OSError) as exc:
+                if self._minimums is None:
+                    raise ChainUnavailable(
+                        "The payment network did not answer; try again."
+                    ) from exc
+                log.warning("escrow minimums not re-read (%s); using the last known", exc)
+        return self._minimums
+
+    async def _read_minimums(self) -> EscrowMinimums:
+        f = self.contract.functions
+        return EscrowMinimums(
+            min_deposit=int(await f.minDeposit().call()),
+            min_prepaid_seconds=int(await f.minPrepaidSeconds().call()),
+        )
+
+    async def claimable(self, address: str) -> int:
+        """What the escrow holds parked for ``address`` (``claimable``)."""
+        call = self.contract.functions.claimable(to_checksum_address(address))
+        return int(await self._read(call))
+
+    async def claim_for(self, address: str) -> ChainReceipt:
+        """``claimFor(address)`` from the relayer; its dry run turns a certain refusal into a
+        ChainError naming the token's reason before any gas is spent."""
+        call = self.contract.functions.claimFor(to_checksum_address(address))
+        try:
+            return await self._send(call, "payout")
+        except Reverted as exc:
+            raise Reverted(refusal_reason(exc), exc.error, exc.error_args) from exc
+
     async def rental(self, escrow_id: str) -> dict[str, Any]:
         """``getRental`` by field name, with ``status`` as the contract's status name."""
         values = await self._read(self.contract.functions.getRental(_bytes32(escrow_id)))
@@ -292,3 +348,15 @@ class Web3Escrow:
             gas_used=int(receipt["gasUsed"]),
             events=tuple(self.decoder.decode_all(receipt["logs"])),
         )
+
+
+def refusal_reason(exc: Reverted) -> str:
+    """Why the token (or the escrow) refused a claim, in words for the payee: a known error,
+    a token's own revert string (``Error(string)``, e.g. Circle's "Blacklistable: account is
+    blacklisted"), else the adapter's text."""
+    if exc.error in TOKEN_REFUSALS:
+        return TOKEN_REFUSALS[exc.error]
+    reason = exc.error_args[0] if exc.error_args else None
+    if isinstance(reason, str) and reason.strip():
+        return reason.strip()[:160]
+    return exc.user_message

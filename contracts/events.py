@@ -1,4 +1,4 @@
-"""Decoding of the escrow's rental events into ``core.ports.ChainEvent``.
+"""Decoding of the escrow's rental events (and ``Claimed``) into ``core.ports.ChainEvent``.
 
 The contract's argument names are kept (``startedAt``, ``paidUntil``, ``deposit``, ``endedAt``,
 ``providerNet``, ``fee``, ``refund``, ``providerGross`` ...), which are the names the rental
@@ -28,6 +28,9 @@ RENTAL_EVENTS = (
     "RentalSettled",
     "PushFailed",
 )
+# events about an account rather than a rental: the account is the event's subject (its
+# ``escrow_id``, lower-case) so the service can find the claims that paid a held payout
+ACCOUNT_EVENTS = {"Claimed": "account"}
 
 
 def _hex(value: bytes) -> str:
@@ -57,12 +60,14 @@ class EventDecoder:
         self.address = address.lower()
         self._by_topic: dict[bytes, _Event] = {}
         for item in abi:
-            if item.get("type") == "event" and item["name"] in RENTAL_EVENTS:
+            if item.get("type") == "event" and (
+                item["name"] in RENTAL_EVENTS or item["name"] in ACCOUNT_EVENTS
+            ):
                 self._by_topic[event_abi_to_log_topic(item)] = _Event(item)
 
     @property
     def topics(self) -> list[str]:
-        """topic0 of every rental event, for an ``eth_getLogs`` filter."""
+        """topic0 of every rental and account event, for an ``eth_getLogs`` filter."""
         return [_hex(t) for t in self._by_topic]
 
     def decode(self, log: Any) -> ChainEvent | None:
@@ -87,7 +92,8 @@ class EventDecoder:
             (name, self._value(kind, v))
             for (name, kind), v in zip(layout.plain, values, strict=True)
         )
-        escrow_id = args.pop("id")
+        subject = ACCOUNT_EVENTS.get(layout.name)
+        escrow_id = args.pop("id") if subject is None else str(args[subject]).lower()
         return ChainEvent(
             tx_hash=_hex(log["transactionHash"]),
             log_index=int(log["logIndex"]),

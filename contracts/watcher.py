@@ -28,6 +28,20 @@ Sink = Callable[[ChainEvent], Awaitable[None]]
 BatchSink = Callable[[Sequence[ChainEvent]], Awaitable[object]]
 
 
+def tx_batches(events: Sequence[ChainEvent], size: int) -> list[Sequence[ChainEvent]]:
+    """Chunks of ``size`` events (a little more where needed) that never split the events of
+    one transaction: a settlement and the ``PushFailed`` that holds its payout are applied in
+    one database transaction, so nobody is told "paid" in between."""
+    out, start = [], 0
+    while start < len(events):
+        end = min(start + max(1, size), len(events))
+        while end < len(events) and events[end].tx_hash == events[end - 1].tx_hash:
+            end += 1
+        out.append(events[start:end])
+        start = end
+    return out
+
+
 class ChainWatcher:
     """Follows one escrow; :meth:`poll` catches up once, :meth:`run` keeps following."""
 
@@ -99,8 +113,8 @@ class ChainWatcher:
                 }
             )
             events = self.escrow.decoder.decode_all(logs)
-            for i in range(0, len(events), self.batch_size):
-                await self._hand_over(events[i : i + self.batch_size])
+            for batch in tx_batches(events, self.batch_size):
+                await self._hand_over(batch)
             count += len(events)
             block = await w3.eth.get_block(upto)
             await self._store(upto, "0x" + bytes(block["hash"]).hex())

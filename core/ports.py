@@ -73,6 +73,15 @@ class ChainReceipt:
     events: tuple[ChainEvent, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class EscrowMinimums:
+    """What the escrow refuses to open below (its owner may change them for new rentals):
+    the deposit, and the prepaid time ``deposit * 3600 // price_per_hour`` in seconds."""
+
+    min_deposit: int
+    min_prepaid_seconds: int
+
+
 class EscrowPort(Protocol):
     """The rental escrow contract. Every method raises PaymentError with user-facing text.
 
@@ -131,6 +140,21 @@ class EscrowPort(Protocol):
         ...
 
     async def balance_of(self, address: str) -> int: ...
+    async def minimums(self) -> EscrowMinimums:
+        """The escrow's current minimums for new rentals, read from the contract and cached
+        for a short while (the owner may change them); the last known ones when the node
+        does not answer."""
+        ...
+
+    async def claimable(self, address: str) -> int:
+        """What the escrow holds parked for ``address`` after refused transfers."""
+        ...
+
+    async def claim_for(self, address: str) -> ChainReceipt:
+        """Pay ``address`` everything parked for it (``claimFor``; the platform pays gas).
+        Dry-runs first: a refusal (the token still blocks the address, is paused, nothing
+        is parked) raises PaymentError with the reason, and no gas is spent."""
+        ...
 
 
 class WalletPort(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.common import render_instances, wallet_render
+from bot.common import render_instances, render_payouts, wallet_render
 from bot.common.i18n import t
 from bot.common.render_instances import instance_line, machine_line, share_line
 from bot.common.render_instances import templates as templates  # noqa: PLC0414 - re-export
@@ -188,6 +188,8 @@ def receipt(lang: str, r: ReceiptView, explorer: str | None = None) -> str:
             refund=format_usdc(r.refund),
         )
     ]
+    if r.refund_held:
+        lines.append(t(lang, "receipt.refund_held", amount=format_usdc(r.refund_held)))
     for label, h in r.tx_hashes:
         if explorer:
             lines.append(t(lang, "receipt.tx_link", label=label, hash=h, url=explorer + h))
@@ -212,7 +214,8 @@ def receipts(lang: str, view: ReceiptsView) -> str:
                 gpu=r.gpu_name,
                 state=r.state.replace("_", " "),
                 billed=format_usdc(r.billed),
-                refund=format_usdc(r.refund),
+                refund=format_usdc(r.refund)
+                + (t(lang, "receipt.held_mark") if r.refund_held else ""),
             )
         )
     if view.csv is not None:
@@ -265,14 +268,17 @@ def agent_token(lang: str, v: AgentTokenView) -> str:
 
 
 def earnings(lang: str, e: EarningsView) -> str:
+    """What was earned; with payouts the escrow still holds, what is paid and what is not."""
     return t(
         lang,
-        "earnings.body",
+        "earnings.body_held" if e.held else "earnings.body",
         completed=e.completed_rentals,
         active=e.active_rentals,
         gross=format_usdc(e.gross),
         fees=format_usdc(e.fees),
         net=format_usdc(e.net),
+        paid=format_usdc(e.net - e.held),
+        held=format_usdc(e.held),
     )
 
 
@@ -295,6 +301,9 @@ def outbox(m: DueMessage, lang: str | None = None, *, explorer: str | None = Non
     wallet_text = wallet_render.outbox(m, lang, quote)
     if wallet_text is not None:
         return wallet_text
+    payout_text = render_payouts.outbox(m, lang)
+    if payout_text is not None:
+        return payout_text
     if m.kind == "credentials" and p.get("instance"):
         return render_instances.credentials(lang, p, when(p["paid_until"]))
     if m.kind == "setup_failed":
@@ -317,7 +326,9 @@ def outbox(m: DueMessage, lang: str | None = None, *, explorer: str | None = Non
     if m.kind == "private_key":
         return t(lang, "notify.private_key", rental_id=p["rental_id"])
     if m.kind in ("receipt", "dispute_resolved", "refunded"):
-        head = t(lang, f"notify.{m.kind}", rental_id=p["rental_id"])
+        # a refund the token refused is held by the escrow: never say "refunded" then
+        held = m.kind == "refunded" and p["receipt"].get("refund_held", 0) > 0
+        head = t(lang, f"notify.{m.kind}{'_held' if held else ''}", rental_id=p["rental_id"])
         return (
             head
             + "\n"

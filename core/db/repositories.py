@@ -216,6 +216,12 @@ class Outbox(_Repo):
         )
         await self.s.execute(stmt)
 
+    async def unsent(self, dedupe_key: str) -> OutboxMessage | None:
+        """The message staged under ``dedupe_key`` if it was not sent yet (to amend it)."""
+        t = tables.outbox.c
+        q = select(OutboxMessage).where(t.dedupe_key == dedupe_key, t.sent_at.is_(None))
+        return (await self.s.execute(q)).scalars().first()
+
     async def for_user(self, user_id: int) -> Sequence[OutboxMessage]:
         t = tables.outbox.c
         q = select(OutboxMessage).where(t.user_id == user_id).order_by(t.id)

@@ -357,3 +357,28 @@ wallet_sessions = Table(
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
 )
+
+# payments the escrow parked for a recipient after a failed push (PushFailed), until a claim
+# pays them (Claimed); the keeper retries claimFor for the due ones
+held_payouts = Table(
+    "held_payouts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rental_id", Integer, nullable=False, index=True),
+    Column("user_id", Integer, nullable=False, index=True),
+    Column("role", String(8), nullable=False),
+    Column("address", String(42), nullable=False, index=True),
+    Column("amount", Money, nullable=False),
+    Column("tx_hash", String(66), nullable=False),
+    Column("log_index", Integer, nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("held_at", Time, nullable=False),
+    Column("next_try_at", Time, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("reason", String(200)),
+    Column("paid_at", Time),
+    Column("paid_tx", String(66)),
+    UniqueConstraint("tx_hash", "log_index"),
+    Index("ix_held_payouts_due", "status", "next_try_at"),
+)

@@ -243,6 +243,35 @@ class ChainEventRecord:
 
 
 @dataclass(eq=False)
+class HeldPayout:
+    """A payment the escrow could not push (the token refused the transfer: a blocklisted
+    recipient, a paused token) and parked in ``claimable[address]`` (its ``PushFailed`` event).
+
+    ``claimFor(address)`` pays everything parked for the address at once, so a payout is paid
+    when a ``Claimed`` event for its address follows it on chain (``paid_*``). Until then the
+    keeper retries the claim (``attempts``, ``next_try_at``); ``reason`` is the token's last
+    refusal as a person can read it, when known.
+    """
+
+    rental_id: int
+    user_id: int  # who is told: the provider's or the renter's chat user
+    role: str  # provider | renter
+    address: str  # the recipient, lower-case 0x hex
+    amount: int
+    tx_hash: str  # of the PushFailed event: its chain position orders it against claims
+    log_index: int
+    block_number: int
+    held_at: int
+    next_try_at: int
+    status: str = "held"  # held | paid
+    attempts: int = 0
+    reason: str | None = None
+    paid_at: int | None = None
+    paid_tx: str | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False)
 class PendingSignature:
     """A signature the core asked a wallet for; the answer is matched by ``token``."""
 

@@ -3,8 +3,10 @@
 Used by unit tests (``chain="fake"``). It keeps a token ledger, checks signatures (a hash that
 binds signer and payload, so a relayer that changes the terms is refused exactly like on chain),
 follows the contract's state machine (Pending, Active, Ended, Disputed, Closed, with the
-challenge window and the arbiter timeout) and emits the contract's events with its argument
-names.
+challenge window and the arbiter timeout), refuses deposits and prepaid times below its
+minimums, parks payments the token refuses (``blocked`` addresses, ``token_paused``) in
+``claimable`` with ``PushFailed`` until ``claim_for``, and emits the contract's events with its
+argument names.
 """
 
 from __future__ import annotations
@@ -16,9 +18,17 @@ from typing import Any
 
 from core.domain.billing import DEFAULT_FEE_BPS, billed, paid_seconds, platform_fee
 from core.errors import PaymentError
-from core.ports import ChainEvent, ChainReceipt, Clock, RentalTerms, SignatureRequest
+from core.ports import (
+    ChainEvent,
+    ChainReceipt,
+    Clock,
+    EscrowMinimums,
+    RentalTerms,
+    SignatureRequest,
+)
 
-MIN_DEPOSIT = 100_000  # 0.1 USDC
+MIN_DEPOSIT = 100_000  # 0.1 USDC, as the development chain deploys it
+MIN_PREPAID_SECONDS = 600
 FAKE_CHAIN_ID = 31337
 FAKE_CONTRACT = "0x" + "e5c0" * 10
 Events = list[tuple[str, str, dict]]
@@ -62,6 +72,8 @@ class FakeEscrow:
         faucet: int = 0,
         challenge_window: int = 86_400,
         arbiter_timeout: int = 7 * 86_400,
+        min_deposit: int = MIN_DEPOSIT,
+        min_prepaid_seconds: int = MIN_PREPAID_SECONDS,
     ) -> None:
         self.clock = clock
         self.faucet = faucet  # a development chain funds every new address with this much
@@ -77,6 +89,18 @@ class FakeEscrow:
         self._block = 1
         self._tx = 0
         self.used_salts: set[str] = set()
+        self.min_deposit = min_deposit
+        self.min_prepaid_seconds = min_prepaid_seconds
+        self.blocked: set[str] = set()  # addresses the token refuses (lower-case)
+        self.token_paused = False
+        self.claimable_of: dict[str, int] = {}
+
+    def set_minimums(self, min_deposit: int, min_prepaid_seconds: int) -> None:
+        """The owner's ``setMinimums``: applies to rentals opened from now on."""
+        self.min_deposit, self.min_prepaid_seconds = min_deposit, min_prepaid_seconds
+
+    async def minimums(self) -> EscrowMinimums:
+        return EscrowMinimums(self.min_deposit, self.min_prepaid_seconds)
 
     # -- token ledger ----------------------------------------------------------------------
     def mint(self, address: str, amount: int) -> None:
@@ -85,7 +109,18 @@ class FakeEscrow:
     async def balance_of(self, address: str) -> int:
         return self.balances.get(address.lower(), self.faucet)
 
+    def _refusal(self, *addresses: str) -> str | None:
+        """Why the token refuses a transfer between ``addresses`` (None: it does not)."""
+        if self.token_paused:
+            return "the token is paused by its issuer"
+        if any(a.lower() in self.blocked for a in addresses):
+            return "the token issuer blocks the address"
+        return None
+
     def _move(self, frm: str, to: str, amount: int) -> None:
+        refused = self._refusal(frm, to)
+        if refused is not None:
+            raise PaymentError(f"The token refused the transfer: {refused}.")
         if frm.lower() not in self.balances and self.faucet:
             self.balances[frm.lower()] = self.faucet
         if self.balances.get(frm.lower(), 0) < amount:
@@ -144,8 +179,11 @@ class FakeEscrow:
             raise PaymentError("This authorization was already used.")
         if self.clock.now() >= terms.quote_expiry:
             raise PaymentError("The quote expired before the payment arrived.")
-        if terms.deposit < MIN_DEPOSIT:
-            raise PaymentError("The deposit is below the minimum.")
+        if terms.deposit < self.min_deposit:
+            raise PaymentError("The deposit is below the escrow's minimum.")
+        prepaid = paid_seconds(terms.deposit, terms.price_per_hour)
+        if prepaid < self.min_prepaid_seconds:
+            raise PaymentError("The prepaid time is outside what the escrow accepts.")
         self._move(renter, FAKE_CONTRACT, terms.deposit)
         self.locked += terms.deposit
         self.rentals[eid] = _Rental(
@@ -225,11 +263,11 @@ class FakeEscrow:
         r = self._get(escrow_id, "Pending")
         r.status = "Closed"
         self.locked -= r.deposit
-        self._move(FAKE_CONTRACT, r.renter, r.deposit)
         return self._receipt(
             [
                 ("RentalCancelled", escrow_id, {}),
                 ("RentalSettled", escrow_id, {"providerNet": 0, "fee": 0, "refund": r.deposit}),
+                *self._push(escrow_id, r.renter, r.deposit),
             ]
         )
 
@@ -281,11 +319,41 @@ class FakeEscrow:
         net, refund = gross - fee, r.deposit - gross
         r.status = "Closed"
         self.locked -= r.deposit
-        self._move(FAKE_CONTRACT, r.terms.provider_address, net)
-        self._move(FAKE_CONTRACT, r.renter, refund)
         self.fees_accrued += fee
         args = {"providerNet": net, "fee": fee, "refund": refund}
-        return [("RentalSettled", escrow_id, args)]
+        return [
+            ("RentalSettled", escrow_id, args),
+            *self._push(escrow_id, r.terms.provider_address, net),
+            *self._push(escrow_id, r.renter, refund),
+        ]
+
+    def _push(self, escrow_id: str, to: str, amount: int) -> Events:
+        """The contract's push payment: a transfer the token refuses is parked for a claim."""
+        if amount == 0:
+            return []
+        if self._refusal(FAKE_CONTRACT, to) is not None:
+            self.claimable_of[to.lower()] = self.claimable_of.get(to.lower(), 0) + amount
+            return [("PushFailed", escrow_id, {"to": to, "amount": amount})]
+        self._move(FAKE_CONTRACT, to, amount)
+        return []
+
+    # -- parked payments -------------------------------------------------------------------
+    async def claimable(self, address: str) -> int:
+        return self.claimable_of.get(address.lower(), 0)
+
+    async def claim_for(self, address: str) -> ChainReceipt:
+        """``claimFor`` (and the owner's own ``claim``): pays everything parked at once; a
+        refusal changes nothing, as the relayer's dry run would."""
+        amount = self.claimable_of.get(address.lower(), 0)
+        if amount == 0:
+            raise PaymentError("nothing is parked for the address any more")
+        refused = self._refusal(FAKE_CONTRACT, address)
+        if refused is not None:
+            raise PaymentError(refused)
+        self.claimable_of[address.lower()] = 0
+        self._move(FAKE_CONTRACT, address, amount)
+        args = {"account": address, "amount": amount}
+        return self._receipt([("Claimed", address.lower(), args)])
 
     def _receipt(self, events: Events) -> ChainReceipt:
         self._tx += 1

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from core.domain.rentals import RentalState as S
 from core.services.arbiter import arbitrate, due_for_decision
 from core.services.base import enqueue
+from core.services.payouts import retry_held_payouts
 from core.services.recovery import repair
 from core.services.rentals import cancel_unpaid
 from core.services.signing import expire_requests
@@ -90,4 +91,5 @@ async def tick(lc: RentalLifecycle) -> dict[str, int]:
         counts["refunded"] += 1
     # follow-up calls a process that died after its commit never made (grants, starts, revokes)
     counts.update(await repair(lc))
+    counts["claimed"] = await retry_held_payouts(lc)  # payouts the token refused at settlement
     return counts

@@ -29,6 +29,7 @@ from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enq
 from core.services.instances import gpu_uuids
 from core.services.keeper import tick as keeper_tick
 from core.services.notifications import NEVER as HELD
+from core.services.payouts import ACCOUNT_EVENTS, claimed, push_failed
 from core.services.provisioning import KEY_SLACK_S, Provisioning, credentials_payload
 from core.services.receipts import receipt_view
 from core.services.rentals import cancel_unpaid, terms_of
@@ -194,6 +195,9 @@ class RentalLifecycle(Provisioning, Service):
         )
         if not recorded:
             return False
+        if event.name in ACCOUNT_EVENTS:  # about an address (a claim), not a rental
+            await claimed(uow, event, now)
+            return True
         rental = await uow.rentals.by_escrow_id(event.escrow_id)
         if rental is None:
             log.warning("event %s for unknown escrow id %s", event.name, event.escrow_id)
@@ -338,6 +342,9 @@ class RentalLifecycle(Provisioning, Service):
             now=now,
         )
         await self._tell_provider(uow, rental, "provider_payout", now)
+
+    async def _on_PushFailed(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
+        await push_failed(uow, rental, ev, now)  # held, not paid: core.services.payouts
 
     async def _on_DisputeOpened(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
         rental.transition(S.DISPUTED)

@@ -16,7 +16,9 @@ from core.domain.listings import ListingQuery
 from core.domain.model import Listing, Machine, MachineTemplate, Rental
 from core.domain.rentals import RentalState
 from core.errors import Conflict, NotFound
-from core.services.base import Service, UnitOfWork, gpu_name
+from core.ports import Clock, EscrowPort
+from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, gpu_name
+from core.services.escrow_rules import check_open
 from core.services.instances import plan, query_of, view_of
 from core.services.market_reasons import no_offer_reason
 from core.services.views import (
@@ -76,6 +78,18 @@ def _specs(m: Machine, pcie: tuple[int | None, int | None]) -> MachineSpecsView:
 
 
 class MarketService(Service):
+    def __init__(
+        self,
+        uow: UowFactory,
+        clock: Clock,
+        rules: MarketRules | None = None,
+        *,
+        escrow: EscrowPort | None = None,
+    ) -> None:
+        """``escrow``: quotes keep to its minimums (deposit, prepaid time)."""
+        super().__init__(uow, clock, rules)
+        self.escrow = escrow
+
     async def search(self, who: Principal, query: ListingQuery, page: int = 1) -> SearchPage:
         """One page of offerable listings; never raises for an empty result."""
         page = max(1, page)
@@ -95,7 +109,8 @@ class MarketService(Service):
     async def quote(self, who: Principal, query: ListingQuery, duration_s: int) -> QuoteView:
         """Quote the best listing (price weighed by reliability) with enough free GPUs whose
         machine runs what was asked; raise NoOffer or ValidationError (the reason: unknown
-        listing, too many GPUs, a template or registry nobody offers...) if none fits."""
+        listing, too many GPUs, a template or registry nobody offers, a deposit or duration
+        below the escrow's minimums...) if none fits."""
         async with self.uow() as uow:
             view = await self.quote_in(uow, who.user_id, query, duration_s)
             await uow.commit()
@@ -148,6 +163,8 @@ class MarketService(Service):
         count = max(1, query.gpu_count or 1)
         template = await _template(uow, machine, query)
         price = listing.price_per_hour * count
+        # what the escrow would refuse is never quoted (nor signed later)
+        await check_open(self.escrow, deposit_for(duration_s, price), price)
         rental = Rental(
             renter_id=renter_id,
             listing_id=listing.id,

@@ -318,10 +318,12 @@ class ProviderService(Service):
         return Notice("provider.paused" if paused else "provider.resumed", {"machines": names})
 
     async def earnings(self, who: Principal) -> EarningsView:
-        """What the provider's rentals earned (settled on chain) and what is running."""
+        """What the provider's rentals earned (settled on chain), how much of it the escrow
+        still holds (the token refused the transfer), and what is running."""
         async with self.uow(readonly=True) as uow:
             provider = await self._provider(uow, who)
             rows = await uow.rentals.for_provider(provider.id)
+            payouts = await uow.payouts.for_user(who.user_id, "provider")
         done = [r for r in rows if r.state in (S.SETTLED, S.RESOLVED)]
         return EarningsView(
             completed_rentals=len(done),
@@ -329,6 +331,7 @@ class ProviderService(Service):
             gross=sum(r.billed or 0 for r in done),
             fees=sum(r.fee or 0 for r in done),
             net=sum(r.provider_net or 0 for r in done),
+            held=sum(p.amount for p in payouts if p.status == "held"),
         )
 
     async def _provider(self, uow: UnitOfWork, who: Principal) -> Provider:

@@ -101,8 +101,8 @@ class Provisioning:
         except PaymentError:
             log.exception("cancelPending failed for rental %s; retried by the keeper", rental.id)
             return
-        for event in receipt.events:
-            await self.chain_event(event)
+        # one transaction: a refund the token refused (PushFailed) is never told as refunded
+        await self.chain_events(receipt.events)
 
     async def cancel_funded(self, rental: Rental) -> None:
         """Refund a paid rental that never started (cancelPending)."""

@@ -11,6 +11,7 @@ from core.domain.model import Rental
 from core.domain.rentals import RentalState as S
 from core.errors import NotFound
 from core.services.base import Service, gpu_name
+from core.services.payouts import held_refunds
 from core.services.views import Principal, ReceiptsView, ReceiptView
 
 FINISHED = (S.SETTLED, S.RESOLVED, S.CANCELLED, S.ENDED, S.DISPUTED)
@@ -21,19 +22,25 @@ class ReceiptService(Service):
         """Receipts of the renter's paid rentals, newest first (CSV on request)."""
         async with self.uow(readonly=True) as uow:
             rows = await uow.rentals.for_renter(who.user_id, FINISHED, limit=200)
-        receipts = tuple(receipt_view(r) for r in rows if r.funded_at is not None)
+            held = held_refunds(await uow.payouts.for_rentals([r.id for r in rows]))
+        receipts = tuple(
+            receipt_view(r, refund_held=held.get(r.id, 0)) for r in rows if r.funded_at is not None
+        )
         return ReceiptsView(receipts, receipts_csv(receipts) if export_csv else None)
 
     async def one(self, who: Principal, rental_id: int) -> ReceiptView:
         """One receipt; NotFound if it is not the renter's paid rental."""
         async with self.uow(readonly=True) as uow:
             r = await uow.rentals.get(rental_id)
+            held = held_refunds(await uow.payouts.for_rentals([rental_id]))
         if r is None or r.renter_id != who.user_id or r.funded_at is None:
             raise NotFound(f"There is no receipt for rental #{rental_id}.")
-        return receipt_view(r)
+        return receipt_view(r, refund_held=held.get(rental_id, 0))
 
 
-def receipt_view(r: Rental) -> ReceiptView:
+def receipt_view(r: Rental, *, refund_held: int = 0) -> ReceiptView:
+    """The receipt of ``r``; ``refund_held``: how much of its refund the escrow still holds
+    because the token refused the transfer (core.services.payouts)."""
     seconds = 0
     if r.started_at is not None and r.ended_at is not None:
         seconds = max(0, min(r.ended_at, r.paid_until or r.ended_at) - r.started_at)
@@ -79,6 +86,7 @@ def receipt_view(r: Rental) -> ReceiptView:
         refund=refund,
         tx_hashes=txs,
         rating=r.rating,
+        refund_held=refund_held,
     )
 
 
@@ -95,12 +103,14 @@ CSV_HEADER = (
     "fee",
     "provider_net",
     "refund",
+    "refund_held",
     "transactions",
 )
 
 
 def receipts_csv(receipts: Sequence[ReceiptView]) -> str:
-    """CSV with amounts in micro-USDC (integers, exact) and Unix times."""
+    """CSV with amounts in micro-USDC (integers, exact) and Unix times; ``refund_held`` is
+    the part of the refund the escrow still holds (not paid yet)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_HEADER)
@@ -119,6 +129,7 @@ def receipts_csv(receipts: Sequence[ReceiptView]) -> str:
                 r.fee,
                 r.provider_net,
                 r.refund,
+                r.refund_held,
                 " ".join(f"{k}:{v}" for k, v in r.tx_hashes),
             ]
         )

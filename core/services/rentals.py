@@ -23,6 +23,7 @@ from core.errors import (
 from core.ports import Clock, EscrowPort, RentalTerms, SignatureRequest, WalletPort
 from core.services.arbiter import evidence_hash, evidence_of
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, gpu_name
+from core.services.escrow_rules import check_extend, check_open
 from core.services.instances import query_of
 from core.services.market import MarketService
 from core.services.rental_views import status_view
@@ -138,6 +139,13 @@ class RentalService(Service):
                     "rentals.quote_expired",
                     "This quote has expired. Send /rent again for a fresh price.",
                 )
+            try:  # the escrow's owner may have raised its minimums since the quote
+                await check_open(self.escrow, rental.deposit, rental.price_per_hour)
+            except ValidationError:
+                rental.transition(S.CANCELLED)
+                rental.cancel_reason = "below the escrow's minimums"
+                await uow.commit()
+                raise
             hold_until = now + self.rules.payment_hold_s
             held = await uow.gpus.hold(rental.listing_id, rental.id, rental.gpu_count, hold_until)
             if held is None:
@@ -213,6 +221,7 @@ class RentalService(Service):
             rental = await self._pick(uow, who, ref, (S.ACTIVE,))
             renter = rental.renter_address  # the escrow takes only the renter's signature
             amount = deposit_for(duration_s, rental.price_per_hour)
+            check_extend(rental, amount, self.clock.now())  # what the escrow would refuse
             salt = "0x" + secrets.token_hex(32)
             expires = self.clock.now() + self.rules.payment_hold_s
             request = await self.escrow.prepare_extend(
@@ -362,7 +371,7 @@ class RentalService(Service):
             return await self.market.quote_in(
                 uow, lost.renter_id, query, lost.duration_s, exclude=(lost.listing_id,)
             )
-        except NoOffer:
+        except (NoOffer, ValidationError):  # nothing else fits (or not the escrow's minimums)
             return None
 
     async def _abandon(self, rental_id: int, reason: str) -> None:

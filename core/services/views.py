@@ -179,6 +179,7 @@ class ReceiptView:
     refund: int
     tx_hashes: tuple[tuple[str, str], ...]  # (label, hash)
     rating: int | None = None
+    refund_held: int = 0  # of ``refund``: parked by the escrow (the token refused it), unpaid
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +217,7 @@ class EarningsView:
     gross: int
     fees: int
     net: int
+    held: int = 0  # of ``net``: parked by the escrow (the token refused it), retried, unpaid
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,8 +111,11 @@ def test_instance_credentials_show_everything_to_connect_and_that_files_go(lang)
 def test_a_failed_grant_is_explained_in_words_and_the_provider_is_told_to_resume():
     renter_text = outbox(due("setup_failed"))
     assert "could not download the image docker.io/library/x:1" in renter_text
-    assert "refunded in full" in renter_text
+    # said before the escrow's cancelPending has run: a promise, never "is refunded"
+    assert "will refund your whole deposit" in renter_text
+    assert "is refunded" not in renter_text
     provider_text = outbox(due("provider_grant_failed"))
+    assert "will refund the renter" in provider_text
     assert "Machine box1 could not start rental #3: pull failed" in provider_text
     assert "/resume box1" in provider_text
     assert "/resume box1" in outbox(due("provider_grant_failed", "de"))

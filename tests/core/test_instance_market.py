@@ -188,7 +188,7 @@ async def test_quotes_match_only_machines_that_offer_what_was_asked(app):
 
     async def quoted(ask: InstanceAsk, n: int = 1) -> int:
         q = await app.market.quote(
-            who, ListingQuery(model="rtx4090", gpu_count=n, instance=ask), 60
+            who, ListingQuery(model="rtx4090", gpu_count=n, instance=ask), 3600
         )
         return q.offer.price_per_hour
 
@@ -201,7 +201,7 @@ async def test_quotes_match_only_machines_that_offer_what_was_asked(app):
     assert await quoted(InstanceAsk(ports=(8080,))) == 500_000
     assert await quoted(InstanceAsk(disk_gb=500)) == 500_000  # the share: 500 GB of 1 GPU
     quote = await app.market.quote(
-        who, ListingQuery(model="rtx4090", instance=InstanceAsk(template="jupyter")), 60
+        who, ListingQuery(model="rtx4090", instance=InstanceAsk(template="jupyter")), 3600
     )
     assert quote.instance.jupyter and quote.instance.template == "jupyter"
     assert quote.instance.image == "quay.io/jupyter/pytorch-notebook:cuda12-python-3.11"

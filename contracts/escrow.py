@@ -104,7 +104,8 @@ class Web3Escrow:
         self.token: Any = None
         self.decoder: EventDecoder | None = None
         self._minimums: EscrowMinimums | None = None
-        self._minimums_read_at = 0.0
+        self._minimums_read_at = float("-inf")
+        self.minimums_ttl_s = MINIMUMS_TTL_S
 
     # -- connection ------------------------------------------------------------------------
     async def connect(self, address: str | None = None) -> None:
@@ -224,7 +225,7 @@ class Web3Escrow:
             return await self._send(call, "payment")
         except Reverted as exc:
             if exc.error in ("DepositTooSmall", "PrepaidTimeOutOfRange"):
-                self._minimums_read_at = 0.0  # the owner raised them: the next quote re-reads
+                self._minimums_read_at = float("-inf")  # the owner raised them: the next quote re-reads
             raise
 
     async def start(self, escrow_id: str) -> ChainReceipt:
@@ -288,9 +289,11 @@ class Web3Escrow:
         return int(await self._read(self.token.functions.balanceOf(to_checksum_address(address))))
 
     async def minimums(self) -> EscrowMinimums:
-        """The escrow's minimums for new rentals, re-read every MINIMUMS_TTL_S (``setMinimums``
-        applies to rentals opened after it); the last known ones while the node fails."""
-        if self._minimums is None or time.monotonic() - self._minimums_read_at >= MINIMUMS_TTL_S:
+        """The escrow's minimums for new rentals, re-read every ``minimums_ttl_s`` (the owner's
+        ``setMinimums`` applies to rentals opened after it); the last known ones while the
+        node fails."""
+        age = time.monotonic() - self._minimums_read_at
+        if self._minimums is None or age >= self.minimums_ttl_s:
             try:
                 self._minimums = await self._read_minimums()
                 self._minimums_read_at = time.monotonic()

@@ -121,8 +121,9 @@ class FakeEscrow:
         refused = self._refusal(frm, to)
         if refused is not None:
             raise PaymentError(f"The token refused the transfer: {refused}.")
-        if frm.lower() not in self.balances and self.faucet:
-            self.balances[frm.lower()] = self.faucet
+        for account in (frm.lower(), to.lower()):  # what balance_of showed before
+            if account not in self.balances and account != FAKE_CONTRACT and self.faucet:
+                self.balances[account] = self.faucet
         if self.balances.get(frm.lower(), 0) < amount:
             raise PaymentError("Your wallet does not hold enough USDC for this deposit.")
         self.balances[frm.lower()] -= amount

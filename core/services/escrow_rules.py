@@ -21,9 +21,10 @@ MAX_PREPAID_SECONDS = 3650 * 86_400  # RentalEscrow.MAX_PREPAID_SECONDS
 
 def shortest_for_deposit(min_deposit: int, price_per_hour: int) -> int:
     """The shortest duration, in whole minutes, whose deposit reaches ``min_deposit``."""
-    seconds = -(-min_deposit * SECONDS_PER_HOUR // price_per_hour)
+    # deposit_for rounds up: it reaches the minimum from just past (min - 1) units' worth
+    seconds = max(0, min_deposit - 1) * SECONDS_PER_HOUR // price_per_hour + 1
     minutes = -(-seconds // 60)
-    while deposit_for(minutes * 60, price_per_hour) < min_deposit:  # rounding: never short
+    while deposit_for(minutes * 60, price_per_hour) < min_deposit:  # never short
         minutes += 1
     return minutes * 60
 

@@ -225,7 +225,9 @@ class Web3Escrow:
             return await self._send(call, "payment")
         except Reverted as exc:
             if exc.error in ("DepositTooSmall", "PrepaidTimeOutOfRange"):
-                self._minimums_read_at = float("-inf")  # the owner raised them: the next quote re-reads
+                self._minimums_read_at = float(
+                    "-inf"
+                )  # the owner raised them: the next quote re-reads
             raise
 
     async def start(self, escrow_id: str) -> ChainReceipt:

@@ -190,6 +190,8 @@ def receipt(lang: str, r: ReceiptView, explorer: str | None = None) -> str:
     ]
     if r.refund_held:
         lines.append(t(lang, "receipt.refund_held", amount=format_usdc(r.refund_held)))
+    if not _settled(r):
+        lines.append(t(lang, "receipt.unsettled"))
     for label, h in r.tx_hashes:
         if explorer:
             lines.append(t(lang, "receipt.tx_link", label=label, hash=h, url=explorer + h))
@@ -198,6 +200,17 @@ def receipt(lang: str, r: ReceiptView, explorer: str | None = None) -> str:
     if r.rating is not None:
         lines.append(t(lang, "receipt.rated", stars=r.rating))
     return "\n".join(lines)
+
+
+def _settled(r: ReceiptView) -> bool:
+    """Whether the escrow settled the rental (before that its amounts are only due)."""
+    return any(label == "settle" for label, _ in r.tx_hashes)
+
+
+def _refund_mark(lang: str, r: ReceiptView) -> str:
+    if r.refund_held:
+        return t(lang, "receipt.held_mark")
+    return "" if _settled(r) else t(lang, "receipt.unsettled_mark")
 
 
 def receipts(lang: str, view: ReceiptsView) -> str:
@@ -214,8 +227,7 @@ def receipts(lang: str, view: ReceiptsView) -> str:
                 gpu=r.gpu_name,
                 state=r.state.replace("_", " "),
                 billed=format_usdc(r.billed),
-                refund=format_usdc(r.refund)
-                + (t(lang, "receipt.held_mark") if r.refund_held else ""),
+                refund=format_usdc(r.refund) + _refund_mark(lang, r),
             )
         )
     if view.csv is not None:

@@ -64,6 +64,11 @@ PAYLOADS = {
     "provider_agent_offline": {"machine": "box1", "last_seen": 1_790_000_000},
     "setup_failed": {"rental_id": 3, "why": "image", "image": "docker.io/library/x:1"},
     "provider_grant_failed": {"rental_id": 3, "machine": "box1", "error": "pull failed"},
+    # payouts the token refused at settlement (core.services.payouts)
+    "payout_held": {"rental_id": 3, "amount": 308_000, "address": "0xab", "retry_s": 120},
+    "refund_held": {"rental_id": 3, "amount": 700_000, "address": "0xcd", "reason": "paused"},
+    "payout_paid": {"rental_id": 3, "amount": 308_000, "address": "0xab", "tx": TX},
+    "refund_paid": {"rental_id": 3, "amount": 700_000, "address": "0xcd", "tx": None},
 }
 
 

@@ -25,6 +25,7 @@ from contracts.artifacts import load_artifact
 from contracts.errors import ChainError, ChainUnavailable, RevertDecoder, Reverted
 from contracts.events import EventDecoder
 from contracts.relayer import Relayer
+from core.errors import PaymentRefused
 from core.ports import ChainReceipt, EscrowMinimums, RentalTerms, SignatureRequest
 
 log = logging.getLogger(__name__)
@@ -320,13 +321,14 @@ class Web3Escrow:
         return int(await self._read(call))
 
     async def claim_for(self, address: str) -> ChainReceipt:
-        """``claimFor(address)`` from the relayer; its dry run turns a certain refusal into a
-        ChainError naming the token's reason before any gas is spent."""
+        """``claimFor(address)`` from the relayer; its dry run turns a certain refusal into
+        PaymentRefused naming the token's reason before any gas is spent (ChainError when the
+        node fails)."""
         call = self.contract.functions.claimFor(to_checksum_address(address))
         try:
             return await self._send(call, "payout")
         except Reverted as exc:
-            raise Reverted(refusal_reason(exc), exc.error, exc.error_args) from exc
+            raise PaymentRefused(refusal_reason(exc)) from exc
 
     async def rental(self, escrow_id: str) -> dict[str, Any]:
         """``getRental`` by field name, with ``status`` as the contract's status name."""

@@ -20,6 +20,7 @@ __all__ = [
     "NoOffer",
     "NotFound",
     "PaymentError",
+    "PaymentRefused",
     "RateLimited",
     "ValidationError",
     "WalletError",
@@ -68,6 +69,14 @@ class PaymentError(CoreError):
     """The escrow or wallet refused or failed; nothing was charged."""
 
     code = "payment"
+
+
+class PaymentRefused(PaymentError):
+    """The escrow or its token said no to a call (its dry run reverted); ``user_message`` is
+    the reason. Unlike a node that did not answer, trying again helps only once something
+    changed (a block lifted, a token unpaused)."""
+
+    code = "payment_refused"
 
 
 class WalletError(CoreError):

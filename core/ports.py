@@ -153,7 +153,8 @@ class EscrowPort(Protocol):
     async def claim_for(self, address: str) -> ChainReceipt:
         """Pay ``address`` everything parked for it (``claimFor``; the platform pays gas).
         Dry-runs first: a refusal (the token still blocks the address, is paused, nothing
-        is parked) raises PaymentError with the reason, and no gas is spent."""
+        is parked) raises PaymentRefused with the reason, and no gas is spent; PaymentError
+        when the node fails."""
         ...
 
 

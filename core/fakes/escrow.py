@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from core.domain.billing import DEFAULT_FEE_BPS, billed, paid_seconds, platform_fee
-from core.errors import PaymentError
+from core.errors import PaymentError, PaymentRefused
 from core.ports import (
     ChainEvent,
     ChainReceipt,
@@ -347,10 +347,10 @@ class FakeEscrow:
         refusal changes nothing, as the relayer's dry run would."""
         amount = self.claimable_of.get(address.lower(), 0)
         if amount == 0:
-            raise PaymentError("nothing is parked for the address any more")
+            raise PaymentRefused("nothing is parked for the address any more")
         refused = self._refusal(FAKE_CONTRACT, address)
         if refused is not None:
-            raise PaymentError(refused)
+            raise PaymentRefused(refused)
         self.claimable_of[address.lower()] = 0
         self._move(FAKE_CONTRACT, address, amount)
         args = {"account": address, "amount": amount}

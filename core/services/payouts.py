@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from core.domain.model import HeldPayout, Rental
-from core.errors import PaymentError
+from core.errors import PaymentError, PaymentRefused
 from core.ports import ChainEvent
 from core.services.base import UnitOfWork, enqueue
 
@@ -141,8 +141,12 @@ async def _retry(lc: RentalLifecycle, address: str) -> int:
         return 1
     try:
         receipt = await lc.escrow.claim_for(address)
-    except PaymentError as exc:
+    except PaymentRefused as exc:  # the dry run said no: the token's reason, no gas spent
         await _refused(lc, address, exc.user_message)
+        return 0
+    except PaymentError as exc:  # the node failed (the claim may even have gone through)
+        log.warning("claimFor(%s) failed: %s", address, exc)
+        await _refused(lc, address, None)
         return 0
     await lc.chain_events(receipt.events)  # its Claimed marks them paid and tells the payees
     return 1

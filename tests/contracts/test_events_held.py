@@ -4,6 +4,8 @@ transaction's events between two database transactions."""
 
 from __future__ import annotations
 
+from contracts.errors import Reverted
+from contracts.escrow import refusal_reason
 from contracts.events import EventDecoder
 from contracts.sandbox import Sandbox
 from contracts.watcher import tx_batches
@@ -44,3 +46,14 @@ def test_watcher_batches_keep_each_transaction_whole() -> None:
     assert [[e.tx_hash for e in b] for b in batches] == [["a", "a"], ["b", "b", "b"], ["c"]]
     assert tx_batches(events, 200) == [events] and tx_batches([], 5) == []
     assert [len(b) for b in tx_batches(events, 1)] == [2, 3, 1]
+
+
+def test_a_refused_claim_names_the_tokens_reason() -> None:
+    assert refusal_reason(Reverted("x", "AccountBlocklisted", ("0xab",))) == (
+        "the token issuer blocks the address"
+    )
+    assert refusal_reason(Reverted("x", "EnforcedPause")) == "the token is paused by its issuer"
+    # Circle's FiatToken reverts with Error(string): its words are the reason
+    circle = Reverted("The escrow refused the transaction.", "Error", ("Pausable: paused",))
+    assert refusal_reason(circle) == "Pausable: paused"
+    assert refusal_reason(Reverted("The escrow refused it.", "", ())) == "The escrow refused it."

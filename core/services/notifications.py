@@ -12,6 +12,16 @@ NEVER = 2**62
 SECRET_KINDS = frozenset({"private_key"})
 
 
+def scrubbed_payload(payload_json: str) -> str:
+    """What a secret-carrying row keeps once it can never be sent again: its rental, no
+    secret (delivered, or dead-lettered: kept for support, who must not see the key)."""
+    try:
+        rental_id = json.loads(payload_json).get("rental_id")
+    except (ValueError, AttributeError):
+        rental_id = None
+    return json.dumps({"rental_id": rental_id, "scrubbed": True})
+
+
 @dataclass(frozen=True, slots=True)
 class DueMessage:
     outbox_id: int
@@ -75,7 +85,7 @@ class NotificationService(Service):
             msg.sent_at = self.clock.now()
             msg.claimed_until = None
             if msg.kind in SECRET_KINDS:
-                msg.payload_json = json.dumps({"scrubbed": True})
+                msg.payload_json = scrubbed_payload(msg.payload_json)
             await uow.commit()
 
     async def mark_failed(
@@ -98,6 +108,8 @@ class NotificationService(Service):
             now = self.clock.now()
             if permanent or msg.attempts >= MAX_ATTEMPTS:
                 msg.next_attempt_at = NEVER  # dead letter: kept for support, never retried
+                if msg.kind in SECRET_KINDS:
+                    msg.payload_json = scrubbed_payload(msg.payload_json)
             elif retry_in is not None:
                 msg.next_attempt_at = now + max(1, min(3600, retry_in))
             else:

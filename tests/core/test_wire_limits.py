@@ -184,11 +184,15 @@ def test_every_field_an_agent_sends_fits_its_column():
             assert isinstance(column.type, String), leaf.path
             length = column.type.length or math.inf  # Text: any length
             if leaf.high > length:
-                too_wide.append(f"{leaf.path}: up to {leaf.high} characters, {column} holds {length}")
+                too_wide.append(
+                    f"{leaf.path}: up to {leaf.high} characters, {column} holds {length}"
+                )
         elif leaf.kind == "int":
             low, high = INT_RANGE[type(column.type)]
             if not low <= leaf.low <= leaf.high <= high:
-                too_wide.append(f"{leaf.path}: {leaf.low}..{leaf.high}, {column} holds {low}..{high}")
+                too_wide.append(
+                    f"{leaf.path}: {leaf.low}..{leaf.high}, {column} holds {low}..{high}"
+                )
         else:
             too_wide.append(f"{leaf.path}: a {leaf.kind} in column {column}")
     assert not too_wide, "\n".join(too_wide)

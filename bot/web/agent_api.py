@@ -3,8 +3,11 @@
 Agents dial out (NAT-friendly) with ``Authorization: Bearer <token from /addmachine>``.
 Every body is read with a size limit and validated with ``core.wire``; bad input is answered
 ``{"error": code, "reason": text}`` with a 4xx and changes nothing:
-400 not JSON, 401 missing/unknown/revoked token, 413 too large, 422 schema or protocol
-violation, 429 over the agent's rate limit (with Retry-After).
+400 not JSON (also NaN, numbers longer than any field, nesting over 32 levels:
+``bot.web.bodies``), 401 missing/unknown/revoked token, 413 too large, 422 schema or protocol
+violation (every text and number bounded by the column it is stored in), 429 over the agent's
+rate limit (with Retry-After). A beat the database still refuses fails alone (500 with a
+reference for its sender; ``core.services.heartbeat_batch``).
 """
 
 from __future__ import annotations

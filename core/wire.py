@@ -46,10 +46,10 @@ MAX_PUBLIC_KEY = 8192
 
 # C0/C1 controls and the bidirectional overrides and isolates: a name shown to renters in chat
 # must read as what it is (no line breaks, no text that renders right-to-left to disguise it)
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def _printable(text: str) -> str:
+def _refuse_unprintable(text: str) -> str:
     if _UNPRINTABLE.search(text):
         raise ValueError("control or text-direction characters are not allowed")
     return text
@@ -66,7 +66,7 @@ def Label(limit: int) -> type[str]:  # noqa: N802 - a type, used like one
     return Annotated[  # type: ignore[return-value]
         str,
         StringConstraints(max_length=limit, strip_whitespace=True),
-        AfterValidator(_printable),
+        AfterValidator(_refuse_unprintable),
     ]
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import BigInteger, Column, Integer, String
 
 from core.db import tables as t
 from core.domain.limits import INT32_MAX, INT64_MAX
-from core.wire import EVIDENCE_DATA, Heartbeat, ResultBatch
+from core.wire import EVIDENCE_DATA, Heartbeat, MachineSpecs, ResultBatch
 
 # wire field -> the column it is written to
 COLUMNS: dict[str, Column] = {
@@ -208,3 +208,19 @@ def test_the_walk_sees_the_limits_it_checks():
     assert by_path["Heartbeat.host_key_fingerprint"][0].high == len("SHA256:") + 64
     assert by_path["Evidence.kind"][0].high == len("heartbeat_gap")
     assert {x.kind for x in by_path["Evidence.data"]} == {"str", "int", "float", "bool"}
+
+
+def test_what_an_agent_measures_always_passes_its_own_wire():
+    """The agent cuts and cleans what NVML and /proc report to the same limits, so an odd
+    driver never makes its own heartbeat invalid (it would stop beating altogether)."""
+    from provider_agent.heartbeats import build_heartbeat
+    from provider_agent.host_specs import cpu_model
+    from provider_agent.nvml_probe import GpuReading
+
+    odd = "NVIDIA\x00 GeForce\u202e RTX\n4090 " * 20
+    reading = GpuReading(0, "GPU-" + "f" * 200, odd, driver_version=odd, cuda_version=odd)
+    hb = build_heartbeat([reading], seq=1, sent_at=1, version=odd, endpoint=None)
+    again = Heartbeat.model_validate(hb.model_dump())
+    assert len(again.agent_version) == 32 and "\x00" not in again.gpus[0].name
+    specs = MachineSpecs(cpu_model=cpu_model(f"model name\t: {odd}"))
+    assert MachineSpecs.model_validate(specs.model_dump()).cpu_model.startswith("NVIDIA GeForce")

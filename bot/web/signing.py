@@ -23,6 +23,7 @@ from aiohttp import web
 
 from bot.bootstrap import App
 from bot.common.i18n import catalogue
+from bot.web.bodies import parse_json
 from bot.web.client_address import ClientAddress, parse_networks
 from bot.web.ratelimit import Rate, TokenBuckets
 from bot.web.signing_page import message_html, signing_html
@@ -126,8 +127,8 @@ async def submit(request: web.Request) -> web.Response:
     if len(raw) > MAX_POST_BYTES:
         return _answer(413, "too_large", "The request is too large.")
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = parse_json(raw)
+    except ValueError:  # answered below like any body without a signature
         body = None
     signature = body.get("signature") if isinstance(body, dict) else None
     address = body.get("address") if isinstance(body, dict) else None

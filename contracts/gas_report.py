@@ -23,7 +23,7 @@ from pathlib import Path
 from eth_utils import keccak
 
 from contracts.artifacts import compiler_info
-from contracts.sandbox import USDC, Sandbox
+from contracts.sandbox import MOCK_USDC, USDC, Sandbox
 from contracts.typed_data import stop_message
 
 COMMAND = "python -m contracts.gas_report"
@@ -46,9 +46,9 @@ def _gas(receipt) -> int:
     return int(receipt["gasUsed"])
 
 
-def measure() -> list[Row]:
-    """Runs the rentals and returns one row per measured step."""
-    sb = Sandbox()
+def measure(token: str = MOCK_USDC) -> list[Row]:
+    """Runs the rentals against ``token`` and returns one row per measured step."""
+    sb = Sandbox(token=token)
     f = sb.escrow.functions
     sb.mint("renter", 1_000 * USDC)
 

@@ -8,6 +8,7 @@ from eth_utils import keccak
 from contracts.sandbox import USDC, Sandbox
 from contracts.typed_data import split_signature, stop_message
 from tests.contracts.helpers import (
+    ON_BOTH_TOKENS,
     Status,
     balance,
     block_time,
@@ -16,6 +17,8 @@ from tests.contracts.helpers import (
     settled,
     start_rental,
 )
+
+pytestmark = ON_BOTH_TOKENS
 
 PRICE = 2 * USDC  # per hour
 DEPOSIT = 6 * USDC  # 3 hours

@@ -110,6 +110,7 @@ _TEXTS = {
     "too_late": "Too late: the escrow allowed this until {when}.",
     "award_too_high": "The award exceeds the time-based bill.",
     "zero_amount": "The amount must be more than zero.",
+    "amount_too_large": "The amount is larger than the escrow accepts.",
     "nothing_to_claim": "There is nothing to claim.",
     "balance": "Your wallet does not hold enough USDC for this; nothing was charged.",
     "allowance": "The escrow may not take that much USDC from your wallet (approve it first); "
@@ -150,6 +151,7 @@ _CUSTOM: dict[str, tuple[str, Any]] = {
     "TooLate": ("too_late", lambda a: {"when": _when(a[0])}),
     "AwardTooHigh": ("award_too_high", None),
     "ZeroAmount": ("zero_amount", None),
+    "AmountTooLarge": ("amount_too_large", None),
     "NothingToClaim": ("nothing_to_claim", None),
     "ERC20InsufficientBalance": ("balance", None),
     "ERC20InsufficientAllowance": ("allowance", None),

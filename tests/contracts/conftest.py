@@ -13,39 +13,15 @@ Without that package the Circle runs skip, except in CI (``CI`` set), where they
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from contracts import circle_usdc
 from contracts.sandbox import CIRCLE_USDC, MOCK_USDC, USDC, Sandbox
 from tests.contracts.anvil import running_anvil
-from tests.contracts.helpers import assert_money_conserved
+from tests.contracts.helpers import assert_money_conserved, require_circle_usdc
 
 RENTER_FUNDS = 10_000 * USDC
-
-
-def require_circle_usdc() -> None:
-    """Installs the npm toolchain when it is missing; skips (fails in CI) if that is impossible."""
-    if not circle_usdc.available() and shutil.which("npm"):
-        subprocess.run(  # noqa: S603 - fixed command
-            ["bash", str(circle_usdc.TOOLCHAIN.parent / "toolchain.sh")],  # noqa: S607
-            check=False,
-            capture_output=True,
-            timeout=300,
-        )
-    if circle_usdc.available():
-        return
-    message = (
-        f"Circle's USDC artifacts ({circle_usdc.PACKAGE}) are not installed: "
-        "run bash contracts/toolchain.sh"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(message + " (required in CI)")
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -170,6 +170,17 @@ def test_extend_beyond_max_prepaid_time_reverts(sb: Sandbox) -> None:
         sb.send(sb.escrow.functions.extend(opened.id, 90 * USDC), "renter")
 
 
+def test_extend_beyond_the_64_bit_deposit_reverts_and_changes_nothing(sb: Sandbox) -> None:
+    big = 2**63  # one hour at 2**63 per hour; a second 2**63 would make the deposit 2**64
+    sb.mint("renter", 2 * big)
+    opened, _ = start_rental(sb, price_per_hour=big, deposit=big)
+    sb.send(sb.token.functions.approve(sb.escrow.address, big), "renter")
+    with sb.reverts("AmountTooLarge"):
+        sb.send(sb.escrow.functions.extend(opened.id, big), "renter")
+    sb.send(sb.escrow.functions.extend(opened.id, big - 1), "renter")  # the largest that fits
+    assert rental(sb, opened.id)["deposit"] == 2**64 - 1
+
+
 def test_extend_is_not_paused(sb: Sandbox) -> None:
     opened, _ = start_rental(sb)
     sb.send(sb.escrow.functions.setPaused(True), "deployer")

@@ -122,6 +122,9 @@ def test_open_with_bad_permit_and_no_allowance_reverts(sb: Sandbox) -> None:
         ({"deposit": 1 * USDC, "price_per_hour": 7 * USDC}, "PrepaidTimeOutOfRange"),  # 514 s < 600
         ({"deposit": 100 * USDC, "price_per_hour": 1}, "PrepaidTimeOutOfRange"),  # > 10 years
         ({"provider": "renter"}, "InvalidTerms"),
+        # amounts are stored in 64 bits: larger terms are refused, never truncated
+        ({"deposit": 2**64, "price_per_hour": 2**64}, "AmountTooLarge"),
+        ({"deposit": 2**64 - 1, "price_per_hour": 2**64}, "AmountTooLarge"),
     ],
 )
 def test_open_refuses_bad_terms(sb: Sandbox, kwargs: dict, error: str) -> None:

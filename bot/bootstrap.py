@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3
@@ -20,7 +20,6 @@ from bot.system import SystemClock
 from bot.web.gateway import HttpAgentGateway
 from bot.web.hub import CommandHub
 from contracts.dev_wallet import DevChainWallet
-from contracts.devchain import DevChain
 from contracts.escrow import Web3Escrow
 from contracts.relayer import Relayer
 from contracts.signatures import EthSignatureVerifier
@@ -59,6 +58,9 @@ from core.services.signing import EventRouter, SigningPages
 from core.services.updates import UpdateLedger
 from core.services.users import UserService
 from core.services.wallets import WalletService
+
+if TYPE_CHECKING:  # the development chain needs py-evm (the `dev` extra); production does not
+    from contracts.devchain import DevChain
 
 log = logging.getLogger(__name__)
 DEV_FAUCET = 1_000 * 1_000_000  # every development wallet starts with 1,000 USDC
@@ -114,12 +116,16 @@ class App:
         await self.db.dispose()
 
 
-def _ensure_sqlite_dir(url: str) -> None:
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and ":memory:" not in url:
-        path = url.split("///", 1)[1]
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+def _dev_chain(clock: Clock, fee_bps: int) -> DevChain:
+    try:
+        from contracts.devchain import DevChain
+    except ImportError as exc:
+        raise ValueError(
+            f"the embedded development chain needs py-evm ({exc.name} is not installed): "
+            "install rigshare with `pip install '.[dev]'`, or set RPC_URL, ESCROW_ADDRESS and "
+            "RELAYER_KEY for a real chain (README, 'The chain')"
+        ) from None
+    return DevChain(clock, fee_bps=fee_bps)
 
 
 def build_app(
@@ -143,7 +149,6 @@ def build_app(
     start_mappers()
     clock = clock or SystemClock()
     background = Background()
-    _ensure_sqlite_dir(settings.database_url)
     db = create_database(settings.database_url, schema=settings.database_schema)
     uow = SqlAlchemyUowFactory(db)
     rules = MarketRules(
@@ -254,7 +259,7 @@ class _Chain:
             self.notes.append("escrow: in-memory simulation (chain=fake)")
             return FakeEscrow(self.clock, fee_bps=s.fee_bps, faucet=DEV_FAUCET)
         if self.mode == "dev":
-            self.dev = DevChain(self.clock, fee_bps=s.fee_bps)
+            self.dev = _dev_chain(self.clock, s.fee_bps)
             escrow = Web3Escrow(
                 self.dev.w3, self.dev.relayer("operator"), arbiter=self.dev.relayer("arbiter")
             )

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot import deploy
@@ -221,16 +222,21 @@ async def _keeper_loop(app: App) -> None:
     next_scores = 0.0
     loop = asyncio.get_running_loop()
     while True:
-        try:
-            await app.lifecycle.tick()
-            await app.agents.mark_silent_offline()
-            if loop.time() >= next_scores:  # uptime and response times move slowly
-                next_scores = loop.time() + RELIABILITY_EVERY_S
-                await app.agents.refresh_all_reliability()
-                await app.agents.prune_samples()  # GPU samples older than the charts need
-        except Exception:
-            log.exception("keeper tick failed")
+        # each job on its own: one that raises does not skip the others for this pass
+        await _job("keeper tick", app.lifecycle.tick)
+        await _job("marking silent machines offline", app.agents.mark_silent_offline)
+        if loop.time() >= next_scores:  # uptime and response times move slowly
+            next_scores = loop.time() + RELIABILITY_EVERY_S
+            await _job("refreshing reliability", app.agents.refresh_all_reliability)
+            await _job("pruning GPU samples", app.agents.prune_samples)
         await asyncio.sleep(app.settings.keeper_interval_s)
+
+
+async def _job(name: str, step: Callable[[], Awaitable[object]]) -> None:
+    try:
+        await step()
+    except Exception:
+        log.exception("%s failed", name)
 
 
 async def _outbox_loop(chat: TerminalChat) -> None:

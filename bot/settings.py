@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,3 +59,14 @@ class Settings(BaseSettings):
     # after this long (longer than a relay takes: mining, fee bumps, confirmations)
     relay_retry_s: int = Field(default=120, ge=5)
     log_level: str = "INFO"
+    # reverse proxies whose X-Forwarded-For is believed (comma-separated addresses/networks);
+    # the signing page's rate limit is per client, not per proxy (bot/web/client_address.py)
+    trusted_proxies: str = "127.0.0.1/32,::1/128"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from bot.web.client_address import parse_networks
+
+        parse_networks(value)  # raises ValueError naming the bad entry
+        return value

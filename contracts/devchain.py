@@ -13,6 +13,7 @@ import asyncio
 import threading
 from typing import Any
 
+from eth_abi import encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
@@ -27,6 +28,7 @@ from web3 import AsyncWeb3, EthereumTesterProvider
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 
 from contracts.deploy import DEV_TIMEOUTS, Deployment, EscrowConfig, deploy_escrow, mint
+from contracts.errors import ERROR_STRING
 from contracts.relayer import FeePolicy, Relayer
 from core.ports import Clock
 
@@ -80,10 +82,13 @@ class _ClockedTesterProvider(AsyncEthereumTesterProvider):
 
 
 def _revert_hex(exc: TransactionFailed) -> str:
-    # eth-tester reports "execution reverted: <repr of the raw bytes>" (or a decoded reason)
+    # eth-tester reports "execution reverted: <repr of the raw bytes>", or, for a well-formed
+    # Error(string) revert, only its decoded reason: encode that back as a node would send it.
     payload = (str(exc.args[0]) if exc.args else "").removeprefix("execution reverted: ")
     if payload.startswith(("b'", 'b"')):
         return "0x" + ast.literal_eval(payload).hex()
+    if payload:
+        return "0x" + (ERROR_STRING + encode(["string"], [payload])).hex()
     return "0x"
 
 

@@ -1,8 +1,12 @@
 """The chain adapter's one exception root and the mapping of reverts to user-facing text.
 
 Every failure of the adapter is a :class:`ChainError`, a ``core.errors.PaymentError``, so the
-services and front ends show ``user_message`` as is. A revert is decoded from its custom error
-(escrow or token ABI) into :class:`Reverted` with the error's name and arguments.
+services and front ends show ``user_message`` as is (or, through its catalogue key
+``err.chain.<key>``, the same text in the user's language). A revert is decoded from its custom
+error (escrow or token ABI), from an ``Error(string)`` reason (Circle's USDC reverts with those:
+"Blacklistable: account is blacklisted", "Pausable: paused", ...) or from a ``Panic(uint256)``
+code into :class:`Reverted` with the error's name and arguments; only a revert that is none of
+these reads "The escrow refused the transaction".
 """
 
 from __future__ import annotations
@@ -18,6 +22,29 @@ from eth_utils import keccak
 from core.errors import PaymentError
 
 STATUS_NAMES = ("unknown", "waiting to start", "active", "ended", "disputed", "closed")
+STATUS_NAMES_DE = (
+    "unbekannt",
+    "wartend auf Start",
+    "aktiv",
+    "beendet",
+    "im Streit",
+    "abgeschlossen",
+)
+
+# Error(string): require(cond, "reason"), as Circle's USDC reverts
+ERROR_STRING = bytes.fromhex("08c379a0")
+PANIC = bytes.fromhex("4e487b71")  # Panic(uint256): a failed assert, overflow, division by zero...
+PANIC_MEANINGS = {
+    0x01: "assertion failed",
+    0x11: "arithmetic overflow",
+    0x12: "division by zero",
+    0x21: "invalid enum value",
+    0x22: "corrupt storage",
+    0x31: "pop from an empty array",
+    0x32: "index out of bounds",
+    0x41: "out of memory",
+    0x51: "call to an unset function",
+}
 
 
 class ChainError(PaymentError):
@@ -29,10 +56,19 @@ class ChainUnavailable(ChainError):
 
 
 class Reverted(ChainError):
-    """The escrow (or the token) refused the call; ``error`` is the custom error's name."""
+    """The escrow (or the token) refused the call; ``error`` is the custom error's name, or
+    ``Error`` (with the reason string as the one argument) or ``Panic`` (with the code)."""
 
-    def __init__(self, user_message: str, error: str = "", args: tuple = ()) -> None:
-        super().__init__(user_message)
+    def __init__(
+        self,
+        user_message: str,
+        error: str = "",
+        args: tuple = (),
+        *,
+        key: str | None = None,
+        params: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(user_message, key=key, params=params)
         self.error = error
         self.error_args = args
 
@@ -45,40 +81,142 @@ def _usdc(amount: int) -> str:
     return f"{amount // 10**6}.{amount % 10**6:06d} USDC"
 
 
-_TEXT: dict[str, Any] = {
-    "QuoteExpired": "The quote expired before the payment arrived. Send /rent for a fresh price.",
-    "InvalidSignature": "The wallet's signature does not match this request.",
-    "ERC3009InvalidSignature": "The wallet's signature does not match these rental terms.",
-    "ECDSAInvalidSignature": "The wallet's signature is not valid; sign again.",
-    "ECDSAInvalidSignatureS": "The wallet's signature is not valid; sign again.",
-    "ECDSAInvalidSignatureLength": "The wallet's signature is not valid; sign again.",
-    "ERC3009UsedAuthorization": "This payment authorization was already used.",
-    "ERC3009InvalidAuthorizationTime": "The payment authorization expired; sign again.",
-    "SignatureExpired": "The signed request expired before it reached the chain; sign again.",
-    "RentalExists": "This rental is already paid.",
-    "NewRentalsPaused": "New rentals are paused for maintenance; nothing was charged.",
-    "InvalidTerms": "The escrow refuses these rental terms.",
-    "DepositTooSmall": lambda a: f"The deposit is below the escrow's minimum of {_usdc(a[0])}.",
-    "PrepaidTimeOutOfRange": "The prepaid time is outside what the escrow accepts.",
-    "DepositShortfall": "The token delivered less than the deposit; nothing was locked.",
-    "WrongStatus": lambda a: (
-        f"The escrow has this rental as {STATUS_NAMES[min(a[0], 5)]}; that step is not possible."
-    ),
-    "NotAuthorized": "Only the renter or the provider may do that now.",
-    "TooEarly": lambda a: f"Too early: the escrow allows this from {_when(a[0])}.",
-    "TooLate": lambda a: f"Too late: the escrow allowed this until {_when(a[0])}.",
-    "AwardTooHigh": "The award exceeds the time-based bill.",
-    "ZeroAmount": "The amount must be more than zero.",
-    "NothingToClaim": "There is nothing to claim.",
-    "ERC20InsufficientBalance": "Your wallet does not hold enough USDC for this.",
-    "AccountBlocklisted": "The token issuer blocks this address; nothing was charged.",
-    "EnforcedPause": "The token is paused by its issuer; try again later.",
+# User texts, by catalogue key (``err.chain.<key>`` in bot/common/locales: the German lives there,
+# the English here is the text and the fallback). ``{...}`` are filled from the error's arguments.
+_TEXTS = {
+    "refused": "The escrow refused the transaction; nothing was charged.",
+    "refused_reason": "The chain refused the transaction ({reason}); nothing was charged.",
+    "panic": "The escrow stopped at an internal check (panic {code}: {meaning}); nothing was "
+    "charged.",
+    "quote_expired": "The quote expired before the payment arrived. Send /rent for a fresh price.",
+    "request_signature": "The wallet's signature does not match this request.",
+    "signature": "The wallet's signature did not match this payment; nothing was charged. Sign "
+    "again.",
+    "authorization_used": "This payment authorization was already used or cancelled; nothing "
+    "was charged.",
+    "authorization_time": "The payment authorization expired (or is not valid yet); nothing was "
+    "charged. Sign again.",
+    "permit_expired": "The token permit expired; nothing was charged. Sign again.",
+    "signature_expired": "The signed request expired before it reached the chain; sign again.",
+    "rental_exists": "This rental is already paid.",
+    "new_rentals_paused": "New rentals are paused for maintenance; nothing was charged.",
+    "invalid_terms": "The escrow refuses these rental terms.",
+    "deposit_too_small": "The deposit is below the escrow's minimum of {minimum}.",
+    "prepaid_range": "The prepaid time is outside what the escrow accepts.",
+    "deposit_shortfall": "The token delivered less than the deposit; nothing was locked.",
+    "wrong_status": "The escrow has this rental as {status}; that step is not possible.",
+    "not_authorized": "Only the renter or the provider may do that now.",
+    "too_early": "Too early: the escrow allows this from {when}.",
+    "too_late": "Too late: the escrow allowed this until {when}.",
+    "award_too_high": "The award exceeds the time-based bill.",
+    "zero_amount": "The amount must be more than zero.",
+    "amount_too_large": "The amount is larger than the escrow accepts.",
+    "nothing_to_claim": "There is nothing to claim.",
+    "balance": "Your wallet does not hold enough USDC for this; nothing was charged.",
+    "allowance": "The escrow may not take that much USDC from your wallet (approve it first); "
+    "nothing was charged.",
+    "blocked": "The token's issuer has blocked the sending or the receiving address, so USDC "
+    "refuses the transfer; nothing was charged.",
+    "token_paused": "USDC is paused by its issuer right now; nothing was charged. Try again later.",
 }
-GENERIC = "The escrow refused the transaction; nothing was charged."
+
+# Custom errors (escrow, MockUSDC, OpenZeppelin) -> (key, params from the decoded arguments).
+_CUSTOM: dict[str, tuple[str, Any]] = {
+    "QuoteExpired": ("quote_expired", None),
+    "InvalidSignature": ("request_signature", None),
+    "ERC3009InvalidSignature": ("signature", None),
+    "ECDSAInvalidSignature": ("signature", None),
+    "ECDSAInvalidSignatureS": ("signature", None),
+    "ECDSAInvalidSignatureLength": ("signature", None),
+    "PermitInvalidSigner": ("signature", None),
+    "ERC3009UsedAuthorization": ("authorization_used", None),
+    "ERC3009InvalidAuthorizationTime": ("authorization_time", None),
+    "PermitExpired": ("permit_expired", None),
+    "SignatureExpired": ("signature_expired", None),
+    "RentalExists": ("rental_exists", None),
+    "NewRentalsPaused": ("new_rentals_paused", None),
+    "InvalidTerms": ("invalid_terms", None),
+    "DepositTooSmall": ("deposit_too_small", lambda a: {"minimum": _usdc(a[0])}),
+    "PrepaidTimeOutOfRange": ("prepaid_range", None),
+    "DepositShortfall": ("deposit_shortfall", None),
+    "WrongStatus": (
+        "wrong_status",
+        lambda a: {
+            "status": STATUS_NAMES[min(a[0], 5)],
+            "status_de": STATUS_NAMES_DE[min(a[0], 5)],
+        },
+    ),
+    "NotAuthorized": ("not_authorized", None),
+    "TooEarly": ("too_early", lambda a: {"when": _when(a[0])}),
+    "TooLate": ("too_late", lambda a: {"when": _when(a[0])}),
+    "AwardTooHigh": ("award_too_high", None),
+    "ZeroAmount": ("zero_amount", None),
+    "AmountTooLarge": ("amount_too_large", None),
+    "NothingToClaim": ("nothing_to_claim", None),
+    "ERC20InsufficientBalance": ("balance", None),
+    "ERC20InsufficientAllowance": ("allowance", None),
+    "AccountBlocklisted": ("blocked", None),
+    "EnforcedPause": ("token_paused", None),
+}
+
+# Error(string) reasons of Circle's FiatTokenV2_2 (and the OpenZeppelin 3/4 wording it shares).
+_REASONS = {
+    "Blacklistable: account is blacklisted": "blocked",
+    "FiatTokenV2_2: Account is blacklisted": "blocked",
+    "Pausable: paused": "token_paused",
+    "ERC20: transfer amount exceeds balance": "balance",
+    "ERC20: transfer amount exceeds allowance": "allowance",
+    "ERC20: insufficient allowance": "allowance",
+    "FiatTokenV2: invalid signature": "signature",
+    "EIP2612: invalid signature": "signature",
+    "ECRecover: invalid signature": "signature",
+    "ECRecover: invalid signature 's' value": "signature",
+    "ECRecover: invalid signature 'v' value": "signature",
+    "ECRecover: invalid signature length": "signature",
+    "FiatTokenV2: authorization is used or canceled": "authorization_used",
+    "FiatTokenV2: authorization is expired": "authorization_time",
+    "FiatTokenV2: authorization is not yet valid": "authorization_time",
+    "FiatTokenV2: permit is expired": "permit_expired",
+}
+
+_REASON_MAX = 120
+
+
+def keyed_revert(key: str, error: str = "", args: tuple = (), **params: object) -> Reverted:
+    """A :class:`Reverted` with the text ``key`` (English here, other languages in the catalogue)."""
+    return Reverted(_TEXTS[key].format(**params), error, args, key=f"chain.{key}", params=params)
+
+
+GENERIC = _TEXTS["refused"]
+
+
+def error_string(data: bytes) -> str | None:
+    """The reason of an ``Error(string)`` revert, else None. Lenient about dirty padding (Solidity
+    0.6 leaves it, and Circle's USDC is compiled with 0.6.12)."""
+    if data[:4] != ERROR_STRING:
+        return None
+    try:
+        (reason,) = decode(["string"], data[4:], strict=False)
+    except Exception:  # noqa: BLE001 - malformed: not a readable reason
+        return None
+    return reason
+
+
+def panic_code(data: bytes) -> int | None:
+    """The code of a ``Panic(uint256)`` revert, else None."""
+    if data[:4] != PANIC or len(data) < 36:
+        return None
+    return int.from_bytes(data[4:36], "big")
+
+
+def _printable(reason: str) -> str:
+    clean = "".join(ch if ch.isprintable() else "?" for ch in reason).strip()
+    return clean if len(clean) <= _REASON_MAX else clean[: _REASON_MAX - 1] + "…"
 
 
 class RevertDecoder:
-    """Decodes revert data with the custom errors of the given ABIs."""
+    """Decodes revert data: the custom errors of the given ABIs, ``Error(string)`` reasons and
+    ``Panic(uint256)`` codes. Only a revert that is none of these reads as the generic refusal."""
 
     def __init__(self, abis: Iterable[list[dict[str, Any]]]) -> None:
         self._errors: dict[bytes, tuple[str, list[str]]] = {}
@@ -91,18 +229,29 @@ class RevertDecoder:
 
     def error(self, data: bytes) -> Reverted:
         """A :class:`Reverted` with user text for revert ``data`` (selector and arguments)."""
+        reason = error_string(data)
+        if reason is not None:
+            key = _REASONS.get(reason)
+            if key is not None:
+                return keyed_revert(key, "Error", (reason,))
+            return keyed_revert("refused_reason", "Error", (reason,), reason=_printable(reason))
+        code = panic_code(data)
+        if code is not None:
+            meaning = PANIC_MEANINGS.get(code, "unknown panic")
+            return keyed_revert("panic", "Panic", (code,), code=f"0x{code:02x}", meaning=meaning)
         found = self._errors.get(data[:4])
         if found is None:
-            return Reverted(GENERIC, "", ())
+            return keyed_revert("refused")
         name, types = found
         try:
             args = tuple(decode(types, data[4:]))
         except Exception:  # noqa: BLE001 - malformed arguments still name the error
             args = ()
-        text = _TEXT.get(name, GENERIC)
-        if callable(text):
-            text = text(args) if args else GENERIC
-        return Reverted(text, name, args)
+        key, make_params = _CUSTOM.get(name, ("refused", None))
+        if make_params is not None and not args:
+            key, make_params = "refused", None
+        params = make_params(args) if make_params is not None else {}
+        return keyed_revert(key, name, args, **params)
 
     def from_exception(self, exc: BaseException) -> Reverted | None:
         """The revert carried by a web3 exception, or None if ``exc`` is not a revert."""

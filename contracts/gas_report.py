@@ -3,9 +3,12 @@
 usage: python -m contracts.gas_report [--update docs/benchmarks.md]
 
 Every figure is a whole-transaction ``gasUsed`` (21,000 intrinsic + calldata + execution) of the
-committed artifact against MockUSDC, in steady state: a second rental on an escrow, token and
-accounts that have been used before, as in production. First-use figures (fresh storage slots)
-are printed as extra rows. ``--update`` rewrites only the ``## Escrow gas`` section of the file.
+committed artifact, in steady state: a second rental on an escrow, token and accounts that have
+been used before, as in production. Each row is measured twice: against MockUSDC and against
+Circle's FiatTokenV2_2 behind its proxy (``contracts.circle_usdc``; the npm toolchain must be
+installed), whose figures are what production pays and what the goals are judged on. First-use
+figures (fresh storage slots) are printed as extra rows. ``--update`` rewrites only the
+``## Escrow gas`` section of the file.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from pathlib import Path
 
 from eth_utils import keccak
 
+from contracts import circle_usdc
 from contracts.artifacts import compiler_info
-from contracts.sandbox import USDC, Sandbox
-from contracts.typed_data import stop_message
+from contracts.sandbox import CIRCLE_USDC, MOCK_USDC, USDC, Sandbox
+from contracts.typed_data import receive_with_authorization, split_signature, stop_message
 
 COMMAND = "python -m contracts.gas_report"
 SECTION = "## Escrow gas"
@@ -32,9 +36,13 @@ SECTION = "## Escrow gas"
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """One measured step: ``gas`` on Circle's USDC (judged against ``target``), ``mock_gas`` on
+    MockUSDC for comparison."""
+
     step: str
     target: int | None
     gas: int
+    mock_gas: int
     note: str = ""
 
     @property
@@ -47,8 +55,42 @@ def _gas(receipt) -> int:
 
 
 def measure() -> list[Row]:
-    """Runs the rentals and returns one row per measured step."""
-    sb = Sandbox()
+    """Runs the rentals on both tokens; one row per step (raises CircleUsdcMissing without the
+    npm toolchain)."""
+    circle_usdc.load("FiatTokenV2_2")  # fail early, with the install hint
+    real, mock = measure_token(CIRCLE_USDC), measure_token(MOCK_USDC)
+    return [
+        Row(step, target, real[step], mock[step], NOTES.get(step, "")) for step, target in STEPS
+    ]
+
+
+STEPS: tuple[tuple[str, int | None], ...] = (
+    ("open by authorization (relayed)", 190_000),
+    ("start", 40_000),
+    ("extend by authorization", 80_000),
+    ("stop", 45_000),
+    ("stopAndSettle", 100_000),
+    ("finalize", 125_000),
+    ("whole rental (open by authorization + start + stopAndSettle)", 250_000),
+    ("extend by transaction (approve beforehand)", 80_000),
+    ("stop with signature + settle (relayed)", 100_000),
+    ("open by transaction (approve beforehand)", None),
+    ("openDispute", None),
+    ("resolve (arbiter)", None),
+    ("withdrawFees", None),
+    ("open by authorization, first rental of a fresh escrow (one-time slots)", None),
+    ("whole rental, first of a fresh escrow and provider (one-time slots)", None),
+    ("the token's receiveWithAuthorization alone, sent by the payee (no escrow)", None),
+)
+NOTES = {
+    "extend by authorization": "the goal is below what USDC's EIP-3009 call alone costs (see note)",
+    "whole rental (open by authorization + start + stopAndSettle)": "see note",
+}
+
+
+def measure_token(token: str) -> dict[str, int]:
+    """Runs the rentals against ``token``; gas by step name."""
+    sb = Sandbox(token=token)
     f = sb.escrow.functions
     sb.mint("renter", 1_000 * USDC)
 
@@ -101,36 +143,38 @@ def measure() -> list[Row]:
     resolve = _gas(sb.send(f.resolve(rid5, 100_000), "arbiter"))
     fees = _gas(sb.send(f.withdrawFees(), "stranger"))
 
-    whole = happy_open + happy_start + stop_and_settle
-    whole_first = first_open + first_start + first_settle
-    return [
-        Row("open by authorization (relayed)", 190_000, open_auth),
-        Row("start", 40_000, start),
-        Row(
-            "extend by authorization",
-            80_000,
-            extend_auth,
-            "EIP-3009 alone costs ~73k as a direct tx (see note)",
-        ),
-        Row("stop", 45_000, stop),
-        Row("stopAndSettle", 100_000, stop_and_settle),
-        Row("finalize", 125_000, finalize),
-        Row("whole rental (open by authorization + start + stopAndSettle)", 300_000, whole),
-        Row("extend by transaction (approve beforehand)", 80_000, extend_tx),
-        Row("stop with signature + settle (relayed)", 100_000, signed_settle),
-        Row("open by transaction (approve beforehand)", None, open_tx),
-        Row("openDispute", None, dispute),
-        Row("resolve (arbiter)", None, resolve),
-        Row("withdrawFees", None, fees),
-        Row(
-            "open by authorization, first rental of a fresh escrow (one-time slots)",
-            None,
-            first_open,
-        ),
-        Row(
-            "whole rental, first of a fresh escrow and provider (one-time slots)", None, whole_first
-        ),
+    # the floor under every authorization path: the token's own EIP-3009 call, no escrow (the
+    # payee already holds USDC, as the escrow does in steady state)
+    sb.mint("stranger", USDC)
+    now = sb.next_timestamp()
+    typed = receive_with_authorization(
+        sb.token_domain(), sb.addr("renter"), sb.addr("stranger"), USDC, 0, now + 600, b"\x07" * 32
+    )
+    v, r, s = split_signature(sb.sign_typed("renter", typed))
+    call = sb.token.functions.receiveWithAuthorization(
+        sb.addr("renter"), sb.addr("stranger"), USDC, 0, now + 600, b"\x07" * 32, v, r, s
+    )
+    token_alone = _gas(sb.send(call, "stranger"))
+
+    gas = [
+        open_auth,
+        start,
+        extend_auth,
+        stop,
+        stop_and_settle,
+        finalize,
+        happy_open + happy_start + stop_and_settle,
+        extend_tx,
+        signed_settle,
+        open_tx,
+        dispute,
+        resolve,
+        fees,
+        first_open,
+        first_open + first_start + first_settle,
+        token_alone,
     ]
+    return dict(zip((step for step, _ in STEPS), gas, strict=True))
 
 
 def _machine() -> str:
@@ -145,43 +189,60 @@ def _machine() -> str:
 
 
 def render(rows: list[Row], today: str | None = None) -> str:
-    """The ``## Escrow gas`` section: context line, table, notes."""
+    """The ``## Escrow gas`` section: context line, table, notes (with the measured figures)."""
     today = today or datetime.now(UTC).date().isoformat()
     info = compiler_info()
     settings = info["settings"]
+    by_step = {row.step: row for row in rows}
     lines = [
         SECTION,
         "",
         f"Machine: {_machine()}. EVM: py-evm {version('py-evm')} via eth-tester "
         f"{version('eth-tester')}; solc {info['compiler']['version'].split('+')[0]} "
         f"(optimizer {settings['optimizer']['runs']} runs, viaIR {settings['viaIR']}, "
-        f"evm {settings['evmVersion']}); token: MockUSDC. Whole-transaction gasUsed, steady "
+        f"evm {settings['evmVersion']}). Tokens: Circle's USDC (FiatTokenV2_2 behind "
+        f"FiatTokenProxy from npm {circle_usdc.PACKAGE}, initialised like mainnet), the figure "
+        "the goals are judged on, and MockUSDC beside it. Whole-transaction gasUsed, steady "
         "state unless the row says first. Generated by `python -m contracts.gas_report "
         "--update docs/benchmarks.md`.",
         "",
-        "| measure | goal | figure | command | date |",
-        "|---|---|---|---|---|",
+        "| measure | goal | USDC (FiatTokenV2_2) | MockUSDC | command | date |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
         goal = f"<= {row.target:,}" if row.target is not None else "(no goal)"
-        lines.append(f"| {row.step} | {goal} | {row.gas:,} | {COMMAND} | {today} |")
+        lines.append(
+            f"| {row.step} | {goal} | {row.gas:,} | {row.mock_gas:,} | {COMMAND} | {today} |"
+        )
     missed = [row for row in rows if not row.met]
     if missed:
-        lines += ["", "Goals missed:"]
-        lines += [f"- {row.step}: {row.gas:,} > {row.target:,}. {row.note}" for row in missed]
+        lines += ["", "Goals missed (USDC):"]
+        lines += [f"- {row.step}: {row.gas:,} > {row.target:,}; {row.note}" for row in missed]
+    extend = by_step["extend by authorization"]
+    alone = by_step["the token's receiveWithAuthorization alone, sent by the payee (no escrow)"]
+    whole = by_step["whole rental (open by authorization + start + stopAndSettle)"]
     lines += [
         "",
-        "Note on extend by authorization: the token's `receiveWithAuthorization` by itself, sent "
-        "directly by the payee, costs about 72,800 gas on MockUSDC (21,000 intrinsic, ~22,100 "
-        "for the fresh EIP-3009 nonce slot, ~3,000 ecrecover, balance and blocklist/pause "
-        "checks); real USDC adds its proxy. The escrow's share (rental slots, totals, balance-"
-        "delta check, event) is ~21,000, so 80,000 is out of reach for the authorization path; "
-        "the transaction path (approve + extend) meets it.",
+        f"Note on extend by authorization: USDC's `receiveWithAuthorization` by itself, sent "
+        f"directly by the payee with no escrow involved, costs {alone.gas:,} "
+        f"({alone.mock_gas:,} on MockUSDC): 21,000 intrinsic, 22,100 for the fresh EIP-3009 "
+        "nonce slot, the proxy's delegatecall, the SignatureChecker library call, ecrecover, "
+        "the signer's code-size check, the pause and two blocklist/balance slots. That alone is "
+        f"above 80,000, so no escrow can meet the goal on this path; the escrow's share is "
+        f"{extend.gas - alone.gas:,} (the cold token call, two rental slots, the totals, the "
+        "balance-delta check that ESCROW.md requires, ~3,400, and the event). The transaction "
+        "path (approve + extend) meets 80,000.",
+        "",
+        f"Note on the whole rental: {whole.gas:,} meets ESCROW.md's 300,000 but not the wanted "
+        "250,000. Opening alone pays the same EIP-3009 floor plus three fresh storage slots "
+        "(66,300) for the rental record (renter, provider, amounts, clocks, snapshotted fee and "
+        "arbiter); 250,000 needs a rental in two slots or recycled storage, which would narrow "
+        "the types to the point of fragility or drop the closed rentals' data from getRental "
+        "(contracts/README.md).",
         "",
         "Note on first use: the very first rental of a new escrow creates the escrow's token "
         "balance slot (+17,100 at open) and a provider's first payout creates its token balance "
-        "slot (+17,100 at settlement); both happen once, which is why that first whole rental is "
-        "above 300,000 while every later one is below.",
+        "slot (+17,100 at settlement); both happen once.",
         "",
     ]
     return "\n".join(lines)

@@ -1,8 +1,10 @@
-"""An in-process EVM (eth-tester + py-evm) with MockUSDC and RentalEscrow deployed.
+"""An in-process EVM (eth-tester + py-evm) with a USDC and RentalEscrow deployed.
 
-Used by the contract tests and by ``python -m contracts.gas_report``; it needs the ``web3[tester]``
-extra and is never imported by production code. Accounts are derived from fixed, public seeds:
-they are test keys, worthless anywhere else.
+The token is MockUSDC (ours) or Circle's real FiatTokenV2_2 behind its proxy (``token="USDC"``,
+artifacts from npm: :mod:`contracts.circle_usdc`). Used by the contract tests and by
+``python -m contracts.gas_report``; it needs the ``web3[tester]`` extra and is never imported by
+production code. Accounts are derived from fixed, public seeds: they are test keys, worthless
+anywhere else.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from contracts import circle_usdc
 from contracts.artifacts import load_artifact
+from contracts.errors import error_string
 from contracts.typed_data import (
     Eip712Domain,
     RentalTerms,
@@ -40,6 +44,33 @@ HOUR = 3600
 DAY = 24 * HOUR
 
 TX_GAS_LIMIT = 8_000_000
+
+MOCK_USDC = "MockUSDC"
+CIRCLE_USDC = "USDC"  # FiatTokenV2_2 behind FiatTokenProxy, initialised like mainnet
+TOKENS = (MOCK_USDC, CIRCLE_USDC)
+
+# How each token refuses: a custom error of MockUSDC, an Error(string) reason of Circle's token.
+TOKEN_REFUSALS = {
+    MOCK_USDC: {
+        "blocked": "AccountBlocklisted",
+        "paused": "EnforcedPause",
+        "balance": "ERC20InsufficientBalance",
+        "allowance": "ERC20InsufficientAllowance",
+        "signature": "ERC3009InvalidSignature",
+        "used": "ERC3009UsedAuthorization",
+        "expired": "ERC3009InvalidAuthorizationTime",
+    },
+    CIRCLE_USDC: {
+        "blocked": "Blacklistable: account is blacklisted",
+        "paused": "Pausable: paused",
+        "balance": "ERC20: transfer amount exceeds balance",
+        "allowance": "ERC20: transfer amount exceeds allowance",
+        "signature": "FiatTokenV2: invalid signature",
+        "used": "FiatTokenV2: authorization is used or canceled",
+        "expired": "FiatTokenV2: authorization is expired",
+    },
+}
+CIRCLE_ROLES = ("issuer", "usdc_admin", "lost_and_found")
 
 ROLES = (
     "deployer",
@@ -77,11 +108,12 @@ class Reverted(Exception):
 
 def _reverted(exc: TransactionFailed) -> Reverted:
     # web3's tester provider re-raises reverts as "execution reverted: <repr of the raw bytes>"
-    # (or of the decoded Error(string) reason).
+    # (or of the decoded Error(string) reason, when eth-tester could decode it strictly).
     message = str(exc.args[0]) if exc.args else ""
     payload = message.removeprefix("execution reverted: ")
     if payload.startswith(("b'", 'b"')):
-        return Reverted(ast.literal_eval(payload))
+        data = ast.literal_eval(payload)
+        return Reverted(data, error_string(data) or "")
     return Reverted(b"", payload)
 
 
@@ -109,16 +141,29 @@ def sandbox_account(name: str) -> LocalAccount:
 class Sandbox:
     """A fresh chain with the mock token and the escrow deployed, plus signing and time helpers."""
 
-    def __init__(self, params: EscrowParams | None = None, roles: Iterable[str] = ROLES) -> None:
+    def __init__(
+        self,
+        params: EscrowParams | None = None,
+        roles: Iterable[str] = ROLES,
+        token: str = MOCK_USDC,
+    ) -> None:
+        if token not in TOKENS:
+            raise ValueError(f"token must be one of {TOKENS}")
         self.params = params or EscrowParams()
+        self.token_name = token
         self.tester = EthereumTester(PyEVMBackend())
         self.w3 = Web3(EthereumTesterProvider(self.tester))
         self.accounts: dict[str, LocalAccount] = {}
         funder = self.w3.eth.accounts[0]
-        for name in roles:
+        for name in (*roles, *(CIRCLE_ROLES if token == CIRCLE_USDC else ())):
             self.add_account(name, funder)
         self.w3.eth.default_account = self.addr("deployer")
-        self.token = self.deploy("MockUSDC", self.addr("deployer"))
+        if token == CIRCLE_USDC:
+            self.token = circle_usdc.deploy_in_sandbox(self)
+            self.token_admin = "issuer"
+        else:
+            self.token = self.deploy("MockUSDC", self.addr("deployer"))
+            self.token_admin = "deployer"
         self.escrow = self.deploy_escrow(self.token.address, self.params)
 
     # ------------------------------------------------------------ accounts
@@ -192,7 +237,8 @@ class Sandbox:
     @contextmanager
     def reverts(self, error: str, contract: Contract | None = None) -> Iterator[None]:
         """Asserts the block raises :class:`Reverted` with custom error ``error`` of ``contract``
-        (default: the escrow; also looked up in the token's ABI)."""
+        (default: the escrow; also looked up in the token's ABI). An ``error`` that is no custom
+        error's name but has a space in it is an ``Error(string)`` reason (Circle's token)."""
         abis = [contract.abi] if contract is not None else [self.escrow.abi, self.token.abi]
         selectors = set()
         for abi in abis:
@@ -200,15 +246,21 @@ class Sandbox:
                 selectors.add(error_selector(abi, error))
             except KeyError:
                 continue
-        if not selectors:
+        if not selectors and " " not in error:
             raise KeyError(f"unknown error {error}")
         try:
             yield
         except Reverted as exc:
-            if exc.data[:4] not in selectors:
+            matched = exc.data[:4] in selectors if selectors else exc.reason == error
+            if not matched:
                 raise AssertionError(f"expected {error}, got revert {exc}") from exc
         else:
             raise AssertionError(f"expected revert {error}, but nothing reverted")
+
+    def token_refusal(self, kind: str) -> str:
+        """What this sandbox's token reverts with for ``kind`` (see TOKEN_REFUSALS), for
+        :meth:`reverts`."""
+        return TOKEN_REFUSALS[self.token_name][kind]
 
     def events(
         self, receipt: TxReceipt, name: str, contract: Contract | None = None
@@ -249,11 +301,14 @@ class Sandbox:
         return bytes(self.accounts[who].sign_typed_data(full_message=typed).signature)
 
     def token_domain(self, token: Contract | None = None) -> Eip712Domain:
-        """The token's EIP-712 domain, read from the chain (ERC-5267)."""
-        _, name, version, chain_id, verifying, _, _ = (
-            (token or self.token).functions.eip712Domain().call()
-        )
-        return Eip712Domain(name, version, chain_id, verifying)
+        """The token's EIP-712 domain, read from the chain (ERC-5267, else name() and version():
+        Circle's token has no eip712Domain())."""
+        c = token or self.token
+        if any(item.get("name") == "eip712Domain" for item in c.abi):
+            _, name, version, chain_id, verifying, _, _ = c.functions.eip712Domain().call()
+            return Eip712Domain(name, version, chain_id, verifying)
+        f = c.functions
+        return Eip712Domain(f.name().call(), f.version().call(), self.w3.eth.chain_id, c.address)
 
     def escrow_domain(self, escrow: Contract | None = None) -> Eip712Domain:
         return escrow_domain(self.w3.eth.chain_id, (escrow or self.escrow).address)
@@ -261,7 +316,25 @@ class Sandbox:
     # -------------------------------------------------------------- rentals
 
     def mint(self, who: str, amount: int) -> None:
-        self.send(self.token.functions.mint(self.addr(who), amount), "deployer")
+        self.send(self.token.functions.mint(self.addr(who), amount), self.token_admin)
+
+    def block(self, who: str) -> None:
+        """The issuer blocks ``who`` (MockUSDC ``blocklist``, Circle's ``blacklist``)."""
+        f = self.token.functions
+        call = f.blacklist if self.token_name == CIRCLE_USDC else f.blocklist
+        self.send(call(self.addr(who)), self.token_admin)
+
+    def unblock(self, who: str) -> None:
+        f = self.token.functions
+        call = f.unBlacklist if self.token_name == CIRCLE_USDC else f.unBlocklist
+        self.send(call(self.addr(who)), self.token_admin)
+
+    def pause_token(self) -> None:
+        """The issuer pauses the token (every transfer, approval and authorization)."""
+        self.send(self.token.functions.pause(), self.token_admin)
+
+    def unpause_token(self) -> None:
+        self.send(self.token.functions.unpause(), self.token_admin)
 
     def terms(
         self,

@@ -19,11 +19,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from web3.exceptions import BlockNotFound, Web3Exception
 
 from contracts.escrow import Web3Escrow
+from core.db.errors import is_transient
 from core.errors import CoreError
 from core.ports import ChainEvent
 from core.services.base import UowFactory
+from core.services.isolation import reference
 
 log = logging.getLogger(__name__)
+SET_ASIDE_AFTER = 5  # polls an event may fail before the watcher goes on without it
 Sink = Callable[[ChainEvent], Awaitable[None]]
 BatchSink = Callable[[Sequence[ChainEvent]], Awaitable[object]]
 
@@ -71,6 +74,7 @@ class ChainWatcher:
         self.max_range = max_range
         self.rewind = max(rewind, 2 * confirmations)
         self.applied = 0  # events handed to the sink by this instance
+        self._failures: dict[tuple[str, int], int] = {}  # (tx hash, log index) -> polls failed
         self._key: str | None = None
 
     async def cursor_key(self) -> str:
@@ -142,8 +146,8 @@ class ChainWatcher:
                 await self.batch_sink(events)
                 self.applied += len(events)
                 return
-            except CoreError:
-                log.warning("a batch of %s events was refused; applying one by one", len(events))
+            except Exception as exc:  # one event may be the cause: find it alone
+                log.warning("a batch of %s events failed (%r); one by one", len(events), exc)
         for event in events:
             try:
                 await self.sink(event)
@@ -155,7 +159,34 @@ class ChainWatcher:
                     event.log_index,
                     exc,
                 )
+            except Exception as exc:
+                if not self._set_aside(event, exc):
+                    raise  # the range is read again on the next poll, from this event on
             self.applied += 1
+
+    def _set_aside(self, event: ChainEvent, exc: Exception) -> bool:
+        """Whether to go on past ``event``, which raised: only once it failed
+        ``SET_ASIDE_AFTER`` polls in a row, and never for a node or database that is away
+        (then every event fails, and waiting is right). One poison event must not stall the
+        mirror of every other rental; it is logged with a reference to replay it by hand."""
+        if isinstance(exc, Web3Exception) or is_transient(exc):
+            return False
+        key = (event.tx_hash, event.log_index)
+        failures = self._failures[key] = self._failures.get(key, 0) + 1
+        if failures < SET_ASIDE_AFTER:
+            log.warning(
+                "event %s %s:%s failed (%r), try %s of %s; retried on the next poll",
+                *(event.name, event.tx_hash, event.log_index, exc, failures, SET_ASIDE_AFTER),
+            )
+            return False
+        del self._failures[key]
+        log.error(
+            "event %s %s:%s of escrow %s set aside after %s failures, reference %s: NOT applied",
+            *(event.name, event.tx_hash, event.log_index, event.escrow_id, failures),
+            reference("chain"),
+            exc_info=exc,
+        )
+        return True
 
     async def _still_canonical(self, block: int, block_hash: str) -> bool:
         try:

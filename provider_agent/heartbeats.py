@@ -7,7 +7,14 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.wire import MAX_GPUS, GpuInfo, Heartbeat, InstanceOffer, MachineSpecs
+from core.domain.limits import (
+    MAX_AGENT_VERSION,
+    MAX_CUDA_VERSION,
+    MAX_DRIVER_VERSION,
+    MAX_GPU_NAME,
+    MAX_GPU_UUID,
+)
+from core.wire import MAX_GPUS, GpuInfo, Heartbeat, InstanceOffer, MachineSpecs, printable
 from provider_agent.nvml_probe import GpuProbe, GpuReading
 
 log = logging.getLogger(__name__)
@@ -33,8 +40,8 @@ def _bounded(value: int | None, low: int, high: int) -> int | None:
 def gpu_info(r: GpuReading) -> GpuInfo:
     return GpuInfo(
         index=min(max(r.index, 0), 63),
-        uuid=(r.uuid or "n/a")[:128],
-        name=(r.name or "n/a")[:128],
+        uuid=printable(r.uuid or "n/a", MAX_GPU_UUID),
+        name=printable(r.name or "n/a", MAX_GPU_NAME),
         vram_total_mib=_bounded(r.vram_total_mib, 0, 4_000_000),
         vram_used_mib=_bounded(r.vram_used_mib, 0, 4_000_000),
         utilization_pct=_bounded(r.utilization_pct, 0, 100),
@@ -61,13 +68,15 @@ def build_heartbeat(
     if len(readings) > MAX_GPUS:
         log.warning("%d GPUs found; reporting the first %d", len(readings), MAX_GPUS)
     known = next((r for r in readings if r.driver_version or r.cuda_version), None)
+    driver = known.driver_version if known else None
+    cuda = known.cuda_version if known else None
     return Heartbeat(
-        agent_version=version,
+        agent_version=printable(version, MAX_AGENT_VERSION),
         seq=seq,
         sent_at=sent_at,
         gpus=[gpu_info(r) for r in readings[:MAX_GPUS]],
-        driver_version=known.driver_version if known else None,
-        cuda_version=known.cuda_version if known else None,
+        driver_version=printable(driver, MAX_DRIVER_VERSION) if driver else None,
+        cuda_version=printable(cuda, MAX_CUDA_VERSION) if cuda else None,
         ssh_host=endpoint.host if endpoint else None,
         ssh_port=endpoint.port if endpoint else None,
         host_key_fingerprint=endpoint.host_key_fingerprint if endpoint else None,

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.wire import MachineSpecs
+from core.domain.limits import MAX_CPU_MODEL
+from core.wire import MachineSpecs, printable
 from provider_agent.errors import AgentError
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def cpu_model(cpuinfo: str) -> str | None:
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("model name", "Model", "Hardware") and value.strip():
-            return " ".join(value.split())[:128]
+            return printable(value, MAX_CPU_MODEL) or None
     return None
 
 

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from bot.common import render
 from bot.common.i18n import t
 from core.ports import Notifier, OutgoingMessage
+from core.services.isolation import reference
 from core.services.notifications import DueMessage, NotificationService
 
 log = logging.getLogger(__name__)
+MAX_IDLE_AFTER_FAILURES_S = 60.0
 
 
 class DeliveryError(Exception):
@@ -110,20 +112,34 @@ class OutboxSender:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
+        failed_passes = 0
         while not stop.is_set():
             try:
                 busy = await self.run_once()
+                failed_passes = 0
             except Exception:
-                log.exception("outbox pass for %s failed", self.notifier.platform)
+                failed_passes += 1
+                ref = reference("outbox")
+                log.exception(
+                    "outbox pass for %s failed (%s in a row), reference %s",
+                    self.notifier.platform,
+                    failed_passes,
+                    ref,
+                )
                 busy = 0
             if not busy:
+                # a pass that keeps failing (the database away) is retried ever less often,
+                # up to once a minute, instead of once per idle pause
+                idle = min(MAX_IDLE_AFTER_FAILURES_S, self.idle_s * 2 ** min(failed_passes, 8))
                 self._wake.clear()
                 waits = [
                     asyncio.ensure_future(self._wake.wait()),
                     asyncio.ensure_future(stop.wait()),
                 ]
                 _, pending = await asyncio.wait(
-                    waits, timeout=self.idle_s, return_when=asyncio.FIRST_COMPLETED
+                    waits,
+                    timeout=idle if failed_passes else self.idle_s,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 for w in pending:
                     w.cancel()
@@ -148,7 +164,7 @@ class OutboxSender:
             return True
         try:
             message = compose(m, explorer=self.explorer)
-        except (KeyError, ValueError, TypeError) as exc:
+        except Exception as exc:  # rendering is deterministic: this row never renders
             log.exception("cannot render outbox message %s (%s)", m.outbox_id, m.kind)
             await self._failed(m, f"render: {exc!r}", permanent=True)
             return True

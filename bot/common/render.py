@@ -26,6 +26,7 @@ from core.services.views import (
     RentalView,
     SearchPage,
 )
+from core.wire import printable
 
 
 def when(ts: int | None) -> str:
@@ -300,7 +301,8 @@ def evidence(lang: str, rental_id: int, views: list[EvidenceView]) -> str:
         return t(lang, "evidence.none", rental_id=rental_id)
     lines = [t(lang, "evidence.header", rental_id=rental_id, count=len(views))]
     for v in views[-15:]:
-        details = ", ".join(f"{k}={v.data[k]}" for k in sorted(v.data)[:6])
+        # the agent wrote these: one short printable line each, whatever it sent
+        details = ", ".join(f"{k}={printable(str(v.data[k]), 80)}" for k in sorted(v.data)[:6])
         lines.append(t(lang, "evidence.row", at=when(v.at), kind=v.kind, details=details or "-"))
     return "\n".join(lines)
 

@@ -3,8 +3,11 @@
 Agents dial out (NAT-friendly) with ``Authorization: Bearer <token from /addmachine>``.
 Every body is read with a size limit and validated with ``core.wire``; bad input is answered
 ``{"error": code, "reason": text}`` with a 4xx and changes nothing:
-400 not JSON, 401 missing/unknown/revoked token, 413 too large, 422 schema or protocol
-violation, 429 over the agent's rate limit (with Retry-After).
+400 not JSON (also NaN, numbers longer than any field, nesting over 32 levels:
+``bot.web.bodies``), 401 missing/unknown/revoked token, 413 too large, 422 schema or protocol
+violation (every text and number bounded by the column it is stored in), 429 over the agent's
+rate limit (with Retry-After). A beat the database still refuses fails alone (500 with a
+reference for its sender; ``core.services.heartbeat_batch``).
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from pydantic import ValidationError as WireError
 from bot.bootstrap import App
 from bot.web import speedtest
 from bot.web.auth_cache import PollAuthCache
+from bot.web.bodies import parse_json
 from bot.web.hub import CommandHub
 from bot.web.ratelimit import Rate, TokenBuckets
+from core.domain.limits import INT32_MAX
 from core.errors import Forbidden, ValidationError
 from core.services.heartbeat_batch import HeartbeatBatcher
 from core.services.providers import hash_token
@@ -155,9 +160,9 @@ async def _read(request: web.Request, model: type[M], limit: int) -> M:
     if len(body) > limit:
         raise _Refused(_fail(413, "too_large", f"Body over {limit} bytes."))
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _Refused(_fail(400, "bad_json", f"Body is not JSON: {exc}"[:300])) from exc
+        data = parse_json(body)
+    except ValueError as exc:
+        raise _Refused(_fail(400, "bad_json", str(exc)[:300])) from exc
     try:
         return model.model_validate(data)
     except WireError as exc:
@@ -212,7 +217,7 @@ def _query_number(request: web.Request, name: str, default: float, high: float) 
 async def commands(request: web.Request) -> web.Response:
     """``GET /commands?after=<seq>&wait=<s>``: long-poll for commands -> CommandBatch."""
     machine_id = await _polling_machine(request)
-    after = int(_query_number(request, "after", 0, 2**31))
+    after = int(_query_number(request, "after", 0, INT32_MAX))  # seq is an Integer column
     wait = _query_number(request, "wait", DEFAULT_WAIT_S, MAX_WAIT_S)
     app, hub = request.app[APP], request.app[HUB]
     loop = asyncio.get_running_loop()

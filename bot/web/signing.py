@@ -23,6 +23,8 @@ from aiohttp import web
 
 from bot.bootstrap import App
 from bot.common.i18n import catalogue
+from bot.web.bodies import parse_json
+from bot.web.client_address import ClientAddress, parse_networks
 from bot.web.ratelimit import Rate, TokenBuckets
 from bot.web.signing_page import message_html, signing_html
 from core.services.views import SigningPageView
@@ -30,6 +32,7 @@ from core.services.views import SigningPageView
 log = logging.getLogger(__name__)
 APP = web.AppKey("signing_app", App)
 BUCKETS = web.AppKey("signing_buckets", TokenBuckets)
+CLIENT = web.AppKey("signing_client", ClientAddress)
 NONCE = web.RequestKey("csp_nonce", str)
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 MAX_POST_BYTES = 4096
@@ -42,6 +45,7 @@ def create_signing_app(app: App) -> web.Application:
     sub = web.Application(middlewares=[_headers])
     sub[APP] = app
     sub[BUCKETS] = TokenBuckets(POST_RATE)
+    sub[CLIENT] = ClientAddress(parse_networks(app.settings.trusted_proxies))
     sub.router.add_get("/{token}", page)
     sub.router.add_get("/{token}/request.json", request_json)
     sub.router.add_post("/{token}", submit)
@@ -111,7 +115,8 @@ async def submit(request: web.Request) -> web.Response:
     if not TOKEN.match(token):
         return _answer(404, "unknown", _texts("en")["page_unknown"])
     buckets = request.app[BUCKETS]
-    wait = max(buckets.take("t:" + token), buckets.take("ip:" + (request.remote or "-")))
+    client = request.app[CLIENT].key(request.remote, request.headers.get("X-Forwarded-For"))
+    wait = max(buckets.take("t:" + token), buckets.take("ip:" + client))
     if wait > 0:
         return _answer(
             429, "rate_limited", "Too many attempts; wait a little.", retry=math.ceil(wait)
@@ -122,8 +127,8 @@ async def submit(request: web.Request) -> web.Response:
     if len(raw) > MAX_POST_BYTES:
         return _answer(413, "too_large", "The request is too large.")
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = parse_json(raw)
+    except ValueError:  # answered below like any body without a signature
         body = None
     signature = body.get("signature") if isinstance(body, dict) else None
     address = body.get("address") if isinstance(body, dict) else None

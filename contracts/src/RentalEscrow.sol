@@ -62,6 +62,9 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
  *     is always the rental's renter. A signed `Stop` carries a `settle` flag so a renter without
  *     gas can also waive the challenge window (the signed form of `stopAndSettle`).
  * 10. Prepaid time is capped at MAX_PREPAID_SECONDS (10 years) so timestamps fit in 40 bits.
+ *     Deposits and prices are stored in 64 bits (18 trillion USDC): terms or an extension beyond
+ *     that revert with AmountTooLarge instead of being truncated. This packs the money, the
+ *     open/start/end clocks and the status into one slot, so start, stop and settle write one.
  * 11. ACCEPT_TIMEOUT, CHALLENGE_WINDOW and ARBITER_TIMEOUT are immutables chosen at deployment
  *     within hard bounds (a development chain wants minutes, production hours/days).
  * 12. The operator (relayer) is one global, owner-rotatable address (a leaked relayer key must be
@@ -98,22 +101,25 @@ contract RentalEscrow is Ownable2Step, EIP712 {
         bytes32 salt;
     }
 
-    /// @dev Three storage slots. Slot 0 is the hot one (money and clock and status).
+    /// @dev Three storage slots. Slot 0 holds the money, every clock but the dispute's and the
+    /// status, so start, stop and settle write one slot; slot 1 the renter and the snapshots
+    /// taken at open; slot 2 the provider. Amounts are stored in 64 bits (18 trillion USDC;
+    /// larger terms are refused), times in 40 bits (MAX_PREPAID_SECONDS keeps them there).
     struct Rental {
         // slot 0
-        uint96 deposit;
-        uint96 pricePerHour;
+        uint64 deposit;
+        uint64 pricePerHour;
+        uint40 openedAt;
         uint40 startedAt;
+        uint40 endedAt; // already capped at paidUntil
         Status status;
-        uint16 feeBps;
         // slot 1
         address renter;
-        uint40 openedAt;
-        uint40 endedAt; // already capped at paidUntil
-        // slot 2
-        address provider;
+        uint16 feeBps;
         uint32 arbiterIndex;
         uint40 disputedAt;
+        // slot 2
+        address provider;
     }
 
     /// @notice Full view of a rental, for off-chain readers.
@@ -256,6 +262,7 @@ contract RentalEscrow is Ownable2Step, EIP712 {
     error NothingToClaim();
     error InvalidSetting();
     error Reentrancy();
+    error AmountTooLarge(uint256 max);
 
     // ------------------------------------------------------------ modifiers
 
@@ -336,7 +343,7 @@ contract RentalEscrow is Ownable2Step, EIP712 {
     function start(bytes32 id) external {
         Rental storage rt = _rentals[id];
         if (rt.status != Status.Pending) revert WrongStatus(rt.status);
-        if (msg.sender != rt.provider && msg.sender != operator) revert NotAuthorized();
+        if (msg.sender != operator && msg.sender != rt.provider) revert NotAuthorized();
         uint256 acceptDeadline = uint256(rt.openedAt) + ACCEPT_TIMEOUT;
         if (block.timestamp >= acceptDeadline) revert TooLate(acceptDeadline);
         rt.startedAt = uint40(block.timestamp);
@@ -673,6 +680,7 @@ contract RentalEscrow is Ownable2Step, EIP712 {
         if (provider == address(0) || provider == renter || provider == address(this) || t.pricePerHour == 0) {
             revert InvalidTerms();
         }
+        if (t.deposit > type(uint64).max || t.pricePerHour > type(uint64).max) revert AmountTooLarge(type(uint64).max);
         if (t.deposit < c.minDeposit) revert DepositTooSmall(c.minDeposit);
         uint256 prepaid = (uint256(t.deposit) * HOUR) / t.pricePerHour;
         if (prepaid < c.minPrepaidSeconds || prepaid > MAX_PREPAID_SECONDS) revert PrepaidTimeOutOfRange(prepaid);
@@ -681,17 +689,17 @@ contract RentalEscrow is Ownable2Step, EIP712 {
         Rental storage rt = _rentals[id];
         if (rt.status != Status.None) revert RentalExists(id);
         _rentals[id] = Rental({
-            deposit: t.deposit,
-            pricePerHour: t.pricePerHour,
-            startedAt: 0,
-            status: Status.Pending,
-            feeBps: c.feeBps,
-            renter: renter,
+            deposit: uint64(t.deposit),
+            pricePerHour: uint64(t.pricePerHour),
             openedAt: uint40(block.timestamp),
+            startedAt: 0,
             endedAt: 0,
-            provider: provider,
+            status: Status.Pending,
+            renter: renter,
+            feeBps: c.feeBps,
             arbiterIndex: c.arbiterIndex,
-            disputedAt: 0
+            disputedAt: 0,
+            provider: provider
         });
         totalLocked += t.deposit;
         emit RentalOpened(id, renter, provider, t.listingId, t.deposit, t.pricePerHour, c.feeBps);
@@ -702,13 +710,14 @@ contract RentalEscrow is Ownable2Step, EIP712 {
         if (rt.status != Status.Active) revert WrongStatus(rt.status);
         uint256 startedAt = rt.startedAt;
         uint256 price = rt.pricePerHour;
-        uint96 deposit = rt.deposit;
+        uint256 deposit = rt.deposit;
         uint256 paidUntil = _paidUntil(startedAt, deposit, price);
         if (block.timestamp >= paidUntil) revert TooLate(paidUntil);
         deposit += amount;
-        uint256 prepaid = (uint256(deposit) * HOUR) / price;
+        if (deposit > type(uint64).max) revert AmountTooLarge(type(uint64).max);
+        uint256 prepaid = (deposit * HOUR) / price;
         if (prepaid > MAX_PREPAID_SECONDS) revert PrepaidTimeOutOfRange(prepaid);
-        rt.deposit = deposit;
+        rt.deposit = uint64(deposit);
         totalLocked += amount;
         emit RentalExtended(id, renter, amount, deposit, startedAt + prepaid);
     }

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Statement parameters carry secrets (generated SSH keys in the outbox, WalletConnect keys):
+# SQLAlchemy is told to hide them from its logs and error texts (``hide_parameters``), and
+# aiosqlite, which logs each call with its arguments at DEBUG, is held at INFO.
+PARAMETER_LOGGERS = ("aiosqlite",)
+
+
+def _hide_parameter_logs() -> None:
+    for name in PARAMETER_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.INFO:
+            logger.setLevel(logging.INFO)
 
 
 @dataclass
@@ -43,6 +57,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     engine = create_async_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        hide_parameters=True,
         pool_size=5,
         max_overflow=20,
         pool_timeout=60,
@@ -65,6 +80,25 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create the database file (and its directory) readable by this user only.
+
+    It holds wallet addresses, chat ids and, until delivered, generated SSH keys. SQLite gives
+    its -wal and -shm files the database file's mode, so they follow. A file an older version
+    created world-readable is narrowed.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
+
+
 def normalise_url(url: str) -> str:
     """Accept plain driver names and pick the async driver: postgresql:// -> +asyncpg."""
     u = make_url(url)
@@ -78,7 +112,9 @@ def normalise_url(url: str) -> str:
 def create_database(url: str, *, pool_size: int = 10, schema: str | None = None) -> Database:
     """Engines for ``url``; ``schema`` sets PostgreSQL's search_path (test isolation)."""
     url = normalise_url(url)
+    _hide_parameter_logs()
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         return Database(
             url=url,
             write=_sqlite_engine(url, immediate=True),
@@ -86,6 +122,10 @@ def create_database(url: str, *, pool_size: int = 10, schema: str | None = None)
         )
     connect_args = {"server_settings": {"search_path": schema}} if schema else {}
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size * 2, connect_args=connect_args
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        connect_args=connect_args,
+        hide_parameters=True,
     )
     return Database(url=url, write=engine, read=engine)

@@ -15,11 +15,22 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from core.domain.instances import (
+# what agents report is sized by the limits the agent API checks (core/wire.py uses the same)
+from core.domain.limits import (
+    MAX_AGENT_VERSION,
     MAX_CPU_MODEL,
     MAX_CUDA_VERSION,
     MAX_DRIVER_VERSION,
+    MAX_EVIDENCE_KIND,
+    MAX_FINGERPRINT,
+    MAX_GPU_NAME,
     MAX_GPU_UUID,
+    MAX_HOST,
+    MAX_IMAGE_REF,
+    MAX_JUPYTER_TOKEN,
+    MAX_TEMPLATE_NAME,
+    MAX_TEMPLATE_TITLE,
+    MAX_USERNAME,
 )
 
 metadata = MetaData(
@@ -71,12 +82,12 @@ machines = Table(
     Column("first_seen_at", Time),
     Column("last_heartbeat_at", Time),
     Column("covered_seconds", BigInteger, nullable=False),
-    Column("ssh_host", String(255)),
+    Column("ssh_host", String(MAX_HOST)),
     Column("ssh_port", Integer),
-    Column("host_key_fingerprint", String(128)),
+    Column("host_key_fingerprint", String(MAX_FINGERPRINT)),
     Column("inventory_json", Text, nullable=False),
     Column("metrics_json", Text, nullable=False),
-    Column("agent_version", String(32)),
+    Column("agent_version", String(MAX_AGENT_VERSION)),
     # specs as the agent measured them; string lengths are checked at the agent API's edge
     Column("cpu_model", String(MAX_CPU_MODEL)),
     Column("cpu_cores", Integer),
@@ -94,7 +105,7 @@ machines = Table(
     Column("share_disk_gib", Integer),
     # the instance offer: backend, default template, custom images from which registries
     Column("backend", String(16)),
-    Column("default_template", String(32)),
+    Column("default_template", String(MAX_TEMPLATE_NAME)),
     Column("custom_images", Boolean, nullable=False),
     Column("registries", Text, nullable=False),
     Column("max_ports", Integer, nullable=False),
@@ -111,7 +122,7 @@ machine_gpus = Table(
     Column("machine_id", Integer, nullable=False),
     Column("uuid", String(MAX_GPU_UUID), nullable=False),
     Column("idx", Integer, nullable=False),
-    Column("name", String(128), nullable=False),
+    Column("name", String(MAX_GPU_NAME), nullable=False),
     Column("vram_mib", Integer),
     Column("gpu_model", String(32)),
     Column("listing_id", Integer),
@@ -129,9 +140,9 @@ machine_templates = Table(
     "machine_templates",
     metadata,
     Column("machine_id", Integer, primary_key=True),
-    Column("name", String(32), primary_key=True, index=True),
-    Column("image", String(255), nullable=False),
-    Column("title", String(128), nullable=False),
+    Column("name", String(MAX_TEMPLATE_NAME), primary_key=True, index=True),
+    Column("image", String(MAX_IMAGE_REF), nullable=False),
+    Column("title", String(MAX_TEMPLATE_TITLE), nullable=False),
     Column("jupyter", Boolean, nullable=False),
 )
 
@@ -210,10 +221,10 @@ rentals = Table(
     Column("start_tx", String(66)),
     Column("stop_tx", String(66)),
     Column("settle_tx", String(66)),
-    Column("access_username", String(32)),
-    Column("access_host", String(255)),
+    Column("access_username", String(MAX_USERNAME)),
+    Column("access_host", String(MAX_HOST)),
     Column("access_port", Integer),
-    Column("host_key_fingerprint", String(128)),
+    Column("host_key_fingerprint", String(MAX_FINGERPRINT)),
     Column("public_key", Text),
     Column("key_generated", Boolean, nullable=False),
     Column("cancel_reason", String(200)),
@@ -227,7 +238,7 @@ rentals = Table(
     Column("instance_json", Text),  # what runs on them: image, template, ports, limits
     Column("access_ports_json", Text),  # published ports as granted: [[container, host], ...]
     Column("jupyter_port", Integer),
-    Column("jupyter_token", String(128)),
+    Column("jupyter_token", String(MAX_JUPYTER_TOKEN)),
 )
 
 outbox = Table(
@@ -309,7 +320,7 @@ agent_evidence = Table(
     Column("id", Integer, primary_key=True),
     Column("machine_id", Integer, nullable=False),
     Column("rental_id", Integer, nullable=False, index=True),
-    Column("kind", String(16), nullable=False),
+    Column("kind", String(MAX_EVIDENCE_KIND), nullable=False),
     Column("at", Time, nullable=False),
     Column("received_at", Time, nullable=False),
     Column("command_id", Integer),

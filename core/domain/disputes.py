@@ -15,10 +15,11 @@ bound the contract's ``resolve`` enforces (``providerGross <= billed``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from core.domain.billing import billed
+from core.domain.limits import EPOCH_MAX
 
 Interval = tuple[int, int]
 
@@ -48,23 +49,58 @@ def merge(intervals: Iterable[Interval]) -> list[Interval]:
     return out
 
 
-def outages_from(evidence: Iterable[tuple[str, int, Mapping]], grace_s: int) -> list[Interval]:
-    """Down intervals from ``(kind, at, data)`` evidence records.
+class BadEvidence(ValueError):
+    """A stored record that lacks what its kind must say (an old row, or one written before
+    the agent API checked evidence): it is left out of the decision, never fatal."""
+
+
+def _epoch(data: Mapping, key: str, default: int | None = None) -> int:
+    value = data.get(key, default)
+    # bool is an int in Python; a time or a count never is one
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= EPOCH_MAX:
+        raise BadEvidence(f"{key!r} is {value!r}, not a time or a count")
+    return value
+
+
+def outage_of(kind: str, at: int, data: object, grace_s: int) -> Interval | None:
+    """The down interval one ``(kind, at, data)`` record shows, or None.
 
     A service-side silence counts after ``grace_s`` (one heartbeat coverage: a beat may be
     late that long without anything being wrong). A late beat in which the agent reported a
-    lost GPU makes the time it was queued count as down.
+    lost GPU makes the time it was queued count as down. Raises BadEvidence for a gap record
+    without sound numbers.
+    """
+    if kind != "heartbeat_gap":
+        return None
+    if not isinstance(data, Mapping):
+        raise BadEvidence(f"data is {type(data).__name__}, not an object")
+    if data.get("source") == "service":
+        return _epoch(data, "from") + grace_s, _epoch(data, "to")
+    if data.get("source") == "agent" and _epoch(data, "gpus_lost", 0) > 0:
+        sent = _epoch(data, "sent_at", at)
+        return sent, sent + max(1, _epoch(data, "queued_s", 0))
+    return None
+
+
+def outages_from(
+    evidence: Iterable[tuple[str, int, Mapping]],
+    grace_s: int,
+    on_bad: Callable[[int, BadEvidence], object] | None = None,
+) -> list[Interval]:
+    """Down intervals from ``(kind, at, data)`` evidence records (:func:`outage_of`).
+
+    A record that raises BadEvidence is left out; ``on_bad(position, error)`` hears of it.
     """
     spans: list[Interval] = []
-    for kind, at, data in evidence:
-        if kind != "heartbeat_gap":
+    for position, (kind, at, data) in enumerate(evidence):
+        try:
+            span = outage_of(kind, at, data, grace_s)
+        except BadEvidence as exc:
+            if on_bad is not None:
+                on_bad(position, exc)
             continue
-        if data.get("source") == "service":
-            start, end = int(data.get("from", 0)) + grace_s, int(data.get("to", 0))
-            spans.append((start, end))
-        elif data.get("source") == "agent" and int(data.get("gpus_lost", 0)) > 0:
-            sent = int(data.get("sent_at", at))
-            spans.append((sent, sent + max(1, int(data.get("queued_s", 0)))))
+        if span is not None:
+            spans.append(span)
     return merge(spans)
 
 

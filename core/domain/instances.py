@@ -11,6 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# what the service stores of an agent's report (re-exported: callers import them from here too)
+from core.domain.limits import (  # noqa: F401
+    MAX_CPU_MODEL,
+    MAX_CUDA_VERSION,
+    MAX_DRIVER_VERSION,
+    MAX_GPU_UUID,
+    MAX_IMAGE_REF,
+)
+
 TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _IMAGE = re.compile(
@@ -20,17 +29,11 @@ _IMAGE = re.compile(
     r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
 DOCKER_HUB = "docker.io"
-MAX_IMAGE_REF = 255
 MAX_PORTS = 8
 RESERVED_PORTS = frozenset({22})  # the instance's own SSH
 MIN_MEMORY_MIB = 512
 MIN_PIDS = 256
 PIDS_PER_CORE = 1024
-# what the service stores of an agent's report; longer values are refused at the agent API
-MAX_CPU_MODEL = 128
-MAX_DRIVER_VERSION = 64
-MAX_CUDA_VERSION = 32
-MAX_GPU_UUID = 96
 
 
 class InstanceError(ValueError):

@@ -14,6 +14,7 @@ from core.domain.model import AgentCommandRecord, EvidenceRecord
 from core.errors import NotFound, ValidationError
 from core.ports import AccessGrant, AccessInfo, Clock, RentalEvents
 from core.services.base import MarketRules, Service, UowFactory
+from core.services.isolation import json_object
 from core.services.views import EvidenceView, Principal
 from core.wire import (
     MAX_COMMANDS,
@@ -171,9 +172,14 @@ class AgentCommandService(Service):
         """Everything recorded about a rental, oldest first (for the arbiter)."""
         async with self.uow(readonly=True) as uow:
             rows = await uow.evidence.for_rental(rental_id)
-        return [
+        return [  # a damaged row (stored before evidence was checked) shows without data
             EvidenceView(
-                r.rental_id, r.machine_id, r.kind, r.at, r.received_at, json.loads(r.data_json)
+                r.rental_id,
+                r.machine_id,
+                r.kind,
+                r.at,
+                r.received_at,
+                json_object(r.data_json) or {},
             )
             for r in rows
         ]

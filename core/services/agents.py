@@ -24,6 +24,7 @@ from core.domain.rentals import RentalState
 from core.errors import CoreError, Forbidden
 from core.services.base import Service, UnitOfWork, enqueue
 from core.services.inventory import sync_inventory
+from core.services.isolation import reference
 from core.services.machine_specs import (
     apply_offer,
     beat_ready,
@@ -68,14 +69,16 @@ class AgentService(Service):
 
     async def heartbeat_many(
         self, beats: Sequence[tuple[str, Heartbeat]]
-    ) -> list[HeartbeatAck | CoreError]:
+    ) -> list[HeartbeatAck | Exception]:
         """Record many ``(token hash, heartbeat)`` pairs; routine ones in one transaction.
 
         Returns one ack or one error per beat: Forbidden for an unknown or revoked token,
-        ValidationError for a beat the service cannot store (``check_heartbeat``).
+        ValidationError for a beat the service cannot store (``check_heartbeat``), the error
+        of a beat that failed on its own path. Raises when the shared transaction fails
+        (``HeartbeatBatcher`` then writes the beats apart).
         """
         now = self.clock.now()
-        results: list[HeartbeatAck | CoreError | None] = [None] * len(beats)
+        results: list[HeartbeatAck | Exception | None] = [None] * len(beats)
         slow: list[tuple[int, int]] = []
         async with self.uow() as uow:
             states = await uow.machines.beat_states(sorted({h for h, _ in beats}))
@@ -125,10 +128,14 @@ class AgentService(Service):
             await uow.machines.apply_beats(rows)
             await uow.gpu_samples.record(samples)
             await uow.commit()
-        for i, machine_id in slow:
+        for i, machine_id in slow:  # each alone: one that fails never fails the others
             try:
                 results[i] = await self.heartbeat(machine_id, beats[i][1])
             except CoreError as exc:
+                results[i] = exc
+            except Exception as exc:
+                ref = reference("heartbeat")
+                log.exception("heartbeat of machine %s failed, reference %s", machine_id, ref)
                 results[i] = exc
         return results  # type: ignore[return-value]
 

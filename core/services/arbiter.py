@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from core.domain.disputes import Decision, decide, outages_from
 from core.domain.reliability import HEARTBEAT_COVERAGE
 from core.errors import CoreError
+from core.services.isolation import json_object
 
 if TYPE_CHECKING:
     from core.db.uow import UnitOfWork
@@ -35,17 +36,36 @@ def evidence_hash(records: list[tuple[str, int, dict]], reason: str) -> str:
     return "0x" + hashlib.sha256(blob).hexdigest()
 
 
+async def _readable_evidence(uow: UnitOfWork, rental_id: int) -> list[tuple[int, str, int, dict]]:
+    """(record id, kind, at, data) of a rental's evidence; a record whose data is not a JSON
+    object (a damaged row) is left out and logged with its id."""
+    out = []
+    for r in await uow.evidence.for_rental(rental_id):
+        data = json_object(r.data_json)
+        if data is None:
+            log.warning("evidence record %s of rental %s is unreadable; skipped", r.id, rental_id)
+            continue
+        out.append((r.id, r.kind, r.at, data))
+    return out
+
+
 async def evidence_of(uow: UnitOfWork, rental_id: int) -> list[tuple[str, int, dict]]:
-    return [
-        (r.kind, r.at, json.loads(r.data_json)) for r in await uow.evidence.for_rental(rental_id)
-    ]
+    return [(kind, at, data) for _, kind, at, data in await _readable_evidence(uow, rental_id)]
 
 
 async def decision_for(uow: UnitOfWork, rental: Rental) -> Decision:
-    """What the arbiter awards for ``rental`` given the evidence recorded so far."""
+    """What the arbiter awards for ``rental`` given the evidence recorded so far; a record
+    that does not hold what its kind must is left out (logged with its id), never fatal."""
     end = min(rental.ended_at or 0, rental.paid_until or 0)
     start = rental.started_at or end
-    outages = outages_from(await evidence_of(uow, rental.id), grace_s=HEARTBEAT_COVERAGE)
+    rows = await _readable_evidence(uow, rental.id)
+
+    def skipped(position: int, exc: Exception) -> None:
+        record = rows[position][0]
+        log.warning("evidence record %s of rental %s skipped: %s", record, rental.id, exc)
+
+    records = [(kind, at, data) for _, kind, at, data in rows]
+    outages = outages_from(records, grace_s=HEARTBEAT_COVERAGE, on_bad=skipped)
     return decide(start, max(start, end), rental.price_per_hour, outages)
 
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from core.services.agents import AgentService
+from core.services.isolation import reference
 from core.wire import Heartbeat, HeartbeatAck
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ MAX_BATCH = 500
 
 class HeartbeatBatcher:
     """``await submit(token_hash, hb)`` -> ack. Raises what ``heartbeat_many`` reports for
-    that beat (Forbidden for an unknown or revoked token) or the batch's unexpected error."""
+    that beat (Forbidden for an unknown or revoked token) or the error writing that beat alone
+    raised: one beat the database refuses never fails the others written with it."""
 
     def __init__(self, agents: AgentService, *, max_batch: int = MAX_BATCH) -> None:
         self._agents = agents
@@ -46,11 +48,7 @@ class HeartbeatBatcher:
             batch, self._queue = self._queue[: self._max], self._queue[self._max :]
             self.batches += 1
             self.beats += len(batch)
-            try:
-                results = await self._agents.heartbeat_many([(h, hb) for h, hb, _ in batch])
-            except Exception as exc:
-                log.exception("writing a batch of %d heartbeats failed", len(batch))
-                results = [exc] * len(batch)
+            results = await self._write(batch)
             for (_, _, future), result in zip(batch, results, strict=True):
                 if future.done():  # the request was cancelled meanwhile
                     continue
@@ -58,3 +56,18 @@ class HeartbeatBatcher:
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+
+    async def _write(self, batch: list[tuple[str, Heartbeat, asyncio.Future]]) -> list[object]:
+        """One result per beat. A batch whose transaction fails is written again in halves,
+        down to the beat that fails alone: its sender gets the error (logged with a
+        reference), every other beat commits."""
+        try:
+            return list(await self._agents.heartbeat_many([(h, hb) for h, hb, _ in batch]))
+        except Exception as exc:
+            if len(batch) == 1:
+                ref = reference("heartbeat")
+                log.exception("a heartbeat could not be written, reference %s", ref)
+                return [exc]
+            log.warning("writing %d heartbeats together failed; writing them apart", len(batch))
+        half = len(batch) // 2
+        return [*await self._write(batch[:half]), *await self._write(batch[half:])]

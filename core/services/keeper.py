@@ -10,6 +10,7 @@ time; an escrow call that fails is logged and retried on the next pass.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from core.domain.rentals import RentalState as S
@@ -21,6 +22,7 @@ from core.services.rentals import cancel_unpaid
 from core.services.signing import expire_requests
 
 if TYPE_CHECKING:
+    from core.domain.model import Rental
     from core.services.lifecycle import RentalLifecycle
 
 
@@ -80,16 +82,24 @@ async def tick(lc: RentalLifecycle) -> dict[str, int]:
             if due <= now:
                 due_final.append(rental)
         await uow.commit()
-    for rental in due_stop:
-        counts["stopped"] += await lc.keep(rental, "stop_expired")
-    for rental in due_decision:
-        counts["decided"] += await arbitrate(lc, rental)
-    for rental in due_final:
-        counts["finalized"] += await lc.keep(rental, "finalize")
-    for rental in due_refund:
-        await lc.cancel_funded(rental)
-        counts["refunded"] += 1
+    # each rental alone: one that raises is logged with a reference and benched for a while
+    # (core.services.isolation); the others are served on this pass
+    for step, rentals, call in (
+        ("stopped", due_stop, lambda r: lc.keep(r, "stop_expired")),
+        ("decided", due_decision, lambda r: arbitrate(lc, r)),
+        ("finalized", due_final, lambda r: lc.keep(r, "finalize")),
+        ("refunded", due_refund, lambda r: _refund(lc, r)),
+    ):
+        for rental in rentals:
+            what = f"keeper step {step!r} of rental {rental.id}"
+            once = functools.partial(call, rental)
+            counts[step] += await lc.quarantine.run(what, (step, rental.id), once, 0)
     # follow-up calls a process that died after its commit never made (grants, starts, revokes)
     counts.update(await repair(lc))
     counts["claimed"] = await retry_held_payouts(lc)  # payouts the token refused at settlement
     return counts
+
+
+async def _refund(lc: RentalLifecycle, rental: Rental) -> int:
+    await lc.cancel_funded(rental)
+    return 1

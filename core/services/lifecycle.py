@@ -27,6 +27,7 @@ from core.ports import (
 )
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
 from core.services.instances import gpu_uuids
+from core.services.isolation import Quarantine
 from core.services.keeper import tick as keeper_tick
 from core.services.notifications import NEVER as HELD
 from core.services.payouts import ACCOUNT_EVENTS, claimed, push_failed
@@ -52,6 +53,7 @@ class RentalLifecycle(Provisioning, Service):
         self.escrow = escrow
         self.agents = agents
         self.keys = keys
+        self.quarantine = Quarantine(clock)  # the keeper's benched rentals (one bad never stops it)
 
     # -- signatures ----------------------------------------------------------------------
     async def signature_received(self, request_id: str, signature: str) -> None:

@@ -1,8 +1,8 @@
 """What a heartbeat says about the machine around its GPUs: specs, the instance offer and the
 GPU inventory, checked at the edge and turned into what the service stores.
 
-``core.wire`` bounds every field; this module adds what the wire cannot say alone: values that
-must fit the service's columns, GPU UUIDs that can be named in an instance request, one entry
+``core.wire`` bounds every field by its column; this module adds what the wire cannot say
+alone: GPU UUIDs that can be named in an instance request, one entry
 per GPU and per template, template images that parse, a default template that exists. A beat
 that breaks one of these is refused (the agent API answers 422) and only that agent's.
 """
@@ -13,16 +13,13 @@ import json
 import re
 
 from core.domain.instances import (
-    MAX_CPU_MODEL,
-    MAX_CUDA_VERSION,
-    MAX_DRIVER_VERSION,
-    MAX_GPU_UUID,
     InstanceError,
     MachineShape,
     cuda_number,
     parse_image,
     share_limits,
 )
+from core.domain.limits import MAX_GPU_UUID
 from core.domain.model import MACHINE_SPEC_FIELDS, Machine
 from core.errors import ValidationError
 from core.wire import Heartbeat
@@ -31,14 +28,8 @@ _GPU_UUID = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{MAX_GPU_UUID}}}$")
 
 
 def check_heartbeat(hb: Heartbeat) -> None:
-    """Raise ValidationError (nothing is stored) for a beat the service cannot store."""
-    for field, value, limit in (
-        ("driver_version", hb.driver_version, MAX_DRIVER_VERSION),
-        ("cuda_version", hb.cuda_version, MAX_CUDA_VERSION),
-        ("machine.cpu_model", hb.machine.cpu_model if hb.machine else None, MAX_CPU_MODEL),
-    ):
-        if value is not None and len(value) > limit:
-            raise ValidationError(f"{field}: at most {limit} characters")
+    """Raise ValidationError (nothing is stored) for a beat the service cannot store (the
+    wire bounds every text by its column already: ``core.domain.limits``)."""
     uuids = [g.uuid for g in hb.gpus]
     bad = next((u for u in uuids if not _GPU_UUID.match(u)), None)
     if bad is not None:

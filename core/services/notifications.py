@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 from core.services.base import Service
+from core.services.isolation import json_object
+
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 20
 NEVER = 2**62
 SECRET_KINDS = frozenset({"private_key"})
+
+
+def scrubbed_payload(payload_json: str) -> str:
+    """What a secret-carrying row keeps once it can never be sent again: its rental, no
+    secret (delivered, or dead-lettered: kept for support, who must not see the key)."""
+    payload = json_object(payload_json)
+    rental_id = payload.get("rental_id") if payload is not None else None
+    return json.dumps({"rental_id": rental_id, "scrubbed": True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +40,18 @@ class DueMessage:
 
 class NotificationService(Service):
     async def due(self, limit: int = 100) -> list[DueMessage]:
-        """Messages whose time has come, oldest first, with where and how to send them."""
+        """Messages whose time has come, oldest first, with where and how to send them (an
+        unreadable row is left out and logged: the claiming senders dead-letter it)."""
         now = self.clock.now()
+        out = []
         async with self.uow(readonly=True) as uow:
-            rows = await uow.outbox.due(now, limit)
-            return [_due(m, await uow.users.get(m.user_id)) for m in rows]
+            for m in await uow.outbox.due(now, limit):
+                message = _due(m, await uow.users.get(m.user_id))
+                if message is None:
+                    log.error("outbox message %s (%s) is unreadable; skipped", m.id, m.kind)
+                else:
+                    out.append(message)
+        return out
 
     async def claim(self, platform: str, limit: int = 50, lease_s: int = 60) -> list[DueMessage]:
         """Take due messages for ``platform``'s users, oldest first, for ``lease_s`` seconds:
@@ -40,10 +59,17 @@ class NotificationService(Service):
         A sender that dies mid-way leaves them to the next one after the lease."""
         now = self.clock.now()
         until = now + lease_s
+        taken = []
         async with self.uow() as uow:
-            rows = await uow.outbox.claim(platform, now, until, limit)
+            for m, user in await uow.outbox.claim(platform, now, until, limit):
+                message = _due(m, user, claimed_until=until)
+                if message is None:  # a damaged row must not block the ones behind it
+                    log.error("outbox message %s (%s) is unreadable; dead-lettered", m.id, m.kind)
+                    _dead_letter_unreadable(m)
+                else:
+                    taken.append(message)
             await uow.commit()
-        return [_due(m, user, claimed_until=until) for m, user in rows]
+        return taken
 
     async def hold(self, outbox_id: int, claimed_until: int, lease_s: int) -> int | None:
         """Right before sending a claimed message: renew the claim for ``lease_s`` seconds if
@@ -75,7 +101,7 @@ class NotificationService(Service):
             msg.sent_at = self.clock.now()
             msg.claimed_until = None
             if msg.kind in SECRET_KINDS:
-                msg.payload_json = json.dumps({"scrubbed": True})
+                msg.payload_json = scrubbed_payload(msg.payload_json)
             await uow.commit()
 
     async def mark_failed(
@@ -98,6 +124,8 @@ class NotificationService(Service):
             now = self.clock.now()
             if permanent or msg.attempts >= MAX_ATTEMPTS:
                 msg.next_attempt_at = NEVER  # dead letter: kept for support, never retried
+                if msg.kind in SECRET_KINDS:
+                    msg.payload_json = scrubbed_payload(msg.payload_json)
             elif retry_in is not None:
                 msg.next_attempt_at = now + max(1, min(3600, retry_in))
             else:
@@ -111,8 +139,22 @@ class NotificationService(Service):
         return [(m.kind, json.loads(m.payload_json), m.sent_at) for m in rows]
 
 
-def _due(m, user, *, claimed_until: int | None = None) -> DueMessage:  # noqa: ANN001 - rows
-    """An outbox row and its recipient as the sender needs them."""
+def _dead_letter_unreadable(msg) -> None:  # noqa: ANN001 - a row
+    """Never retried again, kept for support with the reason (and without a secret)."""
+    msg.attempts += 1
+    msg.last_error = "unreadable payload (not a JSON object)"
+    msg.claimed_until = None
+    msg.next_attempt_at = NEVER
+    if msg.kind in SECRET_KINDS:
+        msg.payload_json = scrubbed_payload(msg.payload_json)
+
+
+def _due(m, user, *, claimed_until: int | None = None) -> DueMessage | None:  # noqa: ANN001
+    """An outbox row and its recipient as the sender needs them; None for a row whose
+    payload is not a JSON object (or whose recipient is gone)."""
+    payload = json_object(m.payload_json)
+    if payload is None or user is None:
+        return None
     return DueMessage(
         outbox_id=m.id,
         user_id=m.user_id,
@@ -120,7 +162,7 @@ def _due(m, user, *, claimed_until: int | None = None) -> DueMessage:  # noqa: A
         chat_id=user.chat_id,
         lang=user.lang,
         kind=m.kind,
-        payload=json.loads(m.payload_json),
+        payload=payload,
         private=m.private,
         attempts=m.attempts,
         claimed_until=claimed_until,

@@ -24,6 +24,7 @@ process whose wallet adapter keeps its requests in memory (the development walle
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -85,12 +86,17 @@ async def repair(lc: RentalLifecycle) -> dict[str, int]:
             log.exception("grant for rental %s failed; retried next pass", rental.id)
             continue
         counts["regranted"] += 1
+    each = lc.quarantine.run  # one rental that raises is logged and benched, never fatal
     for rental_id, result_json in results:
         log.warning("applying the stored grant result of rental %s", rental_id)
-        counts["grant_results"] += await _apply_result(lc, rental_id, result_json)
+        apply = functools.partial(_apply_result, lc, rental_id, result_json)
+        what = f"repair: grant result of rental {rental_id}"
+        counts["grant_results"] += await each(what, ("grant_result", rental_id), apply, 0)
     for rental in restart:
         log.warning("rental %s has access but never started on chain; starting", rental.id)
-        counts["restarted"] += await lc.keep(rental, "start")
+        start = functools.partial(lc.keep, rental, "start")
+        what = f"repair: start of rental {rental.id}"
+        counts["restarted"] += await each(what, ("start", rental.id), start, 0)
     for rental_id, machine_id in unrevoked:
         log.warning("rental %s ended without a revoke; revoking now", rental_id)
         try:
@@ -101,7 +107,9 @@ async def repair(lc: RentalLifecycle) -> dict[str, int]:
         counts["revoked"] += 1
     for rental, kind, stored in relay:
         log.warning("the %s of rental %s was signed but never relayed; relaying", kind, rental.id)
-        counts["relayed"] += await lc.relay_again(rental, kind, stored)
+        relay_one = functools.partial(lc.relay_again, rental, kind, stored)
+        what = f"repair: relay of the {kind} of rental {rental.id}"
+        counts["relayed"] += await each(what, ("relay", rental.id), relay_one, 0)
     return counts
 
 

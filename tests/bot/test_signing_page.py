@@ -180,3 +180,24 @@ async def test_posts_are_rate_limited(app, client):
     resp = await client.post(f"/sign/{link.request_id}", json={"signature": "0x00"})
     assert int(resp.headers["Retry-After"]) >= 1
     assert CONNECT_TIMEOUT_S > 0 and (await app.wallets.account(bob)).address is None
+
+
+async def test_behind_the_proxy_one_clients_junk_locks_out_only_that_client(app, client):
+    """docs/production.md's nginx: every peer is the proxy, X-Forwarded-For names the client."""
+    mallory = await renter(app, "mallory", wallet=False)
+    bob = await renter(app, "bob", wallet=False)
+    junk, good = await app.wallets.connect(mallory), await app.wallets.connect(bob)
+
+    async def post(link, client_ip, forged=""):
+        headers = {"X-Forwarded-For": f"{forged}{client_ip}"}
+        resp = await client.post(
+            f"/sign/{link.request_id}", json={"signature": "0x00"}, headers=headers
+        )
+        return resp.status
+
+    # mallory spreads her junk over links she made; forging an address left of hers is futile
+    spread = [await app.wallets.connect(mallory) for _ in range(3)]
+    statuses = [await post(spread[i % 3], "198.51.100.7", "10.9.8.7, ") for i in range(11)]
+    assert statuses[-1] == 429
+    assert await post(junk, "198.51.100.7") == 429  # her address is limited on every link
+    assert await post(good, "203.0.113.5") == 400  # bob is refused for his bad signature only

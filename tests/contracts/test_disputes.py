@@ -7,7 +7,17 @@ from eth_utils import keccak
 
 from contracts.sandbox import USDC, Sandbox
 from contracts.typed_data import dispute_message
-from tests.contracts.helpers import Status, balance, block_time, rental, settled, start_rental
+from tests.contracts.helpers import (
+    ON_BOTH_TOKENS,
+    Status,
+    balance,
+    block_time,
+    rental,
+    settled,
+    start_rental,
+)
+
+pytestmark = ON_BOTH_TOKENS
 
 EVIDENCE = keccak(text="agent heartbeats 12:00-12:30 missing")
 

@@ -8,6 +8,7 @@ from eth_utils import keccak
 from contracts.sandbox import USDC, Sandbox
 from contracts.typed_data import split_signature, stop_message
 from tests.contracts.helpers import (
+    ON_BOTH_TOKENS,
     Status,
     balance,
     block_time,
@@ -16,6 +17,8 @@ from tests.contracts.helpers import (
     settled,
     start_rental,
 )
+
+pytestmark = ON_BOTH_TOKENS
 
 PRICE = 2 * USDC  # per hour
 DEPOSIT = 6 * USDC  # 3 hours
@@ -165,6 +168,17 @@ def test_extend_beyond_max_prepaid_time_reverts(sb: Sandbox) -> None:
     sb.send(sb.token.functions.approve(sb.escrow.address, 10**9), "renter")
     with sb.reverts("PrepaidTimeOutOfRange"):
         sb.send(sb.escrow.functions.extend(opened.id, 90 * USDC), "renter")
+
+
+def test_extend_beyond_the_64_bit_deposit_reverts_and_changes_nothing(sb: Sandbox) -> None:
+    big = 2**63  # one hour at 2**63 per hour; a second 2**63 would make the deposit 2**64
+    sb.mint("renter", 2 * big)
+    opened, _ = start_rental(sb, price_per_hour=big, deposit=big)
+    sb.send(sb.token.functions.approve(sb.escrow.address, big), "renter")
+    with sb.reverts("AmountTooLarge"):
+        sb.send(sb.escrow.functions.extend(opened.id, big), "renter")
+    sb.send(sb.escrow.functions.extend(opened.id, big - 1), "renter")  # the largest that fits
+    assert rental(sb, opened.id)["deposit"] == 2**64 - 1
 
 
 def test_extend_is_not_paused(sb: Sandbox) -> None:

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from contracts.sandbox import USDC, Sandbox
-from tests.contracts.helpers import Status, balance, open_rental, rental, settled, start_rental
+from tests.contracts.helpers import (
+    ON_BOTH_TOKENS,
+    Status,
+    balance,
+    open_rental,
+    rental,
+    settled,
+    start_rental,
+)
+
+pytestmark = ON_BOTH_TOKENS
 
 
 def _invariant(sb: Sandbox) -> None:
@@ -18,7 +28,7 @@ def _invariant(sb: Sandbox) -> None:
 
 def test_blocklisted_provider_is_parked_and_renter_still_paid(sb: Sandbox) -> None:
     opened, started = start_rental(sb)
-    sb.send(sb.token.functions.blocklist(sb.addr("provider")), "deployer")
+    sb.block("provider")
     sb.set_next_timestamp(started + 1800)
     renter_before = balance(sb, "renter")
     receipt = sb.send(sb.escrow.functions.stopAndSettle(opened.id), "renter")
@@ -31,10 +41,10 @@ def test_blocklisted_provider_is_parked_and_renter_still_paid(sb: Sandbox) -> No
     assert sb.escrow.functions.totalClaimable().call() == net
     _invariant(sb)
     # blocklisted: the claim fails and nothing changes
-    with sb.reverts("AccountBlocklisted"):
+    with sb.reverts(sb.token_refusal("blocked")):
         sb.send(sb.escrow.functions.claim(), "provider")
     assert sb.escrow.functions.claimable(sb.addr("provider")).call() == net
-    sb.send(sb.token.functions.unBlocklist(sb.addr("provider")), "deployer")
+    sb.unblock("provider")
     receipt = sb.send(sb.escrow.functions.claim(), "provider")
     assert sb.events(receipt, "Claimed")[0]["amount"] == net
     assert balance(sb, "provider") == net
@@ -45,7 +55,7 @@ def test_blocklisted_provider_is_parked_and_renter_still_paid(sb: Sandbox) -> No
 
 def test_blocklisted_renter_refund_is_parked(sb: Sandbox) -> None:
     opened = open_rental(sb)
-    sb.send(sb.token.functions.blocklist(sb.addr("renter")), "deployer")
+    sb.block("renter")
     receipt = sb.send(sb.escrow.functions.cancelPending(opened.id), "provider")
     assert rental(sb, opened.id)["status"] == Status.CLOSED
     assert sb.events(receipt, "PushFailed")[0]["amount"] == opened.terms.deposit
@@ -57,7 +67,7 @@ def test_paused_token_parks_both_sides_and_claim_for_works_later(sb: Sandbox) ->
     opened, started = start_rental(sb)
     sb.set_next_timestamp(started + 3600)
     sb.send(sb.escrow.functions.stop(opened.id), "renter")
-    sb.send(sb.token.functions.pause(), "deployer")
+    sb.pause_token()
     sb.set_next_timestamp(started + 3600 + sb.params.challenge_window)
     receipt = sb.send(sb.escrow.functions.finalize(opened.id), "stranger")
     net, fee, refund = settled(sb, receipt)
@@ -66,12 +76,12 @@ def test_paused_token_parks_both_sides_and_claim_for_works_later(sb: Sandbox) ->
         (sb.addr("renter"), refund),
     }
     assert rental(sb, opened.id)["status"] == Status.CLOSED
-    with sb.reverts("EnforcedPause"):
+    with sb.reverts(sb.token_refusal("paused")):
         sb.send(sb.escrow.functions.claimFor(sb.addr("provider")), "operator")
-    with sb.reverts("EnforcedPause"):
+    with sb.reverts(sb.token_refusal("paused")):
         sb.send(sb.escrow.functions.withdrawFees(), "stranger")
     _invariant(sb)
-    sb.send(sb.token.functions.unpause(), "deployer")
+    sb.unpause_token()
     renter_before = balance(sb, "renter")
     sb.send(sb.escrow.functions.claimFor(sb.addr("provider")), "operator")  # provider needs no gas
     sb.send(sb.escrow.functions.claim(), "renter")

@@ -28,6 +28,23 @@ def test_service_silence_counts_after_the_grace_and_agent_gaps_only_with_lost_gp
     assert outages_from(evidence, grace_s=30) == [(130, 200), (600, 645)]
 
 
+def test_records_without_sound_numbers_are_left_out_and_reported():
+    good = ("heartbeat_gap", 200, {"source": "service", "from": 100, "to": 200})
+    evidence = [
+        ("heartbeat_gap", 5, {"source": "service", "from": "yesterday", "to": 5}),
+        good,
+        ("heartbeat_gap", 5, {"source": "service", "from": True, "to": 5}),
+        ("heartbeat_gap", 5, {"source": "service", "to": 5}),
+        ("heartbeat_gap", 5, {"source": "service", "from": 1, "to": 2**70}),
+        ("heartbeat_gap", 5, {"source": "agent", "sent_at": 1.5, "gpus_lost": 1}),
+        ("heartbeat_gap", 5, {"source": "agent", "gpus_lost": float("nan")}),
+        ("heartbeat_gap", 5, ["not", "an", "object"]),
+    ]
+    bad: list[int] = []
+    assert outages_from(evidence, 30, on_bad=lambda i, exc: bad.append(i)) == [(130, 200)]
+    assert bad == [0, 2, 3, 4, 5, 6, 7]
+
+
 def test_an_outage_inside_the_rental_is_refunded_to_the_renter():
     d = decide(1_000, 1_000 + 3_600, PRICE, [(1_600, 1_900)])
     assert d.billed_seconds == 3_600 and d.outage_seconds == 300

@@ -61,3 +61,29 @@ async def test_a_failing_batch_fails_its_beats_only(app, monkeypatch):
     monkeypatch.undo()
     ack = await batcher.submit(hash_token(host.token), heartbeat(["rtx4090"]))
     assert ack.machine_id == host.machine_id
+
+
+async def test_a_beat_the_database_refuses_fails_alone_and_the_others_commit(app, clock, backend):
+    """Beats that bypassed the wire's checks (model_copy): the database refuses them
+    inside the shared transaction (PostgreSQL: a 100-character agent_version in a VARCHAR(32);
+    both: a port over 64 bits). Only their senders get an error; every other beat lands."""
+    hosts = [await add_host(app, f"host{i}") for i in range(6)]
+    batcher = HeartbeatBatcher(app.agents)
+    clock.advance(10)
+    good = heartbeat(["rtx4090"], seq=2)
+    poison = {1: good.model_copy(update={"ssh_port": 2**70})}
+    if backend == "postgres":
+        poison[4] = good.model_copy(update={"agent_version": "v" * 100})
+    beats = [(hash_token(h.token), poison.get(i, good)) for i, h in enumerate(hosts)]
+    results = await asyncio.gather(
+        *(batcher.submit(h, hb) for h, hb in beats), return_exceptions=True
+    )
+    assert batcher.batches == 1
+    failed = {i for i, r in enumerate(results) if isinstance(r, BaseException)}
+    assert failed == set(poison)
+    async with app.agents.uow(readonly=True) as uow:
+        machines = [await uow.machines.get(h.machine_id) for h in hosts]
+    beaten = {i for i, m in enumerate(machines) if m.last_heartbeat_at == clock.now()}
+    assert beaten == set(range(6)) - set(poison)
+    assert all(machines[i].covered_seconds == 10 for i in beaten)
+    await batcher.close()

@@ -150,4 +150,28 @@ async def test_outbox_dedupes_retries_with_backoff_and_scrubs_secrets(app, clock
     await app.notifications.mark_sent(due[0].outbox_id)
     assert await app.notifications.due() == []
     [(kind, payload, sent_at)] = await app.notifications.history(alice.user_id)
-    assert payload == {"scrubbed": True} and sent_at == clock.now()
+    assert payload == {"rental_id": 1, "scrubbed": True} and sent_at == clock.now()
+
+
+async def test_a_dead_lettered_private_key_keeps_no_copy_of_the_key(app, clock):
+    from core.services.base import enqueue
+
+    alice = await renter(app, wallet=False)
+    async with app.notifications.uow() as uow:
+        await enqueue(
+            uow,
+            user_id=alice.user_id,
+            kind="private_key",
+            payload={"rental_id": 7, "private_key": "-----BEGIN OPENSSH PRIVATE KEY----- SECRET"},
+            dedupe_key="key:7",
+            now=clock.now(),
+        )
+        await uow.commit()
+    [due] = await app.notifications.due()
+    await app.notifications.mark_failed(due.outbox_id, "Forbidden: bot was blocked", permanent=True)
+    [(kind, payload, sent_at)] = await app.notifications.history(alice.user_id)
+    assert kind == "private_key" and sent_at is None
+    assert payload == {"rental_id": 7, "scrubbed": True}  # support sees which, not the key
+    async with app.db.write.connect() as conn:
+        rows = (await conn.exec_driver_sql("select payload_json from outbox")).all()
+    assert all("SECRET" not in row[0] for row in rows)

@@ -30,11 +30,11 @@ from core.ports import ChainReceipt, EscrowMinimums, RentalTerms, SignatureReque
 
 log = logging.getLogger(__name__)
 MINIMUMS_TTL_S = 60.0  # the owner may change them: quotes see a change within a minute
-# what a token's refusal of a transfer means, for the recipient of a held payout
+# a token's refusal of a payout, for its recipient: Reverted.key -> (code, English words)
 TOKEN_REFUSALS = {
-    "AccountBlocklisted": "the token issuer blocks the address",
-    "EnforcedPause": "the token is paused by its issuer",
-    "NothingToClaim": "nothing is parked for the address any more",
+    "chain.blocked": ("blocked", "the token issuer blocks the address"),
+    "chain.token_paused": ("token_paused", "the token is paused by its issuer"),
+    "chain.nothing_to_claim": ("nothing_to_claim", "nothing is parked for the address any more"),
 }
 
 STATUS = ("None", "Pending", "Active", "Ended", "Disputed", "Closed")
@@ -328,7 +328,8 @@ class Web3Escrow:
         try:
             return await self._send(call, "payout")
         except Reverted as exc:
-            raise PaymentRefused(refusal_reason(exc)) from exc
+            code, words = refusal_reason(exc)
+            raise PaymentRefused(words, key=code) from exc
 
     async def rental(self, escrow_id: str) -> dict[str, Any]:
         """``getRental`` by field name, with ``status`` as the contract's status name."""
@@ -357,13 +358,13 @@ class Web3Escrow:
         )
 
 
-def refusal_reason(exc: Reverted) -> str:
-    """Why the token (or the escrow) refused a claim, in words for the payee: a known error,
-    a token's own revert string (``Error(string)``, e.g. Circle's "Blacklistable: account is
-    blacklisted"), else the adapter's text."""
-    if exc.error in TOKEN_REFUSALS:
-        return TOKEN_REFUSALS[exc.error]
-    reason = exc.error_args[0] if exc.error_args else None
+def refusal_reason(exc: Reverted) -> tuple[str | None, str]:
+    """Why the token (or the escrow) refused a claim, for the payee: a known refusal's code
+    (texts in the catalogue, ``notify.refusal.*``) and English words; else no code and the
+    token's own revert string (``Error(string)``) or the adapter's text."""
+    if exc.key in TOKEN_REFUSALS:
+        return TOKEN_REFUSALS[exc.key]
+    reason = exc.error_args[0] if exc.error == "Error" and exc.error_args else None
     if isinstance(reason, str) and reason.strip():
-        return reason.strip()[:160]
-    return exc.user_message
+        return None, reason.strip()[:160]
+    return None, exc.user_message

@@ -4,7 +4,7 @@ refusal (held, with the token's reason when known) and the payment after a retry
 
 from __future__ import annotations
 
-from bot.common.i18n import t
+from bot.common.i18n import catalogue, t
 from core.domain.durations import format_duration
 from core.domain.money import format_usdc
 from core.services.notifications import DueMessage
@@ -20,9 +20,17 @@ def outbox(m: DueMessage, lang: str) -> str | None:
     params = {"rental_id": p["rental_id"], "amount": format_usdc(int(p["amount"]))}
     params["address"] = p.get("address") or "-"
     if m.kind.endswith("_held"):
-        params["reason"] = p.get("reason") or t(lang, "notify.reason_unknown")
+        params["reason"] = _reason(lang, p)
         params["retry"] = format_duration(int(p.get("retry_s") or 60))
     else:
         tx = p.get("tx")
         params["tx"] = t(lang, "notify.paid_tx", tx=tx) if tx else ""
     return t(lang, f"notify.{m.kind}", **params)
+
+
+def _reason(lang: str, p: dict) -> str:
+    """A known refusal in the reader's language, else the token's own words, else "none"."""
+    key = f"notify.refusal.{p.get('reason_code')}"
+    if p.get("reason_code") and key in catalogue("en"):
+        return t(lang, key)
+    return p.get("reason") or t(lang, "notify.reason_unknown")

@@ -109,18 +109,19 @@ class FakeEscrow:
     async def balance_of(self, address: str) -> int:
         return self.balances.get(address.lower(), self.faucet)
 
-    def _refusal(self, *addresses: str) -> str | None:
-        """Why the token refuses a transfer between ``addresses`` (None: it does not)."""
+    def _refusal(self, *addresses: str) -> tuple[str, str] | None:
+        """Why the token refuses a transfer between ``addresses``, as (code, words) like the
+        chain adapter's PaymentRefused; None when it does not."""
         if self.token_paused:
-            return "the token is paused by its issuer"
+            return "token_paused", "the token is paused by its issuer"
         if any(a.lower() in self.blocked for a in addresses):
-            return "the token issuer blocks the address"
+            return "blocked", "the token issuer blocks the address"
         return None
 
     def _move(self, frm: str, to: str, amount: int) -> None:
         refused = self._refusal(frm, to)
         if refused is not None:
-            raise PaymentError(f"The token refused the transfer: {refused}.")
+            raise PaymentError(f"The token refused the transfer: {refused[1]}.")
         for account in (frm.lower(), to.lower()):  # what balance_of showed before
             if account not in self.balances and account != FAKE_CONTRACT and self.faucet:
                 self.balances[account] = self.faucet
@@ -347,10 +348,12 @@ class FakeEscrow:
         refusal changes nothing, as the relayer's dry run would."""
         amount = self.claimable_of.get(address.lower(), 0)
         if amount == 0:
-            raise PaymentRefused("nothing is parked for the address any more")
+            raise PaymentRefused(
+                "nothing is parked for the address any more", key="nothing_to_claim"
+            )
         refused = self._refusal(FAKE_CONTRACT, address)
         if refused is not None:
-            raise PaymentRefused(refused)
+            raise PaymentRefused(refused[1], key=refused[0])
         self.claimable_of[address.lower()] = 0
         self._move(FAKE_CONTRACT, address, amount)
         args = {"account": address, "amount": amount}

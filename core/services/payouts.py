@@ -142,7 +142,7 @@ async def _retry(lc: RentalLifecycle, address: str) -> int:
     try:
         receipt = await lc.escrow.claim_for(address)
     except PaymentRefused as exc:  # the dry run said no: the token's reason, no gas spent
-        await _refused(lc, address, exc.user_message)
+        await _refused(lc, address, exc.user_message, exc.key)
         return 0
     except PaymentError as exc:  # the node failed (the claim may even have gone through)
         log.warning("claimFor(%s) failed: %s", address, exc)
@@ -152,8 +152,11 @@ async def _retry(lc: RentalLifecycle, address: str) -> int:
     return 1
 
 
-async def _refused(lc: RentalLifecycle, address: str, reason: str | None) -> None:
-    """Back off; the first refusal of each payout tells its recipient that it is held."""
+async def _refused(
+    lc: RentalLifecycle, address: str, reason: str | None, code: str | None = None
+) -> None:
+    """Back off; the first refusal of each payout tells its recipient that it is held, with
+    the reason (English words; ``code`` names a known one for the catalogue) when known."""
     now = lc.clock.now()
     async with lc.uow() as uow:
         for row in await uow.payouts.held_for(address):
@@ -167,7 +170,8 @@ async def _refused(lc: RentalLifecycle, address: str, reason: str | None) -> Non
                     uow,
                     user_id=row.user_id,
                     kind="payout_held" if row.role == PROVIDER else "refund_held",
-                    payload=_payload(row) | {"retry_s": retry_delay(row.attempts)},
+                    payload=_payload(row)
+                    | {"retry_s": retry_delay(row.attempts), "reason_code": code},
                     dedupe_key=f"held:{row.id}",
                     now=now,
                 )

@@ -4,7 +4,9 @@ transaction's events between two database transactions."""
 
 from __future__ import annotations
 
-from contracts.errors import Reverted
+from eth_abi import encode
+
+from contracts.errors import RevertDecoder, Reverted, keyed_revert
 from contracts.escrow import refusal_reason
 from contracts.events import EventDecoder
 from contracts.sandbox import Sandbox
@@ -49,11 +51,19 @@ def test_watcher_batches_keep_each_transaction_whole() -> None:
 
 
 def test_a_refused_claim_names_the_tokens_reason() -> None:
-    assert refusal_reason(Reverted("x", "AccountBlocklisted", ("0xab",))) == (
-        "the token issuer blocks the address"
-    )
-    assert refusal_reason(Reverted("x", "EnforcedPause")) == "the token is paused by its issuer"
-    # Circle's FiatToken reverts with Error(string): its words are the reason
-    circle = Reverted("The escrow refused the transaction.", "Error", ("Pausable: paused",))
-    assert refusal_reason(circle) == "Pausable: paused"
-    assert refusal_reason(Reverted("The escrow refused it.", "", ())) == "The escrow refused it."
+    decoder = RevertDecoder(())
+    blocked = keyed_revert("blocked", "AccountBlocklisted", ("0xab",))
+    assert refusal_reason(blocked) == ("blocked", "the token issuer blocks the address")
+    paused = keyed_revert("token_paused", "EnforcedPause")
+    assert refusal_reason(paused) == ("token_paused", "the token is paused by its issuer")
+    # Circle's FiatToken reverts with Error(string): known reasons read the same ...
+    circle = decoder.error(_error_string("Blacklistable: account is blacklisted"))
+    assert refusal_reason(circle) == ("blocked", "the token issuer blocks the address")
+    # ... and an unknown one in its own words
+    odd = decoder.error(_error_string("FiatToken: odd"))
+    assert refusal_reason(odd) == (None, "FiatToken: odd")
+    assert refusal_reason(Reverted("The escrow refused it.")) == (None, "The escrow refused it.")
+
+
+def _error_string(reason: str) -> bytes:
+    return bytes.fromhex("08c379a0") + encode(["string"], [reason])

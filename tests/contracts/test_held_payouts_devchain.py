@@ -76,6 +76,7 @@ async def test_a_blocklisted_provider_is_paid_by_the_services_claim_after_the_un
     assert len(operator.sent) == sent  # the dry run saw the refusal: no gas burnt on it
     held = await _payload(app, provider, "payout_held")
     assert held["amount"] == net and held["reason"] == "the token issuer blocks the address"
+    assert held["reason_code"] == "blocked"  # MockUSDC's AccountBlocklisted, decoded
 
     await _token(app, "unBlocklist", payee)
     app.clock.advance(RETRY_FIRST_S)

@@ -86,6 +86,7 @@ async def test_a_blocklisted_provider_is_told_held_then_paid_after_the_retry(app
     assert "the token issuer blocks the address" in text and "no gas" in text
     german = await _message(app, provider, "payout_held", "de")
     assert "hält der Escrow" in german and "kein Gas" in german
+    assert "der Herausgeber des Tokens sperrt die Adresse" in german
 
     app.escrow.blocked.clear()  # the issuer lifts the block
     assert (await app.lifecycle.tick())["claimed"] == 0  # not due yet: backoff

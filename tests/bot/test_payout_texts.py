@@ -57,3 +57,17 @@ def test_a_never_started_rental_whose_refund_is_held_is_not_called_refunded(lang
     text = outbox(DueMessage(1, 1, "telegram", "1", lang, "refunded", payload, True, 0))
     assert {"en": "refunded in full", "de": "voll erstattet"}[lang] not in text
     assert {"en": "the escrow holds it", "de": "der Escrow hält sie"}[lang] in text
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_a_dispute_decision_awards_and_leaves_paid_to_the_settlement(lang):
+    payload = {
+        "rental_id": 7,
+        "billed": 350_000,
+        "provider_gross": 300_000,
+        "renter_credit": 50_000,
+    }
+    kind = "provider_dispute_decided"
+    text = outbox(DueMessage(1, 1, "telegram", "1", lang, kind, payload, True, 0))
+    assert {"en": "you are paid", "de": "du erhältst"}[lang] not in text
+    assert {"en": "the payout follows", "de": "die Auszahlung folgt"}[lang] in text

@@ -230,6 +230,10 @@ async def _keeper_loop(app: App) -> None:
                 await app.agents.prune_samples()  # GPU samples older than the charts need
         except Exception:
             log.exception("keeper tick failed")
+        try:  # apart from the rentals' pass: a failure of one never holds up the other
+            await app.probes.tick()
+        except Exception:
+            log.exception("probe tick failed")
         await asyncio.sleep(app.settings.keeper_interval_s)
 
 

@@ -75,3 +75,48 @@ async def test_a_probe_starts_an_instance_for_the_service_and_unprobe_removes_it
 async def test_a_probe_without_gpus_or_key_is_refused():
     result = await CommandExecutor(_Backend()).run(_cmd("probe"))
     assert not result.ok and "probe without key" in result.error
+
+
+class _Engine:
+    """The engine calls the backend makes to find and remove instances (no engine here)."""
+
+    def __init__(self, running: dict[str, list[str]]) -> None:
+        self.running = running  # instance label -> GPU UUIDs
+        self.removed: list[str] = []
+
+    async def containers(self, labels, all_states=True):
+        wanted = labels.get("rigshare.rental")
+        return [
+            {"Id": f"c-{name}", "Labels": {"rigshare.rental": name, "rigshare.gpus": ",".join(g)}}
+            for name, g in self.running.items()
+            if wanted is None or wanted == name
+        ]
+
+    async def remove(self, container_id: str) -> None:
+        name = container_id.removeprefix("c-")
+        self.removed.append(name)
+        self.running.pop(name, None)
+
+
+async def test_a_probe_instance_gives_its_gpus_up_to_a_rentals_grant(tmp_path):
+    from provider_agent.container_backend import ContainerBackend
+    from provider_agent.instance_config import InstanceConfig
+
+    async def gpus():
+        return {"GPU-1": 0, "GPU-2": 1}
+
+    engine = _Engine({"probe-4": ["GPU-1", "GPU-2"], "12": []})
+    backend = ContainerBackend(
+        InstanceConfig(state_dir=tmp_path), ssh_host="127.0.0.1", gpus=gpus, engine=engine
+    )
+    limits = InstanceLimits(cpu_millis=500, memory_mib=256, disk_gib=1, shm_mib=64, pids=256)
+    request = InstanceRequest(image="x:1", gpu_uuids=["GPU-2"], limits=limits)
+    # another probe does not push a probe aside
+    assert await backend._yield_probes("probe-5", request) == {
+        "GPU-1": "probe-4",
+        "GPU-2": "probe-4",
+    }
+    assert engine.removed == []
+    # a rental's grant does
+    assert await backend._yield_probes("13", request) == {}
+    assert engine.removed == ["probe-4"]

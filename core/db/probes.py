@@ -29,7 +29,12 @@ class MachineProbes(Repo):
 
     async def unended(self, limit: int = 100) -> Sequence[MachineProbe]:
         """Finished probes whose instance was not sent away yet (``unprobe``)."""
-        finished = (ProbeStatus.PASSED, ProbeStatus.FAILED, ProbeStatus.YIELDED)
+        finished = (
+            ProbeStatus.PASSED,
+            ProbeStatus.FAILED,
+            ProbeStatus.YIELDED,
+            ProbeStatus.UNCHECKED,
+        )
         q = select(MachineProbe).where(P.status.in_(finished), P.ended.is_(False))
         return (await self.s.execute(q.order_by(P.id).limit(limit))).scalars().all()
 
@@ -44,12 +49,13 @@ class MachineProbes(Repo):
 
     async def verdicts(self, machine_id: int, since: int, until: int) -> list[tuple[int, bool]]:
         """``(finished_at, passed)`` of the machine's decided probes in ``[since, until]``
-        (a probe that yielded to a rental decided nothing)."""
+        (a probe that yielded to a rental decided nothing; one that could not see the GPUs
+        backs nothing)."""
         q = (
             select(P.finished_at, P.status)
             .where(
                 P.machine_id == machine_id,
-                P.status.in_((ProbeStatus.PASSED, ProbeStatus.FAILED)),
+                P.status.in_((ProbeStatus.PASSED, ProbeStatus.FAILED, ProbeStatus.UNCHECKED)),
                 P.finished_at >= since,
                 P.finished_at <= until,
             )

@@ -36,6 +36,9 @@ class ProbeStatus:
     PASSED = "passed"
     FAILED = "failed"
     YIELDED = "yielded"  # a rental took the probed GPUs meanwhile: neither pass nor fail
+    # the login worked with the right host key, but the instance has no nvidia-smi to show
+    # its GPUs (plain device nodes, no NVIDIA runtime or CDI): not verified, not a failure
+    UNCHECKED = "unchecked"
 
 
 OPEN_STATUSES = (ProbeStatus.PENDING, ProbeStatus.ANSWERED)
@@ -124,6 +127,15 @@ def judge_login(pinned: str, probed: list[str], login: ProbeLogin) -> str | None
     if seen != set(probed):
         return f"the instance shows GPUs {sorted(seen) or 'none'}, probed {sorted(probed)}"
     return None
+
+
+def gpus_unreadable(pinned: str, login: ProbeLogin) -> bool:
+    """The right host answered, but without ``nvidia-smi``: the GPUs cannot be checked."""
+    return (
+        login.error is None
+        and login.host_key_fingerprint == pinned
+        and login.exit_status == COMMAND_NOT_FOUND
+    )
 
 
 def bounded(reason: str) -> str:

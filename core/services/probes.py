@@ -31,6 +31,7 @@ from core.domain.verification import (
     ProbeStatus,
     Verification,
     bounded,
+    gpus_unreadable,
     judge_login,
 )
 from core.ports import Clock, HostProber, ProbeTarget
@@ -133,6 +134,8 @@ class ProbeService(Service):
             login = await self.prober.login(target, GPU_QUERY)
             reason = judge_login(a.host_key_fingerprint, probed, login)
         status = ProbeStatus.PASSED if reason is None else ProbeStatus.FAILED
+        if login is not None and gpus_unreadable(result.access.host_key_fingerprint, login):
+            status = ProbeStatus.UNCHECKED
         return await self._finish(probe_id, status, reason, login)
 
     async def _finish(
@@ -163,6 +166,8 @@ class ProbeService(Service):
                 await self._passed(uow, machine, probed, now)
             elif status == ProbeStatus.FAILED:
                 await self._failed(uow, machine, probe, now)
+            elif status == ProbeStatus.UNCHECKED:
+                await self._unchecked(uow, machine, probe, now)
             await uow.commit()
         log.info("probe %s of machine %s: %s %s", probe_id, machine.id, status, reason or "")
         return True
@@ -188,6 +193,20 @@ class ProbeService(Service):
         payload = {"reason": probe.reason or "-"}
         await self._tell_provider(uow, machine, "provider_probe_failed", payload, now, probe.id)
 
+    async def _unchecked(self, uow: UnitOfWork, machine: Machine, probe: MachineProbe, now: int):
+        """Nothing wrong was found, but the GPUs could not be seen: unverified, and on the
+        market as before a probe existed (a failing machine comes back, unverified)."""
+        machine.verified_until, machine.verified_json = None, ""
+        machine.probe_requested_at = None
+        if machine.status == MachineStatus.FAILING:
+            machine.status = MachineStatus.ONLINE
+            for x in await uow.listings.for_machine(machine.id):
+                if x.status == ListingStatus.FAILING and x.price_per_hour > 0:
+                    x.status = ListingStatus.AVAILABLE
+        await refresh_listings(uow, machine, now)
+        payload = {"reason": probe.reason or "-"}
+        await self._tell_provider(uow, machine, "provider_probe_unchecked", payload, now, 0)
+
     async def _tell_provider(
         self,
         uow: UnitOfWork,
@@ -204,7 +223,7 @@ class ProbeService(Service):
                 user_id=provider.user_id,
                 kind=kind,
                 payload={"machine": machine.name, **payload},
-                dedupe_key=f"{kind}:{machine.id}:{key or now}",
+                dedupe_key=f"{kind}:{machine.id}:{now if key is None else key}",
                 now=now,
             )
 

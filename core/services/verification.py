@@ -88,4 +88,6 @@ def probe_due(machine: Machine, last: MachineProbe | None, free_gpus: set[str], 
         return passed_at + REPROBE_AFTER_S <= now
     if last is None or last.status == ProbeStatus.PASSED:
         return True  # never probed, or what passed no longer covers it (changed, expired)
-    return (last.finished_at or last.created_at) + PROBE_RETRY_S <= now
+    # without nvidia-smi nothing changes soon; a probe that failed or yielded: retry sooner
+    wait = REPROBE_AFTER_S if last.status == ProbeStatus.UNCHECKED else PROBE_RETRY_S
+    return (last.finished_at or last.created_at) + wait <= now

@@ -140,10 +140,29 @@ async def test_an_instance_showing_other_gpus_is_not_verified(app):
     await _fails_and_leaves_market(app, who, machine_id, "shows GPUs ['GPU-ffff-elsewhere']")
 
 
-async def test_without_nvidia_smi_nothing_is_verified(app):
+async def test_without_nvidia_smi_nothing_is_verified_but_the_machine_stays(app, clock):
+    """Plain device nodes give instances no nvidia-smi: the GPUs cannot be checked, so the
+    machine is not verified; nothing wrong was found, so it stays on the market."""
     who, machine_id = await _machine(app)
-    await verify(app, machine_id, nvidia_smi=False)
-    await _fails_and_leaves_market(app, who, machine_id, "nvidia-smi is not in the instance")
+    hosts = use_fake_hosts(app)
+    await verify(app, machine_id, hosts)
+    assert await _verified(app, machine_id)
+    await app.agents.heartbeat(machine_id, probed_heartbeat(["rtx4090"], 3, host="127.0.0.2"))
+    await verify(app, machine_id, hosts, host="127.0.0.2", nvidia_smi=False)
+    probe = await _probes(app, machine_id)
+    assert probe.status == "unchecked" and "nvidia-smi is not in the instance" in probe.reason
+    m = await _machine_row(app, machine_id)
+    assert m.status == MachineStatus.ONLINE and m.verified_until is None
+    [listing] = await _listings(app, machine_id)
+    assert listing.status == ListingStatus.AVAILABLE and not listing.verified
+    [told] = await _told(app, who, "provider_probe_unchecked")
+    assert "cannot be verified" in told and "gpu_binding" in told
+    assert await _told(app, who, "provider_probe_unchecked", "de")
+    await answer_probes(app, machine_id, hosts, host="127.0.0.2")  # unprobe
+    clock.advance(PROBE_RETRY_S)
+    assert (await app.probes.tick())["started"] == 0  # nothing changes soon: not every 15 min
+    clock.advance(REPROBE_AFTER_S - PROBE_RETRY_S)
+    assert (await app.probes.tick())["started"] == 1
 
 
 async def test_a_probe_pointed_at_another_host_is_not_verified(app):
@@ -241,10 +260,11 @@ async def test_probes_use_idle_gpus_only_and_yield_to_a_rental(app, clock):
     bob = await renter(app, "bob")
     quote = await app.market.quote(bob, ListingQuery(model="rtx4090", gpu_count=1), 3600)
     await app.rentals.confirm(bob, quote.rental_id)
-    await answer_probes(app, machine_id, hosts, nvidia_smi=False)
+    await answer_probes(app, machine_id, hosts)
+    hosts.servers.clear()  # the agent removed the probe instance for the grant
     await app.probes.tick()
     probe = await _probes(app, machine_id)
-    assert probe.status == "yielded"
+    assert probe.status == "yielded" and "could not log in" in probe.reason
     assert (await _machine_row(app, machine_id)).status == MachineStatus.ONLINE
 
 

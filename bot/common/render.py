@@ -19,6 +19,7 @@ from core.services.views import (
     EvidenceView,
     MachineView,
     Notice,
+    OfferView,
     PaymentPendingView,
     QuoteView,
     ReceiptsView,
@@ -44,6 +45,15 @@ def _pct_bps(bps: int) -> str:
     return f"{whole}.{frac:02d}%".replace(".00%", "%")
 
 
+def verified_mark(lang: str, o: OfferView) -> str:
+    """ "verified" only for what the service's own probe checked; a simulated host says it
+    can never be (core.services.verification)."""
+    if o.verified:
+        return t(lang, "gpus.verified")
+    simulated = o.specs.backend == "simulated"
+    return t(lang, "gpus.unverified_simulated" if simulated else "gpus.unverified")
+
+
 def search_page(lang: str, page: SearchPage) -> str:
     if not page.offers:
         return t(lang, "gpus.empty")
@@ -66,7 +76,7 @@ def search_page(lang: str, page: SearchPage) -> str:
                 price=format_price_per_hour(o.price_per_hour).removesuffix("/h"),
                 region=o.region,
                 reliability=format_bps_percent(o.reliability_bps),
-                verified=t(lang, "gpus.verified") if o.verified else "",
+                verified=verified_mark(lang, o),
             )
         )
         lines += [x for x in (machine_line(lang, o.specs), share_line(lang, o.specs)) if x]
@@ -88,7 +98,7 @@ def quote(lang: str, q: QuoteView) -> str:
         vram=o.vram_gb,
         region=o.region,
         reliability=format_bps_percent(o.reliability_bps),
-        verified=t(lang, "gpus.verified") if o.verified else "",
+        verified=verified_mark(lang, o),
         price_per_hour=format_price_per_hour(o.total_per_hour),
         duration=format_duration(q.duration_s),
         deposit=format_usdc(q.deposit),

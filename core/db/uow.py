@@ -12,6 +12,7 @@ from core.db.engine import Database
 from core.db.gpus import MachineGpus, MachineTemplates
 from core.db.listings import Listings
 from core.db.machines import GpuSamples, Machines
+from core.db.probes import MachineProbes
 from core.db.processed import ProcessedUpdates
 
 
@@ -40,6 +41,7 @@ class SqlAlchemyUnitOfWork:
         self.wallet_sessions = r.WalletSessions(s)
         self.gpu_samples = GpuSamples(s)
         self.processed_updates = ProcessedUpdates(s)
+        self.probes = MachineProbes(s)
         return self
 
     async def __aexit__(

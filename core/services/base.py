@@ -32,6 +32,7 @@ class UnitOfWork(Protocol):
     evidence: Any
     gpu_samples: Any
     processed_updates: Any
+    probes: Any
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

@@ -177,7 +177,11 @@ class SignClient(Inbound, Expiry):
         self._index(link)
         ns = {"chains": [f"eip155:{chain_id}"], "methods": PROPOSED_METHODS, "events": EVENTS}
         params = {
-            "requiredNamespaces": {"eip155": ns},
+            "id": pairing.proposal_id,
+            # requiredNamespaces is deprecated: current SDKs send it empty (wallets on them refuse
+            # an approval that does not cover every required method) and older wallets and
+            # pyWalletConnect still read the key, so it stays, empty, as sign-client 2.25 sends it
+            "requiredNamespaces": {},
             "optionalNamespaces": {"eip155": ns},
             "relays": [{"protocol": "irn"}],
             "proposer": {"publicKey": keys.public.hex(), "metadata": self.metadata},

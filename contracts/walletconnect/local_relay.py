@@ -88,6 +88,7 @@ class LocalRelay:
         self.subs: dict[str, dict[_Conn, str]] = {}
         self.acked: dict[str, set[bytes]] = {}  # client id -> messages it acknowledged/fetched
         self.published: list[Stored] = []  # every publish, for tests (tags, order)
+        self.methods: list[str] = []  # every method called, for tests
         self.conns: set[_Conn] = set()
         self.handshakes: list[dict[str, str]] = []
         self.lose_pushes = 0  # fault injection: swallow the next n pushes
@@ -176,6 +177,7 @@ class LocalRelay:
             if key is not None and req.get("result") is True:
                 self.acked.setdefault(conn.client, set()).add(key)
             return
+        self.methods.append(str(req["method"])[:64])
         try:
             res = await self._call(conn, str(req["method"]), req.get("params") or {})
         except (_BadRequest, KeyError, TypeError, AttributeError) as exc:
@@ -295,7 +297,6 @@ def _sign_item(p: dict[str, Any], topic: str, field: str, tag_ttl: tuple[int, in
     if not isinstance(asked, int) or isinstance(asked, bool):
         raise _BadRequest("ttl must be an integer")
     return {"topic": topic, "message": p[field], "tag": tag, "ttl": max(ttl, asked)}
-
 
 
 def _topic(value: Any) -> str:

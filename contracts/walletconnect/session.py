@@ -173,13 +173,20 @@ def settle(pairing: Pairing, params: object, now: int) -> Session:
 
 
 def extended_expiry(session: Session, params: object, now: int) -> int:
-    """The new expiry of a ``wc_sessionExtend``. Raises PeerError (not later, too far)."""
-    expiry = params.get("expiry") if isinstance(params, dict) else None
+    """The new expiry of a ``wc_sessionExtend``. Every JS SDK since 2.17 sends ``params: {}``
+    and sets now + 7 days on its side: so do we (by our clock). An explicit ``expiry`` (the
+    older spec) is taken up to now + 7 days; beyond that it is cut to now + 7 days, as the SDK
+    does, so a wallet whose clock runs ahead is not refused. Raises PeerError (params that are
+    not an object, an expiry that is not a later integer)."""
+    if not isinstance(params, dict):
+        raise PeerError(p.INVALID_EXTEND, "extend params must be an object")
+    longest = now + MAX_SESSION
+    expiry = params.get("expiry")
+    if expiry is None:
+        return max(longest, session.expiry)
     if not isinstance(expiry, int) or isinstance(expiry, bool) or expiry <= session.expiry:
         raise PeerError(p.INVALID_EXTEND, "an extension must move the expiry later")
-    if expiry > now + MAX_SESSION:
-        raise PeerError(p.INVALID_EXTEND, "a session lasts at most seven days from now")
-    return expiry
+    return max(min(expiry, longest), session.expiry)
 
 
 def changed_account(session: Session, params: object) -> str | None:

@@ -104,7 +104,7 @@ class SdkPeer:
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.logs[-lines:])
 
-    async def call(self, op: str, timeout: float | None = None, **args: Any) -> Any:
+    async def call(self, op: str, within: float | None = None, **args: Any) -> Any:
         """Run one command; its result, or SdkError with the SDK's message."""
         assert self._proc is not None and self._proc.stdin is not None
         self._ids += 1
@@ -113,17 +113,17 @@ class SdkPeer:
         self._proc.stdin.write((json.dumps({"cmd": self._ids, "op": op, **args}) + "\n").encode())
         await self._proc.stdin.drain()
         try:
-            answer = await asyncio.wait_for(fut, timeout or self.timeout)
+            answer = await asyncio.wait_for(fut, within or self.timeout)
         except TimeoutError:
             raise AssertionError(f"the SDK did not answer {op}:\n{self.log_tail()}") from None
         if not answer["ok"]:
             raise SdkError(answer["error"])
         return answer["result"]
 
-    async def event(self, name: str, timeout: float | None = None) -> dict:
+    async def event(self, name: str, within: float | None = None) -> dict:
         """The next event ``name`` the SDK emitted (waits for it)."""
         try:
-            return await asyncio.wait_for(self._queue(name).get(), timeout or self.timeout)
+            return await asyncio.wait_for(self._queue(name).get(), within or self.timeout)
         except TimeoutError:
             raise AssertionError(f"no {name!r} event from the SDK:\n{self.log_tail()}") from None
 
@@ -136,7 +136,7 @@ class SdkPeer:
             return
         if self._proc.returncode is None:
             with contextlib.suppress(Exception):
-                await self.call("exit", timeout=2)
+                await self.call("exit", within=2)
             try:
                 await asyncio.wait_for(self._proc.wait(), 5)
             except TimeoutError:

@@ -101,15 +101,22 @@ async def test_events_updates_extensions_and_pings(dapp, db, wc_clock):
     assert wallet.session_of(1)[0] == other.address
     expiry = wallet.session_of(1)[2]
     assert (await peer.extend(expiry - 10))["error"]["code"] == p.INVALID_EXTEND
-    assert (await peer.extend(wc_clock.now() + 8 * 86400))["error"]["code"] == p.INVALID_EXTEND
-    assert (await peer.extend(expiry + 3600))["result"] is True
+    assert (await peer.call("wc_sessionExtend", []))["error"]["code"] == p.INVALID_EXTEND
+    assert wallet.session_of(1)[2] == expiry
+    assert (await peer.extend(expiry + 3600))["result"] is True  # the older explicit expiry
     assert wallet.session_of(1)[2] == expiry + 3600
+    assert (await peer.extend(wc_clock.now() + 8 * 86400))["result"] is True  # cut to 7 days
+    assert wallet.session_of(1)[2] == wc_clock.now() + 7 * 86400
+    wc_clock.advance(86400)
+    assert (await peer.extend())["result"] is True  # params {}, as every JS SDK sends it
+    expiry = wc_clock.now() + 7 * 86400
+    assert wallet.session_of(1)[2] == expiry
     assert (await peer.ping())["result"] is True  # wallet -> dapp
     assert await wallet.ping(1, 3.0) is True  # dapp -> wallet
     assert (await peer.call("wc_doSomething", {}))["error"]["code"] == p.INVALID_METHOD
     async with wallet.store.uow() as uow:  # what changed is stored
         row = await uow.wallet_sessions.get(1)
-    assert (row.address, row.expiry) == (other.address, expiry + 3600)
+    assert (row.address, row.expiry) == (other.address, expiry)
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,13 @@ function send(obj) {
   process.stdout.write(`@@wc ${JSON.stringify(obj)}\n`);
 }
 onBlocked((target) => send({ event: "blocked", target }));
+// A promise the SDK leaves unhandled (a relay error it does not catch) is reported, not fatal:
+// the command that waits on it then fails with the reason instead of the process dying.
+process.on("unhandledRejection", (reason) => {
+  const text = reason instanceof Error ? reason.message : JSON.stringify(reason);
+  process.stderr.write(`unhandled rejection in the SDK: ${text}\n`);
+  send({ event: "unhandled", reason: text });
+});
 
 // The SDK's key-value storage, in memory: nothing is written to disk between test runs.
 class MemoryStorage {

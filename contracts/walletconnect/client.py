@@ -201,11 +201,14 @@ class SignClient(Inbound, Expiry):
             raise
         return link
 
-    async def _retire(self, link: Link, after: After, code: int | None, reason: str = "") -> None:
-        """Forget ``link``: tell the wallet (``code`` set), fail what waited on it."""
+    async def _retire(
+        self, link: Link, after: After, code: int | None, reason: str = "", message: str = ""
+    ) -> None:
+        """Forget ``link``: tell the wallet (``code`` set; ``message``, else a text of the code),
+        fail what waited on it."""
         self._unindex(link)
         if link.session is not None and code is not None:
-            message = "User disconnected." if code == p.USER_DISCONNECTED else reason
+            message = message or ("User disconnected." if code == p.USER_DISCONNECTED else reason)
             delete = p.request(
                 p.payload_id(), "wc_sessionDelete", {"code": code, "message": message}
             )

@@ -145,11 +145,13 @@ async def test_a_bad_settle_is_refused_and_deleted(dapp, approve, reason):
 
 async def test_session_expiry_ends_the_session_and_its_requests(dapp, wc_clock):
     wallet, events, new_peer = dapp
-    await linked(wallet, events, new_peer, expiry=wc_clock.now() + 100)
+    peer = await linked(wallet, events, new_peer, expiry=wc_clock.now() + 100)
     await wallet.request_signature(1, "r1", personal("x"), wc_clock.now() + 300)
     wc_clock.advance(101)
     assert await events.wait("disconnected") == ("disconnected", 1, "the session expired")
     assert await events.wait("failed") == ("failed", "r1", "the wallet session ended")
+    await until(lambda: peer.deleted is not None)  # not silently: the wallet is told as well
+    assert peer.deleted == {"code": p.USER_DISCONNECTED, "message": "Session expired."}
     async with wallet.store.uow() as uow:
         assert await uow.wallet_sessions.get(1) is None
 
@@ -303,3 +305,13 @@ async def test_a_session_on_another_chain_is_not_used(dapp, wc_clock):
     link = await wallet.request_signature(1, "r1", personal("x"), wc_clock.now() + 300)
     assert link.wc_uri is not None
     assert wallet.client.links[1].pairing.chain_id == 80002
+
+
+async def test_a_wallet_that_settles_through_the_relay_call(dapp, wc_clock):
+    """A wallet on a current SDK approves with the relay's wc_approveSession (one call: the
+    proposal's answer and the settle); the session works like any other."""
+    wallet, events, new_peer = dapp
+    peer = await linked(wallet, events, new_peer, relay_approve=True)
+    await wallet.request_signature(1, "r1", personal("hello"), wc_clock.now() + 300)
+    signature = await peer.sign()
+    assert await events.wait("signed") == ("signed", "r1", signature)

@@ -59,7 +59,7 @@ class SdkPeer:
         self._answers: dict[int, asyncio.Future] = {}
         self._events: dict[str, asyncio.Queue] = {}
 
-    async def start(self, relay_url: str, project_id: str, key: str | None = None) -> dict:
+    async def start(self, relay_url: str, project_id: str, key: str | None = None, **opts) -> dict:
         env = {**os.environ}
         if self.cafile is not None:  # the relay's self-signed certificate, trusted by Node
             env["NODE_EXTRA_CA_CERTS"] = str(self.cafile)
@@ -76,7 +76,7 @@ class SdkPeer:
         )
         self._reader = asyncio.create_task(self._read())
         await self.event("ready")
-        return await self.call("init", relayUrl=relay_url, projectId=project_id, key=key)
+        return await self.call("init", relayUrl=relay_url, projectId=project_id, key=key, **opts)
 
     async def _read(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None

@@ -61,7 +61,7 @@ let client; // SignClient (the wallet's is walletKit.engine.signClient)
 let walletKit;
 let privateKey;
 
-async function init({ relayUrl, projectId, key }) {
+async function init({ relayUrl, projectId, key, requestQueue = true }) {
   const core = new Core({
     projectId,
     relayUrl,
@@ -80,14 +80,20 @@ async function init({ relayUrl, projectId, key }) {
   core.verify.resolve = async () => undefined;
   if (role === "wallet") {
     privateKey = key;
-    walletKit = await WalletKit.init({ core, metadata: METADATA.wallet });
+    // WalletKit hands requests to the wallet one at a time and holds the next one for a second
+    // after each answer; requestQueue: false (signConfig.disableRequestQueue) hands them all
+    // over at once, for the benchmark's concurrent requests.
+    const signConfig = { disableRequestQueue: !requestQueue };
+    walletKit = await WalletKit.init({ core, metadata: METADATA.wallet, signConfig });
     client = walletKit.engine.signClient;
-    walletKit.on("session_proposal", ({ id, params, verifyContext }) =>
-      send({ event: "session_proposal", id, params, verified: verifyContext?.verified }),
-    );
-    walletKit.on("session_request", ({ id, topic, params }) =>
-      send({ event: "session_request", id, topic, chainId: params.chainId, request: params.request }),
-    );
+    walletKit.on("session_proposal", ({ id, params, verifyContext }) => {
+      if (automatic) return approveAutomatically(id);
+      send({ event: "session_proposal", id, params, verified: verifyContext?.verified });
+    });
+    walletKit.on("session_request", ({ id, topic, params }) => {
+      if (automatic) return signAutomatically(id, topic, params.request);
+      send({ event: "session_request", id, topic, chainId: params.chainId, request: params.request });
+    });
     walletKit.on("session_delete", ({ topic }) => send({ event: "session_delete", topic }));
   } else {
     client = await SignClient.init({ core, metadata: METADATA.dapp });
@@ -97,6 +103,24 @@ async function init({ relayUrl, projectId, key }) {
   }
   client.on("session_ping", ({ topic }) => send({ event: "session_ping", topic }));
   return { clientId: await core.crypto.getClientId(), address: key ? address() : null };
+}
+
+// The benchmark's wallet: approves every proposal with the namespaces it was given and signs
+// every request at once, without a round trip to pytest.
+let automatic = null;
+
+function approveAutomatically(id) {
+  walletKit.approveSession({ id, namespaces: automatic.namespaces }).then(
+    (session) => send({ event: "approved", topic: session.topic }),
+    (error) => send({ event: "approve_failed", error: error?.message ?? String(error) }),
+  );
+}
+
+function signAutomatically(id, topic, request) {
+  const response = { id, jsonrpc: "2.0", result: sign(request) };
+  walletKit.respondSessionRequest({ topic, response }).catch((error) =>
+    send({ event: "respond_failed", error: error?.message ?? String(error) }),
+  );
 }
 
 function address() {
@@ -147,6 +171,10 @@ const commands = {
     return client.session.get(topic).expiry;
   },
   // -- wallet (WalletKit) --
+  automatic: async ({ namespaces }) => {
+    automatic = { namespaces };
+    return true;
+  },
   pair: async ({ uri }) => {
     await walletKit.pair({ uri });
     return true;

@@ -29,8 +29,11 @@ class Expiry:
     async def _expire(self, link: Link, now: int, after: list) -> None:
         if link.session is not None and link.session.expiry <= now:
             # the wallet is told too: a wallet that counts a longer life (its clock, an
-            # extension it believes in) would otherwise keep a session nobody answers any more
-            await self._retire(link, after, p.USER_DISCONNECTED, p.REASON_ENDED, EXPIRED)
+            # extension it believes in) would otherwise keep a session nobody answers any more.
+            # Only while connected: the sweep must not wait for a relay that is away.
+            online = self.relay is not None and self.relay.connected.is_set()
+            code = p.USER_DISCONNECTED if online else None
+            await self._retire(link, after, code, p.REASON_ENDED, EXPIRED)
             await self.store.delete(link.user_id)
             after.append(lambda: self.events.disconnected(link.user_id, "the session expired"))
             return

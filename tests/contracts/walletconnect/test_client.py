@@ -315,3 +315,16 @@ async def test_a_wallet_that_settles_through_the_relay_call(dapp, wc_clock):
     await wallet.request_signature(1, "r1", personal("hello"), wc_clock.now() + 300)
     signature = await peer.sign()
     assert await events.wait("signed") == ("signed", "r1", signature)
+
+
+async def test_an_expiry_while_the_relay_is_away_does_not_wait_for_it(dapp, relay, wc_clock):
+    wallet, events, new_peer = dapp
+    await linked(wallet, events, new_peer, expiry=wc_clock.now() + 100)
+    await relay.stop()
+    await until(lambda: not wallet.relay.connected.is_set())
+    wc_clock.advance(101)  # the sweep runs every 50 ms; telling the wallet would wait 3 s
+    assert await events.wait("disconnected", within=1.5) == (
+        "disconnected",
+        1,
+        "the session expired",
+    )

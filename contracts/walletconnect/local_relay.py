@@ -33,6 +33,7 @@ from aiohttp import WSMsgType, web
 
 from contracts.walletconnect.crypto import is_topic
 from contracts.walletconnect.relay_auth import RelayAuthError, verify_jwt
+from core.safe_json import parse_json
 
 log = logging.getLogger(__name__)
 MAX_TTL = 30 * 86_400
@@ -166,7 +167,7 @@ class LocalRelay:
 
     async def _frame(self, conn: _Conn, data: str | bytes) -> None:
         try:
-            req = json.loads(data)
+            req = parse_json(data)
         except (ValueError, UnicodeDecodeError):
             return
         if not isinstance(req, dict):

@@ -31,6 +31,7 @@ from contracts.walletconnect.crypto import (
 from contracts.walletconnect.relay import RelayClient, RelayMessage
 from contracts.walletconnect.relay_auth import new_seed
 from contracts.walletconnect.uri import parse_uri
+from core.safe_json import parse_json
 
 METADATA = {
     "name": "rigshare scripted wallet",
@@ -104,7 +105,7 @@ class WalletPeer:
             msg = await self._inbox.get()
             key = self.keys.get(msg.topic)
             try:
-                body = json.loads(unseal(key, msg.message)) if key else None
+                body = parse_json(unseal(key, msg.message)) if key else None
             except ValueError:
                 body = None  # a wallet ignores what it cannot open
             if not isinstance(body, dict) or "id" not in body:

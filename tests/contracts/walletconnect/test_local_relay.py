@@ -162,3 +162,24 @@ async def test_sign_2_5_calls_publish_both_parts_and_subscribe_the_caller(timed)
     assert [m.message for m in relay.published] == ["proposal", "answer", "settle", "settle answer"]
     for c in (dapp, wallet):
         await c.stop()
+
+
+async def test_json_nested_too_deep_is_dropped_and_the_connection_serves_on(relay):
+    """A hostile peer's deeply nested frame: dropped, never an exception that ends the
+    connection (and never a C stack overflow where py-evm raised the recursion limit)."""
+    import sys
+
+    jwt = sign_jwt(new_seed(), sub="x", aud=relay.url, iat=int(time.time()))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # Python's default, as in a service without py-evm
+    try:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"{relay.url}/?projectId={PROJECT}&auth={jwt}")
+            await ws.send_str("[" * 50_000 + "]" * 50_000)
+            await ws.send_str(json.dumps({"id": 6, "jsonrpc": "2.0", "method": "irn_subscribe",
+                                          "params": {"topic": "cd" * 32}}))  # fmt: skip
+            answer = json.loads((await ws.receive(timeout=10)).data)
+            await ws.close()
+    finally:
+        sys.setrecursionlimit(limit)
+    assert answer["id"] == 6 and "result" in answer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.common import render_instances, wallet_render
-from bot.common.i18n import t
+from bot.common.i18n import reason_text, t
 from bot.common.render_instances import instance_line, machine_line, share_line
 from bot.common.render_instances import templates as templates  # noqa: PLC0414 - re-export
 from core.domain.durations import format_duration
@@ -345,6 +345,8 @@ def outbox(m: DueMessage, lang: str | None = None, *, explorer: str | None = Non
             )
         )
     params = dict(p)
+    if "reason" in params:
+        params["reason"] = reason_text(lang, p)
     for key in ("deposit", "provider_net"):
         if key in params and params[key] is not None:
             params["amount" if key == "provider_net" else key] = format_usdc(params[key])

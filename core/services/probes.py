@@ -20,7 +20,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from core.domain.listings import ListingStatus, MachineStatus
+from core.domain.listings import MachineStatus
 from core.domain.model import Machine, MachineProbe
 from core.domain.verification import (
     GPU_QUERY,
@@ -39,6 +39,7 @@ from core.services.agent_commands import command_record
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
 from core.services.verification import (
     PROBED_BACKEND,
+    back_on_market,
     current_gpus,
     endpoint_of,
     probe_due,
@@ -178,11 +179,7 @@ class ProbeService(Service):
         machine.verified_json = Verification(endpoint_of(machine), gpus).to_json()
         machine.verified_until = now + VERIFIED_FOR_S
         machine.probe_requested_at = None
-        if machine.status == MachineStatus.FAILING:
-            machine.status = MachineStatus.ONLINE
-            for x in await uow.listings.for_machine(machine.id):
-                if x.status == ListingStatus.FAILING and x.price_per_hour > 0:
-                    x.status = ListingStatus.AVAILABLE
+        if await back_on_market(uow, machine):
             await self._tell_provider(uow, machine, "provider_probe_passed", {}, now)
         await refresh_listings(uow, machine, now)
 
@@ -198,11 +195,7 @@ class ProbeService(Service):
         market as before a probe existed (a failing machine comes back, unverified)."""
         machine.verified_until, machine.verified_json = None, ""
         machine.probe_requested_at = None
-        if machine.status == MachineStatus.FAILING:
-            machine.status = MachineStatus.ONLINE
-            for x in await uow.listings.for_machine(machine.id):
-                if x.status == ListingStatus.FAILING and x.price_per_hour > 0:
-                    x.status = ListingStatus.AVAILABLE
+        await back_on_market(uow, machine)
         await refresh_listings(uow, machine, now)
         payload = {"reason": probe.reason or "-"}
         await self._tell_provider(uow, machine, "provider_probe_unchecked", payload, now, 0)

@@ -71,6 +71,18 @@ async def take_off_market(uow: UnitOfWork, machine: Machine) -> None:
     )
 
 
+async def back_on_market(uow: UnitOfWork, machine: Machine) -> bool:
+    """A ``failing`` machine whose probe passed (or could not check the GPUs) returns to the
+    market with its priced listings. True when it was failing."""
+    if machine.status != MachineStatus.FAILING:
+        return False
+    machine.status = MachineStatus.ONLINE
+    for x in await uow.listings.for_machine(machine.id):
+        if x.status == ListingStatus.FAILING and x.price_per_hour > 0:
+            x.status = ListingStatus.AVAILABLE
+    return True
+
+
 def probe_due(machine: Machine, last: MachineProbe | None, free_gpus: set[str], now: int) -> bool:
     """Whether to probe ``machine`` now (its free, present GPUs are ``free_gpus``): asked for
     by /resume; or verified more than REPROBE_AFTER_S ago; or some free GPU is not verified

@@ -15,6 +15,7 @@ from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from bot.keys import AsyncsshKeyPairFactory
+from bot.probe_ssh import AsyncsshHostProber
 from bot.settings import Settings
 from bot.system import SystemClock
 from bot.web.gateway import HttpAgentGateway
@@ -40,6 +41,7 @@ from core.ports import (
     AgentGateway,
     Clock,
     EscrowPort,
+    HostProber,
     KeyPairFactory,
     SignatureVerifier,
     WalletPort,
@@ -51,6 +53,7 @@ from core.services.kv import KeyValueService
 from core.services.lifecycle import RentalLifecycle
 from core.services.market import MarketService
 from core.services.notifications import NotificationService
+from core.services.probes import ProbeService
 from core.services.providers import ProviderService
 from core.services.receipts import ReceiptService
 from core.services.rentals import RentalService
@@ -91,6 +94,7 @@ class App:
     events: EventRouter  # late results from wallets and agents (core.ports.RentalEvents)
     signing: SigningPages  # the one-time signing page's use cases
     verifier: SignatureVerifier
+    probes: ProbeService  # the service's own probes: what "verified" rests on
     notes: list[str] = field(default_factory=list)
     watcher: ChainWatcher | None = None  # mirrors the escrow's events (real chains only)
     dev_chain: DevChain | None = None
@@ -136,6 +140,7 @@ def build_app(
     wallet: WalletPort | None = None,
     agents: AgentGateway | str | None = None,
     keys: KeyPairFactory | None = None,
+    prober: HostProber | None = None,
     auto_approve: bool = False,
 ) -> App:
     """Wire the services; ports not given come from the settings.
@@ -192,6 +197,11 @@ def build_app(
         if bind is not None:
             bind(events)
     watcher = None
+    if prober is None:
+        key = settings.probe_ssh_key
+        prober = AsyncsshHostProber(
+            private_key=key.get_secret_value() if key else None, data_dir=settings.data_dir
+        )
     if isinstance(escrow, Web3Escrow):
         watcher = ChainWatcher(
             escrow,
@@ -226,6 +236,7 @@ def build_app(
         events=events,
         signing=SigningPages(uow, clock, rules, verifier=verifier, events=events),
         verifier=verifier,
+        probes=ProbeService(uow, clock, rules, prober=prober, wake=hub.wake),
         notes=notes,
         watcher=watcher,
         dev_chain=chain.dev,

@@ -229,6 +229,8 @@ async def _keeper_loop(app: App) -> None:
             next_scores = loop.time() + RELIABILITY_EVERY_S
             await _job("refreshing reliability", app.agents.refresh_all_reliability)
             await _job("pruning GPU samples", app.agents.prune_samples)
+        # apart from the rentals' pass: a failure of one never holds up the other
+        await _job("probe tick", app.probes.tick)
         await asyncio.sleep(app.settings.keeper_interval_s)
 
 

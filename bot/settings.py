@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     wc_project_id: str | None = None
     wc_relay_url: str = "wss://relay.walletconnect.org"
     wallet_key_secret: SecretStr | None = None
+    # the service's SSH key for its own probes of provider hosts (an OpenSSH private key);
+    # unset: a key file under DATA_DIR, created once
+    probe_ssh_key: SecretStr | None = None
     # local state: the WalletConnect key file when WALLET_KEY_SECRET is unset
     data_dir: str = "var"
     simulated_providers: int = Field(default=6, ge=0, le=1000)

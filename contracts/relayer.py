@@ -104,8 +104,24 @@ class Relayer:
                 "The payment network did not answer; nothing was charged. Try again shortly."
             ) from exc
         if receipt["status"] != 1:
-            raise Reverted(f"The escrow refused the {what}; nothing was charged.", "", ())
+            raise await self._why_reverted(tx, receipt, what)
         return receipt
+
+    async def _why_reverted(self, tx: dict[str, Any], receipt: TxReceipt, what: str) -> Reverted:
+        """A transaction that passed its dry run but reverted when mined (the state changed in
+        between: the token was paused, an address blocked, the rental moved on). Replaying it
+        on the state its block left gives the reason in most such cases; the generic text
+        remains only when the replay passes or the node does not say."""
+        replay = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+        try:
+            await self.w3.eth.call({**replay, "gas": tx["gas"]}, receipt["blockNumber"])
+        except ContractLogicError as exc:
+            decoded = self.decoder.from_exception(exc)
+            if decoded is not None:
+                return decoded
+        except (Web3Exception, OSError, TimeoutError) as exc:
+            log.info("replaying the reverted %s failed: %s", what, exc)
+        return Reverted(f"The escrow refused the {what}; nothing was charged.", "", ())
 
     # -- building ----------------------------------------------------------------------------
     async def chain_id(self) -> int:

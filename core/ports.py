@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from core.domain.verification import ProbeLogin
 from core.wire import AccessDetails, InstanceRequest
 
 
@@ -249,6 +250,30 @@ class AgentGateway(Protocol):
 
     async def grant(self, grant: AccessGrant) -> None: ...
     async def revoke(self, machine_id: int, rental_id: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTarget:
+    """Where the service logs in to check a probe instance, and the host key to insist on
+    (the fingerprint the agent reported for it, pinned before anything is sent)."""
+
+    host: str
+    port: int
+    username: str
+    host_key_fingerprint: str
+
+
+class HostProber(Protocol):
+    """The service's own SSH login into a probe instance (its key, never the agent's)."""
+
+    async def login(self, target: ProbeTarget, command: str) -> ProbeLogin:
+        """Connect, refuse any host key but the pinned one, run ``command``; never raises
+        for network or SSH failures: they come back in ``ProbeLogin.error``."""
+        ...
+
+    def public_key(self) -> str:
+        """The service's public key line, for the probe instance's authorized_keys."""
+        ...
 
 
 class RentalEvents(Protocol):

@@ -152,6 +152,9 @@ class InstanceOffer(_Strict):
     custom_images: bool = False  # any image from allowed_registries, not only templates
     allowed_registries: list[RegistryHost] = Field(default_factory=list, max_length=16)
     max_ports: int = Field(default=0, ge=0, le=8)
+    # the agent runs the service's probes (commands ``probe``/``unprobe``); older agents
+    # leave it out and are never sent one (they would refuse the whole command batch)
+    probes: bool = False
 
 
 class Heartbeat(_Strict):
@@ -201,7 +204,10 @@ class InstanceRequest(_Strict):
 
 
 class AgentCommand(_Strict):
-    """Grant or revoke one rental's instance (a grant again with a later expiry extends it).
+    """Grant or revoke one rental's instance (a grant again with a later expiry extends it),
+    or start (``probe``) and remove (``unprobe``) a short-lived instance on idle GPUs that the
+    service logs into with its own key to verify the machine; for those two, ``rental_id``
+    is the probe's id (the agent names the instance ``probe-<id>``, apart from rentals).
 
     ``seq`` grows by one per machine, so the agent runs commands in order and skips what it
     has seen; ``valid_until`` makes a command that was not run in time stale (the agent
@@ -210,7 +216,7 @@ class AgentCommand(_Strict):
 
     id: Id
     seq: Id
-    kind: Literal["grant", "revoke"]
+    kind: Literal["grant", "revoke", "probe", "unprobe"]
     rental_id: Id
     public_key: PublicKeyLine | None = None
     expires_at: Epoch | None = None

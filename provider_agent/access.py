@@ -15,6 +15,9 @@ from core.wire import InstanceOffer, InstanceRequest
 from provider_agent.errors import AccessError
 
 MAX_RENTAL_SECONDS = 366 * 24 * 3600
+# instances of the service's probes are named probe-<id>, apart from rentals (digits); a
+# probe yields its GPUs to any rental's grant
+PROBE_PREFIX = "probe-"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 from core.domain.instances import InstanceError, check_ports, parse_image, registry_allowed
 from core.wire import InstanceOffer, InstanceRequest, TemplateInfo
-from provider_agent.access import AccessInfo, GpuCheck, check_expiry
+from provider_agent.access import PROBE_PREFIX, AccessInfo, GpuCheck, check_expiry
 from provider_agent.container_spec import (
     LABEL,
     NETWORK,
@@ -126,6 +126,7 @@ class ContainerBackend:
             custom_images=c.custom_images,
             allowed_registries=list(c.registries),
             max_ports=c.max_ports,
+            probes=True,
         )
 
     # -- grant -------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ class ContainerBackend:
         ports = check_ports(list(instance.ports))
         if len(ports) > self.config.max_ports:
             raise InstanceError(f"this host publishes at most {self.config.max_ports} ports")
-        gpus = await self._host_gpus(instance, await self._busy_gpus())
+        gpus = await self._host_gpus(instance, await self._yield_probes(rental_id, instance))
         await self._ensure_image(image)
         template = self.config.template(instance.template or "")
         jupyter = instance.jupyter or bool(
@@ -219,6 +220,18 @@ class ContainerBackend:
             access.port,
         )
         return access
+
+    async def _yield_probes(self, rental_id: str, instance: InstanceRequest) -> dict[str, str]:
+        """The GPUs in use (uuid -> instance), after removing the service's probe instances
+        on the GPUs a rental's grant needs: a probe never stands in a rental's way."""
+        busy = await self._busy_gpus()
+        if rental_id.startswith(PROBE_PREFIX):
+            return busy
+        probes = {busy[u] for u in instance.gpu_uuids if busy.get(u, "").startswith(PROBE_PREFIX)}
+        for probe in sorted(probes):
+            log.info("rental %s: the service's %s yields its GPUs", rental_id, probe)
+            await self._remove(probe)
+        return await self._busy_gpus() if probes else busy
 
     async def _create_container(
         self, rental_id: str, body: dict[str, Any], gpus: list[HostGpu]

@@ -3,7 +3,9 @@
 A grant starts the rental's instance (or moves its deadline when it runs already), then the
 self-test logs in with the agent's probe key, as the renter will, and checks that the instance
 sees exactly the rented GPUs; the grant counts as done only if that works, and the probe key
-is taken out again. A revoke stops and removes the instance. Commands past ``valid_until`` are
+is taken out again. A revoke stops and removes the instance. A probe starts a short-lived
+instance on idle GPUs with the service's key for the service's own check (no self-test: the
+service logs in itself), and unprobe removes it. Commands past ``valid_until`` are
 answered without acting. Never raises for a command: failures become ``ok=False`` results
 whose error text names what failed (the service shows it to the provider).
 """
@@ -17,7 +19,7 @@ from typing import Any
 
 from core.domain.instances import InstanceError
 from core.wire import AccessDetails, AgentCommand, CommandResult, Evidence, PortMapping
-from provider_agent.access import AccessBackend, AccessInfo
+from provider_agent.access import PROBE_PREFIX, AccessBackend, AccessInfo
 from provider_agent.errors import AgentError
 from provider_agent.selftest import SshSelfTest
 
@@ -42,6 +44,11 @@ class CommandExecutor:
         try:
             if cmd.kind == "grant":
                 return await self._grant(cmd)
+            if cmd.kind == "probe":
+                return await self._probe(cmd)
+            if cmd.kind == "unprobe":
+                await self.backend.cleanup(probe_instance(cmd.rental_id))
+                return CommandResult(command_id=cmd.id, ok=True)
             return await self._revoke(cmd)
         except (AgentError, InstanceError) as exc:
             log.warning("%s for rental %s failed: %s", cmd.kind, cmd.rental_id, exc)
@@ -76,10 +83,26 @@ class CommandExecutor:
         log.info("rental %s: granted, self-test passed in %d ms", rental, report.latency_ms)
         return CommandResult(command_id=cmd.id, ok=True, access=access, evidence=evidence)
 
+    async def _probe(self, cmd: AgentCommand) -> CommandResult:
+        """Start the service's probe instance (its key, idle GPUs, a short deadline); the
+        service logs in itself, so the agent's own probe key is taken out at once."""
+        if cmd.public_key is None or cmd.expires_at is None or cmd.instance is None:
+            return CommandResult(command_id=cmd.id, ok=False, error="probe without key or GPUs")
+        name = probe_instance(cmd.rental_id)
+        info = await self.backend.grant(name, cmd.public_key, cmd.expires_at, cmd.instance)
+        await self.backend.selftest_done(name)
+        log.info("probe %s: instance up for the service's check", cmd.rental_id)
+        return CommandResult(command_id=cmd.id, ok=True, access=access_details(info))
+
     async def _revoke(self, cmd: AgentCommand) -> CommandResult:
         await self.backend.cleanup(str(cmd.rental_id))
         log.info("rental %s: revoked, instance removed", cmd.rental_id)
         return CommandResult(command_id=cmd.id, ok=True)
+
+
+def probe_instance(probe_id: int) -> str:
+    """The instance name of the service's probe ``probe_id``: apart from rental ids (digits)."""
+    return f"{PROBE_PREFIX}{probe_id}"
 
 
 def access_details(info: AccessInfo) -> AccessDetails:

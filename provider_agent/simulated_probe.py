@@ -46,6 +46,12 @@ _DRIVER = "550.54.15"
 _CUDA = "12.4"
 
 
+def simulated_uuid(index: int, seed: int = 0) -> str:
+    """The UUID of fake GPU ``index``, NVML's "GPU-<uuid>" form, stable for a seed (the test
+    engines' fake GPU nodes carry the same ones, so their stand-in nvidia-smi can name them)."""
+    return "GPU-" + str(uuid.UUID(int=random.Random(f"{seed}:{index}:uuid").getrandbits(128)))
+
+
 def parse_spec(spec: str) -> list[SimModel]:
     """``"4090x2,h100"`` -> three models. Raises ValueError naming the known models."""
     models: list[SimModel] = []
@@ -82,10 +88,7 @@ class SimulatedProbe:
             rng = random.Random(f"{seed}:{index}:shape")
             self._phase.append(rng.uniform(0.0, 2 * math.pi))
             self._period.append(rng.uniform(180.0, 900.0))
-        self._uuids = [
-            "GPU-" + str(uuid.UUID(int=random.Random(f"{seed}:{i}:uuid").getrandbits(128)))
-            for i in range(len(self._models))
-        ]
+        self._uuids = [simulated_uuid(i, seed) for i in range(len(self._models))]
 
     async def start(self) -> None:
         return None

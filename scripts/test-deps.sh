@@ -12,3 +12,4 @@ fi
 if [ -f contracts/toolchain.sh ] && command -v npm >/dev/null 2>&1; then
   bash contracts/toolchain.sh >/dev/null
 fi
+if command -v npm >/dev/null 2>&1; then bash tests/contracts/walletconnect/js/install.sh; fi

@@ -54,6 +54,20 @@ def error_text(lang: str, exc: CoreError) -> str:
     return text if not exc.hint else f"{text} {exc.hint}"
 
 
+def reason_text(lang: str, payload: dict) -> str:
+    """A notification's ``reason`` in ``lang``: from its catalogue key (``CoreError.as_reason``)
+    when the catalogue has it, else the English text it was stored with."""
+    reason = str(payload.get("reason", "-"))
+    key, params = payload.get("reason_key"), payload.get("reason_params")
+    if not isinstance(key, str) or not isinstance(params, dict):
+        return reason
+    template = catalogue(lang if lang in SUPPORTED else DEFAULT_LANG).get(f"err.{key}")
+    try:
+        return template.format(**params) if template is not None else reason
+    except (KeyError, IndexError, ValueError):  # a catalogue typo must not hide the reason
+        return reason
+
+
 def language_of(code: str | None) -> str:
     """The supported language for a platform's language code ("de-AT" -> "de"), else English."""
     base = (code or "").split("-")[0].split("_")[0].lower()

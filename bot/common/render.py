@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.common import render_instances, render_payouts, wallet_render
-from bot.common.i18n import t
+from bot.common.i18n import reason_text, t
 from bot.common.render_instances import instance_line, machine_line, share_line
 from bot.common.render_instances import templates as templates  # noqa: PLC0414 - re-export
 from core.domain.durations import format_duration
@@ -19,6 +19,7 @@ from core.services.views import (
     EvidenceView,
     MachineView,
     Notice,
+    OfferView,
     PaymentPendingView,
     QuoteView,
     ReceiptsView,
@@ -44,6 +45,15 @@ def _pct_bps(bps: int) -> str:
     return f"{whole}.{frac:02d}%".replace(".00%", "%")
 
 
+def verified_mark(lang: str, o: OfferView) -> str:
+    """ "verified" only for what the service's own probe checked; a simulated host says it
+    can never be (core.services.verification)."""
+    if o.verified:
+        return t(lang, "gpus.verified")
+    simulated = o.specs.backend == "simulated"
+    return t(lang, "gpus.unverified_simulated" if simulated else "gpus.unverified")
+
+
 def search_page(lang: str, page: SearchPage) -> str:
     if not page.offers:
         return t(lang, "gpus.empty")
@@ -66,7 +76,7 @@ def search_page(lang: str, page: SearchPage) -> str:
                 price=format_price_per_hour(o.price_per_hour).removesuffix("/h"),
                 region=o.region,
                 reliability=format_bps_percent(o.reliability_bps),
-                verified=t(lang, "gpus.verified") if o.verified else "",
+                verified=verified_mark(lang, o),
             )
         )
         lines += [x for x in (machine_line(lang, o.specs), share_line(lang, o.specs)) if x]
@@ -88,7 +98,7 @@ def quote(lang: str, q: QuoteView) -> str:
         vram=o.vram_gb,
         region=o.region,
         reliability=format_bps_percent(o.reliability_bps),
-        verified=t(lang, "gpus.verified") if o.verified else "",
+        verified=verified_mark(lang, o),
         price_per_hour=format_price_per_hour(o.total_per_hour),
         duration=format_duration(q.duration_s),
         deposit=format_usdc(q.deposit),
@@ -358,6 +368,8 @@ def outbox(m: DueMessage, lang: str | None = None, *, explorer: str | None = Non
             )
         )
     params = dict(p)
+    if "reason" in params:
+        params["reason"] = reason_text(lang, p)
     for key in ("deposit", "provider_net"):
         if key in params and params[key] is not None:
             params["amount" if key == "provider_net" else key] = format_usdc(params[key])

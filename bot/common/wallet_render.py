@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.common.i18n import t
+from bot.common.i18n import reason_text, t
 from core.domain.money import format_usdc
 from core.services.notifications import DueMessage
 from core.services.views import OfferView, QuoteView, WalletLinkView, WalletView
@@ -73,7 +73,8 @@ def outbox(m: DueMessage, lang: str, quote_text) -> str | None:  # noqa: ANN001 
             text += "\n" + t(lang, "pay.taken_next") + "\n" + quote_text(lang, view)
         return text
     if kind == "confirm_failed":
-        return t(lang, "pay.confirm_failed", rental_id=p["rental_id"], reason=p["reason"])
+        reason = reason_text(lang, p)
+        return t(lang, "pay.confirm_failed", rental_id=p["rental_id"], reason=reason)
     if kind == "request_expired":
         what = p.get("kind")
         if what in RENTAL_KINDS:

@@ -150,7 +150,10 @@ class Story:
         await self.say(RENTER, "/dispute the machine was unreachable for 12 minutes")
         await self.until("the dispute on chain", lambda: self.chat.got(RENTER, "dispute_opened"))
         self.stage.clock.advance(self.app.lifecycle.rules.arbiter_delay_s)
-        self.narrate("the arbiter decides from the agent's evidence (the keeper's next pass)")
+        self.narrate(
+            "the arbiter decides from the evidence (the keeper's next pass): the heartbeats, "
+            "and the service's own checks of the host, which weigh over what its agent says"
+        )
         await self.app.lifecycle.tick()
         await self.until("the decision", lambda: self.chat.got(RENTER, "dispute_resolved"))
 
@@ -187,7 +190,7 @@ class Story:
             self.out(
                 f"dispute: the provider keeps {format_usdc(d['provider_gross'])} of the "
                 f"{format_usdc(d['billed'])} bill; {format_usdc(d['renter_credit'])} back to "
-                "the renter for the downtime the evidence shows"
+                "the renter for the time the evidence shows down or unchecked"
             )
         gas = await rental_gas(self.app, rental.escrow_id)
         self.out(f"gas used by the rental on chain: {gas:,}")

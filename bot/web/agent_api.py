@@ -4,7 +4,7 @@ Agents dial out (NAT-friendly) with ``Authorization: Bearer <token from /addmach
 Every body is read with a size limit and validated with ``core.wire``; bad input is answered
 ``{"error": code, "reason": text}`` with a 4xx and changes nothing:
 400 not JSON (also NaN, numbers longer than any field, nesting over 32 levels:
-``bot.web.bodies``), 401 missing/unknown/revoked token, 413 too large, 422 schema or protocol
+``core.safe_json``), 401 missing/unknown/revoked token, 413 too large, 422 schema or protocol
 violation (every text and number bounded by the column it is stored in), 429 over the agent's
 rate limit (with Retry-After). A beat the database still refuses fails alone (500 with a
 reference for its sender; ``core.services.heartbeat_batch``).
@@ -28,11 +28,11 @@ from pydantic import ValidationError as WireError
 from bot.bootstrap import App
 from bot.web import speedtest
 from bot.web.auth_cache import PollAuthCache
-from bot.web.bodies import parse_json
 from bot.web.hub import CommandHub
 from bot.web.ratelimit import Rate, TokenBuckets
 from core.domain.limits import INT32_MAX
 from core.errors import Forbidden, ValidationError
+from core.safe_json import parse_json
 from core.services.heartbeat_batch import HeartbeatBatcher
 from core.services.providers import hash_token
 from core.wire import CommandBatch, Heartbeat, ResultBatch

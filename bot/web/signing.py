@@ -23,10 +23,10 @@ from aiohttp import web
 
 from bot.bootstrap import App
 from bot.common.i18n import catalogue
-from bot.web.bodies import parse_json
 from bot.web.client_address import ClientAddress, parse_networks
 from bot.web.ratelimit import Rate, TokenBuckets
 from bot.web.signing_page import message_html, signing_html
+from core.safe_json import parse_json
 from core.services.views import SigningPageView
 
 log = logging.getLogger(__name__)

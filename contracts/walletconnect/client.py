@@ -177,7 +177,11 @@ class SignClient(Inbound, Expiry):
         self._index(link)
         ns = {"chains": [f"eip155:{chain_id}"], "methods": PROPOSED_METHODS, "events": EVENTS}
         params = {
-            "requiredNamespaces": {"eip155": ns},
+            "id": pairing.proposal_id,
+            # requiredNamespaces is deprecated: current SDKs send it empty (wallets on them refuse
+            # an approval that does not cover every required method) and older wallets and
+            # pyWalletConnect still read the key, so it stays, empty, as sign-client 2.25 sends it
+            "requiredNamespaces": {},
             "optionalNamespaces": {"eip155": ns},
             "relays": [{"protocol": "irn"}],
             "proposer": {"publicKey": keys.public.hex(), "metadata": self.metadata},
@@ -197,11 +201,14 @@ class SignClient(Inbound, Expiry):
             raise
         return link
 
-    async def _retire(self, link: Link, after: After, code: int | None, reason: str = "") -> None:
-        """Forget ``link``: tell the wallet (``code`` set), fail what waited on it."""
+    async def _retire(
+        self, link: Link, after: After, code: int | None, reason: str = "", message: str = ""
+    ) -> None:
+        """Forget ``link``: tell the wallet (``code`` set; ``message``, else a text of the code),
+        fail what waited on it."""
         self._unindex(link)
         if link.session is not None and code is not None:
-            message = "User disconnected." if code == p.USER_DISCONNECTED else reason
+            message = message or ("User disconnected." if code == p.USER_DISCONNECTED else reason)
             delete = p.request(
                 p.payload_id(), "wc_sessionDelete", {"code": code, "message": message}
             )

@@ -8,6 +8,8 @@ from __future__ import annotations
 from contracts.walletconnect import protocol as p
 from contracts.walletconnect.session import Link
 
+EXPIRED = "Session expired."
+
 
 class Expiry:
     """Mixin: needs SignClient's links, locks, store, events and ``_retire``."""
@@ -26,7 +28,12 @@ class Expiry:
 
     async def _expire(self, link: Link, now: int, after: list) -> None:
         if link.session is not None and link.session.expiry <= now:
-            await self._retire(link, after, None, p.REASON_ENDED)
+            # the wallet is told too: a wallet that counts a longer life (its clock, an
+            # extension it believes in) would otherwise keep a session nobody answers any more.
+            # Only while connected: the sweep must not wait for a relay that is away.
+            online = self.relay is not None and self.relay.connected.is_set()
+            code = p.USER_DISCONNECTED if online else None
+            await self._retire(link, after, code, p.REASON_ENDED, EXPIRED)
             await self.store.delete(link.user_id)
             after.append(lambda: self.events.disconnected(link.user_id, "the session expired"))
             return

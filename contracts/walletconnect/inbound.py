@@ -9,7 +9,6 @@ error with the WalletConnect code.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -32,6 +31,7 @@ from contracts.walletconnect.session import (
     extended_expiry,
     settle,
 )
+from core.safe_json import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Inbound:
             envelope = parse_envelope(msg.message)
             if envelope.type == TYPE_1 and (peer is None or envelope.sender_public != peer):
                 raise CryptoError("type-1 envelope from an unknown sender key")
-            message = p.parse_message(json.loads(decrypt(key, envelope)))
+            message = p.parse_message(parse_json(decrypt(key, envelope)))
         except (CryptoError, p.ProtocolError, ValueError) as exc:
             log.warning("dropped a WalletConnect message on %s…: %s", msg.topic[:8], exc)
             return

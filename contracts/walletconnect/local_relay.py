@@ -3,7 +3,12 @@
 Wallet SDKs only talk to WalletConnect's own relay (a pairing URI carries no relay URL), so this
 relay is never for production. It implements what both our client and pyWalletConnect use
 (relay-server-rpc.md): publish with a TTL, subscribe (answer first, then replay the mailbox),
-unsubscribe, batch variants and fetch; pushes as ``irn_subscription`` that the client acks.
+unsubscribe, batch variants and fetch; pushes as ``irn_subscription`` that the client acks. The
+two Sign 2.5 calls of current SDKs (sign-client 2.21.6+, WalletKit) are implemented as the real
+relay does them: ``wc_proposeSession`` (the dapp: subscribe the pairing topic, publish the
+proposal there) and ``wc_approveSession`` (the wallet: subscribe the session topic, publish the
+proposal's answer on the pairing topic and the settle request on the session topic); the SDK
+skips its own subscribe calls for those topics and counts on the relay.
 Messages are kept per topic until their TTL ends and delivered to every client (``did:key`` from
 the JWT) that did not publish them and has not acknowledged them yet. Text and binary frames
 are accepted. Tests inject faults: :meth:`drop` closes connections, ``lose_pushes`` swallows
@@ -28,6 +33,7 @@ from aiohttp import WSMsgType, web
 
 from contracts.walletconnect.crypto import is_topic
 from contracts.walletconnect.relay_auth import RelayAuthError, verify_jwt
+from core.safe_json import parse_json
 
 log = logging.getLogger(__name__)
 MAX_TTL = 30 * 86_400
@@ -83,6 +89,7 @@ class LocalRelay:
         self.subs: dict[str, dict[_Conn, str]] = {}
         self.acked: dict[str, set[bytes]] = {}  # client id -> messages it acknowledged/fetched
         self.published: list[Stored] = []  # every publish, for tests (tags, order)
+        self.methods: list[str] = []  # every method called, for tests
         self.conns: set[_Conn] = set()
         self.handshakes: list[dict[str, str]] = []
         self.lose_pushes = 0  # fault injection: swallow the next n pushes
@@ -160,7 +167,7 @@ class LocalRelay:
 
     async def _frame(self, conn: _Conn, data: str | bytes) -> None:
         try:
-            req = json.loads(data)
+            req = parse_json(data)
         except (ValueError, UnicodeDecodeError):
             return
         if not isinstance(req, dict):
@@ -171,6 +178,7 @@ class LocalRelay:
             if key is not None and req.get("result") is True:
                 self.acked.setdefault(conn.client, set()).add(key)
             return
+        self.methods.append(str(req["method"])[:64])
         try:
             res = await self._call(conn, str(req["method"]), req.get("params") or {})
         except (_BadRequest, KeyError, TypeError, AttributeError) as exc:
@@ -200,7 +208,21 @@ class LocalRelay:
             return True, [], []
         if method in ("irn_publish", "irn_batchPublish"):
             items = [p] if method == "irn_publish" else list(p["messages"])
-            return True, [], [self._store(conn, item) for item in items]
+            return True, [], [m for item in items for m in self._store(conn, item)]
+        if method == "wc_proposeSession":
+            topic = _topic(p["pairingTopic"])
+            fresh = self._store(conn, _sign_item(p, topic, "sessionProposal", PROPOSE))
+            self._subscribe(conn, topic)
+            return True, [topic], fresh
+        if method == "wc_approveSession":
+            pairing, session = _topic(p["pairingTopic"]), _topic(p["sessionTopic"])
+            fresh = self._store(
+                conn,
+                _sign_item(p, pairing, "sessionProposalResponse", ANSWER),
+                _sign_item(p, session, "sessionSettlementRequest", SETTLE),
+            )
+            self._subscribe(conn, session)
+            return True, [session], fresh
         if method in ("irn_fetchMessages", "irn_batchFetchMessages"):
             topics = [p["topic"]] if method == "irn_fetchMessages" else list(p["topics"])
             found = [m for t in topics for m in self._waiting(conn, _topic(t))]
@@ -213,21 +235,27 @@ class LocalRelay:
         self.subs.setdefault(topic, {})[conn] = sub_id
         return sub_id
 
-    def _store(self, conn: _Conn, item: dict[str, Any]) -> Stored:
+    def _store(self, conn: _Conn, *items: dict[str, Any]) -> list[Stored]:
+        """Keep the messages of one call: all of them, or (a bad one) none."""
+        now = self.now()
+        messages = [self._message(conn, item, now) for item in items]
+        for msg in messages:
+            box = self.mailbox.setdefault(msg.topic, [])
+            box[:] = [m for m in box if m.expires_at > now and m.key != msg.key]
+            box.append(msg)
+            self.published.append(msg)
+        return messages
+
+    @staticmethod
+    def _message(conn: _Conn, item: dict[str, Any], now: float) -> Stored:
         topic, message, ttl = _topic(item["topic"]), item["message"], item.get("ttl", 300)
         tag = item.get("tag", 0)
         if not isinstance(message, str) or not message:
             raise _BadRequest("message must be a non-empty string")
         if not isinstance(ttl, int) or not 10 <= ttl <= MAX_TTL or not isinstance(tag, int):
             raise _BadRequest("ttl and tag must be integers (ttl 10 s to 30 days)")
-        now = self.now()
         key = hashlib.sha256(f"{topic}:{message}".encode()).digest()
-        msg = Stored(topic, message, tag, int(now * 1000), now + ttl, conn.client, key)
-        box = self.mailbox.setdefault(topic, [])
-        box[:] = [m for m in box if m.expires_at > now and m.key != key]
-        box.append(msg)
-        self.published.append(msg)
-        return msg
+        return Stored(topic, message, tag, int(now * 1000), now + ttl, conn.client, key)
 
     def _waiting(self, conn: _Conn, topic: str) -> list[Stored]:
         now, done = self.now(), self.acked.get(conn.client, set())
@@ -257,6 +285,19 @@ class LocalRelay:
 
 
 _UNKNOWN = object()
+# (tag, ttl) the relay gives the messages of wc_proposeSession / wc_approveSession: the tags and
+# TTLs of wc_sessionPropose, its answer and wc_sessionSettle (sign-client constants/engine.ts)
+PROPOSE, ANSWER, SETTLE = (1100, 300), (1101, 300), (1102, 300)
+
+
+def _sign_item(p: dict[str, Any], topic: str, field: str, tag_ttl: tuple[int, int]) -> dict:
+    """The stored message of one part of a Sign 2.5 call; the client's ``ttl`` (the proposal's
+    lifetime) is honoured when it is longer than the default."""
+    tag, ttl = tag_ttl
+    asked = p.get("ttl", ttl)
+    if not isinstance(asked, int) or isinstance(asked, bool):
+        raise _BadRequest("ttl must be an integer")
+    return {"topic": topic, "message": p[field], "tag": tag, "ttl": max(ttl, asked)}
 
 
 def _topic(value: Any) -> str:

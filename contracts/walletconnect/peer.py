@@ -31,6 +31,7 @@ from contracts.walletconnect.crypto import (
 from contracts.walletconnect.relay import RelayClient, RelayMessage
 from contracts.walletconnect.relay_auth import new_seed
 from contracts.walletconnect.uri import parse_uri
+from core.safe_json import parse_json
 
 METADATA = {
     "name": "rigshare scripted wallet",
@@ -104,7 +105,7 @@ class WalletPeer:
             msg = await self._inbox.get()
             key = self.keys.get(msg.topic)
             try:
-                body = json.loads(unseal(key, msg.message)) if key else None
+                body = parse_json(unseal(key, msg.message)) if key else None
             except ValueError:
                 body = None  # a wallet ignores what it cannot open
             if not isinstance(body, dict) or "id" not in body:
@@ -174,15 +175,19 @@ class WalletPeer:
         expiry: int | None = None,
         settle_first: bool = True,
         controller_key: str | None = None,
+        relay_approve: bool = False,
     ) -> dict:
-        """Approve like the JS SDK: settle on the session topic first (when ``settle_first``),
-        then answer the proposal; returns the dapp's answer to the settle."""
+        """Approve like the JS SDK: with ``relay_approve`` in one ``wc_approveSession`` call (the
+        relay publishes both parts and subscribes us to the session topic, as WalletKit does it);
+        else settle on the session topic first (when ``settle_first``, as SDKs before 2.21.6)
+        and answer the proposal. Returns the dapp's answer to the settle."""
         self._own = KeyPair.generate()
         proposer = bytes.fromhex(proposal.params["proposer"]["publicKey"])
         sym = derive_sym_key(self._own.private, proposer)
         self.session_topic = topic_of(sym)
         self.keys[self.session_topic] = sym
-        await self.relay.subscribe([self.session_topic])
+        if not relay_approve:
+            await self.relay.subscribe([self.session_topic])
         chain = f"eip155:{self.chain_id}"
         ns = proposal.params["optionalNamespaces"]["eip155"]
         settle = {
@@ -202,12 +207,33 @@ class WalletPeer:
             "expiry": expiry or self.now() + 7 * 86_400,
         }
         answer = {"relay": {"protocol": "irn"}, "responderPublicKey": self._own.public.hex()}
+        if relay_approve:
+            return await self._approve_at_relay(proposal, answer, settle)
         if settle_first:
             settled = await self.send("wc_sessionSettle", settle)
             await self.publish(proposal.topic, p.result(proposal.id, answer), 1101)
             return await asyncio.wait_for(settled, self.timeout)
         await self.publish(proposal.topic, p.result(proposal.id, answer), 1101)
         return await self.call("wc_sessionSettle", settle)
+
+    async def _approve_at_relay(self, proposal: Incoming, answer: dict, settle: dict) -> dict:
+        wc_id = p.payload_id()
+        settled = asyncio.get_running_loop().create_future()
+        self._answers[wc_id] = settled
+        self.relay.topics.add(self.session_topic)  # the relay subscribes it; resubscribed later
+        params = {
+            "pairingTopic": proposal.topic,
+            "sessionTopic": self.session_topic,
+            "sessionProposalResponse": seal_json(
+                self.keys[proposal.topic], p.result(proposal.id, answer)
+            ),
+            "sessionSettlementRequest": seal_json(
+                self.keys[self.session_topic], p.request(wc_id, "wc_sessionSettle", settle)
+            ),
+            "correlationId": proposal.id,
+        }
+        await self.relay.call("wc_approveSession", params)
+        return await asyncio.wait_for(settled, self.timeout)
 
     async def reject(self, proposal: Incoming, code: int = p.USER_REJECTED) -> None:
         await self.publish(
@@ -269,17 +295,25 @@ class WalletPeer:
         )
         await self.publish(self.session_topic, body, 1112, p.DAY)
 
-    async def emit(self, name: str, data: Any) -> dict:
+    async def emit(self, name: str, data: Any, *, wait: bool = True) -> dict | None:
+        """wc_sessionEvent; the answer is awaited only with ``wait`` (a JS SDK dapp answers an
+        event only when it refuses it)."""
         event = {"event": {"name": name, "data": data}, "chainId": f"eip155:{self.chain_id}"}
-        return await self.call("wc_sessionEvent", event)
+        answer = await self.send("wc_sessionEvent", event)
+        return await asyncio.wait_for(answer, self.timeout) if wait else None
 
-    async def change_account(self, account: LocalAccount) -> dict:
+    async def change_account(self, account: LocalAccount, *, wait: bool = True) -> dict | None:
         self.account = account
-        return await self.emit("accountsChanged", [f"eip155:{self.chain_id}:{account.address}"])
+        accounts = [f"eip155:{self.chain_id}:{account.address}"]
+        return await self.emit("accountsChanged", accounts, wait=wait)
 
     async def update(self, accounts: list[str], methods: list[str]) -> dict:
-        ns = {"eip155": {"accounts": accounts, "methods": methods, "events": ["accountsChanged"]}}
-        return await self.call("wc_sessionUpdate", {"namespaces": ns})
+        chains = sorted({":".join(a.split(":")[:2]) for a in accounts if a.count(":") == 2})
+        ns = {"chains": chains, "accounts": accounts, "methods": methods}
+        ns["events"] = ["chainChanged", "accountsChanged"]
+        return await self.call("wc_sessionUpdate", {"namespaces": {"eip155": ns}})
 
-    async def extend(self, expiry: int) -> dict:
-        return await self.call("wc_sessionExtend", {"expiry": expiry})
+    async def extend(self, expiry: int | None = None) -> dict:
+        """wc_sessionExtend: ``params: {}`` as every JS SDK sends it (now + 7 days on both
+        sides), or the older explicit ``expiry``."""
+        return await self.call("wc_sessionExtend", {} if expiry is None else {"expiry": expiry})

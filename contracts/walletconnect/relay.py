@@ -35,6 +35,7 @@ from contracts.walletconnect.relay_calls import (
     RelayRefused,
     RelayUnavailable,
 )
+from core.safe_json import parse_json
 
 log = logging.getLogger(__name__)
 USER_AGENT = "wc-2/python-rigshare-0.1/linux/bot"
@@ -200,7 +201,7 @@ class RelayClient(RelayCalls):
             if frame.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 break
             try:
-                msg = json.loads(frame.data)
+                msg = parse_json(frame.data)
             except (ValueError, UnicodeDecodeError):
                 log.warning("dropped a relay frame that is not JSON")
                 continue

@@ -92,6 +92,11 @@ class RelayCalls:
             params["prompt"] = True
         await self._reliable("irn_publish", params)
 
+    async def call(self, method: str, params: dict[str, Any]) -> Any:
+        """Another relay method (``wc_approveSession``, ...), retried over reconnects. Raises
+        RelayUnavailable or RelayRefused."""
+        return await self._reliable(method, params)
+
     async def subscribe(self, topics: Iterable[str]) -> None:
         """Listen on ``topics`` from now on (and after every reconnect). When not connected the
         topics are subscribed on the next connection. Raises RelayRefused."""

@@ -119,20 +119,34 @@ def parse_account(text: object, chain_id: int | None = None) -> str | None:
 
 
 def account_in(namespaces: object, chain_id: int) -> tuple[str, tuple[str, ...]]:
-    """(address on ``chain_id``, methods) of settled namespaces. Raises PeerError."""
-    ns = namespaces.get(NAMESPACE) if isinstance(namespaces, dict) else None
-    if not isinstance(ns, dict) or not isinstance(ns.get("accounts"), list):
+    """(address on ``chain_id``, methods) of settled namespaces. Wallets answer a proposal of
+    optional namespaces either way: one ``eip155`` namespace, or one per chain
+    (``eip155:137``, CAIP-25); an account on our chain and its namespace's methods count.
+    Raises PeerError."""
+    entries = [
+        ns
+        for key, ns in (namespaces.items() if isinstance(namespaces, dict) else [])
+        if key in (NAMESPACE, f"{NAMESPACE}:{chain_id}") and isinstance(ns, dict)
+    ]
+    if not any(isinstance(ns.get("accounts"), list) for ns in entries):
         raise PeerError(p.UNSUPPORTED_ACCOUNTS, "no eip155 accounts in the namespaces")
-    addresses = [a for a in (parse_account(x, chain_id) for x in ns["accounts"]) if a]
-    if not addresses:
+    ours = [
+        (address, ns)
+        for ns in entries
+        if isinstance(ns.get("accounts"), list)
+        for address in (parse_account(x, chain_id) for x in ns["accounts"])
+        if address
+    ]
+    if not ours:
         raise PeerError(p.UNSUPPORTED_ACCOUNTS, f"no account on chain eip155:{chain_id}")
+    address, ns = ours[0]
     methods = ns.get("methods", [])
     if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
         raise PeerError(p.UNSUPPORTED_METHODS, "methods must be a list of names")
     missing = [m for m in SIGN_METHODS if m not in methods]
     if missing:
         raise PeerError(p.UNSUPPORTED_METHODS, f"the wallet does not offer {', '.join(missing)}")
-    return addresses[0], tuple(methods)
+    return address, tuple(methods)
 
 
 def peer_name(metadata: object) -> str:
@@ -173,13 +187,20 @@ def settle(pairing: Pairing, params: object, now: int) -> Session:
 
 
 def extended_expiry(session: Session, params: object, now: int) -> int:
-    """The new expiry of a ``wc_sessionExtend``. Raises PeerError (not later, too far)."""
-    expiry = params.get("expiry") if isinstance(params, dict) else None
+    """The new expiry of a ``wc_sessionExtend``. Every JS SDK since 2.17 sends ``params: {}``
+    and sets now + 7 days on its side: so do we (by our clock). An explicit ``expiry`` (the
+    older spec) is taken up to now + 7 days; beyond that it is cut to now + 7 days, as the SDK
+    does, so a wallet whose clock runs ahead is not refused. Raises PeerError (params that are
+    not an object, an expiry that is not a later integer)."""
+    if not isinstance(params, dict):
+        raise PeerError(p.INVALID_EXTEND, "extend params must be an object")
+    longest = now + MAX_SESSION
+    expiry = params.get("expiry")
+    if expiry is None:
+        return max(longest, session.expiry)
     if not isinstance(expiry, int) or isinstance(expiry, bool) or expiry <= session.expiry:
         raise PeerError(p.INVALID_EXTEND, "an extension must move the expiry later")
-    if expiry > now + MAX_SESSION:
-        raise PeerError(p.INVALID_EXTEND, "a session lasts at most seven days from now")
-    return expiry
+    return max(min(expiry, longest), session.expiry)
 
 
 def changed_account(session: Session, params: object) -> str | None:

@@ -23,6 +23,9 @@ class BeatState(NamedTuple):
     backend: str | None
     share_ram_mib: int | None
     default_template: str | None
+    ssh_host: str | None
+    ssh_port: int | None
+    host_key_fp: str | None
 
 
 class Machines(_Repo):
@@ -71,6 +74,9 @@ class Machines(_Repo):
             t.backend,
             t.share_ram_mib,
             t.default_template,
+            t.ssh_host,
+            t.ssh_port,
+            t.host_key_fingerprint,
         ).where(t.agent_token_hash.in_(list(token_hashes)))
         if self.s.bind.dialect.name == "postgresql":
             q = q.order_by(t.id).with_for_update()  # one lock order: no deadlocks

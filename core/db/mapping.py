@@ -29,6 +29,7 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(model.Setting, tables.settings_kv)
     mapper_registry.map_imperatively(model.AgentCommandRecord, tables.agent_commands)
     mapper_registry.map_imperatively(model.EvidenceRecord, tables.agent_evidence)
+    mapper_registry.map_imperatively(model.MachineProbe, tables.machine_probes)
     mapper_registry.map_imperatively(model.WalletSession, tables.wallet_sessions)
     mapper_registry.map_imperatively(model.HeldPayout, tables.held_payouts)
     _mapped = True

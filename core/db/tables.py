@@ -110,6 +110,9 @@ machines = Table(
     Column("registries", Text, nullable=False),
     Column("max_ports", Integer, nullable=False),
     Column("offer_json", Text, nullable=False),
+    Column("verified_until", Time),
+    Column("verified_json", Text, nullable=False),
+    Column("probe_requested_at", Time),
     UniqueConstraint("provider_id", "name"),
 )
 
@@ -311,6 +314,22 @@ agent_commands = Table(
     Column("result_json", Text),
     Column("done_at", Time),
     UniqueConstraint("machine_id", "seq"),
+)
+
+# the service's own probes of machines (core.domain.verification)
+machine_probes = Table(
+    "machine_probes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("machine_id", Integer, nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("gpu_uuids_json", Text, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("answer_json", Text),
+    Column("finished_at", Time),
+    Column("reason", String(320)),
+    Column("seen_fingerprint", String(128)),
+    Column("ended", Boolean, nullable=False),
 )
 
 # dispute evidence the agents and the service collect (self-tests, heartbeat gaps, sshd logs)

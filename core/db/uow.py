@@ -13,6 +13,7 @@ from core.db.gpus import MachineGpus, MachineTemplates
 from core.db.listings import Listings
 from core.db.machines import GpuSamples, Machines
 from core.db.payouts import HeldPayouts
+from core.db.probes import MachineProbes
 from core.db.processed import ProcessedUpdates
 
 
@@ -42,6 +43,7 @@ class SqlAlchemyUnitOfWork:
         self.gpu_samples = GpuSamples(s)
         self.processed_updates = ProcessedUpdates(s)
         self.payouts = HeldPayouts(s)
+        self.probes = MachineProbes(s)
         return self
 
     async def __aexit__(

@@ -5,11 +5,14 @@ The evidence is what the service and the agent recorded, never what either party
 - ``heartbeat_gap`` reported late by the agent (beats buffered while the service was
   unreachable): the host was up, so the silence was the network's or the service's, not
   the provider's, unless the agent itself reported GPUs lost in those beats;
-- ``selftest`` failures and GPUs reported lost.
+- ``selftest`` failures and GPUs reported lost;
+- ``service_probe``: the service's own probe of the machine (``core.domain.verification``),
+  which weighs over everything the agent says about itself.
 
 The provider is paid for the billed time minus every second inside the rental during which
-the machine was down (silent beyond the heartbeat coverage, or reporting a lost GPU); the
-renter is refunded the rest. The award never exceeds the time-based bill, which is exactly the
+the machine was down (silent beyond the heartbeat coverage, or reporting a lost GPU) or not
+backed by a passed service probe (:func:`unbacked_spans`: the agent's own heartbeats and
+self-tests cannot win a dispute alone); the renter is refunded the rest. The award never exceeds the time-based bill, which is exactly the
 bound the contract's ``resolve`` enforces (``providerGross <= billed``).
 """
 
@@ -101,6 +104,33 @@ def outages_from(
             continue
         if span is not None:
             spans.append(span)
+    return merge(spans)
+
+
+def unbacked_spans(
+    probes: Iterable[tuple[int, bool]], start: int, end: int, valid_s: int
+) -> list[Interval]:
+    """The parts of ``[start, end)`` no passed service probe backs, from ``(at, passed)``
+    probe results of the machine.
+
+    The rental is backed from its start when the machine's last probe before it passed no
+    more than ``valid_s`` earlier; a probe inside the rental then switches the backing on
+    (passed) or off (failed) from its time on. Without a probe, nothing is backed: a
+    provider's self-reports alone never outweigh a renter's claim.
+    """
+    ordered = sorted(probes)
+    last = [(at, ok) for at, ok in ordered if at <= start][-1:]
+    backed = bool(last) and last[0][1] and last[0][0] >= start - valid_s
+    spans: list[Interval] = []
+    since = start
+    for at, ok in ordered:
+        if not start < at < end or ok == backed:
+            continue
+        if not backed:
+            spans.append((since, at))
+        since, backed = at, ok
+    if not backed:
+        spans.append((since, end))
     return merge(spans)
 
 

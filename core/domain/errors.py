@@ -38,6 +38,19 @@ class CoreError(Exception):
     def __str__(self) -> str:
         return self.user_message if not self.hint else f"{self.user_message} {self.hint}"
 
+    def as_reason(self, limit: int = 300) -> dict[str, object]:
+        """The error as a notification's ``reason`` fields: the English text, and the
+        catalogue key with its parameters so the recipient reads it in their language."""
+        fields: dict[str, object] = {"reason": self.user_message[:limit]}
+        if self.key:
+            fields |= {"reason_key": self.key, "reason_params": _plain(self.params)}
+        return fields
+
+
+def _plain(params: dict[str, object]) -> dict[str, object]:
+    """Parameters as JSON keeps them (an outbox payload): numbers and text, the rest as text."""
+    return {k: v if isinstance(v, int | str) else str(v) for k, v in params.items()}
+
 
 class IllegalTransition(CoreError):
     """A rental state change that the lifecycle does not allow."""

@@ -74,6 +74,11 @@ class Machine:
     registries: str = ""  # allowed registries for custom images, space separated, lower case
     max_ports: int = 0
     offer_json: str = ""  # the offer as reported, to notice changes
+    # the service's own probe (core.domain.verification): what its last pass verified, until
+    # when, and when a provider's /resume asked for a probe that has not started yet
+    verified_until: int | None = None
+    verified_json: str = ""
+    probe_requested_at: int | None = None
     id: int | None = None
 
 
@@ -308,6 +313,24 @@ class AgentCommandRecord:
     delivered_at: int | None = None
     result_json: str | None = None
     done_at: int | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class MachineProbe:
+    """One probe of a machine by the service (core.domain.verification.ProbeStatus): the
+    GPUs it asked for, what the agent answered (its access details, JSON) and the verdict.
+    Its id is the ``rental_id`` of its ``probe``/``unprobe`` agent commands."""
+
+    machine_id: int
+    status: str
+    gpu_uuids_json: str
+    created_at: int
+    answer_json: str | None = None
+    finished_at: int | None = None
+    reason: str | None = None
+    seen_fingerprint: str | None = None
+    ended: bool = False  # the unprobe command was queued
     id: int | None = None
 
 

@@ -29,6 +29,7 @@ from core.wire import (
 
 log = logging.getLogger(__name__)
 REVOKE_SLACK_S = 86_400  # a revoke stays runnable a day past the key's own expiry
+PROBE_KINDS = ("probe", "unprobe")  # their rental_id is a probe's id (core.services.probes)
 
 
 class AgentCommandService(Service):
@@ -76,15 +77,7 @@ class AgentCommandService(Service):
     async def _append(
         self, machine_id: int, kind: str, rental_id: int, payload: dict, valid_until: int
     ) -> AgentCommand:
-        record = AgentCommandRecord(
-            machine_id=machine_id,
-            seq=0,
-            kind=kind,
-            rental_id=rental_id,
-            payload_json=json.dumps(payload, separators=(",", ":"), sort_keys=True),
-            created_at=self.clock.now(),
-            expires_at=valid_until,
-        )
+        record = command_record(machine_id, kind, rental_id, payload, self.clock.now(), valid_until)
         async with self.uow() as uow:
             await uow.agent_commands.append(record)
             await uow.commit()
@@ -138,6 +131,10 @@ class AgentCommandService(Service):
                     ignored.append(result.command_id)  # answered before: a replay
                     continue
                 accepted.append(cmd.id)
+                if cmd.kind in PROBE_KINDS:  # the service's own check: no rental, no evidence
+                    if cmd.kind == "probe":
+                        await uow.probes.answer(cmd.rental_id, machine_id, text)
+                    continue
                 staged += [(ev.rental_id or cmd.rental_id, ev, cmd.id) for ev in result.evidence]
                 if cmd.kind == "grant" and cmd.expires_at >= now:
                     outcomes.append((cmd.rental_id, result))
@@ -222,6 +219,21 @@ def _wire(c: AgentCommandRecord) -> AgentCommand:
         instance=InstanceRequest(**payload["instance"]) if payload.get("instance") else None,
         issued_at=c.created_at,
         valid_until=c.expires_at,
+    )
+
+
+def command_record(
+    machine_id: int, kind: str, rental_id: int, payload: dict, now: int, valid_until: int
+) -> AgentCommandRecord:
+    """A command row to append (its seq is assigned by ``uow.agent_commands.append``)."""
+    return AgentCommandRecord(
+        machine_id=machine_id,
+        seq=0,
+        kind=kind,
+        rental_id=rental_id,
+        payload_json=json.dumps(payload, separators=(",", ":"), sort_keys=True),
+        created_at=now,
+        expires_at=valid_until,
     )
 
 

@@ -35,6 +35,7 @@ from core.services.machine_specs import (
     spec_values,
 )
 from core.services.providers import hash_token
+from core.services.verification import refresh_listings
 from core.wire import Heartbeat, HeartbeatAck
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class AgentService(Service):
                     or now - last > HEARTBEAT_COVERAGE
                     or inventory_json(hb) != state.inventory_json
                     or offer_json(hb) != state.offer_json
+                    or _endpoint(hb) != (state.ssh_host, state.ssh_port, state.host_key_fp)
                     or beat_ready(hb) != machine_ready(state)  # its listings' ``ready``
                 ):
                     slow.append((i, state.id))
@@ -179,6 +181,8 @@ class AgentService(Service):
                 machine.inventory_json = inventory
                 apply_offer(machine, hb)
                 await sync_inventory(uow, machine, hb, now)
+            # the endpoint, host key or GPUs may differ from what the service probed
+            await refresh_listings(uow, machine, now)
             if machine_ready(machine) != was_ready:
                 await uow.listings.set_ready_for_machine(machine.id, machine_ready(machine))
             if machine.status in (MachineStatus.PENDING, MachineStatus.OFFLINE):
@@ -284,6 +288,11 @@ class AgentService(Service):
             await uow.listings.set_reliability_for_machine(machine_id, score)
             await uow.commit()
         return score
+
+
+def _endpoint(hb: Heartbeat) -> tuple[str | None, int | None, str | None]:
+    """Where renters connect: a change may void the service's verification (slow path)."""
+    return hb.ssh_host, hb.ssh_port, hb.host_key_fingerprint
 
 
 def _sample(machine_id: int, hb: Heartbeat, now: int) -> dict:

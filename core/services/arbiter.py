@@ -1,4 +1,5 @@
-"""The arbiter: decides disputed rentals from the evidence the agent and the service recorded.
+"""The arbiter: decides disputed rentals from the evidence the agent and the service recorded,
+the service's own probes of the machine weighing over the agent's reports about itself.
 
 A dispute is decided once ``arbiter_delay_s`` has passed since it was opened (the agent's
 buffered beats and SSH logs have arrived by then) and before the escrow's arbiter timeout,
@@ -15,8 +16,9 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-from core.domain.disputes import Decision, decide, outages_from
+from core.domain.disputes import Decision, decide, outages_from, unbacked_spans
 from core.domain.reliability import HEARTBEAT_COVERAGE
+from core.domain.verification import SERVICE_PROBE, VERIFIED_FOR_S
 from core.errors import CoreError
 from core.services.isolation import json_object
 
@@ -50,15 +52,32 @@ async def _readable_evidence(uow: UnitOfWork, rental_id: int) -> list[tuple[int,
 
 
 async def evidence_of(uow: UnitOfWork, rental_id: int) -> list[tuple[str, int, dict]]:
-    return [(kind, at, data) for _, kind, at, data in await _readable_evidence(uow, rental_id)]
+    """The rental's readable evidence (agents' and the service's heartbeat records); a
+    ``service_probe`` record there is not the service's and is left out."""
+    return [
+        (kind, at, data)
+        for _, kind, at, data in await _readable_evidence(uow, rental_id)
+        if kind != SERVICE_PROBE
+    ]
+
+
+async def service_probes(uow: UnitOfWork, rental: Rental, end: int) -> list[tuple[str, int, dict]]:
+    """The service's own probes of the rental's machine that bear on it: from one
+    verification's worth before its start to its end, as ``service_probe`` evidence."""
+    start = rental.started_at or end
+    verdicts = await uow.probes.verdicts(rental.machine_id, start - VERIFIED_FOR_S, end)
+    return [(SERVICE_PROBE, at, {"passed": passed}) for at, passed in verdicts]
 
 
 async def decision_for(uow: UnitOfWork, rental: Rental) -> Decision:
-    """What the arbiter awards for ``rental`` given the evidence recorded so far; a record
-    that does not hold what its kind must is left out (logged with its id), never fatal."""
+    """What the arbiter awards for ``rental`` given the evidence recorded so far: down time
+    from the heartbeats, and every second no passed service probe backs (the agent's own
+    reports never win against the renter's claim alone). A record that does not hold what its
+    kind must is left out (logged with its id), never fatal."""
     end = min(rental.ended_at or 0, rental.paid_until or 0)
     start = rental.started_at or end
-    rows = await _readable_evidence(uow, rental.id)
+    end = max(start, end)
+    rows = [row for row in await _readable_evidence(uow, rental.id) if row[1] != SERVICE_PROBE]
 
     def skipped(position: int, exc: Exception) -> None:
         record = rows[position][0]
@@ -66,7 +85,9 @@ async def decision_for(uow: UnitOfWork, rental: Rental) -> Decision:
 
     records = [(kind, at, data) for _, kind, at, data in rows]
     outages = outages_from(records, grace_s=HEARTBEAT_COVERAGE, on_bad=skipped)
-    return decide(start, max(start, end), rental.price_per_hour, outages)
+    probes = [(at, data["passed"]) for _, at, data in await service_probes(uow, rental, end)]
+    unbacked = unbacked_spans(probes, start, end, VERIFIED_FOR_S)
+    return decide(start, end, rental.price_per_hour, [*outages, *unbacked])
 
 
 def due_for_decision(rental: Rental, now: int, delay_s: int, timeout_s: int) -> bool:

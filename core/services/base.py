@@ -33,6 +33,7 @@ class UnitOfWork(Protocol):
     gpu_samples: Any
     processed_updates: Any
     payouts: Any  # held payouts (core/db/payouts.py)
+    probes: Any
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

@@ -64,7 +64,7 @@ async def _sync_listings(uow: UnitOfWork, machine: Machine, hb: Heartbeat, now: 
                 region=machine.region,
                 created_at=now,
                 status=ListingStatus.PAUSED,  # offered once the provider sets a price
-                verified=True,  # the model was read through NVML, not typed in
+                verified=False,  # a claim of the agent: only the service's probe verifies
                 ready=machine_ready(machine),
             )
         )

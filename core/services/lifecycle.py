@@ -86,7 +86,7 @@ class RentalLifecycle(Provisioning, Service):
                 log.warning("signature of unknown kind %s ignored", kind)
                 return
         except PaymentError as exc:
-            await self._payment_failed(rental.id, kind, exc.user_message)
+            await self._payment_failed(rental.id, kind, exc)
             return
         # one transaction: a stop that settles at once never shows "ended" without the receipt
         await self.chain_events(receipt.events)
@@ -148,7 +148,7 @@ class RentalLifecycle(Provisioning, Service):
             )
             await uow.commit()
 
-    async def _payment_failed(self, rental_id: int, kind: str, reason: str) -> None:
+    async def _payment_failed(self, rental_id: int, kind: str, exc: PaymentError) -> None:
         async with self.uow() as uow:
             rental = await uow.rentals.get(rental_id)
             if kind == "open" and rental.state == S.AWAITING_PAYMENT:
@@ -157,7 +157,7 @@ class RentalLifecycle(Provisioning, Service):
                 uow,
                 user_id=rental.renter_id,
                 kind="payment_failed",
-                payload={"rental_id": rental_id, "kind": kind, "reason": reason[:200]},
+                payload={"rental_id": rental_id, "kind": kind, **exc.as_reason(200)},
                 dedupe_key=f"payfail:{rental_id}:{kind}:{self.clock.now()}",
                 now=self.clock.now(),
             )

@@ -19,6 +19,7 @@ from core.domain.rentals import RentalState as S
 from core.errors import Conflict, Forbidden, NotFound, ValidationError, WalletError
 from core.ports import Clock, SignatureRequest, SignatureVerifier, WalletPort
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, require
+from core.services.verification import probeable
 from core.services.views import (
     AgentTokenView,
     EarningsView,
@@ -283,8 +284,9 @@ class ProviderService(Service):
 
     async def pause(self, who: Principal, machine_name: str | None, paused: bool) -> Notice:
         """Stop (or resume) offering a machine; a running rental is not affected. Resuming
-        also puts a machine back on the market that was taken off because a grant failed
-        (``failing``): the provider says it is fixed."""
+        also puts a machine back on the market that was taken off because a grant or probe
+        failed (``failing``): the provider says it is fixed; a machine the service can probe
+        comes back only once its probe passes (``core.services.probes``)."""
         _private_only(who)
         async with self.uow() as uow:
             provider = await self._provider(uow, who)
@@ -292,6 +294,7 @@ class ProviderService(Service):
                 machines = list(await uow.machines.for_provider(provider.id))
             else:
                 machines = [await self._machine(uow, who, machine_name)]
+            checking: list[str] = []
             for m in machines:
                 if paused:
                     m.status = MachineStatus.PAUSED
@@ -300,6 +303,10 @@ class ProviderService(Service):
                         [ListingStatus.AVAILABLE, ListingStatus.OFFLINE, ListingStatus.FAILING],
                         ListingStatus.PAUSED,
                     )
+                elif m.status == MachineStatus.FAILING and probeable(m):
+                    # back only once the service's own probe passes (core.services.probes)
+                    m.probe_requested_at = self.clock.now()
+                    checking.append(m.name)
                 elif m.status in (MachineStatus.PAUSED, MachineStatus.FAILING):
                     m.status = (
                         MachineStatus.ONLINE if m.last_heartbeat_at else MachineStatus.PENDING
@@ -314,7 +321,10 @@ class ProviderService(Service):
                         if back and x.price_per_hour > 0:
                             x.status = target
             await uow.commit()
-        names = ", ".join(m.name for m in machines) or "-"
+        names = ", ".join(m.name for m in machines if m.name not in checking) or "-"
+        if checking:
+            probing = {"machines": ", ".join(checking), "offered": names}
+            return Notice("provider.resume_probing", probing)
         return Notice("provider.paused" if paused else "provider.resumed", {"machines": names})
 
     async def earnings(self, who: Principal) -> EarningsView:

@@ -15,13 +15,13 @@ import re
 from typing import TYPE_CHECKING
 
 from core.domain.instances import failure_kind
-from core.domain.listings import ListingStatus, MachineStatus
 from core.domain.model import Rental
 from core.domain.rentals import RentalState as S
 from core.errors import PaymentError
 from core.ports import AccessGrant, AccessInfo
 from core.services.base import UnitOfWork, enqueue
 from core.services.instances import gpu_uuids, request_of, view_of
+from core.services.verification import refresh_listings, take_off_market
 
 if TYPE_CHECKING:
     from core.services.lifecycle import RentalLifecycle
@@ -127,10 +127,8 @@ async def _failed(uow: UnitOfWork, rental: Rental, reason: str, now: int) -> Non
     kind = failure_kind(reason)
     rental.cancel_reason = f"{SETUP_FAILED}: {kind}"
     machine = await uow.machines.get(rental.machine_id)
-    machine.status = MachineStatus.FAILING
-    await uow.listings.set_status_for_machine(
-        machine.id, [ListingStatus.AVAILABLE, ListingStatus.OFFLINE], ListingStatus.FAILING
-    )
+    await take_off_market(uow, machine)
+    await refresh_listings(uow, machine, now)
     instance = view_of(rental)
     await enqueue(
         uow,

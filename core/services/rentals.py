@@ -112,7 +112,8 @@ class RentalService(Service):
             nxt = exc.next_best
             kind, payload["next_best"] = "confirm_taken", asdict(nxt) if nxt else None
         except CoreError as exc:
-            kind, payload["reason"] = "confirm_failed", exc.user_message[:300]
+            kind = "confirm_failed"
+            payload |= exc.as_reason(300)
         async with self.uow() as uow:
             now, key = self.clock.now(), f"resume:{rental_id}:{kind}"
             await enqueue(uow, user_id=user_id, kind=kind, payload=payload, dedupe_key=key, now=now)

@@ -275,3 +275,21 @@ def test_chart_draws_load_low_and_temperature_high():
     assert min(load_rows) > max(temp_rows)  # 20 % sits lower than 80 on the same scale
     assert status_chart(history[:1], now) is None  # one point is no line
     assert status_chart([(now - 7200, [[50, 50]]), (now - 7100, [[50, 50]])], now) is None
+
+
+def test_a_chain_refusal_reads_in_the_recipients_language():
+    from bot.common.render import outbox
+
+    refused = {
+        "rental_id": 3,
+        "kind": "open",
+        "reason": "The token issuer has blocked this address; nothing was charged.",
+        "reason_key": "chain.deposit_too_small",
+        "reason_params": {"minimum": "1.00 USDC"},
+    }
+    de = outbox(DueMessage(1, 1, "telegram", "1", "de", "payment_failed", refused, True, 0))
+    assert "unter dem Minimum des Escrow-Vertrags von 1.00 USDC" in de
+    assert "blocked" not in de  # no English sentence inside the German one
+    unknown = {**refused, "reason_key": "chain.no_such_entry"}
+    en = outbox(DueMessage(1, 1, "telegram", "1", "en", "payment_failed", unknown, True, 0))
+    assert "The token issuer has blocked this address" in en  # the stored English text

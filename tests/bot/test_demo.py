@@ -50,6 +50,6 @@ async def test_the_dispute_demo_refunds_the_outage_from_the_evidence():
     lines: list[str] = []
     figures = await run_demo(lines.append, dispute=True, engine=None)
     text = "\n".join(lines)
-    assert "/dispute" in text and "decided from the agent's evidence" in text
+    assert "/dispute" in text and "decided from the evidence" in text
     assert figures.conserved
     assert figures.renter_credit > 0  # the outage came back to the renter

@@ -17,7 +17,8 @@ from core.domain.reliability import HEARTBEAT_COVERAGE
 from core.domain.rentals import RentalState as S
 from core.fakes.clock import FakeClock
 from tests.contracts.chain_support import PRICE, USDC, dev_app, rentals_of
-from tests.support import add_provider, heartbeat, renter
+from tests.probing import probed_heartbeat, verify
+from tests.support import add_provider, renter
 
 FAUCET = 1_000 * USDC
 
@@ -168,19 +169,23 @@ async def test_reverts_become_user_facing_errors(app: App) -> None:
     history = await app.notifications.history(bob.user_id)
     assert [k for k, _, _ in history] == ["wallet_connected", "payment_failed"]
     assert "signature" in str(history[1][1]["reason"]).lower()
+    assert history[1][1]["reason_key"].startswith("chain.")  # so it reads in the user's language
     assert await _balance(app, app.wallet.address_of(bob.user_id)) == FAUCET
 
 
 async def test_the_arbiter_refunds_an_outage_on_chain_within_the_bill(app: App) -> None:
     _, machine_id = await add_provider(app, "prov", ["rtx4090"], PRICE)
+    await app.agents.heartbeat(machine_id, probed_heartbeat(["rtx4090"], 1))
+    # the service's own probe passed before the rental: only then do heartbeats back the bill
+    assert (await verify(app, machine_id))["judged"] == 1
     alice = await renter(app)
     quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
     await app.rentals.confirm(alice, quote.rental_id)
     await app.wallet.approve(next(iter(app.wallet.pending)))
     await app.settle()
-    await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], 2))
+    await app.agents.heartbeat(machine_id, probed_heartbeat(["rtx4090"], 2))
     app.clock.advance(900)  # the machine is silent for 15 minutes, then beats again
-    await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], 3))
+    await app.agents.heartbeat(machine_id, probed_heartbeat(["rtx4090"], 3))
     await app.rentals.dispute(alice, None, "GPU vanished")
     await app.wallet.approve(next(iter(app.wallet.pending)))
     app.clock.advance(app.lifecycle.rules.arbiter_delay_s)

@@ -168,3 +168,24 @@ def test_every_chain_text_has_german_with_the_same_placeholders() -> None:
     for key, english in _TEXTS.items():
         assert f"err.chain.{key}" in german, key
         assert english.format(**sample) and german[f"err.chain.{key}"].format(**sample)
+
+
+@ON_CIRCLE_USDC
+async def test_a_refusal_only_at_mining_is_read_from_a_replay_not_left_generic(sb: Sandbox) -> None:
+    """The dry run passes; the issuer pauses the token before the transaction is mined."""
+
+    class PausedInBetween(Relayer):
+        async def _prepare(self, call: Any) -> dict[str, Any]:
+            tx = await super()._prepare(call)
+            sb.pause_token()
+            return tx
+
+    clock = FakeClock(sb.next_timestamp())
+    w3 = AsyncWeb3(_ClockedTesterProvider(sb.tester, clock))
+    escrow = w3.eth.contract(address=sb.escrow.address, abi=sb.escrow.abi)
+    relayer = PausedInBetween(
+        w3, sb.accounts["operator"], fees=DEV_FEES, fixed_gas=DEV_GAS, decoder=DECODER
+    )
+    with pytest.raises(Reverted) as caught:
+        await relayer.send(_open_call(sb)(escrow, None), what="payment")
+    _assert_reads(caught.value, "token_paused", "Pausable: paused")

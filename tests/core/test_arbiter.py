@@ -7,7 +7,8 @@ from core.domain.listings import ListingQuery
 from core.domain.reliability import HEARTBEAT_COVERAGE, HEARTBEAT_INTERVAL
 from core.domain.rentals import RentalState
 from core.services.arbiter import evidence_hash
-from tests.support import add_provider, heartbeat, renter
+from tests.probing import answer_probes, probed_heartbeat, use_fake_hosts, verify
+from tests.support import add_provider, renter
 
 PRICE = 650_000  # $0.65/h
 
@@ -17,8 +18,15 @@ async def _rental(app, rental_id):
         return await uow.rentals.get(rental_id)
 
 
-async def _active_rental(app, clock):
+def heartbeat(gpus, seq):
+    return probed_heartbeat(gpus, seq)
+
+
+async def _active_rental(app, clock, *, probed=True):
     _, machine_id = await add_provider(app, "prov", ["rtx4090"], PRICE)
+    await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], 1))
+    if probed:  # the service's own probe passed before the rental
+        assert (await verify(app, machine_id))["judged"] == 1
     alice = await renter(app)
     quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
     await app.rentals.confirm(alice, quote.rental_id)
@@ -112,3 +120,57 @@ async def test_when_the_arbiter_cannot_act_finalize_applies_the_bill(app, clock)
     clock.advance(app.escrow.arbiter_timeout)
     assert (await app.lifecycle.tick())["finalized"] == 1
     assert (await _rental(app, rental_id)).state == RentalState.RESOLVED
+
+
+async def test_the_agents_self_reports_alone_cannot_win_a_dispute(app, clock):
+    """No passed probe of the service backs the machine: regular heartbeats and a passed
+    self-test of the agent (and even a "service_probe" record it slipped into its evidence)
+    do not outweigh the renter's claim."""
+    from core.domain.model import EvidenceRecord
+
+    alice, machine_id, rental_id = await _active_rental(app, clock, probed=False)
+    async with app.rentals.uow() as uow:
+        for kind, data in (("selftest", '{"success":true}'), ("service_probe", '{"passed":true}')):
+            uow.evidence.add(EvidenceRecord(machine_id, rental_id, kind, 1, 1, data))
+        await uow.commit()
+    for seq in range(2, 12):
+        clock.advance(HEARTBEAT_COVERAGE)
+        await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], seq))
+    await _dispute(app, alice, "there was never a GPU")
+    clock.advance(app.lifecycle.rules.arbiter_delay_s)
+    assert (await app.lifecycle.tick())["decided"] == 1
+    r = await _rental(app, rental_id)
+    assert r.dispute_outcome == "renter"
+    assert r.provider_net == 0 and r.refund == r.deposit
+
+
+async def test_a_probe_that_failed_during_the_rental_ends_the_providers_pay_there(app, clock):
+    who, machine_id = await add_provider(app, "prov", ["rtx4090", "rtx4090"], PRICE)
+    await app.agents.heartbeat(machine_id, heartbeat(["rtx4090", "rtx4090"], 1))
+    hosts = use_fake_hosts(app)
+    await verify(app, machine_id, hosts)
+    await answer_probes(app, machine_id, hosts)  # the unprobe
+    alice = await renter(app)
+    quote = await app.market.quote(alice, ListingQuery(model="rtx4090", gpu_count=1), 3 * 3600)
+    await app.rentals.confirm(alice, quote.rental_id)
+    await app.wallet.approve(next(iter(app.wallet.pending)))
+    await app.settle()
+    started = (await _rental(app, quote.rental_id)).started_at
+    for seq in range(2, 6):  # a minute of regular beats
+        clock.advance(HEARTBEAT_INTERVAL)
+        await app.agents.heartbeat(machine_id, heartbeat(["rtx4090", "rtx4090"], seq))
+    # the machine moves (its verification no longer holds), is probed again on the idle
+    # GPU, and that probe fails
+    moved = probed_heartbeat(["rtx4090", "rtx4090"], 6, host="127.0.0.2")
+    await app.agents.heartbeat(machine_id, moved)
+    await verify(app, machine_id, hosts, host="127.0.0.2", shown_uuids=[])
+    failed_at = clock.now()
+    clock.advance(HEARTBEAT_INTERVAL)
+    moved = probed_heartbeat(["rtx4090", "rtx4090"], 7, host="127.0.0.2")
+    await app.agents.heartbeat(machine_id, moved)
+    await _dispute(app, alice, "the GPU was gone")
+    clock.advance(app.lifecycle.rules.arbiter_delay_s)
+    assert (await app.lifecycle.tick())["decided"] == 1
+    r = await _rental(app, quote.rental_id)
+    gross = billed(failed_at - started, PRICE)  # backed until the failed probe, not after
+    assert r.provider_net + r.fee == gross and r.dispute_outcome == "renter"

@@ -4,7 +4,10 @@ The nodes carry NVIDIA's real numbers (character major 195, minor = GPU index, n
 with no driver behind them, so inside a container opening a granted one fails with ENXIO ("No
 such device or address") while opening one the device cgroup denies fails with EPERM: a test
 can tell "not granted" from "granted but fake". nvidia-uvm's major is dynamic on a real host;
-511 (unassigned) stands in. UUIDs are made up per harness, in NVML's "GPU-<uuid>" form.
+511 (unassigned) stands in. The UUIDs, in NVML's "GPU-<uuid>" form, are those
+``rigshare-agent --simulate`` reports for the same index (``simulated_uuid``): the GPU behind
+each node is known to the agent and to the test images' stand-in nvidia-smi alike
+(``tests/engine/gpu_tools.py``), as the driver knows it on a real host.
 
 The CDI spec is what nvidia-ctk would generate for these GPUs: kind ``nvidia.com/gpu``, one
 device per GPU named both by UUID and by index, and the control nodes as common edits.
@@ -15,9 +18,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from provider_agent.simulated_probe import simulated_uuid
 
 NVIDIA_MAJOR = 195
 NVIDIACTL_MINOR = 255
@@ -54,7 +58,7 @@ def make_fake_gpus(device_dir: Path, count: int = 4) -> FakeGpus:
     for index in range(count):
         node = device_dir / f"nvidia{index}"
         _mknod(node, NVIDIA_MAJOR, index)
-        gpus.append(FakeGpu(index, f"GPU-{uuid.uuid4()}", index, node, f"/dev/nvidia{index}"))
+        gpus.append(FakeGpu(index, simulated_uuid(index), index, node, f"/dev/nvidia{index}"))
     control = []
     for name, major, minor in (
         ("nvidiactl", NVIDIA_MAJOR, NVIDIACTL_MINOR),

@@ -5,7 +5,8 @@ gzip layer and the image config as blobs, then a Docker v2 schema 2 manifest und
 Importing into dockerd and pushing from there (the obvious route) took 55 s per harness on a
 2-core machine, nearly all of it dockerd re-compressing the layers; the layers here are
 compressed once, when they are built and cached. What the engines pull is the same kind of
-image either way, and podman's harness needs no dockerd to get it.
+image either way, and podman's harness needs no dockerd to get it. The Debian images get a
+second layer with a stand-in ``nvidia-smi`` (``tests/engine/gpu_tools.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import IO
 from urllib.parse import urlencode, urlsplit
 
 from tests.engine.daemons import HarnessError
+from tests.engine.gpu_tools import ToolsLayer, tools_layer
 from tests.engine.imagebuild import LayerBlob
 from tests.engine.recipes import PATH, ImageRecipe
 from tests.engine.registry import Registry
@@ -29,16 +31,21 @@ LAYER_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 def publish(registry: Registry, recipe: ImageRecipe, layer: LayerBlob) -> str:
     """Push ``recipe``'s image; the reference the registry now serves. HarnessError on any
     refusal from the registry."""
-    config = json.dumps(_image_config(recipe, layer), sort_keys=True).encode()
+    tools = tools_layer() if recipe.builder == "mmdebstrap" else None  # python3 inside
+    config = json.dumps(_image_config(recipe, layer, tools), sort_keys=True).encode()
     config_digest = f"sha256:{hashlib.sha256(config).hexdigest()}"
     with layer.path.open("rb") as body:
         _put_blob(registry, recipe.repository, layer.digest, body, layer.size)
+    layers = [{"mediaType": LAYER_TYPE, "size": layer.size, "digest": layer.digest}]
+    if tools is not None:
+        _put_blob(registry, recipe.repository, tools.digest, tools.blob, len(tools.blob))
+        layers.append({"mediaType": LAYER_TYPE, "size": len(tools.blob), "digest": tools.digest})
     _put_blob(registry, recipe.repository, config_digest, config, len(config))
     manifest = {
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
         "config": {"mediaType": CONFIG_TYPE, "size": len(config), "digest": config_digest},
-        "layers": [{"mediaType": LAYER_TYPE, "size": layer.size, "digest": layer.digest}],
+        "layers": layers,
     }
     response = registry.request(
         "PUT",
@@ -51,20 +58,24 @@ def publish(registry: Registry, recipe: ImageRecipe, layer: LayerBlob) -> str:
     return recipe.reference(registry.address)
 
 
-def _image_config(recipe: ImageRecipe, layer: LayerBlob) -> dict[str, object]:
+def _image_config(
+    recipe: ImageRecipe, layer: LayerBlob, tools: ToolsLayer | None
+) -> dict[str, object]:
+    diff_ids = [layer.diff_id] + ([tools.diff_id] if tools else [])
     return {
         "architecture": _architecture(),
         "os": "linux",
         "created": layer.created,
         "config": {"Cmd": list(recipe.cmd), "Env": [f"PATH={PATH}"]},
-        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [
             {
                 "created": layer.created,
                 "created_by": f"rigshare test recipe {recipe.name}: {recipe.builder} "
                 + " ".join(recipe.packages),
             }
-        ],
+        ]
+        + ([{"created": layer.created, "created_by": "stand-in nvidia-smi"}] if tools else []),
     }
 
 

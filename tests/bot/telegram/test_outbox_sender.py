@@ -112,7 +112,7 @@ async def test_key_file_as_a_document_then_scrubbed(tg):
         ("rigshare-5.key", b"-----BEGIN OPENSSH PRIVATE KEY-----\nx\n")
     ]
     ((_, payload, sent_at),) = await tg.app.notifications.history(alice)
-    assert payload == {"scrubbed": True} and sent_at is not None
+    assert payload == {"rental_id": 5, "scrubbed": True} and sent_at is not None
 
 
 async def test_two_processes_sending_at_once_deliver_each_message_once(settings, clock):

@@ -101,15 +101,22 @@ async def test_events_updates_extensions_and_pings(dapp, db, wc_clock):
     assert wallet.session_of(1)[0] == other.address
     expiry = wallet.session_of(1)[2]
     assert (await peer.extend(expiry - 10))["error"]["code"] == p.INVALID_EXTEND
-    assert (await peer.extend(wc_clock.now() + 8 * 86400))["error"]["code"] == p.INVALID_EXTEND
-    assert (await peer.extend(expiry + 3600))["result"] is True
+    assert (await peer.call("wc_sessionExtend", []))["error"]["code"] == p.INVALID_EXTEND
+    assert wallet.session_of(1)[2] == expiry
+    assert (await peer.extend(expiry + 3600))["result"] is True  # the older explicit expiry
     assert wallet.session_of(1)[2] == expiry + 3600
+    assert (await peer.extend(wc_clock.now() + 8 * 86400))["result"] is True  # cut to 7 days
+    assert wallet.session_of(1)[2] == wc_clock.now() + 7 * 86400
+    wc_clock.advance(86400)
+    assert (await peer.extend())["result"] is True  # params {}, as every JS SDK sends it
+    expiry = wc_clock.now() + 7 * 86400
+    assert wallet.session_of(1)[2] == expiry
     assert (await peer.ping())["result"] is True  # wallet -> dapp
     assert await wallet.ping(1, 3.0) is True  # dapp -> wallet
     assert (await peer.call("wc_doSomething", {}))["error"]["code"] == p.INVALID_METHOD
     async with wallet.store.uow() as uow:  # what changed is stored
         row = await uow.wallet_sessions.get(1)
-    assert (row.address, row.expiry) == (other.address, expiry + 3600)
+    assert (row.address, row.expiry) == (other.address, expiry)
 
 
 @pytest.mark.parametrize(
@@ -138,11 +145,13 @@ async def test_a_bad_settle_is_refused_and_deleted(dapp, approve, reason):
 
 async def test_session_expiry_ends_the_session_and_its_requests(dapp, wc_clock):
     wallet, events, new_peer = dapp
-    await linked(wallet, events, new_peer, expiry=wc_clock.now() + 100)
+    peer = await linked(wallet, events, new_peer, expiry=wc_clock.now() + 100)
     await wallet.request_signature(1, "r1", personal("x"), wc_clock.now() + 300)
     wc_clock.advance(101)
     assert await events.wait("disconnected") == ("disconnected", 1, "the session expired")
     assert await events.wait("failed") == ("failed", "r1", "the wallet session ended")
+    await until(lambda: peer.deleted is not None)  # not silently: the wallet is told as well
+    assert peer.deleted == {"code": p.USER_DISCONNECTED, "message": "Session expired."}
     async with wallet.store.uow() as uow:
         assert await uow.wallet_sessions.get(1) is None
 
@@ -296,3 +305,26 @@ async def test_a_session_on_another_chain_is_not_used(dapp, wc_clock):
     link = await wallet.request_signature(1, "r1", personal("x"), wc_clock.now() + 300)
     assert link.wc_uri is not None
     assert wallet.client.links[1].pairing.chain_id == 80002
+
+
+async def test_a_wallet_that_settles_through_the_relay_call(dapp, wc_clock):
+    """A wallet on a current SDK approves with the relay's wc_approveSession (one call: the
+    proposal's answer and the settle); the session works like any other."""
+    wallet, events, new_peer = dapp
+    peer = await linked(wallet, events, new_peer, relay_approve=True)
+    await wallet.request_signature(1, "r1", personal("hello"), wc_clock.now() + 300)
+    signature = await peer.sign()
+    assert await events.wait("signed") == ("signed", "r1", signature)
+
+
+async def test_an_expiry_while_the_relay_is_away_does_not_wait_for_it(dapp, relay, wc_clock):
+    wallet, events, new_peer = dapp
+    await linked(wallet, events, new_peer, expiry=wc_clock.now() + 100)
+    await relay.stop()
+    await until(lambda: not wallet.relay.connected.is_set())
+    wc_clock.advance(101)  # the sweep runs every 50 ms; telling the wallet would wait 3 s
+    assert await events.wait("disconnected", within=1.5) == (
+        "disconnected",
+        1,
+        "the session expired",
+    )

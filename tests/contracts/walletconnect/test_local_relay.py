@@ -119,3 +119,67 @@ async def test_bad_requests_get_json_rpc_errors_and_binary_frames_work(relay):
         assert answer["id"] == 5 and len(answer["result"]) == 1
         await ws.close()
     assert relay.published == []
+
+
+async def test_sign_2_5_calls_publish_both_parts_and_subscribe_the_caller(timed):
+    """wc_proposeSession (the dapp) and wc_approveSession (the wallet), as current SDKs call
+    them: the relay publishes each part on its topic with the Sign tag and TTL, and subscribes
+    the caller to the topic it will hear back on (the SDK skips its own subscribe)."""
+    relay, clock = timed
+    pairing, session = topic_of(random_key()), topic_of(random_key())
+    dapp_got: list = []
+    wallet_got: list = []
+    dapp = await client(relay, dapp_got)
+    wallet = await client(relay, wallet_got)
+    await wallet.subscribe([pairing])  # the wallet scanned the URI
+    dapp.topics.add(pairing)  # what the SDK records with skipSubscribe
+    assert await dapp.call("wc_proposeSession", {"pairingTopic": pairing,
+                           "sessionProposal": "proposal", "ttl": 300,
+                           "correlationId": 1})  # fmt: skip
+    await until(lambda: wallet_got)
+    assert [(m.topic, m.message, m.tag) for m in wallet_got] == [(pairing, "proposal", 1100)]
+    wallet.topics.add(session)
+    params = {
+        "pairingTopic": pairing,
+        "sessionTopic": session,
+        "sessionProposalResponse": "answer",
+        "sessionSettlementRequest": "settle",
+        "correlationId": 1,
+    }
+    assert await wallet.call("wc_approveSession", params) is True
+    await until(lambda: dapp_got)  # the dapp hears the answer: the relay subscribed it
+    assert [(m.topic, m.message, m.tag) for m in dapp_got] == [(pairing, "answer", 1101)]
+    await dapp.subscribe([session])  # as the SDK does once it knows the session topic
+    await until(lambda: len(dapp_got) == 2)
+    assert (dapp_got[1].topic, dapp_got[1].message, dapp_got[1].tag) == (session, "settle", 1102)
+    await dapp.publish(session, "settle answer", tag=1103, ttl=300)
+    await until(lambda: len(wallet_got) == 2)  # the wallet was subscribed to the session topic
+    assert wallet_got[1].message == "settle answer"
+    assert all(m.expires_at == clock.t + 300 for m in relay.published)  # the Sign TTLs
+    bad = dict(params, sessionTopic="not a topic", sessionProposalResponse="again")
+    with pytest.raises(RelayRefused, match="-32602"):
+        await wallet.call("wc_approveSession", bad)
+    assert [m.message for m in relay.published] == ["proposal", "answer", "settle", "settle answer"]
+    for c in (dapp, wallet):
+        await c.stop()
+
+
+async def test_json_nested_too_deep_is_dropped_and_the_connection_serves_on(relay):
+    """A hostile peer's deeply nested frame: dropped, never an exception that ends the
+    connection (and never a C stack overflow where py-evm raised the recursion limit)."""
+    import sys
+
+    jwt = sign_jwt(new_seed(), sub="x", aud=relay.url, iat=int(time.time()))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # Python's default, as in a service without py-evm
+    try:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"{relay.url}/?projectId={PROJECT}&auth={jwt}")
+            await ws.send_str("[" * 50_000 + "]" * 50_000)
+            await ws.send_str(json.dumps({"id": 6, "jsonrpc": "2.0", "method": "irn_subscribe",
+                                          "params": {"topic": "cd" * 32}}))  # fmt: skip
+            answer = json.loads((await ws.receive(timeout=10)).data)
+            await ws.close()
+    finally:
+        sys.setrecursionlimit(limit)
+    assert answer["id"] == 6 and "result" in answer

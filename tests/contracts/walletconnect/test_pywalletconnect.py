@@ -78,7 +78,7 @@ async def test_pairing_settles_and_signs_typed_data_and_personal_sign(setup, wc_
         # pyWalletConnect derived the same session topic from its own key agreement
         assert session.topic == peer.client.wallet_id == topic_of(session.sym_key)
         assert wallet.session_of(7)[:2] == (account.address, "pyWalletConnect")
-        assert peer.proposed_chains == ["137", "137"]  # required and optional namespaces
+        assert peer.proposed_chains == ["137"]  # optional only: requiredNamespaces is {}
 
         request = open_request(account.address, wc_clock.now())
         sent = await wallet.request_signature(7, "pay-1", request, wc_clock.now() + 300)

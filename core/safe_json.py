@@ -1,4 +1,5 @@
-"""Request bodies as JSON, for every endpoint of ``bot.web`` that takes one.
+"""JSON from outside (agent API and signing page bodies, WalletConnect messages from wallets
+and the relay), parsed so that nothing a sender writes can do more than be refused.
 
 ``json.loads`` alone lets through what is not JSON (NaN, Infinity) and raises what an endpoint
 would not expect: a ValueError that is no JSONDecodeError for a number of more than 4,300
@@ -54,9 +55,11 @@ def _float(text: str) -> float:
     return value
 
 
-def parse_json(body: bytes) -> object:
+def parse_json(body: bytes | str) -> object:
     """``body`` as JSON; ValueError with a reason a client can act on for anything else: not
     UTF-8, not JSON, NaN or Infinity, a number of more than 4,300 digits, nesting too deep."""
+    if isinstance(body, str):
+        body = body.encode("utf-8", "surrogatepass")
     # before the parser: it recurses in C once per level, and a process that raised Python's
     # recursion limit (py-evm sets 100,000) crashes on a deep enough body instead of raising
     if nesting(body) > MAX_DEPTH:

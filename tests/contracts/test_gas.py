@@ -39,9 +39,15 @@ def test_every_goal_is_met_on_usdc_except_the_two_out_of_reach(rows: dict[str, R
     assert rows["start"].gas <= 31_500 and rows["stop"].gas <= 32_000
 
 
+# Rental ids hash the wall-clock quote time and the escrow's address, so the calldata of a
+# step that passes an id differs between the two runs by its zero bytes (4 gas) versus other
+# bytes (16 gas): at most 32 bytes * 12 gas. Anything above that is the token's own cost.
+ID_CALLDATA_SPREAD = 32 * 12
+
+
 def test_mock_usdc_figures_stay_below_the_real_tokens(rows: dict[str, Row]) -> None:
     for step, row in rows.items():
-        assert row.mock_gas <= row.gas, step
+        assert row.mock_gas <= row.gas + ID_CALLDATA_SPREAD, step
     assert rows[WHOLE].mock_gas <= 268_000
 
 

@@ -72,6 +72,7 @@ class WalletPeer:
         self.keys: dict[str, bytes] = {}
         self.session_topic: str | None = None
         self.deleted: dict | None = None  # the dapp's wc_sessionDelete params, once received
+        self.extended: dict | None = None  # the dapp's wc_sessionExtend params, once received
         self.requests: asyncio.Queue[Incoming] = asyncio.Queue()
         self._proposals: asyncio.Queue[Incoming] = asyncio.Queue()
         self._answers: dict[int, asyncio.Future] = {}
@@ -122,6 +123,9 @@ class WalletPeer:
                 await self.respond(item, True)
             elif item.method == "wc_sessionDelete":
                 self.deleted = item.params
+                await self.respond(item, True)
+            elif item.method == "wc_sessionExtend":  # from the dapp: agreed, as the SDK does
+                self.extended = item.params
                 await self.respond(item, True)
             else:
                 self.requests.put_nowait(item)

@@ -73,6 +73,7 @@ class WalletPeer:
         self.session_topic: str | None = None
         self.deleted: dict | None = None  # the dapp's wc_sessionDelete params, once received
         self.extended: dict | None = None  # the dapp's wc_sessionExtend params, once received
+        self.agrees_to_extend = True
         self.requests: asyncio.Queue[Incoming] = asyncio.Queue()
         self._proposals: asyncio.Queue[Incoming] = asyncio.Queue()
         self._answers: dict[int, asyncio.Future] = {}
@@ -126,7 +127,10 @@ class WalletPeer:
                 await self.respond(item, True)
             elif item.method == "wc_sessionExtend":  # from the dapp: agreed, as the SDK does
                 self.extended = item.params
-                await self.respond(item, True)
+                if self.agrees_to_extend:
+                    await self.respond(item, True)
+                else:
+                    await self.respond(item, error=(5000, "User rejected."))
             else:
                 self.requests.put_nowait(item)
 

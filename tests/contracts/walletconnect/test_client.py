@@ -166,7 +166,9 @@ async def test_a_bad_settle_is_refused_and_deleted(dapp, approve, reason):
 async def test_session_expiry_ends_the_session_and_its_requests(dapp, wc_clock):
     wallet, events, new_peer = dapp
     peer = await linked(wallet, events, new_peer, expiry=wc_clock.now() + 100)
+    peer.agrees_to_extend = False  # the request below asks for more time; this wallet says no
     await wallet.request_signature(1, "r1", personal("x"), wc_clock.now() + 300)
+    await until(lambda: peer.extended is not None)
     wc_clock.advance(101)
     assert await events.wait("disconnected") == ("disconnected", 1, "the session expired")
     assert await events.wait("failed") == ("failed", "r1", "the wallet session ended")

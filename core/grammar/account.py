@@ -146,6 +146,10 @@ def _add_machine(args: str) -> AddMachine:
     return AddMachine(machine=_machine(words[0]), region=region)
 
 
+# the last word of "/price box1 1000 confirm": the provider means a price that looks implausible
+_CONFIRM_WORDS = frozenset({"confirm", "confirmed", "bestätigen", "bestätigt"})
+
+
 def _price_cmd(args: str) -> Price:
     words = args.split()
     example = "/price box1 0.65 (dollars per GPU-hour)"
@@ -166,6 +170,9 @@ def _price_cmd(args: str) -> Price:
             "What price per GPU-hour? Try /price {machine} 0.65",
             machine=machine,
         )
+    confirmed = len(rest) > 1 and rest[-1] in _CONFIRM_WORDS
+    if confirmed:
+        rest = rest[:-1]
     if len(rest) > 1 and rest[-1] in ("usdc", "usd"):
         rest = rest[:-1]
     # the price is the word marked as money, else one with decimals, else the last word
@@ -177,6 +184,7 @@ def _price_cmd(args: str) -> Price:
         machine=machine,
         price_per_hour=_price(rest[at]),
         model=resolve_gpu(model).key if model else None,
+        confirmed=confirmed,
     )
 
 

@@ -35,3 +35,46 @@ async def test_addmachine_with_a_space_is_refused_and_shows_the_right_form(app, 
     assert not ok.error, ok.text
     added = {m.name: m.region for m in await app.providers.machines(who)}
     assert added["box2"] == "us-east"
+
+
+async def _prices(app, who) -> list[int]:
+    return [price for m in await app.providers.machines(who) for _, _, price, _ in m.listings]
+
+
+@pytest.mark.parametrize(
+    ("lang", "fragment"), [("en", "far above what GPUs rent for"), ("de", "weit über dem")]
+)
+async def test_implausible_price_asks_first_and_changes_nothing(app, lang, fragment):
+    who, _ = await _provider(app, lang)
+    dispatcher = Dispatcher(app)
+    reply = await dispatcher.handle_text(who, "/price prov-box 1000")
+    assert reply.error and fragment in reply.text, reply.text
+    assert "/price prov-box 1000.00 confirm" in reply.text
+    assert await _prices(app, who) == [650_000]  # nothing changed
+    # the button (or typing "confirm") sets it
+    assert [b.action for b in reply.buttons] == ["text:/price prov-box 1000.00 confirm"]
+    done = await dispatcher.handle_action(who, reply.buttons[0].action)
+    assert not done.error, done.text
+    assert await _prices(app, who) == [1_000_000_000]
+
+
+@pytest.mark.parametrize(("lang", "fragment"), [("en", "more than 5×"), ("de", "5-Fache")])
+async def test_big_jump_from_current_price_asks_first(app, lang, fragment):
+    who, _ = await _provider(app, lang)
+    reply = await Dispatcher(app).handle_text(who, "/price prov-box 6.50")
+    assert reply.error and fragment in reply.text, reply.text
+    assert await _prices(app, who) == [650_000]
+    ok = await Dispatcher(app).handle_text(who, "/price prov-box 0.90")  # a normal change
+    assert not ok.error and await _prices(app, who) == [900_000]
+
+
+@pytest.mark.parametrize(
+    ("lang", "fragment"),
+    [("en", "'prov-box' has no H100 80GB; its GPUs: 2× RTX 4090"),
+     ("de", "'prov-box' hat keine H100 80GB; ihre GPUs: 2× RTX 4090")],
+)  # fmt: skip
+async def test_price_for_a_model_the_machine_lacks_names_its_gpus(app, lang, fragment):
+    who, _ = await _provider(app, lang, gpus=("rtx4090", "rtx4090"))
+    reply = await Dispatcher(app).handle_text(who, "/price prov-box h100 0.5")
+    assert reply.error and fragment in reply.text, reply.text
+    assert "agent" not in reply.text.lower()

@@ -34,6 +34,7 @@ from core.services.wallets import CONNECT_TIMEOUT_S, challenge, new_pending, sto
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 TOKEN_PREFIX = "rsa_"
 MAX_MACHINES = 100
+_AGENT_AWAY = (MachineStatus.PENDING, MachineStatus.OFFLINE)
 
 
 def hash_token(token: str) -> str:
@@ -330,7 +331,13 @@ class ProviderService(Service):
                         if back and x.price_per_hour > 0:
                             x.status = target
             await uow.commit()
-        names = ", ".join(m.name for m in machines if m.name not in checking) or "-"
+        # an agent that is not online offers nothing, whatever /resume says
+        waiting = [] if paused else [m.name for m in machines if m.status in _AGENT_AWAY]
+        names = ", ".join(m.name for m in machines if m.name not in checking + waiting) or "-"
+        if waiting:
+            return Notice(
+                "provider.resume_waiting", {"machines": ", ".join(waiting), "offered": names}
+            )
         if checking:
             probing = {"machines": ", ".join(checking), "offered": names}
             return Notice("provider.resume_probing", probing)

@@ -78,3 +78,18 @@ async def test_price_for_a_model_the_machine_lacks_names_its_gpus(app, lang, fra
     reply = await Dispatcher(app).handle_text(who, "/price prov-box h100 0.5")
     assert reply.error and fragment in reply.text, reply.text
     assert "agent" not in reply.text.lower()
+
+
+@pytest.mark.parametrize(
+    ("lang", "fragment"),
+    [("en", "box2: off the market until its agent is online"),
+     ("de", "box2: nicht im Angebot, bis ihr Agent online ist")],
+)  # fmt: skip
+async def test_resume_of_a_machine_whose_agent_is_not_online_says_so(app, lang, fragment):
+    who, _ = await _provider(app, lang)
+    dispatcher = Dispatcher(app)
+    await dispatcher.handle_text(who, "/addmachine box2")  # its agent never started
+    await dispatcher.handle_text(who, "/pause box2")
+    reply = await dispatcher.handle_text(who, "/resume box2")
+    assert not reply.error and fragment in reply.text, reply.text
+    assert "Offered again: box2" not in reply.text and "Wieder im Angebot: box2" not in reply.text

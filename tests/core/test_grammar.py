@@ -178,7 +178,7 @@ PARSED: list[tuple[str, Command]] = [
     ("/register", Register()),
     (f"/register {ADDRESS}", Register(payout_address=ADDRESS.lower())),
     ("/addmachine box1", AddMachine(machine="box1")),
-    ("/add_machine Box-1.a eu", AddMachine(machine="Box-1.a", region="eu")),
+    ("/add_machine Box-1.a region=EU", AddMachine(machine="Box-1.a", region="eu")),
     ("/addmachine box1 region=us-east", AddMachine(machine="box1", region="us-east")),
     ("/machines", Machines()),
     ("/price box1 0.65", Price(machine="box1", price_per_hour=650_000)),
@@ -358,10 +358,15 @@ REJECTED: list[tuple[str, str]] = [
         f"/register {ADDRESS} {ADDRESS}",
         f"'{ADDRESS[:39]}…' is not a wallet address — it is 0x and 40 hex characters",
     ),
-    ("/addmachine", "Name the machine, and optionally its region: /addmachine box1 eu"),
+    ("/addmachine", "Name the machine, and optionally its region: /addmachine box1 region=eu"),
     (
         "/addmachine box1 eu extra",
-        "Name the machine, and optionally its region: /addmachine box1 eu",
+        "Name the machine, and optionally its region: /addmachine box1 region=eu",
+    ),
+    (
+        "/addmachine my box",
+        "A machine name is one word, and a region is written region=…: "
+        "/addmachine my-box or /addmachine my region=eu",
     ),
     (
         "/addmachine bad/name",
@@ -372,7 +377,7 @@ REJECTED: list[tuple[str, str]] = [
         f"'{'n' * 33}' is not a machine name — use 1 to 32 letters, digits, '.', '_' or '-'",
     ),
     (
-        "/addmachine box1 EU_West",
+        "/addmachine box1 region=EU_West",
         "'eu_west' is not a region — use a short code like region=eu or region=us-east",
     ),
     ("/machines x", "/machines takes nothing after it — just send /machines"),

@@ -1,0 +1,96 @@
+"""A conversation can continue: the question the bot asked last, and what answers it.
+
+When a reply asks something (how long, why, which model, confirm this quote), the dispatcher
+keeps a ``PendingStep`` for that user; the next plain message is read as the answer before it
+is read as a command. One mechanism for every front end, because all of them call the same
+``Dispatcher``. Steps live in the key-value table (core/services/kv.py), like the other state a
+front end keeps across restarts, so an answer still fits after the process restarted; each
+expires after ``PENDING_TTL_S``. Only private chats ask and answer: group chatter is never
+read as an answer (Telegram ignores it anyway and Discord cannot see it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from core.services.kv import KeyValueService
+from core.services.views import Principal
+
+PENDING_TTL_S = 15 * 60  # a question older than this is forgotten; the quote lasts as long
+
+# what each step waits for
+COMPLETE = "complete"  # data: the command line that lacked something, the retry text's key
+REASON = "reason"  # data: the rental reference ("" for the latest) of a dispute
+CHOICE = "choice"  # data: the lines the choices stand for, one per choice
+QUOTE = "quote"  # data: the quote's rental id
+
+# grammar questions whose answer completes the line: what to say when it does not
+INCOMPLETE = {
+    "grammar.rent_how_long": "ask.duration_again",
+    "grammar.rent_what": "ask.rent_again",
+    "grammar.rent_which": "ask.gpu_again",
+    "grammar.extend_how_long": "ask.duration_again",
+}
+YES = frozenset({"yes", "y", "ok", "okay", "confirm", "ja", "j", "bestätigen", "bestaetigen"})
+NO = frozenset({"no", "n", "cancel", "nein", "abbrechen", "verwerfen"})
+CHEAPER = frozenset({"cheaper", "billiger", "günstiger", "guenstiger"})
+CANCEL_COMMANDS = frozenset({"cancel", "abbrechen"})  # "/cancel" ends whatever was asked
+
+
+@dataclass(frozen=True, slots=True)
+class PendingStep:
+    kind: str
+    data: tuple[str, ...]
+    labels: tuple[str, ...] = ()  # the choices as shown (CHOICE)
+    expires_at: int = 0
+
+
+def _key(who: Principal) -> str:
+    return f"ask:{who.platform}:{who.user_id}"
+
+
+def answer_word(text: str) -> str:
+    """The answer as one comparable word: "Yes!" -> "yes", "Bestätigen" -> "bestätigen"."""
+    return text.strip().strip(".!?").casefold()
+
+
+class Conversation:
+    """The pending step of each user, kept in the key-value table."""
+
+    def __init__(self, kv: KeyValueService, now) -> None:  # noqa: ANN001 - the clock's now
+        self.kv = kv
+        self.now = now
+
+    async def ask(self, who: Principal, kind: str, data: tuple[str, ...], labels=()) -> None:  # noqa: ANN001
+        if not who.private_chat:
+            return
+        step = PendingStep(kind, tuple(data), tuple(labels), self.now() + PENDING_TTL_S)
+        await self.kv.put(_key(who), json.dumps(asdict(step)))
+
+    async def pending(self, who: Principal) -> PendingStep | None:
+        """The step waiting for this user's answer; None when none is, or it expired. A
+        damaged record reads as none (the next question replaces it)."""
+        if not who.private_chat:
+            return None
+        raw = await self.kv.get(_key(who))
+        if not raw:
+            return None
+        try:
+            d = json.loads(raw)
+            step = PendingStep(
+                str(d["kind"]),
+                tuple(str(x) for x in d["data"]),
+                tuple(str(x) for x in d.get("labels", ())),
+                int(d["expires_at"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+        return step if step.expires_at > self.now() else None
+
+    async def forget(self, who: Principal) -> bool:
+        """End the pending step; True when there was one."""
+        had = await self.pending(who) is not None
+        if had:
+            await self.kv.put(_key(who), "")
+        return had

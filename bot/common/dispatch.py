@@ -108,7 +108,7 @@ class Dispatcher:
             buttons = tuple(Button(c, "text:" + x) for c, x in zip(exc.choices, lines, strict=True))
             hint = t(who.lang, "ask.choice", choices=_numbered(exc.choices))
             return Reply(
-                f"{error_text(who.lang, exc)}\n{hint}",
+                _with_hint(error_text(who.lang, exc), hint, who),
                 buttons=buttons,
                 error=True,
                 meta={"ask": (ask.CHOICE, lines, tuple(exc.choices))},
@@ -120,7 +120,7 @@ class Dispatcher:
             if again is None:
                 raise
             return Reply(  # the grammar's question, and that the answer alone will do
-                f"{error_text(who.lang, exc)}\n{t(who.lang, 'ask.answer_next')}",
+                _with_hint(error_text(who.lang, exc), t(who.lang, "ask.answer_next"), who),
                 error=True,
                 meta={"ask": (ask.COMPLETE, (line, again), ())},
             )
@@ -259,7 +259,8 @@ class Dispatcher:
                     core_call="receipts.list",
                 )
             case g.Dispute(rental_ref=ref, reason=reason):
-                if not (reason or "").strip():  # ask for it: the next message is the reason
+                # ask for it where the next message can answer; a group gets the service's hint
+                if not (reason or "").strip() and who.private_chat:
                     return Reply(
                         t(lang, "ask.reason"),
                         core_call="-",
@@ -474,3 +475,8 @@ def _pick(word: str, labels: tuple[str, ...]) -> int | None:
         if squeeze == label.casefold().replace(" ", "").replace("-", ""):
             return i
     return None
+
+
+def _with_hint(text: str, hint: str, who: Principal) -> str:
+    """The question, and how to answer it, where a plain message can (a private chat)."""
+    return f"{text}\n{hint}" if who.private_chat else text

@@ -8,7 +8,7 @@ the grammar command the answer must have become; every front end must give the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 from bot.bootstrap import build_app
@@ -214,5 +214,28 @@ async def test_a_damaged_question_record_reads_as_none(tmp_path):
         await app.kv.put(f"ask:terminal:{who.user_id}", '{"kind": "quote", "data": 7}')
         reply = await chat.say("alice", "/rent 4090 3h")
         assert "Quote #" in reply.text and not reply.error
+    finally:
+        await app.close()
+
+
+async def test_a_group_is_never_asked_for_a_next_message(tmp_path):
+    """In a group the next message may be anybody's chatter: no question is kept there, and
+    the reply does not promise that a plain answer will do."""
+    app = await fresh_app(tmp_path, "group")
+    try:
+        dm = await app.users.identify("telegram", "77", "Gina", chat_id="77")
+        group = replace(dm, private_chat=False)
+        rig = Dispatcher(app)
+        for line, shows in (
+            ("/rent 4090", "For how long?"),
+            ("/dispute #1", "Say what went wrong"),
+            ("/gpus a100", "matches several GPUs"),
+        ):
+            reply = await rig.handle_text(group, line)
+            assert shows in reply.text, (line, reply.text)
+            assert "next message" not in reply.text and "Answer with" not in reply.text, line
+            assert await rig.talk.pending(dm) is None, line
+        assert "For how long?" in (await rig.handle_text(dm, "/rent 4090")).text
+        assert await rig.talk.pending(dm) is not None
     finally:
         await app.close()

@@ -14,6 +14,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from bot.common.i18n import t
+from bot.common.reply import Button, Reply
+from core import grammar as g
+from core.errors import AmbiguousChoice, GrammarError
 from core.services.kv import KeyValueService
 from core.services.views import Principal
 
@@ -94,3 +98,81 @@ class Conversation:
         if had:
             await self.kv.put(_key(who), "")
         return had
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What an answer comes to: a command, a whole line to read again, or a button's action;
+    ``done`` ends the step (Cheaper keeps a quote open, so it is not)."""
+
+    command: g.Command | None = None
+    line: str = ""
+    action: str | None = None
+    done: bool = True
+
+
+def resolve(step: PendingStep, line: str) -> Answer | None:
+    """What ``line`` means as the answer to ``step``; None when it answers nothing."""
+    word = answer_word(line)
+    if step.kind == REASON and line:
+        reason = line[: g.MAX_FREE_TEXT_CHARS]
+        return Answer(command=g.Dispute(rental_ref=step.data[0] or None, reason=reason))
+    if step.kind == COMPLETE:  # the answer completes the command line asked about
+        whole = f"{step.data[0]} {line}"
+        try:
+            g.parse(whole)
+        except AmbiguousChoice:
+            pass  # still an answer: which of the models follows
+        except GrammarError as exc:
+            if exc.key not in INCOMPLETE:  # still incomplete is fine: it is asked again
+                return None
+        return Answer(line=whole)
+    if step.kind == CHOICE:
+        picked = _pick(word, step.labels)
+        return None if picked is None else Answer(line=step.data[picked])
+    if step.kind == QUOTE:
+        for words, verb in ((YES, "confirm"), (NO, "cancel"), (CHEAPER, "cheaper")):
+            if word in words:
+                return Answer(action=f"{verb}:{step.data[0]}", done=verb != "cheaper")
+    return None
+
+
+def expected(lang: str, step: PendingStep) -> Reply:
+    """An answer that does not fit: say what was asked, and keep asking."""
+    if step.kind == CHOICE:
+        text = t(lang, "ask.choice_again", choices=numbered(step.labels))
+        buttons = tuple(Button(c, "text:" + x) for c, x in zip(step.labels, step.data, strict=True))
+        return Reply(text, buttons=buttons, error=True)
+    if step.kind == QUOTE:
+        rental_id = int(step.data[0])
+        return Reply(
+            t(lang, "ask.quote_again", rental_id=rental_id),
+            buttons=quote_buttons(lang, rental_id),
+            error=True,
+        )
+    if step.kind == REASON:
+        return Reply(t(lang, "ask.reason"), error=True)
+    return Reply(t(lang, step.data[1]), error=True)
+
+
+def quote_buttons(lang: str, rental_id: int) -> tuple[Button, ...]:
+    return (
+        Button(t(lang, "quote.confirm"), f"confirm:{rental_id}"),
+        Button(t(lang, "quote.cheaper"), f"cheaper:{rental_id}"),
+        Button(t(lang, "quote.cancel"), f"cancel:{rental_id}"),
+    )
+
+
+def numbered(labels: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(f"{i}) {label}" for i, label in enumerate(labels, 1))
+
+
+def _pick(word: str, labels: tuple[str, ...]) -> int | None:
+    """Which choice an answer names: its number ("2") or its name ("a100 80gb")."""
+    if word.isdigit() and 1 <= int(word) <= len(labels):
+        return int(word) - 1
+    squeeze = word.replace(" ", "").replace("-", "")
+    for i, label in enumerate(labels):
+        if squeeze == label.casefold().replace(" ", "").replace("-", ""):
+            return i
+    return None

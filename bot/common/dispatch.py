@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass, field
 
 from bot.bootstrap import App
 from bot.common import conversation as ask
 from bot.common import render, wallet_render
 from bot.common.chart import status_chart
-from bot.common.conversation import Conversation, PendingStep
+from bot.common.conversation import Conversation, PendingStep, expected, quote_buttons
 from bot.common.i18n import error_text, t
+from bot.common.reply import Button, Reply
 from bot.common.wallet_links import QR_FILE, qr_png, universal_links
 from core import grammar as g
 from core.domain.gpus import lookup
@@ -34,24 +34,6 @@ def _expired() -> CoreError:
 
 
 PROVIDER_COMMANDS = (g.Register, g.AddMachine, g.Machines, g.Price, g.Pause, g.Resume, g.Earnings)
-
-
-@dataclass(frozen=True, slots=True)
-class Button:
-    label: str
-    action: str  # "confirm:12", "cancel:12", "cheaper:12", "extend:12", "text:/rent ..."
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    text: str
-    buttons: tuple[Button, ...] = ()
-    private: bool = False  # holds a credential, key, token or wallet detail
-    # (file name, content): text files as str; images (*.png) as bytes, shown as pictures
-    files: tuple[tuple[str, str | bytes], ...] = ()
-    core_call: str = ""  # the service method that answered (parity tests, metrics)
-    error: bool = False
-    meta: dict = field(default_factory=dict)
 
 
 class Dispatcher:
@@ -106,7 +88,7 @@ class Dispatcher:
             i = ambiguous[0]
             lines = tuple(" ".join(tokens[:i] + [c] + tokens[i + 1 :]) for c in exc.choices)
             buttons = tuple(Button(c, "text:" + x) for c, x in zip(exc.choices, lines, strict=True))
-            hint = t(who.lang, "ask.choice", choices=_numbered(exc.choices))
+            hint = t(who.lang, "ask.choice", choices=ask.numbered(exc.choices))
             return Reply(
                 _with_hint(error_text(who.lang, exc), hint, who),
                 buttons=buttons,
@@ -115,7 +97,7 @@ class Dispatcher:
             )
         except GrammarError as exc:
             if step is not None and not line.startswith("/"):
-                return self._expected(who.lang, step)  # neither an answer nor a command
+                return expected(who.lang, step)  # neither an answer nor a command
             again = ask.INCOMPLETE.get(exc.key or "")
             if again is None:
                 raise
@@ -140,58 +122,16 @@ class Dispatcher:
     async def _answer(self, who: Principal, step: PendingStep, line: str) -> Reply | None:
         """The reply to ``line`` read as the answer to ``step``; None when it is no answer
         (the caller then reads it as a command, or says what was expected)."""
-        word = ask.answer_word(line)
-        if step.kind == ask.REASON and line:
+        answer = ask.resolve(step, line)
+        if answer is None:
+            return None
+        if answer.done:
             await self.talk.forget(who)
-            reason = line[: g.MAX_FREE_TEXT_CHARS]
-            return await self.handle(who, g.Dispute(rental_ref=step.data[0] or None, reason=reason))
-        if step.kind == ask.COMPLETE:  # the answer completes the command line asked about
-            whole = f"{step.data[0]} {line}"
-            try:
-                g.parse(whole)
-            except AmbiguousChoice:
-                pass  # still an answer: which of the models follows
-            except GrammarError as exc:
-                if exc.key not in ask.INCOMPLETE:  # still incomplete: asked again below
-                    return None
-            await self.talk.forget(who)
-            return await self._text(who, whole)
-        if step.kind == ask.CHOICE:
-            picked = _pick(word, step.labels)
-            if picked is None:
-                return None
-            await self.talk.forget(who)
-            return await self._text(who, step.data[picked])
-        if step.kind == ask.QUOTE:
-            verb = (
-                "confirm" if word in ask.YES else "cancel" if word in ask.NO else
-                "cheaper" if word in ask.CHEAPER else None
-            )  # fmt: skip
-            if verb is None:
-                return None
-            if verb != "cheaper":
-                await self.talk.forget(who)
-            return await self._action(who, f"{verb}:{step.data[0]}")
-        return None
-
-    def _expected(self, lang: str, step: PendingStep) -> Reply:
-        """An answer that does not fit: say what was asked, and keep asking."""
-        if step.kind == ask.CHOICE:
-            text = t(lang, "ask.choice_again", choices=_numbered(step.labels))
-            buttons = tuple(
-                Button(c, "text:" + x) for c, x in zip(step.labels, step.data, strict=True)
-            )
-            return Reply(text, buttons=buttons, error=True)
-        if step.kind == ask.QUOTE:
-            rental_id = int(step.data[0])
-            return Reply(
-                t(lang, "ask.quote_again", rental_id=rental_id),
-                buttons=_quote_buttons(lang, rental_id),
-                error=True,
-            )
-        if step.kind == ask.REASON:
-            return Reply(t(lang, "ask.reason"), error=True)
-        return Reply(t(lang, step.data[1]), error=True)
+        if answer.command is not None:
+            return await self.handle(who, answer.command)
+        if answer.action is not None:
+            return await self._action(who, answer.action)
+        return await self._text(who, answer.line)
 
     async def handle(self, who: Principal, cmd: g.Command) -> Reply:  # noqa: C901 - a table
         a, lang = self.app, who.lang
@@ -337,7 +277,7 @@ class Dispatcher:
             except NoOffer:  # the quote is the cheapest: it stays, and so do its buttons
                 return Reply(
                     t(lang, "ask.nothing_cheaper", rental_id=rental_id),
-                    buttons=_quote_buttons(lang, rental_id),
+                    buttons=quote_buttons(lang, rental_id),
                     error=True,
                     core_call="market.cheaper",
                     meta={"ask": (ask.QUOTE, (str(rental_id),))},
@@ -367,7 +307,7 @@ class Dispatcher:
     def _quote_reply(self, lang: str, q: QuoteView, call: str) -> Reply:
         return Reply(
             render.quote(lang, q),
-            buttons=_quote_buttons(lang, q.rental_id),
+            buttons=quote_buttons(lang, q.rental_id),
             core_call=call,
             meta={"rental_id": q.rental_id, "ask": (ask.QUOTE, (str(q.rental_id),))},
         )
@@ -452,29 +392,6 @@ def _wallet_buttons(lang: str, wc_uri: str | None, url: str) -> tuple[Button, ..
 def _qr(wc_uri: str | None) -> tuple[tuple[str, bytes], ...]:
     """The pairing as a QR code to scan with a wallet on another device."""
     return () if wc_uri is None else ((QR_FILE, qr_png(wc_uri)),)
-
-
-def _quote_buttons(lang: str, rental_id: int) -> tuple[Button, ...]:
-    return (
-        Button(t(lang, "quote.confirm"), f"confirm:{rental_id}"),
-        Button(t(lang, "quote.cheaper"), f"cheaper:{rental_id}"),
-        Button(t(lang, "quote.cancel"), f"cancel:{rental_id}"),
-    )
-
-
-def _numbered(labels) -> str:  # noqa: ANN001 - a sequence of str
-    return ", ".join(f"{i}) {label}" for i, label in enumerate(labels, 1))
-
-
-def _pick(word: str, labels: tuple[str, ...]) -> int | None:
-    """Which choice an answer names: its number ("2") or its name ("a100 80gb")."""
-    if word.isdigit() and 1 <= int(word) <= len(labels):
-        return int(word) - 1
-    squeeze = word.replace(" ", "").replace("-", "")
-    for i, label in enumerate(labels):
-        if squeeze == label.casefold().replace(" ", "").replace("-", ""):
-            return i
-    return None
 
 
 def _with_hint(text: str, hint: str, who: Principal) -> str:

@@ -239,3 +239,24 @@ async def test_a_group_is_never_asked_for_a_next_message(tmp_path):
         assert await rig.talk.pending(dm) is not None
     finally:
         await app.close()
+
+
+async def test_a_discord_slash_question_is_answered_by_a_dm_message(tmp_path):
+    from tests.bot.discord.fakes import FakeInteraction
+    from tests.bot.discord.support import slash
+
+    app = await fresh_app(tmp_path, "slash")
+    transcript = Transcript()
+    alice = FakeUser(transcript, "alice")
+    try:
+        async with RigshareBot(app, sync=False) as bot:
+            await bot.setup_hook()
+            commands = record_commands(bot.front.dispatcher)
+            await slash(bot, "gpus", FakeInteraction(bot, alice, transcript=transcript), gpu="a100")
+            assert "1) A100 40GB, 2) A100 80GB" in transcript.last().content
+            del commands[:]
+            await bot.on_message(dm_message(alice, "2"))
+            assert commands == [g.Gpus(filters=g.GpuFilters(model="a100-80gb"))], commands
+            assert transcript.last().audience == "dm"
+    finally:
+        await app.close()

@@ -12,6 +12,7 @@ read as an answer (Telegram ignores it anyway and Discord cannot see it).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from bot.common.i18n import t
@@ -62,11 +63,14 @@ def answer_word(text: str) -> str:
 class Conversation:
     """The pending step of each user, kept in the key-value table."""
 
-    def __init__(self, kv: KeyValueService, now) -> None:  # noqa: ANN001 - the clock's now
+    def __init__(self, kv: KeyValueService, now: Callable[[], int]) -> None:
         self.kv = kv
         self.now = now
 
-    async def ask(self, who: Principal, kind: str, data: tuple[str, ...], labels=()) -> None:  # noqa: ANN001
+    async def ask(
+        self, who: Principal, kind: str, data: tuple[str, ...], labels: tuple[str, ...] = ()
+    ) -> None:
+        """Keep the question asked (in a private chat only), replacing any before it."""
         if not who.private_chat:
             return
         step = PendingStep(kind, tuple(data), tuple(labels), self.now() + PENDING_TTL_S)

@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass, field
 
 from bot.bootstrap import App
+from bot.common import conversation as ask
 from bot.common import render, wallet_render
 from bot.common.chart import status_chart
+from bot.common.conversation import Conversation, PendingStep, expected, quote_buttons
 from bot.common.i18n import error_text, t
+from bot.common.reply import Button, Reply
 from bot.common.wallet_links import QR_FILE, qr_png, universal_links
 from core import grammar as g
 from core.domain.gpus import lookup
 from core.domain.instances import InstanceAsk, parse_image
 from core.domain.listings import ListingQuery
-from core.errors import AmbiguousChoice, CoreError, JustTaken, ValidationError
+from core.errors import (
+    AmbiguousChoice,
+    CoreError,
+    GrammarError,
+    JustTaken,
+    NoOffer,
+    ValidationError,
+)
 from core.services.views import Principal, QuoteView, RentalView, WalletLinkView
 
 log = logging.getLogger(__name__)
@@ -34,41 +43,47 @@ def _expired() -> CoreError:
 PROVIDER_COMMANDS = (g.Register, g.AddMachine, g.Machines, g.Price, g.Pause, g.Resume, g.Earnings)
 
 
-@dataclass(frozen=True, slots=True)
-class Button:
-    label: str
-    action: str  # "confirm:12", "cancel:12", "cheaper:12", "extend:12", "text:/rent ..."
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    text: str
-    buttons: tuple[Button, ...] = ()
-    private: bool = False  # holds a credential, key, token or wallet detail
-    # (file name, content): text files as str; images (*.png) as bytes, shown as pictures
-    files: tuple[tuple[str, str | bytes], ...] = ()
-    core_call: str = ""  # the service method that answered (parity tests, metrics)
-    error: bool = False
-    meta: dict = field(default_factory=dict)
-
-
 class Dispatcher:
     def __init__(self, app: App) -> None:
         self.app = app
+        self.talk = Conversation(app.kv, app.clock.now)
 
     async def handle_text(self, who: Principal, text: str) -> Reply:
-        """Parse one chat line and answer it; never raises."""
-        return await self._safe(who, self._text(who, text))
+        """Parse one chat line and answer it (or the question asked before); never raises."""
+        return await self._asked(who, await self._safe(who, self._text(who, text)))
 
     async def handle_command(self, who: Principal, cmd: g.Command) -> Reply:
         """Answer a command parsed already (a front end's follow-up step); never raises."""
-        return await self._safe(who, self.handle(who, cmd))
+        return await self._asked(who, await self._safe(who, self._command(who, cmd)))
 
     async def handle_action(self, who: Principal, action: str) -> Reply:
         """Answer a button press; never raises."""
-        return await self._safe(who, self._action(who, action))
+        return await self._asked(who, await self._safe(who, self._action(who, action)))
+
+    async def _command(self, who: Principal, cmd: g.Command) -> Reply:
+        await self.talk.forget(who)  # a new command replaces the question asked before
+        return await self.handle(who, cmd)
+
+    async def _asked(self, who: Principal, reply: Reply) -> Reply:
+        """Keep the question a reply asks, so that the next plain message answers it."""
+        step = reply.meta.get("ask")
+        if step is not None:
+            try:
+                await self.talk.ask(who, *step)
+            except Exception:  # the reply still goes out; only the follow-up is lost
+                log.exception("could not keep the question for user %s", who.user_id)
+        return reply
 
     async def _text(self, who: Principal, text: str) -> Reply:
+        line = text.strip()
+        head = line.split(maxsplit=1)[0].casefold() if line else ""
+        if head.removeprefix("/").split("@")[0] in ask.CANCEL_COMMANDS and head.startswith("/"):
+            return await self._cancel(who)
+        step = await self.talk.pending(who)
+        if step is not None and not line.startswith("/"):
+            reply = await self._answer(who, step, line)
+            if reply is not None:
+                return reply
         try:
             cmd = g.parse(text)
         except AmbiguousChoice as exc:
@@ -78,12 +93,52 @@ class Dispatcher:
             if not ambiguous:
                 raise
             i = ambiguous[0]
-            buttons = tuple(
-                Button(c, "text:" + " ".join(tokens[:i] + [c] + tokens[i + 1 :]))
-                for c in exc.choices
+            lines = tuple(" ".join(tokens[:i] + [c] + tokens[i + 1 :]) for c in exc.choices)
+            buttons = tuple(Button(c, "text:" + x) for c, x in zip(exc.choices, lines, strict=True))
+            hint = t(who.lang, "ask.choice", choices=ask.numbered(exc.choices))
+            return Reply(
+                _with_hint(error_text(who.lang, exc), hint, who),
+                buttons=buttons,
+                error=True,
+                meta={"ask": (ask.CHOICE, lines, tuple(exc.choices))},
             )
-            return Reply(error_text(who.lang, exc), buttons=buttons, error=True)
-        return await self.handle(who, cmd)
+        except GrammarError as exc:
+            if step is not None and not line.startswith("/"):
+                return expected(who.lang, step)  # neither an answer nor a command
+            again = ask.INCOMPLETE.get(exc.key or "")
+            if again is None:
+                raise
+            return Reply(  # the grammar's question, and that the answer alone will do
+                _with_hint(error_text(who.lang, exc), t(who.lang, "ask.answer_next"), who),
+                error=True,
+                meta={"ask": (ask.COMPLETE, (line, again), ())},
+            )
+        return await self._command(who, cmd)
+
+    async def _cancel(self, who: Principal) -> Reply:
+        """/cancel: end the question asked (and the quote it was about)."""
+        step = await self.talk.pending(who)
+        if step is None:
+            return Reply(t(who.lang, "ask.nothing_to_cancel"), core_call="-")
+        await self.talk.forget(who)
+        if step.kind == ask.QUOTE:
+            return await self._action(who, f"cancel:{step.data[0]}")
+        key = "ask.no_dispute" if step.kind == ask.REASON else "ask.cancelled"
+        return Reply(t(who.lang, key), core_call="-")
+
+    async def _answer(self, who: Principal, step: PendingStep, line: str) -> Reply | None:
+        """The reply to ``line`` read as the answer to ``step``; None when it is no answer
+        (the caller then reads it as a command, or says what was expected)."""
+        answer = ask.resolve(step, line)
+        if answer is None:
+            return None
+        if answer.done:
+            await self.talk.forget(who)
+        if answer.command is not None:
+            return await self.handle(who, answer.command)
+        if answer.action is not None:
+            return await self._action(who, answer.action)
+        return await self._text(who, answer.line)
 
     async def handle(self, who: Principal, cmd: g.Command) -> Reply:  # noqa: C901 - a table
         a, lang = self.app, who.lang
@@ -151,6 +206,13 @@ class Dispatcher:
                     core_call="receipts.list",
                 )
             case g.Dispute(rental_ref=ref, reason=reason):
+                # ask for it where the next message can answer; a group gets the service's hint
+                if not (reason or "").strip() and who.private_chat:
+                    return Reply(
+                        t(lang, "ask.reason"),
+                        core_call="-",
+                        meta={"ask": (ask.REASON, (ref or "",))},
+                    )
                 p = await a.rentals.dispute(who, ref, reason)
                 return self._pay_reply(lang, p, "dispute", "rentals.dispute")
             case g.Rate(rental_ref=ref, stars=stars, comment=comment):
@@ -215,6 +277,8 @@ class Dispatcher:
                 private=True,
                 core_call="agent_commands.evidence_for",
             )
+        if verb in ("confirm", "cancel"):
+            await self.talk.forget(who)  # the quote asked about is answered
         if verb == "confirm":
             p = await a.rentals.confirm(who, rental_id)
             if isinstance(p, WalletLinkView):  # no wallet yet: link it, the confirm follows
@@ -224,7 +288,16 @@ class Dispatcher:
             n = await a.rentals.cancel_quote(who, rental_id)
             return Reply(render.notice(lang, n), core_call="rentals.cancel_quote")
         if verb == "cheaper":
-            q = await a.market.cheaper(who, rental_id)
+            try:
+                q = await a.market.cheaper(who, rental_id)
+            except NoOffer:  # the quote is the cheapest: it stays, and so do its buttons
+                return Reply(
+                    t(lang, "ask.nothing_cheaper", rental_id=rental_id),
+                    buttons=quote_buttons(lang, rental_id),
+                    error=True,
+                    core_call="market.cheaper",
+                    meta={"ask": (ask.QUOTE, (str(rental_id),))},
+                )
             return self._quote_reply(lang, q, "market.cheaper")
         if verb == "extend":
             p = await a.rentals.extend(who, arg, 3600)
@@ -250,13 +323,9 @@ class Dispatcher:
     def _quote_reply(self, lang: str, q: QuoteView, call: str) -> Reply:
         return Reply(
             render.quote(lang, q),
-            buttons=(
-                Button(t(lang, "quote.confirm"), f"confirm:{q.rental_id}"),
-                Button(t(lang, "quote.cheaper"), f"cheaper:{q.rental_id}"),
-                Button(t(lang, "quote.cancel"), f"cancel:{q.rental_id}"),
-            ),
+            buttons=quote_buttons(lang, q.rental_id),
             core_call=call,
-            meta={"rental_id": q.rental_id},
+            meta={"rental_id": q.rental_id, "ask": (ask.QUOTE, (str(q.rental_id),))},
         )
 
     def _pay_reply(self, lang: str, p, kind: str, call: str) -> Reply:  # noqa: ANN001
@@ -318,6 +387,7 @@ class Dispatcher:
                 buttons=nxt.buttons,
                 error=True,
                 core_call="rentals.confirm",
+                meta=nxt.meta,
             )
         except CoreError as exc:
             return Reply(error_text(who.lang, exc), error=True)
@@ -338,3 +408,8 @@ def _wallet_buttons(lang: str, wc_uri: str | None, url: str) -> tuple[Button, ..
 def _qr(wc_uri: str | None) -> tuple[tuple[str, bytes], ...]:
     """The pairing as a QR code to scan with a wallet on another device."""
     return () if wc_uri is None else ((QR_FILE, qr_png(wc_uri)),)
+
+
+def _with_hint(text: str, hint: str, who: Principal) -> str:
+    """The question, and how to answer it, where a plain message can (a private chat)."""
+    return f"{text}\n{hint}" if who.private_chat else text

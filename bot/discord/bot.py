@@ -2,7 +2,9 @@
 
 ``setup_hook`` loads one cog per feature, registers the persistent buttons and syncs the
 slash commands (globally, or to one test server at once with DISCORD_GUILD_ID). Only the
-``guilds`` intent is used: slash commands, buttons and DMs need no privileged intent.
+``guilds`` and ``dm_messages`` intents are used, neither privileged: slash commands and
+buttons, plus the plain messages of a user's DM with the bot (the answer to a question the
+bot asked, like "For how long?"; Discord gives DM text without the message content intent).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class RigshareBot(commands.AutoShardedBot):
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
-            intents=discord.Intents(guilds=True),
+            intents=discord.Intents(guilds=True, dm_messages=True),
             allowed_mentions=discord.AllowedMentions.none(),  # user text never pings anyone
             help_command=None,
         )
@@ -89,6 +91,12 @@ class RigshareBot(commands.AutoShardedBot):
         else:
             synced = await self.tree.sync()
         log.info("synced %d slash commands", len(synced))
+
+    async def on_message(self, message: discord.Message) -> None:
+        """A plain message in a DM is read like a typed line (an answer, or a command without
+        the slash); server chatter is never read, and there are no prefix commands."""
+        if message.guild is None and not getattr(message.author, "bot", False):
+            await self.front.message(message)
 
     async def close(self) -> None:
         board = self.get_cog("BoardCog")

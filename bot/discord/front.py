@@ -115,6 +115,27 @@ class DiscordFront:
         await deliver.answer(interaction, reply, who.lang, buttons=buttons, new_message=keep)
         return reply
 
+    async def message(self, message: discord.Message) -> Reply | None:
+        """Answer a plain message of the user's DM (the caller checked it is one) in the DM."""
+        user = message.author
+        if not await self.limiter.allow(f"dc:{user.id}"):
+            self.dropped += 1
+            return None
+        try:
+            who = await self.app.users.identify(
+                deliver.PLATFORM,
+                str(user.id),
+                getattr(user, "display_name", None) or user.name,
+                chat_id=str(user.id),
+                private_chat=True,
+            )
+            reply = await self.dispatcher.handle_text(who, message.content or "")
+            await deliver.to_user(user, deliver.Outgoing.of(reply))
+            return reply
+        except Exception:
+            log.exception("discord DM message failed (ref %s)", secrets.token_hex(4))
+            return None
+
     async def _failed(self, interaction: discord.Interaction, *, in_place: bool) -> None:
         """Something unexpected (the database, Discord): log it with a reference and tell the
         user briefly, without touching a message that still shows a good quote."""

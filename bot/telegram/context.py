@@ -46,6 +46,7 @@ class Tg:
         """Parse, call one service and render (the shared Dispatcher), then send."""
         reply = await self.rig.handle_text(who, message.text or "")
         await self.run(message, who, reply, state)
+        await self._evidence(message, who, reply, state)
         return reply
 
     async def command(
@@ -54,6 +55,15 @@ class Tg:
         reply = await self.rig.handle_command(who, cmd)
         await self.run(message, who, reply, state)
         return reply
+
+    async def _evidence(
+        self, message: Message, who: Principal, reply: Reply, state: FSMContext | None
+    ) -> None:
+        """After a dispute, the evidence it will be decided on."""
+        rental_id = reply.meta.get("rental_id")
+        if reply.core_call == "rentals.dispute" and not reply.error and rental_id is not None:
+            evidence = await self.rig.handle_action(who, f"evidence:{rental_id}")
+            await self.run(message, who, evidence, state)
 
     async def expired(self, query: CallbackQuery, lang: str) -> None:
         await query.answer(t(lang, "telegram.expired"), show_alert=True)

@@ -33,7 +33,6 @@ BAD = [
     ("/status <script>alert(1)</script>", ""),
     ("/rent 🚀 3h", ""),
     ("/rent " + "9" * 5000, ""),
-    ("/dispute", ""),
     ("/stop #999999", ""),
     ("/status 12abc", ""),
 ]
@@ -44,6 +43,8 @@ async def _snapshot(app) -> dict[str, list]:
     async with app.market.uow(readonly=True) as uow:
         for table in metadata.sorted_tables:
             rows = (await uow.session.execute(select(table))).all()
+            if table.name == "settings_kv":  # the question asked back ("for how long?") is kept
+                rows = [row for row in rows if not row[0].startswith("ask:")]
             out[table.name] = sorted(map(tuple, rows), key=repr)
     return out
 

@@ -77,7 +77,8 @@ async def rental_button(
     verb = callback_data.verb
     reply = await tg.rig.handle_action(who, f"{verb}:{callback_data.rental_id}")
     message = query.message if isinstance(query.message, Message) else None
-    if reply.error and not reply.buttons:
+    # refused, or nothing cheaper: the quote message and its buttons stay as they are
+    if reply.error and (not reply.buttons or verb == "cheaper"):
         await query.answer(reply.text[:200], show_alert=True)
         return
     await query.answer()

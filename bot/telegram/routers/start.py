@@ -7,7 +7,6 @@ from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
-from bot.common.i18n import t
 from bot.telegram.context import Tg
 from core.services.views import Principal
 
@@ -31,9 +30,5 @@ async def lang(message: Message, tg: Tg, who: Principal, state: FSMContext) -> N
         tg.identity.forget(message.from_user.id)  # the next update reads the new language
 
 
-async def cancel(message: Message, lang: str, state: FSMContext) -> None:
-    if await state.get_state() is None:
-        await message.answer(t(lang, "telegram.nothing_to_cancel"))
-        return
-    await state.set_state(None)
-    await message.answer(t(lang, "telegram.dispute_cancelled"))
+async def cancel(message: Message, tg: Tg, who: Principal, state: FSMContext) -> None:
+    await tg.text(message, who, state)  # the dispatcher ends the question it asked

@@ -97,7 +97,7 @@ async def test_cheaper_and_cancel_replace_the_quote_in_place(bot, app, dm, alice
     assert quote.audience == "dm" and "1.40" in quote.content  # 2h x $0.70
     await press(bot, quote, "Cheaper", alice)  # nothing cheaper: the quote stays, a note follows
     note = transcript.last()
-    assert note is not quote and "No RTX 4090" in note.content
+    assert note is not quote and "Nothing cheaper is free right now" in note.content
     assert "1.40" in quote.content and quote.labels == ["Confirm", "Cheaper", "Cancel"]
 
     await add_provider(app, "cheap", ["rtx4090"], 500_000)

@@ -78,7 +78,9 @@ async def test_quote_buttons_cheaper_cancel_and_no_second_confirm(tg):
     quote2 = cheaper
     calls = await tg.press(ALICE, quote2, "Cheaper")  # nothing cheaper than $0.35
     (alert,) = [c for c in calls if c.method == "answerCallbackQuery"]
-    assert "No RTX 4090 is free right now" in alert.params["text"]
+    assert "Nothing cheaper is free right now" in alert.params["text"]
+    assert "still stands" in alert.params["text"]
+    assert not [c for c in calls if c.method in ("editMessageText", "sendMessage")]  # kept
     calls = await tg.press(ALICE, quote2, "Cancel")
     (cancelled,) = [c for c in calls if c.method == "editMessageText"]
     assert "cancelled; nothing was charged" in cancelled.text and not cancelled.buttons()

@@ -1,0 +1,182 @@
+"""A conversation can continue: the question the bot asked last, and what answers it.
+
+When a reply asks something (how long, why, which model, confirm this quote), the dispatcher
+keeps a ``PendingStep`` for that user; the next plain message is read as the answer before it
+is read as a command. One mechanism for every front end, because all of them call the same
+``Dispatcher``. Steps live in the key-value table (core/services/kv.py), like the other state a
+front end keeps across restarts, so an answer still fits after the process restarted; each
+expires after ``PENDING_TTL_S``. Only private chats ask and answer: group chatter is never
+read as an answer (Telegram ignores it anyway and Discord cannot see it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from bot.common.i18n import t
+from bot.common.reply import Button, Reply
+from core import grammar as g
+from core.errors import AmbiguousChoice, GrammarError
+from core.services.kv import KeyValueService
+from core.services.views import Principal
+
+PENDING_TTL_S = 15 * 60  # a question older than this is forgotten; the quote lasts as long
+
+# what each step waits for
+COMPLETE = "complete"  # data: the command line that lacked something, the retry text's key
+REASON = "reason"  # data: the rental reference ("" for the latest) of a dispute
+CHOICE = "choice"  # data: the lines the choices stand for, one per choice
+QUOTE = "quote"  # data: the quote's rental id
+
+# grammar questions whose answer completes the line: what to say when it does not
+INCOMPLETE = {
+    "grammar.rent_how_long": "ask.duration_again",
+    "grammar.rent_what": "ask.rent_again",
+    "grammar.rent_which": "ask.gpu_again",
+    "grammar.extend_how_long": "ask.duration_again",
+}
+YES = frozenset({"yes", "y", "ok", "okay", "confirm", "ja", "j", "bestätigen", "bestaetigen"})
+NO = frozenset({"no", "n", "cancel", "nein", "abbrechen", "verwerfen"})
+CHEAPER = frozenset({"cheaper", "billiger", "günstiger", "guenstiger"})
+CANCEL_COMMANDS = frozenset({"cancel", "abbrechen"})  # "/cancel" ends whatever was asked
+
+
+@dataclass(frozen=True, slots=True)
+class PendingStep:
+    kind: str
+    data: tuple[str, ...]
+    labels: tuple[str, ...] = ()  # the choices as shown (CHOICE)
+    expires_at: int = 0
+
+
+def _key(who: Principal) -> str:
+    return f"ask:{who.platform}:{who.user_id}"
+
+
+def answer_word(text: str) -> str:
+    """The answer as one comparable word: "Yes!" -> "yes", "Bestätigen" -> "bestätigen"."""
+    return text.strip().strip(".!?").casefold()
+
+
+class Conversation:
+    """The pending step of each user, kept in the key-value table."""
+
+    def __init__(self, kv: KeyValueService, now: Callable[[], int]) -> None:
+        self.kv = kv
+        self.now = now
+
+    async def ask(
+        self, who: Principal, kind: str, data: tuple[str, ...], labels: tuple[str, ...] = ()
+    ) -> None:
+        """Keep the question asked (in a private chat only), replacing any before it."""
+        if not who.private_chat:
+            return
+        step = PendingStep(kind, tuple(data), tuple(labels), self.now() + PENDING_TTL_S)
+        await self.kv.put(_key(who), json.dumps(asdict(step)))
+
+    async def pending(self, who: Principal) -> PendingStep | None:
+        """The step waiting for this user's answer; None when none is, or it expired. A
+        damaged record reads as none (the next question replaces it)."""
+        if not who.private_chat:
+            return None
+        raw = await self.kv.get(_key(who))
+        if not raw:
+            return None
+        try:
+            d = json.loads(raw)
+            step = PendingStep(
+                str(d["kind"]),
+                tuple(str(x) for x in d["data"]),
+                tuple(str(x) for x in d.get("labels", ())),
+                int(d["expires_at"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+        return step if step.expires_at > self.now() else None
+
+    async def forget(self, who: Principal) -> bool:
+        """End the pending step; True when there was one."""
+        had = await self.pending(who) is not None
+        if had:
+            await self.kv.put(_key(who), "")
+        return had
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What an answer comes to: a command, a whole line to read again, or a button's action;
+    ``done`` ends the step (Cheaper keeps a quote open, so it is not)."""
+
+    command: g.Command | None = None
+    line: str = ""
+    action: str | None = None
+    done: bool = True
+
+
+def resolve(step: PendingStep, line: str) -> Answer | None:
+    """What ``line`` means as the answer to ``step``; None when it answers nothing."""
+    word = answer_word(line)
+    if step.kind == REASON and line:
+        reason = line[: g.MAX_FREE_TEXT_CHARS]
+        return Answer(command=g.Dispute(rental_ref=step.data[0] or None, reason=reason))
+    if step.kind == COMPLETE:  # the answer completes the command line asked about
+        whole = f"{step.data[0]} {line}"
+        try:
+            g.parse(whole)
+        except AmbiguousChoice:
+            pass  # still an answer: which of the models follows
+        except GrammarError as exc:
+            if exc.key not in INCOMPLETE:  # still incomplete is fine: it is asked again
+                return None
+        return Answer(line=whole)
+    if step.kind == CHOICE:
+        picked = _pick(word, step.labels)
+        return None if picked is None else Answer(line=step.data[picked])
+    if step.kind == QUOTE:
+        for words, verb in ((YES, "confirm"), (NO, "cancel"), (CHEAPER, "cheaper")):
+            if word in words:
+                return Answer(action=f"{verb}:{step.data[0]}", done=verb != "cheaper")
+    return None
+
+
+def expected(lang: str, step: PendingStep) -> Reply:
+    """An answer that does not fit: say what was asked, and keep asking."""
+    if step.kind == CHOICE:
+        text = t(lang, "ask.choice_again", choices=numbered(step.labels))
+        buttons = tuple(Button(c, "text:" + x) for c, x in zip(step.labels, step.data, strict=True))
+        return Reply(text, buttons=buttons, error=True)
+    if step.kind == QUOTE:
+        rental_id = int(step.data[0])
+        return Reply(
+            t(lang, "ask.quote_again", rental_id=rental_id),
+            buttons=quote_buttons(lang, rental_id),
+            error=True,
+        )
+    if step.kind == REASON:
+        return Reply(t(lang, "ask.reason"), error=True)
+    return Reply(t(lang, step.data[1]), error=True)
+
+
+def quote_buttons(lang: str, rental_id: int) -> tuple[Button, ...]:
+    return (
+        Button(t(lang, "quote.confirm"), f"confirm:{rental_id}"),
+        Button(t(lang, "quote.cheaper"), f"cheaper:{rental_id}"),
+        Button(t(lang, "quote.cancel"), f"cancel:{rental_id}"),
+    )
+
+
+def numbered(labels: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(f"{i}) {label}" for i, label in enumerate(labels, 1))
+
+
+def _pick(word: str, labels: tuple[str, ...]) -> int | None:
+    """Which choice an answer names: its number ("2") or its name ("a100 80gb")."""
+    if word.isdigit() and 1 <= int(word) <= len(labels):
+        return int(word) - 1
+    squeeze = word.replace(" ", "").replace("-", "")
+    for i, label in enumerate(labels):
+        if squeeze == label.casefold().replace(" ", "").replace("-", ""):
+            return i
+    return None

@@ -1,0 +1,262 @@
+"""A conversation can continue: the bot's own question is answered by the next plain message.
+
+The dead ends of issue 13, played in English and German through the real dispatcher on the
+terminal chat, Telegram (aiogram's Dispatcher fed updates) and Discord (plain DM messages
+through the bot's ``on_message``). Each step names what the reply must say and, for answers,
+the grammar command the answer must have become; every front end must give the same texts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from types import SimpleNamespace
+
+from bot.bootstrap import build_app
+from bot.common.conversation import PENDING_TTL_S
+from bot.common.dispatch import Dispatcher, Reply
+from bot.discord.bot import RigshareBot
+from bot.settings import Settings
+from bot.terminal.chat import TerminalChat
+from core import grammar as g
+from core.fakes.clock import FakeClock
+from tests.bot.discord.fakes import FakeUser, Transcript
+from tests.bot.test_parity import fresh_app, link_wallet_if_needed, mask, record_commands
+from tests.support import add_provider
+
+
+@dataclass(frozen=True)
+class Say:
+    line: str
+    shows: str  # a piece of the reply's text
+    becomes: type | None = None  # the grammar command the line must have reached
+    error: bool | None = None
+
+
+SCRIPT = [
+    # /rent 4090 -> "For how long?" -> 3h; an answer that does not fit keeps the question
+    Say("/rent 4090", "For how long?", error=True),
+    Say("soon", "I asked for how long", error=True),
+    Say("3h", "Duration: 3h", g.RentArgs, error=False),
+    # a quote is open: a stray word keeps it, Cheaper on the cheapest keeps it, yes confirms
+    Say("maybe", "Quote #1 is still open", error=True),
+    Say("Cheaper", "Nothing cheaper is free right now — quote #1 still stands"),
+    Say("whatever", "Quote #1 is still open", error=True),
+    Say("Confirm", "Approve ONE request in your wallet", error=False),
+    # bare /rent: which GPU and how long, in as many answers as it takes
+    Say("/rent", "Which GPU and for how long?", error=True),
+    Say("3h", "Which GPU?", error=True),
+    Say("4090", "Quote #2", g.RentArgs, error=False),
+    Say("no", "Quote #2 cancelled; nothing was charged", error=False),
+    # /gpus a100: answer with the number, after one answer that fits nothing
+    Say("/gpus a100", "1) A100 40GB, 2) A100 80GB", error=True),
+    Say("banana", "Which one? Answer with the number or the name", error=True),
+    Say("2", "", g.Gpus, error=False),
+    # /dispute #1 -> "What went wrong?" -> the reason as plain text
+    Say("/dispute #1", "What went wrong? Send the reason", error=False),
+    Say("the GPU vanished", "", g.Dispute),
+    Say("/dispute", "What went wrong?"),
+    Say("/cancel", "Okay, no dispute."),
+    Say("/cancel", "Nothing to cancel."),
+    Say("the GPU vanished", "Commands start with /", error=True),  # nothing asked any more
+    # a new /command replaces the question
+    Say("/rent 4090", "For how long?", error=True),
+    Say("/gpus", "Free GPUs", g.Gpus, error=False),
+    Say("3h", "Commands start with /", error=True),
+    # the same in German
+    Say("/lang de", "Deutsch"),
+    Say("/rent 4090", "Wie lange?", error=True),
+    Say("bald", "Ich hatte nach der Dauer gefragt", error=True),
+    Say("2h", "Dauer: 2h", g.RentArgs, error=False),
+    Say("vielleicht", "Angebot #3 ist noch offen", error=True),
+    Say("Günstiger", "Gerade ist nichts Günstigeres frei — Angebot #3 gilt weiter"),
+    Say("Bestätigen", "Bestätige EINE Anfrage in deiner Wallet", error=False),
+    Say("/rent", "Welche GPU und wie lange?", error=True),
+    Say("h100 1h", "Angebot #4", g.RentArgs, error=False),
+    Say("nein", "Angebot #4 verworfen", error=False),
+    Say("/rent h100 1h", "Angebot #5", error=False),
+    Say("ja", "Bestätige EINE Anfrage", error=False),
+    Say("/gpus a100", "1) A100 40GB, 2) A100 80GB", error=True),
+    Say("a100 80gb", "", g.Gpus, error=False),
+    Say("/dispute 1", "Was ist schiefgelaufen?", error=False),
+    Say("Die GPU ist weg", "", g.Dispute),
+]
+
+
+def check(step: Say, reply: Reply, commands: list) -> str:
+    assert step.shows in reply.text, (step, reply.text)
+    assert "Commands start with" not in reply.text or "Commands start" in step.shows, step
+    if step.becomes is not None:
+        assert any(isinstance(c, step.becomes) for c in commands), (step, commands)
+    if step.error is not None:
+        assert reply.error is step.error, (step, reply.text)
+    return mask(reply.text)
+
+
+def recorded(dispatcher: Dispatcher) -> list[Reply]:
+    replies: list[Reply] = []
+    for method in ("handle_text", "handle_command", "handle_action"):
+        original = getattr(dispatcher, method)
+
+        async def wrapper(who, arg, _original=original):
+            reply = await _original(who, arg)
+            replies.append(reply)
+            return reply
+
+        setattr(dispatcher, method, wrapper)
+    return replies
+
+
+async def play_terminal(tmp_path) -> list[str]:
+    app = await fresh_app(tmp_path, "terminal")
+    try:
+        chat = TerminalChat(app, out=lambda _: None)
+        commands = record_commands(chat.dispatcher)
+        await link_wallet_if_needed(app, await chat.principal("alice"))
+        out = []
+        for step in SCRIPT:
+            del commands[:]
+            out.append(check(step, await chat.say("alice", step.line), commands))
+        return out
+    finally:
+        await app.close()
+
+
+async def play_telegram(tmp_path) -> list[str]:
+    from tests.bot.telegram.fake_telegram import TOKEN
+    from tests.bot.telegram.support import ALICE, Harness
+
+    app = await fresh_app(tmp_path, "telegram", telegram_token=TOKEN)
+    tg = Harness(app)
+    await tg.start()
+    try:
+        replies = recorded(tg.front.rig)
+        commands = record_commands(tg.front.rig)
+        who = await app.users.identify("telegram", str(ALICE.id), "Alice", chat_id=str(ALICE.id))
+        await link_wallet_if_needed(app, who)
+        out = []
+        for step in SCRIPT:
+            del commands[:]
+            before = len(replies)
+            await tg.send(ALICE, step.line)
+            assert len(replies) > before, step  # every line was answered
+            out.append(check(step, replies[before], commands))
+        return out
+    finally:
+        await tg.close()
+        await app.close()
+
+
+def dm_message(user: FakeUser, text: str) -> SimpleNamespace:
+    return SimpleNamespace(author=user, content=text, guild=None, channel=user.dm_channel)
+
+
+async def play_discord(tmp_path) -> list[str]:
+    app = await fresh_app(tmp_path, "discord")
+    transcript = Transcript()
+    alice = FakeUser(transcript, "alice")
+    try:
+        async with RigshareBot(app, sync=False) as bot:
+            await bot.setup_hook()
+            replies = recorded(bot.front.dispatcher)
+            commands = record_commands(bot.front.dispatcher)
+            who = await app.users.identify("discord", str(alice.id), "Alice", chat_id=str(alice.id))
+            await link_wallet_if_needed(app, who)
+            out = []
+            for step in SCRIPT:
+                del commands[:]
+                before = len(transcript.messages)
+                await bot.on_message(dm_message(alice, step.line))
+                assert len(transcript.messages) > before, step  # answered in the DM
+                assert transcript.last().audience == "dm"
+                out.append(check(step, replies[-1], commands))
+            return out
+    finally:
+        await app.close()
+
+
+async def test_the_next_plain_message_answers_the_question_on_every_front_end(tmp_path):
+    terminal = await play_terminal(tmp_path)
+    telegram = await play_telegram(tmp_path)
+    discord = await play_discord(tmp_path)
+    assert telegram == terminal
+    assert discord == terminal
+
+
+async def test_the_question_outlives_a_restart_and_expires(tmp_path):
+    url = f"sqlite:///{tmp_path}/restart.sqlite3"
+    clock = FakeClock()
+
+    async def started():
+        app = build_app(Settings(_env_file=None, chain="fake", database_url=url), clock=clock)
+        await app.start()
+        return app
+
+    app = await started()
+    await add_provider(app, "prov", ["rtx4090"], 650_000)
+    chat = TerminalChat(app, out=lambda _: None)
+    assert "For how long?" in (await chat.say("alice", "/rent 4090")).text
+    await app.close()
+
+    app = await started()  # a new process: the question is still there
+    chat = TerminalChat(app, out=lambda _: None)
+    assert "Duration: 3h" in (await chat.say("alice", "3h")).text
+    assert "For how long?" in (await chat.say("alice", "/rent 4090")).text
+    clock.advance(PENDING_TTL_S + 1)  # a question left unanswered is forgotten
+    assert "Commands start with /" in (await chat.say("alice", "3h")).text
+    await app.close()
+
+
+async def test_a_damaged_question_record_reads_as_none(tmp_path):
+    app = await fresh_app(tmp_path, "damaged")
+    try:
+        chat = TerminalChat(app, out=lambda _: None)
+        who = await chat.principal("alice")
+        await app.kv.put(f"ask:terminal:{who.user_id}", '{"kind": "quote", "data": 7}')
+        reply = await chat.say("alice", "/rent 4090 3h")
+        assert "Quote #" in reply.text and not reply.error
+    finally:
+        await app.close()
+
+
+async def test_a_group_is_never_asked_for_a_next_message(tmp_path):
+    """In a group the next message may be anybody's chatter: no question is kept there, and
+    the reply does not promise that a plain answer will do."""
+    app = await fresh_app(tmp_path, "group")
+    try:
+        dm = await app.users.identify("telegram", "77", "Gina", chat_id="77")
+        group = replace(dm, private_chat=False)
+        rig = Dispatcher(app)
+        for line, shows in (
+            ("/rent 4090", "For how long?"),
+            ("/dispute #1", "Say what went wrong"),
+            ("/gpus a100", "matches several GPUs"),
+        ):
+            reply = await rig.handle_text(group, line)
+            assert shows in reply.text, (line, reply.text)
+            assert "next message" not in reply.text and "Answer with" not in reply.text, line
+            assert await rig.talk.pending(dm) is None, line
+        assert "For how long?" in (await rig.handle_text(dm, "/rent 4090")).text
+        assert await rig.talk.pending(dm) is not None
+    finally:
+        await app.close()
+
+
+async def test_a_discord_slash_question_is_answered_by_a_dm_message(tmp_path):
+    from tests.bot.discord.fakes import FakeInteraction
+    from tests.bot.discord.support import slash
+
+    app = await fresh_app(tmp_path, "slash")
+    transcript = Transcript()
+    alice = FakeUser(transcript, "alice")
+    try:
+        async with RigshareBot(app, sync=False) as bot:
+            await bot.setup_hook()
+            commands = record_commands(bot.front.dispatcher)
+            await slash(bot, "gpus", FakeInteraction(bot, alice, transcript=transcript), gpu="a100")
+            assert "1) A100 40GB, 2) A100 80GB" in transcript.last().content
+            del commands[:]
+            await bot.on_message(dm_message(alice, "2"))
+            assert commands == [g.Gpus(filters=g.GpuFilters(model="a100-80gb"))], commands
+            assert transcript.last().audience == "dm"
+    finally:
+        await app.close()

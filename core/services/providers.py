@@ -15,6 +15,7 @@ from core.domain.listings import (
 )
 from core.domain.model import Machine, Provider
 from core.domain.money import format_price_per_hour
+from core.domain.regions import must_region
 from core.domain.rentals import RentalState as S
 from core.errors import Conflict, Forbidden, NotFound, ValidationError, WalletError
 from core.ports import Clock, SignatureRequest, SignatureVerifier, WalletPort
@@ -187,7 +188,7 @@ class ProviderService(Service):
             machine = Machine(
                 provider_id=provider.id,
                 name=name,
-                region=region or "eu",
+                region=must_region(region) if region else "eu",
                 agent_token_hash=hash_token(token),
                 created_at=self.clock.now(),
             )

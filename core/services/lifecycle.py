@@ -353,11 +353,15 @@ class RentalLifecycle(Provisioning, Service):
         # mirrored after the confirmation depth, so never earlier than the chain's disputedAt:
         # the keeper's finalize after the arbiter timeout is never too early
         rental.disputed_at = now
+        # it says the rental ended (the dispute ends a running one in the same receipt):
+        # the ended notice, which invites a dispute, is dropped if not sent yet
+        await uow.outbox.discard(f"ended:{rental.id}")
+        ended_at = rental.ended_at if rental.ended_at is not None else now
         await enqueue(
             uow,
             user_id=rental.renter_id,
             kind="dispute_opened",
-            payload={"rental_id": rental.id, "tx": ev.tx_hash},
+            payload={"rental_id": rental.id, "tx": ev.tx_hash, "ended_at": ended_at},
             dedupe_key=f"dispute:{rental.id}",
             now=now,
         )

@@ -383,5 +383,9 @@ def outbox(m: DueMessage, lang: str | None = None, *, explorer: str | None = Non
             params[key] = when(params[key])
     if "gpu_model" in params:
         params["gpu"] = gpu_name(params["gpu_model"])
+    if m.kind == "provider_refunded":
+        why = p.get("why")
+        why = why if why in ("setup", "never_started", "late_payment") else "other"
+        params["why"] = t(lang, f"notify.provider_why.{why}")
     params.setdefault("ended_at", "-")  # a dispute notice queued before it carried the time
     return t(lang, f"notify.{m.kind}", **params)

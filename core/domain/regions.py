@@ -76,6 +76,12 @@ def must_region(word: str) -> str:
     return code
 
 
+def shown(stored: str) -> str:
+    """How a machine's stored region is shown: its code when the vocabulary knows the word
+    (a name stored before the vocabulary), else the free text as it is."""
+    return region_code(stored) or stored
+
+
 def stored_words(code: str) -> frozenset[str]:
     """Every stored region a search for ``code`` finds: the code, the regions it contains,
     and the names of all of them (free text of machines added before the vocabulary)."""

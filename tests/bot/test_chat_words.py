@@ -98,12 +98,18 @@ async def test_addmachine_refuses_an_unknown_region(market, lang):
     assert "eu-central" in (await bot.handle_text(who, "/machines")).text
 
 
-async def test_machine_with_a_free_text_region_keeps_working(market):
-    """A machine added before the vocabulary: shown as it is, found by an exact listing."""
+async def test_machines_with_free_text_regions_keep_working(market):
+    """Machines added before the vocabulary: a known word is shown as its code and found by
+    the regions that cover it; anything else is shown as it is."""
     alice = await renter(market)
     async with market.market.uow() as uow:
-        for listing in await uow.listings.for_machine(1):
-            listing.region = "mars"
+        for machine_id, region in ((1, "mars"), (2, "germany")):  # as the old grammar stored it
+            for listing in await uow.listings.for_machine(machine_id):
+                listing.region = region
         await uow.commit()
-    reply = await Dispatcher(market).handle_text(alice, "/gpus")
-    assert "mars" in reply.text and _total(reply.text) == 4
+    bot = Dispatcher(market)
+    reply = await bot.handle_text(alice, "/gpus")
+    assert "· mars ·" in reply.text and _total(reply.text) == 4
+    assert "germany" not in reply.text
+    reply = await bot.handle_text(alice, "/gpus region=eu")
+    assert sorted(_listed(reply.text)) == ["32", "48", "80"], reply.text

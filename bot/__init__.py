@@ -1,0 +1,3 @@
+from core.noise import quiet_asyncssh_dsa
+
+quiet_asyncssh_dsa()

@@ -1,0 +1,5 @@
+"""rigshare-agent: the provider's daemon."""
+
+from core.noise import quiet_asyncssh_dsa
+
+quiet_asyncssh_dsa()

@@ -20,7 +20,7 @@ from core import grammar as g
 from core.domain.gpus import lookup
 from core.domain.instances import InstanceAsk, parse_image
 from core.domain.listings import ListingQuery
-from core.errors import AmbiguousChoice, CoreError, JustTaken
+from core.errors import AmbiguousChoice, CoreError, JustTaken, ValidationError
 from core.services.views import Principal, QuoteView, RentalView, WalletLinkView
 
 log = logging.getLogger(__name__)
@@ -179,8 +179,17 @@ class Dispatcher:
             case g.Machines():
                 call = "providers.machines"
                 text = render.machines(lang, await a.providers.machines(who))
-            case g.Price(machine=name, price_per_hour=price, model=model):
-                n = await a.providers.set_price(who, name, price, model)
+            case g.Price(machine=name, price_per_hour=price, model=model, confirmed=sure):
+                try:
+                    n = await a.providers.set_price(who, name, price, model, confirmed=sure)
+                except ValidationError as exc:
+                    if exc.key not in ("providers.price_high", "providers.price_jump"):
+                        raise
+                    # likely a slip: nothing changed; one press sets it anyway
+                    button = Button(
+                        t(lang, "machines.price_confirm"), f"text:/price {exc.params['again']}"
+                    )
+                    return Reply(error_text(lang, exc), buttons=(button,), private=True, error=True)
                 call, text = "providers.set_price", render.notice(lang, n)
             case g.Pause(machine=name) | g.Resume(machine=name):
                 n = await a.providers.pause(who, name, paused=isinstance(cmd, g.Pause))

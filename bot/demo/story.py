@@ -79,7 +79,7 @@ class Story:
         await self.until(
             "the provider registration", lambda: self.chat.got(PROVIDER, "provider_registered")
         )
-        reply = await self.say(PROVIDER, "/addmachine rig1 eu")
+        reply = await self.say(PROVIDER, "/addmachine rig1 region=eu")
         match = TOKEN.search(reply.text)
         if match is None:
             raise DemoFailed("no agent token in the /addmachine reply")

@@ -23,6 +23,7 @@ from contracts.walletconnect.inbound import Inbound
 from contracts.walletconnect.relay import RelayClient, RelayError, RelayUnavailable
 from contracts.walletconnect.session import (
     EVENTS,
+    MAX_SESSION,
     PROPOSED_METHODS,
     Link,
     Outgoing,
@@ -34,6 +35,7 @@ from contracts.walletconnect.store import LinkStore
 log = logging.getLogger(__name__)
 MAX_PAIRING = 86_400  # a pairing waits at most a day, however long its request may wait
 MAX_REQUEST_TTL = 7 * 86_400
+EXTEND_WHEN_LEFT_S = 2 * 86_400  # a session used with less than this left is extended
 After = list[Callable[[], Awaitable[None]]]
 
 
@@ -65,6 +67,7 @@ class SignClient(Inbound, Expiry):
         self.by_topic: dict[str, int] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._pings: dict[int, asyncio.Future] = {}
+        self._extends: dict[int, int] = {}  # wc_sessionExtend id -> the expiry it asked for
         self._queue: asyncio.Queue = asyncio.Queue()
         self._workers: list[asyncio.Task] = []
         self._worker_count = workers
@@ -240,6 +243,8 @@ class SignClient(Inbound, Expiry):
                 link.requests.append(out)
                 await self._send(link, out)
                 uri = None
+                if s.expiry - now < EXTEND_WHEN_LEFT_S:
+                    await self._extend(link, now)
             elif link is not None and link.pairing is not None and link.pairing.expiry > now:
                 link.requests.append(out)
                 await self.store.save(link)
@@ -275,6 +280,21 @@ class SignClient(Inbound, Expiry):
             link.requests.remove(out)
             await self.store.save(link)
             raise
+
+    async def _extend(self, link: Link, now: int) -> None:
+        """Ask the wallet to keep a session in use for 7 more days. Neither side extends by
+        itself otherwise (the JS SDK does not), and a user would have to pair again a week
+        after pairing, however active. The explicit expiry suits wallets of every SDK version
+        (those since 2.17 set now + 7 days themselves). Ours moves when the wallet says yes."""
+        s = link.session
+        wc_id = p.payload_id()
+        self._extends[wc_id] = now + MAX_SESSION
+        body = p.request(wc_id, "wc_sessionExtend", {"expiry": now + MAX_SESSION})
+        try:
+            await self._publish(s.topic, s.sym_key, body, body["method"])
+        except RelayError as exc:
+            self._extends.pop(wc_id, None)
+            log.info("extending the session of user %s failed: %s", link.user_id, exc)
 
     async def disconnect(self, user_id: int) -> bool:
         """Delete the user's session (or drop the pairing); False when there was none."""

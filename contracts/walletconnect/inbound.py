@@ -219,6 +219,14 @@ class Inbound:
         if ping is not None and not ping.done():
             ping.set_result(res.error is None)
             return
+        extended_to = self._extends.pop(res.id, None)
+        if extended_to is not None:
+            if res.error is None and link.session is not None:
+                link.session.expiry = max(link.session.expiry, extended_to)
+                await self.store.save(link)
+            else:
+                log.info("the wallet did not extend the session: %s", res.error)
+            return
         out = link.request_by_wc_id(res.id)
         if out is None:
             log.info("dropped an answer to a request we are not waiting for")

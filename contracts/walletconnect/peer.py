@@ -72,6 +72,8 @@ class WalletPeer:
         self.keys: dict[str, bytes] = {}
         self.session_topic: str | None = None
         self.deleted: dict | None = None  # the dapp's wc_sessionDelete params, once received
+        self.extended: dict | None = None  # the dapp's wc_sessionExtend params, once received
+        self.agrees_to_extend = True
         self.requests: asyncio.Queue[Incoming] = asyncio.Queue()
         self._proposals: asyncio.Queue[Incoming] = asyncio.Queue()
         self._answers: dict[int, asyncio.Future] = {}
@@ -123,6 +125,12 @@ class WalletPeer:
             elif item.method == "wc_sessionDelete":
                 self.deleted = item.params
                 await self.respond(item, True)
+            elif item.method == "wc_sessionExtend":  # from the dapp: agreed, as the SDK does
+                self.extended = item.params
+                if self.agrees_to_extend:
+                    await self.respond(item, True)
+                else:
+                    await self.respond(item, error=(5000, "User rejected."))
             else:
                 self.requests.put_nowait(item)
 

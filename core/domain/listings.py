@@ -31,6 +31,11 @@ QUOTE_TTL_SECONDS = 5 * 60
 PAYMENT_HOLD_SECONDS = 15 * 60
 MIN_PRICE_PER_HOUR = 10_000  # $0.01/h
 MAX_PRICE_PER_HOUR = 1_000_000_000  # $1000/h
+# Above this per GPU-hour, or more than PRICE_JUMP_FACTOR times the price a listing has now, a
+# price is more likely a slip (cents, a total, a missing dot) than meant: the provider confirms
+# it. The dearest catalogue GPU (H200) rents for a few dollars an hour.
+PLAUSIBLE_PRICE_PER_HOUR = 20_000_000  # $20/h
+PRICE_JUMP_FACTOR = 5
 
 
 def quote_score(price_per_hour: int, reliability_bps: int) -> int:

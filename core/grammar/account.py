@@ -122,14 +122,32 @@ def _register(args: str) -> Register:
 
 
 def _add_machine(args: str) -> AddMachine:
+    """``/addmachine <name> [region=<region>]``: the region is always named as ``region=``, so
+    a name typed with a space ("my box") is refused instead of read as machine "my" in
+    region "box"."""
     words = args.split()
     if not words or len(words) > 2:
         raise GrammarError.keyed(
             "grammar.addmachine_args",
-            "Name the machine, and optionally its region: /addmachine box1 eu",
+            "Name the machine, and optionally its region: /addmachine box1 region=eu",
         )
-    region = _region(words[1].casefold().removeprefix("region=")) if len(words) > 1 else None
+    region = None
+    if len(words) > 1:
+        key, eq, value = words[1].partition("=")
+        if not eq or key.casefold() != "region":
+            raise GrammarError.keyed(
+                "grammar.addmachine_one_word",
+                "A machine name is one word, and a region is written region=…: "
+                "/addmachine {joined} or /addmachine {first} region=eu",
+                joined=_q("-".join(words)),
+                first=_q(words[0]),
+            )
+        region = _region(value.casefold())
     return AddMachine(machine=_machine(words[0]), region=region)
+
+
+# the last word of "/price box1 1000 confirm": the provider means a price that looks implausible
+_CONFIRM_WORDS = frozenset({"confirm", "confirmed", "bestätigen", "bestätigt"})
 
 
 def _price_cmd(args: str) -> Price:
@@ -152,6 +170,9 @@ def _price_cmd(args: str) -> Price:
             "What price per GPU-hour? Try /price {machine} 0.65",
             machine=machine,
         )
+    confirmed = len(rest) > 1 and rest[-1] in _CONFIRM_WORDS
+    if confirmed:
+        rest = rest[:-1]
     if len(rest) > 1 and rest[-1] in ("usdc", "usd"):
         rest = rest[:-1]
     # the price is the word marked as money, else one with decimals, else the last word
@@ -163,6 +184,7 @@ def _price_cmd(args: str) -> Price:
         machine=machine,
         price_per_hour=_price(rest[at]),
         model=resolve_gpu(model).key if model else None,
+        confirmed=confirmed,
     )
 
 

@@ -162,6 +162,7 @@ class Price(Command):
     machine: str
     price_per_hour: int  # micro-USDC per GPU-hour
     model: str | None = None  # canonical GPU key
+    confirmed: bool = False  # "confirm" typed (or pressed): an implausible price is meant
 
 
 @dataclass(frozen=True)

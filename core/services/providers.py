@@ -21,6 +21,7 @@ from core.domain.rentals import RentalState as S
 from core.errors import Conflict, Forbidden, NotFound, ValidationError, WalletError
 from core.ports import Clock, SignatureRequest, SignatureVerifier, WalletPort
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, require
+from core.services.provider_prices import check_plausible_price, no_listing
 from core.services.verification import probeable
 from core.services.views import (
     AgentTokenView,
@@ -35,6 +36,7 @@ from core.services.wallets import CONNECT_TIMEOUT_S, challenge, new_pending, sto
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 TOKEN_PREFIX = "rsa_"
 MAX_MACHINES = 100
+_AGENT_AWAY = (MachineStatus.PENDING, MachineStatus.OFFLINE)
 
 
 def hash_token(token: str) -> str:
@@ -252,9 +254,19 @@ class ProviderService(Service):
         return views
 
     async def set_price(
-        self, who: Principal, machine_name: str, price_per_hour: int, model: str | None
+        self,
+        who: Principal,
+        machine_name: str,
+        price_per_hour: int,
+        model: str | None,
+        *,
+        confirmed: bool = False,
     ) -> Notice:
-        """Set the per-GPU-hour price of a machine's listings (of one model if given)."""
+        """Set the per-GPU-hour price of a machine's listings (of one model if given).
+
+        An implausible price (above PLAUSIBLE_PRICE_PER_HOUR, or PRICE_JUMP_FACTOR times the
+        current one) changes nothing unless ``confirmed``: ValidationError with the key
+        ``providers.price_confirm``."""
         _private_only(who)
         if not MIN_PRICE_PER_HOUR <= price_per_hour <= MAX_PRICE_PER_HOUR:
             raise ValidationError(
@@ -269,11 +281,9 @@ class ProviderService(Service):
                 if model is None or x.gpu_model == model
             ]
             if not listings:
-                raise NotFound.keyed(
-                    "providers.no_listing",
-                    "'{machine}' has no such GPUs listed yet; start its agent first.",
-                    machine=machine.name,
-                )
+                raise no_listing(machine, model)
+            if not confirmed:
+                check_plausible_price(machine.name, model, price_per_hour, listings)
             for x in listings:
                 x.price_per_hour = price_per_hour
                 if x.status == ListingStatus.PAUSED and machine.status == MachineStatus.ONLINE:
@@ -323,7 +333,13 @@ class ProviderService(Service):
                         if back and x.price_per_hour > 0:
                             x.status = target
             await uow.commit()
-        names = ", ".join(m.name for m in machines if m.name not in checking) or "-"
+        # an agent that is not online offers nothing, whatever /resume says
+        waiting = [] if paused else [m.name for m in machines if m.status in _AGENT_AWAY]
+        names = ", ".join(m.name for m in machines if m.name not in checking + waiting) or "-"
+        if waiting:
+            return Notice(
+                "provider.resume_waiting", {"machines": ", ".join(waiting), "offered": names}
+            )
         if checking:
             probing = {"machines": ", ".join(checking), "offered": names}
             return Notice("provider.resume_probing", probing)

@@ -181,10 +181,10 @@ PARSED: list[tuple[str, Command]] = [
     ("/register", Register()),
     (f"/register {ADDRESS}", Register(payout_address=ADDRESS.lower())),
     ("/addmachine box1", AddMachine(machine="box1")),
-    ("/add_machine Box-1.a eu", AddMachine(machine="Box-1.a", region="eu")),
+    ("/add_machine Box-1.a region=EU", AddMachine(machine="Box-1.a", region="eu")),
     ("/addmachine box1 region=us-east", AddMachine(machine="box1", region="us-east")),
-    ("/addmachine box1 EU_West", AddMachine(machine="box1", region="eu-west")),
-    ("/addmachine box1 Deutschland", AddMachine(machine="box1", region="eu-central")),
+    ("/addmachine box1 region=EU_West", AddMachine(machine="box1", region="eu-west")),
+    ("/addmachine box1 region=Deutschland", AddMachine(machine="box1", region="eu-central")),
     ("/machines", Machines()),
     ("/price box1 0.65", Price(machine="box1", price_per_hour=650_000)),
     ("/price box1 4090 $0.65", Price(machine="box1", price_per_hour=650_000, model="rtx4090")),
@@ -363,10 +363,15 @@ REJECTED: list[tuple[str, str]] = [
         f"/register {ADDRESS} {ADDRESS}",
         f"'{ADDRESS[:39]}…' is not a wallet address — it is 0x and 40 hex characters",
     ),
-    ("/addmachine", "Name the machine, and optionally its region: /addmachine box1 eu"),
+    ("/addmachine", "Name the machine, and optionally its region: /addmachine box1 region=eu"),
     (
         "/addmachine box1 eu extra",
-        "Name the machine, and optionally its region: /addmachine box1 eu",
+        "Name the machine, and optionally its region: /addmachine box1 region=eu",
+    ),
+    (
+        "/addmachine my box",
+        "A machine name is one word, and a region is written region=…: "
+        "/addmachine my-box or /addmachine my region=eu",
     ),
     (
         "/addmachine bad/name",

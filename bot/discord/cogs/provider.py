@@ -38,7 +38,10 @@ class Provider(commands.Cog):
     async def addmachine(
         self, interaction: discord.Interaction, machine: str, region: str | None = None
     ) -> None:
-        await self._run(interaction, lines.word_line("addmachine", machine, region))
+        await self._run(
+            interaction,
+            lines.word_line("addmachine", machine, f"region={region}" if region else None),
+        )
 
     @app_commands.command(name="machines", description="Your machines and listings (DM only)")
     async def machines(self, interaction: discord.Interaction) -> None:

@@ -119,6 +119,26 @@ async def test_events_updates_extensions_and_pings(dapp, db, wc_clock):
     assert (row.address, row.expiry) == (other.address, expiry)
 
 
+async def test_a_session_in_use_is_extended_before_it_runs_out(dapp, db, wc_clock):
+    """Neither wallets nor the JS dapp extend by themselves: a user active every day would
+    otherwise have to pair again a week after pairing."""
+    wallet, events, new_peer = dapp
+    peer = await linked(wallet, events, new_peer)
+    await wallet.request_signature(1, "r1", personal("early"), wc_clock.now() + 300)
+    await peer.sign()
+    await events.wait("signed")
+    assert peer.extended is None  # a week left: nothing asked
+    wc_clock.advance(6 * 86400)
+    await wallet.request_signature(1, "r2", personal("late"), wc_clock.now() + 300)
+    await peer.sign()
+    await events.wait("signed")
+    week = wc_clock.now() + 7 * 86400
+    await until(lambda: wallet.session_of(1)[2] == week)
+    assert peer.extended == {"expiry": week}
+    async with wallet.store.uow() as uow:  # kept across a restart
+        assert (await uow.wallet_sessions.get(1)).expiry == week
+
+
 @pytest.mark.parametrize(
     "approve, reason",
     [
@@ -146,7 +166,9 @@ async def test_a_bad_settle_is_refused_and_deleted(dapp, approve, reason):
 async def test_session_expiry_ends_the_session_and_its_requests(dapp, wc_clock):
     wallet, events, new_peer = dapp
     peer = await linked(wallet, events, new_peer, expiry=wc_clock.now() + 100)
+    peer.agrees_to_extend = False  # the request below asks for more time; this wallet says no
     await wallet.request_signature(1, "r1", personal("x"), wc_clock.now() + 300)
+    await until(lambda: peer.extended is not None)
     wc_clock.advance(101)
     assert await events.wait("disconnected") == ("disconnected", 1, "the session expired")
     assert await events.wait("failed") == ("failed", "r1", "the wallet session ended")

@@ -47,14 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # the service logs to stderr at WARNING while the terminal owns the screen
-    if args.command in ("run", "chat"):
-        logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
+    configure_logging(args, settings)
     try:
         if args.command == "deploy":
             return asyncio.run(deploy.run(args, settings))
@@ -64,6 +57,24 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_main(args, settings))
     except KeyboardInterrupt:
         return 130
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(args: argparse.Namespace, settings: Settings) -> Path | None:
+    """Log to stderr, except while the terminal chat owns the screen: then to a file in the
+    data directory (returned), so no log record is printed into the conversation."""
+    terminal = args.command == "chat" or (args.command == "run" and not args.no_terminal)
+    if not terminal:
+        logging.basicConfig(
+            level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr, force=True
+        )
+        return None
+    path = Path(settings.data_dir) / "rigshare.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, filename=path, force=True)
+    return path
 
 
 async def _main(args: argparse.Namespace, settings: Settings) -> int:

@@ -41,12 +41,12 @@ GPU_TYPES = {
 
 # (provider name, region, [(model, count)], price factor in percent, uptime in bps)
 FLEET = [
-    ("sim-berlin", "eu", [("rtx4090", 1), ("rtx4090", 1), ("rtx3090", 1)], 100, 9_950),
-    ("sim-frankfurt", "eu", [("h100", 1), ("a100-80gb", 1)], 105, 9_990),
+    ("sim-berlin", "eu-central", [("rtx4090", 1), ("rtx4090", 1), ("rtx3090", 1)], 100, 9_950),
+    ("sim-frankfurt", "eu-central", [("h100", 1), ("a100-80gb", 1)], 105, 9_990),
     ("sim-virginia", "us-east", [("rtx4090", 1), ("l4", 1)], 90, 9_700),
     ("sim-oregon", "us-west", [("rtx5090", 1), ("rtxa6000", 1)], 110, 9_900),
-    ("sim-helsinki", "eu", [("h200", 1), ("rtx4090", 1)], 95, 9_850),
-    ("sim-tokyo", "asia", [("rtx3090", 1), ("h100", 1)], 85, 9_200),
+    ("sim-helsinki", "eu-north", [("h200", 1), ("rtx4090", 1)], 95, 9_850),
+    ("sim-tokyo", "asia-east", [("rtx3090", 1), ("h100", 1)], 85, 9_200),
 ]
 
 

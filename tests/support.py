@@ -44,6 +44,8 @@ NVML_NAMES = {
     "h100": ("NVIDIA H100 80GB HBM3", 81559),
     "a100-80gb": ("NVIDIA A100-SXM4-80GB", 81920),
     "l4": ("NVIDIA L4", 23034),
+    "rtx5090": ("NVIDIA GeForce RTX 5090", 32607),
+    "rtxa6000": ("NVIDIA RTX A6000", 49140),
 }
 
 

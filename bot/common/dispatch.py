@@ -151,6 +151,7 @@ class Dispatcher:
                 query = ListingQuery(
                     model=f.model,
                     min_vram_gb=f.min_vram_gb,
+                    max_vram_gb=f.max_vram_gb,
                     max_price_per_hour=f.max_price_per_hour,
                     region=f.region,
                     min_reliability_bps=f.min_reliability * 100

@@ -142,7 +142,8 @@ def rental(lang: str, r: RentalView) -> str:
     end = r.ended_at or r.now
     text = t(
         lang,
-        "status.body",
+        "status.body" if r.ended_at is None else "status.ended",
+        ended_at=when(r.ended_at) if r.ended_at is not None else "",
         rental_id=r.rental_id,
         state=state,
         count=_count(r.gpu_count),
@@ -382,4 +383,9 @@ def outbox(m: DueMessage, lang: str | None = None, *, explorer: str | None = Non
             params[key] = when(params[key])
     if "gpu_model" in params:
         params["gpu"] = gpu_name(params["gpu_model"])
+    if m.kind == "provider_refunded":
+        why = p.get("why")
+        why = why if why in ("setup", "never_started", "late_payment") else "other"
+        params["why"] = t(lang, f"notify.provider_why.{why}")
+    params.setdefault("ended_at", "-")  # a dispute notice queued before it carried the time
     return t(lang, f"notify.{m.kind}", **params)

@@ -48,7 +48,7 @@ def gpus_line(
         "gpus",
         [
             gpu,
-            _opt("vram", min_vram),
+            _opt("vram>", min_vram),  # "vram=48" would mean exactly 48 GB
             _opt("max", max_price),
             _opt("region", region),
             _opt("rel", min_reliability),

@@ -97,8 +97,13 @@ def gpus_text(cb: GpusCb) -> str:
 def filters_text(f: g.GpuFilters) -> str:
     """The filters of a /gpus command (without sort, page, verified) as the grammar reads them."""
     words = [f.model] if f.model else []
-    if f.min_vram_gb is not None:
-        words.append(f"vram>={f.min_vram_gb}")
+    if f.min_vram_gb is not None and f.min_vram_gb == f.max_vram_gb:
+        words.append(f"vram={f.min_vram_gb}")
+    else:
+        if f.min_vram_gb is not None:
+            words.append(f"vram>={f.min_vram_gb}")
+        if f.max_vram_gb is not None:
+            words.append(f"vram<={f.max_vram_gb}")
     if f.max_price_per_hour is not None:
         whole, frac = divmod(f.max_price_per_hour, 1_000_000)
         words.append(f"max={whole}.{frac:06d}".rstrip("0").rstrip("."))

@@ -25,9 +25,14 @@ class TerminalChat:
         self.dispatcher = Dispatcher(app)
         self.out = out
         self._buttons: dict[str, dict[str, str]] = {}  # per user: label -> action
+        # who speaks in this window: only their messages are printed here (another
+        # `rigshare chat --as bob` on the same database prints bob's)
+        self._users: set[int] = set()
 
     async def principal(self, username: str) -> Principal:
-        return await self.app.users.identify(PLATFORM, username, username, chat_id=username)
+        who = await self.app.users.identify(PLATFORM, username, username, chat_id=username)
+        self._users.add(who.user_id)
+        return who
 
     async def say(self, username: str, line: str) -> Reply:
         """Send one line as ``username``; print the reply and any notifications it caused."""
@@ -59,9 +64,11 @@ class TerminalChat:
         """Let simulated wallets and agents answer, then deliver due terminal messages."""
         await self.app.settle()
         sent = 0
-        for msg in await self.app.notifications.due():
-            if msg.platform not in (PLATFORM, "simulated"):
-                continue
+        # claimed, not read: the outbox loop, a typed line and another window never print
+        # one message twice (a claim is a compare-and-set on the row)
+        notes = self.app.notifications
+        mine = await notes.claim(PLATFORM, user_ids=self._users) if self._users else []
+        for msg in await notes.claim("simulated") + mine:
             if msg.platform == PLATFORM:
                 self.out(
                     f"  📨 to {msg.chat_id or msg.user_id}: "
@@ -89,6 +96,7 @@ class TerminalChat:
         return errors
 
     async def interactive(self, username: str) -> None:
+        await self.principal(username)  # this window prints this user's messages
         self.out(f"rigshare terminal — you are '{username}'. /help lists commands, Ctrl-D quits.")
         while True:
             line = await asyncio.to_thread(_read, f"{username}> ")

@@ -16,6 +16,7 @@ from core.db import tables
 from core.db.repo_base import Repo
 from core.domain.listings import ListingQuery, ListingStatus
 from core.domain.model import Listing, Machine
+from core.domain.regions import stored_words
 
 L, M, G, T = (
     tables.listings.c,
@@ -64,10 +65,13 @@ def _conditions(query: ListingQuery) -> list:
     conds.append(L.free_gpus + 0 >= need)
     if query.min_vram_gb:
         conds.append(L.vram_gb + 0 >= query.min_vram_gb)
+    if query.max_vram_gb is not None:
+        conds.append(L.vram_gb + 0 <= query.max_vram_gb)
     if query.max_price_per_hour is not None:
         conds.append(L.price_per_hour + 0 <= query.max_price_per_hour)
     if query.region:
-        conds.append(L.region == query.region)
+        # a broad region finds the regions it contains (core.domain.regions)
+        conds.append(L.region.in_(sorted(stored_words(query.region))))
     if query.min_reliability_bps:
         conds.append(L.reliability_bps + 0 >= query.min_reliability_bps)
     if query.verified_only:
@@ -150,16 +154,12 @@ class Listings(Repo):
         return [Offer(x, by_id[x.machine_id], x.free_gpus) for x in found]
 
     async def count_offerable(self, query: ListingQuery, now: int) -> int:
-        """How many listings of the query's model are ready with a free GPU (the /gpus
-        total), read from one index."""
-        q = (
-            select(func.count())
-            .select_from(tables.listings)
-            .where(L.status == ListingStatus.AVAILABLE, L.ready.is_(True), L.free_gpus >= 1)
-        )
-        if query.model:
-            q = q.where(L.gpu_model == query.model)
-        return int((await self.s.execute(q)).scalar_one())
+        """How many listings the search of ``query`` finds on all its pages (the /gpus
+        total): the same conditions, so the count never disagrees with the list."""
+        q = select(func.count()).select_from(tables.listings)
+        if needs_machine(query):
+            q = q.join(tables.machines, M.id == L.machine_id)
+        return int((await self.s.execute(q.where(*_conditions(query)))).scalar_one())
 
     async def set_status_for_machine(
         self, machine_id: int, from_statuses: Sequence[str], to_status: str

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, true, update
 
 from core.db import tables
 from core.db.repo_base import Repo as _Repo
@@ -147,17 +147,23 @@ class Outbox(_Repo):
         return await self.s.get(OutboxMessage, outbox_id)
 
     async def claim(
-        self, platform: str, now: int, until: int, limit: int = 50
+        self,
+        platform: str,
+        now: int,
+        until: int,
+        limit: int = 50,
+        user_ids: Collection[int] | None = None,
     ) -> list[tuple[OutboxMessage, User]]:
-        """Lease due, unclaimed messages for ``platform``'s users until ``until``, oldest
-        first, with their recipients. Each row is taken by a compare-and-set update, so two
-        senders racing for the same rows never both get one."""
+        """Lease due, unclaimed messages for ``platform``'s users (of ``user_ids`` when
+        given) until ``until``, oldest first, with their recipients. Each row is taken by a
+        compare-and-set update, so two senders racing for the same rows never both get one."""
         o, u = tables.outbox.c, tables.users.c
         free = or_(o.claimed_until.is_(None), o.claimed_until <= now)
         q = (
             select(o.id)
             .join(tables.users, u.id == o.user_id)
             .where(o.sent_at.is_(None), o.next_attempt_at <= now, free, u.platform == platform)
+            .where(o.user_id.in_(list(user_ids)) if user_ids is not None else true())
             .order_by(o.id)
             .limit(limit)
             # PostgreSQL: a second sender skips the rows being claimed and takes the next ones

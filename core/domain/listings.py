@@ -66,6 +66,7 @@ class ListingQuery:
     gpu_count: int | None = None
     listing_id: int | None = None
     min_vram_gb: int | None = None
+    max_vram_gb: int | None = None
     max_price_per_hour: int | None = None
     region: str | None = None
     min_reliability_bps: int | None = None

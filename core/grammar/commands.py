@@ -34,6 +34,7 @@ class Help(Command):
 class GpuFilters:
     model: str | None = None  # canonical GPU key
     min_vram_gb: int | None = None
+    max_vram_gb: int | None = None  # with min_vram_gb: vram=24 is exactly 24 GB
     max_price_per_hour: int | None = None  # micro-USDC
     region: str | None = None
     min_reliability: int | None = None  # percent, 0..100

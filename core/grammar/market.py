@@ -58,6 +58,7 @@ _GPUS_KEYS = frozenset(
 @dataclass
 class _Scan:
     options: dict[str, str]
+    ops: dict[str, str]  # the comparison an option was given with: "=", ">=", "<"...
     runs: list[list[str]]  # consecutive words that are neither options nor durations
     durations: list[list[str]]
 
@@ -77,9 +78,9 @@ def _duration_length(words: list[str], start: int) -> int:
 
 def _scan(words: list[str], allowed: frozenset[str], example: str) -> _Scan:
     """Sort order-free words into options, durations and runs of (GPU model) words."""
-    scan = _Scan({}, [], [])
+    scan = _Scan({}, {}, [], [])
 
-    def put(key: str, value: str, token: str) -> None:
+    def put(key: str, value: str, token: str, op: str = "=") -> None:
         if key not in allowed:
             raise GrammarError.keyed(
                 "grammar.misplaced",
@@ -97,6 +98,7 @@ def _scan(words: list[str], allowed: frozenset[str], example: str) -> _Scan:
                 example=example,
             )
         scan.options[key] = value
+        scan.ops[key] = op
 
     i, in_run = 0, False
     while i < len(words):
@@ -118,11 +120,11 @@ def _scan(words: list[str], allowed: frozenset[str], example: str) -> _Scan:
                     option=_q(m.group(1)),
                     example=example,
                 )
-            put(key, m.group(3), word)
+            put(key, m.group(3), word, m.group(2))
         elif m := _BARE_OP.fullmatch(word):
             op, value = m.groups()
             key = "rel" if value.endswith("%") else "max_price" if "<" in op else "vram"
-            put("vram" if value.endswith(("gb", "g")) else key, value, word)
+            put("vram" if value.endswith(("gb", "g")) else key, value, word, op)
         elif word in _PRICE_WORDS and nxt:
             put("max_price", nxt, f"{word} {nxt}")
             step = 2
@@ -132,7 +134,7 @@ def _scan(words: list[str], allowed: frozenset[str], example: str) -> _Scan:
             scan.durations.append(words[i : i + length])
             step = length
         elif "vram" in allowed and not was_run and _VRAM.fullmatch(word) and word[-1] in "gb+":
-            put("vram", word, word)
+            put("vram", word, word, ">=")  # "48gb", "48gb+": at least 48 GB
         else:
             if was_run:
                 scan.runs[-1].append(word)
@@ -275,10 +277,12 @@ def _gpus(args: str) -> Gpus:
             "Can't sort by '{sort}' — use sort=price, rel or vram",
             sort=_q(opts["sort"]),
         )
-    vram, rel = opts.get("vram"), opts.get("rel")
+    rel = opts.get("rel")
+    min_vram, max_vram = _vram_range(opts.get("vram"), scan.ops.get("vram", ">="))
     filters = GpuFilters(
         model=_model(scan.runs, example, for_rent=False),
-        min_vram_gb=_small_int(_VRAM_UNIT.sub("", vram), 1, 4096, "memory size") if vram else None,
+        min_vram_gb=min_vram,
+        max_vram_gb=max_vram,
         max_price_per_hour=_price(opts["max_price"]) if "max_price" in opts else None,
         region=_region(opts["region"]) if "region" in opts else None,
         min_reliability=_small_int(rel.removesuffix("%"), 0, 100, "reliability") if rel else None,
@@ -290,6 +294,20 @@ def _gpus(args: str) -> Gpus:
     )
     page = _small_int(opts.get("page", "1"), 1, 10_000, "page")
     return Gpus(filters=filters, sort=sort, page=page)
+
+
+def _vram_range(value: str | None, op: str) -> tuple[int | None, int | None]:
+    """(at least, at most) GB of GPU memory: vram=24 is exactly 24, vram>48 more than 48."""
+    if value is None:
+        return None, None
+    gb = _small_int(_VRAM_UNIT.sub("", value), 1, 4096, "memory size")
+    return {
+        "=": (gb, gb),
+        ">=": (gb, None),
+        ">": (gb + 1, None),
+        "<=": (None, gb),
+        "<": (None, gb - 1),
+    }[op]
 
 
 def _templates(args: str) -> Templates:

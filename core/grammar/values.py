@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 from core.domain.durations import quote_input
 from core.domain.money import parse_usdc
+from core.domain.regions import must_region
 from core.errors import GrammarError
 from core.grammar.commands import COMMANDS, MAX_FREE_TEXT_CHARS, Command
 
 _REF = re.compile(r"(?:r|#|rental)?#?(\d{1,9})", re.ASCII | re.IGNORECASE)
 _MACHINE = re.compile(r"[A-Za-z0-9_.-]{1,32}", re.ASCII)
-_REGION = re.compile(r"[a-z0-9-]{2,20}", re.ASCII)
 _ADDRESS = re.compile(r"0x[0-9a-f]{40}", re.ASCII)
 _NUMBER = re.compile(r"[-\u2212]?\d+(?:[.,]\d+)?", re.ASCII)
 _PRICE_SUFFIX = re.compile(r"(?:/(?:h|hr|hour|std)|(?<=\d)usdc?)$", re.ASCII)
@@ -51,14 +51,8 @@ def _machine(token: str) -> str:
 
 
 def _region(token: str) -> str:
-    region = token.casefold()
-    if not _REGION.fullmatch(region):
-        raise GrammarError.keyed(
-            "grammar.not_region",
-            "'{token}' is not a region — use a short code like region=eu or region=us-east",
-            token=_q(token),
-        )
-    return region
+    """The region code a word names (core.domain.regions); unknown words list the codes."""
+    return must_region(token)
 
 
 def _price(token: str) -> int:

@@ -18,7 +18,7 @@ from core.services.arbiter import arbitrate, due_for_decision
 from core.services.base import enqueue
 from core.services.payouts import retry_held_payouts
 from core.services.recovery import repair
-from core.services.rentals import cancel_unpaid
+from core.services.rentals import NOT_PAID_IN_TIME, cancel_unpaid
 from core.services.signing import expire_requests
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ async def tick(lc: RentalLifecycle) -> dict[str, int]:
                 rental.hold_until if rental.state == S.AWAITING_PAYMENT else rental.quote_expires_at
             )
             if deadline is not None and deadline < now:
-                await cancel_unpaid(uow, rental, "not paid in time")
+                await cancel_unpaid(uow, rental, NOT_PAID_IN_TIME)
                 counts["expired_holds"] += 1
         # wallet requests nobody answered: each user hears why (the hold is released above)
         counts["expired_requests"] = await expire_requests(uow, now)

@@ -31,7 +31,12 @@ from core.services.isolation import Quarantine
 from core.services.keeper import tick as keeper_tick
 from core.services.notifications import NEVER as HELD
 from core.services.payouts import ACCOUNT_EVENTS, claimed, push_failed
-from core.services.provisioning import KEY_SLACK_S, Provisioning, credentials_payload
+from core.services.provisioning import (
+    KEY_SLACK_S,
+    Provisioning,
+    credentials_payload,
+    why_refunded,
+)
 from core.services.receipts import receipt_view
 from core.services.rentals import cancel_unpaid, terms_of
 
@@ -343,7 +348,11 @@ class RentalLifecycle(Provisioning, Service):
             dedupe_key=f"settled:{rental.id}",
             now=now,
         )
-        await self._tell_provider(uow, rental, "provider_payout", now)
+        if kind == "refunded":  # it never ran: say why, not "0 USDC paid to you"
+            why = {"why": why_refunded(rental.cancel_reason)}
+            await self._tell_provider(uow, rental, "provider_refunded", now, why)
+        else:
+            await self._tell_provider(uow, rental, "provider_payout", now)
 
     async def _on_PushFailed(self, uow, rental: Rental, ev: ChainEvent, now, after) -> None:  # noqa: N802
         await push_failed(uow, rental, ev, now)  # held, not paid: core.services.payouts
@@ -353,11 +362,15 @@ class RentalLifecycle(Provisioning, Service):
         # mirrored after the confirmation depth, so never earlier than the chain's disputedAt:
         # the keeper's finalize after the arbiter timeout is never too early
         rental.disputed_at = now
+        # it says the rental ended (the dispute ends a running one in the same receipt):
+        # the ended notice, which invites a dispute, is dropped if not sent yet
+        await uow.outbox.discard(f"ended:{rental.id}")
+        ended_at = rental.ended_at if rental.ended_at is not None else now
         await enqueue(
             uow,
             user_id=rental.renter_id,
             kind="dispute_opened",
-            payload={"rental_id": rental.id, "tx": ev.tx_hash},
+            payload={"rental_id": rental.id, "tx": ev.tx_hash, "ended_at": ended_at},
             dedupe_key=f"dispute:{rental.id}",
             now=now,
         )
@@ -384,7 +397,9 @@ class RentalLifecycle(Provisioning, Service):
                 now=now,
             )
 
-    async def _tell_provider(self, uow: UnitOfWork, rental: Rental, kind: str, now: int) -> None:
+    async def _tell_provider(
+        self, uow: UnitOfWork, rental: Rental, kind: str, now: int, extra: dict | None = None
+    ) -> None:
         provider = await uow.providers.get(rental.provider_id)
         await enqueue(
             uow,
@@ -394,6 +409,7 @@ class RentalLifecycle(Provisioning, Service):
                 "rental_id": rental.id,
                 "gpu_model": rental.gpu_model,
                 "provider_net": rental.provider_net,
+                **(extra or {}),
             },
             dedupe_key=f"{kind}:{rental.id}",
             now=now,

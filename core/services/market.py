@@ -14,6 +14,7 @@ from dataclasses import replace
 from core.domain.billing import deposit_for
 from core.domain.listings import ListingQuery
 from core.domain.model import Listing, Machine, MachineTemplate, Rental
+from core.domain.regions import shown as shown_region
 from core.domain.rentals import RentalState
 from core.errors import Conflict, NotFound
 from core.ports import Clock, EscrowPort
@@ -47,7 +48,7 @@ def offer_view(
         vram_gb=listing.vram_gb,
         price_per_hour=listing.price_per_hour,
         total_per_hour=listing.price_per_hour * n,
-        region=listing.region,
+        region=shown_region(listing.region),
         reliability_bps=listing.reliability_bps,
         verified=listing.verified,
         machine_name=machine.name if machine else "",

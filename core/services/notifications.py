@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from core.services.base import Service
@@ -53,15 +54,23 @@ class NotificationService(Service):
                     out.append(message)
         return out
 
-    async def claim(self, platform: str, limit: int = 50, lease_s: int = 60) -> list[DueMessage]:
-        """Take due messages for ``platform``'s users, oldest first, for ``lease_s`` seconds:
-        no other sender gets them until then, unless they are marked sent or failed first.
-        A sender that dies mid-way leaves them to the next one after the lease."""
+    async def claim(
+        self,
+        platform: str,
+        limit: int = 50,
+        lease_s: int = 60,
+        *,
+        user_ids: Collection[int] | None = None,
+    ) -> list[DueMessage]:
+        """Take due messages for ``platform``'s users (of ``user_ids`` when given: a terminal
+        window's own users), oldest first, for ``lease_s`` seconds: no other sender gets them
+        until then, unless they are marked sent or failed first. A sender that dies mid-way
+        leaves them to the next one after the lease."""
         now = self.clock.now()
         until = now + lease_s
         taken = []
         async with self.uow() as uow:
-            for m, user in await uow.outbox.claim(platform, now, until, limit):
+            for m, user in await uow.outbox.claim(platform, now, until, limit, user_ids):
                 message = _due(m, user, claimed_until=until)
                 if message is None:  # a damaged row must not block the ones behind it
                     log.error("outbox message %s (%s) is unreadable; dead-lettered", m.id, m.kind)

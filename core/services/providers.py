@@ -15,6 +15,8 @@ from core.domain.listings import (
 )
 from core.domain.model import Machine, Provider
 from core.domain.money import format_price_per_hour
+from core.domain.regions import must_region
+from core.domain.regions import shown as shown_region
 from core.domain.rentals import RentalState as S
 from core.errors import Conflict, Forbidden, NotFound, ValidationError, WalletError
 from core.ports import Clock, SignatureRequest, SignatureVerifier, WalletPort
@@ -189,7 +191,7 @@ class ProviderService(Service):
             machine = Machine(
                 provider_id=provider.id,
                 name=name,
-                region=region or "eu",
+                region=must_region(region) if region else "eu",
                 agent_token_hash=hash_token(token),
                 created_at=self.clock.now(),
             )
@@ -237,7 +239,7 @@ class ProviderService(Service):
                     MachineView(
                         machine_id=m.id,
                         name=m.name,
-                        region=m.region,
+                        region=shown_region(m.region),
                         status=m.status,
                         gpus=tuple(g.get("name", "?") for g in json.loads(m.inventory_json)),
                         listings=tuple(

@@ -171,3 +171,15 @@ def credentials_payload(rental: Rental) -> dict:
         "instance": instance is not None,
         "simulated": bool(instance and instance.simulated),
     }
+
+
+def why_refunded(cancel_reason: str | None) -> str:
+    """Why a paid rental never ran, as a catalogue code (notify.provider_why.*)."""
+    reason = cancel_reason or ""
+    if reason.startswith(SETUP_FAILED):
+        return "setup"
+    if reason == "provider never provisioned":
+        return "never_started"
+    if reason.startswith("paid after the hold expired"):
+        return "late_payment"
+    return "other"

@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Sequence
 
-from core.domain.billing import settle
+from core.domain.billing import SECONDS_PER_HOUR, settle
 from core.domain.model import Rental
 from core.domain.rentals import RentalState as S
 from core.errors import NotFound
@@ -59,6 +59,7 @@ def receipt_view(r: Rental, *, refund_held: int = 0) -> ReceiptView:
         billed, fee, net, refund = s.billed, s.fee, s.provider_net, s.refund
     else:
         billed, fee, net, refund = 0, 0, 0, r.deposit
+    seconds = _seconds_paid(seconds, billed, r.price_per_hour)
     txs = tuple(
         (label, h)
         for label, h in (
@@ -88,6 +89,14 @@ def receipt_view(r: Rental, *, refund_held: int = 0) -> ReceiptView:
         rating=r.rating,
         refund_held=refund_held,
     )
+
+
+def _seconds_paid(seconds: int, billed: int, price_per_hour: int) -> int:
+    """The seconds the bill pays for: all of them, unless a dispute awarded less (the time
+    down is not billed), then the fewest seconds at the price that cost the bill."""
+    if price_per_hour <= 0 or billed >= seconds * price_per_hour // SECONDS_PER_HOUR:
+        return seconds
+    return min(seconds, -(-billed * SECONDS_PER_HOUR // price_per_hour))
 
 
 CSV_HEADER = (

@@ -80,12 +80,7 @@ class RentalService(Service):
             async with self.uow(readonly=True) as uow:
                 rental = await self._own(uow, who, rental_id)
                 if rental.state != S.QUOTED:
-                    raise Conflict.keyed(
-                        "rentals.quote_used",
-                        "Quote #{rental_id} was already {state}.",
-                        rental_id=rental.id,
-                        state=state_text(rental.state),
-                    )
+                    raise closed_quote(rental)
             return await self.wallets.connect(who, then_confirm=rental_id)
         return await self._confirm(who, rental_id, renter)
 
@@ -126,20 +121,12 @@ class RentalService(Service):
         async with self.uow() as uow:
             rental = await self._own(uow, who, rental_id)
             if rental.state != S.QUOTED:
-                raise Conflict.keyed(
-                    "rentals.quote_used",
-                    "Quote #{rental_id} was already {state}.",
-                    rental_id=rental.id,
-                    state=state_text(rental.state),
-                )
+                raise closed_quote(rental)
             if rental.quote_expires_at < now:
                 rental.transition(S.CANCELLED)
-                rental.cancel_reason = "quote expired"
+                rental.cancel_reason = QUOTE_EXPIRED
                 await uow.commit()
-                raise Conflict.keyed(
-                    "rentals.quote_expired",
-                    "This quote has expired. Send /rent again for a fresh price.",
-                )
+                raise closed_quote(rental)
             try:  # the escrow's owner may have raised its minimums since the quote
                 await check_open(self.escrow, rental.deposit, rental.price_per_hour)
             except ValidationError:
@@ -192,6 +179,8 @@ class RentalService(Service):
         async with self.uow() as uow:
             rental = await self._own(uow, who, rental_id)
             if rental.state not in (S.QUOTED, S.AWAITING_PAYMENT):
+                if _expired(rental):
+                    raise closed_quote(rental)
                 raise Conflict(f"Rental #{rental.id} is {state_text(rental.state)}.")
             await cancel_unpaid(uow, rental, "cancelled by renter")
             await uow.commit()
@@ -381,6 +370,34 @@ class RentalService(Service):
             if rental and rental.state == S.AWAITING_PAYMENT:
                 await cancel_unpaid(uow, rental, reason)
                 await uow.commit()
+
+
+QUOTE_EXPIRED = "quote expired"
+NOT_PAID_IN_TIME = "not paid in time"  # the keeper's reason for a quote or hold that lapsed
+
+
+def _expired(rental: Rental) -> bool:
+    return rental.state == S.CANCELLED and rental.cancel_reason in (
+        QUOTE_EXPIRED,
+        NOT_PAID_IN_TIME,
+    )
+
+
+def closed_quote(rental: Rental) -> Conflict:
+    """Why a quote can no longer be confirmed: it expired (the keeper cancels lapsed quotes,
+    which is no cancellation of the renter's), or what became of it."""
+    if _expired(rental):
+        return Conflict.keyed(
+            "rentals.quote_expired",
+            "Quote #{rental_id} has expired. Send /rent again for a fresh price.",
+            rental_id=rental.id,
+        )
+    return Conflict.keyed(
+        "rentals.quote_used",
+        "Quote #{rental_id} was already {state}.",
+        rental_id=rental.id,
+        state=state_text(rental.state),
+    )
 
 
 async def cancel_unpaid(uow: UnitOfWork, rental: Rental, reason: str) -> None:

@@ -66,6 +66,14 @@ async def test_a_failed_pull_refunds_explains_and_takes_the_machine_off_the_mark
     told = await _told(http_app, prov.user_id, "provider_grant_failed")
     assert f"Machine prov-box could not start rental #{rental_id}: {PULL_ERROR}" in told
     assert "/resume prov-box" in told
+    # the settlement tells the provider the rental failed and why, not "0 USDC paid to you"
+    provider_kinds = [k for k, _, _ in await http_app.notifications.history(prov.user_id)]
+    assert "provider_payout" not in provider_kinds
+    told = await _told(http_app, prov.user_id, "provider_refunded")
+    assert f"Rental #{rental_id} on your RTX 4090 failed: your machine could not start" in told
+    assert "nothing is paid to you" in told and "0.000000" not in told
+    told = await _told(http_app, prov.user_id, "provider_refunded", "de")
+    assert "ist fehlgeschlagen: deine Maschine konnte die Instanz nicht starten" in told
 
     # off the market: not in /gpus, never quoted, marked on /machines
     async with http_app.agents.uow(readonly=True) as uow:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.domain.regions import REGIONS
 from core.errors import AmbiguousChoice, GrammarError
 from core.grammar import (
     COMMANDS,
@@ -44,6 +45,8 @@ from core.grammar import (
 
 H, D = 3600, 86400
 ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
+
+REGION_CODES = ", ".join(REGIONS)
 
 
 def _ssh_string(data: bytes) -> bytes:
@@ -180,6 +183,8 @@ PARSED: list[tuple[str, Command]] = [
     ("/addmachine box1", AddMachine(machine="box1")),
     ("/add_machine Box-1.a region=EU", AddMachine(machine="Box-1.a", region="eu")),
     ("/addmachine box1 region=us-east", AddMachine(machine="box1", region="us-east")),
+    ("/addmachine box1 region=EU_West", AddMachine(machine="box1", region="eu-west")),
+    ("/addmachine box1 region=Deutschland", AddMachine(machine="box1", region="eu-central")),
     ("/machines", Machines()),
     ("/price box1 0.65", Price(machine="box1", price_per_hour=650_000)),
     ("/price box1 4090 $0.65", Price(machine="box1", price_per_hour=650_000, model="rtx4090")),
@@ -258,7 +263,7 @@ REJECTED: list[tuple[str, str]] = [
     ("/rent 4090 3h 3090", "One GPU model at a time — '4090' or '3090'? Try: /rent 4090 3h"),
     (
         "/rent 4090 3h region=e",
-        "'e' is not a region — use a short code like region=eu or region=us-east",
+        "Unknown region 'e' — use one of: " + REGION_CODES,
     ),
     ("/rent 4090 3h region=eu region=us", "'region=us': region is given twice — keep one"),
     ("/rent 4090 3h max=abc", "'abc' is not an amount; write it like 0.65 or $0.65"),
@@ -377,8 +382,8 @@ REJECTED: list[tuple[str, str]] = [
         f"'{'n' * 33}' is not a machine name — use 1 to 32 letters, digits, '.', '_' or '-'",
     ),
     (
-        "/addmachine box1 region=EU_West",
-        "'eu_west' is not a region — use a short code like region=eu or region=us-east",
+        "/addmachine box1 region=Mars",
+        "Unknown region 'mars' — use one of: " + REGION_CODES,
     ),
     ("/machines x", "/machines takes nothing after it — just send /machines"),
     ("/earnings now", "/earnings takes nothing after it — just send /earnings"),

@@ -9,6 +9,7 @@ from bot.common.i18n import reason_text, t
 from bot.common.render_instances import instance_line, machine_line, share_line
 from bot.common.render_instances import templates as templates  # noqa: PLC0414 - re-export
 from core.domain.durations import format_duration
+from core.domain.listings import COUNT_CAP
 from core.domain.money import format_price_per_hour, format_usdc
 from core.domain.reliability import format_bps_percent
 from core.services.base import gpu_name
@@ -54,10 +55,18 @@ def verified_mark(lang: str, o: OfferView) -> str:
     return t(lang, "gpus.unverified_simulated" if simulated else "gpus.unverified")
 
 
+def format_count(lang: str, n: int) -> str:
+    """1,000 in English, 1.000 in German."""
+    return f"{n:,}".replace(",", "." if lang == "de" else ",")
+
+
 def search_page(lang: str, page: SearchPage) -> str:
     if not page.offers:
         return t(lang, "gpus.empty")
-    if page.total_available >= 0:
+    if page.total_available > COUNT_CAP:  # counted up to the cap only
+        total = t(lang, "gpus.over", cap=format_count(lang, COUNT_CAP))
+        head = t(lang, "gpus.header", total=total, sort=page.sort, page=page.page)
+    elif page.total_available >= 0:
         head = t(lang, "gpus.header", total=page.total_available, sort=page.sort, page=page.page)
     else:
         head = t(lang, "gpus.header_more", sort=page.sort, page=page.page)

@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 
 from core.db import tables
 from core.db.repo_base import Repo
-from core.domain.listings import ListingQuery, ListingStatus
+from core.domain.listings import COUNT_CAP, ListingQuery, ListingStatus
 from core.domain.model import Listing, Machine
 from core.domain.regions import stored_words
 
@@ -45,9 +45,10 @@ def needs_machine(query: ListingQuery) -> bool:
     )
 
 
-def _conditions(query: ListingQuery) -> list:
+def _conditions(query: ListingQuery, *, sorted_walk: bool = True) -> list:
     """The WHERE of a search: offered, matching the filters, enough free GPUs, and a machine
-    that runs what the renter asked for (``ready``: its default, without a join)."""
+    that runs what the renter asked for (``ready``: its default, without a join).
+    ``sorted_walk=False`` (a count): range filters may use their indexes."""
     # Only AVAILABLE rows: the keeper releases expired holds, and a plain equality keeps
     # every search on an index (an OR over held rows made SQLite scan the table).
     conds = [L.status == ListingStatus.AVAILABLE]
@@ -56,24 +57,28 @@ def _conditions(query: ListingQuery) -> list:
     if query.listing_id is not None:
         conds.append(L.id == query.listing_id)
     need = max(1, query.gpu_count or 1)
+
     # Range filters are written as "column + 0": the expression cannot select an index,
     # so the planner walks the index of the sort order and stops at the page instead of
     # range-scanning a filter's index and sorting every match (SQLite's documented idiom;
     # harmless on PostgreSQL).
+    def ranged(column):  # noqa: ANN001, ANN202 - a column, an expression
+        return column + 0 if sorted_walk else column
+
     if need > 1:
-        conds.append(L.gpu_count + 0 >= need)
-    conds.append(L.free_gpus + 0 >= need)
+        conds.append(ranged(L.gpu_count) >= need)
+    conds.append(ranged(L.free_gpus) >= need)
     if query.min_vram_gb:
-        conds.append(L.vram_gb + 0 >= query.min_vram_gb)
+        conds.append(ranged(L.vram_gb) >= query.min_vram_gb)
     if query.max_vram_gb is not None:
-        conds.append(L.vram_gb + 0 <= query.max_vram_gb)
+        conds.append(ranged(L.vram_gb) <= query.max_vram_gb)
     if query.max_price_per_hour is not None:
-        conds.append(L.price_per_hour + 0 <= query.max_price_per_hour)
+        conds.append(ranged(L.price_per_hour) <= query.max_price_per_hour)
     if query.region:
         # a broad region finds the regions it contains (core.domain.regions)
         conds.append(L.region.in_(sorted(stored_words(query.region))))
     if query.min_reliability_bps:
-        conds.append(L.reliability_bps + 0 >= query.min_reliability_bps)
+        conds.append(ranged(L.reliability_bps) >= query.min_reliability_bps)
     if query.verified_only:
         conds.append(L.verified.is_(True))
     if query.exclude_ids:
@@ -155,11 +160,14 @@ class Listings(Repo):
 
     async def count_offerable(self, query: ListingQuery, now: int) -> int:
         """How many listings the search of ``query`` finds on all its pages (the /gpus
-        total): the same conditions, so the count never disagrees with the list."""
-        q = select(func.count()).select_from(tables.listings)
+        total), up to ``COUNT_CAP`` + 1 (more: "over COUNT_CAP"): the same conditions, so the
+        count never disagrees with the list."""
+        matches = select(L.id)
         if needs_machine(query):
-            q = q.join(tables.machines, M.id == L.machine_id)
-        return int((await self.s.execute(q.where(*_conditions(query)))).scalar_one())
+            matches = matches.join(tables.machines, M.id == L.machine_id)
+        matches = matches.where(*_conditions(query, sorted_walk=False)).limit(COUNT_CAP + 1)
+        q = select(func.count()).select_from(matches.subquery())
+        return int((await self.s.execute(q)).scalar_one())
 
     async def set_status_for_machine(
         self, machine_id: int, from_statuses: Sequence[str], to_status: str

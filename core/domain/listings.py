@@ -36,6 +36,9 @@ MAX_PRICE_PER_HOUR = 1_000_000_000  # $1000/h
 # it. The dearest catalogue GPU (H200) rents for a few dollars an hour.
 PLAUSIBLE_PRICE_PER_HOUR = 20_000_000  # $20/h
 PRICE_JUMP_FACTOR = 5
+# /gpus counts its matches up to this many and then says "over": a count is a scan of every
+# match, and a search that matches most of a large market must stay as fast as its page
+COUNT_CAP = 1000
 
 
 def quote_score(price_per_hour: int, reliability_bps: int) -> int:

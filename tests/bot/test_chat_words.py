@@ -69,6 +69,22 @@ async def test_gpus_count_in_german(market):
     assert _total(reply.text) == 2 and "insgesamt" in reply.text
 
 
+async def test_a_count_over_the_cap_says_over_instead_of_scanning_on(market, monkeypatch):
+    import bot.common.render
+    import core.db.listings
+
+    for module in (core.db.listings, bot.common.render):
+        monkeypatch.setattr(module, "COUNT_CAP", 2)
+    alice = await renter(market)
+    bot = Dispatcher(market)
+    reply = await bot.handle_text(alice, "/gpus vram>=48")  # exactly two: counted
+    assert _total(reply.text) == 2
+    reply = await bot.handle_text(alice, "/gpus")  # more than two match
+    assert "(over 2 in all)" in reply.text, reply.text
+    de = Principal(alice.user_id, alice.platform, lang="de")
+    assert "(über 2 insgesamt)" in (await bot.handle_text(de, "/gpus")).text
+
+
 async def test_unknown_region_is_named_with_the_list(market):
     alice = await renter(market)
     bot = Dispatcher(market)

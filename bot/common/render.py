@@ -301,7 +301,19 @@ def agent_token(lang: str, v: AgentTokenView) -> str:
 
 
 def earnings(lang: str, e: EarningsView) -> str:
-    """What was earned; with payouts the escrow still holds, what is paid and what is not."""
+    """What was earned; with payouts the escrow still holds, what is paid and what is not;
+    and the paid rentals that failed on the provider's machines, with why."""
+    text = _earned(lang, e)
+    if not e.failed:
+        return text
+    reasons = "\n".join(
+        f"  {count}× {t(lang, f'notify.provider_why.{why}')}" for why, count in e.failed
+    )
+    total = sum(count for _, count in e.failed)
+    return text + "\n" + t(lang, "earnings.failed", count=total, reasons=reasons)
+
+
+def _earned(lang: str, e: EarningsView) -> str:
     return t(
         lang,
         "earnings.body_held" if e.held else "earnings.body",

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import secrets
+from collections import Counter
 
 from core.domain.listings import (
     MAX_PRICE_PER_HOUR,
@@ -22,6 +23,7 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationError, WalletEr
 from core.ports import Clock, SignatureRequest, SignatureVerifier, WalletPort
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, require
 from core.services.provider_prices import check_plausible_price, no_listing
+from core.services.provisioning import why_refunded
 from core.services.verification import probeable
 from core.services.views import (
     AgentTokenView,
@@ -353,7 +355,13 @@ class ProviderService(Service):
             rows = await uow.rentals.for_provider(provider.id)
             payouts = await uow.payouts.for_user(who.user_id, "provider")
         done = [r for r in rows if r.state in (S.SETTLED, S.RESOLVED)]
+        failed = Counter(
+            why_refunded(r.cancel_reason)
+            for r in rows
+            if r.state == S.CANCELLED and r.funded_at is not None
+        )
         return EarningsView(
+            failed=tuple(failed.most_common()),
             completed_rentals=len(done),
             active_rentals=sum(1 for r in rows if r.state == S.ACTIVE),
             gross=sum(r.billed or 0 for r in done),

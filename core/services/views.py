@@ -218,6 +218,9 @@ class EarningsView:
     fees: int
     net: int
     held: int = 0  # of ``net``: parked by the escrow (the token refused it), retried, unpaid
+    # paid rentals that never ran on the provider's machine (refunded, nothing earned), counted
+    # by why (provisioning.why_refunded's codes), most frequent first
+    failed: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ chat through the one dispatcher. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.common import render
 from bot.common.dispatch import Dispatcher
 from core.domain.listings import ListingQuery, ListingStatus, MachineStatus
@@ -74,6 +76,15 @@ async def test_a_failed_pull_refunds_explains_and_takes_the_machine_off_the_mark
     assert "nothing is paid to you" in told and "0.000000" not in told
     told = await _told(http_app, prov.user_id, "provider_refunded", "de")
     assert "ist fehlgeschlagen: deine Maschine konnte die Instanz nicht starten" in told
+    # and /earnings counts it, with why, instead of leaving it out
+    earnings = await Dispatcher(http_app).handle_text(prov, "/earnings")
+    assert "Failed rentals (paid by the renter, never ran, nothing earned): 1" in earnings.text
+    assert "1× your machine could not start the instance" in earnings.text
+    de = replace(prov, lang="de")
+    earnings = await Dispatcher(http_app).handle_text(de, "/earnings")
+    assert "Gescheiterte Mieten (vom Mieter bezahlt, nie gelaufen, nichts verdient): 1" in (
+        earnings.text
+    )
 
     # off the market: not in /gpus, never quoted, marked on /machines
     async with http_app.agents.uow(readonly=True) as uow:

@@ -80,6 +80,11 @@ class StandIn:
             while not await recorded() and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             yield
+            # The body killed a sender and waited for its exit, blocking the loop: the calls it
+            # left at the gate have closed sockets the loop has not polled yet. One poll lets
+            # their transports close, so the check in _handle turns them away on reopening
+            # instead of recording a message nobody will mark as sent (it was seen sent twice).
+            await asyncio.sleep(0.3)
         finally:
             self.server.open.set()
 

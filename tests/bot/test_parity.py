@@ -235,11 +235,11 @@ async def play_discord(tmp_path) -> tuple[list[tuple], list[tuple[Reply, str]]]:
         async with RigshareBot(app, sync=False) as bot:
             await bot.setup_hook()
             replies: list[Reply] = []
-            for method in ("handle_text", "handle_action"):
+            for method in ("handle_text", "handle_options", "handle_action"):
                 original = getattr(bot.front.dispatcher, method)
 
-                async def recorded(who, text, _original=original):
-                    reply = await _original(who, text)
+                async def recorded(who, *args, _original=original):
+                    reply = await _original(who, *args)
                     replies.append(reply)
                     return reply
 

@@ -140,14 +140,13 @@ CONVERSATION = [
       template="jupyter", ports="8080,6006", disk=200),
     Step("Confirm", press="Confirm", approve=True),
     s("/status"),
-    # aliases, /cancel, the provider's token and removal (a confirmation, then the button)
+    # aliases, /cancel, the provider's new token, removal (asked to confirm, then confirmed)
     Step("/mieten 4090 3h", "rent", {"gpu": "4090", "duration": "3h"}),
     s("/cancel"),
     s("/cancel"),
     Step("/hilfe rent", "help", {"topic": "rent"}),
     s("/rotatetoken box1", machine="box1"),
     s("/removemachine box1", machine="box1"),
-    Step("Remove it", press="Remove it"),
     s("/removemachine box1 confirm", machine="box1", confirm=True),
 ]  # fmt: skip
 

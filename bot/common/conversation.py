@@ -40,7 +40,6 @@ INCOMPLETE = {
 YES = frozenset({"yes", "y", "ok", "okay", "confirm", "ja", "j", "bestätigen", "bestaetigen"})
 NO = frozenset({"no", "n", "cancel", "nein", "abbrechen", "verwerfen"})
 CHEAPER = frozenset({"cheaper", "billiger", "günstiger", "guenstiger"})
-CANCEL_COMMANDS = frozenset({"cancel", "abbrechen"})  # "/cancel" ends whatever was asked
 
 
 @dataclass(frozen=True, slots=True)

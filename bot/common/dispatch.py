@@ -15,6 +15,8 @@ from bot.common import conversation as ask
 from bot.common import render, wallet_render
 from bot.common.chart import status_chart
 from bot.common.conversation import Conversation, PendingStep, expected, quote_buttons
+from bot.common.dispatch_provider import connect_reply, provider_reply
+from bot.common.help import help_text
 from bot.common.i18n import error_text, t
 from bot.common.reply import Button, Reply
 from bot.common.wallet_links import QR_FILE, qr_png, universal_links
@@ -28,7 +30,6 @@ from core.errors import (
     GrammarError,
     JustTaken,
     NoOffer,
-    ValidationError,
 )
 from core.services.views import Principal, QuoteView, RentalView, WalletLinkView
 
@@ -38,9 +39,6 @@ LIVE_STATES = ("awaiting_payment", "funded", "provisioning", "active")
 
 def _expired() -> CoreError:
     return CoreError.keyed("button.expired", "That button has expired. Send the command again.")
-
-
-PROVIDER_COMMANDS = (g.Register, g.AddMachine, g.Machines, g.Price, g.Pause, g.Resume, g.Earnings)
 
 
 class Dispatcher:
@@ -61,6 +59,8 @@ class Dispatcher:
         return await self._asked(who, await self._safe(who, self._action(who, action)))
 
     async def _command(self, who: Principal, cmd: g.Command) -> Reply:
+        if isinstance(cmd, g.Cancel):  # it ends the question asked: not forgotten first
+            return await self._cancel(who)
         await self.talk.forget(who)  # a new command replaces the question asked before
         return await self.handle(who, cmd)
 
@@ -74,10 +74,22 @@ class Dispatcher:
                 log.exception("could not keep the question for user %s", who.user_id)
         return reply
 
+    async def handle_options(self, who: Principal, name: str, values: dict) -> Reply:
+        """Answer a command given as typed option values (Discord slash commands): built
+        through the registry's value parsers, refused like the same words typed; never raises."""
+        return await self._asked(who, await self._safe(who, self._options(who, name, values)))
+
+    async def _options(self, who: Principal, name: str, values: dict) -> Reply:
+        try:
+            cmd = g.build_options(name, values)
+        except GrammarError as exc:
+            return self._refused(who, exc, g.text_of(name, values), None)
+        return await self._command(who, cmd)
+
     async def _text(self, who: Principal, text: str) -> Reply:
         line = text.strip()
-        head = line.split(maxsplit=1)[0].casefold() if line else ""
-        if head.removeprefix("/").split("@")[0] in ask.CANCEL_COMMANDS and head.startswith("/"):
+        head = line.split(maxsplit=1)[0] if line else ""
+        if head.startswith("/") and g.command_name(head[1:].split("@")[0]) == "cancel":
             return await self._cancel(who)
         step = await self.talk.pending(who)
         if step is not None and not line.startswith("/"):
@@ -86,12 +98,22 @@ class Dispatcher:
                 return reply
         try:
             cmd = g.parse(text)
-        except AmbiguousChoice as exc:
-            # offer each choice as a button that re-sends the line with that model spelled out
+        except GrammarError as exc:
+            return self._refused(who, exc, text, step)
+        return await self._command(who, cmd)
+
+    def _refused(
+        self, who: Principal, exc: GrammarError, text: str, step: PendingStep | None
+    ) -> Reply:
+        """The grammar's answer to ``text``: the choices of an ambiguous GPU as buttons, the
+        question an incomplete command asks, or the error; raises what it cannot answer."""
+        line = text.strip()
+        if isinstance(exc, AmbiguousChoice):
+            # each choice is a button that re-sends the line with that model spelled out
             tokens = text.split()
             ambiguous = [i for i, tok in enumerate(tokens) if len(lookup(tok)) > 1]
             if not ambiguous:
-                raise
+                raise exc
             i = ambiguous[0]
             lines = tuple(" ".join(tokens[:i] + [c] + tokens[i + 1 :]) for c in exc.choices)
             buttons = tuple(Button(c, "text:" + x) for c, x in zip(exc.choices, lines, strict=True))
@@ -102,18 +124,16 @@ class Dispatcher:
                 error=True,
                 meta={"ask": (ask.CHOICE, lines, tuple(exc.choices))},
             )
-        except GrammarError as exc:
-            if step is not None and not line.startswith("/"):
-                return expected(who.lang, step)  # neither an answer nor a command
-            again = ask.INCOMPLETE.get(exc.key or "")
-            if again is None:
-                raise
-            return Reply(  # the grammar's question, and that the answer alone will do
-                _with_hint(error_text(who.lang, exc), t(who.lang, "ask.answer_next"), who),
-                error=True,
-                meta={"ask": (ask.COMPLETE, (line, again), ())},
-            )
-        return await self._command(who, cmd)
+        if step is not None and not line.startswith("/"):
+            return expected(who.lang, step)  # neither an answer nor a command
+        again = ask.INCOMPLETE.get(exc.key or "")
+        if again is None:
+            raise exc
+        return Reply(  # the grammar's question, and that the answer alone will do
+            _with_hint(error_text(who.lang, exc), t(who.lang, "ask.answer_next"), who),
+            error=True,
+            meta={"ask": (ask.COMPLETE, (line, again), ())},
+        )
 
     async def _cancel(self, who: Principal) -> Reply:
         """/cancel: end the question asked (and the quote it was about)."""
@@ -145,8 +165,8 @@ class Dispatcher:
         match cmd:
             case g.Start():
                 return Reply(t(lang, "help.start"), core_call="-")
-            case g.Help():
-                return Reply(t(lang, "help.body"), core_call="-")
+            case g.Help(topic=topic):
+                return Reply(help_text(lang, topic), core_call="-")
             case g.Gpus(filters=f, sort=sort, page=page):
                 query = ListingQuery(
                     model=f.model,
@@ -220,48 +240,14 @@ class Dispatcher:
                 n = await a.rentals.rate(who, ref, stars, comment)
                 return Reply(render.notice(lang, n), core_call="rentals.rate")
             case g.Connect(action=action):
-                return await self._connect(who, action)
+                return await connect_reply(self, who, action)
             case g.SshKey(public_key=key):
                 n = await a.users.set_ssh_key(who, key)
                 return Reply(render.notice(lang, n), private=True, core_call="users.set_ssh_key")
             case g.Lang(lang=new):
                 n = await a.users.set_lang(who, new)
                 return Reply(render.notice(new or lang, n), core_call="users.set_lang")
-        return await self._provider(who, cmd)
-
-    async def _provider(self, who: Principal, cmd: g.Command) -> Reply:
-        a, lang = self.app, who.lang
-        match cmd:
-            case g.Register(payout_address=address):
-                v = await a.providers.register(who, address)
-                return self._link_reply(lang, v, "providers.register")
-            case g.AddMachine(machine=name, region=region):
-                v = await a.providers.add_machine(who, name, region)
-                call, text = "providers.add_machine", render.agent_token(lang, v)
-            case g.Machines():
-                call = "providers.machines"
-                text = render.machines(lang, await a.providers.machines(who))
-            case g.Price(machine=name, price_per_hour=price, model=model, confirmed=sure):
-                try:
-                    n = await a.providers.set_price(who, name, price, model, confirmed=sure)
-                except ValidationError as exc:
-                    if exc.key not in ("providers.price_high", "providers.price_jump"):
-                        raise
-                    # likely a slip: nothing changed; one press sets it anyway
-                    button = Button(
-                        t(lang, "machines.price_confirm"), f"text:/price {exc.params['again']}"
-                    )
-                    return Reply(error_text(lang, exc), buttons=(button,), private=True, error=True)
-                call, text = "providers.set_price", render.notice(lang, n)
-            case g.Pause(machine=name) | g.Resume(machine=name):
-                n = await a.providers.pause(who, name, paused=isinstance(cmd, g.Pause))
-                call, text = "providers.pause", render.notice(lang, n)
-            case g.Earnings():
-                call = "providers.earnings"
-                text = render.earnings(lang, await a.providers.earnings(who))
-            case _:
-                raise AssertionError(f"unhandled command {cmd!r}")
-        return Reply(text, private=True, core_call=call)
+        return await provider_reply(self, who, cmd)
 
     async def _action(self, who: Principal, action: str) -> Reply:
         verb, _, arg = action.partition(":")
@@ -349,31 +335,6 @@ class Dispatcher:
             core_call=call,
             meta={"rental_id": v.rental_id, "url": v.url, "wc_uri": v.wc_uri},
         )
-
-    async def _connect(self, who: Principal, action: str | None) -> Reply:
-        """/connect shows the linked wallet (or links one); switch links another;
-        disconnect forgets it."""
-        a, lang = self.app, who.lang
-        if action == "disconnect":
-            address = await a.wallets.disconnect(who)
-            key = "connect.disconnected" if address else "connect.nothing"
-            return Reply(
-                t(lang, key, address=address), private=True, core_call="wallets.disconnect"
-            )
-        if action != "switch":
-            view = await a.wallets.account(who)
-            if view.address is not None:
-                return Reply(
-                    wallet_render.account(lang, view),
-                    buttons=(
-                        Button(t(lang, "connect.switch"), "text:/connect switch"),
-                        Button(t(lang, "connect.disconnect"), "text:/connect disconnect"),
-                    ),
-                    private=True,
-                    core_call="wallets.account",
-                    meta={"address": view.address},
-                )
-        return self._link_reply(lang, await a.wallets.connect(who), "wallets.connect")
 
     async def _safe(self, who: Principal, work) -> Reply:  # noqa: ANN001 - a coroutine
         try:

@@ -1,6 +1,7 @@
 """The Discord application: an AutoShardedBot built around the App from bot/bootstrap.py.
 
-``setup_hook`` loads one cog per feature, registers the persistent buttons and syncs the
+``setup_hook`` adds the slash commands generated from the command registry
+(bot/discord/slash.py) and the board cog, registers the persistent buttons and syncs the
 slash commands (globally, or to one test server at once with DISCORD_GUILD_ID). Only the
 ``guilds`` and ``dm_messages`` intents are used, neither privileged: slash commands and
 buttons, plus the plain messages of a user's DM with the bot (the answer to a question the
@@ -18,13 +19,10 @@ from discord.ext import commands
 from bot.bootstrap import App
 from bot.common.outbox import OutboxSender, SendLimits
 from bot.common.ratelimit import RedisRateLimiter
-from bot.discord.cogs.account import Account
 from bot.discord.cogs.board import BoardCog
-from bot.discord.cogs.market import Market
-from bot.discord.cogs.provider import Provider
-from bot.discord.cogs.rentals import Rentals
 from bot.discord.front import DiscordFront
 from bot.discord.notifier import DiscordNotifier
+from bot.discord.slash import slash_commands
 from bot.discord.translate import CatalogueTranslator
 from bot.discord.views import ActionButton
 
@@ -76,8 +74,8 @@ class RigshareBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         await self.tree.set_translator(CatalogueTranslator())  # German descriptions
-        for cog in (Market(self), Rentals(self), Account(self), Provider(self)):
-            await self.add_cog(cog)
+        for command in slash_commands():  # one per registry command
+            self.tree.add_command(command, override=True)
         await self.add_cog(BoardCog(self, every_s=self.board_every_s))
         self.add_dynamic_items(ActionButton)
         if self.sender is not None:  # logged in: DMs can go out

@@ -1,8 +1,9 @@
 """The Discord front end's one path for every slash command and button press.
 
-Handlers only build the chat line (bot/discord/lines.py); this class defers the interaction
-(ephemeral in servers), identifies the user, passes the line or action to the shared
-``Dispatcher`` and delivers the Reply under the privacy rule (bot/discord/deliver.py).
+The slash commands (bot/discord/slash.py, generated from the command registry) hand over
+their typed option values; this class defers the interaction (ephemeral in servers),
+identifies the user, passes the values or the button's action to the shared ``Dispatcher``
+and delivers the Reply under the privacy rule (bot/discord/deliver.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+from typing import Any
 
 import discord
 
@@ -20,6 +22,7 @@ from bot.common.ratelimit import MemoryRateLimiter, RateLimiter
 from bot.discord import deliver
 from bot.discord.status import LiveStatus, StatusWatch
 from bot.discord.views import paging_buttons
+from core.grammar import text_of
 from core.services.views import Principal
 
 log = logging.getLogger(__name__)
@@ -50,31 +53,42 @@ class DiscordFront:
     async def who(self, interaction: discord.Interaction) -> Principal:
         return await deliver.principal(self.app, interaction)
 
-    async def command(
-        self, interaction: discord.Interaction, line: str, *, dm_only: bool = False
+    async def options(
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        values: dict[str, Any],
+        *,
+        dm_only: bool = False,
     ) -> Reply | None:
-        """Answer one slash command given as its chat line; returns the Reply delivered
-        (None when a provider command was refused outside DMs)."""
+        """Answer the slash command ``name`` with its option values; returns the Reply
+        delivered (None when a provider command was refused outside DMs)."""
         if not await self._allowed(interaction):
             return None
         private = deliver.is_private(interaction)
         await interaction.response.defer(ephemeral=not private, thinking=True)
         try:
-            return await self._command(interaction, line, dm_only=dm_only, private=private)
+            return await self._options(interaction, name, values, dm_only=dm_only, private=private)
         except Exception:
             await self._failed(interaction, in_place=False)
             return None
 
-    async def _command(
-        self, interaction: discord.Interaction, line: str, *, dm_only: bool, private: bool
+    async def _options(
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        values: dict[str, Any],
+        *,
+        dm_only: bool,
+        private: bool,
     ) -> Reply | None:
         who = await self.who(interaction)
         if dm_only and not private:
-            command = line.split()[0].removeprefix("/")
-            refusal = Reply(t(who.lang, "discord.dm_only", command=command), error=True)
+            refusal = Reply(t(who.lang, "discord.dm_only", command=name), error=True)
             await deliver.answer(interaction, refusal, who.lang)
             return None
-        reply = await self.dispatcher.handle_text(who, line)
+        reply = await self.dispatcher.handle_options(who, name, values)
+        line = text_of(name, values)  # what the paging buttons send again
         await deliver.answer(
             interaction, reply, who.lang, buttons=paging_buttons(who.lang, line, reply)
         )

@@ -1,7 +1,8 @@
 """The command menu Telegram shows next to the input field, in English and German.
 
-Everyone sees the renter commands; private chats also list the provider commands (they only
-work there). Descriptions come from the ``menu`` section of the catalogues.
+Generated from the command registry: everyone sees the renter commands; private chats also
+list the provider commands (they only work there). Aliases are typed, not listed. The
+descriptions are the commands' ``menu.<name>`` lines in the catalogues.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from aiogram import Bot
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeDefault
 
 from bot.common.i18n import t
-from core.grammar import PROVIDER_COMMANDS, RENTER_COMMANDS
+from core.grammar.registry import PROVIDER, SPECS
 
 MENU_LANGS = {None: "en", "de": "de"}  # Telegram language_code -> catalogue
 
 
 def commands(lang: str, *, private: bool) -> list[BotCommand]:
-    names = RENTER_COMMANDS + (PROVIDER_COMMANDS if private else ())
-    return [BotCommand(command=n, description=t(lang, f"menu.{n}")) for n in names]
+    specs = [s for s in SPECS if private or s.audience != PROVIDER]
+    return [BotCommand(command=s.name, description=t(lang, s.summary_key)) for s in specs]
 
 
 async def set_menu(bot: Bot) -> None:

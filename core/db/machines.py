@@ -37,7 +37,9 @@ class Machines(_Repo):
         return (await self.s.execute(q)).scalar_one_or_none()
 
     async def for_provider(self, provider_id: int) -> Sequence[Machine]:
-        q = select(Machine).where(tables.machines.c.provider_id == provider_id)
+        """The provider's machines, without the removed ones (kept for rental history)."""
+        t = tables.machines.c
+        q = select(Machine).where(t.provider_id == provider_id, t.status != "removed")
         return (await self.s.execute(q.order_by(tables.machines.c.id))).scalars().all()
 
     async def by_name(self, provider_id: int, name: str) -> Machine | None:

@@ -17,6 +17,7 @@ class ListingStatus(StrEnum):
     OFFLINE = "offline"  # the agent missed heartbeats
     SUSPENDED = "suspended"  # the agent reported a GPU different from the listing
     FAILING = "failing"  # a grant failed on its machine; back after the provider's /resume
+    REMOVED = "removed"  # its machine was removed (/removemachine): never offered again
 
 
 class MachineStatus(StrEnum):
@@ -25,6 +26,7 @@ class MachineStatus(StrEnum):
     OFFLINE = "offline"
     PAUSED = "paused"
     FAILING = "failing"  # a grant failed here: off the market until the provider's /resume
+    REMOVED = "removed"  # /removemachine: kept only for the rentals' history
 
 
 QUOTE_TTL_SECONDS = 5 * 60

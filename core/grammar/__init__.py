@@ -9,21 +9,12 @@ and user text is echoed at most 40 characters long.
 
 from __future__ import annotations
 
-import difflib
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Mapping
 
 from core.domain.durations import DurationError
 from core.domain.money import MoneyFormatError
 from core.errors import GrammarError
-from core.grammar.account import (
-    _add_machine,
-    _lang,
-    _machine_or_all,
-    _price_cmd,
-    _register,
-    _sshkey,
-)
 from core.grammar.commands import (
     COMMANDS,
     MAX_FREE_TEXT_CHARS,
@@ -32,6 +23,7 @@ from core.grammar.commands import (
     MAX_SSHKEY_INPUT_CHARS,
     SORTS,
     AddMachine,
+    Cancel,
     Command,
     Connect,
     Dispute,
@@ -47,68 +39,39 @@ from core.grammar.commands import (
     Rate,
     Receipts,
     Register,
+    RemoveMachine,
     RentArgs,
     Resume,
+    RotateToken,
     SshKey,
     Start,
     Status,
     Stop,
     Templates,
 )
-from core.grammar.market import _gpus, _rent, _templates
-from core.grammar.rentals import _connect, _dispute, _extend, _optional_ref, _rate, _receipts
-from core.grammar.values import _no_args, _q
+from core.grammar.registry import (
+    BY_NAME,
+    PROVIDER_COMMANDS,
+    RENTER_COMMANDS,
+    SPECS,
+    build,
+    closest,
+    command_name,
+    text_of,
+)
+from core.grammar.values import _q
 
 __all__ = [
-    "COMMANDS", "MAX_FREE_TEXT_CHARS", "MAX_GPUS_PER_RENTAL", "MAX_INPUT_CHARS",
-    "MAX_SSHKEY_INPUT_CHARS", "PROVIDER_COMMANDS", "RENTER_COMMANDS", "SORTS", "AddMachine",
-    "Command", "Connect", "Dispute", "Earnings", "Extend", "GpuFilters", "Gpus", "Help", "Lang",
-    "Machines", "Pause", "Price", "Rate", "Receipts", "Register", "RentArgs", "Resume", "SshKey",
-    "Start", "Status", "Stop", "Templates", "parse", "parse_args",
+    "BY_NAME", "COMMANDS", "MAX_FREE_TEXT_CHARS", "MAX_GPUS_PER_RENTAL", "MAX_INPUT_CHARS",
+    "MAX_SSHKEY_INPUT_CHARS", "PROVIDER_COMMANDS", "RENTER_COMMANDS", "SORTS", "SPECS",
+    "AddMachine", "Cancel", "Command", "Connect", "Dispute", "Earnings", "Extend", "GpuFilters",
+    "Gpus", "Help", "Lang", "Machines", "Pause", "Price", "Rate", "Receipts", "Register",
+    "RemoveMachine", "RentArgs", "Resume", "RotateToken", "SshKey", "Start", "Status", "Stop",
+    "Templates", "build_options", "command_name", "parse", "parse_args", "text_of",
 ]  # fmt: skip
 
-
-def _help(args: str) -> Help:
-    words = args.split()  # "/help rent 4090" still means help on /rent
-    if not words:
-        return Help()
-    topic = words[0].removeprefix("/").split("@")[0]
-    name = _command_name(topic)
-    if name is None:
-        close = _closest(topic)
-        hint = f"did you mean /help {close}?" if close else "send /help for everything"
-        raise GrammarError(f"No help on '{_q(topic)}' — {hint}")
-    return Help(topic=name)
-
-
-# --- dispatch -------------------------------------------------------------------------------
-
-RENTER_COMMANDS = ("start", "help", "gpus", "rent", "templates", "status", "extend", "stop")
-RENTER_COMMANDS += ("receipts", "dispute", "rate", "connect", "sshkey", "lang")
-PROVIDER_COMMANDS = ("register", "addmachine", "machines", "price", "pause", "resume", "earnings")
-_ALIASES = {"gpu": "gpus", "key": "sshkey", "ssh": "sshkey", "language": "lang"}
-_ALIASES |= {"sprache": "lang", "receipt": "receipts", "hilfe": "help", "wallet": "connect"}
-_PARSERS: dict[str, Callable[[str], Command]] = {
-    "start": lambda args: Start(),  # Telegram deep links put a payload after /start
-    "help": _help, "gpus": _gpus, "rent": _rent, "templates": _templates,
-    "status": _optional_ref("status"),
-    "extend": _extend, "stop": _optional_ref("stop"), "receipts": _receipts,
-    "dispute": _dispute, "rate": _rate, "connect": _connect, "sshkey": _sshkey, "lang": _lang,
-    "register": _register, "addmachine": _add_machine, "machines": _no_args("machines"),
-    "price": _price_cmd, "pause": _machine_or_all("pause"), "resume": _machine_or_all("resume"),
-    "earnings": _no_args("earnings"),
-}  # fmt: skip
-
-
-def _command_name(word: str) -> str | None:
-    key = word.casefold().replace("_", "").replace("-", "")
-    return key if key in COMMANDS else _ALIASES.get(key)
-
-
-def _closest(word: str) -> str | None:
-    key = word.casefold().replace("_", "").replace("-", "")
-    close = difflib.get_close_matches(key, list(COMMANDS), n=1) if len(key) <= 32 else []
-    return close[0] if close else None
+_command_name = command_name  # the names the rest of this module was written with
+_closest = closest
 
 
 def _clean(text: str) -> str:
@@ -148,12 +111,32 @@ def _unknown(word: str) -> GrammarError:
 
 
 def _run(name: str, args: str, raw_length: int) -> Command:
-    limit = MAX_SSHKEY_INPUT_CHARS if name == "sshkey" else MAX_INPUT_CHARS
+    limit = BY_NAME[name].max_chars
     if raw_length > limit:
         raise _too_long(raw_length, limit)
     try:
-        return _PARSERS[name](args)
+        return BY_NAME[name].parse(args)
     except (DurationError, MoneyFormatError) as exc:  # their messages already read well
+        raise GrammarError(str(exc), key=exc.key, params=exc.params) from exc
+
+
+def build_options(name: str, values: Mapping[str, object]) -> Command:
+    """The command ``name`` from typed option values (Discord); raises GrammarError.
+
+    Text values are cleaned like a typed line (NFKC, no control characters) and held to the
+    same length limits; then each goes through the text grammar's own value parser.
+    """
+    command = _command_name(_clean(name).strip().removeprefix("/"))
+    if command is None:
+        raise _unknown(name)
+    limit = BY_NAME[command].max_chars
+    clean = {k: _clean(v) if isinstance(v, str) else v for k, v in values.items()}
+    length = sum(len(v) for v in clean.values() if isinstance(v, str))
+    if length > limit:
+        raise _too_long(length, limit)
+    try:
+        return build(command, clean)
+    except (DurationError, MoneyFormatError) as exc:
         raise GrammarError(str(exc), key=exc.key, params=exc.params) from exc
 
 
@@ -165,8 +148,8 @@ def parse(text: str) -> Command:
     """
     if len(text) > MAX_SSHKEY_INPUT_CHARS:  # too long for any command; only name the limit
         first = text[:64].split(maxsplit=1)[:1] or [""]
-        is_key = _command_name(first[0].removeprefix("/").split("@")[0]) == "sshkey"
-        raise _too_long(len(text), MAX_SSHKEY_INPUT_CHARS if is_key else MAX_INPUT_CHARS)
+        name = _command_name(first[0].removeprefix("/").split("@")[0])
+        raise _too_long(len(text), BY_NAME[name].max_chars if name else MAX_INPUT_CHARS)
     parts = _clean(text).split(maxsplit=1)
     if not parts:
         raise GrammarError.keyed(

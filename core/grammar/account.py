@@ -16,6 +16,8 @@ from core.grammar.commands import (
     Lang,
     Price,
     Register,
+    RemoveMachine,
+    RotateToken,
     SshKey,
 )
 from core.grammar.values import _ADDRESS, _machine, _price, _q, _region
@@ -56,9 +58,14 @@ def _key_body_ok(kind: str, fields: list[bytes]) -> bool:
 
 
 def _sshkey(args: str) -> SshKey:
+    return SshKey(public_key=public_key(args))
+
+
+def public_key(args: str) -> str | None:
+    """One validated OpenSSH public key line, or None for nothing given."""
     text = args.strip()
     if not text:
-        return SshKey()
+        return None
     if _PRIVATE_KEY.search(text):
         raise GrammarError.keyed(
             "grammar.sshkey_private",
@@ -83,7 +90,7 @@ def _sshkey(args: str) -> SshKey:
     comment = " ".join(parts[2].split()) if len(parts) > 2 else ""
     if len(comment) > 100:
         raise GrammarError("The comment after the key is too long — keep it under 100 characters")
-    return SshKey(public_key=f"{kind} {data} {comment}".rstrip())
+    return f"{kind} {data} {comment}".rstrip()
 
 
 _LANGS = {"en": "en", "english": "en", "englisch": "en", "eng": "en"}
@@ -91,22 +98,32 @@ _LANGS |= {"de": "de", "deutsch": "de", "german": "de", "ger": "de", "deu": "de"
 
 
 def _lang(args: str) -> Lang:
+    return Lang(lang=lang_code(args))
+
+
+def lang_code(args: str) -> str | None:
+    """ "en" or "de" from a language word; None for nothing given."""
     words = args.casefold().split()
     lang = _LANGS.get(words[0]) if len(words) == 1 else None
     if words and lang is None:
         raise GrammarError.keyed(
             "grammar.lang", "I speak English and German — try /lang en or /lang de"
         )
-    return Lang(lang=lang)
+    return lang
 
 
 # --- providers ------------------------------------------------------------------------------
 
 
 def _register(args: str) -> Register:
+    return Register(payout_address=payout_address(args))
+
+
+def payout_address(args: str) -> str | None:
+    """A lowercase "0x" + 40 hex digits wallet address; None for nothing given."""
     words = args.split()
     if not words:
-        return Register()
+        return None
     address = words[0].casefold()  # no checksum library: any case is accepted
     if len(words) > 1 or not _ADDRESS.fullmatch(address):
         raise GrammarError.keyed(
@@ -118,7 +135,7 @@ def _register(args: str) -> Register:
         raise GrammarError.keyed(
             "grammar.zero_address", "That is the zero address; payouts sent there are lost forever"
         )
-    return Register(payout_address=address)
+    return address
 
 
 def _add_machine(args: str) -> AddMachine:
@@ -135,15 +152,20 @@ def _add_machine(args: str) -> AddMachine:
     if len(words) > 1:
         key, eq, value = words[1].partition("=")
         if not eq or key.casefold() != "region":
-            raise GrammarError.keyed(
-                "grammar.addmachine_one_word",
-                "A machine name is one word, and a region is written region=…: "
-                "/addmachine {joined} or /addmachine {first} region=eu",
-                joined=_q("-".join(words)),
-                first=_q(words[0]),
-            )
+            raise one_word_machine(words)
         region = _region(value.casefold())
     return AddMachine(machine=_machine(words[0]), region=region)
+
+
+def one_word_machine(words: list[str]) -> GrammarError:
+    """A machine name typed as several words ("my box"): refused, with the fix."""
+    return GrammarError.keyed(
+        "grammar.addmachine_one_word",
+        "A machine name is one word, and a region is written region=…: "
+        "/addmachine {joined} or /addmachine {first} region=eu",
+        joined=_q("-".join(words)),
+        first=_q(words[0]),
+    )
 
 
 # the last word of "/price box1 1000 confirm": the provider means a price that looks implausible
@@ -196,3 +218,25 @@ def _machine_or_all(name: str) -> Callable[[str], Command]:
         return COMMANDS[name](machine=_machine(words[0]) if words else None)
 
     return parse_machine
+
+
+def _one_machine(name: str, words: list[str]) -> str:
+    if len(words) != 1:
+        raise GrammarError.keyed(
+            "grammar.one_machine",
+            "/{name} takes one machine name, like /{name} box1 — /machines lists yours",
+            name=name,
+        )
+    return _machine(words[0])
+
+
+def _remove_machine(args: str) -> RemoveMachine:
+    """``/removemachine box1`` asks first; ``/removemachine box1 confirm`` removes it."""
+    words = args.split()
+    confirmed = len(words) > 1 and words[-1].casefold() in _CONFIRM_WORDS
+    machine = _one_machine("removemachine", words[:-1] if confirmed else words)
+    return RemoveMachine(machine=machine, confirmed=confirmed)
+
+
+def _rotate_token(args: str) -> RotateToken:
+    return RotateToken(machine=_one_machine("rotatetoken", args.split()))

@@ -182,9 +182,29 @@ class Earnings(Command):
     name: ClassVar[str] = "earnings"
 
 
+@dataclass(frozen=True)
+class Cancel(Command):
+    """``/cancel``: end the question the bot asked (and the quote it was about)."""
+
+    name: ClassVar[str] = "cancel"
+
+
+@dataclass(frozen=True)
+class RemoveMachine(Command):
+    name: ClassVar[str] = "removemachine"
+    machine: str
+    confirmed: bool = False  # "confirm" typed (or pressed): the machine is really to go
+
+
+@dataclass(frozen=True)
+class RotateToken(Command):
+    name: ClassVar[str] = "rotatetoken"
+    machine: str
+
+
 COMMANDS: dict[str, type[Command]] = {
     cls.name: cls
     for cls in (Start, Help, Gpus, RentArgs, Templates, Status, Extend, Stop, Receipts)
     + (Dispute, Rate, Connect, SshKey, Lang, Register, AddMachine, Machines, Price, Pause)
-    + (Resume, Earnings)
+    + (Resume, Earnings, Cancel, RemoveMachine, RotateToken)
 }

@@ -270,13 +270,7 @@ def _gpus(args: str) -> Gpus:
     example = "/gpus 4090 max=$1.20 region=eu"
     scan = _scan(_words(args), _GPUS_KEYS, example)
     opts = scan.options
-    sort = _SORT_WORDS.get(opts.get("sort", "price"))
-    if sort is None:
-        raise GrammarError.keyed(
-            "grammar.bad_sort",
-            "Can't sort by '{sort}' — use sort=price, rel or vram",
-            sort=_q(opts["sort"]),
-        )
+    sort = sort_order(opts.get("sort", "price"))
     rel = opts.get("rel")
     min_vram, max_vram = _vram_range(opts.get("vram"), scan.ops.get("vram", ">="))
     filters = GpuFilters(
@@ -312,10 +306,10 @@ def _vram_range(value: str | None, op: str) -> tuple[int | None, int | None]:
 
 def _templates(args: str) -> Templates:
     """``/templates``, ``/templates 4090`` or ``/templates #17``."""
-    example = "/templates 4090"
-    words, listings = take_listings(_words(args))
-    listing = listing_ref(listings)
-    model = _model(_scan(words, frozenset(), example).runs, example, for_rent=False)
+    return templates_for(*model_and_listing(args, "/templates 4090", for_rent=False))
+
+
+def templates_for(model: str | None, listing: int | None) -> Templates:
     if model is not None and listing is not None:
         raise GrammarError.keyed(
             "grammar.templates_args",
@@ -323,3 +317,33 @@ def _templates(args: str) -> Templates:
             "/templates #17",
         )
     return Templates(model=model, listing=listing)
+
+
+def model_and_listing(text: str, example: str, *, for_rent: bool) -> tuple[str | None, int | None]:
+    """The GPU model and the listing number ("4090", "#17", "h100 #1") that ``text`` names."""
+    words, listings = take_listings(_words(text))
+    listing = listing_ref(listings)
+    runs = _scan(words, frozenset(), example).runs
+    return _model(runs, example, for_rent=for_rent), listing
+
+
+def sort_order(word: str) -> str:
+    """The /gpus order a word names ("cheapest" -> "price"); raises GrammarError."""
+    sort = _SORT_WORDS.get(word.casefold())
+    if sort is None:
+        raise GrammarError.keyed(
+            "grammar.bad_sort",
+            "Can't sort by '{sort}' — use sort=price, rel or vram",
+            sort=_q(word),
+        )
+    return sort
+
+
+def vram_range(value: str | None, op: str) -> tuple[int | None, int | None]:
+    return _vram_range(value, op)
+
+
+def image_options(template: str | None, image: str | None) -> tuple[str | None, str | None]:
+    """(template, image) from typed ``template`` and ``image`` options."""
+    opts = {"template": template.casefold()} if template is not None else {}
+    return _image_options(opts, [image] if image is not None else [])

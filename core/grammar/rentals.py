@@ -72,6 +72,18 @@ def _stars(word: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def stars(value: int | str) -> int:
+    """1 to 5 stars from a number or "★★★"; raises GrammarError."""
+    count = _stars(str(value))
+    if count is None or not 1 <= count <= 5:
+        raise GrammarError.keyed(
+            "grammar.rate_range",
+            "Stars go from 1 to 5 — '{token}' is not one; try /rate 5",
+            token=_q(str(value)),
+        )
+    return count
+
+
 def _rate(args: str) -> Rate:
     words, ref = args.split(), None
     if words and not words[0].isdigit() and _REF.fullmatch(words[0]):  # "r12", "#12"
@@ -82,17 +94,11 @@ def _rate(args: str) -> Rate:
         raise GrammarError.keyed(
             "grammar.rate_how_many", "How many stars, 1 to 5? Try /rate 5 or /rate 12 4 great box"
         )
-    stars = _stars(words[0])
-    if stars is None or not 1 <= stars <= 5:
-        raise GrammarError.keyed(
-            "grammar.rate_range",
-            "Stars go from 1 to 5 — '{token}' is not one; try /rate 5",
-            token=_q(words[0]),
-        )
+    count = stars(words[0])
     rest = words[1:]
     if rest and rest[0].casefold() in _STAR_WORDS:
         rest = rest[1:]
-    return Rate(rental_ref=ref, stars=stars, comment=_free_text(rest, "comment"))
+    return Rate(rental_ref=ref, stars=count, comment=_free_text(rest, "comment"))
 
 
 _CONNECT = {"switch": "switch", "change": "switch", "wechseln": "switch", "new": "switch"}
@@ -100,6 +106,11 @@ _CONNECT |= {"disconnect": "disconnect", "logout": "disconnect", "trennen": "dis
 
 
 def _connect(args: str) -> Connect:
+    return Connect(action=connect_action(args))
+
+
+def connect_action(args: str) -> str | None:
+    """None (link a wallet), "switch" or "disconnect" from the words after /connect."""
     words = args.casefold().split()
     action = _CONNECT.get(words[0]) if len(words) == 1 else None
     if words and action is None:
@@ -107,4 +118,4 @@ def _connect(args: str) -> Connect:
             "grammar.connect_args",
             "/connect links your wallet; /connect switch or /connect disconnect",
         )
-    return Connect(action=action)
+    return action

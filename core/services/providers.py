@@ -22,6 +22,7 @@ from core.domain.rentals import RentalState as S
 from core.errors import Conflict, Forbidden, NotFound, ValidationError, WalletError
 from core.ports import Clock, SignatureRequest, SignatureVerifier, WalletPort
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, require
+from core.services.machine_removal import remove_machine
 from core.services.provider_prices import check_plausible_price, no_listing
 from core.services.provisioning import why_refunded
 from core.services.verification import probeable
@@ -59,6 +60,8 @@ class ProviderService(Service):
         super().__init__(uow, clock, rules)
         self.wallet = wallet
         self.verifier = verifier
+
+    remove_machine = remove_machine  # core/services/machine_removal.py
 
     async def register(self, who: Principal, payout_address: str | None) -> WalletLinkView:
         """Ask the payout wallet to prove itself: a personal_sign of a one-time challenge.
@@ -205,10 +208,7 @@ class ProviderService(Service):
         return AgentTokenView(machine.id, name, token, command)
 
     async def rotate_token(self, who: Principal, machine_name: str) -> AgentTokenView:
-        """Give a machine a new agent token; the old one stops working at once.
-
-        Raises Forbidden outside a private chat, NotFound for an unknown machine.
-        """
+        """A new agent token; the old one stops working at once. Forbidden, NotFound."""
         _private_only(who)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self.uow() as uow:

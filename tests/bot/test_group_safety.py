@@ -55,11 +55,11 @@ async def play_in_server(tmp_path, *, takes_dms: bool):
         async with RigshareBot(app, sync=False) as bot:
             await bot.setup_hook()
             server.client = bot
-            for method in ("handle_text", "handle_action"):
+            for method in ("handle_text", "handle_options", "handle_action"):
                 original = getattr(bot.front.dispatcher, method)
 
-                async def recorded(who, text, _original=original):
-                    reply = await _original(who, text)
+                async def recorded(who, *args, _original=original):
+                    reply = await _original(who, *args)
                     if reply.private:
                         private_replies.append(reply)
                     return reply

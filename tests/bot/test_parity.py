@@ -22,6 +22,7 @@ from bot.discord.bot import RigshareBot
 from bot.settings import Settings
 from bot.terminal.chat import TerminalChat
 from core.fakes.clock import FakeClock
+from core.grammar.registry import BY_NAME
 from tests.bot.discord.fakes import FakeInteraction, FakeUser, Transcript, press
 from tests.bot.discord.support import approve_all, slash
 from tests.support import add_provider
@@ -139,6 +140,14 @@ CONVERSATION = [
       template="jupyter", ports="8080,6006", disk=200),
     Step("Confirm", press="Confirm", approve=True),
     s("/status"),
+    # aliases, /cancel, the provider's new token, removal (asked to confirm, then confirmed)
+    Step("/mieten 4090 3h", "rent", {"gpu": "4090", "duration": "3h"}),
+    s("/cancel"),
+    s("/cancel"),
+    Step("/hilfe rent", "help", {"topic": "rent"}),
+    s("/rotatetoken box1", machine="box1"),
+    s("/removemachine box1", machine="box1"),
+    s("/removemachine box1 confirm", machine="box1", confirm=True),
 ]  # fmt: skip
 
 _MASKS = (
@@ -235,11 +244,11 @@ async def play_discord(tmp_path) -> tuple[list[tuple], list[tuple[Reply, str]]]:
         async with RigshareBot(app, sync=False) as bot:
             await bot.setup_hook()
             replies: list[Reply] = []
-            for method in ("handle_text", "handle_action"):
+            for method in ("handle_text", "handle_options", "handle_action"):
                 original = getattr(bot.front.dispatcher, method)
 
-                async def recorded(who, text, _original=original):
-                    reply = await _original(who, text)
+                async def recorded(who, *args, _original=original):
+                    reply = await _original(who, *args)
                     replies.append(reply)
                     return reply
 
@@ -335,7 +344,90 @@ async def test_terminal_discord_and_telegram_give_the_same_core_calls_and_texts(
     assert {"rentals.confirm", "rentals.status", "rentals.extend", "rentals.stop"} <= calls
     assert {"rentals.rate", "receipts.list", "users.set_ssh_key", "users.set_lang"} <= calls
     assert "market.templates" in calls
+    assert {"providers.rotate_token", "providers.remove_machine"} <= calls
     assert sum(f[-1] for f in terminal) >= 15 and sum(not f[-1] for f in terminal) >= 20
     # what Discord showed is the reply's text, only formatted for Discord
     for reply, content in shown:
         assert content == deliver.chunks(reply.text)[0], reply.text
+
+
+async def test_every_registry_command_and_alias_exists_on_every_front_end(tmp_path):
+    """The grammar accepts every name and alias; the Telegram routers answer each; the
+    Telegram menu lists the names (with both catalogues' lines); Discord has each name as a
+    slash command with the registry's options; /help lists all of them, in both languages."""
+    from aiogram.filters import Command
+
+    from bot.common.dispatch import Dispatcher
+    from bot.common.help import help_text
+    from bot.telegram import menu
+    from bot.telegram.routers import routers
+    from core import grammar as g
+    from core.errors import GrammarError
+    from core.grammar.registry import SPECS
+
+    words = {word: spec.name for spec in SPECS for word in spec.words}
+    for word, name in words.items():
+        assert g.command_name(word) == name
+        try:
+            assert g.parse(f"/{word}").name == name
+        except GrammarError as exc:  # an argument is missing: never "unknown command"
+            assert exc.key not in ("grammar.unknown", "grammar.unknown_close"), word
+    telegram = {
+        command
+        for router in routers()
+        for handler in router.message.handlers
+        for f in handler.filters or ()
+        if isinstance(f.callback, Command)
+        for command in f.callback.commands
+    }
+    assert set(words) - {"start"} <= telegram  # /start: aiogram's CommandStart
+    for lang in ("en", "de"):
+        listed = menu.commands(lang, private=True)
+        assert [c.command for c in listed] == [spec.name for spec in SPECS]
+        assert all(1 <= len(c.description) <= 256 for c in listed)
+        overview = help_text(lang, None)
+        assert all(f"/{word}" in overview for word in words), lang
+    app = await fresh_app(tmp_path, "registry")
+    try:
+        async with RigshareBot(app, sync=False) as bot:
+            await bot.setup_hook()
+            slashes = {c.name: c for c in bot.tree.get_commands()}
+            assert set(slashes) == {spec.name for spec in SPECS} | {"board"}
+            for spec in SPECS:
+                params = {p.name: p for p in slashes[spec.name].parameters}
+                assert set(params) == {o.name for o in spec.options}, spec.name
+                for o in spec.options:
+                    assert params[o.name].required == o.required, (spec.name, o.name)
+                    if o.kind == "int":
+                        assert (params[o.name].min_value, params[o.name].max_value) == (
+                            o.low,
+                            o.high,
+                        )
+                    if o.kind == "choice":
+                        assert [c.value for c in params[o.name].choices] == list(o.choices)
+        who = await app.users.identify("terminal", "zed", "zed")
+        for word, name in words.items():  # /help on an alias explains the command
+            reply = await Dispatcher(app).handle_text(who, f"/help {word}")
+            assert not reply.error and BY_NAME[name].usage in reply.text, word
+    finally:
+        await app.close()
+
+
+async def test_german_aliases_work_on_telegram_and_the_terminal(tmp_path):
+    from tests.bot.telegram.fake_telegram import TOKEN
+    from tests.bot.telegram.support import ALICE, Harness
+
+    app = await fresh_app(tmp_path, "aliases", telegram_token=TOKEN)
+    tg = Harness(app)
+    await tg.start()
+    try:
+        chat = TerminalChat(app, out=lambda _: None)
+        for line, fragment in (("/mieten 4090 3h", "Quote #"), ("/miete", "Which GPU")):
+            said = await chat.say("alice", line)
+            assert fragment in said.text, (line, said.text)
+            texts = [c.text for c in await tg.send(ALICE, line) if c.text]
+            assert any(fragment in text for text in texts), (line, texts)
+            assert not any("Unknown command" in text for text in texts), texts
+    finally:
+        await tg.close()
+        await app.close()

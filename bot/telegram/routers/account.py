@@ -8,12 +8,13 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from bot.telegram.context import Tg
+from core.grammar.registry import group_words
 from core.services.views import Principal
 
 
 def router() -> Router:
     r = Router(name="account")
-    r.message.register(account, Command("connect", "wallet", "sshkey", "key", "ssh"))
+    r.message.register(account, Command(*group_words("account")))
     return r
 
 

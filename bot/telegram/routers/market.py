@@ -19,15 +19,16 @@ from bot.telegram.keyboards import (
 )
 from core import grammar as g
 from core.errors import CoreError
+from core.grammar.registry import BY_NAME, group_words
 from core.services.views import Principal
 
 
 def router() -> Router:
     r = Router(name="market")
-    r.message.register(gpus, Command("gpus", "gpu"))
+    r.message.register(gpus, Command(*BY_NAME["gpus"].words))
     r.callback_query.register(gpus_page, GpusCb.filter())
-    r.message.register(rent, Command("rent", "miete", "mieten"))
-    r.message.register(templates, Command("templates", "vorlagen"))
+    others = [w for w in group_words("market") if w not in BY_NAME["gpus"].words]
+    r.message.register(market_command, Command(*others))
     r.callback_query.register(rental_button, RentalCb.filter())
     r.callback_query.register(kept_action, ActCb.filter())
     return r
@@ -63,12 +64,8 @@ async def gpus_page(
     await query.answer()
 
 
-async def rent(message: Message, tg: Tg, who: Principal, state: FSMContext) -> None:
-    await tg.text(message, who, state)
-
-
-async def templates(message: Message, tg: Tg, who: Principal, state: FSMContext) -> None:
-    await tg.text(message, who, state)
+async def market_command(message: Message, tg: Tg, who: Principal, state: FSMContext) -> None:
+    await tg.text(message, who, state)  # /rent, /templates and their aliases
 
 
 async def rental_button(

@@ -9,13 +9,13 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from bot.telegram.context import Tg
-from core.grammar import PROVIDER_COMMANDS
+from core.grammar.registry import group_words
 from core.services.views import Principal
 
 
 def router() -> Router:
     r = Router(name="provider")
-    r.message.register(provider, Command(*PROVIDER_COMMANDS))
+    r.message.register(provider, Command(*group_words("provider")))
     return r
 
 

@@ -10,15 +10,13 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from bot.telegram.context import Tg
+from core.grammar.registry import group_words
 from core.services.views import Principal
 
 
 def router() -> Router:
     r = Router(name="rentals")
-    r.message.register(
-        rental_command,
-        Command("status", "extend", "stop", "rate", "receipts", "receipt", "dispute"),
-    )
+    r.message.register(rental_command, Command(*group_words("rentals")))
     return r
 
 

@@ -8,15 +8,16 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from bot.telegram.context import Tg
+from core.grammar.registry import BY_NAME
 from core.services.views import Principal
 
 
 def router() -> Router:
     r = Router(name="start")
     r.message.register(start_or_help, CommandStart())
-    r.message.register(start_or_help, Command("help", "hilfe"))
-    r.message.register(lang, Command("lang", "language", "sprache"))
-    r.message.register(cancel, Command("cancel", "abbrechen"))
+    r.message.register(start_or_help, Command(*BY_NAME["start"].aliases, *BY_NAME["help"].words))
+    r.message.register(lang, Command(*BY_NAME["lang"].words))
+    r.message.register(cancel, Command(*BY_NAME["cancel"].words))
     return r
 
 

@@ -14,9 +14,14 @@ def cog_command(bot: RigshareBot, name: str):
 
 
 async def slash(bot: RigshareBot, name: str, interaction, **options):
-    """Run a slash command's callback the way the tree does: with its cog bound."""
+    """Run a slash command's callback the way the tree does: with its cog bound, if any
+    (the registry's commands have none; /board lives in a cog)."""
     command = cog_command(bot, name)
-    await command.callback(command.binding, interaction, **options)
+    assert set(options) <= {p.name for p in command.parameters}, f"/{name} has no {options}"
+    if command.binding is None:
+        await command.callback(interaction, **options)
+    else:
+        await command.callback(command.binding, interaction, **options)
     return interaction
 
 

@@ -26,7 +26,8 @@ OPTIONS = {
     "connect": ["action"], "sshkey": ["key"], "lang": ["lang"],
     "register": ["payout_address"], "addmachine": ["machine", "region"], "machines": [],
     "price": ["machine", "price", "gpu"], "pause": ["machine"], "resume": ["machine"],
-    "earnings": [],
+    "earnings": [], "cancel": [], "removemachine": ["machine", "confirm"],
+    "rotatetoken": ["machine"],
 }  # fmt: skip
 
 
@@ -80,6 +81,7 @@ async def test_provider_commands_in_a_server_say_dm_only_and_change_nothing(
     bot, app, server, alice, transcript, name
 ):
     options = {"addmachine": {"machine": "box1"}, "price": {"machine": "box1", "price": "0.65"}}
+    options |= {"removemachine": {"machine": "box1"}, "rotatetoken": {"machine": "box1"}}
     options["register"] = {"payout_address": "0x" + "ab" * 20}
     await slash(bot, name, server.interaction(alice), **options.get(name, {}))
     answer = transcript.last()
@@ -129,9 +131,12 @@ async def test_grammar_errors_come_back_ephemeral_with_the_grammars_words(
 
 
 async def test_long_help_is_split_and_markdown_is_escaped(bot, app, dm, alice, transcript):
+    before = len(transcript.messages)
     await slash(bot, "help", dm.interaction(alice))
-    text = transcript.last().content
-    assert "/rent" in text and len(text) <= 2000
+    parts = [m.versions[-1].content or "" for m in transcript.messages[before:]]
+    text = "\n".join(parts)
+    assert len(parts) > 1 and all(len(part) <= 2000 for part in parts)
+    assert "/rent" in text and "/rotatetoken" in text
     assert "\\|" in text  # "en|de" would otherwise start a spoiler tag
 
 
@@ -176,13 +181,13 @@ async def test_a_user_over_the_rate_limit_gets_one_short_note_and_nothing_runs(
     now = [0.0]
     bot.front.limiter = MemoryRateLimiter(1.0, 3, monotonic=lambda: now[0])
     calls = []
-    original = bot.front.dispatcher.handle_text
+    original = bot.front.dispatcher.handle_options
 
-    async def counted(who, text):
-        calls.append(text)
-        return await original(who, text)
+    async def counted(who, name, values):
+        calls.append(name)
+        return await original(who, name, values)
 
-    monkeypatch.setattr(bot.front.dispatcher, "handle_text", counted)
+    monkeypatch.setattr(bot.front.dispatcher, "handle_options", counted)
     for _ in range(5):
         await slash(bot, "gpus", server.interaction(alice))
     assert len(calls) == 3 and bot.front.dropped == 2

@@ -22,11 +22,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from bot.bootstrap import App, build_app
-from bot.demo.host import DemoEngine, Host, instance_unavailable_reason
 from bot.settings import Settings
 from bot.web.app import WebServer
-from contracts.walletconnect.local_relay import LocalRelay
-from contracts.walletconnect.peer import WalletPeer
+from rigshare_dev.demo.host import DemoEngine, Host, instance_unavailable_reason
+from rigshare_dev.walletconnect.local_relay import LocalRelay
+from rigshare_dev.walletconnect.peer import WalletPeer
 
 DEMO_PROJECT_ID = "rigshare-demo"
 USDC = 1_000_000

@@ -320,7 +320,7 @@ async def _serve(port: int, project_id: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m contracts.walletconnect.local_relay [--port N] [--project-id ID]``."""
+    """``python -m rigshare_dev.walletconnect.local_relay [--port N] [--project-id ID]``."""
     parser = argparse.ArgumentParser(description="a WalletConnect relay on 127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--project-id", default=None)

@@ -123,9 +123,6 @@ class LocalRelay:
             await conn.ws.close()
         return len(victims)
 
-    def clients(self) -> list[str]:
-        return [c.client for c in self.conns]
-
     # -- connections --------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         query = dict(request.query)

@@ -3,9 +3,9 @@
 The service as ``rigshare run`` builds it (SQLite in a temporary directory, the development
 chain with MockUSDC and the escrow, the agent API and signing page), a local WalletConnect
 relay with scripted wallets for the renter and the provider (real WalletConnect v2 sessions,
-real EIP-712 and personal_sign signatures), and a provider agent with simulated GPUs that
-grants access on a private OpenSSH server on 127.0.0.1 when OpenSSH is installed and this
-process may run it (root), or simulated access otherwise — the demo says which.
+real EIP-712 and personal_sign signatures), and a provider agent with a simulated GPU whose
+rental is a real container instance when a container engine is at hand (``demo/host.py``), or
+simulated access otherwise — the demo says which.
 """
 
 from __future__ import annotations

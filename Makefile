@@ -36,7 +36,7 @@ bench: $(STAMP) services
 	$(BIN)/python -m tests.bench.bench_instances --write
 	$(BIN)/python -m tests.bench.bench_heartbeats --write
 	$(BIN)/python -m tests.bench.bench_telegram --write
-	$(BIN)/python -m contracts.gas_report --update docs/benchmarks.md
+	$(BIN)/python -m tests.bench.gas_report --update docs/benchmarks.md
 	$(BIN)/python -m tests.bench.bench_watcher --write
 	$(BIN)/python -m tests.bench.bench_scaleout --write
 	$(BIN)/python -m tests.bench.bench_walletconnect --write
@@ -45,7 +45,7 @@ bench: $(STAMP) services
 
 ## escrow gas report from a real run on the in-process EVM
 gas: $(STAMP)
-	$(BIN)/python -m contracts.gas_report --update docs/benchmarks.md
+	$(BIN)/python -m tests.bench.gas_report --update docs/benchmarks.md
 
 ## recompile the Solidity sources into the committed artifact (needs Node and npm)
 contracts:

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
+from bot.background import Background
 from bot.keys import AsyncsshKeyPairFactory
 from bot.probe_ssh import AsyncsshHostProber
 from bot.settings import Settings
 from bot.system import SystemClock
 from bot.web.gateway import HttpAgentGateway
 from bot.web.hub import CommandHub
-from contracts.dev_wallet import DevChainWallet
 from contracts.escrow import Web3Escrow
 from contracts.relayer import Relayer
 from contracts.signatures import EthSignatureVerifier
@@ -32,11 +32,6 @@ from core.db.mapping import start_mappers
 from core.db.migrate import migrate
 from core.db.mutex import DatabaseMutex
 from core.db.uow import SqlAlchemyUowFactory
-from core.fakes.agents import FakeAgentGateway
-from core.fakes.background import Background
-from core.fakes.escrow import FakeEscrow
-from core.fakes.signatures import FakeSignatureVerifier
-from core.fakes.wallet import FakeWallet
 from core.ports import (
     AgentGateway,
     Clock,
@@ -62,8 +57,10 @@ from core.services.updates import UpdateLedger
 from core.services.users import UserService
 from core.services.wallets import WalletService
 
+# The development package (rigshare_dev: the embedded development chain, the in-memory chain,
+# development wallets, simulated agents) is imported only where the settings choose it.
 if TYPE_CHECKING:  # the development chain needs py-evm (the `dev` extra); production does not
-    from contracts.devchain import DevChain
+    from rigshare_dev.chain import DevChain
 
 log = logging.getLogger(__name__)
 DEV_FAUCET = 1_000 * 1_000_000  # every development wallet starts with 1,000 USDC
@@ -122,7 +119,7 @@ class App:
 
 def _dev_chain(clock: Clock, fee_bps: int) -> DevChain:
     try:
-        from contracts.devchain import DevChain
+        from rigshare_dev.chain import DevChain
     except ImportError as exc:
         raise ValueError(
             f"the embedded development chain needs py-evm ({exc.name} is not installed): "
@@ -175,7 +172,9 @@ def build_app(
     if agents == "http":
         agents = HttpAgentGateway(agent_commands, hub)
     elif agents is None:
-        agents = FakeAgentGateway(background)
+        from rigshare_dev.simulation import SimulatedAgentGateway
+
+        agents = SimulatedAgentGateway(background)
         notes.append("provider agents: simulated (no SSH server behind the credentials)")
     elif isinstance(agents, str):
         raise ValueError(f"unknown agent gateway {agents!r} (use 'http' or a gateway object)")
@@ -267,6 +266,8 @@ class _Chain:
     def escrow(self) -> EscrowPort:
         s = self.settings
         if self.mode == "fake":
+            from rigshare_dev.fakes.escrow import FakeEscrow
+
             self.notes.append("escrow: in-memory simulation (chain=fake)")
             return FakeEscrow(self.clock, fee_bps=s.fee_bps, faucet=DEV_FAUCET)
         if self.mode == "dev":
@@ -310,15 +311,23 @@ class _Chain:
 
     def verifier(self) -> SignatureVerifier:
         """Real ECDSA recovery, except on the in-memory fakes (their fake signatures)."""
-        return FakeSignatureVerifier() if self.mode == "fake" else EthSignatureVerifier()
+        if self.mode != "fake":
+            return EthSignatureVerifier()
+        from rigshare_dev.fakes.signatures import FakeSignatureVerifier
+
+        return FakeSignatureVerifier()
 
     def wallet(self, escrow: EscrowPort) -> WalletPort:
         s, base = self.settings, self.settings.public_url
         if s.wc_project_id:
             return self._walletconnect(escrow)
         if self.mode == "fake":
+            from rigshare_dev.fakes.wallet import FakeWallet
+
             self.notes.append("wallet: development wallet that signs on your behalf")
             return FakeWallet(self.background, auto_approve=self.auto_approve, base_url=base)
+        from rigshare_dev.wallet import DevChainWallet
+
         faucet = self.dev.fund if self.dev is not None else None
         self.notes.append(
             "wallet: development wallets (real keys derived from DEV_WALLET_SEED) sign on your "

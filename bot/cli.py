@@ -13,9 +13,7 @@ from pathlib import Path
 from bot import deploy
 from bot.bootstrap import App, build_app
 from bot.leadership import Leadership
-from bot.recovery import resume_wallet_requests
 from bot.settings import Settings
-from bot.simulation import command_loop, heartbeat_loop, seed_market
 from bot.system import tune_gc_for_serving
 from bot.terminal.chat import TerminalChat
 from bot.web.app import WebServer
@@ -104,7 +102,7 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from bot.demo.story import DemoFailed, run_demo
+    from rigshare_dev.demo.story import DemoFailed, run_demo
 
     try:
         await run_demo(print, dispute=args.dispute)
@@ -115,6 +113,8 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 async def _chat(app: App, args: argparse.Namespace) -> int:
+    from rigshare_dev.simulation import seed_market  # the development package: only when used
+
     await seed_market(app, app.settings.simulated_providers)
     chat = TerminalChat(app)
     if args.script:
@@ -126,6 +126,11 @@ async def _chat(app: App, args: argparse.Namespace) -> int:
 
 
 async def _run(app: App, args: argparse.Namespace) -> int:
+    # the development package: simulated providers (none when SIMULATED_PROVIDERS=0) and the
+    # development wallet's requests left by the last process (none with a real wallet)
+    from rigshare_dev.recovery import resume_wallet_requests
+    from rigshare_dev.simulation import command_loop, heartbeat_loop, seed_market
+
     hosts = await seed_market(app, app.settings.simulated_providers)
     await resume_wallet_requests(app)  # the development wallet died with the last process
     health = Health()

@@ -38,11 +38,6 @@ def _load(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path} is missing; run `bash contracts/compile.sh`") from exc
 
 
-def load_all(path: Path = ARTIFACTS_PATH) -> dict[str, Any]:
-    """The whole artifact document (compiler, settings, sourcesHash, sources, contracts)."""
-    return _load(path)
-
-
 def contract_names(path: Path = ARTIFACTS_PATH) -> list[str]:
     return sorted(_load(path)["contracts"])
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import astuple, dataclass
 
 from eth_utils import to_checksum_address
-from web3 import AsyncWeb3
 
 from contracts.artifacts import load_artifact
 from contracts.relayer import Relayer
@@ -89,10 +88,3 @@ async def mint(relayer: Relayer, token: str, to: str, amount: int) -> None:
         address=to_checksum_address(token), abi=load_artifact("MockUSDC").abi
     )
     await relayer.send(contract.functions.mint(to_checksum_address(to), amount), what="mint")
-
-
-async def token_of(w3: AsyncWeb3, escrow: str) -> str:
-    contract = w3.eth.contract(
-        address=to_checksum_address(escrow), abi=load_artifact("RentalEscrow").abi
-    )
-    return await contract.functions.token().call()

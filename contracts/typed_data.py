@@ -10,7 +10,6 @@ The builders return EIP-712 typed data in the ``eth_signTypedData_v4`` shape (``
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,11 +104,6 @@ class Eip712Domain:
             "chainId": self.chain_id,
             "verifyingContract": to_checksum_address(self.verifying_contract),
         }
-
-
-def new_salt() -> bytes:
-    """A fresh random 32-byte salt (makes each quote's authorization nonce unique)."""
-    return os.urandom(32)
 
 
 def listing_id_bytes(listing_id: int | str | bytes) -> bytes:

@@ -1,7 +1,8 @@
 """Ports: the roles the core needs from the outside world (typing.Protocol only).
 
 Adapters implement them: ``contracts`` (escrow, wallet), ``bot/web`` (agents), the chat front
-ends (notifier). Fakes for tests and the embedded default live in ``core/fakes``.
+ends (notifier). The embedded default's stand-ins (development chain and wallets, the
+in-memory chain, simulated agents) live outside the product in ``rigshare_dev``.
 Results that arrive later (a wallet's signature, an agent's grant, a chain event) come back
 through ``RentalEvents``, which ``core.services.signing.EventRouter`` implements.
 """

@@ -177,12 +177,6 @@ class EngineClient:
     async def network_create(self, body: dict[str, Any]) -> str:
         return (await self._call("POST", "/networks/create", "creating a network", body=body))["Id"]
 
-    async def network_remove(self, name_or_id: str) -> None:
-        try:
-            await self._call("DELETE", f"/networks/{name_or_id}", "removing a network")
-        except EngineNotFound:
-            pass
-
     async def networks(self, labels: Mapping[str, str | None]) -> list[dict[str, Any]]:
         params = {"filters": label_filter(labels)}
         return await self._call("GET", "/networks", "listing networks", params=params)

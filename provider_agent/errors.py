@@ -23,10 +23,6 @@ class InvalidRentalId(AccessError, ValueError):
     """A rental id is not usable as a tag or account name; nothing was written."""
 
 
-class SshdUnavailable(AgentError):
-    """A private OpenSSH server could not be installed or started."""
-
-
 class ServiceUnreachable(AgentError):
     """The service did not answer usefully (network, 5xx, rate limit); try again later."""
 

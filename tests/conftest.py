@@ -14,7 +14,7 @@ import pytest
 
 from bot.bootstrap import App, build_app
 from bot.settings import Settings
-from core.fakes.clock import FakeClock
+from tests.fakes.clock import FakeClock
 from tests.support import PG_URL, pg_available, pg_drop_schema
 
 pytest_plugins = ["tests.engine.fixtures"]

@@ -4,8 +4,8 @@ probes, and that agent's answers through the real command channel (``app.agent_c
 from __future__ import annotations
 
 from bot.bootstrap import App
-from core.fakes.hosts import FakeProbeHosts
 from core.wire import AccessDetails, CommandResult, Heartbeat, ResultBatch
+from tests.fakes.probe_hosts import FakeProbeHosts
 from tests.support import heartbeat
 
 PROBE_FP = "SHA256:probeinstancehostkeyAAAAAAAAAAAAAAAAAAAAAAAA"

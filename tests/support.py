@@ -6,9 +6,9 @@ import asyncio
 import socket
 
 from bot.bootstrap import App
-from core.fakes.hosts import CUDA_VERSION, DRIVER_VERSION, simulated_offer, simulated_specs
 from core.services.views import Principal
 from core.wire import GpuInfo, Heartbeat
+from rigshare_dev.hosts import CUDA_VERSION, DRIVER_VERSION, simulated_offer, simulated_specs
 
 PG_URL = "postgresql://127.0.0.1:5432/test"
 

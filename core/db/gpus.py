@@ -44,10 +44,6 @@ class MachineGpus(Repo):
         q = select(MachineGpu).where(G.machine_id == machine_id).order_by(G.idx, G.id)
         return (await self.s.execute(q)).scalars().all()
 
-    async def of_rental(self, rental_id: int) -> Sequence[MachineGpu]:
-        q = select(MachineGpu).where(G.rental_id == rental_id).order_by(G.idx, G.id)
-        return (await self.s.execute(q)).scalars().all()
-
     async def hold(
         self, listing_id: int, rental_id: int, count: int, until: int | None
     ) -> list[str] | None:

@@ -182,10 +182,6 @@ def cuda_number(version: str | None) -> int | None:
     return int(match[1]) * 100 + int(match[2] or 0)
 
 
-def cuda_text(number: int) -> str:
-    return f"{number // 100}.{number % 100}"
-
-
 # Why a grant failed, as a renter may be told it (never the agent's own words: they are a
 # provider's claim and may hold paths or log lines). First match wins.
 FAILURE_KINDS = (

@@ -150,10 +150,6 @@ class Listing:
     pcie_width: int | None = None
     id: int | None = None
 
-    @property
-    def total_price_per_hour(self) -> int:
-        return self.price_per_hour * self.gpu_count
-
 
 @dataclass(eq=False)
 class Rental:

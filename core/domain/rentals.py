@@ -40,12 +40,6 @@ TRANSITIONS: dict[RentalState, frozenset[RentalState]] = {
 TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 # States in which the listing is occupied by the rental.
 OCCUPYING = frozenset({S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE})
-# States in which money sits in the escrow for this rental.
-FUNDS_LOCKED = frozenset({S.FUNDED, S.PROVISIONING, S.ACTIVE, S.ENDED, S.DISPUTED})
-
-
-def can_transition(current: RentalState, new: RentalState) -> bool:
-    return new in TRANSITIONS[current]
 
 
 def check_transition(current: RentalState | str, new: RentalState | str) -> RentalState:

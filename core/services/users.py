@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from core.domain.model import User
 from core.errors import ValidationError
 from core.services.base import Service, require
 from core.services.views import Notice, Principal
 
 LANGS = ("en", "de")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class UserService(Service):
@@ -74,15 +71,6 @@ class UserService(Service):
     async def get(self, user_id: int) -> User:
         async with self.uow(readonly=True) as uow:
             return require(await uow.users.get(user_id), "Unknown user.")
-
-    async def set_wallet(self, user_id: int, address: str) -> None:
-        """Remember the address of the wallet the user connected; ValidationError if malformed."""
-        if not _ADDRESS.match(address):
-            raise ValidationError.keyed("users.not_address", "That is not a wallet address.")
-        async with self.uow() as uow:
-            user = require(await uow.users.get(user_id), "Unknown user.")
-            user.wallet_address = address
-            await uow.commit()
 
 
 def _short_key(key: str) -> str:

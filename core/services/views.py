@@ -116,17 +116,6 @@ class PaymentPendingView:
 
 
 @dataclass(frozen=True, slots=True)
-class CredentialsView:
-    rental_id: int
-    username: str
-    host: str
-    port: int
-    host_key_fingerprint: str
-    private_key: str | None  # only when rigshare generated the key
-    paid_until: int
-
-
-@dataclass(frozen=True, slots=True)
 class RentalView:
     rental_id: int
     state: str

@@ -15,8 +15,8 @@ import argparse
 import asyncio
 import contextlib
 
-from bot.demo.host import DemoEngine
-from bot.demo.story import run_demo
+from rigshare_dev.demo.host import DemoEngine
+from rigshare_dev.demo.story import run_demo
 from tests.bench.report import percentile, row, write_section
 from tests.engine.daemons import HarnessError
 from tests.engine.harness import docker_harness

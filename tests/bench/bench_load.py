@@ -33,7 +33,7 @@ from bot.settings import Settings
 from bot.system import SystemClock
 from core.domain.billing import billed, platform_fee
 from core.domain.rentals import RentalState as S
-from core.fakes.escrow import FAKE_CONTRACT
+from rigshare_dev.fakes.escrow import FAKE_CONTRACT
 from tests.bench.report import percentile, row, write_section
 from tests.bot.telegram.fake_telegram import TOKEN
 from tests.bot.telegram.support import Harness, TgUser

@@ -22,9 +22,9 @@ from bot.settings import Settings
 from core.db import tables
 from core.domain.listings import ListingQuery, ListingStatus
 from core.errors import JustTaken
-from core.fakes.clock import FakeClock
 from core.services.views import PaymentPendingView
 from tests.bench.report import percentile, row, write_section
+from tests.fakes.clock import FakeClock
 
 MODELS = ["rtx3090", "rtx4090", "rtx5090", "rtxa6000", "l4", "a100-80gb", "h100", "h200"]
 VRAM = {

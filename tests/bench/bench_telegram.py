@@ -28,10 +28,10 @@ from pydantic import SecretStr
 
 from bot.bootstrap import build_app
 from bot.settings import Settings
-from core.fakes.clock import FakeClock
 from tests.bench.report import percentile, row, write_section
 from tests.bot.telegram.fake_telegram import TOKEN
 from tests.bot.telegram.support import Harness, TgUser
+from tests.fakes.clock import FakeClock
 from tests.support import PG_URL, add_provider, pg_available, pg_drop_schema, pg_exec
 
 CMD = "python -m tests.bench.bench_telegram"

@@ -3,10 +3,10 @@
     python -m tests.bench.bench_walletconnect [--sessions 1000] [--wallet peer|sdk] [--write]
 
 The dapp side is the production ``WalletConnectWallet`` on a fresh SQLite database (sessions
-stored, keys encrypted). The relay (``contracts.walletconnect.local_relay``) and the wallet run
+stored, keys encrypted). The relay (``rigshare_dev.walletconnect.local_relay``) and the wallet run
 in a child process, so the memory measured is the dapp's alone: the resident set growth per
 settled session between the 50th and the last session. The wallet is our peer
-(``contracts.walletconnect.peer``, signing with an eth_account key) or, with ``--wallet sdk``,
+(``rigshare_dev.walletconnect.peer``, signing with an eth_account key) or, with ``--wallet sdk``,
 the official WalletKit (``tests/contracts/walletconnect/js``, Node; it approves and signs by
 itself, settling through the relay's ``wc_approveSession``). Pairing time runs from
 ``connect()`` until the core is told ``wallet_connected``; a round trip from
@@ -67,7 +67,7 @@ class Events:
 
 # -- the wallet side (child process) -----------------------------------------------------------
 async def wallet_side(kind: str) -> None:
-    from contracts.walletconnect.local_relay import LocalRelay
+    from rigshare_dev.walletconnect.local_relay import LocalRelay
 
     relay = await LocalRelay(project_id="bench").start()
     loop = asyncio.get_running_loop()
@@ -81,7 +81,7 @@ async def wallet_side(kind: str) -> None:
 
 
 async def peer_wallet(relay, reader: asyncio.StreamReader) -> None:
-    from contracts.walletconnect.peer import WalletPeer
+    from rigshare_dev.walletconnect.peer import WalletPeer
 
     peer = await WalletPeer(relay.url, project_id="bench", timeout=30).start()
     serving = asyncio.create_task(peer.serve())

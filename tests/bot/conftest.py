@@ -12,7 +12,7 @@ from bot.settings import Settings
 from bot.web.agent_api import AgentLimits
 from bot.web.app import WebServer
 from bot.web.ratelimit import Rate
-from core.fakes.clock import FakeClock
+from tests.fakes.clock import FakeClock
 from tests.support import pg_drop_schema, pg_exec
 
 

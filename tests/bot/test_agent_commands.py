@@ -199,7 +199,7 @@ async def test_heartbeat_gaps_become_evidence_of_running_rentals(http_app, serve
 
 
 async def test_simulated_hosts_answer_commands_when_grants_go_over_http(http_app):
-    from bot.simulation import answer_commands, seed_market
+    from rigshare_dev.simulation import answer_commands, seed_market
 
     [host, *_] = await seed_market(http_app, 1)
     rental_id = await fund_rental(http_app)

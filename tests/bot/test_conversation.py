@@ -18,9 +18,9 @@ from bot.discord.bot import RigshareBot
 from bot.settings import Settings
 from bot.terminal.chat import TerminalChat
 from core import grammar as g
-from core.fakes.clock import FakeClock
 from tests.bot.discord.fakes import FakeUser, Transcript
 from tests.bot.test_parity import fresh_app, link_wallet_if_needed, mask, record_commands
+from tests.fakes.clock import FakeClock
 from tests.support import add_provider
 
 

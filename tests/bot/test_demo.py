@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.demo.host import DemoEngine
-from bot.demo.story import run_demo
+from rigshare_dev.demo.host import DemoEngine
+from rigshare_dev.demo.story import run_demo
 
 
 def _steps_and_money(text: str, figures) -> None:

@@ -12,9 +12,9 @@ from bot.common import render
 from bot.common.dispatch import Dispatcher
 from core.domain.listings import ListingQuery, ListingStatus, MachineStatus
 from core.domain.rentals import RentalState as S
-from core.fakes.hosts import simulated_access
 from core.services.notifications import DueMessage
 from core.wire import CommandResult, ResultBatch
+from rigshare_dev.hosts import simulated_access
 from tests.bot.agent_support import add_host, fund_rental, rental
 
 PULL_ERROR = "pulling 127.0.0.1:5000/x:1 failed: manifest unknown"

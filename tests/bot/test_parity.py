@@ -21,10 +21,10 @@ from bot.discord import deliver
 from bot.discord.bot import RigshareBot
 from bot.settings import Settings
 from bot.terminal.chat import TerminalChat
-from core.fakes.clock import FakeClock
 from core.grammar.registry import BY_NAME
 from tests.bot.discord.fakes import FakeInteraction, FakeUser, Transcript, press
 from tests.bot.discord.support import approve_all, slash
+from tests.fakes.clock import FakeClock
 from tests.support import add_provider
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBy4dbvkVzRkpOwq8B7Q9XNFx+rEiUrAGsZXcCk1+zLG me@laptop"

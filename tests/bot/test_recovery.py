@@ -1,12 +1,12 @@
 """A restarted process hands the development wallet the requests it had not answered when the
-previous process died (``bot.recovery``), so a confirm or a stop is not lost with it."""
+previous process died (``rigshare_dev.recovery``), so a confirm or a stop is not lost with it."""
 
 from __future__ import annotations
 
 from bot.bootstrap import build_app
-from bot.recovery import resume_wallet_requests
 from core.domain.listings import ListingQuery
 from core.domain.rentals import RentalState as S
+from rigshare_dev.recovery import resume_wallet_requests
 from tests.support import add_provider, renter
 
 

@@ -24,9 +24,9 @@ from eth_utils import keccak
 from bot.web.app import WebServer
 from core.domain.listings import ListingQuery
 from core.domain.rentals import RentalState as S
-from core.fakes.clock import FakeClock
 from core.services.views import WalletLinkView
 from tests.contracts.chain_support import PRICE, USDC, dev_app, rentals_of
+from tests.fakes.clock import FakeClock
 from tests.support import add_provider
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.web.app import build_web_app
 from core.domain.listings import ListingQuery
 from core.domain.rentals import RentalState
-from core.fakes.escrow import fake_signature
-from core.fakes.signatures import personal_payload
 from core.services.wallets import CONNECT_TIMEOUT_S
+from rigshare_dev.fakes.escrow import fake_signature
+from rigshare_dev.fakes.signatures import personal_payload
 from tests.support import add_provider, renter
 
 PRICE = 650_000

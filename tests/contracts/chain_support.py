@@ -26,8 +26,8 @@ from contracts.escrow import Web3Escrow
 from contracts.relayer import FeePolicy, Relayer
 from core.domain.model import Rental
 from core.domain.rentals import RentalState
-from core.fakes.clock import FakeClock
 from core.ports import RentalTerms
+from tests.fakes.clock import FakeClock
 from tests.support import add_provider, renter
 
 USDC = 10**6

@@ -1,13 +1,13 @@
 """Contract test harness: one in-process EVM per token per session, rolled back after every test.
 
-The session deploys the token and RentalEscrow once per token (``contracts.sandbox.Sandbox``) and
+The session deploys the token and RentalEscrow once per token (``tests.contracts.sandbox.Sandbox``) and
 funds the renters; each test runs on a snapshot that is reverted afterwards, so tests are
 independent and fast. Time travel: ``sb.advance(seconds)`` / ``sb.set_next_timestamp(ts)`` choose
 the timestamp the next transaction executes at (each transaction mines its own block).
 
 The token is MockUSDC unless a module parametrizes ``token_name`` over ``TOKENS`` (see
 ``tests.contracts.helpers.ON_BOTH_TOKENS``): then every test of it also runs on Circle's real
-FiatTokenV2_2 behind its proxy, loaded from the npm toolchain (``contracts.circle_usdc``).
+FiatTokenV2_2 behind its proxy, loaded from the npm toolchain (``tests.contracts.circle_usdc``).
 Without that package the Circle runs skip, except in CI (``CI`` set), where they fail.
 """
 
@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from contracts.sandbox import CIRCLE_USDC, MOCK_USDC, USDC, Sandbox
 from tests.contracts.anvil import running_anvil
 from tests.contracts.helpers import assert_money_conserved, require_circle_usdc
+from tests.contracts.sandbox import CIRCLE_USDC, MOCK_USDC, USDC, Sandbox
 
 RENTER_FUNDS = 10_000 * USDC
 

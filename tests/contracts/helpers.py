@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from contracts import circle_usdc
-from contracts.sandbox import TOKENS, Sandbox
 from contracts.typed_data import RentalTerms
+from tests.contracts import circle_usdc
+from tests.contracts.sandbox import TOKENS, Sandbox
 
 # Module mark (``pytestmark = ON_BOTH_TOKENS``): every test runs on MockUSDC and on Circle's
 # FiatTokenV2_2, and after each one the books must balance to the unit (the ``sb`` fixture calls

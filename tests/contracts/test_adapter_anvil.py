@@ -17,7 +17,6 @@ from contracts.errors import Reverted
 from contracts.relayer import FeePolicy, Relayer
 from core.domain.listings import ListingQuery
 from core.domain.rentals import RentalState as S
-from core.fakes.clock import FakeClock
 from tests.contracts.chain_support import (
     PRICE,
     USDC,
@@ -28,6 +27,7 @@ from tests.contracts.chain_support import (
     rentals_of,
     rpc,
 )
+from tests.fakes.clock import FakeClock
 from tests.support import add_provider, renter
 
 

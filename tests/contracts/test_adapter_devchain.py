@@ -15,8 +15,8 @@ from core.domain.billing import billed, paid_seconds
 from core.domain.listings import ListingQuery
 from core.domain.reliability import HEARTBEAT_COVERAGE
 from core.domain.rentals import RentalState as S
-from core.fakes.clock import FakeClock
 from tests.contracts.chain_support import PRICE, USDC, dev_app, rentals_of
+from tests.fakes.clock import FakeClock
 from tests.probing import probed_heartbeat, verify
 from tests.support import add_provider, renter
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.sandbox import USDC, EscrowParams, Sandbox
 from tests.contracts.helpers import Status, open_rental, rental, settled, start_rental
+from tests.contracts.sandbox import USDC, EscrowParams, Sandbox
 
 
 @pytest.mark.parametrize("bps", [1000, 1250, 1500])

@@ -15,7 +15,6 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from contracts.artifacts import load_artifact
-from contracts.sandbox import USDC, error_selector, sandbox_account
 from contracts.typed_data import (
     Eip712Domain,
     RentalTerms,
@@ -26,6 +25,7 @@ from contracts.typed_data import (
     split_signature,
     stop_message,
 )
+from tests.contracts.sandbox import USDC, error_selector, sandbox_account
 
 
 async def _deploy(w3: AsyncWeb3, name: str, sender: str, *args):

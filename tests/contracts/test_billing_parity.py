@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.sandbox import USDC, Sandbox
 from core.domain import billing
 from tests.contracts.helpers import block_time, rental, settled
+from tests.contracts.sandbox import USDC, Sandbox
 
 MAX_PREPAID = 3650 * 86400
 SLOW = settings(

@@ -9,10 +9,10 @@ from eth_abi import encode
 from contracts.errors import RevertDecoder, Reverted, keyed_revert
 from contracts.escrow import refusal_reason
 from contracts.events import EventDecoder
-from contracts.sandbox import Sandbox
 from contracts.watcher import tx_batches
 from core.ports import ChainEvent
 from tests.contracts.helpers import settled, start_rental
+from tests.contracts.sandbox import Sandbox
 
 
 def test_push_failed_and_claimed_are_decoded_with_their_subject(sb: Sandbox) -> None:

@@ -1,4 +1,4 @@
-"""Gas stays within the goals on Circle's USDC (regression guard for contracts.gas_report).
+"""Gas stays within the goals on Circle's USDC (regression guard for tests.bench.gas_report).
 
 Gas is deterministic, so the figures are asserted, not timed. Two goals are out of reach for any
 escrow and are bounded instead (docs/benchmarks.md, contracts/README.md): extend by authorization
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.gas_report import SECTION, Row, measure, render, update
+from tests.bench.gas_report import SECTION, Row, measure, render, update
 from tests.contracts.helpers import require_circle_usdc
 
 WHOLE = "whole rental (open by authorization + start + stopAndSettle)"
@@ -59,7 +59,7 @@ def test_report_renders_both_tokens_and_updates_only_its_section(
     start = rows["start"]
     assert f"| start | <= 40,000 | {start.gas:,} | {start.mock_gas:,} |" in section
     assert "| USDC (FiatTokenV2_2) | MockUSDC |" in section
-    assert "| python -m contracts.gas_report | 2026-01-01 |" in section
+    assert "| python -m tests.bench.gas_report | 2026-01-01 |" in section
     assert f"costs {rows[TOKEN_ALONE].gas:,}" in section
     doc = tmp_path / "benchmarks.md"
     update(doc, section)

@@ -12,9 +12,9 @@ from bot.bootstrap import App
 from core.domain.listings import ListingQuery
 from core.domain.rentals import RentalState as S
 from core.errors import ValidationError
-from core.fakes.clock import FakeClock
 from core.services.payouts import RETRY_FIRST_S
 from tests.contracts.chain_support import PRICE, USDC, dev_app, rentals_of
+from tests.fakes.clock import FakeClock
 from tests.support import add_provider, renter
 
 FAUCET = 1_000 * USDC

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 
-from contracts.sandbox import USDC, Sandbox
 from contracts.typed_data import split_signature, stop_message
 from tests.contracts.helpers import (
     ON_BOTH_TOKENS,
@@ -17,6 +16,7 @@ from tests.contracts.helpers import (
     settled,
     start_rental,
 )
+from tests.contracts.sandbox import USDC, Sandbox
 
 pytestmark = ON_BOTH_TOKENS
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
-from contracts.sandbox import USDC, Sandbox
 from contracts.typed_data import permit, receive_with_authorization, split_signature
+from tests.contracts.sandbox import USDC, Sandbox
 
 
 def _transfer_auth(sb: Sandbox, to: str, value: int, after: int, before: int, nonce: bytes):

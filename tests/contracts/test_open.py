@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 
-from contracts.sandbox import USDC, Sandbox
 from contracts.typed_data import (
     RentalTerms,
     open_authorization,
@@ -21,6 +20,7 @@ from tests.contracts.helpers import (
     open_rental,
     rental,
 )
+from tests.contracts.sandbox import USDC, Sandbox
 
 pytestmark = ON_BOTH_TOKENS
 

@@ -17,13 +17,13 @@ from web3 import AsyncWeb3
 
 from bot.common.i18n import catalogue, error_text
 from contracts.artifacts import load_artifact
-from contracts.devchain import DEV_FEES, DEV_GAS, _ClockedTesterProvider
 from contracts.errors import _TEXTS, ERROR_STRING, PANIC, RevertDecoder, Reverted
 from contracts.relayer import Relayer
-from contracts.sandbox import CIRCLE_USDC, Sandbox
 from contracts.typed_data import open_authorization, split_signature
-from core.fakes.clock import FakeClock
+from rigshare_dev.chain import DEV_FEES, DEV_GAS, _ClockedTesterProvider
 from tests.contracts.helpers import open_rental, start_rental
+from tests.contracts.sandbox import CIRCLE_USDC, Sandbox
+from tests.fakes.clock import FakeClock
 
 ON_CIRCLE_USDC = pytest.mark.parametrize("token_name", [CIRCLE_USDC])
 

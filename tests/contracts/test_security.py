@@ -7,7 +7,6 @@ import dataclasses
 import pytest
 from eth_utils import keccak
 
-from contracts.sandbox import USDC, EscrowParams, Sandbox
 from contracts.typed_data import (
     Eip712Domain,
     RentalTerms,
@@ -19,6 +18,7 @@ from contracts.typed_data import (
     stop_message,
 )
 from tests.contracts.helpers import Status, balance, rental, settled, start_rental
+from tests.contracts.sandbox import USDC, EscrowParams, Sandbox
 
 OTHER_CHAIN = 137
 

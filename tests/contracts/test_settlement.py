@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contracts.sandbox import USDC, Sandbox
 from tests.contracts.helpers import (
     ON_BOTH_TOKENS,
     Status,
@@ -12,6 +11,7 @@ from tests.contracts.helpers import (
     settled,
     start_rental,
 )
+from tests.contracts.sandbox import USDC, Sandbox
 
 pytestmark = ON_BOTH_TOKENS
 

@@ -26,7 +26,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from contracts.sandbox import DAY, HOUR, USDC, Reverted, Sandbox
 from contracts.typed_data import (
     RentalTerms,
     dispute_message,
@@ -36,6 +35,7 @@ from contracts.typed_data import (
     split_signature,
     stop_message,
 )
+from tests.contracts.sandbox import DAY, HOUR, USDC, Reverted, Sandbox
 
 RENTERS = ("renter", "renter2")
 PROVIDERS = ("provider", "provider2")

@@ -11,7 +11,6 @@ from eth_utils import keccak, to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.sandbox import USDC, Sandbox
 from contracts.typed_data import (
     ESCROW_NAME,
     EXTEND_NONCE_TAG,
@@ -29,6 +28,7 @@ from contracts.typed_data import (
     terms_hash,
     to_json,
 )
+from tests.contracts.sandbox import USDC, Sandbox
 
 ESCROW = "0x" + "ab" * 20
 PROVIDER = "0x" + "cd" * 20

@@ -13,8 +13,8 @@ from core.domain.instances import InstanceAsk, parse_image
 from core.domain.listings import ListingQuery
 from core.domain.rentals import RentalState as S
 from core.errors import CoreError, NoOffer, ValidationError
-from core.fakes.hosts import simulated_offer, simulated_specs
 from core.wire import InstanceOffer, MachineSpecs, TemplateInfo
+from rigshare_dev.hosts import simulated_offer, simulated_specs
 from tests.support import add_provider, gpu_holders, heartbeat, register_provider, renter
 
 

@@ -4,7 +4,7 @@ agent reported, sees the probed GPUs by UUID), the verification runs out and is 
 a machine whose probe fails leaves the market until /resume and a passed probe.
 
 The agent here is driven through the real command channel (``tests/probing.py``), the SSH
-servers are fakes (``core.fakes.hosts.FakeProbeHosts``); ``tests/bot/test_probe_ssh.py``
+servers are fakes (``tests.fakes.probe_hosts.FakeProbeHosts``); ``tests/bot/test_probe_ssh.py``
 logs in to real SSH servers, ``tests/provider_agent/test_probe_e2e.py`` probes a real agent.
 """
 

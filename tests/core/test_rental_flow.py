@@ -268,7 +268,7 @@ def _open_args(app, r):
 
 
 def _sign_open(app, r):
-    from core.fakes.escrow import fake_signature
     from core.services.rentals import terms_of
+    from rigshare_dev.fakes.escrow import fake_signature
 
     return fake_signature(r.renter_address, app.escrow._open_payload(terms_of(r), r.renter_address))

@@ -8,10 +8,10 @@ import pytest
 from core.domain.listings import ListingQuery, ListingStatus
 from core.domain.rentals import RentalState
 from core.errors import NotFound, ValidationError, WalletError
-from core.fakes.escrow import fake_signature
-from core.fakes.signatures import personal_payload
 from core.services.views import PaymentPendingView, WalletLinkView
 from core.services.wallets import CONNECT_TIMEOUT_S
+from rigshare_dev.fakes.escrow import fake_signature
+from rigshare_dev.fakes.signatures import personal_payload
 from tests.support import add_provider, gpu_holders, register_provider, renter
 
 PRICE = 650_000

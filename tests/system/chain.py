@@ -21,7 +21,7 @@ DEV_SEED = "rigshare-system-tests"
 
 
 def dev_wallet_address(user_id: int, seed: str = DEV_SEED) -> str:
-    """The development wallet ``contracts.dev_wallet.DevChainWallet`` uses for ``user_id``."""
+    """The development wallet ``rigshare_dev.wallet.DevChainWallet`` uses for ``user_id``."""
     return Account.from_key(keccak(text=f"rigshare-dev-wallet:{seed}:{user_id}")).address
 
 

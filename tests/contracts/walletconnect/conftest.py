@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from contracts.walletconnect.local_relay import LocalRelay
 from core.db.engine import create_database
 from core.db.mapping import start_mappers
 from core.db.migrate import migrate
-from core.fakes.clock import FakeClock
+from rigshare_dev.walletconnect.local_relay import LocalRelay
 from tests.contracts.walletconnect.support import PROJECT, self_signed
+from tests.fakes.clock import FakeClock
 
 
 @pytest.fixture

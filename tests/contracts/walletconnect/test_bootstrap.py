@@ -7,11 +7,11 @@ import asyncio
 
 from bot.bootstrap import build_app
 from bot.settings import Settings
-from contracts.walletconnect.peer import WalletPeer
 from contracts.walletconnect.wallet import WalletConnectWallet
-from core.fakes.clock import FakeClock
-from core.fakes.wallet import FakeWallet
+from rigshare_dev.fakes.wallet import FakeWallet
+from rigshare_dev.walletconnect.peer import WalletPeer
 from tests.contracts.walletconnect.support import PROJECT
+from tests.fakes.clock import FakeClock
 
 
 def settings(tmp_path, **kw) -> Settings:

@@ -15,12 +15,12 @@ from eth_account.messages import encode_typed_data
 from contracts import typed_data as td
 from contracts.walletconnect import protocol as p
 from contracts.walletconnect.crypto import random_key, seal, seal_json
-from contracts.walletconnect.peer import WalletPeer
 from contracts.walletconnect.relay import RelayClient
 from contracts.walletconnect.relay_auth import new_seed
 from contracts.walletconnect.wallet import NOT_A_SIGNATURE
 from core.errors import WalletError
 from core.ports import SignatureRequest
+from rigshare_dev.walletconnect.peer import WalletPeer
 from tests.contracts.walletconnect.support import PROJECT, drain, make_wallet, until
 
 

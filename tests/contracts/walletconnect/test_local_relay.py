@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 
 from contracts.walletconnect.crypto import random_key, topic_of
-from contracts.walletconnect.local_relay import LocalRelay
 from contracts.walletconnect.relay import RelayClient, RelayRefused
 from contracts.walletconnect.relay_auth import new_seed, sign_jwt
+from rigshare_dev.walletconnect.local_relay import LocalRelay
 from tests.contracts.walletconnect.support import PROJECT, until
 
 

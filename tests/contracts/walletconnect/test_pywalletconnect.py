@@ -48,7 +48,7 @@ def personal(message: str) -> SignatureRequest:
 
 @pytest.fixture(params=["plain", "tls"])
 async def setup(request, monkeypatch, db, wc_clock, tls):
-    from contracts.walletconnect.local_relay import LocalRelay
+    from rigshare_dev.walletconnect.local_relay import LocalRelay
 
     server_ctx, client_ctx, cafile = tls
     secure = request.param == "tls"

@@ -16,8 +16,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 
 from contracts import typed_data as td
-from contracts.walletconnect.local_relay import LocalRelay
-from contracts.walletconnect.peer import WalletPeer
+from rigshare_dev.walletconnect.local_relay import LocalRelay
+from rigshare_dev.walletconnect.peer import WalletPeer
 from tests.contracts.walletconnect.sdk import SdkPeer
 from tests.contracts.walletconnect.support import PROJECT, self_signed, until
 

@@ -13,8 +13,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 
 from contracts import typed_data as td
-from contracts.walletconnect.local_relay import LocalRelay
 from core.ports import SignatureRequest
+from rigshare_dev.walletconnect.local_relay import LocalRelay
 from tests.contracts.walletconnect.sdk import SdkPeer
 from tests.contracts.walletconnect.support import PROJECT, make_wallet, self_signed, until
 

@@ -14,8 +14,8 @@ import logging
 
 from bot.bootstrap import App
 from core.errors import CoreError
-from core.fakes.wallet import FakeWallet
 from core.services.recovery import unanswered_requests
+from rigshare_dev.wallet import InProcessWallet
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 async def resume_wallet_requests(app: App) -> int:
     """Re-present unanswered requests to an auto-approving development wallet; how many."""
     wallet = app.wallet
-    if not isinstance(wallet, FakeWallet) or not wallet.auto_approve:
+    if not isinstance(wallet, InProcessWallet) or not wallet.auto_approve:
         return 0
     resumed = 0
     for r in await unanswered_requests(app.rentals.uow, app.clock.now()):

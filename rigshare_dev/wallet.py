@@ -1,28 +1,36 @@
-"""A development wallet per user: links when approved, signs when approved (or at once).
+"""Development wallets inside the service process: one per user, linking when approved and
+signing when approved (or at once).
 
-It behaves like a WalletConnect wallet seen from the core: ``connect`` hands out a pairing
+:class:`InProcessWallet` behaves like a WalletConnect wallet seen from the core: ``connect`` hands out a pairing
 URI and, once approved, reports ``wallet_connected`` with the user's address; a signature
 request goes straight to a linked wallet (``wc_uri`` None) or through a new pairing.
 ``auto_approve`` answers every request right away (the terminal, ``rigshare run``).
+How it signs is its subclasses' business: :class:`DevChainWallet` (the embedded development
+chain) signs for real with keys derived from a public development seed;
+:class:`rigshare_dev.fakes.wallet.FakeWallet` (``chain=fake``) signs in the in-memory escrow's
+made-up scheme.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+
+from bot.background import Background
 from core.errors import WalletError
-from core.fakes.background import Background
-from core.fakes.escrow import fake_signature
-from core.fakes.signatures import personal_payload
 from core.ports import RentalEvents, SignatureRequest, SigningLink
 
-
-def dev_address(user_id: int) -> str:
-    return "0x" + hashlib.sha256(f"rigshare-dev-wallet:{user_id}".encode()).hexdigest()[:40]
+Faucet = Callable[[str, int], Awaitable[None]]
 
 
-class FakeWallet:
-    """Implements core.ports.WalletPort; raises WalletError while ``unreachable``."""
+class InProcessWallet:
+    """Implements core.ports.WalletPort for every user at once; raises WalletError while
+    ``unreachable``. Subclasses say whose address a user has and how a request is signed."""
 
     def __init__(
         self,
@@ -44,15 +52,12 @@ class FakeWallet:
         self.events = events
 
     def address_of(self, user_id: int) -> str:
-        """The user's development address (subclasses derive real keys)."""
-        return dev_address(user_id)
+        """The user's address in this wallet."""
+        raise NotImplementedError
 
     def sign(self, user_id: int, request: SignatureRequest) -> str:
-        """What the wallet answers for ``request`` (subclasses sign for real)."""
-        address = self.address_of(user_id)
-        if request.method == "personal_sign":
-            return fake_signature(address, personal_payload(str(request.payload["message"])))
-        return fake_signature(address, request.payload)
+        """What the wallet answers for ``request`` once the user approves it."""
+        raise NotImplementedError
 
     # -- the port ----------------------------------------------------------------------------
     async def connect(self, user_id: int, request_id: str, expires_at: int) -> SigningLink:
@@ -122,3 +127,66 @@ class FakeWallet:
             wc_uri=wc_uri,
             expires_at=expires_at,
         )
+
+
+class DevChainWallet(InProcessWallet):
+    """A development wallet per user that signs for real with a real key: EIP-712 typed data
+    (``eth_signTypedData_v4``) and EIP-191 messages (``personal_sign``, the payout proof).
+
+    Keys are derived from a development seed and the user id (public: development only). On
+    the embedded chain each address is funded with MockUSDC the first time the wallet is
+    linked or signs in this process; the renter never needs gas."""
+
+    def __init__(
+        self,
+        background: Background,
+        *,
+        seed: str,
+        faucet: Faucet | None = None,
+        faucet_amount: int = 0,
+        balance_of: Callable[[str], Awaitable[int]] | None = None,
+        auto_approve: bool = False,
+        base_url: str = "http://127.0.0.1:8080",
+    ) -> None:
+        super().__init__(background, auto_approve=auto_approve, base_url=base_url)
+        self.seed = seed
+        self.faucet = faucet
+        self.faucet_amount = faucet_amount
+        self.balance_of = balance_of
+        self._funded: set[int] = set()
+
+    def account(self, user_id: int) -> LocalAccount:
+        return Account.from_key(keccak(text=f"rigshare-dev-wallet:{self.seed}:{user_id}"))
+
+    def address_of(self, user_id: int) -> str:
+        return self.account(user_id).address
+
+    def sign(self, user_id: int, request: SignatureRequest) -> str:
+        account = self.account(user_id)
+        if request.method == "personal_sign":
+            signed = account.sign_message(encode_defunct(text=str(request.payload["message"])))
+        else:
+            signed = account.sign_typed_data(full_message=dict(request.payload))
+        return "0x" + bytes(signed.signature).hex()
+
+    async def approve_connect(self, request_id: str, *, address: str | None = None) -> None:
+        user_id = self.connects.get(request_id)
+        if user_id is not None and address is None:
+            await self._fund(user_id)
+        await super().approve_connect(request_id, address=address)
+
+    async def approve(self, request_id: str, *, tamper: bool = False) -> None:
+        user_id, request = self.pending.get(request_id, (None, None))
+        if user_id is not None and request.method != "personal_sign":  # a payment: fund it
+            await self._fund(user_id)
+        await super().approve(request_id, tamper=tamper)
+
+    async def _fund(self, user_id: int) -> None:
+        """Fund the user's address from the development faucet, once per process."""
+        if self.faucet is None or user_id in self._funded:
+            return
+        address = self.address_of(user_id)
+        balance = await self.balance_of(address) if self.balance_of else 0
+        if balance < self.faucet_amount // 2:
+            await self.faucet(address, self.faucet_amount)
+        self._funded.add(user_id)

@@ -4,6 +4,9 @@ Blocks are mined on each transaction and stamped with the application's clock (a
 FakeClock moves the chain with it; the system clock is wall time), so on-chain billing matches
 what the services compute. Keys come from public, fixed seeds: they are development keys,
 worthless anywhere else. Calls run in a worker thread (py-evm is synchronous), one at a time.
+
+This is the project's one in-process EVM: :func:`in_process_evm` and :func:`revert_payload` are
+also what the contract tests' synchronous harness (``tests/contracts/sandbox.py``) runs on.
 """
 
 from __future__ import annotations
@@ -81,12 +84,38 @@ class _ClockedTesterProvider(AsyncEthereumTesterProvider):
             chain.header = chain.header.copy(timestamp=stamp)
 
 
-def _revert_hex(exc: TransactionFailed) -> str:
-    # eth-tester reports "execution reverted: <repr of the raw bytes>", or, for a well-formed
-    # Error(string) revert, only its decoded reason: encode that back as a node would send it.
+def in_process_evm(
+    funded: list[str] | tuple[str, ...] = (), *, balance: int = 10**24, timestamp: int | None = None
+) -> EthereumTester:
+    """A fresh py-evm chain. With ``funded`` addresses, only they hold ether (``balance`` wei
+    each) and the genesis block is stamped ``timestamp``; without, eth-tester's own funded test
+    accounts and genesis."""
+    if not funded:
+        return EthereumTester(PyEVMBackend())
+    state = get_default_account_state({"balance": balance})
+    genesis = get_default_genesis_params({"timestamp": timestamp} if timestamp is not None else {})
+    backend = PyEVMBackend(
+        genesis_parameters=genesis,
+        genesis_state={to_canonical_address(a): state for a in funded},
+    )
+    return EthereumTester(backend)
+
+
+def revert_payload(exc: TransactionFailed) -> bytes | str:
+    """What a revert carried: the raw revert data, or only the reason string where eth-tester
+    decoded a well-formed ``Error(string)`` itself (it reports "execution reverted: <repr of
+    the raw bytes>" or "execution reverted: <reason>")."""
     payload = (str(exc.args[0]) if exc.args else "").removeprefix("execution reverted: ")
     if payload.startswith(("b'", 'b"')):
-        return "0x" + ast.literal_eval(payload).hex()
+        return ast.literal_eval(payload)
+    return payload
+
+
+def _revert_hex(exc: TransactionFailed) -> str:
+    # a decoded reason is encoded back as a node would send it
+    payload = revert_payload(exc)
+    if isinstance(payload, bytes):
+        return "0x" + payload.hex()
     if payload:
         return "0x" + (ERROR_STRING + encode(["string"], [payload])).hex()
     return "0x"
@@ -99,12 +128,8 @@ class DevChain:
         self.clock = clock
         self.fee_bps = fee_bps
         self.accounts = {role: dev_account(role) for role in ROLES}
-        state = get_default_account_state({"balance": 10**24})
-        backend = PyEVMBackend(
-            genesis_parameters=get_default_genesis_params({"timestamp": clock.now() - 600}),
-            genesis_state={to_canonical_address(a.address): state for a in self.accounts.values()},
-        )
-        self.tester = EthereumTester(backend)
+        funded = [a.address for a in self.accounts.values()]
+        self.tester = in_process_evm(funded, timestamp=clock.now() - 600)
         self.w3 = AsyncWeb3(_ClockedTesterProvider(self.tester, clock))
         self.w3.eth.default_account = self.accounts["operator"].address  # pays for eth_call
         self.deployer = self.relayer("deployer")

@@ -56,7 +56,7 @@ class DemoChat(TerminalChat):
 async def ssh_run(access: dict, private_key: str, command: str | None = None) -> str:
     """Log in with the rental's key, accepting only the host key whose fingerprint the
     credentials message carried; return the command's output."""
-    from bot.demo.host import GPU_CHECK
+    from rigshare_dev.demo.host import GPU_CHECK
 
     key = asyncssh.import_private_key(private_key)
     expected = access["host_key_fingerprint"]

@@ -1,43 +1,34 @@
-"""Simulated providers for the embedded default: real services, simulated GPU hosts.
+"""The simulated provider agents: real services, simulated GPU hosts (``rigshare_dev/hosts.py``).
 
-Each simulated provider registers, adds a machine and prices it through the same services a
-real provider uses; its "agent" is an in-process loop that sends the same heartbeat messages
-(core.wire) the real agent sends, with specs and an instance offer of ``backend="simulated"``
-(core/fakes/hosts.py), and answers grants with the instance it pretends to run. The market history (30 days of uptime) is backdated so the
-reliability figures look like a running marketplace; everything is labelled simulated.
+Simulated hosts reach the service one of two ways, answering grants alike (the instance they
+pretend to run, ``backend="simulated"``, nothing behind its credentials):
+
+- through the agent API's command queue (``rigshare run``): each simulated provider registers,
+  adds a machine and prices it through the same services a real provider uses; its "agent" is
+  an in-process loop that sends the same heartbeat messages (core.wire) the real agent sends
+  and answers the queued grants and revokes. The market history (30 days of uptime) is
+  backdated so the reliability figures look like a running marketplace; everything is
+  labelled simulated;
+- as the agent gateway itself (:class:`SimulatedAgentGateway`: ``rigshare chat`` and the
+  tests), answering each grant in process without a queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bot.bootstrap import App
+from bot.background import Background
 from core.domain.model import Provider
-from core.fakes.hosts import (
-    CUDA_VERSION,
-    DRIVER_VERSION,
-    SIMULATED_FINGERPRINT,
-    simulated_access,
-    simulated_offer,
-    simulated_specs,
-)
-from core.wire import CommandResult, GpuInfo, Heartbeat, ResultBatch
+from core.ports import AccessGrant, AccessInfo, RentalEvents
+from core.wire import CommandResult, ResultBatch
+from rigshare_dev.hosts import GPU_TYPES, SimulatedHost, simulated_access, simulated_access_for
+
+if TYPE_CHECKING:  # the composition root imports this module, not the other way round
+    from bot.bootstrap import App
 
 log = logging.getLogger(__name__)
-
-# (model key, NVML product name, memory MiB, typical $/GPU-hour in micro-USDC)
-GPU_TYPES = {
-    "rtx3090": ("NVIDIA GeForce RTX 3090", 24576, 220_000),
-    "rtx4090": ("NVIDIA GeForce RTX 4090", 24564, 390_000),
-    "rtx5090": ("NVIDIA GeForce RTX 5090", 32607, 690_000),
-    "rtxa6000": ("NVIDIA RTX A6000", 49140, 490_000),
-    "l4": ("NVIDIA L4", 23034, 290_000),
-    "a100-80gb": ("NVIDIA A100-SXM4-80GB", 81920, 1_190_000),
-    "h100": ("NVIDIA H100 80GB HBM3", 81559, 1_990_000),
-    "h200": ("NVIDIA H200", 143771, 2_990_000),
-}
 
 # (provider name, region, [(model, count)], price factor in percent, uptime in bps)
 FLEET = [
@@ -48,46 +39,6 @@ FLEET = [
     ("sim-helsinki", "eu-north", [("h200", 1), ("rtx4090", 1)], 95, 9_850),
     ("sim-tokyo", "asia-east", [("rtx3090", 1), ("h100", 1)], 85, 9_200),
 ]
-
-
-@dataclass
-class SimulatedHost:
-    machine_id: int
-    gpus: list[str]
-    seq: int = 0
-    after: int = 0  # last command seq seen
-
-    def heartbeat(self, now: int) -> Heartbeat:
-        self.seq += 1
-        return Heartbeat(
-            agent_version="simulated",
-            seq=self.seq,
-            sent_at=now,
-            gpus=[
-                GpuInfo(
-                    index=i,
-                    uuid=f"GPU-sim-{self.machine_id:04d}-{i}",
-                    name=GPU_TYPES[k][0],
-                    vram_total_mib=GPU_TYPES[k][1],
-                    vram_used_mib=(self.seq * 37 + i) % 2048,
-                    utilization_pct=(self.seq * 13 + i * 7) % 100,
-                    temperature_c=38 + (self.seq + i) % 30,
-                    power_w=60 + (self.seq * 11) % 300,
-                    ecc_errors=0,
-                    process_count=0,
-                    pcie_gen=4,
-                    pcie_width=16,
-                )
-                for i, k in enumerate(self.gpus)
-            ],
-            driver_version=DRIVER_VERSION,
-            cuda_version=CUDA_VERSION,
-            ssh_host="127.0.0.1",
-            ssh_port=2222,
-            host_key_fingerprint=SIMULATED_FINGERPRINT,
-            machine=simulated_specs(len(self.gpus)),
-            offer=simulated_offer(),
-        )
 
 
 async def seed_market(app: App, count: int) -> list[SimulatedHost]:
@@ -167,3 +118,37 @@ async def answer_commands(app: App, host: SimulatedHost) -> int:
     if results:
         await app.agent_commands.record_results(host.machine_id, ResultBatch(results=results))
     return len(results)
+
+
+class SimulatedAgentGateway:
+    """Implements core.ports.AgentGateway; access is simulated (no SSH server behind it):
+    a grant's instance is answered as a simulated agent would (rigshare_dev/hosts.py)."""
+
+    def __init__(self, background: Background, *, auto_grant: bool = True) -> None:
+        self.background = background
+        self.auto_grant = auto_grant
+        self.events: RentalEvents | None = None
+        self.granted: dict[int, AccessGrant] = {}
+        self.revoked: list[int] = []
+        self.fail_next = False
+
+    def bind(self, events: RentalEvents) -> None:
+        self.events = events
+
+    async def grant(self, grant: AccessGrant) -> None:
+        self.granted[grant.rental_id] = grant
+        if self.auto_grant:
+            self.background.spawn(self.answer(grant.rental_id))
+
+    async def answer(self, rental_id: int) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            await self.events.access_failed(rental_id, "simulated host refused the grant")
+            return
+        grant = self.granted.get(rental_id)
+        details = simulated_access_for(rental_id, grant.instance if grant else None)
+        await self.events.access_granted(rental_id, AccessInfo.of(details))
+
+    async def revoke(self, machine_id: int, rental_id: int) -> None:
+        self.granted.pop(rental_id, None)
+        self.revoked.append(rental_id)

@@ -1,6 +1,6 @@
 """Simulated GPU hosts: the specs, instance offer and grant answers a simulated agent reports.
 
-The embedded default's simulated providers (``bot/simulation.py``), the fake agent gateway and
+The embedded default's simulated providers (``rigshare_dev/simulation.py``), the fake agent gateway and
 the tests use these, so a simulated host looks like a real one to the market (CPU, RAM, disk,
 driver and CUDA, PCIe, templates) while saying plainly that it is simulated
 (``backend="simulated"``): nothing runs behind its credentials.
@@ -9,12 +9,13 @@ driver and CUDA, PCIe, templates) while saying plainly that it is simulated
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
-from core.domain.verification import COMMAND_NOT_FOUND, ProbeLogin
-from core.ports import ProbeTarget
 from core.wire import (
     AccessDetails,
     AgentCommand,
+    GpuInfo,
+    Heartbeat,
     InstanceOffer,
     InstanceRequest,
     MachineSpecs,
@@ -100,33 +101,54 @@ def simulated_access_for(rental_id: int, instance: InstanceRequest | None) -> Ac
     )
 
 
-class FakeProbeHosts:
-    """Implements core.ports.HostProber over made-up SSH servers: ``serve`` puts one at
-    ``host:port`` with its host key fingerprint and the GPU UUIDs ``nvidia-smi`` lists inside
-    (None: no ``nvidia-smi``). Logins are recorded; a wrong host key gets no login."""
+# (model key, NVML product name, memory MiB, typical $/GPU-hour in micro-USDC)
+GPU_TYPES = {
+    "rtx3090": ("NVIDIA GeForce RTX 3090", 24576, 220_000),
+    "rtx4090": ("NVIDIA GeForce RTX 4090", 24564, 390_000),
+    "rtx5090": ("NVIDIA GeForce RTX 5090", 32607, 690_000),
+    "rtxa6000": ("NVIDIA RTX A6000", 49140, 490_000),
+    "l4": ("NVIDIA L4", 23034, 290_000),
+    "a100-80gb": ("NVIDIA A100-SXM4-80GB", 81920, 1_190_000),
+    "h100": ("NVIDIA H100 80GB HBM3", 81559, 1_990_000),
+    "h200": ("NVIDIA H200", 143771, 2_990_000),
+}
 
-    PUBLIC_KEY = (
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeServiceProbeKeyForTestsOnlyAAAAAAAA probe"
-    )
 
-    def __init__(self) -> None:
-        self.servers: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
-        self.logins: list[ProbeTarget] = []
+@dataclass
+class SimulatedHost:
+    machine_id: int
+    gpus: list[str]
+    seq: int = 0
+    after: int = 0  # last command seq seen
 
-    def serve(self, host: str, port: int, fingerprint: str, gpu_uuids: list[str] | None) -> None:
-        self.servers[(host, port)] = (fingerprint, None if gpu_uuids is None else tuple(gpu_uuids))
-
-    def public_key(self) -> str:
-        return self.PUBLIC_KEY
-
-    async def login(self, target: ProbeTarget, command: str) -> ProbeLogin:
-        server = self.servers.get((target.host, target.port))
-        if server is None:
-            return ProbeLogin(None, error="ConnectionRefusedError: nothing listens there")
-        fingerprint, uuids = server
-        if fingerprint != target.host_key_fingerprint:
-            return ProbeLogin(fingerprint, error="host key mismatch")
-        self.logins.append(target)
-        if uuids is None:
-            return ProbeLogin(fingerprint, COMMAND_NOT_FOUND, "nvidia-smi: command not found\n")
-        return ProbeLogin(fingerprint, 0, "".join(f"{u}\n" for u in uuids))
+    def heartbeat(self, now: int) -> Heartbeat:
+        self.seq += 1
+        return Heartbeat(
+            agent_version="simulated",
+            seq=self.seq,
+            sent_at=now,
+            gpus=[
+                GpuInfo(
+                    index=i,
+                    uuid=f"GPU-sim-{self.machine_id:04d}-{i}",
+                    name=GPU_TYPES[k][0],
+                    vram_total_mib=GPU_TYPES[k][1],
+                    vram_used_mib=(self.seq * 37 + i) % 2048,
+                    utilization_pct=(self.seq * 13 + i * 7) % 100,
+                    temperature_c=38 + (self.seq + i) % 30,
+                    power_w=60 + (self.seq * 11) % 300,
+                    ecc_errors=0,
+                    process_count=0,
+                    pcie_gen=4,
+                    pcie_width=16,
+                )
+                for i, k in enumerate(self.gpus)
+            ],
+            driver_version=DRIVER_VERSION,
+            cuda_version=CUDA_VERSION,
+            ssh_host=SIMULATED_HOST,
+            ssh_port=SIMULATED_SSH_PORT,
+            host_key_fingerprint=SIMULATED_FINGERPRINT,
+            machine=simulated_specs(len(self.gpus)),
+            offer=simulated_offer(),
+        )

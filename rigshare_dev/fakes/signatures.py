@@ -1,6 +1,6 @@
 """The fake wallet's signature scheme, verifiable like the real one (``chain="fake"``).
 
-``fake_signature`` (core/fakes/escrow.py) carries the signer's address after a digest of
+``fake_signature`` (rigshare_dev/fakes/escrow.py) carries the signer's address after a digest of
 signer and payload, so the signer can be "recovered": the digest is recomputed for that
 address and must match, else the signature is invalid. Changing one byte of the payload, the
 address or the digest makes recovery fail, as with a real ECDSA signature.
@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from core.fakes.escrow import fake_signature
+from rigshare_dev.fakes.escrow import fake_signature
 
 _FAKE = re.compile(r"^0x[0-9a-f]{64}([0-9a-f]{40})0{24}1b$")
 

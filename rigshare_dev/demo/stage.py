@@ -3,9 +3,9 @@
 The service as ``rigshare run`` builds it (SQLite in a temporary directory, the development
 chain with MockUSDC and the escrow, the agent API and signing page), a local WalletConnect
 relay with scripted wallets for the renter and the provider (real WalletConnect v2 sessions,
-real EIP-712 and personal_sign signatures), and a provider agent with simulated GPUs that
-grants access on a private OpenSSH server on 127.0.0.1 when OpenSSH is installed and this
-process may run it (root), or simulated access otherwise — the demo says which.
+real EIP-712 and personal_sign signatures), and a provider agent with a simulated GPU whose
+rental is a real container instance when a container engine is at hand (``demo/host.py``), or
+simulated access otherwise — the demo says which.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from bot.bootstrap import App, build_app
-from bot.demo.host import DemoEngine, Host, instance_unavailable_reason
 from bot.settings import Settings
 from bot.web.app import WebServer
-from contracts.walletconnect.local_relay import LocalRelay
-from contracts.walletconnect.peer import WalletPeer
+from rigshare_dev.demo.host import DemoEngine, Host, instance_unavailable_reason
+from rigshare_dev.walletconnect.local_relay import LocalRelay
+from rigshare_dev.walletconnect.peer import WalletPeer
 
 DEMO_PROJECT_ID = "rigshare-demo"
 USDC = 1_000_000

@@ -1,15 +1,14 @@
 """An in-process EVM (eth-tester + py-evm) with a USDC and RentalEscrow deployed.
 
 The token is MockUSDC (ours) or Circle's real FiatTokenV2_2 behind its proxy (``token="USDC"``,
-artifacts from npm: :mod:`contracts.circle_usdc`). Used by the contract tests and by
-``python -m contracts.gas_report``; it needs the ``web3[tester]`` extra and is never imported by
-production code. Accounts are derived from fixed, public seeds: they are test keys, worthless
+artifacts from npm: :mod:`tests.contracts.circle_usdc`). Used by the contract tests and by
+``python -m tests.bench.gas_report``, on the project's one in-process EVM
+(:func:`rigshare_dev.chain.in_process_evm`); it needs the ``web3[tester]`` extra. Accounts are derived from fixed, public seeds: they are test keys, worthless
 anywhere else.
 """
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed
 from eth_utils import keccak
 from web3 import EthereumTesterProvider, Web3
@@ -25,7 +23,6 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from contracts import circle_usdc
 from contracts.artifacts import load_artifact
 from contracts.errors import error_string
 from contracts.typed_data import (
@@ -38,6 +35,8 @@ from contracts.typed_data import (
     rental_id,
     split_signature,
 )
+from rigshare_dev.chain import in_process_evm, revert_payload
+from tests.contracts import circle_usdc
 
 USDC = 10**6
 HOUR = 3600
@@ -107,13 +106,9 @@ class Reverted(Exception):
 
 
 def _reverted(exc: TransactionFailed) -> Reverted:
-    # web3's tester provider re-raises reverts as "execution reverted: <repr of the raw bytes>"
-    # (or of the decoded Error(string) reason, when eth-tester could decode it strictly).
-    message = str(exc.args[0]) if exc.args else ""
-    payload = message.removeprefix("execution reverted: ")
-    if payload.startswith(("b'", 'b"')):
-        data = ast.literal_eval(payload)
-        return Reverted(data, error_string(data) or "")
+    payload = revert_payload(exc)
+    if isinstance(payload, bytes):
+        return Reverted(payload, error_string(payload) or "")
     return Reverted(b"", payload)
 
 
@@ -151,7 +146,7 @@ class Sandbox:
             raise ValueError(f"token must be one of {TOKENS}")
         self.params = params or EscrowParams()
         self.token_name = token
-        self.tester = EthereumTester(PyEVMBackend())
+        self.tester = in_process_evm()
         self.w3 = Web3(EthereumTesterProvider(self.tester))
         self.accounts: dict[str, LocalAccount] = {}
         funder = self.w3.eth.accounts[0]

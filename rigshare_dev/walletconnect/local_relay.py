@@ -123,9 +123,6 @@ class LocalRelay:
             await conn.ws.close()
         return len(victims)
 
-    def clients(self) -> list[str]:
-        return [c.client for c in self.conns]
-
     # -- connections --------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         query = dict(request.query)
@@ -320,7 +317,7 @@ async def _serve(port: int, project_id: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m contracts.walletconnect.local_relay [--port N] [--project-id ID]``."""
+    """``python -m rigshare_dev.walletconnect.local_relay [--port N] [--project-id ID]``."""
     parser = argparse.ArgumentParser(description="a WalletConnect relay on 127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--project-id", default=None)

@@ -15,11 +15,11 @@ import re
 import time
 from collections.abc import Callable
 
-from bot.demo.figures import Figures, money_check, rental_gas
-from bot.demo.host import DemoEngine, engine_from_env
-from bot.demo.stage import Stage, Wallet, build_stage
-from bot.demo.terminal import DemoChat
 from core.domain.money import format_usdc
+from rigshare_dev.demo.figures import Figures, money_check, rental_gas
+from rigshare_dev.demo.host import DemoEngine, engine_from_env
+from rigshare_dev.demo.stage import Stage, Wallet, build_stage
+from rigshare_dev.demo.terminal import DemoChat
 
 PROVIDER, RENTER = "gpuhost", "alice"
 TOKEN = re.compile(r"rsa_[A-Za-z0-9_\-]{20,}")
@@ -237,6 +237,6 @@ async def run_demo(
 
 async def login_and_check(access: dict, private_key: str) -> str:
     """Log in as the renter with the issued key, checking the host key fingerprint first."""
-    from bot.demo.terminal import ssh_run
+    from rigshare_dev.demo.terminal import ssh_run
 
     return await ssh_run(access, private_key)

@@ -91,6 +91,15 @@ class InlineCursor(sqlite3.Cursor):
             await_only(_nothing())
         return self
 
+    def executemany(self, sql: str, seq_of_parameters: Any) -> InlineCursor:  # type: ignore[override]
+        # inside a transaction (SQLAlchemy always opens one): the lock is held already, so no
+        # busy retry that could repeat rows
+        super().executemany(sql, seq_of_parameters)
+        self._rows = deque()
+        if in_greenlet():
+            await_only(_nothing())
+        return self
+
     def fetchone(self) -> Any:
         return self._rows.popleft() if self._rows else None
 

@@ -40,6 +40,7 @@ def _expired() -> CoreError:
     return CoreError.keyed("button.expired", "That button has expired. Send the command again.")
 
 
+_UNREAD = object()  # the pending step was not read yet
 PROVIDER_COMMANDS = (g.Register, g.AddMachine, g.Machines, g.Price, g.Pause, g.Resume, g.Earnings)
 
 
@@ -60,9 +61,23 @@ class Dispatcher:
         """Answer a button press; never raises."""
         return await self._asked(who, await self._safe(who, self._action(who, action)))
 
-    async def _command(self, who: Principal, cmd: g.Command) -> Reply:
-        await self.talk.forget(who)  # a new command replaces the question asked before
-        return await self.handle(who, cmd)
+    async def _command(
+        self, who: Principal, cmd: g.Command, step: PendingStep | None | object = _UNREAD
+    ) -> Reply:
+        """A new command replaces the question asked before. The question is forgotten after
+        the command is answered, and only when the reply asks nothing new (``_asked`` then
+        writes the new question over it): one write instead of two. ``step``: the pending
+        step the caller read already (one read instead of two)."""
+        had = (await self.talk.pending(who) if step is _UNREAD else step) is not None
+        try:
+            reply = await self.handle(who, cmd)
+        except BaseException:
+            if had:
+                await self.talk.clear(who)
+            raise
+        if had and (reply.meta.get("ask") is None or not who.private_chat):
+            await self.talk.clear(who)
+        return reply
 
     async def _asked(self, who: Principal, reply: Reply) -> Reply:
         """Keep the question a reply asks, so that the next plain message answers it."""
@@ -113,7 +128,7 @@ class Dispatcher:
                 error=True,
                 meta={"ask": (ask.COMPLETE, (line, again), ())},
             )
-        return await self._command(who, cmd)
+        return await self._command(who, cmd, step)
 
     async def _cancel(self, who: Principal) -> Reply:
         """/cancel: end the question asked (and the quote it was about)."""

@@ -99,8 +99,12 @@ class Conversation:
         """End the pending step; True when there was one."""
         had = await self.pending(who) is not None
         if had:
-            await self.kv.put(_key(who), "")
+            await self.clear(who)
         return had
+
+    async def clear(self, who: Principal) -> None:
+        """End the pending step the caller knows is there."""
+        await self.kv.put(_key(who), "")
 
 
 @dataclass(frozen=True, slots=True)

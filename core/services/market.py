@@ -112,6 +112,14 @@ class MarketService(Service):
         machine runs what was asked; raise NoOffer or ValidationError (the reason: unknown
         listing, too many GPUs, a template or registry nobody offers, a deposit or duration
         below the escrow's minimums...) if none fits."""
+        # "nothing fits" is answered from a read transaction: the write lock (SQLite) and a
+        # write transaction are taken only when there is something to quote; a listing taken
+        # in between is found by quote_in, which raises NoOffer as well
+        now = self.clock.now()
+        q = replace(query, sort="best", offset=0, limit=1)
+        async with self.uow(readonly=True) as uow:
+            if not await uow.listings.search(q, now):
+                raise await no_offer_reason(uow, q, now)
         async with self.uow() as uow:
             view = await self.quote_in(uow, who.user_id, query, duration_s)
             await uow.commit()

@@ -19,7 +19,7 @@ from bot.demo.figures import Figures, money_check, rental_gas
 from bot.demo.host import DemoEngine, engine_from_env
 from bot.demo.stage import Stage, Wallet, build_stage
 from bot.demo.terminal import DemoChat
-from core.domain.money import format_usdc
+from core.domain.money import format_usdc, places_for
 
 PROVIDER, RENTER = "gpuhost", "alice"
 TOKEN = re.compile(r"rsa_[A-Za-z0-9_\-]{20,}")
@@ -197,10 +197,11 @@ class Story:
         check = await money_check(self.app, rental, renter.address, f.renter_start)
         for line in check.lines:
             self.out(line)
+        places = places_for(rental.provider_net, rental.fee, rental.refund, rental.deposit)
         self.out(
-            f"split: provider {format_usdc(rental.provider_net)} + platform fee "
-            f"{format_usdc(rental.fee)} + refund {format_usdc(rental.refund)} = deposit "
-            f"{format_usdc(rental.deposit)}"
+            f"split: provider {format_usdc(rental.provider_net, places)} + platform fee "
+            f"{format_usdc(rental.fee, places)} + refund {format_usdc(rental.refund, places)} "
+            f"= deposit {format_usdc(rental.deposit, places)}"
         )
         f.gas, f.conserved = gas, check.ok
         if not check.ok:

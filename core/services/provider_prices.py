@@ -43,7 +43,7 @@ def check_plausible_price(
     if price <= PLAUSIBLE_PRICE_PER_HOUR and not jump:
         return
     # the command that sets it anyway, for the message and the dispatcher's button
-    again = " ".join(w for w in (name, model, format_decimal(price), "confirm") if w)
+    again = " ".join(w for w in (name, model, format_decimal(price, group=""), "confirm") if w)
     params = {"price": Shown(price, "per_hour"), "machine": name, "again": again}
     if jump and price <= PLAUSIBLE_PRICE_PER_HOUR:
         raise ValidationError.keyed(

@@ -8,6 +8,8 @@ money stays integer micro-USDC until this module writes it.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from core.domain.money import Shown, format_decimal, places_for
 
 __all__ = [
@@ -67,6 +69,23 @@ def percent_bps(lang: str, bps: int, *, decimals: int = 1, trim: bool = False) -
     if trim and decimals:
         text = text.rstrip("0").rstrip(point)
     return f"{text}{space}%"
+
+
+def fee_percent(lang: str, bps: int) -> str:
+    """A fee: 1200 bps -> '12%', 1250 -> '12.5%' ('12,5 %' in German)."""
+    return percent_bps(lang, bps, decimals=2, trim=True)
+
+
+def count_prefix(n: int) -> str:
+    """'2x ' before a GPU name for several GPUs, nothing for one."""
+    return f"{n}x " if n > 1 else ""
+
+
+def when(ts: int | None) -> str:
+    """A moment, the same in every language (unambiguous): '2026-12-07 10:00 UTC'."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def param(lang: str, value: object) -> object:

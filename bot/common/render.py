@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from bot.common import formats, render_instances, render_payouts, wallet_render
 from bot.common.i18n import reason_text, t, word
 from bot.common.render_instances import instance_line, machine_line, share_line
 from bot.common.render_instances import templates as templates  # noqa: PLC0414 - re-export
+from bot.common.render_receipts import explorer_base as explorer_base  # noqa: PLC0414
+from bot.common.render_receipts import receipt, receipts  # noqa: F401 - re-exported
 from core.domain.durations import format_duration
 from core.domain.listings import COUNT_CAP
+from core.domain.regions import broad as broad_regions
+from core.domain.regions import vocabulary as region_vocabulary
 from core.services.base import gpu_name
 from core.services.notifications import DueMessage
 from core.services.views import (
@@ -21,27 +23,18 @@ from core.services.views import (
     OfferView,
     PaymentPendingView,
     QuoteView,
-    ReceiptsView,
     ReceiptView,
     RentalView,
     SearchPage,
 )
 from core.wire import printable
 
-
-def when(ts: int | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _count(n: int) -> str:
-    return f"{n}x " if n > 1 else ""
+when = formats.when
+_count = formats.count_prefix
 
 
 def _pct_bps(lang: str, bps: int) -> str:
-    """A fee: 1200 bps -> '12%', 1250 -> '12.5%' ('12,5 %' in German)."""
-    return formats.percent_bps(lang, bps, decimals=2, trim=True)
+    return formats.fee_percent(lang, bps)
 
 
 def reliability(lang: str, bps: int, new_host: bool) -> str:
@@ -67,7 +60,7 @@ def format_count(lang: str, n: int) -> str:
 
 def search_page(lang: str, page: SearchPage) -> str:
     if not page.offers:
-        return t(lang, "gpus.empty")
+        return t(lang, "gpus.empty") + "\n" + regions_line(lang, full=True)
     sort = word(lang, "sort", page.sort)
     if page.total_available > COUNT_CAP:  # counted up to the cap only
         total = t(lang, "gpus.over", cap=format_count(lang, COUNT_CAP))
@@ -100,7 +93,17 @@ def search_page(lang: str, page: SearchPage) -> str:
     if page.has_more:
         lines.append(t(lang, "gpus.more", next=page.page + 1))
     lines.append(t(lang, "gpus.footer", listing=page.offers[0].listing_id))
+    lines.append(regions_line(lang))
     return "\n".join(lines)
+
+
+def regions_line(lang: str, *, full: bool = False) -> str:
+    """The region codes a renter can filter by (core.domain.regions): the broad ones under a
+    page of offers (a page must fit one Discord message), all of them with what the broad
+    ones cover when nothing matched."""
+    if full:
+        return t(lang, "gpus.regions_all", regions=region_vocabulary())
+    return t(lang, "gpus.regions", broad=broad_regions())
 
 
 def quote(lang: str, q: QuoteView) -> str:
@@ -190,90 +193,6 @@ def rental(lang: str, r: RentalView) -> str:
             mem=g.get("m") if g.get("m") is not None else na,
         )
     return text
-
-
-EXPLORERS = {137: "https://polygonscan.com/tx/", 80002: "https://amoy.polygonscan.com/tx/"}
-
-
-def explorer_base(chain_id: int | None) -> str | None:
-    """Where a transaction of this chain can be looked at (None: a development chain)."""
-    return EXPLORERS.get(chain_id) if chain_id is not None else None
-
-
-def receipt(lang: str, r: ReceiptView, explorer: str | None = None) -> str:
-    places = formats.places_for(
-        r.price_per_hour, r.deposit, r.billed, r.provider_net, r.fee, r.refund, r.refund_held
-    )
-
-    def usdc(micro: int) -> str:
-        return formats.amount(lang, micro, places)
-
-    lines = [
-        t(
-            lang,
-            "receipt.body",
-            rental_id=r.rental_id,
-            state=word(lang, "state", r.state),
-            count=_count(r.gpu_count),
-            gpu=r.gpu_name,
-            price_per_hour=formats.price(lang, r.price_per_hour, places),
-            started=when(r.started_at),
-            ended=when(r.ended_at),
-            seconds=formats.count(lang, r.seconds_billed),
-            deposit=usdc(r.deposit),
-            billed=usdc(r.billed),
-            provider_net=usdc(r.provider_net),
-            fee=usdc(r.fee),
-            fee_pct=_pct_bps(lang, r.fee_bps),
-            refund=usdc(r.refund),
-        )
-    ]
-    if r.refund_held:
-        lines.append(t(lang, "receipt.refund_held", amount=usdc(r.refund_held)))
-    if not _settled(r):
-        lines.append(t(lang, "receipt.unsettled"))
-    for label, h in r.tx_hashes:
-        if explorer:
-            lines.append(t(lang, "receipt.tx_link", label=label, hash=h, url=explorer + h))
-        else:
-            lines.append(t(lang, "receipt.tx", label=label, hash=h))
-    if r.rating is not None:
-        lines.append(t(lang, "receipt.rated", stars=r.rating))
-    return "\n".join(lines)
-
-
-def _settled(r: ReceiptView) -> bool:
-    """Whether the escrow settled the rental (before that its amounts are only due)."""
-    return any(label == "settle" for label, _ in r.tx_hashes)
-
-
-def _refund_mark(lang: str, r: ReceiptView) -> str:
-    if r.refund_held:
-        return t(lang, "receipt.held_mark")
-    return "" if _settled(r) else t(lang, "receipt.unsettled_mark")
-
-
-def receipts(lang: str, view: ReceiptsView) -> str:
-    if not view.receipts:
-        return t(lang, "receipt.empty")
-    lines = [t(lang, "receipt.list_header")]
-    places = formats.places_for(*(x for r in view.receipts for x in (r.billed, r.refund)))
-    for r in view.receipts:
-        lines.append(
-            t(
-                lang,
-                "receipt.list_row",
-                rental_id=r.rental_id,
-                count=_count(r.gpu_count),
-                gpu=r.gpu_name,
-                state=word(lang, "state", r.state),
-                billed=formats.amount(lang, r.billed, places),
-                refund=formats.amount(lang, r.refund, places) + _refund_mark(lang, r),
-            )
-        )
-    if view.csv is not None:
-        lines.append(t(lang, "receipt.csv_note", filename="rigshare-receipts.csv"))
-    return "\n".join(lines)
 
 
 def notice(lang: str, n: Notice) -> str:

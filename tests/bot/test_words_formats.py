@@ -37,8 +37,8 @@ async def _window(app, lang: str) -> Window:
 
 
 GPUS = {
-    "en": ["sorted by price", "$0.2200/GPU·h", "$0.3705/GPU·h", "new host (no track record"],
-    "de": ["sortiert nach Preis", "0,2200 $/GPU·h", "0,3705 $/GPU·h", "neuer Host (noch keine"],
+    "en": ["sorted by price", "$0.2200/GPU·h", "$0.3705/GPU·h", "new host ·"],
+    "de": ["sortiert nach Preis", "0,2200 $/GPU·h", "0,3705 $/GPU·h", "neuer Host ·"],
 }
 
 
@@ -121,3 +121,34 @@ async def test_receipts_csv_names_its_units_and_parses(app):
     assert row["price_per_hour_usdc"] == "0.370500"
     started = datetime.fromisoformat(row["started_at_utc"].replace("Z", "+00:00"))
     assert int(started.timestamp()) == r.started_at and row["started_at_utc"].endswith("Z")
+
+
+REGIONS = {
+    "en": (
+        "Regions: region=us|ca|sa|eu|asia|me|af|oce",
+        "Unknown region 'mars'",
+        "europe, germany",
+    ),
+    "de": (
+        "Regionen: region=us|ca|sa|eu|asia|me|af|oce",
+        "Unbekannte Region 'mars'",
+        "europa, deutschland",
+    ),
+}
+COVERED = "us (us-east, us-central, us-west)"
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+async def test_gpus_and_an_unknown_region_name_the_region_codes(app, lang):
+    await add_provider(app, "prov", ["rtx4090"], 650_000, region="us-west")
+    w = await _window(app, lang)
+    listed, unknown, names = REGIONS[lang]
+    _, text = await w.say("alice", "/gpus")
+    assert listed in text and "eu-west" in text, text
+    reply, text = await w.say("alice", "/gpus region=mars")
+    assert reply.error and unknown in text and COVERED in text and names in text, text
+    assert "eu (eu-west, eu-central, eu-north, eu-south)" in text and "asia (" in text, text
+    _, text = await w.say("alice", "/gpus region=us")  # a broad code finds us-west
+    assert "· us-west ·" in text, text
+    _, text = await w.say("alice", "/gpus region=asia")  # nothing there: every code, named
+    assert COVERED in text and names in text, text

@@ -80,8 +80,14 @@ async def test_a_quote_and_status_read_in_the_language(app, lang):
     assert ("$0.65/h" if lang == "en" else "0,65 $/h") in text, text
     assert ("new host" if lang == "en" else "neuer Host") in text, text
     await w.say("alice", quote.buttons[0].label)  # confirm
+    w.lines.clear()
     await app.wallet.approve(next(iter(app.wallet.pending)))
     await w.chat.flush()
+    told = "\n".join(w.lines)
+    # the embedded default's host is simulated: said plainly, before the ssh line
+    simulated = "SIMULATED: this host is a simulation" if lang == "en" else "SIMULIERT: dieser"
+    assert simulated in told and told.index(simulated) < told.index("ssh -p"), told
+    assert ("no SSH server" if lang == "en" else "kein SSH-Server") in told, told
     _, status = await w.say("alice", "/status")
     assert ("· active" if lang == "en" else "· läuft") in status, status
     if lang == "de":

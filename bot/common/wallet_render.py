@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.common import formats
 from bot.common.i18n import reason_text, t
-from core.domain.money import format_usdc
 from core.services.notifications import DueMessage
 from core.services.views import OfferView, QuoteView, WalletLinkView, WalletView
 
@@ -43,7 +43,9 @@ def link_request(lang: str, v: WalletLinkView) -> str:
 
 
 def account(lang: str, v: WalletView) -> str:
-    return t(lang, "connect.connected", address=v.address, balance=format_usdc(v.balance or 0))
+    return t(
+        lang, "connect.connected", address=v.address, balance=formats.amount(lang, v.balance or 0)
+    )
 
 
 def outbox(m: DueMessage, lang: str, quote_text) -> str | None:  # noqa: ANN001 - render.quote
@@ -58,7 +60,7 @@ def outbox(m: DueMessage, lang: str, quote_text) -> str | None:  # noqa: ANN001 
         text = t(
             lang,
             "pay.requested",
-            deposit=format_usdc(p["deposit"]),
+            deposit=formats.amount(lang, p["deposit"]),
             rental_id=p["rental_id"],
             summary=p["summary"],
             url=p["url"],

@@ -15,7 +15,7 @@ from core.domain.listings import (
     MachineStatus,
 )
 from core.domain.model import Machine, Provider
-from core.domain.money import format_price_per_hour
+from core.domain.money import Shown
 from core.domain.regions import must_region
 from core.domain.regions import shown as shown_region
 from core.domain.rentals import RentalState as S
@@ -222,7 +222,7 @@ class ProviderService(Service):
 
     async def machines(self, who: Principal) -> list[MachineView]:
         """The provider's machines with their GPUs, listings, uptime and current rental."""
-        from core.domain.reliability import uptime_bps
+        from core.domain.reliability import is_new_host, uptime_bps
 
         async with self.uow(readonly=True) as uow:
             provider = await self._provider(uow, who)
@@ -251,6 +251,8 @@ class ProviderService(Service):
                         reliability_bps=listings[0].reliability_bps if listings else 0,
                         last_heartbeat_at=m.last_heartbeat_at,
                         current_rental_id=active.get(m.id),
+                        new_host=bool(listings)
+                        and is_new_host(observed, listings[0].reliability_bps),
                     )
                 )
         return views
@@ -271,9 +273,11 @@ class ProviderService(Service):
         ``providers.price_confirm``."""
         _private_only(who)
         if not MIN_PRICE_PER_HOUR <= price_per_hour <= MAX_PRICE_PER_HOUR:
-            raise ValidationError(
-                f"Prices go from {format_price_per_hour(MIN_PRICE_PER_HOUR)} to "
-                f"{format_price_per_hour(MAX_PRICE_PER_HOUR)}."
+            raise ValidationError.keyed(
+                "providers.price_range",
+                "Prices go from {low} to {high} per GPU-hour.",
+                low=Shown(MIN_PRICE_PER_HOUR, "per_hour"),
+                high=Shown(MAX_PRICE_PER_HOUR, "per_hour"),
             )
         async with self.uow() as uow:
             machine = await self._machine(uow, who, machine_name)

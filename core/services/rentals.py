@@ -10,6 +10,7 @@ from dataclasses import asdict
 from core.domain.billing import deposit_for
 from core.domain.model import PendingSignature, Rental
 from core.domain.rentals import RentalState as S
+from core.domain.rentals import StateName
 from core.errors import (
     Conflict,
     CoreError,
@@ -42,8 +43,8 @@ LIVE = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE)
 MAX_DISPUTE_REASON = 500
 
 
-def state_text(state: str) -> str:
-    return state.replace("_", " ")
+def state_text(state: str) -> StateName:
+    return StateName(state)
 
 
 class RentalService(Service):
@@ -181,7 +182,12 @@ class RentalService(Service):
             if rental.state not in (S.QUOTED, S.AWAITING_PAYMENT):
                 if _expired(rental):
                     raise closed_quote(rental)
-                raise Conflict(f"Rental #{rental.id} is {state_text(rental.state)}.")
+                raise Conflict.keyed(
+                    "rentals.state",
+                    "Rental #{rental_id} is {state}.",
+                    rental_id=rental.id,
+                    state=state_text(rental.state),
+                )
             await cancel_unpaid(uow, rental, "cancelled by renter")
             await uow.commit()
         return Notice("quote.cancelled", {"rental_id": rental_id})

@@ -92,7 +92,7 @@ async def test_connect_replies_with_wallet_buttons_signing_page_and_qr(app):
     reply = await d.handle_text(alice, "/connect")
     address = app.wallet.address_of(alice.user_id)
     assert reply.core_call == "wallets.account" and address in reply.text
-    assert "1000.000000 USDC" in reply.text  # the development faucet's balance
+    assert "1,000.00 USDC" in reply.text  # the development faucet's balance
     assert [b.action for b in reply.buttons] == ["text:/connect switch", "text:/connect disconnect"]
     reply = await d.handle_action(alice, reply.buttons[1].action)
     assert reply.text == f"Wallet {address} disconnected. /connect links one again."
@@ -115,7 +115,7 @@ async def test_confirm_without_wallet_then_the_outbox_asks_for_the_payment(app):
     await app.wallet.approve_connect(request_id)
     texts = [render.outbox(m) for m in await app.notifications.due() if m.user_id == alice.user_id]
     assert texts[0].startswith("Wallet linked: 0x")
-    assert "Approve ONE request in your wallet to lock 0.650000 USDC" in texts[1]
+    assert "Approve ONE request in your wallet to lock 0.65 USDC" in texts[1]
     assert "Your wallet shows: " in texts[1] and "/sign/" in texts[1]
 
 

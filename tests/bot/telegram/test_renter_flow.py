@@ -113,7 +113,7 @@ async def test_whole_rental_credentials_status_extend_stop_receipt_rate(tg):
     assert png_size(png) == (360, 120)
 
     extend = await tg.send(ALICE, "/extend 1h")
-    assert "1h" in texts(extend) or "0.350000 USDC" in texts(extend)
+    assert "1h" in texts(extend) or "0.35 USDC" in texts(extend)
     await tg.deliver()
     assert any("extended: prepaid until" in c.text for c in tg.telegram.sent(chat_id=ALICE.id))
 

@@ -171,6 +171,8 @@ class Dispatcher:
             return None
         if answer.done:
             await self.talk.forget(who)
+        if answer.said:
+            return Reply(t(who.lang, answer.said), core_call="-")
         if answer.command is not None:
             return await self.handle(who, answer.command)
         if answer.action is not None:
@@ -246,6 +248,7 @@ class Dispatcher:
             case g.Dispute(rental_ref=ref, reason=reason):
                 # ask for it where the next message can answer; a group gets the service's hint
                 if not (reason or "").strip() and who.private_chat:
+                    await a.rentals.check_disputable(who, ref)  # not asked, then refused
                     return Reply(
                         t(lang, "ask.reason"),
                         core_call="-",

@@ -181,7 +181,8 @@ def rental(lang: str, r: RentalView) -> str:
     if r.instance is not None:
         text += "\n" + instance_line(lang, r.instance)
     na = t(lang, "status.na")
-    for i, g in enumerate(r.metrics.get("gpus", [])):
+    live = r.metrics.get("gpus", []) if r.ended_at is None else []  # the host's now, not then
+    for i, g in enumerate(live):
         text += "\n" + t(
             lang,
             "status.metrics",
@@ -228,7 +229,9 @@ def machines(lang: str, views: list[MachineView]) -> str:
                 name=m.name,
                 region=m.region,
                 status=word(lang, "machine_status", m.status),
-                uptime=formats.percent_bps(lang, m.uptime_bps),
+                uptime=formats.percent_bps(lang, m.uptime_bps)
+                if m.last_heartbeat_at is not None
+                else "-",  # never heard from: no share of time up to speak of
                 reliability=reliability(lang, m.reliability_bps, m.new_host),
                 gpus=", ".join(m.gpus) or "-",
                 listings=listings,

@@ -63,7 +63,7 @@ def unknown_region(word: str) -> GrammarError:
     return GrammarError.keyed(
         "regions.unknown",
         "Unknown region '{region}' — use one of: {regions}. A broad region covers the ones "
-        "in brackets; names like europe, germany, usa or asia work too",
+        "in brackets; names like europe, germany, usa or asia work too.",
         region=quote_input(word),
         regions=vocabulary(),
     )

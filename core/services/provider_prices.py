@@ -19,7 +19,8 @@ def no_listing(machine: Machine, model: str | None) -> NotFound:
     if model is None or not gpus:
         return NotFound.keyed(
             "providers.no_listing",
-            "'{machine}' has no GPUs listed yet; start its agent first.",
+            "'{machine}' has no GPUs listed yet; start its agent first (the rigshare-agent command "
+            "/addmachine gave you; /rotatetoken {machine} for a new token).",
             machine=machine.name,
         )
     known = get_model(model)

@@ -251,8 +251,8 @@ class ProviderService(Service):
                         reliability_bps=listings[0].reliability_bps if listings else 0,
                         last_heartbeat_at=m.last_heartbeat_at,
                         current_rental_id=active.get(m.id),
-                        new_host=bool(listings)
-                        and is_new_host(observed, listings[0].reliability_bps),
+                        # no listing yet: its agent never reported, so it has no score
+                        new_host=not listings or is_new_host(observed, listings[0].reliability_bps),
                     )
                 )
         return views
@@ -342,13 +342,14 @@ class ProviderService(Service):
         # an agent that is not online offers nothing, whatever /resume says
         waiting = [] if paused else [m.name for m in machines if m.status in _AGENT_AWAY]
         names = ", ".join(m.name for m in machines if m.name not in checking + waiting) or "-"
+        also = "_also" if names != "-" else ""  # "offered again now: …" only when some are
         if waiting:
             return Notice(
-                "provider.resume_waiting", {"machines": ", ".join(waiting), "offered": names}
+                f"provider.resume_waiting{also}", {"machines": ", ".join(waiting), "offered": names}
             )
         if checking:
             probing = {"machines": ", ".join(checking), "offered": names}
-            return Notice("provider.resume_probing", probing)
+            return Notice(f"provider.resume_probing{also}", probing)
         return Notice("provider.paused" if paused else "provider.resumed", {"machines": names})
 
     async def earnings(self, who: Principal) -> EarningsView:

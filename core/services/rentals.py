@@ -182,21 +182,20 @@ class RentalService(Service):
             if rental.state not in (S.QUOTED, S.AWAITING_PAYMENT):
                 if _expired(rental):
                     raise closed_quote(rental)
-                raise Conflict.keyed(
-                    "rentals.state",
-                    "Rental #{rental_id} is {state}.",
-                    rental_id=rental.id,
-                    state=state_text(rental.state),
-                )
+                raise in_state(rental)
             await cancel_unpaid(uow, rental, "cancelled by renter")
             await uow.commit()
         return Notice("quote.cancelled", {"rental_id": rental_id})
 
     # -- views ---------------------------------------------------------------------------
     async def status(self, who: Principal, ref: str | None) -> RentalView:
-        """The renter's rental (the live one when ``ref`` is None); NotFound if none."""
+        """The renter's rental (the live one when ``ref`` is None; a named one also when it
+        has settled or its dispute was decided); NotFound if none."""
+        states = LIVE + (S.ENDED, S.DISPUTED)
+        if ref is not None:
+            states += (S.SETTLED, S.RESOLVED)
         async with self.uow(readonly=True) as uow:
-            rental = await self._pick(uow, who, ref, LIVE + (S.ENDED, S.DISPUTED))
+            rental = await self._pick(uow, who, ref, states)
             return await status_view(uow, rental, self.clock.now())
 
     async def recent(self, who: Principal, limit: int = 10) -> list[RentalRef]:
@@ -247,6 +246,12 @@ class RentalService(Service):
         return PaymentPendingView(rental.id, 0, link.url, link.wc_uri, expires, request.summary)
 
     # -- dispute / rate --------------------------------------------------------------------
+    async def check_disputable(self, who: Principal, ref: str | None) -> None:
+        """Raise what :meth:`dispute` would for ``ref`` before any reason is given, so the
+        chat does not ask for a reason it then refuses."""
+        async with self.uow(readonly=True) as uow:
+            await self._pick(uow, who, ref, DISPUTABLE)
+
     async def dispute(
         self, who: Principal, ref: str | None, reason: str | None
     ) -> PaymentPendingView:
@@ -260,7 +265,7 @@ class RentalService(Service):
             )
         reason = reason.strip()[:MAX_DISPUTE_REASON]
         async with self.uow() as uow:
-            rental = await self._pick(uow, who, ref, (S.ACTIVE, S.ENDED))
+            rental = await self._pick(uow, who, ref, DISPUTABLE)
             renter = rental.renter_address
             evidence = evidence_hash(await evidence_of(uow, rental.id), reason)
             expires = self.clock.now() + self.rules.payment_hold_s
@@ -338,12 +343,7 @@ class RentalService(Service):
                 )
             rental = await self._own(uow, who, int(ref))
             if rental.state not in states:
-                raise Conflict.keyed(
-                    "rentals.state",
-                    "Rental #{rental_id} is {state}.",
-                    rental_id=rental.id,
-                    state=state_text(rental.state),
-                )
+                raise in_state(rental)
             return rental
         rows = await uow.rentals.for_renter(who.user_id, list(states))
         if not rows:
@@ -378,7 +378,36 @@ class RentalService(Service):
                 await uow.commit()
 
 
+DISPUTABLE = (S.ACTIVE, S.ENDED)  # the escrow takes a dispute until the rental settles
 QUOTE_EXPIRED = "quote expired"
+# What a rental in each state is, and what the renter can do next, when a command does not fit
+# its state ("/extend 3" on a settled rental); the catalogue has them as err.rentals.state.*.
+IN_STATE = {
+    S.QUOTED: "Rental #{rental_id} is only a quote: confirm it first, or /rent again.",
+    S.AWAITING_PAYMENT: "Rental #{rental_id} is awaiting payment: it starts once you approve "
+    "the deposit in your wallet; unpaid, it lapses by itself.",
+    S.FUNDED: "Rental #{rental_id} is starting: its instance is being set up. "
+    "/status {rental_id} shows when it runs.",
+    S.PROVISIONING: "Rental #{rental_id} is starting: its instance is being set up. "
+    "/status {rental_id} shows when it runs.",
+    S.ACTIVE: "Rental #{rental_id} is running: /status {rental_id} shows it.",
+    S.ENDED: "Rental #{rental_id} has ended; the escrow settles it shortly. "
+    "/receipts shows its bill.",
+    S.SETTLED: "Rental #{rental_id} has ended and is settled: /receipts shows its bill.",
+    S.CANCELLED: "Rental #{rental_id} was cancelled before it started; nothing was charged. "
+    "/rent starts a new one.",
+    S.DISPUTED: "Rental #{rental_id} is in dispute; you get a message when it is decided.",
+    S.RESOLVED: "Rental #{rental_id}'s dispute was decided: /receipts shows the outcome.",
+}
+
+
+def in_state(rental: Rental) -> Conflict:
+    """The refusal of a command that does not fit ``rental``'s state, with the next step."""
+    english = IN_STATE.get(rental.state, "Rental #{rental_id} is {state}.")
+    key = f"rentals.state.{rental.state}" if rental.state in IN_STATE else "rentals.state"
+    return Conflict.keyed(key, english, rental_id=rental.id, state=state_text(rental.state))
+
+
 NOT_PAID_IN_TIME = "not paid in time"  # the keeper's reason for a quote or hold that lapsed
 
 

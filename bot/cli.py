@@ -16,10 +16,10 @@ from bot.leadership import Leadership
 from bot.recovery import resume_wallet_requests
 from bot.settings import Settings
 from bot.simulation import command_loop, heartbeat_loop, seed_market
-from bot.system import tune_gc_for_serving
 from bot.terminal.chat import TerminalChat
 from bot.web.app import WebServer
 from bot.web.health import Health
+from core import runtime
 from core.db.leader import LeaderLock
 from core.errors import CoreError
 
@@ -50,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args, settings)
     try:
         if args.command == "deploy":
-            return asyncio.run(deploy.run(args, settings))
+            return runtime.run(deploy.run(args, settings))
         if args.command == "demo":
             logging.getLogger().setLevel(logging.ERROR)  # the story owns the screen
-            return asyncio.run(_demo(args))
-        return asyncio.run(_main(args, settings))
+            return runtime.run(_demo(args))
+        return runtime.run(_main(args, settings))
     except KeyboardInterrupt:
         return 130
 
@@ -116,6 +116,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
 async def _chat(app: App, args: argparse.Namespace) -> int:
     await seed_market(app, app.settings.simulated_providers)
+    runtime.tune_gc_for_serving()  # an operator's session may last all day
     chat = TerminalChat(app)
     if args.script:
         errors = await chat.run_script(args.script.read_text().splitlines(), args.user)
@@ -137,7 +138,7 @@ async def _run(app: App, args: argparse.Namespace) -> int:
         app.notes.append(f"agent API: {web.url}/agent/v1/ (rigshare-agent --server {web.url})")
     except OSError as exc:
         app.notes.append(f"agent API: cannot listen on {web.url} ({exc.strerror or exc})")
-    tune_gc_for_serving()
+    runtime.tune_gc_for_serving()
     print(f"rigshare is running on {app.settings.database_url}")
     for note in app.notes:
         print(f"  · {note}")

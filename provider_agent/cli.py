@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from core import runtime
 from provider_agent.access import AccessBackend
 from provider_agent.client import ServiceClient
 from provider_agent.container_backend import ContainerBackend
@@ -154,6 +155,7 @@ async def _serve(daemon: AgentDaemon) -> None:
     if isinstance(backend, ContainerBackend):
         await backend.start()
         prepull = asyncio.create_task(backend.prepull(), name="prepull")
+    runtime.tune_gc_for_serving()  # start-up is done: heartbeats and commands from here on
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await daemon.run()
@@ -179,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.probe:
         try:
-            return asyncio.run(_probe(probe))
+            return runtime.run(_probe(probe))
         except AgentError as exc:
             print(f"rigshare-agent: {exc}", file=sys.stderr)
             return 1
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rigshare-agent: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_serve(daemon))
+        runtime.run(_serve(daemon))
     except NvmlUnavailable as exc:
         print(f"rigshare-agent: {exc}", file=sys.stderr)
         return 1

@@ -3,16 +3,26 @@ the outbox texts wallets cause, through the one dispatcher and the terminal fron
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zlib
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import qrcode
+from qrcode.constants import ERROR_CORRECT_M
 
 from bot.common import render
 from bot.common.dispatch import Dispatcher
 from bot.common.i18n import catalogue
-from bot.common.wallet_links import QR_FILE, QR_SCALE, png_1bit, qr_matrix, universal_links
+from bot.common.wallet_links import (
+    QR_FILE,
+    QR_SCALE,
+    png_1bit,
+    qr_matrix,
+    qr_png,
+    universal_links,
+)
 from bot.terminal.chat import TerminalChat
 from core.services.notifications import DueMessage
 from tests.support import add_provider, renter
@@ -69,6 +79,24 @@ def test_qr_png_holds_exactly_the_qr_code_of_the_uri():
             assert pixels[y * QR_SCALE][x * QR_SCALE] == dark
             assert pixels[y * QR_SCALE + QR_SCALE - 1][x * QR_SCALE + QR_SCALE - 1] == dark
     assert qr_matrix(uri + "x") != matrix  # the code depends on the text
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_fixed_mask_gives_the_code_qrcode_itself_would_choose(seed):
+    """Fixing the mask skips qrcode's scoring of all eight, not the result: for pairing URIs
+    (the form every wallet request carries) the code is module for module the one qrcode
+    draws when it picks the mask itself."""
+    key = hashlib.sha256(f"key:{seed}".encode()).digest()
+    uri = (
+        f"wc:{hashlib.sha256(key).hexdigest()}@2?expiryTimestamp={1795264584 + seed}"
+        f"&relay-protocol=irn&symKey={key.hex()}"
+    )
+    chosen = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4)
+    chosen.add_data(uri)
+    chosen.make(fit=True)
+    assert qr_matrix(uri) == [list(row) for row in chosen.get_matrix()]
+    pixels = decode_png_1bit(qr_png(uri))  # the cached PNG draws that same code
+    assert [row[::QR_SCALE] for row in pixels[::QR_SCALE]] == qr_matrix(uri)
 
 
 async def test_connect_replies_with_wallet_buttons_signing_page_and_qr(app):

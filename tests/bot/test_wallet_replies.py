@@ -4,8 +4,10 @@ the outbox texts wallets cause, through the one dispatcher and the terminal fron
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 import zlib
+from dataclasses import asdict
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -25,6 +27,7 @@ from bot.common.wallet_links import (
 )
 from bot.terminal.chat import TerminalChat
 from core.services.notifications import DueMessage
+from core.services.views import InstanceView, MachineSpecsView, OfferView, QuoteView
 from tests.support import add_provider, renter
 
 WALLET_PREFIXES = {
@@ -177,6 +180,22 @@ async def test_terminal_names_the_qr_file_instead_of_printing_bytes(app):
     printed = "\n".join(lines)
     assert QR_FILE in printed and "PNG" not in printed and "\\x89" not in printed
     assert "[MetaMask]" in printed and "[Sign in browser]" in printed
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_a_taken_confirm_offers_the_next_best_quote_as_the_service_stored_it(lang):
+    """The service stores the next best quote with ``dataclasses.asdict`` (nested machine
+    specs included); rendering it once failed on those specs (seen under load)."""
+    specs = MachineSpecsView(cpu_cores=16, ram_mib=65_536, backend="simulated")
+    offer = OfferView(
+        3, "rtx4090", "RTX 4090", 1, 24, 900_000, 900_000, "eu", 9500, True, specs=specs
+    )
+    instance = InstanceView("pytorch/pytorch:2", "pytorch", True, (8888,), 4000, 16_384, 50)
+    quote = QuoteView(9, offer, 3600, 900_000, 1200, 1_790_000_300, instance=instance)
+    stored = json.loads(json.dumps({"rental_id": 7, "next_best": asdict(quote)}))
+    msg = DueMessage(1, 1, "terminal", "c", lang, "confirm_taken", stored, True, 0)
+    text = render.outbox(msg)
+    assert "RTX 4090" in text and "pytorch/pytorch:2" in text and "{" not in text
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])

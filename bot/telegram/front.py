@@ -24,7 +24,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods.base import Response
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.bootstrap import App
@@ -32,6 +31,7 @@ from bot.common.dispatch import Dispatcher
 from bot.common.outbox import OutboxSender, SendLimits
 from bot.common.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from bot.common.render import explorer_base
+from bot.telegram.admission import AdmissionMiddleware, GatedWebhook
 from bot.telegram.context import Tg
 from bot.telegram.live import LiveStatus
 from bot.telegram.menu import set_menu
@@ -129,7 +129,9 @@ class TelegramFrontEnd:
         self.tg = Tg(app, self.rig, self.responder, self.live, self.identity)
         self.dp = AiogramDispatcher(storage=storage or MemoryStorage())
         self.dp["tg"] = self.tg
-        self.once = OnceMiddleware(app.updates)  # first: a duplicate costs one lookup only
+        # first: an update waits for a slot before it touches the database at all
+        self.dp.update.outer_middleware(AdmissionMiddleware(app.admission))
+        self.once = OnceMiddleware(app.updates)  # then: a duplicate costs one lookup only
         self.dp.update.outer_middleware(self.once)
         self.dp.update.outer_middleware(self.rate_limit)
         self.dp.update.outer_middleware(self.identity)
@@ -155,8 +157,11 @@ class TelegramFrontEnd:
 
     def mount(self, web_app: web.Application) -> None:
         """Serve the webhook on the service's web application (before it starts)."""
-        handler = SimpleRequestHandler(
-            dispatcher=self.dp, bot=self.bot, secret_token=webhook_secret(self.settings)
+        handler = GatedWebhook(
+            self.app.admission,
+            dispatcher=self.dp,
+            bot=self.bot,
+            secret_token=webhook_secret(self.settings),
         )
         handler.register(web_app, path=self.settings.telegram_webhook_path)
 

@@ -274,7 +274,15 @@ def main() -> None:
     if r["stuck"] or r["double"] or r["bad_split"] or not r["ledger_ok"]:
         print("CHECK FAILED:", r["stuck"][:10], r["bad_split"][:10])
     if args.write:
-        write_section("Load test", rows)
+        write_section(
+            "Load test",
+            rows,
+            "Ramped: each step runs that many renters (1-40 s think times) for the step's "
+            "seconds; commands are counted for the step in which they were sent. The load "
+            "generator shares the process and its cores with the service, and other jobs "
+            "shared the machine (load average about 4 on 2 cores): figures are for a loaded "
+            "machine. Admission control holds 16 updates in flight per process.",
+        )
 
 
 def _step_rows(r: dict, db: str, cmd: str) -> list[str]:

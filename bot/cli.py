@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.deploy_args import add_parser as add_deploy_parser
+from core import runtime  # the standard library only: --help stays fast
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -46,13 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "deploy":
             from bot import deploy
 
-            return asyncio.run(deploy.run(args, settings))
+            return runtime.run(deploy.run(args, settings))
         from bot import serve
 
         if args.command == "demo":
             logging.getLogger().setLevel(logging.ERROR)  # the story owns the screen
-            return asyncio.run(serve._demo(args))
-        return asyncio.run(serve._main(args, settings))
+            return runtime.run(serve._demo(args))
+        return runtime.run(serve._main(args, settings))
     except KeyboardInterrupt:
         return 130
 

@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 from bot.bootstrap import App, build_app
 from bot.leadership import Leadership
 from bot.settings import Settings
-from bot.system import tune_gc_for_serving
 from bot.terminal.chat import TerminalChat
 from bot.web.app import WebServer
 from bot.web.health import Health
+from core import runtime
 from core.db.leader import LeaderLock
 from core.errors import CoreError
 
@@ -63,6 +63,7 @@ async def _chat(app: App, args: argparse.Namespace) -> int:
     from rigshare_dev.simulation import seed_market  # the development package: only when used
 
     await seed_market(app, app.settings.simulated_providers)
+    runtime.tune_gc_for_serving()  # an operator's session may last all day
     chat = TerminalChat(app)
     if args.script:
         errors = await chat.run_script(args.script.read_text().splitlines(), args.user)
@@ -89,7 +90,7 @@ async def _run(app: App, args: argparse.Namespace) -> int:
         app.notes.append(f"agent API: {web.url}/agent/v1/ (rigshare-agent --server {web.url})")
     except OSError as exc:
         app.notes.append(f"agent API: cannot listen on {web.url} ({exc.strerror or exc})")
-    tune_gc_for_serving()
+    runtime.tune_gc_for_serving()
     print(f"rigshare is running on {app.settings.database_url}")
     for note in app.notes:
         print(f"  · {note}")

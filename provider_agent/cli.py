@@ -12,11 +12,12 @@ set-up, 4 token refused, 130 ^C.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 from pathlib import Path
+
+from core import runtime  # the standard library only: --help stays fast
 
 # The daemon's modules (aiohttp, pydantic, the container backend) are imported only once a
 # command needs them (provider_agent/run.py): `rigshare-agent --help` answers at once.
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.probe:
         try:
-            return asyncio.run(_probe(probe))
+            return runtime.run(_probe(probe))
         except AgentError as exc:
             print(f"rigshare-agent: {exc}", file=sys.stderr)
             return 1
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rigshare-agent: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_serve(daemon))
+        runtime.run(_serve(daemon))
     except NvmlUnavailable as exc:
         print(f"rigshare-agent: {exc}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from core import runtime
 from provider_agent.access import AccessBackend
 from provider_agent.client import ServiceClient
 from provider_agent.container_backend import ContainerBackend
@@ -106,6 +107,7 @@ async def _serve(daemon: AgentDaemon) -> None:
     if isinstance(backend, ContainerBackend):
         await backend.start()
         prepull = asyncio.create_task(backend.prepull(), name="prepull")
+    runtime.tune_gc_for_serving()  # start-up is done: heartbeats and commands from here on
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await daemon.run()

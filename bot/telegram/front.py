@@ -24,7 +24,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods.base import Response
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.bootstrap import App
@@ -33,6 +32,7 @@ from bot.common.outbox import OutboxSender, SendLimits
 from bot.common.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from bot.common.redis_ledger import RedisUpdateLedger
 from bot.common.render import explorer_base
+from bot.telegram.admission import AdmissionMiddleware, GatedWebhook
 from bot.telegram.context import Tg
 from bot.telegram.live import LiveStatus
 from bot.telegram.menu import set_menu
@@ -140,7 +140,9 @@ class TelegramFrontEnd:
         self.tg = Tg(app, self.rig, self.responder, self.live, self.identity)
         self.dp = AiogramDispatcher(storage=storage or MemoryStorage())
         self.dp["tg"] = self.tg
-        # first: a duplicate costs one lookup only; in Redis when there is one (no database
+        # first: an update waits for a slot before it touches the database at all
+        self.dp.update.outer_middleware(AdmissionMiddleware(app.admission))
+        # then: a duplicate costs one lookup only; in Redis when there is one (no database
         # writes per update), else in the database
         self.once = OnceMiddleware(
             RedisUpdateLedger(self.redis, app.clock.now, prefix=ledger_prefix(s))
@@ -172,8 +174,11 @@ class TelegramFrontEnd:
 
     def mount(self, web_app: web.Application) -> None:
         """Serve the webhook on the service's web application (before it starts)."""
-        handler = SimpleRequestHandler(
-            dispatcher=self.dp, bot=self.bot, secret_token=webhook_secret(self.settings)
+        handler = GatedWebhook(
+            self.app.admission,
+            dispatcher=self.dp,
+            bot=self.bot,
+            secret_token=webhook_secret(self.settings),
         )
         handler.register(web_app, path=self.settings.telegram_webhook_path)
 

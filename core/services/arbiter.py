@@ -115,5 +115,5 @@ async def arbitrate(lc: RentalLifecycle, rental: Rental) -> int:
         decision.provider_gross,
         decision.billed,
     )
-    await lc.chain_events(receipt.events)
+    await lc.mirror(receipt)
     return 1

@@ -41,6 +41,9 @@ async def tick(lc: RentalLifecycle) -> dict[str, int]:
         ),
         0,
     )
+    # first what the escrow did but the records missed (the database failed): a payment the
+    # records do not show yet is never cancelled below as unpaid
+    counts["recorded"] = await lc.mirrors.catch_up()
     due_stop, due_final, due_refund, due_decision = [], [], [], []
     window, arbiter = lc.escrow.challenge_window, lc.escrow.arbiter_timeout
     async with lc.uow() as uow:

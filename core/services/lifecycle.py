@@ -29,6 +29,7 @@ from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enq
 from core.services.instances import gpu_uuids
 from core.services.isolation import Quarantine
 from core.services.keeper import tick as keeper_tick
+from core.services.mirror import Mirror
 from core.services.notifications import NEVER as HELD
 from core.services.payouts import ACCOUNT_EVENTS, claimed, push_failed
 from core.services.provisioning import (
@@ -58,6 +59,7 @@ class RentalLifecycle(Provisioning, Service):
         self.escrow = escrow
         self.agents = agents
         self.keys = keys
+        self.mirrors = Mirror(lambda events: self.chain_events(events))  # retried, then kept
         self.quarantine = Quarantine(clock)  # the keeper's benched rentals (one bad never stops it)
 
     # -- signatures ----------------------------------------------------------------------
@@ -94,7 +96,7 @@ class RentalLifecycle(Provisioning, Service):
             await self._payment_failed(rental.id, kind, exc)
             return
         # one transaction: a stop that settles at once never shows "ended" without the receipt
-        await self.chain_events(receipt.events)
+        await self.mirror(receipt)
 
     async def relay_again(self, rental: Rental, kind: str, payload: dict) -> bool:
         """Relay a stored signature whose first relay a dead process never finished (the
@@ -107,7 +109,7 @@ class RentalLifecycle(Provisioning, Service):
             return False
         if receipt is None:
             return False
-        await self.chain_events(receipt.events)
+        await self.mirror(receipt)
         return True
 
     async def _relay(
@@ -187,6 +189,10 @@ class RentalLifecycle(Provisioning, Service):
         for action in after:
             await action()
         return fresh
+
+    async def mirror(self, receipt: ChainReceipt) -> int:
+        """Mirror what an escrow call of this process just did (``core.services.mirror``)."""
+        return await self.mirrors.record(receipt)
 
     async def _apply(self, uow: UnitOfWork, event: ChainEvent, now: int, after: list) -> bool:
         recorded = await uow.chain_events.record(
@@ -439,7 +445,7 @@ class RentalLifecycle(Provisioning, Service):
         except CoreError as exc:
             log.warning("%s of rental %s failed (%s); retried next tick", call, rental.id, exc)
             return 0
-        await self.chain_events(receipt.events)
+        await self.mirror(receipt)
         return 1
 
 

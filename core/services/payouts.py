@@ -148,7 +148,7 @@ async def _retry(lc: RentalLifecycle, address: str) -> int:
         log.warning("claimFor(%s) failed: %s", address, exc)
         await _refused(lc, address, None)
         return 0
-    await lc.chain_events(receipt.events)  # its Claimed marks them paid and tells the payees
+    await lc.mirror(receipt)  # its Claimed marks them paid and tells the payees
     return 1
 
 

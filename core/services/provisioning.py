@@ -78,8 +78,7 @@ class Provisioning:
         except PaymentError:
             log.exception("start failed for rental %s; the keeper retries", rental_id)
             return
-        for event in receipt.events:
-            await self.chain_event(event)
+        await self.mirror(receipt)
 
     async def access_failed(self: RentalLifecycle, rental_id: int, reason: str) -> None:
         """The agent could not run the instance: refund in full, tell both sides, and take
@@ -102,7 +101,7 @@ class Provisioning:
             log.exception("cancelPending failed for rental %s; retried by the keeper", rental.id)
             return
         # one transaction: a refund the token refused (PushFailed) is never told as refunded
-        await self.chain_events(receipt.events)
+        await self.mirror(receipt)
 
     async def cancel_funded(self, rental: Rental) -> None:
         """Refund a paid rental that never started (cancelPending)."""

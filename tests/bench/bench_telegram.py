@@ -45,9 +45,9 @@ from bot.bootstrap import build_app
 from bot.common.outbox import SendLimits
 from bot.common.ratelimit import MemoryRateLimiter
 from bot.settings import Settings
-from bot.system import tune_gc_for_serving
 from bot.telegram.front import TelegramFrontEnd, ledger_prefix
 from core.db.engine import create_database
+from core.runtime import tune_gc_for_serving
 from tests.bench import telegram_floor
 from tests.bench.report import percentile, row, write_section
 from tests.bench.telegram_standin import Feeder, QuietTelegram, button_data

@@ -78,7 +78,7 @@ def test_provider_script_and_second_user(tmp_path):
     out = _run(tmp_path, "provider.txt")
     # /price before the agent reported any GPU is refused with a clear message
     assert "script done: 1 error reply" in out
-    assert "'box1' has no GPUs listed yet; start its agent first." in out
+    assert "'box1' has no GPUs listed yet; start its agent first (the rigshare-agent" in out
     assert re.search(
         r"Not registered: the message was signed by a different wallet \(0x[0-9a-fA-F]{40}\), "
         r"not by 0x0{38}aa\.",

@@ -32,7 +32,7 @@ def test_with_uvloop_installed_its_loop_runs(monkeypatch):
 
 
 def test_the_agent_tunes_the_collector_once_started_and_before_it_serves(monkeypatch):
-    from provider_agent import cli
+    from provider_agent import run as cli  # the commands behind provider_agent.cli
 
     seen: list[str] = []
     monkeypatch.setattr(runtime, "tune_gc_for_serving", lambda: seen.append("tuned"))

@@ -160,6 +160,7 @@ async def test_dispute_without_reason_asks_then_shows_evidence(tg):
 
 
 async def test_dispute_question_can_be_cancelled(tg):
+    await rent_until_active(tg)
     await tg.send(ALICE, "/dispute")
     (cancelled,) = await tg.send(ALICE, "/cancel")
     assert cancelled.text == "Okay, no dispute."

@@ -48,7 +48,7 @@ ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
 
 REGION_CODES = vocabulary()
 REGION_TAIL = (
-    ". A broad region covers the ones in brackets; names like europe, germany, usa or asia work too"
+    ". A broad region covers the ones in brackets; names like europe, germany, usa or asia work too."
 )
 
 

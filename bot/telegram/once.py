@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
+from core.services.requests import answering
 from core.services.updates import LEASE_S, Claim
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,12 @@ class OnceMiddleware(BaseMiddleware):
                 return None
             await asyncio.sleep(self.poll_s)
             waited += self.poll_s
+        bot = data.get("bot")
         try:
-            return await handler(event, data)
+            # a handling that died after its effects committed runs again under the same
+            # key: services that must not repeat an effect answer with the first one
+            with answering(f"telegram:{getattr(bot, 'id', 0)}:{update_id}"):
+                return await handler(event, data)
         finally:
             self._done.append(update_id)
             self._wake()

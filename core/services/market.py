@@ -23,6 +23,7 @@ from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, gpu
 from core.services.escrow_rules import check_open
 from core.services.instances import plan, query_of, view_of
 from core.services.market_reasons import no_offer_reason
+from core.services.requests import current_request
 from core.services.views import (
     MachineSpecsView,
     OfferView,
@@ -128,13 +129,45 @@ class MarketService(Service):
         # in between is found by quote_in, which raises NoOffer as well
         now = self.clock.now()
         q = replace(query, sort="best", offset=0, limit=1)
+        request = current_request()
         async with self.uow(readonly=True) as uow:
+            if request is not None:  # the same update handled again after a crash
+                again = await self._quoted_for(uow, who.user_id, request, now)
+                if again is not None:
+                    return again
             if not await uow.listings.search(q, now):
                 raise await no_offer_reason(uow, q, now)
         async with self.uow() as uow:
             view = await self.quote_in(uow, who.user_id, query, duration_s)
+            if request is not None:  # in the quote's own transaction: both or neither
+                await uow.settings.set_value(_QUOTED + request, f"{who.user_id}:{view.rental_id}")
             await uow.commit()
         return view
+
+    async def _quoted_for(
+        self, uow: UnitOfWork, renter_id: int, request: str, now: int
+    ) -> QuoteView | None:
+        """The quote an earlier handling of ``request`` made, while it is still open."""
+        made = await uow.settings.get_value(_QUOTED + request)
+        owner, _, rental_id = (made or "").partition(":")
+        if owner != str(renter_id) or not rental_id.isdigit():
+            return None
+        rental = await uow.rentals.get(int(rental_id))
+        if rental is None or rental.state != RentalState.QUOTED or rental.quote_expires_at < now:
+            return None
+        listing = await uow.listings.get(rental.listing_id)
+        if listing is None:
+            return None
+        machine = await uow.machines.get(rental.machine_id)
+        return QuoteView(
+            rental_id=rental.id,
+            offer=offer_view(listing, machine, listing.free_gpus, rental.gpu_count, now),
+            duration_s=rental.duration_s,
+            deposit=rental.deposit,
+            fee_bps=rental.fee_bps,
+            expires_at=rental.quote_expires_at,
+            instance=view_of(rental),
+        )
 
     async def cheaper(self, who: Principal, rental_id: int) -> QuoteView:
         """Replace a quote by the best offer of the same GPUs and instance that costs less
@@ -232,6 +265,9 @@ class MarketService(Service):
             model=model,
             listing_id=listing_id,
         )
+
+
+_QUOTED = "quoted:"  # settings key prefix: request key -> "<renter id>:<rental id>"
 
 
 async def _template(

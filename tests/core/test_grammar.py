@@ -47,9 +47,7 @@ H, D = 3600, 86400
 ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
 
 REGION_CODES = vocabulary()
-REGION_TAIL = (
-    ". A broad region covers the ones in brackets; names like europe, germany, usa or asia work too."
-)
+REGION_TAIL = ". A broad region covers the ones in brackets; names like europe, germany, usa or asia work too."
 
 
 def _ssh_string(data: bytes) -> bytes:

@@ -1,0 +1,44 @@
+"""An update handled again after a crash repeats no quote.
+
+Telegram delivers an update until a process marks it handled; a process that dies after the
+update's quote committed but before the mark leaves it to be handled again after the restart
+(its claim's lease runs out). The second handling must answer with the same quote, not make a
+second one. Simulated here by forgetting the ledger's row after the first handling (the mark
+that never got written) and feeding the same update again.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from sqlalchemy import delete, func, select
+
+from core.db import tables
+from tests.bot.telegram.support import ALICE
+
+
+async def _rentals(app) -> int:
+    async with app.db.read.connect() as conn:
+        return await conn.scalar(select(func.count()).select_from(tables.rentals))
+
+
+async def _forget_the_update(app, update_id: int) -> None:
+    async with app.db.write.begin() as conn:
+        u = tables.processed_updates.c
+        await conn.execute(delete(tables.processed_updates).where(u.update_id == update_id))
+
+
+async def test_a_rent_update_handled_again_answers_with_the_same_quote(tg):
+    before = await _rentals(tg.app)
+    tg._update_ids = itertools.repeat(777)  # every update fed from here on has id 777
+    (first,) = await tg.send(ALICE, "/rent 4090 3h")
+    assert "Quote #" in first.text
+    await _forget_the_update(tg.app, 777)
+    (again,) = await tg.send(ALICE, "/rent 4090 3h")
+    assert again.text.splitlines()[0] == first.text.splitlines()[0]  # the same quote number
+    assert await _rentals(tg.app) == before + 1
+
+    tg._update_ids = itertools.count(1000)  # a new update is a new request: a new quote
+    (other,) = await tg.send(ALICE, "/rent 4090 3h")
+    assert other.text.splitlines()[0] != first.text.splitlines()[0]
+    assert await _rentals(tg.app) == before + 2

@@ -5,8 +5,9 @@ what each option means."""
 from __future__ import annotations
 
 from bot.common.i18n import t
+from bot.common.render import regions_line
 from core.grammar import BY_NAME, SPECS
-from core.grammar.registry import PROVIDER, RENTER, CommandSpec
+from core.grammar.registry import BOOL, PROVIDER, RENTER, CommandSpec, Option
 
 
 def _aliases(lang: str, spec: CommandSpec) -> str:
@@ -28,12 +29,21 @@ def overview(lang: str) -> str:
     return "\n".join(parts)
 
 
+def _typed(o: Option) -> str:
+    """How the option is typed in a chat line: "max=…", "verified", "<duration>"."""
+    if o.kind == BOOL:
+        return o.form
+    return f"<{o.name}>" if o.form == "{}" else o.form.replace("{}", "…")
+
+
 def topic(lang: str, name: str) -> str:
     spec = BY_NAME[name]
     parts = [spec.usage, t(lang, spec.summary_key)]
     if spec.options:
         parts.append(t(lang, "help.options"))
-        parts += [f"  {o.name}: {t(lang, spec.option_key(o.name))}" for o in spec.options]
+        parts += [f"  {_typed(o)}  {t(lang, spec.option_key(o.name))}" for o in spec.options]
+    if any(o.name == "region" for o in spec.options):
+        parts.append(regions_line(lang, full=True))  # the vocabulary region=… takes
     if spec.aliases:
         parts.append(t(lang, "help.also", aliases=", ".join(f"/{a}" for a in spec.aliases)))
     if spec.audience == PROVIDER:

@@ -18,6 +18,8 @@ EN = [
     Say("/start", "/rent 4090 3h"),
     Say("/help", "/removemachine <machine>"),
     Say("/help rent", "/rent <gpu|#listing> <duration>"),
+    Say("/help gpus", "  max=…  Highest price"),  # options as they are typed, and the regions
+    Say("/help gpus", "Regions: region=… takes us (us-east, us-central, us-west)"),
     # the dead ends: the bot's own questions are answered by the next message
     Say("/rent 4090", "For how long?", error=True),
     Say("3h", "Quote #1", g.RentArgs, error=False),

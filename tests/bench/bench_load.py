@@ -137,7 +137,7 @@ async def run(minutes: float, renters: int, providers: int, database_url: str) -
     load = Load(tg, rng, time.monotonic() + minutes * 60)
     background = [
         asyncio.create_task(_forever(beats, 15.0)),
-        asyncio.create_task(_forever(app.lifecycle.tick, 2.0)),
+        asyncio.create_task(_forever(app.keeper.tick, 2.0)),
         asyncio.create_task(_forever(tg.deliver, 1.0)),
     ]
     started = time.perf_counter()
@@ -147,7 +147,7 @@ async def run(minutes: float, renters: int, providers: int, database_url: str) -
         await tg.send(user, "/stop")
     await tg.deliver()
     for _ in range(10):
-        await app.lifecycle.tick()
+        await app.keeper.tick()
         await tg.deliver()
     for task in background:
         task.cancel()

@@ -10,11 +10,18 @@ is repaired by the keeper or by the event being delivered again.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from core.domain.model import Rental
 from core.domain.rentals import RentalState as S
+from core.domain.signatures import (
+    DisputeRelay,
+    ExtendRelay,
+    OpenRelay,
+    RelayParams,
+    SignatureKind,
+    StopRelay,
+)
 from core.errors import PaymentError
 from core.ports import AgentGateway, ChainEvent, ChainReceipt, Clock, EscrowPort
 from core.services.base import MarketRules, UowFactory, enqueue
@@ -47,76 +54,66 @@ class RentalLifecycle(Provisioning):
         now = self.clock.now()
         async with self.uow() as uow:
             pending = await uow.signatures.by_token(request_id)
-            if pending is None or pending.status != "pending":
+            if pending is None or not pending.is_pending:
                 log.info("ignoring answer for unknown or used signature request")
                 return
             if pending.rental_id is None:  # connect/register: core.services.signing routes them
                 log.warning("signature for a %s request reached the rental lifecycle", pending.kind)
                 return
             rental = await uow.rentals.get(pending.rental_id)
-            if pending.expires_at < now:
-                pending.status = "expired"
-                await uow.commit()
-                await self._tell(rental, "signature_expired", {})
-                return
-            pending.status = "signed"
-            kind, payload = pending.kind, json.loads(pending.payload_json)
             # kept with the request: the keeper relays it again if this process dies first
-            pending.payload_json = json.dumps(
-                {**payload, "signature": signature, "signed_at": now}, separators=(",", ":")
-            )
+            signed = pending.sign(now, signature)
+            kind, params = pending.kind, pending.relay_params()
             await uow.commit()
+        if not signed:
+            await self._tell(rental, "signature_expired", {})
+            return
+        if params is None:
+            log.warning("signature of unknown kind %s ignored", str(kind)[:32])
+            return
         try:
-            receipt = await self._relay(rental, kind, payload, signature)
-            if receipt is None:
-                log.warning("signature of unknown kind %s ignored", kind)
-                return
+            receipt = await self._relay(rental, params, signature)
         except PaymentError as exc:
             await self._payment_failed(rental.id, kind, exc)
             return
         # one transaction: a stop that settles at once never shows "ended" without the receipt
         await self.bus.apply(receipt.events)
 
-    async def relay_again(self, rental: Rental, kind: str, payload: dict) -> bool:
+    async def relay_again(self, rental: Rental, params: RelayParams, signature: str) -> bool:
         """Relay a stored signature whose first relay a dead process never finished (the
         keeper). True when it went through; a refusal (already on chain, expired) changes
         nothing and is left to the watcher and the keeper's expiries."""
         try:
-            receipt = await self._relay(rental, kind, payload, payload["signature"])
+            receipt = await self._relay(rental, params, signature)
         except PaymentError as exc:
-            log.info("relaying %s of rental %s again refused: %s", kind, rental.id, exc)
-            return False
-        if receipt is None:
+            log.info("relaying %s of rental %s again refused: %s", params, rental.id, exc)
             return False
         await self.bus.apply(receipt.events)
         return True
 
-    async def _relay(
-        self, rental: Rental, kind: str, payload: dict, signature: str
-    ) -> ChainReceipt | None:
-        """Hand a signed request to the escrow; None for a kind it does not know."""
-        e, renter = self.escrow, rental.renter_address
-        if kind == "open":
-            return await e.open(terms_of(rental), renter, signature)
-        if kind == "extend":
-            amount, salt, valid_before = payload["amount"], payload["salt"], payload["valid_before"]
-            return await e.extend(rental.escrow_id, renter, amount, salt, valid_before, signature)
-        if kind == "stop":
-            return await e.stop_and_settle(rental.escrow_id, renter, signature, payload["deadline"])
-        if kind == "dispute":
-            evidence, deadline = payload["evidence_hash"], payload["deadline"]
-            return await e.open_dispute(rental.escrow_id, renter, evidence, deadline, signature)
-        return None
+    async def _relay(self, rental: Rental, params: RelayParams, signature: str) -> ChainReceipt:
+        """Hand a signed request to the escrow, by the type of its parameters."""
+        e, renter, escrow_id = self.escrow, rental.renter_address, rental.escrow_id
+        match params:
+            case OpenRelay():
+                return await e.open(terms_of(rental), renter, signature)
+            case ExtendRelay(amount, salt, valid_before):
+                return await e.extend(escrow_id, renter, amount, salt, valid_before, signature)
+            case StopRelay(deadline):
+                return await e.stop_and_settle(escrow_id, renter, signature, deadline)
+            case DisputeRelay(evidence, deadline):
+                return await e.open_dispute(escrow_id, renter, evidence, deadline, signature)
+        raise TypeError(f"no escrow call for {params!r}")
 
     async def signature_failed(self, request_id: str, reason: str) -> None:
         """The wallet rejected or never answered any request (a rental's, a connect, a payout
         proof): release what it held and tell the user why."""
         async with self.uow() as uow:
             pending = await uow.signatures.by_token(request_id)
-            if pending is None or pending.status != "pending":
+            if pending is None or not pending.is_pending:
                 return
-            pending.status = "failed"
-            if pending.kind == "open" and pending.rental_id is not None:
+            pending.fail()
+            if pending.kind == SignatureKind.OPEN and pending.rental_id is not None:
                 rental = await uow.rentals.get(pending.rental_id)
                 if rental is not None and rental.state == S.AWAITING_PAYMENT:
                     await cancel_unpaid(uow, rental, "signature rejected")
@@ -137,7 +134,7 @@ class RentalLifecycle(Provisioning):
     async def _payment_failed(self, rental_id: int, kind: str, exc: PaymentError) -> None:
         async with self.uow() as uow:
             rental = await uow.rentals.get(rental_id)
-            if kind == "open" and rental.state == S.AWAITING_PAYMENT:
+            if kind == SignatureKind.OPEN and rental.state == S.AWAITING_PAYMENT:
                 await cancel_unpaid(uow, rental, "payment failed")
             await enqueue(
                 uow,

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.domain.rentals import RentalState as S
+from core.domain.signatures import SignatureKind
 from core.ports import AccessInfo, AgentGateway, Clock, SignatureRequest
 from core.services.base import MarketRules, UowFactory
 from core.services.isolation import Quarantine
@@ -45,7 +46,8 @@ log = logging.getLogger(__name__)
 GRACE_S = 15  # a live process makes its own follow-up call well within this
 REVOKE_WINDOW_S = 86_400  # rentals that ended this recently are checked for a missed revoke
 GONE = (S.ENDED, S.DISPUTED, S.SETTLED, S.CANCELLED, S.RESOLVED)
-WAITING = {"open": S.AWAITING_PAYMENT, "stop": S.ACTIVE}  # signed kind -> state it ends
+# signed kind -> the state it ends
+WAITING = {SignatureKind.OPEN.value: S.AWAITING_PAYMENT, SignatureKind.STOP.value: S.ACTIVE}
 
 
 class Recovery:
@@ -95,14 +97,15 @@ class Recovery:
                     restart.append(rental)
             unrevoked = await uow.agent_commands.unrevoked_grants(GONE, now - REVOKE_WINDOW_S)
             for pending in await uow.signatures.signed_unexpired(tuple(WAITING), now):
-                stored = _stored(pending.payload_json)
-                if "signature" not in stored or pending.rental_id is None:
+                stored, params = pending.params(), pending.relay_params()
+                signature = stored.get("signature")
+                if not isinstance(signature, str) or params is None or pending.rental_id is None:
                     continue
                 if int(stored.get("signed_at", now)) + self.rules.relay_retry_s > now:
                     continue  # the process that got it may still be relaying it
                 rental = await uow.rentals.get(pending.rental_id)
                 if rental is not None and rental.state == WAITING[pending.kind]:
-                    relay.append((rental, pending.kind, stored))
+                    relay.append((rental, pending.kind, params, signature))
         for rental in regrant:
             log.warning("rental %s was funded but never granted; granting now", rental.id)
             try:
@@ -130,11 +133,11 @@ class Recovery:
                 log.exception("revoke for rental %s failed; retried next pass", rental_id)
                 continue
             counts["revoked"] += 1
-        for rental, kind, stored in relay:
+        for rental, kind, params, signature in relay:
             log.warning(
                 "the %s of rental %s was signed but never relayed; relaying", kind, rental.id
             )
-            relay_one = functools.partial(self.lifecycle.relay_again, rental, kind, stored)
+            relay_one = functools.partial(self.lifecycle.relay_again, rental, params, signature)
             what = f"repair: relay of the {kind} of rental {rental.id}"
             counts["relayed"] += await each(what, ("relay", rental.id), relay_one, 0)
         return counts
@@ -154,14 +157,6 @@ class Recovery:
             log.exception("stored grant result of rental %s is unreadable", rental_id)
             return 0
         return 1
-
-
-def _stored(payload_json: str) -> dict:
-    try:
-        value = json.loads(payload_json)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +182,7 @@ async def unanswered_requests(
         except (ValueError, AttributeError):
             continue
         request = None
-        if row.kind != "connect":
+        if row.kind != SignatureKind.CONNECT:
             if not stored.get("method") or not isinstance(stored.get("payload"), dict):
                 continue
             request = SignatureRequest(

@@ -15,6 +15,7 @@ from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from bot.background import Background
+from bot.common.admission import Admission
 from bot.keys import AsyncsshKeyPairFactory
 from bot.pipeline import rental_pipeline
 from bot.probe_ssh import AsyncsshHostProber
@@ -97,6 +98,7 @@ class App:
     signing: SigningPages  # the one-time signing page's use cases
     verifier: SignatureVerifier
     probes: ProbeService  # the service's own probes: what "verified" rests on
+    admission: Admission  # chat updates handled at once in this process, and waiting
     notes: list[str] = field(default_factory=list)
     watcher: ChainWatcher | None = None  # mirrors the escrow's events (real chains only)
     dev_chain: DevChain | None = None
@@ -243,6 +245,7 @@ def build_app(
         signing=SigningPages(uow, clock, rules, verifier=verifier, events=events),
         verifier=verifier,
         probes=ProbeService(uow, clock, rules, prober=prober, wake=hub.wake),
+        admission=Admission(settings.updates_in_flight, settings.updates_waiting),
         notes=notes,
         watcher=watcher,
         dev_chain=chain.dev,

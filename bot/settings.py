@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     telegram_rate_burst: int = Field(default=8, ge=1)
     telegram_status_refresh_s: float = Field(default=45.0, gt=0)  # live /status edits
     telegram_concurrency: int = Field(default=16, ge=1, le=1000)  # updates handled at once
+    # admission control, per process and shared by every front end: updates handled at once
+    # (beyond a few the CPU is busy and more only queue for database connections) and how
+    # many may wait for a slot; past that the Telegram webhook answers 503 (Telegram resends)
+    updates_in_flight: int = Field(default=16, ge=1, le=1000)
+    updates_waiting: int = Field(default=5000, ge=0)
     discord_token: SecretStr | None = None
     discord_guild_id: int | None = None  # sync slash commands to this server at once (testing)
     discord_rate_per_s: float = Field(default=1.0, gt=0)  # per user, beyond the burst

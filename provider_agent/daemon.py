@@ -185,9 +185,7 @@ class AgentDaemon:
             await self.client.heartbeat(hb)
         except ServiceUnreachable as exc:
             self.stats.beats_failed += 1
-            if self._service_back.is_set():
-                log.warning("offline: the service is unreachable (%s)", exc)
-            self._service_back.clear()
+            self._lost(exc)
             self.buffer.add(hb, now)
             log.warning("heartbeat %d not sent (%s); %d buffered", hb.seq, exc, len(self.buffer))
             return
@@ -223,6 +221,13 @@ class AgentDaemon:
                 self.stats.beats_resent += 1
             self.buffer.pop_oldest()
 
+    def _lost(self, exc: Exception) -> None:
+        """The service stopped answering: said once in the log (whichever loop notices
+        first), and "online" again once a heartbeat gets through."""
+        if self._service_back.is_set():
+            log.warning("offline: the service is unreachable (%s)", exc)
+        self._service_back.clear()
+
     # -- commands ------------------------------------------------------------------------
     async def _command_loop(self) -> None:
         failures = 0
@@ -234,9 +239,9 @@ class AgentDaemon:
                 failures += 1
                 self.stats.reconnects += 1
                 delay = self._backoff(failures, exc.retry_after)
+                self._lost(exc)
                 log.warning("service unreachable (%s); retrying in %.1f s", exc, delay)
                 # a restarted service is found by the next heartbeat, not after the backoff
-                self._service_back.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._service_back.wait(), delay)
                 continue

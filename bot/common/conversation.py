@@ -29,6 +29,7 @@ COMPLETE = "complete"  # data: the command line that lacked something, the retry
 REASON = "reason"  # data: the rental reference ("" for the latest) of a dispute
 CHOICE = "choice"  # data: the lines the choices stand for, one per choice
 QUOTE = "quote"  # data: the quote's rental id
+CONFIRM = "confirm"  # data: the command line that goes ahead (a price or removal to confirm)
 
 # grammar questions whose answer completes the line: what to say when it does not
 INCOMPLETE = {
@@ -99,8 +100,12 @@ class Conversation:
         """End the pending step; True when there was one."""
         had = await self.pending(who) is not None
         if had:
-            await self.kv.put(_key(who), "")
+            await self.clear(who)
         return had
+
+    async def clear(self, who: Principal) -> None:
+        """End the pending step the caller knows is there."""
+        await self.kv.put(_key(who), "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,7 @@ class Answer:
     line: str = ""
     action: str | None = None
     done: bool = True
+    said: str = ""  # a catalogue key: the whole reply (no, to a question that changed nothing)
 
 
 def resolve(step: PendingStep, line: str) -> Answer | None:
@@ -133,6 +139,10 @@ def resolve(step: PendingStep, line: str) -> Answer | None:
     if step.kind == CHOICE:
         picked = _pick(word, step.labels)
         return None if picked is None else Answer(line=step.data[picked])
+    if step.kind == CONFIRM:
+        if word in YES:
+            return Answer(line=step.data[0])
+        return Answer(said="ask.not_confirmed") if word in NO else None
     if step.kind == QUOTE:
         for words, verb in ((YES, "confirm"), (NO, "cancel"), (CHEAPER, "cheaper")):
             if word in words:
@@ -155,6 +165,9 @@ def expected(lang: str, step: PendingStep) -> Reply:
         )
     if step.kind == REASON:
         return Reply(t(lang, "ask.reason"), error=True)
+    if step.kind == CONFIRM:
+        button = Button(t(lang, "ask.yes"), "text:" + step.data[0])
+        return Reply(t(lang, "ask.confirm_again"), buttons=(button,), error=True)
     return Reply(t(lang, step.data[1]), error=True)
 
 

@@ -41,6 +41,9 @@ def _expired() -> CoreError:
     return CoreError.keyed("button.expired", "That button has expired. Send the command again.")
 
 
+_UNREAD = object()  # the pending step was not read yet
+
+
 class Dispatcher:
     def __init__(self, app: App) -> None:
         self.app = app
@@ -58,11 +61,25 @@ class Dispatcher:
         """Answer a button press; never raises."""
         return await self._asked(who, await self._safe(who, self._action(who, action)))
 
-    async def _command(self, who: Principal, cmd: g.Command) -> Reply:
+    async def _command(
+        self, who: Principal, cmd: g.Command, step: PendingStep | None | object = _UNREAD
+    ) -> Reply:
+        """A new command replaces the question asked before. The question is forgotten after
+        the command is answered, and only when the reply asks nothing new (``_asked`` then
+        writes the new question over it): one write instead of two. ``step``: the pending
+        step the caller read already (one read instead of two)."""
         if isinstance(cmd, g.Cancel):  # it ends the question asked: not forgotten first
             return await self._cancel(who)
-        await self.talk.forget(who)  # a new command replaces the question asked before
-        return await self.handle(who, cmd)
+        had = (await self.talk.pending(who) if step is _UNREAD else step) is not None
+        try:
+            reply = await self.handle(who, cmd)
+        except BaseException:
+            if had:
+                await self.talk.clear(who)
+            raise
+        if had and (reply.meta.get("ask") is None or not who.private_chat):
+            await self.talk.clear(who)
+        return reply
 
     async def _asked(self, who: Principal, reply: Reply) -> Reply:
         """Keep the question a reply asks, so that the next plain message answers it."""
@@ -100,7 +117,7 @@ class Dispatcher:
             cmd = g.parse(text)
         except GrammarError as exc:
             return self._refused(who, exc, text, step)
-        return await self._command(who, cmd)
+        return await self._command(who, cmd, step)
 
     def _refused(
         self, who: Principal, exc: GrammarError, text: str, step: PendingStep | None
@@ -154,6 +171,8 @@ class Dispatcher:
             return None
         if answer.done:
             await self.talk.forget(who)
+        if answer.said:
+            return Reply(t(who.lang, answer.said), core_call="-")
         if answer.command is not None:
             return await self.handle(who, answer.command)
         if answer.action is not None:
@@ -229,6 +248,7 @@ class Dispatcher:
             case g.Dispute(rental_ref=ref, reason=reason):
                 # ask for it where the next message can answer; a group gets the service's hint
                 if not (reason or "").strip() and who.private_chat:
+                    await a.rentals.check_disputable(who, ref)  # not asked, then refused
                     return Reply(
                         t(lang, "ask.reason"),
                         core_call="-",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.common import conversation as ask
 from bot.common import render, wallet_render
 from bot.common.i18n import error_text, t
 from bot.common.reply import Button, Reply
@@ -26,8 +27,14 @@ def _confirm(lang: str, exc: ValidationError) -> Reply:
     if exc.key not in _CONFIRMABLE:
         raise exc
     label, command = _CONFIRMABLE[exc.key]
-    button = Button(t(lang, label), f"text:/{command} {exc.params['again']}")
-    return Reply(error_text(lang, exc), buttons=(button,), private=True, error=True)
+    line = f"/{command} {exc.params['again']}"
+    return Reply(  # provider commands answer in private chats only: "yes" may answer it
+        f"{error_text(lang, exc)}\n{t(lang, 'ask.confirm_next')}",
+        buttons=(Button(t(lang, label), f"text:{line}"),),
+        private=True,
+        error=True,
+        meta={"ask": (ask.CONFIRM, (line,))},
+    )
 
 
 async def provider_reply(d: Dispatcher, who: Principal, cmd: g.Command) -> Reply:

@@ -6,6 +6,8 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
+from bot.common import formats
+from core.domain.rentals import StateName
 from core.errors import CoreError
 
 LOCALES = Path(__file__).with_name("locales")
@@ -39,6 +41,24 @@ def t(lang: str, key: str, /, **params: object) -> str:
     return text.format(**params) if params else text
 
 
+def word(lang: str, section: str, value: str) -> str:
+    """A state, status or sort name (``section.value`` in the catalogue) in ``lang``; the
+    value itself, readable, for one the catalogue does not know."""
+    lang = lang if lang in SUPPORTED else DEFAULT_LANG
+    key = f"{section}.{value}"
+    text = catalogue(lang).get(key) or catalogue(DEFAULT_LANG).get(key)
+    return text if text is not None else str(value).replace("_", " ")
+
+
+def localized(lang: str, params: dict[str, object]) -> dict[str, object]:
+    """An error's parameters as ``lang`` writes them: amounts the core marked and rental
+    states (``StateName``) in the reader's language, the rest as they are."""
+    return {
+        k: word(lang, "state", v.state) if isinstance(v, StateName) else formats.param(lang, v)
+        for k, v in params.items()
+    }
+
+
 def error_text(lang: str, exc: CoreError) -> str:
     """A core error in ``lang``: its catalogue entry ``err.<key>`` when the catalogue has one,
     else the English text the core raised it with."""
@@ -48,7 +68,7 @@ def error_text(lang: str, exc: CoreError) -> str:
         template = catalogue(lang).get(f"err.{exc.key}")
         if template is not None:
             try:
-                text = template.format(**exc.params)
+                text = template.format(**localized(lang, exc.params))
             except (KeyError, IndexError, ValueError):  # a catalogue typo must not hide the error
                 text = exc.user_message
     return text if not exc.hint else f"{text} {exc.hint}"

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from bot.common import render_instances, render_payouts, wallet_render
-from bot.common.i18n import reason_text, t
+from bot.common import formats, render_instances, render_payouts, wallet_render
+from bot.common.i18n import reason_text, t, word
 from bot.common.render_instances import instance_line, machine_line, share_line
 from bot.common.render_instances import templates as templates  # noqa: PLC0414 - re-export
+from bot.common.render_receipts import explorer_base as explorer_base  # noqa: PLC0414
+from bot.common.render_receipts import receipt, receipts  # noqa: F401 - re-exported
 from core.domain.durations import format_duration
 from core.domain.listings import COUNT_CAP
-from core.domain.money import format_price_per_hour, format_usdc
-from core.domain.reliability import format_bps_percent
+from core.domain.regions import broad as broad_regions
+from core.domain.regions import vocabulary as region_vocabulary
 from core.services.base import gpu_name
 from core.services.notifications import DueMessage
 from core.services.views import (
@@ -23,27 +23,25 @@ from core.services.views import (
     OfferView,
     PaymentPendingView,
     QuoteView,
-    ReceiptsView,
     ReceiptView,
     RentalView,
     SearchPage,
 )
 from core.wire import printable
 
-
-def when(ts: int | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+when = formats.when
+_count = formats.count_prefix
 
 
-def _count(n: int) -> str:
-    return f"{n}x " if n > 1 else ""
+def _pct_bps(lang: str, bps: int) -> str:
+    return formats.fee_percent(lang, bps)
 
 
-def _pct_bps(bps: int) -> str:
-    whole, frac = divmod(bps, 100)
-    return f"{whole}.{frac:02d}%".replace(".00%", "%")
+def reliability(lang: str, bps: int, new_host: bool) -> str:
+    """'reliability 98.8%', or 'new' for a host with too little history for a score."""
+    if new_host:
+        return t(lang, "gpus.new_host")
+    return t(lang, "gpus.reliability", pct=formats.percent_bps(lang, bps))
 
 
 def verified_mark(lang: str, o: OfferView) -> str:
@@ -57,20 +55,23 @@ def verified_mark(lang: str, o: OfferView) -> str:
 
 def format_count(lang: str, n: int) -> str:
     """1,000 in English, 1.000 in German."""
-    return f"{n:,}".replace(",", "." if lang == "de" else ",")
+    return formats.count(lang, n)
 
 
 def search_page(lang: str, page: SearchPage) -> str:
     if not page.offers:
-        return t(lang, "gpus.empty")
+        return t(lang, "gpus.empty") + "\n" + regions_line(lang, full=True)
+    sort = word(lang, "sort", page.sort)
     if page.total_available > COUNT_CAP:  # counted up to the cap only
         total = t(lang, "gpus.over", cap=format_count(lang, COUNT_CAP))
-        head = t(lang, "gpus.header", total=total, sort=page.sort, page=page.page)
+        head = t(lang, "gpus.header", total=total, sort=sort, page=page.page)
     elif page.total_available >= 0:
-        head = t(lang, "gpus.header", total=page.total_available, sort=page.sort, page=page.page)
+        total = format_count(lang, page.total_available)
+        head = t(lang, "gpus.header", total=total, sort=sort, page=page.page)
     else:
-        head = t(lang, "gpus.header_more", sort=page.sort, page=page.page)
+        head = t(lang, "gpus.header_more", sort=sort, page=page.page)
     lines = [head]
+    places = formats.places_for(*(o.price_per_hour for o in page.offers))
     for o in page.offers:
         free = t(lang, "gpus.free", free=o.free_gpus, total=o.gpu_count) if o.gpu_count > 1 else ""
         lines.append(
@@ -82,9 +83,9 @@ def search_page(lang: str, page: SearchPage) -> str:
                 count=_count(o.gpu_count),
                 gpu=o.gpu_name,
                 vram=o.vram_gb,
-                price=format_price_per_hour(o.price_per_hour).removesuffix("/h"),
+                price=formats.usd(lang, o.price_per_hour, places),
                 region=o.region,
-                reliability=format_bps_percent(o.reliability_bps),
+                reliability=reliability(lang, o.reliability_bps, o.new_host),
                 verified=verified_mark(lang, o),
             )
         )
@@ -92,11 +93,22 @@ def search_page(lang: str, page: SearchPage) -> str:
     if page.has_more:
         lines.append(t(lang, "gpus.more", next=page.page + 1))
     lines.append(t(lang, "gpus.footer", listing=page.offers[0].listing_id))
+    lines.append(regions_line(lang))
     return "\n".join(lines)
+
+
+def regions_line(lang: str, *, full: bool = False) -> str:
+    """The region codes a renter can filter by (core.domain.regions): the broad ones under a
+    page of offers (a page must fit one Discord message), all of them with what the broad
+    ones cover when nothing matched."""
+    if full:
+        return t(lang, "gpus.regions_all", regions=region_vocabulary())
+    return t(lang, "gpus.regions", broad=broad_regions())
 
 
 def quote(lang: str, q: QuoteView) -> str:
     o = q.offer
+    places = formats.places_for(o.total_per_hour, q.deposit)
     text = t(
         lang,
         "quote.body",
@@ -106,12 +118,12 @@ def quote(lang: str, q: QuoteView) -> str:
         gpu=o.gpu_name,
         vram=o.vram_gb,
         region=o.region,
-        reliability=format_bps_percent(o.reliability_bps),
+        reliability=reliability(lang, o.reliability_bps, o.new_host),
         verified=verified_mark(lang, o),
-        price_per_hour=format_price_per_hour(o.total_per_hour),
+        price_per_hour=formats.price(lang, o.total_per_hour, places),
         duration=format_duration(q.duration_s),
-        deposit=format_usdc(q.deposit),
-        fee_pct=_pct_bps(q.fee_bps),
+        deposit=formats.amount(lang, q.deposit, places),
+        fee_pct=_pct_bps(lang, q.fee_bps),
         expires=when(q.expires_at),
     )
     return text if q.instance is None else text + "\n" + instance_line(lang, q.instance)
@@ -127,7 +139,7 @@ def payment(lang: str, p: PaymentPendingView, kind: str = "open") -> str:
     text = t(
         lang,
         key,
-        deposit=format_usdc(p.deposit),
+        deposit=formats.amount(lang, p.deposit),
         rental_id=p.rental_id,
         expires=when(p.expires_at),
         url=p.url,
@@ -137,7 +149,8 @@ def payment(lang: str, p: PaymentPendingView, kind: str = "open") -> str:
 
 
 def rental(lang: str, r: RentalView) -> str:
-    state = r.state.replace("_", " ")
+    state = word(lang, "state", r.state)
+    places = formats.places_for(r.price_per_hour, r.deposit, r.cost_so_far)
     if r.started_at is None:
         return t(
             lang,
@@ -146,7 +159,7 @@ def rental(lang: str, r: RentalView) -> str:
             state=state,
             count=_count(r.gpu_count),
             gpu=r.gpu_name,
-            deposit=format_usdc(r.deposit),
+            deposit=formats.amount(lang, r.deposit, places),
         )
     end = r.ended_at or r.now
     text = t(
@@ -158,9 +171,9 @@ def rental(lang: str, r: RentalView) -> str:
         count=_count(r.gpu_count),
         gpu=r.gpu_name,
         machine=r.machine_name or "-",
-        price_per_hour=format_price_per_hour(r.price_per_hour),
+        price_per_hour=formats.price(lang, r.price_per_hour, places),
         elapsed=format_duration(max(0, end - r.started_at)),
-        cost=format_usdc(r.cost_so_far),
+        cost=formats.amount(lang, r.cost_so_far, places),
         remaining=format_duration(r.remaining_s) if r.remaining_s is not None else "-",
     )
     if r.gpu_uuids:
@@ -168,98 +181,25 @@ def rental(lang: str, r: RentalView) -> str:
     if r.instance is not None:
         text += "\n" + instance_line(lang, r.instance)
     na = t(lang, "status.na")
-    for i, g in enumerate(r.metrics.get("gpus", [])):
+    live = r.metrics.get("gpus", []) if r.ended_at is None else []  # the host's now, not then
+    for i, g in enumerate(live):
         text += "\n" + t(
             lang,
             "status.metrics",
             gpu=g.get("id") or f"GPU {i}",
-            util=f"{g['u']}%" if g.get("u") is not None else na,
+            util=formats.percent_bps(lang, int(g["u"]) * 100, decimals=0)
+            if isinstance(g.get("u"), int)
+            else na,
             temp=f"{g['t']}°C" if g.get("t") is not None else na,
             mem=g.get("m") if g.get("m") is not None else na,
         )
     return text
 
 
-EXPLORERS = {137: "https://polygonscan.com/tx/", 80002: "https://amoy.polygonscan.com/tx/"}
-
-
-def explorer_base(chain_id: int | None) -> str | None:
-    """Where a transaction of this chain can be looked at (None: a development chain)."""
-    return EXPLORERS.get(chain_id) if chain_id is not None else None
-
-
-def receipt(lang: str, r: ReceiptView, explorer: str | None = None) -> str:
-    lines = [
-        t(
-            lang,
-            "receipt.body",
-            rental_id=r.rental_id,
-            state=r.state.replace("_", " "),
-            count=_count(r.gpu_count),
-            gpu=r.gpu_name,
-            price_per_hour=format_price_per_hour(r.price_per_hour),
-            started=when(r.started_at),
-            ended=when(r.ended_at),
-            seconds=r.seconds_billed,
-            deposit=format_usdc(r.deposit),
-            billed=format_usdc(r.billed),
-            provider_net=format_usdc(r.provider_net),
-            fee=format_usdc(r.fee),
-            fee_pct=_pct_bps(r.fee_bps),
-            refund=format_usdc(r.refund),
-        )
-    ]
-    if r.refund_held:
-        lines.append(t(lang, "receipt.refund_held", amount=format_usdc(r.refund_held)))
-    if not _settled(r):
-        lines.append(t(lang, "receipt.unsettled"))
-    for label, h in r.tx_hashes:
-        if explorer:
-            lines.append(t(lang, "receipt.tx_link", label=label, hash=h, url=explorer + h))
-        else:
-            lines.append(t(lang, "receipt.tx", label=label, hash=h))
-    if r.rating is not None:
-        lines.append(t(lang, "receipt.rated", stars=r.rating))
-    return "\n".join(lines)
-
-
-def _settled(r: ReceiptView) -> bool:
-    """Whether the escrow settled the rental (before that its amounts are only due)."""
-    return any(label == "settle" for label, _ in r.tx_hashes)
-
-
-def _refund_mark(lang: str, r: ReceiptView) -> str:
-    if r.refund_held:
-        return t(lang, "receipt.held_mark")
-    return "" if _settled(r) else t(lang, "receipt.unsettled_mark")
-
-
-def receipts(lang: str, view: ReceiptsView) -> str:
-    if not view.receipts:
-        return t(lang, "receipt.empty")
-    lines = [t(lang, "receipt.list_header")]
-    for r in view.receipts:
-        lines.append(
-            t(
-                lang,
-                "receipt.list_row",
-                rental_id=r.rental_id,
-                count=_count(r.gpu_count),
-                gpu=r.gpu_name,
-                state=r.state.replace("_", " "),
-                billed=format_usdc(r.billed),
-                refund=format_usdc(r.refund) + _refund_mark(lang, r),
-            )
-        )
-    if view.csv is not None:
-        lines.append(t(lang, "receipt.csv_note", filename="rigshare-receipts.csv"))
-    return "\n".join(lines)
-
-
 def notice(lang: str, n: Notice) -> str:
     params = dict(n.params)
     if "price" in params:
-        params["price_fmt"] = format_price_per_hour(params["price"]).removesuffix("/h")
+        params["price_fmt"] = formats.usd(lang, params["price"])
     return t(lang, f"notice.{n.key}", **params)
 
 
@@ -268,9 +208,16 @@ def machines(lang: str, views: list[MachineView]) -> str:
         return t(lang, "machines.empty")
     out = []
     for m in views:
+        places = formats.places_for(*(price for _, _, price, _ in m.listings))
         listings = (
             ", ".join(
-                t(lang, "machines.listing", gpu=gpu, price=format_price_per_hour(price), status=st)
+                t(
+                    lang,
+                    "machines.listing",
+                    gpu=gpu,
+                    price=formats.price(lang, price, places),
+                    status=word(lang, "listing_status", st),
+                )
                 for _, gpu, price, st in m.listings
             )
             or "-"
@@ -281,9 +228,11 @@ def machines(lang: str, views: list[MachineView]) -> str:
                 "machines.row",
                 name=m.name,
                 region=m.region,
-                status=m.status,
-                uptime=format_bps_percent(m.uptime_bps),
-                reliability=format_bps_percent(m.reliability_bps),
+                status=word(lang, "machine_status", m.status),
+                uptime=formats.percent_bps(lang, m.uptime_bps)
+                if m.last_heartbeat_at is not None
+                else "-",  # never heard from: no share of time up to speak of
+                reliability=reliability(lang, m.reliability_bps, m.new_host),
                 gpus=", ".join(m.gpus) or "-",
                 listings=listings,
                 last=when(m.last_heartbeat_at),
@@ -314,16 +263,21 @@ def earnings(lang: str, e: EarningsView) -> str:
 
 
 def _earned(lang: str, e: EarningsView) -> str:
+    places = formats.places_for(e.gross, e.fees, e.net, e.held)
+
+    def usdc(micro: int) -> str:
+        return formats.amount(lang, micro, places)
+
     return t(
         lang,
         "earnings.body_held" if e.held else "earnings.body",
         completed=e.completed_rentals,
         active=e.active_rentals,
-        gross=format_usdc(e.gross),
-        fees=format_usdc(e.fees),
-        net=format_usdc(e.net),
-        paid=format_usdc(e.net - e.held),
-        held=format_usdc(e.held),
+        gross=usdc(e.gross),
+        fees=usdc(e.fees),
+        net=usdc(e.net),
+        paid=usdc(e.net - e.held),
+        held=usdc(e.held),
     )
 
 
@@ -394,11 +348,17 @@ def outbox(m: DueMessage, lang: str | None = None, *, explorer: str | None = Non
         params["reason"] = reason_text(lang, p)
     for key in ("deposit", "provider_net"):
         if key in params and params[key] is not None:
-            params["amount" if key == "provider_net" else key] = format_usdc(params[key])
+            params["amount" if key == "provider_net" else key] = formats.amount(lang, params[key])
     params.setdefault("amount", "-")
+    amounts = [
+        params[k]
+        for k in ("billed", "provider_gross", "renter_credit")
+        if isinstance(params.get(k), int)
+    ]
+    places = formats.places_for(*amounts)
     for key in ("billed", "provider_gross", "renter_credit"):  # dispute decisions
         if isinstance(params.get(key), int):
-            params[key] = format_usdc(params[key])
+            params[key] = formats.amount(lang, params[key], places)
     for key in ("paid_until", "ended_at", "settle_by", "last_seen"):
         if key in params:
             params[key] = when(params[key])

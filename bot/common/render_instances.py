@@ -87,7 +87,10 @@ def instance_line(lang: str, i: InstanceView) -> str:
 def credentials(lang: str, p: dict, paid_until: str) -> str:
     """The credentials of an instance: SSH, host key, GPUs, image, ports, Jupyter."""
     user, host, port = p["username"], p["host"], p["port"]
-    lines = [
+    lines = []
+    if p.get("simulated"):  # said first: the ssh line below refuses to connect (a demo host)
+        lines.append(t(lang, "creds.simulated"))
+    lines += [
         t(lang, "creds.head", rental_id=p["rental_id"]),
         f"ssh -p {port} {user}@{host}",
         t(lang, "creds.host_key", fingerprint=p["host_key_fingerprint"]),
@@ -106,8 +109,6 @@ def credentials(lang: str, p: dict, paid_until: str) -> str:
     if p.get("key_generated"):
         lines.append(t(lang, "creds.key", rental_id=p["rental_id"]))
     lines.append(t(lang, "creds.deleted"))
-    if p.get("simulated"):
-        lines.append(t(lang, "creds.simulated"))
     return "\n".join(lines)
 
 

@@ -4,9 +4,9 @@ refusal (held, with the token's reason when known) and the payment after a retry
 
 from __future__ import annotations
 
+from bot.common import formats
 from bot.common.i18n import catalogue, t
 from core.domain.durations import format_duration
-from core.domain.money import format_usdc
 from core.services.notifications import DueMessage
 
 KINDS = ("payout_held", "refund_held", "payout_paid", "refund_paid")
@@ -17,7 +17,7 @@ def outbox(m: DueMessage, lang: str) -> str | None:
     if m.kind not in KINDS:
         return None
     p = m.payload
-    params = {"rental_id": p["rental_id"], "amount": format_usdc(int(p["amount"]))}
+    params = {"rental_id": p["rental_id"], "amount": formats.amount(lang, int(p["amount"]))}
     params["address"] = p.get("address") or "-"
     if m.kind.endswith("_held"):
         params["reason"] = _reason(lang, p)

@@ -6,10 +6,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.common import formats
 from bot.common.i18n import reason_text, t
-from core.domain.money import format_usdc
 from core.services.notifications import DueMessage
-from core.services.views import OfferView, QuoteView, WalletLinkView, WalletView
+from core.services.views import (
+    InstanceView,
+    MachineSpecsView,
+    OfferView,
+    QuoteView,
+    WalletLinkView,
+    WalletView,
+)
 
 RENTAL_KINDS = ("open", "extend", "stop", "dispute")
 
@@ -43,7 +50,9 @@ def link_request(lang: str, v: WalletLinkView) -> str:
 
 
 def account(lang: str, v: WalletView) -> str:
-    return t(lang, "connect.connected", address=v.address, balance=format_usdc(v.balance or 0))
+    return t(
+        lang, "connect.connected", address=v.address, balance=formats.amount(lang, v.balance or 0)
+    )
 
 
 def outbox(m: DueMessage, lang: str, quote_text) -> str | None:  # noqa: ANN001 - render.quote
@@ -58,7 +67,7 @@ def outbox(m: DueMessage, lang: str, quote_text) -> str | None:  # noqa: ANN001 
         text = t(
             lang,
             "pay.requested",
-            deposit=format_usdc(p["deposit"]),
+            deposit=formats.amount(lang, p["deposit"]),
             rental_id=p["rental_id"],
             summary=p["summary"],
             url=p["url"],
@@ -69,7 +78,7 @@ def outbox(m: DueMessage, lang: str, quote_text) -> str | None:  # noqa: ANN001 
         text = t(lang, "pay.taken")
         nxt = p.get("next_best")
         if nxt:
-            view = QuoteView(**{**nxt, "offer": OfferView(**nxt["offer"])})
+            view = _stored_quote(nxt)
             text += "\n" + t(lang, "pay.taken_next") + "\n" + quote_text(lang, view)
         return text
     if kind == "confirm_failed":
@@ -95,3 +104,13 @@ def outbox(m: DueMessage, lang: str, quote_text) -> str | None:  # noqa: ANN001 
         key = "register.expired" if reason == "expired" else "register.invalid"
         return t(lang, key, address=p["address"])
     return None
+
+
+def _stored_quote(stored: dict) -> QuoteView:
+    """A QuoteView the service stored with ``dataclasses.asdict`` (then JSON): its nested
+    views come back as dicts, tuples as lists."""
+    offer = {**stored["offer"], "specs": MachineSpecsView(**stored["offer"].get("specs") or {})}
+    instance = stored.get("instance")
+    if instance is not None:
+        instance = InstanceView(**{**instance, "ports": tuple(instance.get("ports", ()))})
+    return QuoteView(**{**stored, "offer": OfferView(**offer), "instance": instance})

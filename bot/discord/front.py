@@ -68,7 +68,11 @@ class DiscordFront:
         private = deliver.is_private(interaction)
         await interaction.response.defer(ephemeral=not private, thinking=True)
         try:
-            return await self._options(interaction, name, values, dm_only=dm_only, private=private)
+            # deferred first: Discord waits 15 minutes for the answer, not 3 seconds
+            async with self.app.admission.slot():
+                return await self._options(
+                    interaction, name, values, dm_only=dm_only, private=private
+                )
         except Exception:
             await self._failed(interaction, in_place=False)
             return None
@@ -108,7 +112,8 @@ class DiscordFront:
         else:
             await interaction.response.defer(ephemeral=not private, thinking=True)
         try:
-            return await self._press(interaction, action, verb)
+            async with self.app.admission.slot():
+                return await self._press(interaction, action, verb)
         except Exception:
             await self._failed(interaction, in_place=verb in IN_PLACE_VERBS)
             return None
@@ -136,19 +141,24 @@ class DiscordFront:
             self.dropped += 1
             return None
         try:
-            who = await self.app.users.identify(
-                deliver.PLATFORM,
-                str(user.id),
-                getattr(user, "display_name", None) or user.name,
-                chat_id=str(user.id),
-                private_chat=True,
-            )
-            reply = await self.dispatcher.handle_text(who, message.content or "")
-            await deliver.to_user(user, deliver.Outgoing.of(reply))
-            return reply
+            async with self.app.admission.slot():
+                return await self._message(message)
         except Exception:
             log.exception("discord DM message failed (ref %s)", secrets.token_hex(4))
             return None
+
+    async def _message(self, message: discord.Message) -> Reply:
+        user = message.author
+        who = await self.app.users.identify(
+            deliver.PLATFORM,
+            str(user.id),
+            getattr(user, "display_name", None) or user.name,
+            chat_id=str(user.id),
+            private_chat=True,
+        )
+        reply = await self.dispatcher.handle_text(who, message.content or "")
+        await deliver.to_user(user, deliver.Outgoing.of(reply))
+        return reply
 
     async def _failed(self, interaction: discord.Interaction, *, in_place: bool) -> None:
         """Something unexpected (the database, Discord): log it with a reference and tell the

@@ -24,14 +24,15 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods.base import Response
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.bootstrap import App
 from bot.common.dispatch import Dispatcher
 from bot.common.outbox import OutboxSender, SendLimits
 from bot.common.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from bot.common.redis_ledger import RedisUpdateLedger
 from bot.common.render import explorer_base
+from bot.telegram.admission import AdmissionMiddleware, GatedWebhook
 from bot.telegram.context import Tg
 from bot.telegram.live import LiveStatus
 from bot.telegram.menu import set_menu
@@ -77,6 +78,16 @@ def webhook_secret(settings: object) -> str:
         return configured.get_secret_value()
     token = settings.telegram_token.get_secret_value()  # type: ignore[attr-defined]
     return hashlib.sha256(b"rigshare-telegram-webhook:" + token.encode()).hexdigest()
+
+
+def ledger_prefix(settings: object) -> str:
+    """The Redis keys of this deployment's handled-once ledger: per bot (its id leads the
+    token) and per database (a deployment is its database: two that share a Redis, e.g. a
+    staging copy, never drop each other's updates)."""
+    token = settings.telegram_token.get_secret_value()  # type: ignore[attr-defined]
+    where = f"{settings.database_url}|{settings.database_schema or ''}"  # type: ignore[attr-defined]
+    digest = hashlib.sha256(where.encode()).hexdigest()[:12]
+    return f"rigshare:once:{token.split(':', 1)[0]}:{digest}"
 
 
 class TelegramFrontEnd:
@@ -129,7 +140,15 @@ class TelegramFrontEnd:
         self.tg = Tg(app, self.rig, self.responder, self.live, self.identity)
         self.dp = AiogramDispatcher(storage=storage or MemoryStorage())
         self.dp["tg"] = self.tg
-        self.once = OnceMiddleware(app.updates)  # first: a duplicate costs one lookup only
+        # first: an update waits for a slot before it touches the database at all
+        self.dp.update.outer_middleware(AdmissionMiddleware(app.admission))
+        # then: a duplicate costs one lookup only; in Redis when there is one (no database
+        # writes per update), else in the database
+        self.once = OnceMiddleware(
+            RedisUpdateLedger(self.redis, app.clock.now, prefix=ledger_prefix(s))
+            if self.redis is not None
+            else app.updates
+        )
         self.dp.update.outer_middleware(self.once)
         self.dp.update.outer_middleware(self.rate_limit)
         self.dp.update.outer_middleware(self.identity)
@@ -155,8 +174,11 @@ class TelegramFrontEnd:
 
     def mount(self, web_app: web.Application) -> None:
         """Serve the webhook on the service's web application (before it starts)."""
-        handler = SimpleRequestHandler(
-            dispatcher=self.dp, bot=self.bot, secret_token=webhook_secret(self.settings)
+        handler = GatedWebhook(
+            self.app.admission,
+            dispatcher=self.dp,
+            bot=self.bot,
+            secret_token=webhook_secret(self.settings),
         )
         handler.register(web_app, path=self.settings.telegram_webhook_path)
 

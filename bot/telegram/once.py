@@ -16,20 +16,29 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
-from core.services.updates import LEASE_S, Claim, UpdateLedger
+from core.services.updates import LEASE_S, Claim
 
 log = logging.getLogger(__name__)
 SOURCE = "telegram"
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
+class Ledger(Protocol):
+    """``core.services.updates.UpdateLedger`` (the database) or
+    ``bot.common.redis_ledger.RedisUpdateLedger``."""
+
+    async def claim_many(
+        self, source: str, update_ids: list[int], done: list[int] = ...
+    ) -> list[Claim]: ...
+
+
 class OnceMiddleware(BaseMiddleware):
-    def __init__(self, ledger: UpdateLedger, *, poll_s: float = 0.5) -> None:
+    def __init__(self, ledger: Ledger, *, poll_s: float = 0.5) -> None:
         self.ledger = ledger
         self.poll_s = poll_s
         self.duplicates = 0

@@ -11,7 +11,16 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from core.db import sqlite_inline
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for another process's lock
+# SQLite statements run inline in the event loop (``core.db.sqlite_inline``). Writers of this
+# process queue for the ONE write connection (the pool is the queue: FIFO, no lock contention,
+# no BEGIN IMMEDIATE retries between our own connections); readers get connections of their
+# own and run beside the writer thanks to WAL.
+SQLITE_WRITERS = 1
+SQLITE_READERS = 8  # kept open; more are opened (and closed again) under a burst
+SQLITE_READERS_BURST = 56
 # Statement parameters carry secrets (generated SSH keys in the outbox, WalletConnect keys):
 # SQLAlchemy is told to hide them from its logs and error texts (``hide_parameters``), and
 # aiosqlite, which logs each call with its arguments at DEBUG, is held at INFO.
@@ -29,9 +38,10 @@ def _hide_parameter_logs() -> None:
 class Database:
     """A write engine and a read engine; on PostgreSQL both are the same pool.
 
-    SQLite gets two: writers open their transaction with ``BEGIN IMMEDIATE`` so two writers
-    never both read and then deadlock on the lock upgrade; readers use a plain deferred
-    transaction and run beside the writer thanks to WAL.
+    SQLite gets two: writers open their transaction with ``BEGIN IMMEDIATE`` so a writer never
+    reads and then deadlocks on the lock upgrade against another process; in this process they
+    take turns on one connection. Readers use a plain deferred transaction and run beside the
+    writer thanks to WAL.
     """
 
     url: str
@@ -54,13 +64,15 @@ class Database:
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
+    inline = make_url(url).set(drivername=f"sqlite+{sqlite_inline.DRIVER}")
     engine = create_async_engine(
-        url,
+        inline,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         hide_parameters=True,
-        pool_size=5,
-        max_overflow=20,
-        pool_timeout=60,
+        pool_size=SQLITE_WRITERS if immediate else SQLITE_READERS,
+        max_overflow=0 if immediate else SQLITE_READERS_BURST,
+        # a writer waits its turn as long as it would wait for another process's lock
+        pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000 * 2,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -68,7 +80,8 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # a short wait in this thread; longer ones are asynchronous (core.db.sqlite_inline)
+        cur.execute(f"PRAGMA busy_timeout={sqlite_inline.SPIN_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
@@ -109,7 +122,19 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def create_database(url: str, *, pool_size: int = 10, schema: str | None = None) -> Database:
+# PostgreSQL: connections kept open cover what one process has in flight (16 Telegram updates
+# at once, the outbox sender, the agent API...), so a burst does not open and close overflow
+# connections (each a new backend process) on every checkout. Each connection keeps the
+# prepared statements of the queries it ran (asyncpg, through SQLAlchemy's per-connection
+# cache): sized for every distinct statement the service issues, not the default 100, so the
+# hot queries are never evicted and re-prepared.
+PG_POOL_SIZE = 20
+PG_PREPARED_STATEMENTS = 500
+
+
+def create_database(
+    url: str, *, pool_size: int = PG_POOL_SIZE, schema: str | None = None
+) -> Database:
     """Engines for ``url``; ``schema`` sets PostgreSQL's search_path (test isolation)."""
     url = normalise_url(url)
     _hide_parameter_logs()
@@ -120,11 +145,13 @@ def create_database(url: str, *, pool_size: int = 10, schema: str | None = None)
             write=_sqlite_engine(url, immediate=True),
             read=_sqlite_engine(url, immediate=False),
         )
-    connect_args = {"server_settings": {"search_path": schema}} if schema else {}
+    connect_args: dict = {"prepared_statement_cache_size": PG_PREPARED_STATEMENTS}
+    if schema:
+        connect_args["server_settings"] = {"search_path": schema}
     engine = create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size * 2,
+        max_overflow=pool_size // 2,  # at most 30 a process, as before
         connect_args=connect_args,
         hide_parameters=True,
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from sqlalchemy import delete, func, or_, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.db import tables
 from core.db.repo_base import Repo as _Repo
@@ -311,11 +313,14 @@ class Settings(_Repo):
         return row.value if row else None
 
     async def set_value(self, key: str, value: str) -> None:
-        row = await self.s.get(Setting, key)
-        if row is None:
-            self.s.add(Setting(key=key, value=value))
-        else:
-            row.value = value
+        """One upsert: two writers of a new key (two updates of one user in flight on
+        PostgreSQL) never both insert, and no read comes first."""
+        t = tables.settings_kv
+        ins = pg_insert if self.s.bind.dialect.name == "postgresql" else sqlite_insert
+        stmt = ins(t).values(key=key, value=value)
+        await self.s.execute(
+            stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
+        )
 
 
 class WalletSessions(_Repo):

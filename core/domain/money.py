@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 DECIMALS = 6
 UNIT = 10**DECIMALS  # base units in one USDC
@@ -46,21 +47,70 @@ def _split(amount: int) -> tuple[str, int, int]:
     return sign, whole, frac
 
 
-def format_usdc(amount: int) -> str:
-    """Exact amount with all six decimals: 12345678 -> '12.345678 USDC'."""
+# The one precision rule for every amount shown to a person (prices per hour and totals):
+# an amount is never rounded (what is shown is exactly what the escrow moves, so a receipt's
+# lines add up), it shows at least two decimals (cents), and amounts shown together (one
+# list, one quote, one receipt) share the largest number of decimals any of them needs, so
+# "$0.22" never stands next to "$0.3705" (it reads "$0.2200"). ``places_for`` picks that
+# number; the front ends' formatting module (bot/common/formats.py) adds the language's
+# decimal point and digit grouping.
+MIN_PLACES = 2
+
+
+def places_needed(amount: int) -> int:
+    """Decimals that show ``amount`` exactly, at least MIN_PLACES: 650000 -> 2, 370500 -> 4."""
+    _, _, frac = _split(amount)
+    return max(MIN_PLACES, len(f"{frac:06d}".rstrip("0")))
+
+
+def places_for(*amounts: int) -> int:
+    """The shared number of decimals for amounts shown together (see the rule above)."""
+    return max((places_needed(a) for a in amounts), default=MIN_PLACES)
+
+
+def format_decimal(
+    amount: int, places: int | None = None, *, point: str = ".", group: str = ","
+) -> str:
+    """``amount`` in USDC with ``places`` decimals (never fewer than it needs: nothing is
+    rounded away), the whole part grouped by thousands: 1234500000 -> '1,234.50'."""
     sign, whole, frac = _split(amount)
-    return f"{sign}{whole}.{frac:06d} USDC"
+    places = max(places or 0, places_needed(amount))
+    digits = f"{frac:06d}"[:places].ljust(places, "0")
+    return f"{sign}{whole:,}".replace(",", group) + point + digits
 
 
-def format_usd(amount: int, *, min_decimals: int = 2) -> str:
-    """Short dollar form without losing precision: 650000 -> '$0.65', 1234567 -> '$1.234567'."""
-    sign, whole, frac = _split(amount)
-    digits = f"{frac:06d}".rstrip("0")
-    if len(digits) < min_decimals:
-        digits = digits.ljust(min_decimals, "0")
-    return f"{sign}${whole}.{digits}"
+def format_usdc(amount: int, places: int | None = None) -> str:
+    """A total in English: 12345678 -> '12.345678 USDC', 650000 -> '0.65 USDC'."""
+    return f"{format_decimal(amount, places)} USDC"
 
 
-def format_price_per_hour(amount: int) -> str:
-    """Price per GPU-hour: 650000 -> '$0.65/h'."""
-    return f"{format_usd(amount)}/h"
+def format_usd(amount: int, places: int | None = None) -> str:
+    """A dollar amount in English: 650000 -> '$0.65', 1234567 -> '$1.234567'."""
+    text = format_decimal(amount, places)
+    return f"-${text[1:]}" if text.startswith("-") else f"${text}"
+
+
+def format_price_per_hour(amount: int, places: int | None = None) -> str:
+    """Price per GPU-hour in English: 650000 -> '$0.65/h'."""
+    return f"{format_usd(amount, places)}/h"
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """An amount inside an error's parameters: its text is the English form, and a front end
+    shows it in the reader's language (bot/common/formats.py). ``kind`` is "usdc" (a total),
+    "usd" (a dollar amount) or "per_hour" (a price per GPU-hour)."""
+
+    amount: int
+    kind: str = "usdc"
+    places: int | None = None  # shared with the amounts shown beside it (places_for)
+
+    def __str__(self) -> str:
+        if self.kind == "per_hour":
+            return format_price_per_hour(self.amount, self.places)
+        if self.kind == "usd":
+            return format_usd(self.amount, self.places)
+        return format_usdc(self.amount, self.places)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)

@@ -62,10 +62,28 @@ def unknown_region(word: str) -> GrammarError:
     """The refusal of a word that names no region, listing the codes."""
     return GrammarError.keyed(
         "regions.unknown",
-        "Unknown region '{region}' — use one of: {regions}",
+        "Unknown region '{region}' — use one of: {regions}. A broad region covers the ones "
+        "in brackets; names like europe, germany, usa or asia work too.",
         region=quote_input(word),
-        regions=", ".join(REGIONS),
+        regions=vocabulary(),
     )
+
+
+def broad() -> str:
+    """The broad codes, as a filter takes them: "us|ca|sa|eu|asia|me|af|oce"."""
+    return "|".join(code for code, parent in _PARENT.items() if not parent)
+
+
+def vocabulary() -> str:
+    """Every code, each broad one with the regions it covers, the same in every language:
+    "us (us-east, us-central, us-west), ca, sa, eu (eu-west, …), …"."""
+    parts = []
+    for code, parent in _PARENT.items():
+        if parent:
+            continue
+        inside = [c for c, p in _PARENT.items() if p == code]
+        parts.append(f"{code} ({', '.join(inside)})" if inside else code)
+    return ", ".join(parts)
 
 
 def must_region(word: str) -> str:

@@ -90,6 +90,13 @@ def reliability_score(inp: ReliabilityInputs) -> int:
     return (up * 45 + rating * 20 + track * 20 + response * 15) // 100
 
 
+def is_new_host(observed_seconds: int, score_bps: int) -> bool:
+    """Whether a host's score is only the NEW_HOST_SCORE placeholder (observed less than
+    MIN_OBSERVED_SECONDS, nothing finished): it is shown as "new", never as a percentage,
+    because a percentage would claim evidence that does not exist yet."""
+    return observed_seconds < MIN_OBSERVED_SECONDS and score_bps == NEW_HOST_SCORE
+
+
 def format_bps_percent(bps: int) -> str:
     """9876 -> '98.8%' (rounded half up with integers)."""
     tenths = (bps + 5) // 10

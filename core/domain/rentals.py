@@ -20,6 +20,18 @@ class RentalState(StrEnum):
     RESOLVED = "resolved"
 
 
+class StateName(str):
+    """A rental state inside an error's parameters: it reads as English ("awaiting payment"),
+    and a front end shows ``state`` in the reader's language (the ``state.*`` catalogue)."""
+
+    state: str
+
+    def __new__(cls, state: str) -> StateName:
+        obj = super().__new__(cls, str(state).replace("_", " "))
+        obj.state = str(state)
+        return obj
+
+
 S = RentalState
 
 TRANSITIONS: dict[RentalState, frozenset[RentalState]] = {

@@ -125,5 +125,5 @@ class Arbiter:
             decision.provider_gross,
             decision.billed,
         )
-        await self.bus.apply(receipt.events)
+        await self.bus.record(receipt)
         return 1

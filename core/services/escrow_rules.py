@@ -12,7 +12,7 @@ from __future__ import annotations
 from core.domain.billing import SECONDS_PER_HOUR, deposit_for, paid_seconds
 from core.domain.durations import format_duration
 from core.domain.model import Rental
-from core.domain.money import format_usdc
+from core.domain.money import Shown, places_for
 from core.errors import Conflict, ValidationError
 from core.ports import EscrowPort
 
@@ -47,8 +47,8 @@ async def check_open(escrow: EscrowPort | None, deposit: int, price_per_hour: in
             "market.min_deposit",
             "The smallest deposit the escrow takes is {minimum}; this rental comes to {deposit}. "
             "Rent longer (at least {duration} at this price) or more GPUs.",
-            minimum=format_usdc(limits.min_deposit),
-            deposit=format_usdc(deposit),
+            minimum=Shown(limits.min_deposit, places=places_for(limits.min_deposit, deposit)),
+            deposit=Shown(deposit, places=places_for(limits.min_deposit, deposit)),
             duration=format_duration(shortest_for_deposit(limits.min_deposit, price_per_hour)),
         )
 

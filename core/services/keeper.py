@@ -22,7 +22,7 @@ from core.services.isolation import Quarantine
 from core.services.messagebus import MessageBus
 from core.services.payouts import HeldPayouts
 from core.services.recovery import Recovery
-from core.services.rentals import NOT_PAID_IN_TIME, cancel_unpaid
+from core.services.rental_rules import NOT_PAID_IN_TIME, cancel_unpaid
 from core.services.settlement import Settlement, SettlementAction
 from core.services.signing import expire_requests
 
@@ -69,6 +69,9 @@ class Keeper:
         """One keeper pass; returns how many rentals each step touched."""
         now = self.clock.now()
         counts = dict.fromkeys(STEPS, 0)
+        # first what the escrow did but the records missed (the database failed): a payment the
+        # records do not show yet is never cancelled below as unpaid
+        counts["recorded"] = await self.bus.catch_up()
         due_stop, due_final, due_refund, due_decision = [], [], [], []
         window, timeout = self.escrow.challenge_window, self.escrow.arbiter_timeout
         rules = self.rules

@@ -27,7 +27,7 @@ from core.ports import AgentGateway, ChainEvent, ChainReceipt, Clock, EscrowPort
 from core.services.base import MarketRules, UowFactory, enqueue
 from core.services.messagebus import MessageBus
 from core.services.provisioning import Provisioning
-from core.services.rentals import cancel_unpaid, terms_of
+from core.services.rental_rules import cancel_unpaid, terms_of
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class RentalLifecycle(Provisioning):
             await self._payment_failed(rental.id, kind, exc)
             return
         # one transaction: a stop that settles at once never shows "ended" without the receipt
-        await self.bus.apply(receipt.events)
+        await self.bus.record(receipt)
 
     async def relay_again(self, rental: Rental, params: RelayParams, signature: str) -> bool:
         """Relay a stored signature whose first relay a dead process never finished (the
@@ -88,7 +88,7 @@ class RentalLifecycle(Provisioning):
         except PaymentError as exc:
             log.info("relaying %s of rental %s again refused: %s", params, rental.id, exc)
             return False
-        await self.bus.apply(receipt.events)
+        await self.bus.record(receipt)
         return True
 
     async def _relay(self, rental: Rental, params: RelayParams, signature: str) -> ChainReceipt:

@@ -15,6 +15,7 @@ from core.domain.billing import deposit_for
 from core.domain.listings import ListingQuery
 from core.domain.model import Listing, Machine, MachineTemplate, Rental
 from core.domain.regions import shown as shown_region
+from core.domain.reliability import is_new_host
 from core.domain.rentals import RentalState
 from core.errors import Conflict, NotFound
 from core.ports import Clock, EscrowPort
@@ -36,10 +37,17 @@ PAGE_SIZE = 6  # three lines a listing: a page fits one Discord message (2,000 c
 
 
 def offer_view(
-    listing: Listing, machine: Machine | None = None, free: int = 0, count: int | None = None
+    listing: Listing,
+    machine: Machine | None = None,
+    free: int = 0,
+    count: int | None = None,
+    now: int | None = None,
 ) -> OfferView:
-    """A listing as shown: ``count`` GPUs of it when quoted, all of them in a search."""
+    """A listing as shown: ``count`` GPUs of it when quoted, all of them in a search; at
+    ``now`` its machine may still be too new for a reliability score."""
     n = listing.gpu_count if count is None else count
+    seen = machine.first_seen_at if machine is not None else None
+    observed = now - seen if now is not None and seen is not None else 0
     return OfferView(
         listing_id=listing.id,
         gpu_model=listing.gpu_model,
@@ -52,6 +60,7 @@ def offer_view(
         reliability_bps=listing.reliability_bps,
         verified=listing.verified,
         machine_name=machine.name if machine else "",
+        new_host=now is not None and is_new_host(observed, listing.reliability_bps),
         free_gpus=free,
         specs=_specs(machine, (listing.pcie_gen, listing.pcie_width))
         if machine
@@ -100,7 +109,9 @@ class MarketService(Service):
             rows = list(await uow.listings.search(q, now))
             total = await uow.listings.count_offerable(query, now) if page == 1 else -1
         return SearchPage(
-            offers=tuple(offer_view(r.listing, r.machine, r.free_gpus) for r in rows[:PAGE_SIZE]),
+            offers=tuple(
+                offer_view(r.listing, r.machine, r.free_gpus, now=now) for r in rows[:PAGE_SIZE]
+            ),
             page=page,
             has_more=len(rows) > PAGE_SIZE,
             total_available=total,
@@ -112,6 +123,14 @@ class MarketService(Service):
         machine runs what was asked; raise NoOffer or ValidationError (the reason: unknown
         listing, too many GPUs, a template or registry nobody offers, a deposit or duration
         below the escrow's minimums...) if none fits."""
+        # "nothing fits" is answered from a read transaction: the write lock (SQLite) and a
+        # write transaction are taken only when there is something to quote; a listing taken
+        # in between is found by quote_in, which raises NoOffer as well
+        now = self.clock.now()
+        q = replace(query, sort="best", offset=0, limit=1)
+        async with self.uow(readonly=True) as uow:
+            if not await uow.listings.search(q, now):
+                raise await no_offer_reason(uow, q, now)
         async with self.uow() as uow:
             view = await self.quote_in(uow, who.user_id, query, duration_s)
             await uow.commit()
@@ -186,7 +205,7 @@ class MarketService(Service):
         await uow.flush()
         return QuoteView(
             rental_id=rental.id,
-            offer=offer_view(listing, machine, best.free_gpus, count),
+            offer=offer_view(listing, machine, best.free_gpus, count, now),
             duration_s=duration_s,
             deposit=rental.deposit,
             fee_bps=rental.fee_bps,

@@ -9,6 +9,10 @@ as a follow-up command, which runs after the commit, so a crash in between is re
 keeper or by the event being delivered again. A follow-up that calls the escrow returns the
 receipt's events, which are queued and mirrored in turn.
 
+The events of an escrow call this process made (``record``, and every follow-up's) cannot be
+lost to a database that fails for a moment: their transaction is tried again and, if it still
+fails, kept for the keeper's next pass (``core.services.mirror``, ``catch_up``).
+
 Everything raised while a message is handled is queued behind it and handled in order by the
 same loop: nothing re-enters the bus from inside a handler (a nested :meth:`MessageBus.apply`
 in the same task is queued and returns 0). An event of a kind the service does not know is
@@ -27,8 +31,9 @@ from typing import Any
 
 from core.domain.chain_events import ChainFact, RentalFact, fact_of
 from core.domain.model import ChainEventRecord, Rental
-from core.ports import ChainEvent, Clock
+from core.ports import ChainEvent, ChainReceipt, Clock
 from core.services.base import UnitOfWork, UowFactory
+from core.services.mirror import Mirror
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,7 @@ CommandHandler = Callable[[Any], Awaitable[Sequence[ChainEvent]]]
 @dataclass(frozen=True, slots=True)
 class _Batch:
     events: tuple[ChainEvent, ...]
+    receipt: bool = False  # an escrow call of this process did it: retried, then kept
 
 
 class MessageBus:
@@ -68,11 +74,13 @@ class MessageBus:
         *,
         facts: Mapping[type[ChainFact], FactHandler],
         commands: Mapping[type, CommandHandler],
+        mirror: Mirror | None = None,
     ) -> None:
         self.uow = uow
         self.clock = clock
         self.facts = dict(facts)
         self.commands = dict(commands)
+        self.mirror = mirror or Mirror()
         self._queues: dict[asyncio.Task | None, deque] = {}
 
     async def apply(self, events: Sequence[ChainEvent]) -> int:
@@ -80,6 +88,17 @@ class MessageBus:
         run their follow-ups; return how many of ``events`` were new. Raises CoreError (an
         illegal transition) or MalformedEvent and then applies none of them."""
         return await self._run(_Batch(tuple(events)))
+
+    async def record(self, receipt: ChainReceipt) -> int:
+        """Mirror what an escrow call of this process just did, like :meth:`apply`, but a
+        database that fails is tried again for some seconds and then left to the keeper
+        (:meth:`catch_up`): the call cannot be undone, so its record must not be lost."""
+        return await self._run(_Batch(tuple(receipt.events), receipt=True))
+
+    async def catch_up(self) -> int:
+        """Record the receipts given up on (oldest first, until one fails again); the keeper
+        does this before it cancels unpaid holds. Returns how many were recorded."""
+        return await self.mirror.catch_up(self.apply)
 
     async def execute(self, command: object) -> None:
         """Run one follow-up command (and mirror the events it causes)."""
@@ -103,7 +122,13 @@ class MessageBus:
 
     async def _handle(self, message: object, queue: deque) -> int:
         if isinstance(message, _Batch):
-            fresh, follow_ups = await self._mirror(message.events)
+            if not message.receipt:
+                fresh, follow_ups = await self.write(message.events)
+            else:
+                done = await self.mirror.record(message.events, self.write)
+                if done is None:  # kept for the keeper: its follow-ups run when recorded
+                    return 0
+                fresh, follow_ups = done
             queue.extend(follow_ups)
             return fresh
         handler = self.commands.get(type(message))
@@ -111,10 +136,12 @@ class MessageBus:
             raise TypeError(f"no handler registered for {type(message).__name__}")
         caused = await handler(message)
         if caused:
-            queue.append(_Batch(tuple(caused)))
+            queue.append(_Batch(tuple(caused), receipt=True))
         return 0
 
-    async def _mirror(self, events: Sequence[ChainEvent]) -> tuple[int, list[object]]:
+    async def write(self, events: Sequence[ChainEvent]) -> tuple[int, list[object]]:
+        """The one transaction that records ``events`` and applies their handlers; returns
+        how many were new and the follow-ups they ask for."""
         now = self.clock.now()
         follow_ups: list[object] = []
         fresh = 0

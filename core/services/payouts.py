@@ -158,7 +158,7 @@ class HeldPayouts:
             log.warning("claimFor(%s) failed: %s", address, exc)
             await self._refused(address, None)
             return 0
-        await self.bus.apply(receipt.events)  # its Claimed marks them paid and tells the payees
+        await self.bus.record(receipt)  # its Claimed marks them paid and tells the payees
         return 1
 
     async def _refused(self, address: str, reason: str | None, code: str | None = None) -> None:

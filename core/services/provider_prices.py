@@ -8,7 +8,7 @@ import json
 from core.domain.gpus import get_model, model_from_nvml
 from core.domain.listings import PLAUSIBLE_PRICE_PER_HOUR, PRICE_JUMP_FACTOR
 from core.domain.model import Listing, Machine
-from core.domain.money import format_price_per_hour, format_usd
+from core.domain.money import Shown, format_decimal
 from core.errors import NotFound, ValidationError
 
 
@@ -19,7 +19,8 @@ def no_listing(machine: Machine, model: str | None) -> NotFound:
     if model is None or not gpus:
         return NotFound.keyed(
             "providers.no_listing",
-            "'{machine}' has no GPUs listed yet; start its agent first.",
+            "'{machine}' has no GPUs listed yet; start its agent first (the rigshare-agent command "
+            "/addmachine gave you; /rotatetoken {machine} for a new token).",
             machine=machine.name,
         )
     known = get_model(model)
@@ -43,15 +44,15 @@ def check_plausible_price(
     if price <= PLAUSIBLE_PRICE_PER_HOUR and not jump:
         return
     # the command that sets it anyway, for the message and the dispatcher's button
-    again = " ".join(w for w in (name, model, format_usd(price).removeprefix("$"), "confirm") if w)
-    params = {"price": format_price_per_hour(price), "machine": name, "again": again}
+    again = " ".join(w for w in (name, model, format_decimal(price, group=""), "confirm") if w)
+    params = {"price": Shown(price, "per_hour"), "machine": name, "again": again}
     if jump and price <= PLAUSIBLE_PRICE_PER_HOUR:
         raise ValidationError.keyed(
             "providers.price_jump",
             "{price} is more than {factor}× the current {current}. If you mean it, confirm: "
             "/price {again}",
             factor=PRICE_JUMP_FACTOR,
-            current=format_price_per_hour(current),
+            current=Shown(current, "per_hour"),
             **params,
         )
     raise ValidationError.keyed(
@@ -59,7 +60,7 @@ def check_plausible_price(
         "{price} per GPU-hour is far above what GPUs rent for (at most {ceiling} here). Prices "
         "are dollars per GPU-hour, e.g. /price {machine} 0.65. If you mean it, confirm: "
         "/price {again}",
-        ceiling=format_price_per_hour(PLAUSIBLE_PRICE_PER_HOUR),
+        ceiling=Shown(PLAUSIBLE_PRICE_PER_HOUR, "per_hour"),
         **params,
     )
 

@@ -15,7 +15,7 @@ from core.domain.listings import (
     MachineStatus,
 )
 from core.domain.model import Machine, Provider
-from core.domain.money import format_price_per_hour
+from core.domain.money import Shown
 from core.domain.regions import must_region
 from core.domain.regions import shown as shown_region
 from core.domain.rentals import RentalState as S
@@ -223,7 +223,7 @@ class ProviderService(Service):
 
     async def machines(self, who: Principal) -> list[MachineView]:
         """The provider's machines with their GPUs, listings, uptime and current rental."""
-        from core.domain.reliability import uptime_bps
+        from core.domain.reliability import is_new_host, uptime_bps
 
         async with self.uow(readonly=True) as uow:
             provider = await self._provider(uow, who)
@@ -252,6 +252,8 @@ class ProviderService(Service):
                         reliability_bps=listings[0].reliability_bps if listings else 0,
                         last_heartbeat_at=m.last_heartbeat_at,
                         current_rental_id=active.get(m.id),
+                        # no listing yet: its agent never reported, so it has no score
+                        new_host=not listings or is_new_host(observed, listings[0].reliability_bps),
                     )
                 )
         return views
@@ -272,9 +274,11 @@ class ProviderService(Service):
         ``providers.price_confirm``."""
         _private_only(who)
         if not MIN_PRICE_PER_HOUR <= price_per_hour <= MAX_PRICE_PER_HOUR:
-            raise ValidationError(
-                f"Prices go from {format_price_per_hour(MIN_PRICE_PER_HOUR)} to "
-                f"{format_price_per_hour(MAX_PRICE_PER_HOUR)}."
+            raise ValidationError.keyed(
+                "providers.price_range",
+                "Prices go from {low} to {high} per GPU-hour.",
+                low=Shown(MIN_PRICE_PER_HOUR, "per_hour"),
+                high=Shown(MAX_PRICE_PER_HOUR, "per_hour"),
             )
         async with self.uow() as uow:
             machine = await self._machine(uow, who, machine_name)
@@ -339,13 +343,14 @@ class ProviderService(Service):
         # an agent that is not online offers nothing, whatever /resume says
         waiting = [] if paused else [m.name for m in machines if m.status in _AGENT_AWAY]
         names = ", ".join(m.name for m in machines if m.name not in checking + waiting) or "-"
+        also = "_also" if names != "-" else ""  # "offered again now: …" only when some are
         if waiting:
             return Notice(
-                "provider.resume_waiting", {"machines": ", ".join(waiting), "offered": names}
+                f"provider.resume_waiting{also}", {"machines": ", ".join(waiting), "offered": names}
             )
         if checking:
             probing = {"machines": ", ".join(checking), "offered": names}
-            return Notice("provider.resume_probing", probing)
+            return Notice(f"provider.resume_probing{also}", probing)
         return Notice("provider.paused" if paused else "provider.resumed", {"machines": names})
 
     async def earnings(self, who: Principal) -> EarningsView:

@@ -85,7 +85,7 @@ class Provisioning(Service):
         except PaymentError:
             log.exception("start failed for rental %s; the keeper retries", rental_id)
             return
-        await self.bus.apply(receipt.events)
+        await self.bus.record(receipt)
 
     async def access_failed(self, rental_id: int, reason: str) -> None:
         """The agent could not run the instance: refund in full, tell both sides, and take

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from core.domain.billing import SECONDS_PER_HOUR, settle
 from core.domain.model import Rental
+from core.domain.money import DECIMALS, format_decimal
 from core.domain.rentals import RentalState as S
 from core.errors import NotFound
 from core.services.base import Service, gpu_name
@@ -99,27 +101,38 @@ def _seconds_paid(seconds: int, billed: int, price_per_hour: int) -> int:
     return min(seconds, -(-billed * SECONDS_PER_HOUR // price_per_hour))
 
 
+# Every column says its unit: amounts are exact decimal strings in USDC (six places, as the
+# token counts), times ISO-8601 in UTC; a spreadsheet and the csv module read both as they are.
 CSV_HEADER = (
     "rental",
     "gpu",
     "state",
-    "started_at",
-    "ended_at",
+    "started_at_utc",
+    "ended_at_utc",
     "seconds_billed",
-    "price_per_hour",
-    "deposit",
-    "billed",
-    "fee",
-    "provider_net",
-    "refund",
-    "refund_held",
+    "price_per_hour_usdc",
+    "deposit_usdc",
+    "billed_usdc",
+    "fee_usdc",
+    "provider_net_usdc",
+    "refund_usdc",
+    "refund_held_usdc",
     "transactions",
 )
 
 
+def _usdc(micro: int) -> str:
+    return format_decimal(micro, DECIMALS, group="")
+
+
+def _iso(ts: int | None) -> str:
+    return "" if ts is None else datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def receipts_csv(receipts: Sequence[ReceiptView]) -> str:
-    """CSV with amounts in micro-USDC (integers, exact) and Unix times; ``refund_held`` is
-    the part of the refund the escrow still holds (not paid yet)."""
+    """CSV of the receipts (units in the header); ``refund_held_usdc`` is the part of the
+    refund the escrow still holds (not paid yet); ``price_per_hour_usdc`` is for all the
+    rented GPUs."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_HEADER)
@@ -129,16 +142,21 @@ def receipts_csv(receipts: Sequence[ReceiptView]) -> str:
                 r.rental_id,
                 f"{r.gpu_count}x {r.gpu_name}",
                 r.state,
-                r.started_at or "",
-                r.ended_at or "",
+                _iso(r.started_at),
+                _iso(r.ended_at),
                 r.seconds_billed,
-                r.price_per_hour,
-                r.deposit,
-                r.billed,
-                r.fee,
-                r.provider_net,
-                r.refund,
-                r.refund_held,
+                *map(
+                    _usdc,
+                    (
+                        r.price_per_hour,
+                        r.deposit,
+                        r.billed,
+                        r.fee,
+                        r.provider_net,
+                        r.refund,
+                        r.refund_held,
+                    ),
+                ),
                 " ".join(f"{k}:{v}" for k, v in r.tx_hashes),
             ]
         )

@@ -20,12 +20,21 @@ from core.errors import (
     ValidationError,
     WalletError,
 )
-from core.ports import Clock, EscrowPort, RentalTerms, SignatureRequest, WalletPort
+from core.ports import Clock, EscrowPort, SignatureRequest, WalletPort
 from core.services.arbiter import evidence_hash, evidence_of
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, gpu_name
 from core.services.escrow_rules import check_extend, check_open
 from core.services.instances import query_of
 from core.services.market import MarketService
+from core.services.rental_rules import (
+    DISPUTABLE,
+    QUOTE_EXPIRED,
+    cancel_unpaid,
+    closed_quote,
+    in_state,
+    lapsed,
+    terms_of,
+)
 from core.services.rental_views import status_view
 from core.services.views import (
     Notice,
@@ -40,10 +49,6 @@ from core.services.wallets import WalletService, new_pending
 
 LIVE = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE)
 MAX_DISPUTE_REASON = 500
-
-
-def state_text(state: str) -> str:
-    return state.replace("_", " ")
 
 
 class RentalService(Service):
@@ -179,18 +184,22 @@ class RentalService(Service):
         async with self.uow() as uow:
             rental = await self._own(uow, who, rental_id)
             if rental.state not in (S.QUOTED, S.AWAITING_PAYMENT):
-                if _expired(rental):
+                if lapsed(rental):
                     raise closed_quote(rental)
-                raise Conflict(f"Rental #{rental.id} is {state_text(rental.state)}.")
+                raise in_state(rental)
             await cancel_unpaid(uow, rental, "cancelled by renter")
             await uow.commit()
         return Notice("quote.cancelled", {"rental_id": rental_id})
 
     # -- views ---------------------------------------------------------------------------
     async def status(self, who: Principal, ref: str | None) -> RentalView:
-        """The renter's rental (the live one when ``ref`` is None); NotFound if none."""
+        """The renter's rental (the live one when ``ref`` is None; a named one also when it
+        has settled or its dispute was decided); NotFound if none."""
+        states = LIVE + (S.ENDED, S.DISPUTED)
+        if ref is not None:
+            states += (S.SETTLED, S.RESOLVED)
         async with self.uow(readonly=True) as uow:
-            rental = await self._pick(uow, who, ref, LIVE + (S.ENDED, S.DISPUTED))
+            rental = await self._pick(uow, who, ref, states)
             return await status_view(uow, rental, self.clock.now())
 
     async def recent(self, who: Principal, limit: int = 10) -> list[RentalRef]:
@@ -241,6 +250,12 @@ class RentalService(Service):
         return PaymentPendingView(rental.id, 0, link.url, link.wc_uri, expires, request.summary)
 
     # -- dispute / rate --------------------------------------------------------------------
+    async def check_disputable(self, who: Principal, ref: str | None) -> None:
+        """Raise what :meth:`dispute` would for ``ref`` before any reason is given, so the
+        chat does not ask for a reason it then refuses."""
+        async with self.uow(readonly=True) as uow:
+            await self._pick(uow, who, ref, DISPUTABLE)
+
     async def dispute(
         self, who: Principal, ref: str | None, reason: str | None
     ) -> PaymentPendingView:
@@ -254,7 +269,7 @@ class RentalService(Service):
             )
         reason = reason.strip()[:MAX_DISPUTE_REASON]
         async with self.uow() as uow:
-            rental = await self._pick(uow, who, ref, (S.ACTIVE, S.ENDED))
+            rental = await self._pick(uow, who, ref, DISPUTABLE)
             renter = rental.renter_address
             evidence = evidence_hash(await evidence_of(uow, rental.id), reason)
             expires = self.clock.now() + self.rules.payment_hold_s
@@ -332,12 +347,7 @@ class RentalService(Service):
                 )
             rental = await self._own(uow, who, int(ref))
             if rental.state not in states:
-                raise Conflict.keyed(
-                    "rentals.state",
-                    "Rental #{rental_id} is {state}.",
-                    rental_id=rental.id,
-                    state=state_text(rental.state),
-                )
+                raise in_state(rental)
             return rental
         rows = await uow.rentals.for_renter(who.user_id, list(states))
         if not rows:
@@ -370,52 +380,3 @@ class RentalService(Service):
             if rental and rental.state == S.AWAITING_PAYMENT:
                 await cancel_unpaid(uow, rental, reason)
                 await uow.commit()
-
-
-QUOTE_EXPIRED = "quote expired"
-NOT_PAID_IN_TIME = "not paid in time"  # the keeper's reason for a quote or hold that lapsed
-
-
-def _expired(rental: Rental) -> bool:
-    return rental.state == S.CANCELLED and rental.cancel_reason in (
-        QUOTE_EXPIRED,
-        NOT_PAID_IN_TIME,
-    )
-
-
-def closed_quote(rental: Rental) -> Conflict:
-    """Why a quote can no longer be confirmed: it expired (the keeper cancels lapsed quotes,
-    which is no cancellation of the renter's), or what became of it."""
-    if _expired(rental):
-        return Conflict.keyed(
-            "rentals.quote_expired",
-            "Quote #{rental_id} has expired. Send /rent again for a fresh price.",
-            rental_id=rental.id,
-        )
-    return Conflict.keyed(
-        "rentals.quote_used",
-        "Quote #{rental_id} was already {state}.",
-        rental_id=rental.id,
-        state=state_text(rental.state),
-    )
-
-
-async def cancel_unpaid(uow: UnitOfWork, rental: Rental, reason: str) -> None:
-    """Cancel a quote or unpaid confirmation and release the GPUs it held."""
-    held = rental.state == S.AWAITING_PAYMENT
-    rental.transition(S.CANCELLED)
-    rental.cancel_reason = reason
-    if held:
-        await uow.gpus.release(rental.id, rental.listing_id)
-
-
-def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:
-    """The terms the renter signs, rebuilt from the rental row."""
-    return RentalTerms(
-        provider_address=rental.provider_address,
-        price_per_hour=rental.price_per_hour,
-        deposit=rental.deposit,
-        listing_id=rental.listing_id,
-        quote_expiry=quote_expiry if quote_expiry is not None else rental.hold_until,
-        salt=rental.salt,
-    )

@@ -49,5 +49,5 @@ class Settlement:
                 "%s of rental %s failed (%s); retried next tick", action.value, rental.id, exc
             )
             return 0
-        await self.bus.apply(receipt.events)
+        await self.bus.record(receipt)
         return 1

@@ -49,6 +49,7 @@ class OfferView:
     reliability_bps: int
     verified: bool
     machine_name: str = ""
+    new_host: bool = False  # too little history for a score (core.domain.reliability)
     free_gpus: int = 0
     specs: MachineSpecsView = MachineSpecsView()
 
@@ -189,6 +190,7 @@ class MachineView:
     reliability_bps: int
     last_heartbeat_at: int | None
     current_rental_id: int | None
+    new_host: bool = False  # too little history for a score (core.domain.reliability)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable
 
-from core.domain.money import format_usdc
+from core.domain.money import format_usdc, places_for
 from rigshare_dev.demo.figures import Figures, money_check, rental_gas
 from rigshare_dev.demo.host import DemoEngine, engine_from_env
 from rigshare_dev.demo.stage import Stage, Wallet, build_stage
@@ -197,10 +197,11 @@ class Story:
         check = await money_check(self.app, rental, renter.address, f.renter_start)
         for line in check.lines:
             self.out(line)
+        places = places_for(rental.provider_net, rental.fee, rental.refund, rental.deposit)
         self.out(
-            f"split: provider {format_usdc(rental.provider_net)} + platform fee "
-            f"{format_usdc(rental.fee)} + refund {format_usdc(rental.refund)} = deposit "
-            f"{format_usdc(rental.deposit)}"
+            f"split: provider {format_usdc(rental.provider_net, places)} + platform fee "
+            f"{format_usdc(rental.fee, places)} + refund {format_usdc(rental.refund, places)} "
+            f"= deposit {format_usdc(rental.deposit, places)}"
         )
         f.gas, f.conserved = gas, check.ok
         if not check.ok:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from core.domain.billing import DEFAULT_FEE_BPS, billed, paid_seconds, platform_fee
+from core.domain.money import format_usdc
 from core.errors import PaymentError, PaymentRefused
 from core.ports import (
     ChainEvent,
@@ -147,7 +148,7 @@ class FakeEscrow:
             kind="open",
             method="eth_signTypedData_v4",
             payload=self._open_payload(terms, renter),
-            summary=f"Lock {terms.deposit} micro-USDC for listing {terms.listing_id}",
+            summary=f"Lock {format_usdc(terms.deposit)} for listing #{terms.listing_id}",
             escrow_id=self.escrow_id(terms),
         )
 

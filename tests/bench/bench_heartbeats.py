@@ -93,8 +93,8 @@ async def _seed(db: Path, agents: int) -> list[str]:
 
 
 async def _serve(db: Path) -> None:
-    from bot.system import tune_gc_for_serving
     from bot.web.app import WebServer
+    from core.runtime import tune_gc_for_serving
 
     app = build_app(_settings(db), agents="http")
     await app.start()

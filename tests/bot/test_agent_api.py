@@ -187,7 +187,7 @@ def test_serving_processes_freeze_start_up_objects_and_make_full_gc_rare():
     import sys
 
     code = (
-        "import gc; from bot.system import tune_gc_for_serving as tune; tune(); "
+        "import gc; from core.runtime import tune_gc_for_serving as tune; tune(); "
         "print(gc.get_threshold()[2], gc.get_freeze_count() > 1000)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -19,6 +19,7 @@ from bot.settings import Settings
 from bot.terminal.chat import TerminalChat
 from core import grammar as g
 from tests.bot.discord.fakes import FakeUser, Transcript
+from tests.bot.discord.support import approve_all
 from tests.bot.test_parity import fresh_app, link_wallet_if_needed, mask, record_commands
 from tests.fakes.clock import FakeClock
 from tests.support import add_provider
@@ -30,6 +31,7 @@ class Say:
     shows: str  # a piece of the reply's text
     becomes: type | None = None  # the grammar command the line must have reached
     error: bool | None = None
+    approve: bool = False  # the renter approves every wallet request before the line
 
 
 SCRIPT = [
@@ -42,8 +44,8 @@ SCRIPT = [
     Say("Cheaper", "Nothing cheaper is free right now — quote #1 still stands"),
     Say("whatever", "Quote #1 is still open", error=True),
     Say("Confirm", "Approve ONE request in your wallet", error=False),
-    # bare /rent: which GPU and how long, in as many answers as it takes
-    Say("/rent", "Which GPU and for how long?", error=True),
+    # bare /rent: which GPU and how long, in as many answers as it takes (rental #1 now runs)
+    Say("/rent", "Which GPU and for how long?", error=True, approve=True),
     Say("3h", "Which GPU?", error=True),
     Say("4090", "Quote #2", g.RentArgs, error=False),
     Say("no", "Quote #2 cancelled; nothing was charged", error=False),
@@ -52,6 +54,7 @@ SCRIPT = [
     Say("banana", "Which one? Answer with the number or the name", error=True),
     Say("2", "", g.Gpus, error=False),
     # /dispute #1 -> "What went wrong?" -> the reason as plain text
+    Say("/dispute #2", "was cancelled before it started", error=True),  # refused, not asked
     Say("/dispute #1", "What went wrong? Send the reason", error=False),
     Say("the GPU vanished", "", g.Dispute),
     Say("/dispute", "What went wrong?"),
@@ -106,14 +109,16 @@ def recorded(dispatcher: Dispatcher) -> list[Reply]:
     return replies
 
 
-async def play_terminal(tmp_path) -> list[str]:
+async def play_terminal(tmp_path, script: list[Say] = SCRIPT) -> list[str]:
     app = await fresh_app(tmp_path, "terminal")
     try:
         chat = TerminalChat(app, out=lambda _: None)
         commands = record_commands(chat.dispatcher)
         await link_wallet_if_needed(app, await chat.principal("alice"))
         out = []
-        for step in SCRIPT:
+        for step in script:
+            if step.approve:
+                await approve_all(app)
             del commands[:]
             out.append(check(step, await chat.say("alice", step.line), commands))
         return out
@@ -121,7 +126,7 @@ async def play_terminal(tmp_path) -> list[str]:
         await app.close()
 
 
-async def play_telegram(tmp_path) -> list[str]:
+async def play_telegram(tmp_path, script: list[Say] = SCRIPT) -> list[str]:
     from tests.bot.telegram.fake_telegram import TOKEN
     from tests.bot.telegram.support import ALICE, Harness
 
@@ -134,7 +139,9 @@ async def play_telegram(tmp_path) -> list[str]:
         who = await app.users.identify("telegram", str(ALICE.id), "Alice", chat_id=str(ALICE.id))
         await link_wallet_if_needed(app, who)
         out = []
-        for step in SCRIPT:
+        for step in script:
+            if step.approve:
+                await approve_all(app)
             del commands[:]
             before = len(replies)
             await tg.send(ALICE, step.line)
@@ -150,7 +157,7 @@ def dm_message(user: FakeUser, text: str) -> SimpleNamespace:
     return SimpleNamespace(author=user, content=text, guild=None, channel=user.dm_channel)
 
 
-async def play_discord(tmp_path) -> list[str]:
+async def play_discord(tmp_path, script: list[Say] = SCRIPT) -> list[str]:
     app = await fresh_app(tmp_path, "discord")
     transcript = Transcript()
     alice = FakeUser(transcript, "alice")
@@ -162,7 +169,9 @@ async def play_discord(tmp_path) -> list[str]:
             who = await app.users.identify("discord", str(alice.id), "Alice", chat_id=str(alice.id))
             await link_wallet_if_needed(app, who)
             out = []
-            for step in SCRIPT:
+            for step in script:
+                if step.approve:
+                    await approve_all(app)
                 del commands[:]
                 before = len(transcript.messages)
                 await bot.on_message(dm_message(alice, step.line))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from bot import cli
+from bot import serve
 
 
 async def test_a_failing_keeper_job_does_not_skip_the_others(caplog):
@@ -29,7 +29,7 @@ async def test_a_failing_keeper_job_does_not_skip_the_others(caplog):
         ),
         settings=SimpleNamespace(keeper_interval_s=60),
     )
-    loop = asyncio.create_task(cli._keeper_loop(app))
+    loop = asyncio.create_task(serve._keeper_loop(app))
     await asyncio.sleep(0.05)
     loop.cancel()
     assert done == ["silent", "prune"]

@@ -45,7 +45,7 @@ def test_a_held_refund_is_marked_on_the_receipt_and_in_the_list(lang):
 def test_an_unsettled_rental_shows_its_amounts_as_due_not_refunded():
     ended = _view(state="ended", tx_hashes=(("open", TX), ("stop", TX)))
     assert "Not settled yet" in receipt("en", ended)
-    assert "refund 0.700000 USDC (at settlement)" in receipts("en", ReceiptsView((ended,)))
+    assert "refund 0.70 USDC (at settlement)" in receipts("en", ReceiptsView((ended,)))
     assert "Noch nicht abgerechnet" in receipt("de", ended)
     assert "Not settled yet" not in receipt("en", _view())
 

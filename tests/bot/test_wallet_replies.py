@@ -3,18 +3,31 @@ the outbox texts wallets cause, through the one dispatcher and the terminal fron
 
 from __future__ import annotations
 
+import hashlib
+import json
 import struct
 import zlib
+from dataclasses import asdict
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import qrcode
+from qrcode.constants import ERROR_CORRECT_M
 
 from bot.common import render
 from bot.common.dispatch import Dispatcher
 from bot.common.i18n import catalogue
-from bot.common.wallet_links import QR_FILE, QR_SCALE, png_1bit, qr_matrix, universal_links
+from bot.common.wallet_links import (
+    QR_FILE,
+    QR_SCALE,
+    png_1bit,
+    qr_matrix,
+    qr_png,
+    universal_links,
+)
 from bot.terminal.chat import TerminalChat
 from core.services.notifications import DueMessage
+from core.services.views import InstanceView, MachineSpecsView, OfferView, QuoteView
 from tests.support import add_provider, renter
 
 WALLET_PREFIXES = {
@@ -71,6 +84,24 @@ def test_qr_png_holds_exactly_the_qr_code_of_the_uri():
     assert qr_matrix(uri + "x") != matrix  # the code depends on the text
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_the_fixed_mask_gives_the_code_qrcode_itself_would_choose(seed):
+    """Fixing the mask skips qrcode's scoring of all eight, not the result: for pairing URIs
+    (the form every wallet request carries) the code is module for module the one qrcode
+    draws when it picks the mask itself."""
+    key = hashlib.sha256(f"key:{seed}".encode()).digest()
+    uri = (
+        f"wc:{hashlib.sha256(key).hexdigest()}@2?expiryTimestamp={1795264584 + seed}"
+        f"&relay-protocol=irn&symKey={key.hex()}"
+    )
+    chosen = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4)
+    chosen.add_data(uri)
+    chosen.make(fit=True)
+    assert qr_matrix(uri) == [list(row) for row in chosen.get_matrix()]
+    pixels = decode_png_1bit(qr_png(uri))  # the cached PNG draws that same code
+    assert [row[::QR_SCALE] for row in pixels[::QR_SCALE]] == qr_matrix(uri)
+
+
 async def test_connect_replies_with_wallet_buttons_signing_page_and_qr(app):
     d = Dispatcher(app)
     alice = await renter(app, wallet=False)
@@ -92,7 +123,7 @@ async def test_connect_replies_with_wallet_buttons_signing_page_and_qr(app):
     reply = await d.handle_text(alice, "/connect")
     address = app.wallet.address_of(alice.user_id)
     assert reply.core_call == "wallets.account" and address in reply.text
-    assert "1000.000000 USDC" in reply.text  # the development faucet's balance
+    assert "1,000.00 USDC" in reply.text  # the development faucet's balance
     assert [b.action for b in reply.buttons] == ["text:/connect switch", "text:/connect disconnect"]
     reply = await d.handle_action(alice, reply.buttons[1].action)
     assert reply.text == f"Wallet {address} disconnected. /connect links one again."
@@ -115,7 +146,7 @@ async def test_confirm_without_wallet_then_the_outbox_asks_for_the_payment(app):
     await app.wallet.approve_connect(request_id)
     texts = [render.outbox(m) for m in await app.notifications.due() if m.user_id == alice.user_id]
     assert texts[0].startswith("Wallet linked: 0x")
-    assert "Approve ONE request in your wallet to lock 0.650000 USDC" in texts[1]
+    assert "Approve ONE request in your wallet to lock 0.65 USDC" in texts[1]
     assert "Your wallet shows: " in texts[1] and "/sign/" in texts[1]
 
 
@@ -149,6 +180,22 @@ async def test_terminal_names_the_qr_file_instead_of_printing_bytes(app):
     printed = "\n".join(lines)
     assert QR_FILE in printed and "PNG" not in printed and "\\x89" not in printed
     assert "[MetaMask]" in printed and "[Sign in browser]" in printed
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_a_taken_confirm_offers_the_next_best_quote_as_the_service_stored_it(lang):
+    """The service stores the next best quote with ``dataclasses.asdict`` (nested machine
+    specs included); rendering it once failed on those specs (seen under load)."""
+    specs = MachineSpecsView(cpu_cores=16, ram_mib=65_536, backend="simulated")
+    offer = OfferView(
+        3, "rtx4090", "RTX 4090", 1, 24, 900_000, 900_000, "eu", 9500, True, specs=specs
+    )
+    instance = InstanceView("pytorch/pytorch:2", "pytorch", True, (8888,), 4000, 16_384, 50)
+    quote = QuoteView(9, offer, 3600, 900_000, 1200, 1_790_000_300, instance=instance)
+    stored = json.loads(json.dumps({"rental_id": 7, "next_best": asdict(quote)}))
+    msg = DueMessage(1, 1, "terminal", "c", lang, "confirm_taken", stored, True, 0)
+    text = render.outbox(msg)
+    assert "RTX 4090" in text and "pytorch/pytorch:2" in text and "{" not in text
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])

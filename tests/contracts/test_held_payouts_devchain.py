@@ -107,7 +107,7 @@ async def test_quotes_keep_to_the_minimums_the_escrow_has_now(app: App) -> None:
     call = app.escrow.contract.functions.setMinimums(USDC, 900)
     await app.dev_chain.deployer.send(call, what="setMinimums")
     app.escrow.minimums_ttl_s = 0  # re-read at once (a minute in production)
-    with pytest.raises(ValidationError, match="smallest deposit the escrow takes is 1.000000"):
+    with pytest.raises(ValidationError, match="smallest deposit the escrow takes is 1.00 USDC"):
         await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)  # /rent 4090 1h
     with pytest.raises(ValidationError, match="The shortest rental is 15m"):
         await app.market.quote(alice, ListingQuery(model="h100"), 600)

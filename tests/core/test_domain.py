@@ -11,10 +11,12 @@ from core.domain.errors import IllegalTransition
 from core.domain.listings import quote_score
 from core.domain.money import (
     MoneyFormatError,
+    format_decimal,
     format_price_per_hour,
     format_usd,
     format_usdc,
     parse_usdc,
+    places_for,
 )
 from core.domain.reliability import (
     NEW_HOST_SCORE,
@@ -32,16 +34,25 @@ from core.domain.rentals import TERMINAL, TRANSITIONS, RentalState, check_transi
 @pytest.mark.parametrize(
     ("amount", "usdc", "usd"),
     [
-        (650_000, "0.650000 USDC", "$0.65"),
+        (650_000, "0.65 USDC", "$0.65"),
         (12_345_678, "12.345678 USDC", "$12.345678"),
-        (0, "0.000000 USDC", "$0.00"),
+        (0, "0.00 USDC", "$0.00"),
         (1, "0.000001 USDC", "$0.000001"),
-        (-1_500_000, "-1.500000 USDC", "-$1.50"),
+        (-1_500_000, "-1.50 USDC", "-$1.50"),
+        (1_234_500_000, "1,234.50 USDC", "$1,234.50"),
     ],
 )
 def test_money_formats_exactly(amount, usdc, usd):
     assert format_usdc(amount) == usdc
     assert format_usd(amount) == usd
+
+
+def test_amounts_shown_together_share_their_decimals_and_are_never_rounded():
+    # the one precision rule (core.domain.money): at least cents, as many as any needs
+    assert places_for(220_000, 370_500) == 4
+    assert format_usd(220_000, places_for(220_000, 370_500)) == "$0.2200"
+    assert places_for(650_000, 1_950_000) == 2
+    assert format_usdc(370_500, 2) == "0.3705 USDC"  # too few places asked: nothing is lost
 
 
 def test_price_per_hour_and_no_floats():
@@ -73,7 +84,8 @@ def test_parse_usdc_rejects(text):
 
 @given(st.integers(min_value=0, max_value=10**15))
 def test_format_parse_round_trip(amount):
-    assert parse_usdc(format_usdc(amount).removesuffix(" USDC")) == amount
+    # what a user reads back as a command argument (no digit grouping there)
+    assert parse_usdc(format_decimal(amount, group="")) == amount
 
 
 # -- billing ---------------------------------------------------------------------------------

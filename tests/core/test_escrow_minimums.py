@@ -33,7 +33,9 @@ async def test_a_deposit_below_the_minimum_is_refused_at_the_quote(app):
         "The smallest deposit the escrow takes is 0.100000 USDC; this rental comes to "
         "0.066667 USDC. Rent longer (at least 15m at this price) or more GPUs."
     )
-    assert "kleinste Kaution" in error_text("de", exc.value)
+    assert "kleinste Kaution, die der Escrow annimmt, ist 0,100000 USDC" in error_text(
+        "de", exc.value
+    )
     assert await _rentals(app) == []  # nothing quoted, nothing held
     # either way out works
     assert (await app.market.quote(alice, ListingQuery(model="rtx4090"), 900)).deposit == 100_000
@@ -41,7 +43,7 @@ async def test_a_deposit_below_the_minimum_is_refused_at_the_quote(app):
     assert two.deposit == 133_334
 
     app.escrow.set_minimums(1_000_000, 600)  # a production deployment's 1 USDC
-    with pytest.raises(ValidationError, match="smallest deposit the escrow takes is 1.000000"):
+    with pytest.raises(ValidationError, match="smallest deposit the escrow takes is 1.00 USDC"):
         await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
     assert (await app.market.quote(alice, ListingQuery(model="rtx4090"), 9000)).deposit == 10**6
 

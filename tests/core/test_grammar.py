@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.domain.regions import REGIONS
+from core.domain.regions import vocabulary
 from core.errors import AmbiguousChoice, GrammarError
 from core.grammar import (
     COMMANDS,
@@ -46,7 +46,8 @@ from core.grammar import (
 H, D = 3600, 86400
 ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
 
-REGION_CODES = ", ".join(REGIONS)
+REGION_CODES = vocabulary()
+REGION_TAIL = ". A broad region covers the ones in brackets; names like europe, germany, usa or asia work too."
 
 
 def _ssh_string(data: bytes) -> bytes:
@@ -263,7 +264,7 @@ REJECTED: list[tuple[str, str]] = [
     ("/rent 4090 3h 3090", "One GPU model at a time — '4090' or '3090'? Try: /rent 4090 3h"),
     (
         "/rent 4090 3h region=e",
-        "Unknown region 'e' — use one of: " + REGION_CODES,
+        "Unknown region 'e' — use one of: " + REGION_CODES + REGION_TAIL,
     ),
     ("/rent 4090 3h region=eu region=us", "'region=us': region is given twice — keep one"),
     ("/rent 4090 3h max=abc", "'abc' is not an amount; write it like 0.65 or $0.65"),
@@ -383,7 +384,7 @@ REJECTED: list[tuple[str, str]] = [
     ),
     (
         "/addmachine box1 region=Mars",
-        "Unknown region 'mars' — use one of: " + REGION_CODES,
+        "Unknown region 'mars' — use one of: " + REGION_CODES + REGION_TAIL,
     ),
     ("/machines x", "/machines takes nothing after it — just send /machines"),
     ("/earnings now", "/earnings takes nothing after it — just send /earnings"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bot.common.render import earnings, outbox, receipt, receipts
 from core.domain.listings import ListingQuery
-from core.domain.money import format_usdc
+from core.domain.money import format_decimal, format_usdc, places_for
 from core.domain.rentals import RentalState
 from core.ports import ChainEvent
 from core.services.notifications import DueMessage
@@ -75,8 +75,11 @@ async def test_a_blocklisted_provider_is_told_held_then_paid_after_the_retry(app
     view = await app.providers.earnings(provider)
     assert (view.net, view.held) == (net, net)
     text = earnings("en", view).splitlines()
-    assert text[2].endswith(f"= earned {format_usdc(net)}")
-    assert text[3].startswith(f"Paid to you 0.000000 USDC · held by the escrow {format_usdc(net)}")
+    places = places_for(view.gross, view.fees, net)  # amounts shown together share decimals
+    assert text[2].endswith(f"= earned {format_usdc(net, places)}")
+    assert text[3].startswith(
+        f"Paid to you {format_usdc(0, places)} · held by the escrow {format_usdc(net, places)}"
+    )
 
     # the first retry learns the token's reason, tells the provider, and spends nothing
     assert (await app.keeper.tick())["claimed"] == 0
@@ -121,7 +124,8 @@ async def test_a_refused_refund_shows_as_held_on_the_receipt_until_paid(app, clo
     view = await app.receipts.list(alice, export_csv=True)
     assert view.receipts[0].refund_held == r.refund
     assert "(held by the escrow)" in receipts("en", view)
-    assert view.csv.splitlines()[1].split(",")[11:13] == [str(r.refund), str(r.refund)]
+    refund = format_decimal(r.refund, 6, group="")  # the csv's USDC columns: exact decimals
+    assert view.csv.splitlines()[1].split(",")[11:13] == [refund, refund]
 
     await app.keeper.tick()
     assert "the token issuer blocks the address" in await _message(app, alice, "refund_held")

@@ -20,7 +20,7 @@ from core.domain.listings import ListingQuery
 from core.domain.rentals import RentalState
 from core.ports import ChainEvent
 from core.services.messagebus import Applying, MessageBus
-from core.services.rentals import terms_of
+from core.services.rental_rules import terms_of
 from rigshare_dev.fakes.escrow import fake_signature
 from tests.support import add_provider, renter
 

@@ -262,13 +262,13 @@ async def test_chain_event_applied_once(app):
 
 
 def _open_args(app, r):
-    from core.services.rentals import terms_of
+    from core.services.rental_rules import terms_of
 
     return terms_of(r), r.renter_address
 
 
 def _sign_open(app, r):
-    from core.services.rentals import terms_of
+    from core.services.rental_rules import terms_of
     from rigshare_dev.fakes.escrow import fake_signature
 
     return fake_signature(r.renter_address, app.escrow._open_payload(terms_of(r), r.renter_address))

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from pydantic import SecretStr
 
-from bot import cli
+from bot import serve
 from bot.common.outbox import SendLimits
 from bot.discord import bot as discord_bot
 from core.domain.listings import ListingQuery
@@ -56,5 +56,5 @@ async def test_a_refused_token_stops_only_discord(app, monkeypatch, capsys):
 
     monkeypatch.setattr(discord_bot, "run_discord", refuse)
     app.settings.discord_token = SecretStr("not-a-token")
-    await cli._discord(app)
+    await serve._discord(app)
     assert "discord: stopped (LoginFailure" in capsys.readouterr().out

@@ -41,7 +41,8 @@ async def test_status_edits_itself_until_the_rental_ends(
     await approve_all(app)
     assert await live.step() is False  # settled: a last edit, then the watch stops
     assert message.content.startswith(f"Rental #{rental_id}")
-    assert message.content.endswith(f"Rental #{rental_id} is settled.")
+    assert f"Rental #{rental_id} · settled" in message.content  # the last edit: how it ended
+    assert "Ended at " in message.content
     assert transcript.seen("public") == []
 
 

@@ -125,11 +125,11 @@ async def test_dialog_steps_and_limits_live_in_redis_when_configured(tg_app):
     await tg.start()
     try:
         assert isinstance(tg.front.dp.storage, RedisStorage)
-        await tg.send(ALICE, "/dispute")  # the question is kept where every process reads it
+        await tg.send(ALICE, "/rent 4090")  # the question is kept where every process reads it
         who = await tg_app.users.identify("telegram", str(ALICE.id), "Alice")
         assert await tg.front.rig.talk.pending(who) is not None
         (answer,) = await tg.send(ALICE, "/cancel")
-        assert answer.text == "Okay, no dispute."
+        assert answer.text == "Okay, cancelled."
     finally:
         for key in [k async for k in tg.front.redis.scan_iter(f"fsm:{ALICE.id}:*")]:
             await tg.front.redis.delete(key)

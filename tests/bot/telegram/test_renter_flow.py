@@ -113,7 +113,7 @@ async def test_whole_rental_credentials_status_extend_stop_receipt_rate(tg):
     assert png_size(png) == (360, 120)
 
     extend = await tg.send(ALICE, "/extend 1h")
-    assert "1h" in texts(extend) or "0.350000 USDC" in texts(extend)
+    assert "1h" in texts(extend) or "0.35 USDC" in texts(extend)
     await tg.deliver()
     assert any("extended: prepaid until" in c.text for c in tg.telegram.sent(chat_id=ALICE.id))
 
@@ -160,6 +160,7 @@ async def test_dispute_without_reason_asks_then_shows_evidence(tg):
 
 
 async def test_dispute_question_can_be_cancelled(tg):
+    await rent_until_active(tg)
     await tg.send(ALICE, "/dispute")
     (cancelled,) = await tg.send(ALICE, "/cancel")
     assert cancelled.text == "Okay, no dispute."

@@ -95,7 +95,7 @@ async def test_a_whole_rental_through_the_real_polling_loop(tg_settings, clock):
         clock.advance(1800)
         await alice.say("/stop")
         receipt = await _settle(app, alice, r"Receipt · rental #\d+ · settled")
-        assert re.search(r"Billed\s+0\.175000 USDC", receipt.text)  # 30 min at $0.35/h
+        assert re.search(r"Billed\s+0\.175 USDC", receipt.text)  # 30 min at $0.35/h
         await alice.say("/rate 5")
         await alice.expect("with 5/5")
     finally:

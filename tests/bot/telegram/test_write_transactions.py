@@ -1,0 +1,92 @@
+"""How many write transactions each renter command costs, on SQLite and PostgreSQL.
+
+Every committed transaction on the write engine is counted (the handled-once ledger's
+included) while one update is handled, and the ledger's writer is flushed so its share is
+counted with the update that caused it. The counts are exact: a change that adds a write to a
+command's path shows here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import event
+
+from bot.bootstrap import build_app
+from tests.bot.telegram.conftest import market
+from tests.bot.telegram.fake_telegram import TOKEN
+from tests.bot.telegram.support import ALICE, BOB, Harness
+from tests.support import pg_drop_schema, pg_exec
+
+
+@pytest.fixture
+async def counted(settings, clock):
+    if settings.database_schema:
+        await asyncio.to_thread(pg_exec, f'CREATE SCHEMA "{settings.database_schema}"')
+    app = build_app(
+        settings.model_copy(update={"telegram_token": SecretStr(TOKEN)}),
+        clock=clock,
+        auto_approve=True,
+    )
+    await app.start()
+    await market(app)
+    tg = Harness(app)
+    await tg.start()
+    try:
+        yield tg
+    finally:
+        await tg.close()
+        await app.close()
+        if settings.database_schema:
+            await asyncio.to_thread(pg_drop_schema, settings.database_schema)
+
+
+class Commits:
+    def __init__(self, tg: Harness) -> None:
+        self.tg = tg
+        self.n = 0
+        event.listen(tg.app.db.write.sync_engine, "commit", self._count)
+
+    def _count(self, _conn) -> None:  # noqa: ANN001
+        self.n += 1
+
+    async def of(self, step: Awaitable) -> int:
+        await self.tg.front.once.flush()
+        before = self.n
+        await step
+        await self.tg.app.settle()  # what the update set going (the wallet's answer) counts
+        await self.tg.front.once.flush()
+        return self.n - before
+
+
+async def test_write_transactions_per_command(counted):
+    tg = counted
+    await tg.send(ALICE, "/start")
+    await tg.send(BOB, "/start")
+    commits = Commits(tg)
+    counts = {}
+    counts["/gpus"] = await commits.of(tg.send(ALICE, "/gpus"))
+    counts["/gpus again"] = await commits.of(tg.send(ALICE, "/gpus h100"))
+    quote = (await tg.send(ALICE, "/rent h100 3h"))[0]
+    counts["/rent found"] = await commits.of(tg.send(BOB, "/rent 4090 3h"))
+    counts["/rent nothing free"] = await commits.of(tg.send(BOB, "/rent l4 3h"))
+    counts["confirm"] = await commits.of(tg.press(ALICE, quote, "Confirm"))
+    await tg.deliver()
+    commits.n = 0
+    counts["/status"] = await commits.of(tg.send(ALICE, "/status"))
+    counts["/stop"] = await commits.of(tg.send(ALICE, "/stop"))
+    # the handled-once ledger writes twice per update (the claim, the done mark; under load
+    # the done marks ride with the next claims). Confirm and /stop include what the
+    # auto-approving development wallet does at once (a real wallet answers later).
+    assert counts == {
+        "/gpus": 2,  # the ledger only: a search reads
+        "/gpus again": 2,
+        "/rent found": 4,  # the ledger, the quote, the question "confirm?" for a plain "yes"
+        "/rent nothing free": 3,  # the ledger, forgetting BOB's earlier question: no quote
+        "confirm": 11,  # ledger 2, question answered 1, wallet link 1, the wallet and agent 7
+        "/status": 2,
+        "/stop": 5,  # ledger 2, the stop, the wallet's signature and its chain event
+    }

@@ -18,8 +18,9 @@ from core.domain.chain_events import (
 )
 from core.domain.listings import ListingQuery
 from core.domain.rentals import RentalState
-from core.ports import ChainEvent
+from core.ports import ChainEvent, ChainReceipt
 from core.services.messagebus import Applying, MessageBus
+from core.services.mirror import Mirror
 from core.services.rental_rules import terms_of
 from rigshare_dev.fakes.escrow import fake_signature
 from tests.support import add_provider, renter
@@ -163,3 +164,77 @@ async def test_a_command_without_a_handler_is_a_programming_error():
     bus = MessageBus(lambda readonly=False: None, _Clock(), facts={}, commands={})
     with pytest.raises(TypeError):
         await bus.execute(_Ping(1))
+
+
+# -- an escrow call's events through a database that fails ------------------------------------
+class _FlakyUow(_Uow):
+    """Fails to open a transaction while ``failures[0]`` > 0, counting it down."""
+
+    def __init__(self, records: _Records, journal: list[str], failures: list[int]) -> None:
+        super().__init__(records, journal)
+        self.failures = failures
+
+    async def __aenter__(self) -> _FlakyUow:
+        if self.failures[0] > 0:
+            self.failures[0] -= 1
+            raise OSError("database is locked")
+        return self
+
+
+def _flaky_bus(journal: list[str], failures: list[int], ping) -> MessageBus:  # noqa: ANN001
+    records = _Records()
+
+    async def opened(fact: RentalOpened, at: Applying) -> None:
+        journal.append("opened")
+        at.then(_Ping(1))
+
+    async def started(fact: RentalStarted, at: Applying) -> None:
+        journal.append("started")
+
+    return MessageBus(
+        lambda readonly=False: _FlakyUow(records, journal, failures),
+        _Clock(),
+        facts={RentalOpened: opened, RentalStarted: started},
+        commands={_Ping: ping},
+        mirror=Mirror(retry_s=(0, 0)),  # two more tries, no waiting
+    )
+
+
+async def test_a_receipt_is_written_again_while_the_database_fails_for_a_moment():
+    journal: list[str] = []
+    failures = [2]  # the first two tries fail, the third (the last) goes through
+
+    async def ping(command: _Ping) -> tuple[ChainEvent, ...]:
+        return ()
+
+    bus = _flaky_bus(journal, failures, ping)
+    receipt = ChainReceipt("0x01", 1, 0, (_event(1, "RentalOpened"),))
+    assert await bus.record(receipt) == 1
+    assert journal == ["opened", "commit"]
+    assert bus.mirror.behind == []
+    # a plain apply (the watcher's delivery) is not retried: the watcher delivers it again
+    failures[0] = 1
+    with pytest.raises(OSError):
+        await bus.apply([_event(5, "RentalStarted")])
+
+
+async def test_a_follow_ups_escrow_events_wait_for_the_keeper_when_the_database_stays_down():
+    """The follow-up's escrow call cannot be undone: its events are kept, not lost with the
+    queue, and the keeper's catch-up records them (and runs their follow-ups) later."""
+    journal: list[str] = []
+    failures = [0]
+
+    async def ping(command: _Ping) -> tuple[ChainEvent, ...]:
+        failures[0] = 3  # the database fails right after the escrow call, for every try
+        return (_event(2, "RentalStarted"),)
+
+    bus = _flaky_bus(journal, failures, ping)
+    assert await bus.apply([_event(1, "RentalOpened")]) == 1  # the caller's own batch went in
+    assert journal == ["opened", "commit"]
+    assert bus.mirror.behind == [(_event(2, "RentalStarted"),)]
+    failures[0] = 1
+    assert await bus.catch_up() == 0  # still failing: kept for the next pass
+    assert bus.mirror.behind == [(_event(2, "RentalStarted"),)]
+    assert await bus.catch_up() == 1
+    assert journal == ["opened", "commit", "started", "commit"]
+    assert bus.mirror.behind == []

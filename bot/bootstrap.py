@@ -17,6 +17,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from bot.background import Background
 from bot.common.admission import Admission
 from bot.keys import AsyncsshKeyPairFactory
+from bot.pipeline import rental_pipeline
 from bot.probe_ssh import AsyncsshHostProber
 from bot.settings import Settings
 from bot.system import SystemClock
@@ -45,9 +46,11 @@ from core.ports import (
 from core.services.agent_commands import AgentCommandService
 from core.services.agents import AgentService
 from core.services.base import MarketRules
+from core.services.keeper import Keeper
 from core.services.kv import KeyValueService
 from core.services.lifecycle import RentalLifecycle
 from core.services.market import MarketService
+from core.services.messagebus import MessageBus
 from core.services.notifications import NotificationService
 from core.services.probes import ProbeService
 from core.services.providers import ProviderService
@@ -80,6 +83,8 @@ class App:
     market: MarketService
     rentals: RentalService
     lifecycle: RentalLifecycle
+    bus: MessageBus  # mirrors chain events and runs their follow-ups
+    keeper: Keeper  # every waiting state ends by itself (one leader runs it)
     receipts: ReceiptService
     providers: ProviderService
     agents: AgentService
@@ -181,7 +186,7 @@ def build_app(
     elif isinstance(agents, str):
         raise ValueError(f"unknown agent gateway {agents!r} (use 'http' or a gateway object)")
     market = MarketService(uow, clock, rules, escrow=escrow)
-    lifecycle = RentalLifecycle(
+    bus, lifecycle, keeper = rental_pipeline(
         uow, clock, rules, escrow=escrow, agents=agents, keys=keys or AsyncsshKeyPairFactory()
     )
     verifier = chain.verifier()
@@ -210,7 +215,7 @@ def build_app(
             uow,
             confirmations=0 if chain.dev is not None else settings.confirmations,
             start_block=settings.escrow_start_block,
-            batch_sink=lifecycle.chain_events,
+            batch_sink=bus.apply,
         )
         chain.watcher = watcher
     return App(
@@ -225,6 +230,8 @@ def build_app(
         market=market,
         rentals=rentals,
         lifecycle=lifecycle,
+        bus=bus,
+        keeper=keeper,
         receipts=ReceiptService(uow, clock, rules),
         providers=providers,
         agents=AgentService(uow, clock, rules),

@@ -187,7 +187,7 @@ async def _keeper_loop(app: App) -> None:
     loop = asyncio.get_running_loop()
     while True:
         # each job on its own: one that raises does not skip the others for this pass
-        await _job("keeper tick", app.lifecycle.tick)
+        await _job("keeper tick", app.keeper.tick)
         await _job("marking silent machines offline", app.agents.mark_silent_offline)
         if loop.time() >= next_scores:  # uptime and response times move slowly
             next_scores = loop.time() + RELIABILITY_EVERY_S

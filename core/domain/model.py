@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from core.domain.listings import ListingStatus, MachineStatus
 from core.domain.rentals import RentalState, check_transition
+from core.domain.signatures import PendingSignature  # noqa: F401  (an entity: mapped from here)
 
 
 @dataclass(eq=False)
@@ -269,21 +270,6 @@ class HeldPayout:
     reason: str | None = None
     paid_at: int | None = None
     paid_tx: str | None = None
-    id: int | None = None
-
-
-@dataclass(eq=False)
-class PendingSignature:
-    """A signature the core asked a wallet for; the answer is matched by ``token``."""
-
-    token: str
-    user_id: int
-    kind: str
-    payload_json: str
-    created_at: int
-    expires_at: int
-    rental_id: int | None = None
-    status: str = "pending"  # pending | signed | failed | expired
     id: int | None = None
 
 

@@ -25,7 +25,9 @@ from core.services.isolation import json_object
 if TYPE_CHECKING:
     from core.db.uow import UnitOfWork
     from core.domain.model import Rental
-    from core.services.lifecycle import RentalLifecycle
+    from core.ports import EscrowPort
+    from core.services.base import UowFactory
+    from core.services.messagebus import MessageBus
 
 log = logging.getLogger(__name__)
 
@@ -95,25 +97,33 @@ def due_for_decision(rental: Rental, now: int, delay_s: int, timeout_s: int) -> 
     return opened is not None and opened + delay_s <= now < opened + timeout_s
 
 
-async def arbitrate(lc: RentalLifecycle, rental: Rental) -> int:
-    """Decide one disputed rental on chain; 1 when the escrow accepted the decision.
+class Arbiter:
+    """Decides disputed rentals on chain (the escrow's ``resolve``)."""
 
-    A refused or failed call is logged and retried on the next keeper pass (the arbiter
-    timeout then falls back to the time-based bill)."""
-    async with lc.uow(readonly=True) as uow:
-        decision = await decision_for(uow, rental)
-    try:
-        receipt = await lc.escrow.resolve(rental.escrow_id, decision.provider_gross)
-    except CoreError as exc:
-        log.warning("deciding the dispute of rental %s failed (%s); retried", rental.id, exc)
-        return 0
-    log.info(
-        "dispute of rental %s decided: %s s down of %s s, provider gross %s of %s",
-        rental.id,
-        decision.outage_seconds,
-        decision.billed_seconds,
-        decision.provider_gross,
-        decision.billed,
-    )
-    await lc.mirror(receipt)
-    return 1
+    def __init__(self, uow: UowFactory, *, escrow: EscrowPort, bus: MessageBus) -> None:
+        self.uow = uow
+        self.escrow = escrow
+        self.bus = bus
+
+    async def arbitrate(self, rental: Rental) -> int:
+        """Decide one disputed rental on chain; 1 when the escrow accepted the decision.
+
+        A refused or failed call is logged and retried on the next keeper pass (the arbiter
+        timeout then falls back to the time-based bill)."""
+        async with self.uow(readonly=True) as uow:
+            decision = await decision_for(uow, rental)
+        try:
+            receipt = await self.escrow.resolve(rental.escrow_id, decision.provider_gross)
+        except CoreError as exc:
+            log.warning("deciding the dispute of rental %s failed (%s); retried", rental.id, exc)
+            return 0
+        log.info(
+            "dispute of rental %s decided: %s s down of %s s, provider gross %s of %s",
+            rental.id,
+            decision.outage_seconds,
+            decision.billed_seconds,
+            decision.provider_gross,
+            decision.billed,
+        )
+        await self.bus.record(receipt)
+        return 1

@@ -16,17 +16,17 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from core.domain.chain_events import PaymentParked, PayoutClaimed
 from core.domain.model import HeldPayout, Rental
 from core.errors import PaymentError, PaymentRefused
-from core.ports import ChainEvent
-from core.services.base import UnitOfWork, enqueue
+from core.ports import Clock, EscrowPort
+from core.services.base import UnitOfWork, UowFactory, enqueue
 
 if TYPE_CHECKING:
-    from core.services.lifecycle import RentalLifecycle
+    from core.services.messagebus import MessageBus
 
 log = logging.getLogger(__name__)
 HELD, PAID = "held", "paid"
-ACCOUNT_EVENTS = frozenset({"Claimed"})  # their escrow_id is the account (contracts/events.py)
 PROVIDER, RENTER = "provider", "renter"
 RETRY_FIRST_S = 60  # a paused token is often back within minutes
 RETRY_MAX_S = 3600  # a blocklisting is lifted by a person: hourly is soon enough
@@ -39,12 +39,12 @@ def retry_delay(attempts: int) -> int:
 
 
 # -- chain events (inside the lifecycle's transaction) ---------------------------------------------
-async def push_failed(uow: UnitOfWork, rental: Rental, ev: ChainEvent, now: int) -> None:
+async def push_failed(uow: UnitOfWork, rental: Rental, ev: PaymentParked, now: int) -> None:
     """Record a refused push of ``rental``'s settlement as held, and take back the "paid" that
     its ``RentalSettled`` (earlier in the same transaction) staged: the provider's payout
     notice is dropped, the renter's receipt shows the refund as held. The recipient hears
-    more after the first retry (:func:`retry_held_payouts`)."""
-    address = str(ev.args["to"]).lower()
+    more after the first retry (:meth:`HeldPayouts.retry`)."""
+    address = ev.to
     if address == (rental.provider_address or "").lower():
         role, user_id = PROVIDER, (await uow.providers.get(rental.provider_id)).user_id
     elif address == (rental.renter_address or "").lower():
@@ -57,7 +57,7 @@ async def push_failed(uow: UnitOfWork, rental: Rental, ev: ChainEvent, now: int)
         user_id=user_id,
         role=role,
         address=address,
-        amount=int(ev.args["amount"]),
+        amount=ev.amount,
         tx_hash=ev.tx_hash,
         log_index=ev.log_index,
         block_number=ev.block_number,
@@ -80,7 +80,7 @@ async def push_failed(uow: UnitOfWork, rental: Rental, ev: ChainEvent, now: int)
         receipt.payload_json = json.dumps(payload, separators=(",", ":"), sort_keys=True)
 
 
-async def claimed(uow: UnitOfWork, ev: ChainEvent, now: int) -> None:
+async def claimed(uow: UnitOfWork, ev: PayoutClaimed, now: int) -> None:
     """A ``Claimed`` for an address (its ``escrow_id``) paid everything parked for it before."""
     rows = await uow.payouts.held_before(ev.escrow_id, ev.block_number, ev.log_index)
     await _mark_paid(uow, rows, now, ev.tx_hash)
@@ -111,71 +111,78 @@ def _payload(row: HeldPayout) -> dict:
 
 
 # -- the keeper's job ----------------------------------------------------------------------------
-async def retry_held_payouts(lc: RentalLifecycle) -> int:
-    """One pass over the held payouts that are due, one address at a time (a failure is
-    that address's alone); returns how many addresses were paid."""
-    now = lc.clock.now()
-    async with lc.uow(readonly=True) as uow:
-        due = await uow.payouts.due(now)
-    paid = 0
-    for address in dict.fromkeys(p.address for p in due):
+class HeldPayouts:
+    """The keeper's retries of held payouts (``claimFor``), one address at a time."""
+
+    def __init__(
+        self, uow: UowFactory, clock: Clock, *, escrow: EscrowPort, bus: MessageBus
+    ) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.escrow = escrow
+        self.bus = bus
+
+    async def retry(self) -> int:
+        """One pass over the held payouts that are due (a failure is that address's alone);
+        returns how many addresses were paid."""
+        now = self.clock.now()
+        async with self.uow(readonly=True) as uow:
+            due = await uow.payouts.due(now)
+        paid = 0
+        for address in dict.fromkeys(p.address for p in due):
+            try:
+                paid += await self._retry(address)
+            except Exception:  # one address's trouble never stops the others
+                log.exception("retrying the held payouts of %s failed; retried later", address)
+                await self._refused(address, None)
+        return paid
+
+    async def _retry(self, address: str) -> int:
         try:
-            paid += await _retry(lc, address)
-        except Exception:  # one address's trouble never stops the others
-            log.exception("retrying the held payouts of %s failed; retried later", address)
-            await _refused(lc, address, None)
-    return paid
-
-
-async def _retry(lc: RentalLifecycle, address: str) -> int:
-    try:
-        parked = await lc.escrow.claimable(address)
-    except PaymentError as exc:  # the node did not answer: no news about the token
-        log.warning("claimable(%s) not read: %s", address, exc)
-        await _refused(lc, address, None)
-        return 0
-    if parked == 0:  # somebody's claim (its owner's own) paid it; the watcher mirrors it too
-        async with lc.uow() as uow:
-            await _mark_paid(uow, await uow.payouts.held_for(address), lc.clock.now(), None)
-            await uow.commit()
+            parked = await self.escrow.claimable(address)
+        except PaymentError as exc:  # the node did not answer: no news about the token
+            log.warning("claimable(%s) not read: %s", address, exc)
+            await self._refused(address, None)
+            return 0
+        if parked == 0:  # somebody's claim (its owner's own) paid it; the watcher mirrors it too
+            async with self.uow() as uow:
+                await _mark_paid(uow, await uow.payouts.held_for(address), self.clock.now(), None)
+                await uow.commit()
+            return 1
+        try:
+            receipt = await self.escrow.claim_for(address)
+        except PaymentRefused as exc:  # the dry run said no: the token's reason, no gas spent
+            await self._refused(address, exc.user_message, exc.key)
+            return 0
+        except PaymentError as exc:  # the node failed (the claim may even have gone through)
+            log.warning("claimFor(%s) failed: %s", address, exc)
+            await self._refused(address, None)
+            return 0
+        await self.bus.record(receipt)  # its Claimed marks them paid and tells the payees
         return 1
-    try:
-        receipt = await lc.escrow.claim_for(address)
-    except PaymentRefused as exc:  # the dry run said no: the token's reason, no gas spent
-        await _refused(lc, address, exc.user_message, exc.key)
-        return 0
-    except PaymentError as exc:  # the node failed (the claim may even have gone through)
-        log.warning("claimFor(%s) failed: %s", address, exc)
-        await _refused(lc, address, None)
-        return 0
-    await lc.mirror(receipt)  # its Claimed marks them paid and tells the payees
-    return 1
 
-
-async def _refused(
-    lc: RentalLifecycle, address: str, reason: str | None, code: str | None = None
-) -> None:
-    """Back off; the first refusal of each payout tells its recipient that it is held, with
-    the reason (English words; ``code`` names a known one for the catalogue) when known."""
-    now = lc.clock.now()
-    async with lc.uow() as uow:
-        for row in await uow.payouts.held_for(address):
-            first = row.attempts == 0
-            row.attempts += 1
-            row.next_try_at = now + retry_delay(row.attempts)
-            if reason:
-                row.reason = reason[:MAX_REASON]
-            if first:
-                await enqueue(
-                    uow,
-                    user_id=row.user_id,
-                    kind="payout_held" if row.role == PROVIDER else "refund_held",
-                    payload=_payload(row)
-                    | {"retry_s": retry_delay(row.attempts), "reason_code": code},
-                    dedupe_key=f"held:{row.id}",
-                    now=now,
-                )
-        await uow.commit()
+    async def _refused(self, address: str, reason: str | None, code: str | None = None) -> None:
+        """Back off; the first refusal of each payout tells its recipient that it is held, with
+        the reason (English words; ``code`` names a known one for the catalogue) when known."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            for row in await uow.payouts.held_for(address):
+                first = row.attempts == 0
+                row.attempts += 1
+                row.next_try_at = now + retry_delay(row.attempts)
+                if reason:
+                    row.reason = reason[:MAX_REASON]
+                if first:
+                    await enqueue(
+                        uow,
+                        user_id=row.user_id,
+                        kind="payout_held" if row.role == PROVIDER else "refund_held",
+                        payload=_payload(row)
+                        | {"retry_s": retry_delay(row.attempts), "reason_code": code},
+                        dedupe_key=f"held:{row.id}",
+                        now=now,
+                    )
+            await uow.commit()
 
 
 # -- views -------------------------------------------------------------------------------------

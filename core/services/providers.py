@@ -19,6 +19,7 @@ from core.domain.money import Shown
 from core.domain.regions import must_region
 from core.domain.regions import shown as shown_region
 from core.domain.rentals import RentalState as S
+from core.domain.signatures import SignatureKind
 from core.errors import Conflict, Forbidden, NotFound, ValidationError, WalletError
 from core.ports import Clock, SignatureRequest, SignatureVerifier, WalletPort
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, require
@@ -111,7 +112,7 @@ class ProviderService(Service):
         except WalletError:
             async with self.uow() as uow:
                 row = await uow.signatures.by_token(pending.token)
-                row.status = "failed"
+                row.fail()  # it never reached the wallet: nobody could have answered it
                 await uow.commit()
             raise
         return WalletLinkView(
@@ -132,20 +133,20 @@ class ProviderService(Service):
         now = self.clock.now()
         async with self.uow() as uow:
             pending = await uow.signatures.by_token(request_id)
-            if pending is None or pending.kind != "register" or pending.status != "pending":
+            if pending is None or pending.kind != SignatureKind.REGISTER or not pending.is_pending:
                 return
             params = stored_params(pending)
             address = params.get("address", "")
             message = (params.get("request") or {}).get("payload", {}).get("message", "")
-            signer = None
-            if pending.expires_at < now:
-                pending.status, reason = "expired", "expired"
+            signer, reason = None, "expired"
+            if pending.expired_at(now):
+                pending.expire()
             else:
                 signer = self.verifier.recover_message(message, signature)
                 reason = "invalid" if signer is None else "other_wallet"
             if signer is None or signer.lower() != address.lower():
-                if pending.status == "pending":
-                    pending.status = "failed"
+                if pending.is_pending:
+                    pending.fail()
                 payload = {"address": address, "signer": signer, "reason": reason}
                 await enqueue(
                     uow,
@@ -157,7 +158,7 @@ class ProviderService(Service):
                 )
                 await uow.commit()
                 return
-            pending.status = "signed"
+            pending.sign(now)
             provider = await uow.providers.by_user(pending.user_id)
             if provider is None:
                 uow.providers.add(Provider(pending.user_id, address, now))

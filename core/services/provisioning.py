@@ -18,13 +18,14 @@ from core.domain.instances import failure_kind
 from core.domain.model import Rental
 from core.domain.rentals import RentalState as S
 from core.errors import PaymentError
-from core.ports import AccessGrant, AccessInfo
-from core.services.base import UnitOfWork, enqueue
+from core.ports import AccessGrant, AccessInfo, AgentGateway, EscrowPort
+from core.services.base import MarketRules, Service, UnitOfWork, enqueue
+from core.services.followups import RefundUnstarted
 from core.services.instances import gpu_uuids, request_of, view_of
 from core.services.verification import refresh_listings, take_off_market
 
 if TYPE_CHECKING:
-    from core.services.lifecycle import RentalLifecycle
+    from core.services.messagebus import MessageBus
 
 log = logging.getLogger(__name__)
 KEY_SLACK_S = 60  # the SSH key outlives paidUntil a little: the keeper stops the rental first
@@ -33,27 +34,33 @@ SETUP_FAILED = "setup failed"  # cancel_reason prefix of a rental whose grant fa
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]+")
 
 
-class Provisioning:
-    """Mixed into RentalLifecycle (which brings uow, clock, rules, escrow, agents)."""
+def grant_for(rental: Rental, rules: MarketRules) -> AccessGrant:
+    """The first grant of a funded rental: its key lives until the prepaid time could end at
+    the latest (accepted at the end of the accept timeout), plus a little slack."""
+    lifetime = rental.duration_s + KEY_SLACK_S + rules.accept_timeout_s
+    return grant_until(rental, rental.funded_at + lifetime)
 
-    def grant_for(self: RentalLifecycle, rental: Rental) -> AccessGrant:
-        """The first grant of a funded rental: its key lives until the prepaid time could
-        end at the latest (accepted at the end of the accept timeout), plus a little slack."""
-        lifetime = rental.duration_s + KEY_SLACK_S + self.rules.accept_timeout_s
-        return self.grant_until(rental, rental.funded_at + lifetime)
 
-    def grant_until(self, rental: Rental, expires_at: int) -> AccessGrant:
-        """A grant of the rental's instance until ``expires_at`` (for a running instance:
-        its new deadline)."""
-        return AccessGrant(
-            rental_id=rental.id,
-            machine_id=rental.machine_id,
-            public_key=rental.public_key,
-            expires_at=expires_at,
-            instance=request_of(rental),
-        )
+def grant_until(rental: Rental, expires_at: int) -> AccessGrant:
+    """A grant of the rental's instance until ``expires_at`` (for a running instance: its
+    new deadline)."""
+    return AccessGrant(
+        rental_id=rental.id,
+        machine_id=rental.machine_id,
+        public_key=rental.public_key,
+        expires_at=expires_at,
+        instance=request_of(rental),
+    )
 
-    async def access_granted(self: RentalLifecycle, rental_id: int, access: AccessInfo) -> None:
+
+class Provisioning(Service):
+    """Mixed into RentalLifecycle, which brings the escrow, the agents and the bus."""
+
+    escrow: EscrowPort
+    agents: AgentGateway
+    bus: MessageBus
+
+    async def access_granted(self, rental_id: int, access: AccessInfo) -> None:
         """The agent runs the instance: start billing on chain (start is idempotent here).
         An agent that says it runs other GPUs than the rental's fails the grant instead."""
         async with self.uow() as uow:
@@ -78,9 +85,9 @@ class Provisioning:
         except PaymentError:
             log.exception("start failed for rental %s; the keeper retries", rental_id)
             return
-        await self.mirror(receipt)
+        await self.bus.record(receipt)
 
-    async def access_failed(self: RentalLifecycle, rental_id: int, reason: str) -> None:
+    async def access_failed(self, rental_id: int, reason: str) -> None:
         """The agent could not run the instance: refund in full, tell both sides, and take
         the machine off the market until its provider sends /resume."""
         now = self.clock.now()
@@ -92,20 +99,7 @@ class Provisioning:
                 await _failed(uow, rental, reason, now)
                 await uow.commit()
         log.warning("grant failed for rental %s: %s", rental_id, _clean(reason)[:200])
-        await self._cancel_funded(rental)
-
-    async def _cancel_funded(self: RentalLifecycle, rental: Rental) -> None:
-        try:
-            receipt = await self.escrow.cancel_pending(rental.escrow_id)
-        except PaymentError:
-            log.exception("cancelPending failed for rental %s; retried by the keeper", rental.id)
-            return
-        # one transaction: a refund the token refused (PushFailed) is never told as refunded
-        await self.mirror(receipt)
-
-    async def cancel_funded(self, rental: Rental) -> None:
-        """Refund a paid rental that never started (cancelPending)."""
-        await self._cancel_funded(rental)
+        await self.bus.execute(RefundUnstarted.of(rental))
 
 
 def _store_access(rental: Rental, access: AccessInfo) -> None:

@@ -31,8 +31,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.domain.rentals import RentalState as S
-from core.ports import AccessInfo, SignatureRequest
-from core.services.base import UowFactory
+from core.domain.signatures import SignatureKind
+from core.ports import AccessInfo, AgentGateway, Clock, SignatureRequest
+from core.services.base import MarketRules, UowFactory
+from core.services.isolation import Quarantine
+from core.services.provisioning import grant_for
+from core.services.settlement import Settlement, SettlementAction
 from core.wire import AccessDetails
 
 if TYPE_CHECKING:
@@ -42,99 +46,117 @@ log = logging.getLogger(__name__)
 GRACE_S = 15  # a live process makes its own follow-up call well within this
 REVOKE_WINDOW_S = 86_400  # rentals that ended this recently are checked for a missed revoke
 GONE = (S.ENDED, S.DISPUTED, S.SETTLED, S.CANCELLED, S.RESOLVED)
-WAITING = {"open": S.AWAITING_PAYMENT, "stop": S.ACTIVE}  # signed kind -> state it ends
+# signed kind -> the state it ends
+WAITING = {SignatureKind.OPEN.value: S.AWAITING_PAYMENT, SignatureKind.STOP.value: S.ACTIVE}
 
 
-async def repair(lc: RentalLifecycle) -> dict[str, int]:
-    """One repair pass; returns how many rentals each step touched."""
-    now = lc.clock.now()
-    counts = dict.fromkeys(("regranted", "grant_results", "restarted", "revoked", "relayed"), 0)
-    regrant, results, restart, relay = [], [], [], []
-    async with lc.uow(readonly=True) as uow:
-        for rental in await uow.rentals.in_states((S.PROVISIONING,)):
-            grants = [
-                c for c in await uow.agent_commands.for_rental(rental.id) if c.kind == "grant"
-            ]
-            if not grants:
-                if (rental.funded_at or now) + GRACE_S <= now:
-                    regrant.append(rental)
-            elif rental.access_granted_at is None:
-                answered = [  # a stale grant's answer is not a result (the keeper refunds)
-                    c
-                    for c in grants
-                    if c.done_at is not None and c.result_json and c.done_at <= c.expires_at
+class Recovery:
+    """The keeper's repair pass, with the collaborators whose calls it makes again."""
+
+    def __init__(
+        self,
+        uow: UowFactory,
+        clock: Clock,
+        rules: MarketRules,
+        *,
+        agents: AgentGateway,
+        lifecycle: RentalLifecycle,
+        settlement: Settlement,
+        quarantine: Quarantine,
+    ) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.rules = rules
+        self.agents = agents
+        self.lifecycle = lifecycle  # applies grant results and relays signed requests again
+        self.settlement = settlement
+        self.quarantine = quarantine  # one rental that raises is logged and benched, never fatal
+
+    async def repair(self) -> dict[str, int]:
+        """One repair pass; returns how many rentals each step touched."""
+        now = self.clock.now()
+        counts = dict.fromkeys(("regranted", "grant_results", "restarted", "revoked", "relayed"), 0)
+        regrant, results, restart, relay = [], [], [], []
+        async with self.uow(readonly=True) as uow:
+            for rental in await uow.rentals.in_states((S.PROVISIONING,)):
+                grants = [
+                    c for c in await uow.agent_commands.for_rental(rental.id) if c.kind == "grant"
                 ]
-                if answered and answered[-1].done_at + GRACE_S <= now:
-                    results.append((rental.id, answered[-1].result_json))
-            elif rental.access_granted_at + GRACE_S <= now:
-                restart.append(rental)
-        unrevoked = await uow.agent_commands.unrevoked_grants(GONE, now - REVOKE_WINDOW_S)
-        for pending in await uow.signatures.signed_unexpired(tuple(WAITING), now):
-            stored = _stored(pending.payload_json)
-            if "signature" not in stored or pending.rental_id is None:
+                if not grants:
+                    if (rental.funded_at or now) + GRACE_S <= now:
+                        regrant.append(rental)
+                elif rental.access_granted_at is None:
+                    answered = [  # a stale grant's answer is not a result (the keeper refunds)
+                        c
+                        for c in grants
+                        if c.done_at is not None and c.result_json and c.done_at <= c.expires_at
+                    ]
+                    if answered and answered[-1].done_at + GRACE_S <= now:
+                        results.append((rental.id, answered[-1].result_json))
+                elif rental.access_granted_at + GRACE_S <= now:
+                    restart.append(rental)
+            unrevoked = await uow.agent_commands.unrevoked_grants(GONE, now - REVOKE_WINDOW_S)
+            for pending in await uow.signatures.signed_unexpired(tuple(WAITING), now):
+                stored, params = pending.params(), pending.relay_params()
+                signature = stored.get("signature")
+                if not isinstance(signature, str) or params is None or pending.rental_id is None:
+                    continue
+                if int(stored.get("signed_at", now)) + self.rules.relay_retry_s > now:
+                    continue  # the process that got it may still be relaying it
+                rental = await uow.rentals.get(pending.rental_id)
+                if rental is not None and rental.state == WAITING[pending.kind]:
+                    relay.append((rental, pending.kind, params, signature))
+        for rental in regrant:
+            log.warning("rental %s was funded but never granted; granting now", rental.id)
+            try:
+                await self.agents.grant(grant_for(rental, self.rules))
+            except Exception:
+                log.exception("grant for rental %s failed; retried next pass", rental.id)
                 continue
-            if int(stored.get("signed_at", now)) + lc.rules.relay_retry_s > now:
-                continue  # the process that got it may still be relaying it
-            rental = await uow.rentals.get(pending.rental_id)
-            if rental is not None and rental.state == WAITING[pending.kind]:
-                relay.append((rental, pending.kind, stored))
-    for rental in regrant:
-        log.warning("rental %s was funded but never granted; granting now", rental.id)
+            counts["regranted"] += 1
+        each = self.quarantine.run
+        for rental_id, result_json in results:
+            log.warning("applying the stored grant result of rental %s", rental_id)
+            apply = functools.partial(self._apply_result, rental_id, result_json)
+            what = f"repair: grant result of rental {rental_id}"
+            counts["grant_results"] += await each(what, ("grant_result", rental_id), apply, 0)
+        for rental in restart:
+            log.warning("rental %s has access but never started on chain; starting", rental.id)
+            start = functools.partial(self.settlement.run, rental, SettlementAction.START)
+            what = f"repair: start of rental {rental.id}"
+            counts["restarted"] += await each(what, ("start", rental.id), start, 0)
+        for rental_id, machine_id in unrevoked:
+            log.warning("rental %s ended without a revoke; revoking now", rental_id)
+            try:
+                await self.agents.revoke(machine_id, rental_id)
+            except Exception:
+                log.exception("revoke for rental %s failed; retried next pass", rental_id)
+                continue
+            counts["revoked"] += 1
+        for rental, kind, params, signature in relay:
+            log.warning(
+                "the %s of rental %s was signed but never relayed; relaying", kind, rental.id
+            )
+            relay_one = functools.partial(self.lifecycle.relay_again, rental, params, signature)
+            what = f"repair: relay of the {kind} of rental {rental.id}"
+            counts["relayed"] += await each(what, ("relay", rental.id), relay_one, 0)
+        return counts
+
+    async def _apply_result(self, rental_id: int, result_json: str) -> int:
         try:
-            await lc.agents.grant(lc.grant_for(rental))
-        except Exception:
-            log.exception("grant for rental %s failed; retried next pass", rental.id)
-            continue
-        counts["regranted"] += 1
-    each = lc.quarantine.run  # one rental that raises is logged and benched, never fatal
-    for rental_id, result_json in results:
-        log.warning("applying the stored grant result of rental %s", rental_id)
-        apply = functools.partial(_apply_result, lc, rental_id, result_json)
-        what = f"repair: grant result of rental {rental_id}"
-        counts["grant_results"] += await each(what, ("grant_result", rental_id), apply, 0)
-    for rental in restart:
-        log.warning("rental %s has access but never started on chain; starting", rental.id)
-        start = functools.partial(lc.keep, rental, "start")
-        what = f"repair: start of rental {rental.id}"
-        counts["restarted"] += await each(what, ("start", rental.id), start, 0)
-    for rental_id, machine_id in unrevoked:
-        log.warning("rental %s ended without a revoke; revoking now", rental_id)
-        try:
-            await lc.agents.revoke(machine_id, rental_id)
-        except Exception:
-            log.exception("revoke for rental %s failed; retried next pass", rental_id)
-            continue
-        counts["revoked"] += 1
-    for rental, kind, stored in relay:
-        log.warning("the %s of rental %s was signed but never relayed; relaying", kind, rental.id)
-        relay_one = functools.partial(lc.relay_again, rental, kind, stored)
-        what = f"repair: relay of the {kind} of rental {rental.id}"
-        counts["relayed"] += await each(what, ("relay", rental.id), relay_one, 0)
-    return counts
-
-
-def _stored(payload_json: str) -> dict:
-    try:
-        value = json.loads(payload_json)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-async def _apply_result(lc: RentalLifecycle, rental_id: int, result_json: str) -> int:
-    try:
-        result = json.loads(result_json)
-        if result.get("ok") is True and result.get("access"):
-            details = AccessDetails.model_validate(result["access"])
-            await lc.access_granted(rental_id, AccessInfo.of(details))
-        elif result.get("ok") is False:
-            await lc.access_failed(rental_id, str(result.get("error") or "grant failed"))
-        else:
+            result = json.loads(result_json)
+            if result.get("ok") is True and result.get("access"):
+                details = AccessDetails.model_validate(result["access"])
+                await self.lifecycle.access_granted(rental_id, AccessInfo.of(details))
+            elif result.get("ok") is False:
+                reason = str(result.get("error") or "grant failed")
+                await self.lifecycle.access_failed(rental_id, reason)
+            else:
+                return 0
+        except (ValueError, TypeError):  # pydantic's ValidationError is a ValueError
+            log.exception("stored grant result of rental %s is unreadable", rental_id)
             return 0
-    except (ValueError, TypeError):  # pydantic's ValidationError is a ValueError
-        log.exception("stored grant result of rental %s is unreadable", rental_id)
-        return 0
-    return 1
+        return 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +182,7 @@ async def unanswered_requests(
         except (ValueError, AttributeError):
             continue
         request = None
-        if row.kind != "connect":
+        if row.kind != SignatureKind.CONNECT:
             if not stored.get("method") or not isinstance(stored.get("payload"), dict):
                 continue
             request = SignatureRequest(

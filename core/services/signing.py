@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.domain.model import PendingSignature
+from core.domain.signatures import SignatureKind, SignatureStatus
 from core.ports import AccessInfo, ChainEvent, Clock, SignatureVerifier
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
 from core.services.views import SigningPageView
@@ -55,9 +56,9 @@ class EventRouter:
         if pending is None:
             log.info("ignoring a signature for an unknown request")
             return
-        if pending.kind == "register":
+        if pending.kind == SignatureKind.REGISTER:
             await self.providers.finish_register(request_id, signature)
-        elif pending.kind == "connect":
+        elif pending.kind == SignatureKind.CONNECT:
             # a wallet that answers a connect with a signed challenge proves its address
             request = stored_request(pending) or {}
             message = request.get("payload", {}).get("message", "")
@@ -125,8 +126,8 @@ class SigningPages(Service):
         request = stored_request(pending) if pending is not None else None
         if request is None:
             return None
-        if pending.status != "pending":
-            state = "expired" if pending.status == "expired" else "used"
+        if not pending.is_pending:
+            state = "expired" if pending.status == SignatureStatus.EXPIRED else "used"
         else:
             state = "expired" if pending.expires_at < self.clock.now() else "pending"
         return SigningPageView(
@@ -168,7 +169,7 @@ class SigningPages(Service):
                 "refused",
                 f"Signed by a different wallet ({signer}). Sign with {view.signer}.",
             )
-        if view.kind == "connect":
+        if view.kind == SignatureKind.CONNECT:
             await self.events.wallet_connected(view.user_id, token, signer)
         else:
             await self.events.signature_received(token, signature)
@@ -187,7 +188,7 @@ async def expire_requests(uow: UnitOfWork, now: int) -> int:
     Returns how many expired."""
     count = 0
     for pending in await uow.signatures.expired(now):
-        pending.status = "expired"
+        pending.expire()
         await enqueue(
             uow,
             user_id=pending.user_id,

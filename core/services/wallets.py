@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.domain.model import PendingSignature, User
+from core.domain.signatures import SignatureKind
 from core.errors import WalletError
 from core.ports import Clock, EscrowPort, SignatureRequest, WalletPort
 from core.services.base import MarketRules, Service, UowFactory, enqueue, require
@@ -25,7 +26,10 @@ from core.services.views import Principal, WalletLinkView, WalletView
 log = logging.getLogger(__name__)
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 CONNECT_TIMEOUT_S = 10 * 60  # a pairing nobody scans is dropped after this
-ACCOUNT_KINDS = ("connect", "register")  # requests about the account, not about a rental
+ACCOUNT_KINDS = (
+    SignatureKind.CONNECT.value,
+    SignatureKind.REGISTER.value,
+)  # requests about the account, not about a rental
 
 
 def new_pending(
@@ -184,17 +188,15 @@ class WalletService(Service):
                 pending = await uow.signatures.by_token(request_id)
                 if (
                     pending is None
-                    or pending.kind != "connect"
+                    or pending.kind != SignatureKind.CONNECT
                     or pending.user_id != user_id
-                    or pending.status != "pending"
+                    or not pending.is_pending
                 ):
                     log.info("wallet_connected for an unknown or used connect request ignored")
                     return None
-                if pending.expires_at < now:
-                    pending.status = "expired"
+                if not pending.sign(now):  # answered too late: expired
                     await uow.commit()
                     return None
-                pending.status = "signed"
                 then = stored_params(pending).get("confirm")
             user = await uow.users.get(user_id)
             if user is None:
@@ -231,6 +233,6 @@ class WalletService(Service):
         """Mark a request that never reached the wallet as failed (nothing else was held)."""
         async with self.uow() as uow:
             pending = await uow.signatures.by_token(token)
-            if pending is not None and pending.status == "pending":
-                pending.status = "failed"
+            if pending is not None and pending.is_pending:
+                pending.fail()
                 await uow.commit()

@@ -154,7 +154,7 @@ class Story:
             "the arbiter decides from the evidence (the keeper's next pass): the heartbeats, "
             "and the service's own checks of the host, which weigh over what its agent says"
         )
-        await self.app.lifecycle.tick()
+        await self.app.keeper.tick()
         await self.until("the decision", lambda: self.chat.got(RENTER, "dispute_resolved"))
 
     async def work_for(self, seconds: int, step: int = 20) -> None:

@@ -158,7 +158,7 @@ async def run(
     tune_gc_for_serving()  # as every serving process does once started
     background = [
         asyncio.create_task(_forever(beats, 15.0)),
-        asyncio.create_task(_forever(app.lifecycle.tick, 2.0)),
+        asyncio.create_task(_forever(app.keeper.tick, 2.0)),
         asyncio.create_task(_forever(tg.deliver, 1.0)),
     ]
     started = time.perf_counter()
@@ -184,7 +184,7 @@ async def run(
         await tg.send(user, "/stop")
     await tg.deliver()
     for _ in range(10):
-        await app.lifecycle.tick()
+        await app.keeper.tick()
         await tg.deliver()
     for task in background:
         task.cancel()

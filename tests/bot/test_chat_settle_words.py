@@ -77,7 +77,7 @@ async def test_an_expired_quote_says_it_expired(app, clock, lang):
     w, _ = await _start(app, lang)
     quote, _ = await w.say("alice", "/rent 4090 1h")
     clock.advance(app.lifecycle.rules.quote_ttl_s + 1)
-    await app.lifecycle.tick()  # the keeper cancels the lapsed quote
+    await app.keeper.tick()  # the keeper cancels the lapsed quote
     reply, text = await w.say("alice", quote.buttons[0].label)
     assert reply.error
     assert TEXTS[lang]["expired"].format(id=quote.meta["rental_id"]) in text, text
@@ -96,7 +96,7 @@ async def test_status_of_an_ended_rental_says_when_it_ended(app, clock, lang):
     w, _ = await _start(app, lang)
     rental_id = await _active(app, w)
     clock.advance(3600)  # the prepaid hour runs out: the keeper ends it, settled later
-    await app.lifecycle.tick()
+    await app.keeper.tick()
     await w.chat.flush()
     clock.advance(600)
     _, text = await w.say("alice", f"/status #{rental_id}")
@@ -128,7 +128,7 @@ async def test_a_dispute_says_it_ends_the_rental_invites_no_other_and_bills_true
 
     w.lines.clear()
     clock.advance(app.lifecycle.rules.arbiter_delay_s)
-    await app.lifecycle.tick()  # the arbiter decides, the escrow settles
+    await app.keeper.tick()  # the arbiter decides, the escrow settles
     await w.chat.flush()
     told = "\n".join(w.lines)
     async with app.rentals.uow(readonly=True) as uow:

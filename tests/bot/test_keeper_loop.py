@@ -21,7 +21,7 @@ async def test_a_failing_keeper_job_does_not_skip_the_others(caplog):
         return step
 
     app = SimpleNamespace(
-        lifecycle=SimpleNamespace(tick=broken),
+        keeper=SimpleNamespace(tick=broken),
         agents=SimpleNamespace(
             mark_silent_offline=record("silent"),
             refresh_all_reliability=broken,

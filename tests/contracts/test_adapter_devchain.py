@@ -92,16 +92,16 @@ async def test_rent_stop_settles_on_chain_with_the_exact_split(app: App) -> None
 async def test_keeper_stops_after_paid_until_then_finalizes_after_the_window(app: App) -> None:
     alice, r = await _rent(app, hours=1)
     app.clock.advance(r.paid_until - app.clock.now())
-    assert (await app.lifecycle.tick())["stopped"] == 1
+    assert (await app.keeper.tick())["stopped"] == 1
     r = (await rentals_of(app))[r.id]
     assert r.state == S.ENDED and r.ended_at == r.paid_until
     assert (await app.escrow.rental(r.escrow_id))["status"] == "Ended"
     assert app.agent_gateway.revoked == [r.id]  # access ends with the prepaid time
 
     app.clock.advance(app.escrow.challenge_window - 1)
-    assert (await app.lifecycle.tick())["finalized"] == 0
+    assert (await app.keeper.tick())["finalized"] == 0
     app.clock.advance(1)
-    assert (await app.lifecycle.tick())["finalized"] == 1
+    assert (await app.keeper.tick())["finalized"] == 1
     r = (await rentals_of(app))[r.id]
     assert r.state == S.SETTLED and r.refund == 0 and r.billed == r.deposit
     assert await _balance(app, r.provider_address) == r.provider_net == r.deposit - r.fee
@@ -119,7 +119,7 @@ async def test_dispute_is_signed_by_the_renter_and_finalized_after_the_arbiter_t
     r = (await rentals_of(app))[r.id]
     assert r.state == S.DISPUTED and r.ended_at == app.clock.now()  # billing stopped
     app.clock.advance(app.escrow.arbiter_timeout)
-    assert (await app.lifecycle.tick())["finalized"] == 1
+    assert (await app.keeper.tick())["finalized"] == 1
     r = (await rentals_of(app))[r.id]
     assert r.state == S.RESOLVED
     assert r.billed == billed(r.ended_at - r.started_at, PRICE)
@@ -144,7 +144,7 @@ async def test_extend_and_a_never_provisioned_rental(app: App) -> None:
     address = app.wallet.address_of(bob.user_id)
     assert await _balance(app, address) == FAUCET - quote.deposit
     app.clock.advance(app.rentals.rules.accept_timeout_s + 1)
-    assert (await app.lifecycle.tick())["refunded"] == 1
+    assert (await app.keeper.tick())["refunded"] == 1
     assert (await rentals_of(app))[quote.rental_id].state == S.CANCELLED
     assert await _balance(app, address) == FAUCET
 
@@ -192,7 +192,7 @@ async def test_the_arbiter_refunds_an_outage_on_chain_within_the_bill(app: App) 
     r = (await rentals_of(app))[quote.rental_id]
     renter_before = await _balance(app, r.renter_address)
     provider_before = await _balance(app, r.provider_address)
-    assert (await app.lifecycle.tick())["decided"] == 1
+    assert (await app.keeper.tick())["decided"] == 1
     r = (await rentals_of(app))[quote.rental_id]
     assert r.state == S.RESOLVED and r.dispute_outcome == "renter"
     used = r.ended_at - r.started_at

@@ -72,7 +72,7 @@ async def test_a_blocklisted_provider_is_paid_by_the_services_claim_after_the_un
 
     operator = app.escrow.relayer
     sent = len(operator.sent)
-    assert (await app.lifecycle.tick())["claimed"] == 0
+    assert (await app.keeper.tick())["claimed"] == 0
     assert len(operator.sent) == sent  # the dry run saw the refusal: no gas burnt on it
     held = await _payload(app, provider, "payout_held")
     assert held["amount"] == net and held["reason"] == "the token issuer blocks the address"
@@ -80,7 +80,7 @@ async def test_a_blocklisted_provider_is_paid_by_the_services_claim_after_the_un
 
     await _token(app, "unBlocklist", payee)
     app.clock.advance(RETRY_FIRST_S)
-    assert (await app.lifecycle.tick())["claimed"] == 1
+    assert (await app.keeper.tick())["claimed"] == 1
     assert len(operator.sent) == sent + 1  # one claimFor, paid by the service's relayer
     assert await app.escrow.balance_of(payee) == net  # exact to the micro-USDC
     assert await app.escrow.claimable(payee) == 0
@@ -93,7 +93,7 @@ async def test_a_blocklisted_provider_is_paid_by_the_services_claim_after_the_un
     # the watcher reads the same blocks (Claimed included): nothing is applied twice
     await app.watcher.poll()
     assert (await _kinds(app, provider)).count("payout_paid") == 1
-    assert (await app.lifecycle.tick())["claimed"] == 0
+    assert (await app.keeper.tick())["claimed"] == 0
 
 
 async def test_quotes_keep_to_the_minimums_the_escrow_has_now(app: App) -> None:

@@ -57,9 +57,9 @@ async def test_an_agent_outage_is_refunded_to_the_renter(app, clock):
     assert used == 4 * 60 + 600 + 300
 
     clock.advance(app.lifecycle.rules.arbiter_delay_s - 1)  # the evidence settles first
-    assert (await app.lifecycle.tick())["decided"] == 0
+    assert (await app.keeper.tick())["decided"] == 0
     clock.advance(1)
-    assert (await app.lifecycle.tick())["decided"] == 1
+    assert (await app.keeper.tick())["decided"] == 1
 
     r = await _rental(app, rental_id)
     assert r.state == RentalState.RESOLVED
@@ -78,8 +78,8 @@ async def test_an_agent_outage_is_refunded_to_the_renter(app, clock):
     }
     # the keeper never decides twice, and finalize has nothing left to do
     clock.advance(app.escrow.arbiter_timeout)
-    assert (await app.lifecycle.tick())["decided"] == 0
-    assert (await app.lifecycle.tick())["finalized"] == 0
+    assert (await app.keeper.tick())["decided"] == 0
+    assert (await app.keeper.tick())["finalized"] == 0
 
 
 async def test_without_outage_evidence_the_provider_gets_the_time_based_bill(app, clock):
@@ -89,7 +89,7 @@ async def test_without_outage_evidence_the_provider_gets_the_time_based_bill(app
         await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], seq))
     await _dispute(app, alice, "it felt slow")
     clock.advance(app.lifecycle.rules.arbiter_delay_s)
-    assert (await app.lifecycle.tick())["decided"] == 1
+    assert (await app.keeper.tick())["decided"] == 1
     r = await _rental(app, rental_id)
     gross = billed(r.ended_at - r.started_at, PRICE)
     assert r.provider_net + r.fee == gross and r.dispute_outcome == "provider"
@@ -115,10 +115,10 @@ async def test_when_the_arbiter_cannot_act_finalize_applies_the_bill(app, clock)
     clock.advance(900)
     await _dispute(app, alice)
     clock.advance(app.lifecycle.rules.arbiter_delay_s)
-    assert (await app.lifecycle.tick())["decided"] == 0
+    assert (await app.keeper.tick())["decided"] == 0
     assert (await _rental(app, rental_id)).state == RentalState.DISPUTED
     clock.advance(app.escrow.arbiter_timeout)
-    assert (await app.lifecycle.tick())["finalized"] == 1
+    assert (await app.keeper.tick())["finalized"] == 1
     assert (await _rental(app, rental_id)).state == RentalState.RESOLVED
 
 
@@ -138,7 +138,7 @@ async def test_the_agents_self_reports_alone_cannot_win_a_dispute(app, clock):
         await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], seq))
     await _dispute(app, alice, "there was never a GPU")
     clock.advance(app.lifecycle.rules.arbiter_delay_s)
-    assert (await app.lifecycle.tick())["decided"] == 1
+    assert (await app.keeper.tick())["decided"] == 1
     r = await _rental(app, rental_id)
     assert r.dispute_outcome == "renter"
     assert r.provider_net == 0 and r.refund == r.deposit
@@ -170,7 +170,7 @@ async def test_a_probe_that_failed_during_the_rental_ends_the_providers_pay_ther
     await app.agents.heartbeat(machine_id, moved)
     await _dispute(app, alice, "the GPU was gone")
     clock.advance(app.lifecycle.rules.arbiter_delay_s)
-    assert (await app.lifecycle.tick())["decided"] == 1
+    assert (await app.keeper.tick())["decided"] == 1
     r = await _rental(app, quote.rental_id)
     gross = billed(failed_at - started, PRICE)  # backed until the failed probe, not after
     assert r.provider_net + r.fee == gross and r.dispute_outcome == "renter"

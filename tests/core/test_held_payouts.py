@@ -82,7 +82,7 @@ async def test_a_blocklisted_provider_is_told_held_then_paid_after_the_retry(app
     )
 
     # the first retry learns the token's reason, tells the provider, and spends nothing
-    assert (await app.lifecycle.tick())["claimed"] == 0
+    assert (await app.keeper.tick())["claimed"] == 0
     text = await _message(app, provider, "payout_held")
     assert f"your payout of {format_usdc(net)} is held" in text
     assert "is held by the escrow because the token refused the transfer" in text
@@ -92,9 +92,9 @@ async def test_a_blocklisted_provider_is_told_held_then_paid_after_the_retry(app
     assert "der Herausgeber des Tokens sperrt die Adresse" in german
 
     app.escrow.blocked.clear()  # the issuer lifts the block
-    assert (await app.lifecycle.tick())["claimed"] == 0  # not due yet: backoff
+    assert (await app.keeper.tick())["claimed"] == 0  # not due yet: backoff
     clock.advance(RETRY_FIRST_S)
-    assert (await app.lifecycle.tick())["claimed"] == 1
+    assert (await app.keeper.tick())["claimed"] == 1
     assert await app.escrow.balance_of(payout_address) == before + net  # to the micro-USDC
     assert await app.escrow.claimable(payout_address) == 0
     (paid,) = await _payouts(app, r.id)
@@ -102,7 +102,7 @@ async def test_a_blocklisted_provider_is_told_held_then_paid_after_the_retry(app
     text = await _message(app, provider, "payout_paid")
     assert "is paid to" in text and paid.paid_tx in text
     assert (await app.providers.earnings(provider)).held == 0
-    assert (await app.lifecycle.tick())["claimed"] == 0  # nothing left to retry
+    assert (await app.keeper.tick())["claimed"] == 0  # nothing left to retry
     assert (await _kinds(app, provider)).count("payout_paid") == 1
 
 
@@ -127,11 +127,11 @@ async def test_a_refused_refund_shows_as_held_on_the_receipt_until_paid(app, clo
     refund = format_decimal(r.refund, 6, group="")  # the csv's USDC columns: exact decimals
     assert view.csv.splitlines()[1].split(",")[11:13] == [refund, refund]
 
-    await app.lifecycle.tick()
+    await app.keeper.tick()
     assert "the token issuer blocks the address" in await _message(app, alice, "refund_held")
     app.escrow.blocked.clear()
     clock.advance(RETRY_FIRST_S)
-    await app.lifecycle.tick()
+    await app.keeper.tick()
     assert "your refund of" in await _message(app, alice, "refund_paid")
     one = await app.receipts.one(alice, r.id)
     assert one.refund_held == 0 and "held" not in receipt("en", one)
@@ -144,7 +144,7 @@ async def test_a_paused_token_never_reads_refunded_for_a_rental_that_never_start
     before = await app.escrow.balance_of(r.renter_address)
     app.escrow.token_paused = True
     clock.advance(app.lifecycle.rules.accept_timeout_s + 1)
-    assert (await app.lifecycle.tick())["refunded"] == 1
+    assert (await app.keeper.tick())["refunded"] == 1
     r = await _rental(app, r.id)
     assert r.state == RentalState.CANCELLED
     text = await _message(app, alice, "refunded")
@@ -152,7 +152,7 @@ async def test_a_paused_token_never_reads_refunded_for_a_rental_that_never_start
     assert "the token is paused by its issuer" in await _message(app, alice, "refund_held")
     app.escrow.token_paused = False
     clock.advance(RETRY_FIRST_S)
-    assert (await app.lifecycle.tick())["claimed"] == 1
+    assert (await app.keeper.tick())["claimed"] == 1
     assert await app.escrow.balance_of(r.renter_address) == before + r.deposit
 
 
@@ -172,7 +172,7 @@ async def test_retries_back_off_and_a_claim_by_the_owner_counts_as_paid(app, clo
     app.escrow.claim_for = counted
     start = clock.now()
     for _ in range(150):  # two and a half hours of keeper passes, a minute apart
-        await app.lifecycle.tick()
+        await app.keeper.tick()
         clock.advance(60)
     gaps = [b - a for a, b in zip(tries, tries[1:], strict=False)]
     assert tries[0] == start and gaps[:3] == [60, 120, 240]  # 1 min, doubling ...
@@ -184,7 +184,7 @@ async def test_retries_back_off_and_a_claim_by_the_owner_counts_as_paid(app, clo
     app.escrow.blocked.clear()
     await real(address)  # its Claimed is not mirrored yet
     clock.advance(3600)
-    assert (await app.lifecycle.tick())["claimed"] == 1
+    assert (await app.keeper.tick())["claimed"] == 1
     assert (await _payouts(app, r.id))[0].status == "paid"
     assert "payout_paid" in await _kinds(app, provider)
 
@@ -200,10 +200,10 @@ async def test_a_push_failure_mirrored_after_the_claim_that_paid_it_is_paid(app,
     late = ChainEvent(
         "0x" + "f0" * 32, 3, 9_000, "PushFailed", r.escrow_id, {"to": address, "amount": 5}
     )
-    await app.lifecycle.chain_events([claim])
-    await app.lifecycle.chain_events([late])
+    await app.bus.apply([claim])
+    await app.bus.apply([late])
     (row,) = await _payouts(app, r.id)
     assert row.status == "paid" and row.paid_tx == claim.tx_hash
     kinds = await _kinds(app, provider)
     assert "provider_payout" in kinds and "payout_held" not in kinds
-    assert (await app.lifecycle.tick())["claimed"] == 0
+    assert (await app.keeper.tick())["claimed"] == 0

@@ -163,7 +163,7 @@ async def test_hold_expiry_and_the_end_release_exactly_their_gpus(app, clock):
     assert await gpu_holders(app, listing) == [qa.rental_id, qb.rental_id, qb.rental_id, None]
 
     clock.advance(app.market.rules.payment_hold_s + 1)  # a never paid: the keeper ends its hold
-    await app.lifecycle.tick()
+    await app.keeper.tick()
     assert (await _rental(app, qa.rental_id)).state == S.CANCELLED
     assert await gpu_holders(app, listing) == [None, qb.rental_id, qb.rental_id, None]
 

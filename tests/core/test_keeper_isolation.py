@@ -61,7 +61,7 @@ async def test_a_bad_evidence_row_is_skipped_and_the_keeper_serves_everybody(app
         await uow.commit()
     clock.advance(app.rentals.rules.accept_timeout_s)  # past the arbiter delay too
     with caplog.at_level(logging.WARNING):
-        counts = await app.lifecycle.tick()
+        counts = await app.keeper.tick()
     assert (counts["decided"], counts["refunded"]) == (2, 1)
     assert (await _rental(app, poisoned)).state == RentalState.RESOLVED
     assert (await _rental(app, honest)).state == RentalState.RESOLVED
@@ -87,7 +87,7 @@ async def test_a_rental_whose_step_raises_is_benched_and_the_others_go_on(
     monkeypatch.setattr(app.escrow, "resolve", resolve_but_not_the_poisoned_one)
     clock.advance(app.rentals.rules.accept_timeout_s)
     with caplog.at_level(logging.ERROR):
-        counts = await app.lifecycle.tick()
+        counts = await app.keeper.tick()
     assert (counts["decided"], counts["refunded"]) == (1, 1)
     assert (await _rental(app, honest)).state == RentalState.RESOLVED
     assert (await _rental(app, unprovisioned)).state == RentalState.CANCELLED
@@ -97,12 +97,12 @@ async def test_a_rental_whose_step_raises_is_benched_and_the_others_go_on(
 
     # benched: the next passes do not hammer it; after the bench it is tried again
     tried = len(calls)
-    await app.lifecycle.tick()
+    await app.keeper.tick()
     assert len(calls) == tried
     clock.advance(31)
-    await app.lifecycle.tick()
+    await app.keeper.tick()
     assert len(calls) == tried + 1
     monkeypatch.setattr(app.escrow, "resolve", resolve)
     clock.advance(61)  # the second failure benched it for twice as long
-    assert (await app.lifecycle.tick())["decided"] == 1
+    assert (await app.keeper.tick())["decided"] == 1
     assert (await _rental(app, poisoned)).state == RentalState.RESOLVED

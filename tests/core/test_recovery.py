@@ -75,15 +75,15 @@ async def test_a_grant_never_queued_is_queued_after_the_grace(app, clock, monkey
     monkeypatch.undo()  # the next process
     assert (await rental(app, rental_id)).state == S.PROVISIONING
     assert await _commands(app, rental_id) == []
-    counts = await app.lifecycle.tick()
+    counts = await app.keeper.tick()
     assert counts["regranted"] == 0  # a live process may be about to grant: leave it
     clock.advance(GRACE_S)
-    assert (await app.lifecycle.tick())["regranted"] == 1
+    assert (await app.keeper.tick())["regranted"] == 1
     assert await _commands(app, rental_id) == [("grant", False)]
     assert await _answer_grants(app, host.machine_id) == 1
     r = await rental(app, rental_id)
     assert r.state == S.ACTIVE and r.access_username == "rs-1"
-    assert (await app.lifecycle.tick())["regranted"] == 0
+    assert (await app.keeper.tick())["regranted"] == 0
     assert await _commands(app, rental_id) == [("grant", True)]
     assert (await _outbox_kinds(app, r.renter_id))["credentials"] == 1
 
@@ -95,12 +95,12 @@ async def test_a_stored_grant_result_is_applied_to_the_rental(app, clock, monkey
     assert await _answer_grants(app, host.machine_id) == 1
     monkeypatch.undo()
     assert (await rental(app, rental_id)).state == S.PROVISIONING
-    assert (await app.lifecycle.tick())["grant_results"] == 0
+    assert (await app.keeper.tick())["grant_results"] == 0
     clock.advance(GRACE_S)
-    assert (await app.lifecycle.tick())["grant_results"] == 1
+    assert (await app.keeper.tick())["grant_results"] == 1
     r = await rental(app, rental_id)
     assert r.state == S.ACTIVE and (r.access_username, r.access_port) == ("rs-1", 2222)
-    assert (await app.lifecycle.tick())["grant_results"] == 0
+    assert (await app.keeper.tick())["grant_results"] == 0
     assert (await _outbox_kinds(app, r.renter_id))["credentials"] == 1
 
 
@@ -113,7 +113,7 @@ async def test_a_failed_grant_result_refunds_once_applied(app, clock, monkeypatc
     await app.agent_commands.record_results(host.machine_id, ResultBatch(results=[failed]))
     monkeypatch.undo()
     clock.advance(GRACE_S)
-    assert (await app.lifecycle.tick())["grant_results"] == 1
+    assert (await app.keeper.tick())["grant_results"] == 1
     await app.settle()
     r = await rental(app, rental_id)
     assert r.state == S.CANCELLED and r.refund == r.deposit
@@ -131,12 +131,12 @@ async def test_access_granted_but_never_started_is_started(app, clock, monkeypat
     monkeypatch.undo()
     r = await rental(app, rental_id)
     assert r.state == S.PROVISIONING and r.access_granted_at is not None
-    assert (await app.lifecycle.tick())["restarted"] == 0
+    assert (await app.keeper.tick())["restarted"] == 0
     clock.advance(GRACE_S)
-    assert (await app.lifecycle.tick())["restarted"] == 1
+    assert (await app.keeper.tick())["restarted"] == 1
     r = await rental(app, rental_id)
     assert r.state == S.ACTIVE and r.start_tx is not None
-    assert (await app.lifecycle.tick())["restarted"] == 0
+    assert (await app.keeper.tick())["restarted"] == 0
     assert (await _outbox_kinds(app, r.renter_id))["credentials"] == 1
 
 
@@ -152,9 +152,9 @@ async def test_a_revoke_never_queued_is_queued_once(app, clock, monkeypatch):
     monkeypatch.undo()
     assert (await rental(app, rental_id)).state == S.SETTLED
     assert await _commands(app, rental_id) == [("grant", True)]
-    assert (await app.lifecycle.tick())["revoked"] == 1
+    assert (await app.keeper.tick())["revoked"] == 1
     assert await _commands(app, rental_id) == [("grant", True), ("revoke", False)]
-    assert (await app.lifecycle.tick())["revoked"] == 0
+    assert (await app.keeper.tick())["revoked"] == 0
     [cmd] = (await app.agent_commands.pending(host.machine_id, 0)).commands
     assert (cmd.kind, cmd.rental_id) == ("revoke", rental_id)
     assert json.loads(cmd.model_dump_json())["kind"] == "revoke"
@@ -171,7 +171,7 @@ async def test_rentals_that_ended_long_ago_are_not_swept(app, clock, monkeypatch
     await app.settle()
     monkeypatch.undo()
     clock.advance(REVOKE_WINDOW_S + 1)  # the key has long expired by itself
-    assert (await app.lifecycle.tick())["revoked"] == 0
+    assert (await app.keeper.tick())["revoked"] == 0
     assert await _commands(app, rental_id) == [("grant", True)]
 
 
@@ -193,12 +193,12 @@ async def test_a_signed_payment_never_relayed_is_relayed_again(app, clock, monke
         await app.wallet.approve(next(iter(app.wallet.pending)))  # signed, stored, then killed
     monkeypatch.undo()
     assert (await rental(app, quote.rental_id)).state == S.AWAITING_PAYMENT
-    assert (await app.lifecycle.tick())["relayed"] == 0  # it may still be on its way
+    assert (await app.keeper.tick())["relayed"] == 0  # it may still be on its way
     clock.advance(app.rentals.rules.relay_retry_s)
-    assert (await app.lifecycle.tick())["relayed"] == 1
+    assert (await app.keeper.tick())["relayed"] == 1
     r = await rental(app, quote.rental_id)
     assert r.state == S.PROVISIONING and r.open_tx is not None
-    assert (await app.lifecycle.tick())["relayed"] == 0
+    assert (await app.keeper.tick())["relayed"] == 0
 
 
 async def test_a_signed_stop_never_relayed_is_relayed_again(app, clock, monkeypatch):
@@ -217,8 +217,8 @@ async def test_a_signed_stop_never_relayed_is_relayed_again(app, clock, monkeypa
     monkeypatch.undo()
     assert (await rental(app, rental_id)).state == S.ACTIVE
     clock.advance(app.rentals.rules.relay_retry_s)
-    assert (await app.lifecycle.tick())["relayed"] == 1
+    assert (await app.keeper.tick())["relayed"] == 1
     r = await rental(app, rental_id)
     assert r.state == S.SETTLED and r.provider_net + r.fee + r.refund == r.deposit
     assert (await _outbox_kinds(app, r.renter_id))["receipt"] == 1
-    assert (await app.lifecycle.tick())["relayed"] == 0
+    assert (await app.keeper.tick())["relayed"] == 0

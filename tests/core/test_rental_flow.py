@@ -99,7 +99,7 @@ async def test_unpaid_hold_expires_and_releases_listing(app, clock):
     quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
     await app.rentals.confirm(alice, quote.rental_id)
     clock.advance(app.rentals.rules.payment_hold_s + 1)
-    counts = await app.lifecycle.tick()
+    counts = await app.keeper.tick()
     assert counts["expired_holds"] == 1
     assert (await _rental(app, quote.rental_id)).state == RentalState.CANCELLED
     assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
@@ -143,17 +143,17 @@ async def test_prepaid_time_runs_out_keeper_warns_then_settles(app, clock):
     await app.wallet.approve(next(iter(app.wallet.pending)))
     await app.settle()
     clock.advance(3600 - 10 * 60)
-    assert (await app.lifecycle.tick())["warned"] == 1
-    await app.lifecycle.tick()  # the warning is not queued twice
+    assert (await app.keeper.tick())["warned"] == 1
+    await app.keeper.tick()  # the warning is not queued twice
     clock.advance(11 * 60)
-    assert (await app.lifecycle.tick())["stopped"] == 1
+    assert (await app.keeper.tick())["stopped"] == 1
     r = await _rental(app, quote.rental_id)
     assert r.state == RentalState.ENDED and r.ended_at == r.paid_until  # the challenge window
     assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
     clock.advance(app.escrow.challenge_window - 11 * 60)
-    assert (await app.lifecycle.tick())["finalized"] == 0  # counted from the real end
+    assert (await app.keeper.tick())["finalized"] == 0  # counted from the real end
     clock.advance(11 * 60)
-    assert (await app.lifecycle.tick())["finalized"] == 1
+    assert (await app.keeper.tick())["finalized"] == 1
     r = await _rental(app, quote.rental_id)
     assert r.state == RentalState.SETTLED
     assert r.refund == 0 and r.billed == r.deposit == 650_000
@@ -177,9 +177,9 @@ async def test_dispute_is_signed_and_finalized_after_the_arbiter_timeout(app, cl
     assert r.state == RentalState.DISPUTED and r.ended_at == r.started_at + 1200
     assert r.dispute_reason == "GPU fell off the bus"
     clock.advance(app.escrow.arbiter_timeout - 1)
-    assert (await app.lifecycle.tick())["finalized"] == 0
+    assert (await app.keeper.tick())["finalized"] == 0
     clock.advance(1)
-    assert (await app.lifecycle.tick())["finalized"] == 1
+    assert (await app.keeper.tick())["finalized"] == 1
     r = await _rental(app, quote.rental_id)
     assert r.state == RentalState.RESOLVED
     assert r.billed == 1200 * PRICE // 3600 and r.provider_net + r.fee + r.refund == r.deposit
@@ -211,7 +211,7 @@ async def test_provider_never_provisions_full_refund(app, clock):
     await app.settle()
     assert (await _rental(app, quote.rental_id)).state == RentalState.PROVISIONING
     clock.advance(app.rentals.rules.accept_timeout_s + 1)
-    assert (await app.lifecycle.tick())["refunded"] == 1
+    assert (await app.keeper.tick())["refunded"] == 1
     r = await _rental(app, quote.rental_id)
     assert r.state == RentalState.CANCELLED and r.refund == r.deposit
     assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
@@ -262,13 +262,13 @@ async def test_chain_event_applied_once(app):
 
 
 def _open_args(app, r):
-    from core.services.rentals import terms_of
+    from core.services.rental_rules import terms_of
 
     return terms_of(r), r.renter_address
 
 
 def _sign_open(app, r):
-    from core.services.rentals import terms_of
+    from core.services.rental_rules import terms_of
     from rigshare_dev.fakes.escrow import fake_signature
 
     return fake_signature(r.renter_address, app.escrow._open_payload(terms_of(r), r.renter_address))

@@ -221,7 +221,7 @@ async def test_keeper_expires_unanswered_requests_with_nothing_half_done(app, cl
     connect = await app.wallets.connect(bob)
     clock.advance(max(CONNECT_TIMEOUT_S, app.rentals.rules.payment_hold_s) + 1)  # past both
 
-    counts = await app.lifecycle.tick()
+    counts = await app.keeper.tick()
     assert counts["expired_requests"] == 2 and counts["expired_holds"] == 1
     assert (await _pending(app, open_id)).status == "expired"
     assert (await _pending(app, connect.request_id)).status == "expired"
@@ -231,7 +231,7 @@ async def test_keeper_expires_unanswered_requests_with_nothing_half_done(app, cl
     assert alice_last == ("request_expired", {"rental_id": pay.rental_id, "kind": "open"})
     bob_last = (await app.notifications.history(bob.user_id))[-1][:2]
     assert bob_last == ("request_expired", {"rental_id": None, "kind": "connect"})
-    assert (await app.lifecycle.tick())["expired_requests"] == 0  # told once
+    assert (await app.keeper.tick())["expired_requests"] == 0  # told once
 
     # answers that arrive after the keeper: nothing changes, nothing is locked
     await app.wallet.approve(open_id)

@@ -74,9 +74,9 @@ async def test_renters_far_beyond_capacity_leave_consistent_rentals_and_exact_bo
         _, machine_id = await add_provider(app, f"p{i}", ["rtx4090"], 300_000 + i * 1000)
         async with app.rentals.uow(readonly=True) as uow:
             listings += [x.id for x in await uow.listings.for_machine(machine_id)]
-    steady = app.lifecycle.chain_events
-    app.lifecycle.chain_events = flaky(steady, every=3)
-    app.lifecycle.mirrors.retry_s = (0.05, 0.1)  # short: some give up and wait for the keeper
+    steady = app.bus.write  # the one transaction that records chain events
+    app.bus.write = flaky(steady, every=3)
+    app.bus.mirror.retry_s = (0.05, 0.1)  # short: some give up and wait for the keeper
     tg = Harness(app)
     await tg.start()
     users = [TgUser(60_000 + i, f"renter{i}") for i in range(RENTERS)]
@@ -87,14 +87,14 @@ async def test_renters_far_beyond_capacity_leave_consistent_rentals_and_exact_bo
             *(_renter(tg, u, listings[i % len(listings)]) for i, u in enumerate(users))
         )
         await tg.deliver()
-        app.lifecycle.chain_events = steady  # the load is over: the database is well again
+        app.bus.write = steady  # the load is over: the database is well again
         # holds and quotes lapse, the keeper repairs what a failed write left half-done,
         # prepaid hours run out, then the challenge windows close: everything comes to rest
         window = app.escrow.challenge_window + 60
         for seconds in (2 * 3600, 2 * 3600, window, window):
             clock.advance(seconds)
             for _ in range(2):
-                await app.lifecycle.tick()
+                await app.keeper.tick()
                 await tg.deliver()
         books = await audit(app)
     finally:

@@ -137,7 +137,7 @@ async def test_whole_rental_credentials_status_extend_stop_receipt_rate(tg):
 async def test_ending_soon_warning_has_an_extend_button(tg):
     rental_id = await rent_until_active(tg)
     tg.app.clock.advance(3 * 3600 - 10 * 60)
-    await tg.app.lifecycle.tick()
+    await tg.app.keeper.tick()
     await tg.deliver()
     warning = tg.telegram.sent(chat_id=ALICE.id)[-1]
     assert f"Rental #{rental_id}: prepaid time ends" in warning.text

@@ -1,0 +1,252 @@
+"""What each escrow fact does to a rental, inside the transaction that mirrors it.
+
+``RentalChainHandlers.registry`` is the explicit map from fact type to handler that the
+message bus (``core.services.messagebus``) dispatches on. Handlers stage the users' messages in
+the same transaction and ask for calls to agents and the escrow as follow-ups
+(``core.services.followups``), which run after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+
+from core.domain import chain_events as ev
+from core.domain.billing import billed as billed_for
+from core.domain.model import Rental
+from core.domain.rentals import RentalState as S
+from core.ports import EscrowPort, KeyPairFactory
+from core.services.base import MarketRules, UnitOfWork, enqueue
+from core.services.followups import GrantAccess, RefundUnstarted, RevokeAccess
+from core.services.instances import gpu_uuids
+from core.services.messagebus import Applying, FactHandler
+from core.services.notifications import NEVER as HELD
+from core.services.payouts import claimed, push_failed
+from core.services.provisioning import (
+    KEY_SLACK_S,
+    credentials_payload,
+    grant_for,
+    grant_until,
+    why_refunded,
+)
+from core.services.receipts import receipt_view
+
+
+class RentalChainHandlers:
+    """The rental lifecycle's reaction to each escrow fact."""
+
+    def __init__(self, rules: MarketRules, *, escrow: EscrowPort, keys: KeyPairFactory) -> None:
+        self.rules = rules
+        self.escrow = escrow  # its challenge window, read when a rental ends
+        self.keys = keys
+
+    def registry(self) -> Mapping[type[ev.ChainFact], FactHandler]:
+        return {
+            ev.RentalOpened: self.opened,
+            ev.RentalStarted: self.started,
+            ev.RentalExtended: self.extended,
+            ev.RentalEnded: self.ended,
+            ev.RentalSettled: self.settled,
+            ev.PaymentParked: self.parked,
+            ev.DisputeOpened: self.dispute_opened,
+            ev.DisputeResolved: self.dispute_resolved,
+            ev.PayoutClaimed: self.payout_claimed,
+        }
+
+    async def opened(self, fact: ev.RentalOpened, at: Applying) -> None:
+        uow, rental, now = at.uow, at.rental, at.now
+        if rental.state == S.CANCELLED:
+            # paid after the hold lapsed: the money is on chain, give it straight back
+            at.then(RefundUnstarted.of(rental))
+            return
+        rental.transition(S.FUNDED)
+        rental.funded_at = now
+        rental.open_tx = fact.tx_hash
+        held = len(gpu_uuids(rental))
+        if await uow.gpus.keep(rental.id) < held:
+            # paid after its hold ran out and another renter took a GPU: give it back
+            rental.cancel_reason = "paid after the hold expired; the GPUs were taken"
+            at.then(RefundUnstarted.of(rental))
+            return
+        await enqueue(
+            uow,
+            user_id=rental.renter_id,
+            kind="payment_seen",
+            payload={"rental_id": rental.id, "deposit": rental.deposit, "tx": fact.tx_hash},
+            dedupe_key=f"paid:{rental.id}",
+            now=now,
+            private=False,
+        )
+        renter = await uow.users.get(rental.renter_id)
+        if renter.ssh_public_key:
+            rental.public_key = renter.ssh_public_key
+        else:
+            private_key, rental.public_key = await self.keys.generate(f"rigshare-{rental.id}")
+            rental.key_generated = True
+            # kept only inside the credentials message; scrubbed once delivered
+            await enqueue(
+                uow,
+                user_id=rental.renter_id,
+                kind="private_key",
+                payload={"rental_id": rental.id, "private_key": private_key},
+                dedupe_key=f"key:{rental.id}",
+                now=HELD,  # released with the credentials
+            )
+        rental.transition(S.PROVISIONING)
+        at.then(GrantAccess(grant_for(rental, self.rules)))
+
+    async def started(self, fact: ev.RentalStarted, at: Applying) -> None:
+        rental = at.rental
+        rental.transition(S.ACTIVE)
+        rental.started_at = fact.started_at
+        rental.paid_until = fact.paid_until
+        rental.start_tx = fact.tx_hash
+        await at.uow.outbox.release(f"key:{rental.id}", at.now)
+        await enqueue(
+            at.uow,
+            user_id=rental.renter_id,
+            kind="credentials",
+            payload=credentials_payload(rental),
+            dedupe_key=f"creds:{rental.id}",
+            now=at.now,
+        )
+        await _tell_provider(at.uow, rental, "provider_rental_started", at.now)
+
+    async def extended(self, fact: ev.RentalExtended, at: Applying) -> None:
+        rental = at.rental
+        rental.deposit = fact.deposit
+        rental.paid_until = fact.paid_until
+        await enqueue(
+            at.uow,
+            user_id=rental.renter_id,
+            kind="extended",
+            payload={"rental_id": rental.id, "paid_until": rental.paid_until, "tx": fact.tx_hash},
+            dedupe_key=f"ext:{fact.tx_hash}:{fact.log_index}",
+            now=at.now,
+        )
+        # the same instance with a later deadline: the agent moves the running one's
+        at.then(GrantAccess(grant_until(rental, rental.paid_until + KEY_SLACK_S)))
+
+    async def ended(self, fact: ev.RentalEnded, at: Applying) -> None:
+        rental = at.rental
+        rental.transition(S.ENDED)
+        rental.ended_at = fact.ended_at
+        rental.stop_tx = fact.tx_hash
+        await at.uow.gpus.release(rental.id, rental.listing_id)  # the revoke deletes it first
+        at.then(RevokeAccess(rental.machine_id, rental.id))
+        # dropped again if the settlement is applied in the same transaction (a signed stop)
+        await enqueue(
+            at.uow,
+            user_id=rental.renter_id,
+            kind="rental_ended",
+            payload={
+                "rental_id": rental.id,
+                "ended_at": rental.ended_at,
+                "settle_by": rental.ended_at + self.escrow.challenge_window,
+            },
+            dedupe_key=f"ended:{rental.id}",
+            now=at.now,
+        )
+        await _tell_provider(at.uow, rental, "provider_rental_ended", at.now)
+
+    async def settled(self, fact: ev.RentalSettled, at: Applying) -> None:
+        uow, rental, now = at.uow, at.rental, at.now
+        rental.provider_net, rental.fee, rental.refund = fact.provider_net, fact.fee, fact.refund
+        rental.billed = rental.provider_net + rental.fee
+        rental.settle_tx = fact.tx_hash
+        rental.settled_at = now
+        if rental.state == S.CANCELLED:
+            kind = "refunded"  # paid after its hold lapsed and handed straight back
+        elif rental.state in (S.FUNDED, S.PROVISIONING):
+            rental.transition(S.CANCELLED)
+            rental.cancel_reason = rental.cancel_reason or "provider never provisioned"
+            await uow.gpus.release(rental.id, rental.listing_id)
+            await uow.outbox.discard(f"key:{rental.id}")
+            at.then(RevokeAccess(rental.machine_id, rental.id))
+            kind = "refunded"
+        elif rental.state == S.DISPUTED:
+            rental.transition(S.RESOLVED)
+            kind = "dispute_resolved"
+        else:
+            rental.transition(S.SETTLED)
+            kind = "receipt"
+        await uow.outbox.discard(f"ended:{rental.id}")
+        await enqueue(
+            uow,
+            user_id=rental.renter_id,
+            kind=kind,
+            payload={"rental_id": rental.id, "receipt": asdict(receipt_view(rental))},
+            dedupe_key=f"settled:{rental.id}",
+            now=now,
+        )
+        if kind == "refunded":  # it never ran: say why, not "0 USDC paid to you"
+            why = {"why": why_refunded(rental.cancel_reason)}
+            await _tell_provider(uow, rental, "provider_refunded", now, why)
+        else:
+            await _tell_provider(uow, rental, "provider_payout", now)
+
+    async def parked(self, fact: ev.PaymentParked, at: Applying) -> None:
+        await push_failed(at.uow, at.rental, fact, at.now)  # held, not paid: core.services.payouts
+
+    async def payout_claimed(self, fact: ev.PayoutClaimed, at: Applying) -> None:
+        await claimed(at.uow, fact, at.now)
+
+    async def dispute_opened(self, fact: ev.DisputeOpened, at: Applying) -> None:
+        rental, now = at.rental, at.now
+        rental.transition(S.DISPUTED)
+        # mirrored after the confirmation depth, so never earlier than the chain's disputedAt:
+        # the keeper's finalize after the arbiter timeout is never too early
+        rental.disputed_at = now
+        # it says the rental ended (the dispute ends a running one in the same receipt):
+        # the ended notice, which invites a dispute, is dropped if not sent yet
+        await at.uow.outbox.discard(f"ended:{rental.id}")
+        ended_at = rental.ended_at if rental.ended_at is not None else now
+        await enqueue(
+            at.uow,
+            user_id=rental.renter_id,
+            kind="dispute_opened",
+            payload={"rental_id": rental.id, "tx": fact.tx_hash, "ended_at": ended_at},
+            dedupe_key=f"dispute:{rental.id}",
+            now=now,
+        )
+        await _tell_provider(at.uow, rental, "provider_dispute", now)
+
+    async def dispute_resolved(self, fact: ev.DisputeResolved, at: Applying) -> None:
+        rental, gross = at.rental, fact.provider_gross
+        end = min(rental.ended_at or 0, rental.paid_until or 0)
+        billed_full = billed_for(max(0, end - (rental.started_at or end)), rental.price_per_hour)
+        rental.dispute_outcome = "provider" if gross >= billed_full else "renter"
+        payload = {"rental_id": rental.id, "billed": billed_full, "provider_gross": gross}
+        payload["renter_credit"] = max(0, billed_full - gross)
+        provider = await at.uow.providers.get(rental.provider_id)
+        for user_id, kind in (
+            (rental.renter_id, "dispute_decided"),
+            (provider.user_id, "provider_dispute_decided"),
+        ):
+            await enqueue(
+                at.uow,
+                user_id=user_id,
+                kind=kind,
+                payload=payload,
+                dedupe_key=f"{kind}:{rental.id}",
+                now=at.now,
+            )
+
+
+async def _tell_provider(
+    uow: UnitOfWork, rental: Rental, kind: str, now: int, extra: dict | None = None
+) -> None:
+    provider = await uow.providers.get(rental.provider_id)
+    await enqueue(
+        uow,
+        user_id=provider.user_id,
+        kind=kind,
+        payload={
+            "rental_id": rental.id,
+            "gpu_model": rental.gpu_model,
+            "provider_net": rental.provider_net,
+            **(extra or {}),
+        },
+        dedupe_key=f"{kind}:{rental.id}",
+        now=now,
+    )

@@ -1,0 +1,95 @@
+"""Rules about a rental that several services share: what a command that does not fit its
+state answers, why a quote can no longer be confirmed, cancelling what was never paid, and the
+terms the renter signs (rebuilt from the rental row). No service imports here but the base."""
+
+from __future__ import annotations
+
+from core.domain.model import Rental
+from core.domain.rentals import RentalState as S
+from core.domain.rentals import StateName
+from core.errors import Conflict
+from core.ports import RentalTerms
+from core.services.base import UnitOfWork
+
+
+def state_text(state: str) -> StateName:
+    return StateName(state)
+
+
+DISPUTABLE = (S.ACTIVE, S.ENDED)  # the escrow takes a dispute until the rental settles
+QUOTE_EXPIRED = "quote expired"
+# What a rental in each state is, and what the renter can do next, when a command does not fit
+# its state ("/extend 3" on a settled rental); the catalogue has them as err.rentals.state.*.
+IN_STATE = {
+    S.QUOTED: "Rental #{rental_id} is only a quote: confirm it first, or /rent again.",
+    S.AWAITING_PAYMENT: "Rental #{rental_id} is awaiting payment: it starts once you approve "
+    "the deposit in your wallet; unpaid, it lapses by itself.",
+    S.FUNDED: "Rental #{rental_id} is starting: its instance is being set up. "
+    "/status {rental_id} shows when it runs.",
+    S.PROVISIONING: "Rental #{rental_id} is starting: its instance is being set up. "
+    "/status {rental_id} shows when it runs.",
+    S.ACTIVE: "Rental #{rental_id} is running: /status {rental_id} shows it.",
+    S.ENDED: "Rental #{rental_id} has ended; the escrow settles it shortly. "
+    "/receipts shows its bill.",
+    S.SETTLED: "Rental #{rental_id} has ended and is settled: /receipts shows its bill.",
+    S.CANCELLED: "Rental #{rental_id} was cancelled before it started; nothing was charged. "
+    "/rent starts a new one.",
+    S.DISPUTED: "Rental #{rental_id} is in dispute; you get a message when it is decided.",
+    S.RESOLVED: "Rental #{rental_id}'s dispute was decided: /receipts shows the outcome.",
+}
+
+
+def in_state(rental: Rental) -> Conflict:
+    """The refusal of a command that does not fit ``rental``'s state, with the next step."""
+    english = IN_STATE.get(rental.state, "Rental #{rental_id} is {state}.")
+    key = f"rentals.state.{rental.state}" if rental.state in IN_STATE else "rentals.state"
+    return Conflict.keyed(key, english, rental_id=rental.id, state=state_text(rental.state))
+
+
+NOT_PAID_IN_TIME = "not paid in time"  # the keeper's reason for a quote or hold that lapsed
+
+
+def lapsed(rental: Rental) -> bool:
+    """A quote or hold the keeper cancelled because it lapsed (not the renter's cancel)."""
+    return rental.state == S.CANCELLED and rental.cancel_reason in (
+        QUOTE_EXPIRED,
+        NOT_PAID_IN_TIME,
+    )
+
+
+def closed_quote(rental: Rental) -> Conflict:
+    """Why a quote can no longer be confirmed: it expired (the keeper cancels lapsed quotes,
+    which is no cancellation of the renter's), or what became of it."""
+    if lapsed(rental):
+        return Conflict.keyed(
+            "rentals.quote_expired",
+            "Quote #{rental_id} has expired. Send /rent again for a fresh price.",
+            rental_id=rental.id,
+        )
+    return Conflict.keyed(
+        "rentals.quote_used",
+        "Quote #{rental_id} was already {state}.",
+        rental_id=rental.id,
+        state=state_text(rental.state),
+    )
+
+
+async def cancel_unpaid(uow: UnitOfWork, rental: Rental, reason: str) -> None:
+    """Cancel a quote or unpaid confirmation and release the GPUs it held."""
+    held = rental.state == S.AWAITING_PAYMENT
+    rental.transition(S.CANCELLED)
+    rental.cancel_reason = reason
+    if held:
+        await uow.gpus.release(rental.id, rental.listing_id)
+
+
+def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:
+    """The terms the renter signs, rebuilt from the rental row."""
+    return RentalTerms(
+        provider_address=rental.provider_address,
+        price_per_hour=rental.price_per_hour,
+        deposit=rental.deposit,
+        listing_id=rental.listing_id,
+        quote_expiry=quote_expiry if quote_expiry is not None else rental.hold_until,
+        salt=rental.salt,
+    )

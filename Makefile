@@ -22,12 +22,15 @@ test: $(STAMP) services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
+## ruff, import rules and `mypy --strict` over the packages [tool.mypy] files lists
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 ## benchmarks: measure and rewrite their sections of docs/benchmarks.md
 bench: $(STAMP) services
@@ -56,4 +59,4 @@ services:
 	@bash scripts/services.sh
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

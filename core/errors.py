@@ -6,7 +6,12 @@ its traceback, and the user sees a short generic reply with a reference id.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.domain.errors import AmbiguousChoice, CoreError, GrammarError, IllegalTransition
+
+if TYPE_CHECKING:  # only the annotation: a view is no part of what an error needs to exist
+    from core.services.views import QuoteView
 
 __all__ = [
     "AgentError",
@@ -59,9 +64,15 @@ class JustTaken(Conflict):
     code = "just_taken"
 
     def __init__(
-        self, user_message: str, next_best: object | None = None, **kwargs: object
+        self,
+        user_message: str,
+        next_best: QuoteView | None = None,
+        *,
+        hint: str | None = None,
+        key: str | None = None,
+        params: dict[str, object] | None = None,
     ) -> None:
-        super().__init__(user_message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(user_message, hint=hint, key=key, params=params)
         self.next_best = next_best
 
 

@@ -24,7 +24,9 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
         import uvloop
     except ImportError:
         return None
-    return uvloop.new_event_loop
+    # typed here because uvloop is optional: where it is absent the checker sees Any
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

@@ -57,18 +57,25 @@ def _refuse_unprintable(text: str) -> str:
 
 def printable(text: str, limit: int) -> str:
     """What an agent sends of a measured text (an NVML name, /proc/cpuinfo): unprintable
-    characters become spaces, cut to ``limit`` so that it passes :func:`Label`."""
+    characters become spaces, cut to ``limit`` so that it passes the ``*Label`` types below."""
     return " ".join(_UNPRINTABLE.sub(" ", text).split())[:limit]
 
 
-def Label(limit: int) -> type[str]:  # noqa: N802 - a type, used like one
-    """One line of printable text of at most ``limit`` characters (a column's width)."""
-    return Annotated[  # type: ignore[return-value]
-        str,
-        StringConstraints(max_length=limit, strip_whitespace=True),
-        AfterValidator(_refuse_unprintable),
-    ]
+def _line(limit: int) -> StringConstraints:
+    return StringConstraints(max_length=limit, strip_whitespace=True)
 
+
+_PRINTABLE = AfterValidator(_refuse_unprintable)
+
+# One line of printable text of at most a column's width each: named aliases rather than a
+# function called in the annotation, which a type checker cannot read as a type
+GpuUuidLabel = Annotated[str, _line(MAX_GPU_UUID), _PRINTABLE]
+GpuNameLabel = Annotated[str, _line(MAX_GPU_NAME), _PRINTABLE]
+CpuModelLabel = Annotated[str, _line(MAX_CPU_MODEL), _PRINTABLE]
+TemplateTitleLabel = Annotated[str, _line(MAX_TEMPLATE_TITLE), _PRINTABLE]
+AgentVersionLabel = Annotated[str, _line(MAX_AGENT_VERSION), _PRINTABLE]
+DriverVersionLabel = Annotated[str, _line(MAX_DRIVER_VERSION), _PRINTABLE]
+CudaVersionLabel = Annotated[str, _line(MAX_CUDA_VERSION), _PRINTABLE]
 
 Fingerprint = Annotated[str, StringConstraints(pattern=r"^SHA256:[A-Za-z0-9+/=]{20,64}$")]
 Host = Annotated[str, StringConstraints(pattern=rf"^[A-Za-z0-9.\-:\[\]]{{1,{MAX_HOST}}}$")]
@@ -109,8 +116,8 @@ class GpuInfo(_Strict):
     """One GPU as NVML reports it; None where the GPU does not support the field."""
 
     index: int = Field(ge=0, lt=64)
-    uuid: Label(MAX_GPU_UUID)  # checked against GpuUuid by the service, with a clearer reason
-    name: Label(MAX_GPU_NAME)
+    uuid: GpuUuidLabel  # checked against GpuUuid by the service, with a clearer reason
+    name: GpuNameLabel
     vram_total_mib: int | None = Field(default=None, ge=0, le=4_000_000)
     vram_used_mib: int | None = Field(default=None, ge=0, le=4_000_000)
     utilization_pct: int | None = Field(default=None, ge=0, le=100)
@@ -126,7 +133,7 @@ class GpuInfo(_Strict):
 class MachineSpecs(_Strict):
     """The host around the GPUs, as the agent measured it; None where it could not."""
 
-    cpu_model: Label(MAX_CPU_MODEL) | None = None
+    cpu_model: CpuModelLabel | None = None
     cpu_cores: int | None = Field(default=None, ge=1, le=4096)
     ram_mib: int | None = Field(default=None, ge=0, le=64 * 1024 * 1024)
     disk_free_gib: int | None = Field(default=None, ge=0, le=1_000_000)  # for instances
@@ -139,7 +146,7 @@ class TemplateInfo(_Strict):
 
     name: TemplateName
     image: ImageText
-    title: Label(MAX_TEMPLATE_TITLE)
+    title: TemplateTitleLabel
     jupyter: bool = False
 
 
@@ -158,12 +165,12 @@ class InstanceOffer(_Strict):
 
 
 class Heartbeat(_Strict):
-    agent_version: Label(MAX_AGENT_VERSION)
+    agent_version: AgentVersionLabel
     seq: Count
     sent_at: Epoch
     gpus: list[GpuInfo] = Field(max_length=MAX_GPUS)
-    driver_version: Label(MAX_DRIVER_VERSION) | None = None
-    cuda_version: Label(MAX_CUDA_VERSION) | None = None
+    driver_version: DriverVersionLabel | None = None
+    cuda_version: CudaVersionLabel | None = None
     ssh_host: Host | None = None
     ssh_port: int | None = Field(default=None, ge=1, le=65535)
     host_key_fingerprint: Fingerprint | None = None

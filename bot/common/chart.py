@@ -27,14 +27,15 @@ PALETTE = bytes(
     )
 )
 
+Point = tuple[int, int]  # (unix minute, value)
 Sample = tuple[int, Sequence[Sequence[int | None]]]  # (unix minute, [[load %, temp °C], ...])
 
 
 def status_chart(history: Sequence[Sample], now: int) -> bytes | None:
     """The PNG of the hour before ``now`` (mean load and hottest GPU per minute), or None
     when fewer than two minutes were sampled (no line to draw)."""
-    load: list[tuple[int, int]] = []
-    temp: list[tuple[int, int]] = []
+    load: list[Point] = []
+    temp: list[Point] = []
     for minute, gpus in history:
         if minute < now - WINDOW_S or minute > now:
             continue
@@ -50,12 +51,12 @@ def status_chart(history: Sequence[Sample], now: int) -> bytes | None:
 
 
 @lru_cache(maxsize=512)  # many /status refreshes show the same minutes
-def _render(load: tuple, temp: tuple, now: int) -> bytes:
+def _render(load: tuple[Point, ...], temp: tuple[Point, ...], now: int) -> bytes:
     # the x axis is minutes, so ``now`` only matters to the minute
     return _draw(load, temp, now // 60 * 60)
 
 
-def _draw(load: tuple, temp: tuple, now: int) -> bytes:
+def _draw(load: tuple[Point, ...], temp: tuple[Point, ...], now: int) -> bytes:
     rows = [bytearray([BACKGROUND]) * WIDTH for _ in range(HEIGHT)]
     inner_h = HEIGHT - 2 * PAD
     for pct in (25, 50, 75):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable
 
 from bot.bootstrap import App
 from bot.common import conversation as ask
@@ -24,14 +25,9 @@ from core import grammar as g
 from core.domain.gpus import lookup
 from core.domain.instances import InstanceAsk, parse_image
 from core.domain.listings import ListingQuery
-from core.errors import (
-    AmbiguousChoice,
-    CoreError,
-    GrammarError,
-    JustTaken,
-    NoOffer,
-)
-from core.services.views import Principal, QuoteView, RentalView, WalletLinkView
+from core.errors import AmbiguousChoice, CoreError, GrammarError, JustTaken, NoOffer
+from core.grammar.typed import Values
+from core.services.views import PaymentPendingView, Principal, QuoteView, RentalView, WalletLinkView
 
 log = logging.getLogger(__name__)
 LIVE_STATES = ("awaiting_payment", "funded", "provisioning", "active")
@@ -91,12 +87,12 @@ class Dispatcher:
                 log.exception("could not keep the question for user %s", who.user_id)
         return reply
 
-    async def handle_options(self, who: Principal, name: str, values: dict) -> Reply:
+    async def handle_options(self, who: Principal, name: str, values: Values) -> Reply:
         """Answer a command given as typed option values (Discord slash commands): built
         through the registry's value parsers, refused like the same words typed; never raises."""
         return await self._asked(who, await self._safe(who, self._options(who, name, values)))
 
-    async def _options(self, who: Principal, name: str, values: dict) -> Reply:
+    async def _options(self, who: Principal, name: str, values: Values) -> Reply:
         try:
             cmd = g.build_options(name, values)
         except GrammarError as exc:
@@ -226,8 +222,8 @@ class Dispatcher:
                 q = await a.market.quote(who, query, cmd.duration_s)
                 return self._quote_reply(lang, q, "market.quote")
             case g.Templates(model=model, listing=listing):
-                view = await a.market.templates(who, model, listing)
-                return Reply(render.templates(lang, view), core_call="market.templates")
+                offered = await a.market.templates(who, model, listing)
+                return Reply(render.templates(lang, offered), core_call="market.templates")
             case g.Status(rental_ref=ref):
                 return self._status_reply(lang, await a.rentals.status(who, ref))
             case g.Extend(duration_s=d, rental_ref=ref):
@@ -237,10 +233,10 @@ class Dispatcher:
                 p = await a.rentals.stop(who, ref)
                 return self._pay_reply(lang, p, "stop", "rentals.stop")
             case g.Receipts(export_csv=csv):
-                view = await a.receipts.list(who, csv)
-                files = (("rigshare-receipts.csv", view.csv),) if view.csv is not None else ()
+                kept = await a.receipts.list(who, csv)
+                files = (("rigshare-receipts.csv", kept.csv),) if kept.csv is not None else ()
                 return Reply(
-                    render.receipts(lang, view),
+                    render.receipts(lang, kept),
                     private=True,
                     files=files,
                     core_call="receipts.list",
@@ -335,7 +331,7 @@ class Dispatcher:
             meta={"rental_id": q.rental_id, "ask": (ask.QUOTE, (str(q.rental_id),))},
         )
 
-    def _pay_reply(self, lang: str, p, kind: str, call: str) -> Reply:  # noqa: ANN001
+    def _pay_reply(self, lang: str, p: PaymentPendingView, kind: str, call: str) -> Reply:
         return Reply(
             render.payment(lang, p, kind),
             buttons=_wallet_buttons(lang, p.wc_uri, p.url),
@@ -356,7 +352,7 @@ class Dispatcher:
             meta={"rental_id": v.rental_id, "url": v.url, "wc_uri": v.wc_uri},
         )
 
-    async def _safe(self, who: Principal, work) -> Reply:  # noqa: ANN001 - a coroutine
+    async def _safe(self, who: Principal, work: Awaitable[Reply]) -> Reply:
         try:
             return await work
         except JustTaken as exc:

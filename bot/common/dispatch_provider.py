@@ -41,8 +41,8 @@ async def provider_reply(d: Dispatcher, who: Principal, cmd: g.Command) -> Reply
     a, lang = d.app, who.lang
     match cmd:
         case g.Register(payout_address=address):
-            v = await a.providers.register(who, address)
-            return d._link_reply(lang, v, "providers.register")
+            link = await a.providers.register(who, address)
+            return d._link_reply(lang, link, "providers.register")
         case g.AddMachine(machine=name, region=region):
             v = await a.providers.add_machine(who, name, region)
             call, text = "providers.add_machine", render.agent_token(lang, v)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from bot.common import formats
 from core.domain.rentals import StateName
@@ -14,6 +16,10 @@ LOCALES = Path(__file__).with_name("locales")
 DEFAULT_LANG = "en"
 SUPPORTED = ("en", "de")
 
+# an outbox payload: a JSON object read back from the database, so its values are whatever
+# JSON holds (the renderers check what they show)
+Payload = Mapping[str, Any]
+
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
@@ -22,7 +28,7 @@ def catalogue(lang: str) -> dict[str, str]:
         data = tomllib.load(fh)
     flat: dict[str, str] = {}
 
-    def walk(prefix: str, node: dict) -> None:
+    def walk(prefix: str, node: Mapping[str, Any]) -> None:  # TOML: any value
         for key, value in node.items():
             name = f"{prefix}.{key}" if prefix else key
             if isinstance(value, dict):
@@ -74,7 +80,7 @@ def error_text(lang: str, exc: CoreError) -> str:
     return text if not exc.hint else f"{text} {exc.hint}"
 
 
-def reason_text(lang: str, payload: dict) -> str:
+def reason_text(lang: str, payload: Payload) -> str:
     """A notification's ``reason`` in ``lang``: from its catalogue key (``CoreError.as_reason``)
     when the catalogue has it, else the English text it was stored with."""
     reason = str(payload.get("reason", "-"))

@@ -17,6 +17,7 @@ database ledger) or with Redis persistence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from core.services.updates import KEEP_S, LEASE_S, Claim
@@ -36,7 +37,7 @@ class RedisUpdateLedger:
         return f"{self.prefix}:{source}:{update_id}"
 
     async def claim_many(
-        self, source: str, update_ids: list[int], done: list[int] = ()
+        self, source: str, update_ids: list[int], done: Sequence[int] = ()
     ) -> list[Claim]:
         """Mark ``done`` ids handled and claim ``update_ids`` in one round trip; one claim per
         id, in order (an id twice in the list: the second copy is busy)."""

@@ -7,7 +7,8 @@ from bot.common.i18n import reason_text, t, word
 from bot.common.render_instances import instance_line, machine_line, share_line
 from bot.common.render_instances import templates as templates  # noqa: PLC0414 - re-export
 from bot.common.render_receipts import explorer_base as explorer_base  # noqa: PLC0414
-from bot.common.render_receipts import receipt, receipts  # noqa: F401 - re-exported
+from bot.common.render_receipts import receipt
+from bot.common.render_receipts import receipts as receipts  # noqa: PLC0414 - re-export
 from core.domain.durations import format_duration
 from core.domain.listings import COUNT_CAP
 from core.domain.regions import broad as broad_regions

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from bot.common.i18n import t
+from bot.common.i18n import Payload, t
 from core.services.base import gpu_name
 from core.services.views import InstanceView, MachineSpecsView, TemplatesView
 
@@ -28,12 +28,11 @@ def cpus(millis: int) -> str:
 def machine_line(lang: str, s: MachineSpecsView) -> str | None:
     """CPU, RAM, free disk, driver, CUDA, PCIe and network of a listing's machine."""
     parts = []
-    if s.cpu_model or s.cpu_cores:
-        if s.cpu_cores:
-            model = short_cpu(s.cpu_model) if s.cpu_model else "CPU"
-            parts.append(t(lang, "gpus.cpu", model=model, cores=s.cpu_cores))
-        else:
-            parts.append(short_cpu(s.cpu_model))
+    if s.cpu_cores:
+        model = short_cpu(s.cpu_model) if s.cpu_model else "CPU"
+        parts.append(t(lang, "gpus.cpu", model=model, cores=s.cpu_cores))
+    elif s.cpu_model:
+        parts.append(short_cpu(s.cpu_model))
     if s.ram_mib is not None:
         parts.append(t(lang, "gpus.ram", gb=s.ram_mib // 1024))
     if s.disk_free_gib is not None:
@@ -84,7 +83,7 @@ def instance_line(lang: str, i: InstanceView) -> str:
     return text
 
 
-def credentials(lang: str, p: dict, paid_until: str) -> str:
+def credentials(lang: str, p: Payload, paid_until: str) -> str:
     """The credentials of an instance: SSH, host key, GPUs, image, ports, Jupyter."""
     user, host, port = p["username"], p["host"], p["port"]
     lines = []
@@ -112,7 +111,7 @@ def credentials(lang: str, p: dict, paid_until: str) -> str:
     return "\n".join(lines)
 
 
-def setup_failed(lang: str, p: dict) -> str:
+def setup_failed(lang: str, p: Payload) -> str:
     why = p.get("why") if p.get("why") in ("image", "gpu", "start", "selftest") else "other"
     reason = t(lang, f"notify.why.{why}", image=p.get("image") or "-")
     return t(lang, "notify.setup_failed", rental_id=p["rental_id"], reason=reason)

@@ -5,7 +5,7 @@ refusal (held, with the token's reason when known) and the payment after a retry
 from __future__ import annotations
 
 from bot.common import formats
-from bot.common.i18n import catalogue, t
+from bot.common.i18n import Payload, catalogue, t
 from core.domain.durations import format_duration
 from core.services.notifications import DueMessage
 
@@ -28,7 +28,7 @@ def outbox(m: DueMessage, lang: str) -> str | None:
     return t(lang, f"notify.{m.kind}", **params)
 
 
-def _reason(lang: str, p: dict) -> str:
+def _reason(lang: str, p: Payload) -> str:
     """A known refusal in the reader's language, else the token's own words, else "none"."""
     key = f"notify.refusal.{p.get('reason_code')}"
     if p.get("reason_code") and key in catalogue("en"):

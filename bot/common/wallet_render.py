@@ -4,10 +4,11 @@ the outbox messages wallets cause (linked, ended, expired, refused). Keys: ``pay
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.common import formats
-from bot.common.i18n import reason_text, t
+from bot.common.i18n import Payload, reason_text, t
 from core.services.notifications import DueMessage
 from core.services.views import (
     InstanceView,
@@ -55,7 +56,7 @@ def account(lang: str, v: WalletView) -> str:
     )
 
 
-def outbox(m: DueMessage, lang: str, quote_text) -> str | None:  # noqa: ANN001 - render.quote
+def outbox(m: DueMessage, lang: str, quote_text: Callable[[str, QuoteView], str]) -> str | None:
     """The text of a wallet-related outbox message in ``lang``, or None for other kinds."""
     p = m.payload
     kind = m.kind
@@ -98,15 +99,15 @@ def outbox(m: DueMessage, lang: str, quote_text) -> str | None:  # noqa: ANN001 
         key = "register.registered" if kind == "provider_registered" else "register.updated"
         return t(lang, key, address=p["address"])
     if kind == "register_refused":
-        reason = p.get("reason")
-        if reason == "other_wallet":
+        refusal = p.get("reason")
+        if refusal == "other_wallet":
             return t(lang, "register.other_wallet", signer=p["signer"], address=p["address"])
-        key = "register.expired" if reason == "expired" else "register.invalid"
+        key = "register.expired" if refusal == "expired" else "register.invalid"
         return t(lang, key, address=p["address"])
     return None
 
 
-def _stored_quote(stored: dict) -> QuoteView:
+def _stored_quote(stored: Payload) -> QuoteView:
     """A QuoteView the service stored with ``dataclasses.asdict`` (then JSON): its nested
     views come back as dicts, tuples as lists."""
     offer = {**stored["offer"], "specs": MachineSpecsView(**stored["offer"].get("specs") or {})}

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import tables
 from core.db.repo_base import Repo as _Repo
+from core.db.repo_base import rowcount
 from core.domain.model import AgentCommandRecord, EvidenceRecord
 
 
@@ -89,7 +90,7 @@ class AgentCommands(_Repo):
             .values(result_json=result_json, done_at=now)
             .execution_options(synchronize_session=False)
         )
-        return (await self.s.execute(stmt)).rowcount == 1
+        return rowcount(await self.s.execute(stmt)) == 1
 
     async def for_rental(self, rental_id: int) -> Sequence[AgentCommandRecord]:
         t = tables.agent_commands.c

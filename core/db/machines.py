@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, select, update
 
 from core.db import tables
 from core.db.repo_base import Repo as _Repo
 from core.db.repo_base import insert_or_ignore as _insert_or_ignore
+from core.db.repo_base import rowcount
 from core.domain.model import MACHINE_SPEC_FIELDS, Machine
 
 
@@ -85,7 +86,7 @@ class Machines(_Repo):
         rows = (await self.s.execute(q)).all()
         return {row[0]: BeatState(*row[1:]) for row in rows}
 
-    async def apply_beats(self, beats: Sequence[dict]) -> None:
+    async def apply_beats(self, beats: Sequence[dict[str, Any]]) -> None:
         """Write routine heartbeats (machine online, inventory unchanged) in one executemany.
 
         Each dict has ``b_id, b_at, b_covered, b_metrics, b_version, b_host, b_port, b_fp``
@@ -123,7 +124,7 @@ class Machines(_Repo):
 class GpuSamples(_Repo):
     """Per-minute GPU samples of each machine (``gpus_json``: [[util %, temp °C], ...])."""
 
-    async def record(self, rows: Sequence[dict]) -> None:
+    async def record(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ``{"machine_id", "minute", "gpus_json"}`` rows; a minute already sampled
         keeps its first sample."""
         if rows:
@@ -144,4 +145,4 @@ class GpuSamples(_Repo):
     async def prune(self, before_minute: int) -> int:
         t = tables.gpu_samples.c
         stmt = delete(tables.gpu_samples).where(t.minute < before_minute)
-        return (await self.s.execute(stmt)).rowcount or 0
+        return rowcount(await self.s.execute(stmt)) or 0

@@ -4,8 +4,10 @@ transfer, until a claim for the same address pays it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Column, ColumnElement, and_, or_, select
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from core.db import tables
 from core.db.repo_base import Repo
@@ -14,7 +16,9 @@ from core.domain.model import HeldPayout
 HELD, PAID = "held", "paid"
 
 
-def _before(c, block: int, log_index: int):  # noqa: ANN001, ANN202 - SQL column expressions
+def _before(
+    c: ReadOnlyColumnCollection[str, Column[Any]], block: int, log_index: int
+) -> ColumnElement[bool]:
     """Rows whose chain position (block, log index) comes before the given one."""
     return or_(c.block_number < block, and_(c.block_number == block, c.log_index < log_index))
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 
 from core.db import tables
-from core.db.repo_base import Repo
+from core.db.repo_base import Repo, rowcount
 from core.domain.model import Machine, MachineProbe
 from core.domain.verification import OPEN_STATUSES, ProbeStatus
 
@@ -76,7 +76,7 @@ class MachineProbes(Repo):
             .values(status=ProbeStatus.ANSWERED, answer_json=answer_json)
             .execution_options(synchronize_session=False)
         )
-        return (await self.s.execute(stmt)).rowcount == 1
+        return rowcount(await self.s.execute(stmt)) == 1
 
     async def candidates(self, backend: str) -> Sequence[Machine]:
         """Machines of ``backend`` that are online, or failing with a probe asked for."""

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import tables
+from core.db.repo_base import rowcount
 
 NEW, TAKEN, DONE, BUSY = "new", "taken", "done", "busy"
 
@@ -29,7 +30,7 @@ class ProcessedUpdates:
             .values(source=source, update_id=update_id, claimed_until=until, created_at=now)
             .on_conflict_do_nothing(index_elements=["source", "update_id"])
         )
-        if (await self.s.execute(stmt)).rowcount == 1:
+        if rowcount(await self.s.execute(stmt)) == 1:
             return NEW, until
         take = (
             update(t)
@@ -42,7 +43,7 @@ class ProcessedUpdates:
             .values(claimed_until=until)
             .execution_options(synchronize_session=False)
         )
-        if (await self.s.execute(take)).rowcount == 1:
+        if rowcount(await self.s.execute(take)) == 1:
             return TAKEN, until
         row = (
             await self.s.execute(
@@ -66,4 +67,4 @@ class ProcessedUpdates:
         """Forget handled updates created before ``before`` (Telegram never resends those)."""
         c = tables.processed_updates.c
         stmt = delete(tables.processed_updates).where(c.created_at < before, c.done_at.is_not(None))
-        return (await self.s.execute(stmt)).rowcount
+        return rowcount(await self.s.execute(stmt))

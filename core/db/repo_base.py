@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -16,6 +17,12 @@ def insert_or_ignore(dialect: str, table: Any, keys: tuple[str, ...]) -> Any:
     as parameters so every call hits SQLAlchemy's compiled-statement cache."""
     ins = pg_insert if dialect == "postgresql" else sqlite_insert
     return ins(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an INSERT, UPDATE or DELETE touched. Those statements give a CursorResult;
+    ``AsyncSession.execute`` is typed for any statement, so it only promises a Result."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 class Repo:

@@ -20,7 +20,7 @@ from core.db.processed import ProcessedUpdates
 class SqlAlchemyUnitOfWork:
     """``async with uow: ...; await uow.commit()`` — leaving without commit rolls back."""
 
-    def __init__(self, session_factory: async_sessionmaker) -> None:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = session_factory
         self.session: AsyncSession | None = None
 

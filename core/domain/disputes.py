@@ -57,7 +57,7 @@ class BadEvidence(ValueError):
     the agent API checked evidence): it is left out of the decision, never fatal."""
 
 
-def _epoch(data: Mapping, key: str, default: int | None = None) -> int:
+def _epoch(data: Mapping[str, object], key: str, default: int | None = None) -> int:
     value = data.get(key, default)
     # bool is an int in Python; a time or a count never is one
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= EPOCH_MAX:
@@ -86,7 +86,7 @@ def outage_of(kind: str, at: int, data: object, grace_s: int) -> Interval | None
 
 
 def outages_from(
-    evidence: Iterable[tuple[str, int, Mapping]],
+    evidence: Iterable[tuple[str, int, Mapping[str, object]]],
     grace_s: int,
     on_bad: Callable[[int, BadEvidence], object] | None = None,
 ) -> list[Interval]:

@@ -38,7 +38,9 @@ class DurationError(ValueError):
 
     ``key``/``params`` name the text in the front ends' catalogues (``err.duration.*``)."""
 
-    def __init__(self, message: str, key: str | None = None, params: dict | None = None) -> None:
+    def __init__(
+        self, message: str, key: str | None = None, params: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.key = key
         self.params = params or {}
@@ -118,7 +120,7 @@ def parse_duration(
         raise _fail(
             "order", "'{text}': give each unit once, largest first, like 1h 30m", text=shown
         )
-    scale = 10**_FRACTION_DIGITS
+    scale: int = 10**_FRACTION_DIGITS  # (int ** int is Any to a type checker)
     scaled_total = 0  # seconds * scale, exact
     for number, unit in parts:
         whole, _, fraction = number.replace(",", ".").partition(".")

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class CoreError(Exception):
     """Root of every expected failure; ``user_message`` is safe to show to the user.
@@ -31,7 +33,7 @@ class CoreError(Exception):
         self.params = dict(params or {})
 
     @classmethod
-    def keyed(cls, key: str, template: str, **params: object) -> CoreError:
+    def keyed(cls, key: str, template: str, **params: object) -> Self:
         """The error with English text ``template.format(**params)`` and catalogue ``key``."""
         return cls(template.format(**params), key=key, params=params)
 

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 
 DECIMALS = 6
-UNIT = 10**DECIMALS  # base units in one USDC
-MAX_AMOUNT = 10**15  # one billion USDC: far above any rental, far below overflow anywhere
+UNIT: int = 10**DECIMALS  # base units in one USDC
+MAX_AMOUNT: int = 10**15  # one billion USDC: far above any rental, far below overflow anywhere
 
 _AMOUNT_RE = re.compile(
     r"^\$?\s*(\d{1,12})(?:[.,](\d{1,6}))?\s*\$?(?:\s*(?:usdc|usd))?$", re.I | re.ASCII
@@ -17,7 +17,9 @@ _AMOUNT_RE = re.compile(
 class MoneyFormatError(ValueError):
     """Text is not an amount of USDC (``key``/``params``: its catalogue entry, ``err.*``)."""
 
-    def __init__(self, message: str, key: str | None = None, params: dict | None = None) -> None:
+    def __init__(
+        self, message: str, key: str | None = None, params: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.key = key
         self.params = params or {}

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from core.domain.gpus import resolve_gpu
 from core.errors import GrammarError
 from core.grammar.commands import (
-    COMMANDS,
     AddMachine,
     Command,
     Lang,
+    Pause,
     Price,
     Register,
     RemoveMachine,
+    Resume,
     RotateToken,
     SshKey,
 )
@@ -33,7 +34,7 @@ _KEY_HELP = "paste the one line of your ~/.ssh/id_ed25519.pub (it starts with ss
 
 def _ssh_fields(blob: bytes) -> list[bytes] | None:
     """The length-prefixed strings of an SSH public key blob (RFC 4253), or None if malformed."""
-    fields = []
+    fields: list[bytes] = []
     while blob and len(fields) < 8:
         size = int.from_bytes(blob[:4], "big")
         if len(blob) < 4 + size:
@@ -210,12 +211,14 @@ def _price_cmd(args: str) -> Price:
     )
 
 
-def _machine_or_all(name: str) -> Callable[[str], Command]:
+def _machine_or_all(cls: type[Pause] | type[Resume]) -> Callable[[str], Command]:
+    name = cls.name
+
     def parse_machine(args: str) -> Command:
         words = args.split()
         if len(words) > 1:
             raise GrammarError(f"/{name} takes one machine name, or none for all: /{name} box1")
-        return COMMANDS[name](machine=_machine(words[0]) if words else None)
+        return cls(machine=_machine(words[0]) if words else None)
 
     return parse_machine
 

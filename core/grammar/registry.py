@@ -90,8 +90,17 @@ SOME_MACHINE = Option("machine")
 DURATION = Option("duration", required=True, complete="duration")
 
 
-def _spec(name: str, audience: str, group: str, usage: str, parse, *options, aliases=(), **kw):  # noqa: ANN001, ANN002, ANN003
-    return CommandSpec(name, audience, group, usage, parse, options, tuple(aliases), **kw)
+def _spec(
+    name: str,
+    audience: str,
+    group: str,
+    usage: str,
+    parse: Callable[[str], c.Command],
+    *options: Option,
+    aliases: tuple[str, ...] = (),
+    max_chars: int = c.MAX_INPUT_CHARS,
+) -> CommandSpec:
+    return CommandSpec(name, audience, group, usage, parse, options, aliases, max_chars)
 
 
 SPECS: tuple[CommandSpec, ...] = (
@@ -125,11 +134,11 @@ SPECS: tuple[CommandSpec, ...] = (
           aliases=("miete", "mieten")),
     _spec("templates", RENTER, "market", "/templates [gpu|#listing]", market._templates, GPU,
           aliases=("vorlagen",)),
-    _spec("status", RENTER, "rentals", "/status [#id]", rentals._optional_ref("status"), RENTAL),
+    _spec("status", RENTER, "rentals", "/status [#id]", rentals._optional_ref(c.Status), RENTAL),
     _spec("extend", RENTER, "rentals", "/extend [#id] <duration>", rentals._extend,
           RENTAL, Option("duration", required=True, complete="duration"),
           aliases=("verlaengern",)),
-    _spec("stop", RENTER, "rentals", "/stop [#id]", rentals._optional_ref("stop"), RENTAL,
+    _spec("stop", RENTER, "rentals", "/stop [#id]", rentals._optional_ref(c.Stop), RENTAL,
           aliases=("stopp",)),
     _spec("receipts", RENTER, "rentals", "/receipts [csv]", rentals._receipts,
           Option("csv", BOOL, form="csv"), aliases=("receipt", "belege")),
@@ -155,10 +164,10 @@ SPECS: tuple[CommandSpec, ...] = (
     _spec("price", PROVIDER, "provider", "/price <machine> [gpu] <$/h> [confirm]",
           account._price_cmd, MACHINE, Option("gpu", complete="gpu"),
           Option("price", required=True), aliases=("preis",)),
-    _spec("pause", PROVIDER, "provider", "/pause [machine]", account._machine_or_all("pause"),
+    _spec("pause", PROVIDER, "provider", "/pause [machine]", account._machine_or_all(c.Pause),
           SOME_MACHINE),
     _spec("resume", PROVIDER, "provider", "/resume [machine]",
-          account._machine_or_all("resume"), SOME_MACHINE),
+          account._machine_or_all(c.Resume), SOME_MACHINE),
     _spec("earnings", PROVIDER, "provider", "/earnings", _no_args("earnings"),
           aliases=("einnahmen",)),
     _spec("removemachine", PROVIDER, "provider", "/removemachine <machine> [confirm]",

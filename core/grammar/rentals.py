@@ -7,11 +7,22 @@ from collections.abc import Callable
 
 from core.domain.durations import is_unit_word, parse_duration
 from core.errors import GrammarError
-from core.grammar.commands import COMMANDS, Command, Connect, Dispute, Extend, Rate, Receipts
+from core.grammar.commands import (
+    Command,
+    Connect,
+    Dispute,
+    Extend,
+    Rate,
+    Receipts,
+    Status,
+    Stop,
+)
 from core.grammar.values import _REF, _free_text, _must_ref, _q, _ref
 
 
-def _optional_ref(name: str) -> Callable[[str], Command]:
+def _optional_ref(cls: type[Status] | type[Stop]) -> Callable[[str], Command]:
+    name = cls.name
+
     def parse_ref(args: str) -> Command:
         words = args.split()
         if len(words) > 1:
@@ -20,7 +31,7 @@ def _optional_ref(name: str) -> Callable[[str], Command]:
                 "/{name} takes one rental number at most, like /{name} 12",
                 name=name,
             )
-        return COMMANDS[name](rental_ref=_must_ref(words[0], f"/{name} 12") if words else None)
+        return cls(rental_ref=_must_ref(words[0], f"/{name} 12") if words else None)
 
     return parse_ref
 

@@ -126,7 +126,7 @@ def _price_cmd(v: Values) -> c.Price:
     )
 
 
-def _machine_or_all(cls: type[c.Command]) -> Builder:
+def _machine_or_all(cls: type[c.Pause] | type[c.Resume]) -> Builder:
     def build(v: Values) -> c.Command:
         machine = _text(v, "machine")
         return cls(machine=_machine(machine) if machine else None)

@@ -6,6 +6,7 @@ from sqlalchemy.orm import registry
 
 from core.db import tables
 from core.domain import model
+from core.domain.signatures import PendingSignature
 
 mapper_registry = registry(metadata=tables.metadata)
 _mapped = False
@@ -25,7 +26,7 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(model.Rental, tables.rentals)
     mapper_registry.map_imperatively(model.OutboxMessage, tables.outbox)
     mapper_registry.map_imperatively(model.ChainEventRecord, tables.chain_events)
-    mapper_registry.map_imperatively(model.PendingSignature, tables.pending_signatures)
+    mapper_registry.map_imperatively(PendingSignature, tables.pending_signatures)
     mapper_registry.map_imperatively(model.Setting, tables.settings_kv)
     mapper_registry.map_imperatively(model.AgentCommandRecord, tables.agent_commands)
     mapper_registry.map_imperatively(model.EvidenceRecord, tables.agent_evidence)

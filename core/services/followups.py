@@ -35,6 +35,8 @@ class RefundUnstarted:
 
     @classmethod
     def of(cls, rental: Rental) -> RefundUnstarted:
+        if rental.id is None or rental.escrow_id is None:  # only a paid rental is refunded
+            raise ValueError(f"rental {rental.id} has no escrow id to refund")
         return cls(rental.id, rental.escrow_id)
 
 

@@ -81,7 +81,7 @@ class MessageBus:
         self.facts = dict(facts)
         self.commands = dict(commands)
         self.mirror = mirror or Mirror()
-        self._queues: dict[asyncio.Task | None, deque] = {}
+        self._queues: dict[asyncio.Task[object] | None, deque[object]] = {}
 
     async def apply(self, events: Sequence[ChainEvent]) -> int:
         """Mirror escrow events (in chain order) in one transaction, each exactly once, then
@@ -120,7 +120,7 @@ class MessageBus:
             del self._queues[task]
         return first or 0
 
-    async def _handle(self, message: object, queue: deque) -> int:
+    async def _handle(self, message: object, queue: deque[object]) -> int:
         if isinstance(message, _Batch):
             if not message.receipt:
                 fresh, follow_ups = await self.write(message.events)
@@ -151,7 +151,9 @@ class MessageBus:
             await uow.commit()
         return fresh, follow_ups
 
-    async def _one(self, uow: UnitOfWork, event: ChainEvent, now: int, follow: list) -> bool:
+    async def _one(
+        self, uow: UnitOfWork, event: ChainEvent, now: int, follow: list[object]
+    ) -> bool:
         if not await uow.chain_events.record(_record(event, now)):
             return False
         head = (event.tx_hash, event.log_index, event.block_number, event.escrow_id)

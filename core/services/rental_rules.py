@@ -20,7 +20,7 @@ DISPUTABLE = (S.ACTIVE, S.ENDED)  # the escrow takes a dispute until the rental 
 QUOTE_EXPIRED = "quote expired"
 # What a rental in each state is, and what the renter can do next, when a command does not fit
 # its state ("/extend 3" on a settled rental); the catalogue has them as err.rentals.state.*.
-IN_STATE = {
+IN_STATE: dict[str, str] = {
     S.QUOTED: "Rental #{rental_id} is only a quote: confirm it first, or /rent again.",
     S.AWAITING_PAYMENT: "Rental #{rental_id} is awaiting payment: it starts once you approve "
     "the deposit in your wallet; unpaid, it lapses by itself.",
@@ -84,12 +84,16 @@ async def cancel_unpaid(uow: UnitOfWork, rental: Rental, reason: str) -> None:
 
 
 def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:
-    """The terms the renter signs, rebuilt from the rental row."""
+    """The terms the renter signs, rebuilt from the rental row (of a confirmed quote: its
+    provider address, hold and salt are set at confirm)."""
+    expiry = quote_expiry if quote_expiry is not None else rental.hold_until
+    if rental.provider_address is None or rental.salt is None or expiry is None:
+        raise ValueError(f"rental {rental.id} was never confirmed: it has no terms to sign")
     return RentalTerms(
         provider_address=rental.provider_address,
         price_per_hour=rental.price_per_hour,
         deposit=rental.deposit,
         listing_id=rental.listing_id,
-        quote_expiry=quote_expiry if quote_expiry is not None else rental.hold_until,
+        quote_expiry=expiry,
         salt=rental.salt,
     )

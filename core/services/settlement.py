@@ -42,6 +42,8 @@ class Settlement:
     async def run(self, rental: Rental, action: SettlementAction) -> int:
         """1 if the call went through (its events are applied at once); a refused or failed
         call (CoreError) is logged and 0 returned: the keeper tries again next pass."""
+        if rental.escrow_id is None:  # never opened on the chain: nothing to settle there
+            raise ValueError(f"rental {rental.id} has no escrow id to {action.name.lower()}")
         try:
             receipt = await self._call(action, rental.escrow_id)
         except CoreError as exc:

@@ -263,6 +263,22 @@ class Signatures(_Repo):
         q = select(PendingSignature).where(tables.pending_signatures.c.token == token)
         return (await self.s.execute(q)).scalar_one_or_none()
 
+    async def waiting_for(self, rental_id: int, kind: str, now: int) -> PendingSignature | None:
+        """The newest request of ``kind`` for the rental still waiting for the wallet."""
+        t = tables.pending_signatures
+        q = (
+            select(PendingSignature)
+            .where(
+                t.c.rental_id == rental_id,
+                t.c.kind == kind,
+                t.c.status == "pending",
+                t.c.expires_at >= now,
+            )
+            .order_by(t.c.id.desc())
+            .limit(1)
+        )
+        return (await self.s.execute(q)).scalar_one_or_none()
+
     async def expired(self, now: int, limit: int = 500) -> Sequence[PendingSignature]:
         """Requests still pending after their expiry, oldest first, locked."""
         t = tables.pending_signatures

@@ -237,15 +237,20 @@ class RentalService(Service):
 
     async def stop(self, who: Principal, ref: str | None) -> PaymentPendingView:
         """Ask the wallet to sign the stop; the escrow settles as soon as it is relayed."""
+        now = self.clock.now()
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, (S.ACTIVE,))
             renter = rental.renter_address
+            # a stop asked for already (a second /stop, or the same update handled again
+            # after a crash) is asked for again, not doubled: the same request and deadline
+            pending = await uow.signatures.waiting_for(rental.id, "stop", now)
             # short on purpose: a relayer may hold a signed stop until its deadline
-            expires = self.clock.now() + self.rules.payment_hold_s
+            expires = now + self.rules.payment_hold_s if pending is None else pending.expires_at
             request = await self.escrow.prepare_stop(rental.escrow_id, renter, expires)
-            pending = self._pending(rental, request, expires, {"deadline": expires})
-            uow.signatures.add(pending)
-            await uow.commit()
+            if pending is None:
+                pending = self._pending(rental, request, expires, {"deadline": expires})
+                uow.signatures.add(pending)
+                await uow.commit()
         link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
         return PaymentPendingView(rental.id, 0, link.url, link.wc_uri, expires, request.summary)
 

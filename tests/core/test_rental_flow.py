@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
+from core.db import tables
 from core.domain.billing import deposit_for, paid_seconds, settle
 from core.domain.listings import ListingQuery, ListingStatus
 from core.domain.rentals import RentalState
@@ -272,3 +274,23 @@ def _sign_open(app, r):
     from rigshare_dev.fakes.escrow import fake_signature
 
     return fake_signature(r.renter_address, app.escrow._open_payload(terms_of(r), r.renter_address))
+
+
+async def test_a_second_stop_asks_for_the_same_signature_not_a_second(app, clock):
+    """/stop twice (or the same update handled again after a crash) is one stop request."""
+    await add_provider(app, "prov", ["rtx4090"], PRICE)
+    alice = await renter(app)
+    quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3 * 3600)
+    await app.rentals.confirm(alice, quote.rental_id)
+    await app.wallet.approve(next(iter(app.wallet.pending)))
+    await app.settle()
+    first = await app.rentals.stop(alice, None)
+    clock.advance(5)
+    again = await app.rentals.stop(alice, str(quote.rental_id))
+    assert again.url == first.url and again.expires_at == first.expires_at
+    async with app.db.read.connect() as conn:
+        p = tables.pending_signatures.c
+        stops = await conn.scalar(
+            select(func.count()).select_from(tables.pending_signatures).where(p.kind == "stop")
+        )
+    assert stops == 1

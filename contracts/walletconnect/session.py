@@ -17,6 +17,7 @@ from contracts import typed_data as td
 from contracts.walletconnect import protocol as p
 from contracts.walletconnect.crypto import KeyPair
 from contracts.walletconnect.uri import PairingUri
+from core.domain.addresses import is_address
 
 NAMESPACE = "eip155"
 SIGN_METHODS = ("eth_signTypedData_v4", "personal_sign")
@@ -24,7 +25,6 @@ PROPOSED_METHODS = ["eth_sendTransaction", "eth_signTypedData_v4", "personal_sig
 EVENTS = ["chainChanged", "accountsChanged"]
 PAIRING_TTL = 300  # the proposal's ttl: a pairing URI is good for five minutes
 MAX_SESSION = 7 * 86_400  # the JS SESSION_EXPIRY; longer settles are clamped to it
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _PRINTABLE = re.compile(r"[^\w .,:'()&+-]")
 
 
@@ -115,7 +115,7 @@ def parse_account(text: object, chain_id: int | None = None) -> str | None:
         return None
     if chain_id is not None and int(parts[1]) != chain_id:
         return None
-    return to_checksum_address(parts[2]) if _ADDRESS.fullmatch(parts[2]) else None
+    return to_checksum_address(parts[2]) if is_address(parts[2]) else None
 
 
 def account_in(namespaces: object, chain_id: int) -> tuple[str, tuple[str, ...]]:
@@ -215,7 +215,7 @@ def changed_account(session: Session, params: object) -> str | None:
         return None
     data = event.get("data")
     for item in data if isinstance(data, list) else []:
-        if isinstance(item, str) and _ADDRESS.fullmatch(item):
+        if isinstance(item, str) and is_address(item):
             return to_checksum_address(item)
         address = parse_account(item, session.chain_id)
         if address:

@@ -7,6 +7,7 @@ import binascii
 import re
 from collections.abc import Callable
 
+from core.domain.addresses import is_address, is_zero
 from core.domain.gpus import resolve_gpu
 from core.errors import GrammarError
 from core.grammar.commands import (
@@ -21,7 +22,7 @@ from core.grammar.commands import (
     RotateToken,
     SshKey,
 )
-from core.grammar.values import _ADDRESS, _machine, _price, _q, _region
+from core.grammar.values import _machine, _price, _q, _region
 
 _KEY_TYPES = frozenset(
     {"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384"}
@@ -126,13 +127,13 @@ def payout_address(args: str) -> str | None:
     if not words:
         return None
     address = words[0].casefold()  # no checksum library: any case is accepted
-    if len(words) > 1 or not _ADDRESS.fullmatch(address):
+    if len(words) > 1 or not is_address(address):
         raise GrammarError.keyed(
             "grammar.not_address",
             "'{token}' is not a wallet address — it is 0x and 40 hex characters",
             token=_q(args.strip()),
         )
-    if int(address, 16) == 0:
+    if is_zero(address):
         raise GrammarError.keyed(
             "grammar.zero_address", "That is the zero address; payouts sent there are lost forever"
         )

@@ -13,7 +13,6 @@ from core.grammar.commands import COMMANDS, MAX_FREE_TEXT_CHARS, Command
 
 _REF = re.compile(r"(?:r|#|rental)?#?(\d{1,9})", re.ASCII | re.IGNORECASE)
 _MACHINE = re.compile(r"[A-Za-z0-9_.-]{1,32}", re.ASCII)
-_ADDRESS = re.compile(r"0x[0-9a-f]{40}", re.ASCII)
 _NUMBER = re.compile(r"[-\u2212]?\d+(?:[.,]\d+)?", re.ASCII)
 _PRICE_SUFFIX = re.compile(r"(?:/(?:h|hr|hour|std)|(?<=\d)usdc?)$", re.ASCII)
 _SMALL_INT = re.compile(r"\d{1,7}", re.ASCII)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import secrets
 from collections import Counter
 
+from core.domain.addresses import is_address
 from core.domain.listings import (
     MAX_PRICE_PER_HOUR,
     MIN_PRICE_PER_HOUR,
@@ -37,7 +37,6 @@ from core.services.views import (
 )
 from core.services.wallets import CONNECT_TIMEOUT_S, challenge, new_pending, stored_params
 
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 TOKEN_PREFIX = "rsa_"
 MAX_MACHINES = 100
 _AGENT_AWAY = (MachineStatus.PENDING, MachineStatus.OFFLINE)
@@ -83,7 +82,7 @@ class ProviderService(Service):
                     "Send your payout wallet: /register 0xYourAddress "
                     "(or link a wallet with /connect, then send /register)",
                 )
-            if not _ADDRESS.match(address):
+            if not is_address(address):
                 raise ValidationError.keyed(
                     "providers.not_address",
                     "That is not a wallet address (0x followed by 40 hex digits).",

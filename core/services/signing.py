@@ -13,12 +13,13 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.domain.addresses import is_address
 from core.domain.model import PendingSignature
 from core.domain.signatures import SignatureKind, SignatureStatus
 from core.ports import AccessInfo, ChainEvent, Clock, SignatureVerifier
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
 from core.services.views import SigningPageView
-from core.services.wallets import ADDRESS, stored_request
+from core.services.wallets import stored_request
 
 if TYPE_CHECKING:
     from core.services.lifecycle import RentalLifecycle
@@ -152,7 +153,7 @@ class SigningPages(Service):
             return PageAnswer("unknown", "This signing link does not exist.")
         if view.state != "pending":
             return PageAnswer("gone", _GONE[view.state])
-        if not isinstance(signature, str) or (address is not None and not ADDRESS.match(address)):
+        if not isinstance(signature, str) or (address is not None and not is_address(address)):
             return PageAnswer("refused", "The page sent something that is not a signature.")
         if view.method == "eth_signTypedData_v4":
             signer = self.verifier.recover_typed_data(view.payload, signature)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from core.domain.addresses import is_address
 from core.domain.model import PendingSignature, User
 from core.domain.signatures import SignatureKind
 from core.errors import WalletError
@@ -24,7 +24,6 @@ from core.services.base import MarketRules, Service, UowFactory, enqueue, requir
 from core.services.views import Principal, WalletLinkView, WalletView
 
 log = logging.getLogger(__name__)
-ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 CONNECT_TIMEOUT_S = 10 * 60  # a pairing nobody scans is dropped after this
 ACCOUNT_KINDS = (
     SignatureKind.CONNECT.value,
@@ -178,7 +177,7 @@ class WalletService(Service):
         """Record the wallet a user proved; returns the quote to confirm now when the
         connect was started by a confirm. An unknown, used, expired or someone else's
         request, or a malformed address, changes nothing (None)."""
-        if not isinstance(address, str) or not ADDRESS.match(address):
+        if not is_address(address):
             log.warning("wallet_connected with a malformed address ignored")
             return None
         now = self.clock.now()

@@ -213,6 +213,19 @@ class Rental:
         """Move to ``new``; raise IllegalTransition if the lifecycle forbids it."""
         self.state = check_transition(self.state, new)
 
+    def billable_seconds(self, now: int | None = None) -> int:
+        """The seconds the rental bills, as the escrow counts them: from its start to its end,
+        never past what the deposit paid for (``min(ended_at, paid_until)``). One that still
+        runs counts to ``now`` (0 without it); one that never started bills nothing."""
+        if self.started_at is None:
+            return 0
+        end = self.ended_at if self.ended_at is not None else now
+        if end is None:
+            return 0
+        if self.paid_until is not None:
+            end = min(end, self.paid_until)
+        return max(0, end - self.started_at)
+
 
 @dataclass(eq=False)
 class OutboxMessage:

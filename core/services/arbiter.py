@@ -76,9 +76,8 @@ async def decision_for(uow: UnitOfWork, rental: Rental) -> Decision:
     from the heartbeats, and every second no passed service probe backs (the agent's own
     reports never win against the renter's claim alone). A record that does not hold what its
     kind must is left out (logged with its id), never fatal."""
-    end = min(rental.ended_at or 0, rental.paid_until or 0)
-    start = rental.started_at or end
-    end = max(start, end)
+    start = rental.started_at or 0
+    end = start + rental.billable_seconds()
     rows = [row for row in await _readable_evidence(uow, rental.id) if row[1] != SERVICE_PROBE]
 
     def skipped(position: int, exc: Exception) -> None:

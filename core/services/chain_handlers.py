@@ -213,8 +213,7 @@ class RentalChainHandlers:
 
     async def dispute_resolved(self, fact: ev.DisputeResolved, at: Applying) -> None:
         rental, gross = at.rental, fact.provider_gross
-        end = min(rental.ended_at or 0, rental.paid_until or 0)
-        billed_full = billed_for(max(0, end - (rental.started_at or end)), rental.price_per_hour)
+        billed_full = billed_for(rental.billable_seconds(), rental.price_per_hour)
         rental.dispute_outcome = "provider" if gross >= billed_full else "renter"
         payload = {"rental_id": rental.id, "billed": billed_full, "provider_gross": gross}
         payload["renter_credit"] = max(0, billed_full - gross)

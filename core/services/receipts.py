@@ -43,9 +43,7 @@ class ReceiptService(Service):
 def receipt_view(r: Rental, *, refund_held: int = 0) -> ReceiptView:
     """The receipt of ``r``; ``refund_held``: how much of its refund the escrow still holds
     because the token refused the transfer (core.services.payouts)."""
-    seconds = 0
-    if r.started_at is not None and r.ended_at is not None:
-        seconds = max(0, min(r.ended_at, r.paid_until or r.ended_at) - r.started_at)
+    seconds = r.billable_seconds()  # 0 until it ended: a receipt bills what is over
     if r.billed is not None:
         billed, fee, net, refund = r.billed, r.fee or 0, r.provider_net or 0, r.refund or 0
     elif r.started_at is not None and r.ended_at is not None:

@@ -33,8 +33,7 @@ def rental_view(r: Rental, machine_name: str, metrics: dict, now: int) -> Rental
     cost = 0
     remaining = None
     if r.started_at is not None:
-        end = min(r.ended_at or now, r.paid_until or now)
-        cost = billed_for(max(0, end - r.started_at), r.price_per_hour)
+        cost = billed_for(r.billable_seconds(now), r.price_per_hour)
         if r.ended_at is None and r.paid_until is not None:
             remaining = max(0, r.paid_until - now)
     return RentalView(

@@ -226,3 +226,23 @@ def test_effective_price_prefers_reliable_host():
     assert quote_score(600_000, 10_000) < quote_score(500_000, 7_000)
     assert quote_score(500_000, 10_000) < quote_score(600_000, 10_000)
     assert format_bps_percent(9_876) == "98.8%"
+
+
+def _rental(**times):
+    from core.domain.model import Rental
+
+    return Rental(
+        renter_id=1, listing_id=1, provider_id=1, machine_id=1, gpu_model="rtx4090",
+        gpu_count=1, price_per_hour=1, duration_s=3600, deposit=1, fee_bps=1200,
+        created_at=0, quote_expires_at=0, **times,
+    )  # fmt: skip
+
+
+def test_billable_seconds_end_at_what_the_deposit_paid_for():
+    assert _rental().billable_seconds(500) == 0  # never started
+    assert _rental(started_at=100, paid_until=4000).billable_seconds(1000) == 900  # running
+    assert _rental(started_at=100, paid_until=4000).billable_seconds() == 0  # no clock given
+    assert _rental(started_at=100, paid_until=400).billable_seconds(1000) == 300  # ran out
+    assert _rental(started_at=100, paid_until=4000, ended_at=700).billable_seconds(9000) == 600
+    assert _rental(started_at=100, paid_until=400, ended_at=700).billable_seconds() == 300
+    assert _rental(started_at=100, ended_at=50).billable_seconds() == 0  # never negative

@@ -25,12 +25,12 @@ from core import grammar as g
 from core.domain.gpus import lookup
 from core.domain.instances import InstanceAsk, parse_image
 from core.domain.listings import ListingQuery
+from core.domain.rentals import LIVE
 from core.errors import AmbiguousChoice, CoreError, GrammarError, JustTaken, NoOffer
 from core.grammar.typed import Values
 from core.services.views import PaymentPendingView, Principal, QuoteView, RentalView, WalletLinkView
 
 log = logging.getLogger(__name__)
-LIVE_STATES = ("awaiting_payment", "funded", "provisioning", "active")
 
 
 def _expired() -> CoreError:
@@ -319,7 +319,7 @@ class Dispatcher:
             meta={
                 "rental_id": view.rental_id,
                 "state": view.state,
-                "live": view.state in LIVE_STATES and view.ended_at is None,
+                "live": view.state in LIVE and view.ended_at is None,
             },
         )
 

@@ -22,7 +22,6 @@ from core import grammar as g
 
 RENTAL_VERBS = frozenset({"confirm", "cheaper", "cancel", "extend", "evidence"})
 MAX_STORED_ACTIONS = 20
-SORTS = ("price", "reliability", "vram")
 
 
 class RentalCb(CallbackData, prefix="r"):
@@ -148,7 +147,7 @@ def gpus_keyboard(lang: str, cmd: g.Gpus, has_more: bool) -> InlineKeyboardMarku
                 text=("• " if s == cmd.sort else "") + t(lang, f"telegram.sort_{s}"),
                 callback_data=cb(1, s, f.verified_only),
             )
-            for s in SORTS
+            for s in g.SORTS
         ]
     )
     label = "telegram.all_gpus" if f.verified_only else "telegram.verified_only"

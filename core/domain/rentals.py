@@ -50,8 +50,9 @@ TRANSITIONS: dict[RentalState, frozenset[RentalState]] = {
 }
 
 TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
-# States in which the listing is occupied by the rental.
-OCCUPYING = frozenset({S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE})
+# A live rental holds its GPUs (or is about to): from the deposit asked for to its end. The
+# listing is occupied, /status follows it, its machine cannot be removed.
+LIVE: tuple[RentalState, ...] = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE)
 
 
 def check_transition(current: RentalState | str, new: RentalState | str) -> RentalState:

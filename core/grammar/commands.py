@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from core.domain.listings import SORTS as LISTING_SORTS
+
 MAX_INPUT_CHARS = 1000
 MAX_SSHKEY_INPUT_CHARS = 4096  # an 8192-bit RSA public key alone is about 1,400 characters
 MAX_GPUS_PER_RENTAL = 16  # core.wire.MAX_GPUS: the most an instance request names
 MAX_FREE_TEXT_CHARS = 500  # dispute reasons and rating comments
-SORTS = ("price", "reliability", "vram")
+SORTS = tuple(s for s in LISTING_SORTS if s != "best")  # "best" is the quote's own order
 
 
 @dataclass(frozen=True)

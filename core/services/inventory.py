@@ -12,7 +12,7 @@ from core.domain.gpus import get_model, model_from_nvml
 from core.domain.instances import parse_image
 from core.domain.listings import ListingStatus, MachineStatus
 from core.domain.model import Listing, Machine, MachineGpu, MachineTemplate
-from core.domain.rentals import OCCUPYING, RentalState
+from core.domain.rentals import LIVE, RentalState
 from core.services.base import UnitOfWork
 from core.services.machine_specs import machine_ready
 from core.wire import GpuInfo, Heartbeat
@@ -105,7 +105,7 @@ async def _sync_gpus(uow: UnitOfWork, machine: Machine, hb: Heartbeat) -> None:
 async def _adopt(uow: UnitOfWork, machine: Machine) -> None:
     """Live rentals from before GPUs were held one by one (their listing was held as a
     whole) get the GPUs they pay for, so nobody else is given them."""
-    for rental in await uow.rentals.without_gpus(machine.id, list(OCCUPYING)):
+    for rental in await uow.rentals.without_gpus(machine.id, list(LIVE)):
         paid = rental.state != RentalState.AWAITING_PAYMENT
         until = None if paid else rental.hold_until
         uuids = await uow.gpus.hold(rental.listing_id, rental.id, rental.gpu_count, until)

@@ -11,6 +11,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from core.domain.listings import ListingStatus, MachineStatus
+from core.domain.rentals import LIVE
 from core.domain.rentals import RentalState as S
 from core.errors import Conflict, ValidationError
 from core.services.views import Notice, Principal
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from core.services.providers import ProviderService
 
 # a renter has paid (or is paying right now) for time on the machine
-BUSY = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE, S.DISPUTED)
+BUSY = (*LIVE, S.DISPUTED)
 OFFERED = [s for s in ListingStatus if s != ListingStatus.REMOVED]
 
 

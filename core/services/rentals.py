@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from core.domain.billing import deposit_for
 from core.domain.model import PendingSignature, Rental
+from core.domain.rentals import LIVE
 from core.domain.rentals import RentalState as S
 from core.errors import (
     Conflict,
@@ -47,7 +48,6 @@ from core.services.views import (
 )
 from core.services.wallets import WalletService, new_pending
 
-LIVE = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE)
 MAX_DISPUTE_REASON = 500
 
 

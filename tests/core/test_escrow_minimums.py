@@ -9,10 +9,9 @@ import pytest
 
 from bot.common.i18n import error_text
 from core.domain.listings import ListingQuery
-from core.domain.rentals import RentalState
+from core.domain.rentals import LIVE, RentalState
 from core.errors import Conflict, ValidationError
 from core.services.escrow_rules import shortest_for_deposit
-from core.services.rentals import LIVE
 from tests.support import add_provider, gpu_holders, renter
 
 CHEAP = 400_000  # $0.40/h: ten minutes cost 0.066667 USDC

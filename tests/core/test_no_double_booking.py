@@ -12,7 +12,7 @@ import asyncio
 import json
 
 from core.domain.listings import ListingQuery
-from core.domain.rentals import OCCUPYING, RentalState
+from core.domain.rentals import LIVE, RentalState
 from core.errors import JustTaken
 from core.services.views import PaymentPendingView
 from tests.support import add_provider, renter
@@ -28,7 +28,7 @@ async def _gpu_rows(app, machine_id: int):
 async def _live_holdings(app, rental_ids) -> dict[int, list[str]]:
     async with app.rentals.uow(readonly=True) as uow:
         rentals = [await uow.rentals.get(i) for i in rental_ids]
-    return {r.id: json.loads(r.gpu_uuids_json) for r in rentals if r.state in OCCUPYING}
+    return {r.id: json.loads(r.gpu_uuids_json) for r in rentals if r.state in LIVE}
 
 
 async def _race(app, renters, quotes):

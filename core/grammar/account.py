@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable
 
 from core.domain.addresses import is_address, is_zero
 from core.domain.gpus import resolve_gpu
+from core.domain.ssh_keys import KEY_TYPES, InvalidPublicKey, parse_public_key
 from core.errors import GrammarError
 from core.grammar.commands import (
     AddMachine,
@@ -24,39 +23,9 @@ from core.grammar.commands import (
 )
 from core.grammar.values import _machine, _price, _q, _region
 
-_KEY_TYPES = frozenset(
-    {"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384"}
-    | {"ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"}
-)
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}", re.ASCII)
 _PRIVATE_KEY = re.compile(r"PRIVATE KEY|PuTTY-User-Key-File", re.IGNORECASE)
 _KEY_HELP = "paste the one line of your ~/.ssh/id_ed25519.pub (it starts with ssh-ed25519)"
-
-
-def _ssh_fields(blob: bytes) -> list[bytes] | None:
-    """The length-prefixed strings of an SSH public key blob (RFC 4253), or None if malformed."""
-    fields: list[bytes] = []
-    while blob and len(fields) < 8:
-        size = int.from_bytes(blob[:4], "big")
-        if len(blob) < 4 + size:
-            return None
-        fields.append(blob[4 : 4 + size])
-        blob = blob[4 + size :]
-    return None if blob else fields
-
-
-def _key_body_ok(kind: str, fields: list[bytes]) -> bool:
-    if kind.endswith("ed25519") or kind.endswith("ed25519@openssh.com"):
-        return len(fields) == (3 if kind.startswith("sk-") else 2) and len(fields[1]) == 32
-    if kind == "ssh-rsa":
-        if len(fields) != 3:
-            return False
-        bits = int.from_bytes(fields[2], "big").bit_length()
-        if bits < 2048:
-            raise GrammarError(f"That RSA key has {bits} bits; 2048 at least — or use ed25519")
-        return True
-    curve = kind.removeprefix("sk-").split("@")[0].rsplit("-", 1)[1].encode()  # b"nistp256"
-    return len(fields) == (4 if kind.startswith("sk-") else 3) and fields[1] == curve
 
 
 def _sshkey(args: str) -> SshKey:
@@ -79,16 +48,18 @@ def public_key(args: str) -> str | None:
     kind, data = parts[0], parts[1] if len(parts) > 1 else ""
     if kind == "ssh-dss":
         raise GrammarError("DSA keys are no longer safe — make one with: ssh-keygen -t ed25519")
-    if kind not in _KEY_TYPES or not _BASE64.fullmatch(data) or len(data) % 4:
+    if kind not in KEY_TYPES or not _BASE64.fullmatch(data) or len(data) % 4:
         raise GrammarError.keyed(
             "grammar.sshkey_not_key", "That doesn't look like an SSH public key — " + _KEY_HELP
         )
-    try:
-        fields = _ssh_fields(base64.b64decode(data, validate=True))
-    except binascii.Error:
-        fields = None
-    if not fields or fields[0] != kind.encode() or not _key_body_ok(kind, fields):
-        raise GrammarError(f"That SSH key is damaged or incomplete — {_KEY_HELP}")
+    try:  # the rules the provider agent installs keys by: accepted here, accepted there
+        parse_public_key(f"{kind} {data}")
+    except InvalidPublicKey as exc:
+        if exc.bits is not None:
+            raise GrammarError(
+                f"That RSA key has {exc.bits} bits; 2048 at least — or use ed25519"
+            ) from exc
+        raise GrammarError(f"That SSH key is damaged or incomplete — {_KEY_HELP}") from exc
     comment = " ".join(parts[2].split()) if len(parts) > 2 else ""
     if len(comment) > 100:
         raise GrammarError("The comment after the key is too long — keep it under 100 characters")

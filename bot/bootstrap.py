@@ -38,14 +38,16 @@ from core.ports import (
     AgentGateway,
     Clock,
     EscrowPort,
+    EventSource,
     HostProber,
     KeyPairFactory,
+    RentalEvents,
     SignatureVerifier,
     WalletPort,
 )
 from core.services.agent_commands import AgentCommandService
 from core.services.agents import AgentService
-from core.services.base import MarketRules
+from core.services.base import MarketRules, UowFactory
 from core.services.keeper import Keeper
 from core.services.kv import KeyValueService
 from core.services.lifecycle import RentalLifecycle
@@ -99,6 +101,9 @@ class App:
     verifier: SignatureVerifier
     probes: ProbeService  # the service's own probes: what "verified" rests on
     admission: Admission  # chat updates handled at once in this process, and waiting
+    # the units of work the services were given, for the development tools (seeding, the
+    # demo) and tests that look into the database: none reaches for a service's own
+    uow: UowFactory
     notes: list[str] = field(default_factory=list)
     watcher: ChainWatcher | None = None  # mirrors the escrow's events (real chains only)
     dev_chain: DevChain | None = None
@@ -198,10 +203,8 @@ def build_app(
     events = EventRouter(
         uow, verifier, lifecycle=lifecycle, wallets=wallets, rentals=rentals, providers=providers
     )
-    for port in (wallet, agents, agent_commands):
-        bind = getattr(port, "bind", None)
-        if bind is not None:
-            bind(events)
+    agent_commands.bind(events)
+    _bind_events(events, wallet, agents)
     watcher = None
     if prober is None:
         key = settings.probe_ssh_key
@@ -246,12 +249,22 @@ def build_app(
         verifier=verifier,
         probes=ProbeService(uow, clock, rules, prober=prober, wake=hub.wake),
         admission=Admission(settings.updates_in_flight, settings.updates_waiting),
+        uow=uow,
         notes=notes,
         watcher=watcher,
         dev_chain=chain.dev,
         startup=chain.startup,
         shutdown=chain.shutdown,
     )
+
+
+def _bind_events(events: RentalEvents, *ports: WalletPort | AgentGateway) -> None:
+    """Hand the late results' router to the ports whose adapters report back (the wallet's
+    signatures, the simulated agents' grants); the others (an HTTP gateway, a test double that
+    answers nothing) are left as they are."""
+    for port in ports:
+        if isinstance(port, EventSource):
+            port.bind(events)
 
 
 class _Chain:

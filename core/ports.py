@@ -296,6 +296,15 @@ class RentalEvents(Protocol):
     async def chain_event(self, event: ChainEvent) -> None: ...
 
 
+@runtime_checkable
+class EventSource(Protocol):
+    """A port whose adapter hands late results back (a wallet's signatures, an agent's
+    grants). It is given the ``RentalEvents`` once the services exist: they need the port
+    first, so the events cannot come through its constructor (``bot/bootstrap.py``)."""
+
+    def bind(self, events: RentalEvents) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     outbox_id: int

@@ -26,7 +26,7 @@ async def resume_wallet_requests(app: App) -> int:
     if not isinstance(wallet, InProcessWallet) or not wallet.auto_approve:
         return 0
     resumed = 0
-    for r in await unanswered_requests(app.rentals.uow, app.clock.now()):
+    for r in await unanswered_requests(app.uow, app.clock.now()):
         try:
             if r.request is None:
                 await wallet.connect(r.user_id, r.token, r.expires_at)

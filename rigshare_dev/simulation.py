@@ -50,7 +50,7 @@ async def seed_market(app: App, count: int) -> list[SimulatedHost]:
         if i >= len(FLEET):
             name = f"{name}-{i // len(FLEET)}"
         who = await app.users.identify("simulated", name, name)
-        async with app.providers.uow(readonly=True) as uow:
+        async with app.uow(readonly=True) as uow:
             provider = await uow.providers.by_user(who.user_id)
             machines = await uow.machines.for_provider(provider.id) if provider else []
         models = [m for m, n in gpus for _ in range(n)]
@@ -59,7 +59,7 @@ async def seed_market(app: App, count: int) -> list[SimulatedHost]:
             continue
         # simulated hosts are not people with wallets: their payout rows are seeded directly
         # (a person's /register needs the payout wallet's signature)
-        async with app.providers.uow() as uow:
+        async with app.uow() as uow:
             uow.providers.add(Provider(who.user_id, "0x" + f"{i + 1:x}".rjust(40, "5"), now))
             await uow.commit()
         token = await app.providers.add_machine(who, f"{name}-1", region)
@@ -77,7 +77,7 @@ async def seed_market(app: App, count: int) -> list[SimulatedHost]:
 async def _backdate(app: App, machine_id: int, now: int, uptime_bps: int) -> None:
     """Give a simulated machine 30 days of heartbeat history at ``uptime_bps``."""
     window = 30 * 86_400
-    async with app.providers.uow() as uow:
+    async with app.uow() as uow:
         m = await uow.machines.get(machine_id)
         m.first_seen_at = now - window
         m.covered_seconds = window * uptime_bps // 10_000

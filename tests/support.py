@@ -126,7 +126,7 @@ async def register_provider(app: App, who: Principal, address: str | None = None
 
 async def gpu_holders(app: App, listing_id: int) -> list[int | None]:
     """The rental holding each GPU of the listing (None: free), lowest index first."""
-    async with app.rentals.uow(readonly=True) as uow:
+    async with app.uow(readonly=True) as uow:
         listing = await uow.listings.get(listing_id)
         gpus = await uow.gpus.for_machine(listing.machine_id)
     return [g.rental_id for g in gpus if g.listing_id == listing_id]

@@ -11,7 +11,6 @@ import logging
 import secrets
 from collections.abc import Awaitable
 
-from bot.bootstrap import App
 from bot.common import conversation as ask
 from bot.common import render, wallet_render
 from bot.common.chart import status_chart
@@ -20,6 +19,7 @@ from bot.common.dispatch_provider import connect_reply, provider_reply
 from bot.common.help import help_text
 from bot.common.i18n import error_text, t
 from bot.common.reply import Button, Reply
+from bot.common.services import ChatServices
 from bot.common.wallet_links import QR_FILE, qr_png, universal_links
 from core import grammar as g
 from core.domain.gpus import lookup
@@ -41,7 +41,7 @@ _UNREAD = object()  # the pending step was not read yet
 
 
 class Dispatcher:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: ChatServices) -> None:
         self.app = app
         self.talk = Conversation(app.kv, app.clock.now)
 

@@ -1,4 +1,4 @@
-"""The Discord application: an AutoShardedBot built around the App from bot/bootstrap.py.
+"""The Discord application: an AutoShardedBot around the services bot/serve.py hands it.
 
 ``setup_hook`` adds the slash commands generated from the command registry
 (bot/discord/slash.py) and the board cog, registers the persistent buttons and syncs the
@@ -16,9 +16,9 @@ import logging
 import discord
 from discord.ext import commands
 
-from bot.bootstrap import App
 from bot.common.outbox import OutboxSender, SendLimits
 from bot.common.ratelimit import RedisRateLimiter
+from bot.common.services import ChatFrontServices
 from bot.discord.cogs.board import BoardCog
 from bot.discord.front import DiscordFront
 from bot.discord.notifier import DiscordNotifier
@@ -34,7 +34,7 @@ DISCORD_LIMITS = SendLimits(per_second=25.0, per_chat_interval_s=1.0)
 class RigshareBot(commands.AutoShardedBot):
     def __init__(
         self,
-        app: App,
+        app: ChatFrontServices,
         *,
         sync: bool = True,
         test_guild_id: int | None = None,
@@ -109,7 +109,9 @@ class RigshareBot(commands.AutoShardedBot):
         await super().close()
 
 
-async def run_discord(app: App, token: str, *, test_guild_id: int | None = None) -> None:
+async def run_discord(
+    app: ChatFrontServices, token: str, *, test_guild_id: int | None = None
+) -> None:
     """Run the Discord front end (and its outbox sender) until cancelled. Raises
     discord.LoginFailure for a bad token."""
     bot = RigshareBot(app, test_guild_id=test_guild_id, outbox=True)

@@ -17,6 +17,7 @@ import discord
 from bot.common.dispatch import Reply
 from bot.common.i18n import t
 from bot.discord.views import reply_view
+from core.services.users import UserService
 from core.services.views import Principal
 
 PLATFORM = "discord"
@@ -32,12 +33,12 @@ def is_private(interaction: discord.Interaction) -> bool:
     )
 
 
-async def principal(app, interaction: discord.Interaction) -> Principal:  # noqa: ANN001
+async def principal(users: UserService, interaction: discord.Interaction) -> Principal:
     """The rigshare user behind an interaction; the Discord client's language picks the
     reply language when the user is first seen (/lang changes it later)."""
     user = interaction.user
     locale = getattr(interaction.locale, "value", None) or str(interaction.locale or "")
-    return await app.users.identify(
+    return await users.identify(
         PLATFORM,
         str(user.id),
         getattr(user, "display_name", None) or user.name,

@@ -15,10 +15,10 @@ from typing import Any
 
 import discord
 
-from bot.bootstrap import App
 from bot.common.dispatch import Dispatcher, Reply
 from bot.common.i18n import t
 from bot.common.ratelimit import MemoryRateLimiter, RateLimiter
+from bot.common.services import ChatFrontServices
 from bot.discord import deliver
 from bot.discord.status import LiveStatus, StatusWatch
 from bot.discord.views import paging_buttons
@@ -31,7 +31,11 @@ IN_PLACE_VERBS = ("confirm", "cancel", "cheaper", "text")  # the answer replaces
 
 class DiscordFront:
     def __init__(
-        self, app: App, *, status_every_s: float = 20.0, limiter: RateLimiter | None = None
+        self,
+        app: ChatFrontServices,
+        *,
+        status_every_s: float = 20.0,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.app = app
         self.dispatcher = Dispatcher(app)
@@ -51,7 +55,7 @@ class DiscordFront:
         return False
 
     async def who(self, interaction: discord.Interaction) -> Principal:
-        return await deliver.principal(self.app, interaction)
+        return await deliver.principal(self.app.users, interaction)
 
     async def options(
         self,

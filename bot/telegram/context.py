@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.bootstrap import App
 from bot.common.dispatch import Dispatcher, Reply
 from bot.common.i18n import t
 from bot.telegram.live import LiveStatus
@@ -20,7 +19,6 @@ from core.services.views import Principal
 
 @dataclass
 class Tg:
-    app: App
     rig: Dispatcher
     responder: Responder
     live: LiveStatus

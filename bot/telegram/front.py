@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from typing import Protocol
 
 from aiogram import Bot
 from aiogram import Dispatcher as AiogramDispatcher
@@ -26,12 +27,12 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods.base import Response
 from aiohttp import web
 
-from bot.bootstrap import App
 from bot.common.dispatch import Dispatcher
 from bot.common.outbox import OutboxSender, SendLimits
 from bot.common.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from bot.common.redis_ledger import RedisUpdateLedger
 from bot.common.render import explorer_base
+from bot.common.services import ChatFrontServices
 from bot.telegram.admission import AdmissionMiddleware, GatedWebhook
 from bot.telegram.context import Tg
 from bot.telegram.live import LiveStatus
@@ -41,6 +42,8 @@ from bot.telegram.notifier import TELEGRAM_LIMITS, TelegramNotifier
 from bot.telegram.once import OnceMiddleware
 from bot.telegram.routers import routers
 from bot.telegram.sending import Responder
+from core.ports import EscrowPort
+from core.services.updates import UpdateLedger
 
 log = logging.getLogger(__name__)
 _RESPONSE_MODELS: list[type] = []
@@ -90,12 +93,19 @@ def ledger_prefix(settings: object) -> str:
     return f"rigshare:once:{token.split(':', 1)[0]}:{digest}"
 
 
+class TelegramServices(ChatFrontServices, Protocol):
+    """What the Telegram front end is given (by ``bot/serve.py``), beyond any chat front end's."""
+
+    updates: UpdateLedger  # updates handled once across processes, when there is no Redis
+    escrow: EscrowPort  # its chain names the block explorer that receipts link to
+
+
 class TelegramFrontEnd:
     """``await start()`` ... ``await stop()``; ``mount(web_app)`` adds the webhook route."""
 
     def __init__(
         self,
-        app: App,
+        app: TelegramServices,
         *,
         session: BaseSession | None = None,
         storage: BaseStorage | None = None,
@@ -135,9 +145,9 @@ class TelegramFrontEnd:
         self.live = LiveStatus(
             self.bot, self.rig, interval_s=status_interval_s or s.telegram_status_refresh_s
         )
-        self.identity = IdentityMiddleware(app)
+        self.identity = IdentityMiddleware(app.users)
         self.rate_limit = RateLimitMiddleware(limiter)
-        self.tg = Tg(app, self.rig, self.responder, self.live, self.identity)
+        self.tg = Tg(self.rig, self.responder, self.live, self.identity)
         self.dp = AiogramDispatcher(storage=storage or MemoryStorage())
         self.dp["tg"] = self.tg
         # first: an update waits for a slot before it touches the database at all

@@ -17,9 +17,9 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Chat, TelegramObject, Update, User
 
-from bot.bootstrap import App
 from bot.common.i18n import language_of, t
 from bot.common.ratelimit import RateLimiter
+from core.services.users import UserService
 from core.services.views import Principal
 
 PLATFORM = "telegram"
@@ -57,8 +57,10 @@ class IdentityMiddleware(BaseMiddleware):
     """Sets ``who`` (a Principal). Principals are cached for ``ttl_s`` per user and chat kind;
     /lang in this process forgets the user's entry (other processes catch up after the TTL)."""
 
-    def __init__(self, app: App, *, ttl_s: float = 60.0, max_entries: int = 50_000) -> None:
-        self.app = app
+    def __init__(
+        self, users: UserService, *, ttl_s: float = 60.0, max_entries: int = 50_000
+    ) -> None:
+        self.users = users
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._cache: dict[tuple[int, bool], tuple[float, Principal]] = {}
@@ -82,7 +84,7 @@ class IdentityMiddleware(BaseMiddleware):
         hit = self._cache.get(key)
         if hit is not None and now - hit[0] < self.ttl_s:
             return hit[1]
-        who = await self.app.users.identify(
+        who = await self.users.identify(
             PLATFORM,
             str(user.id),
             user.username or user.full_name,

@@ -10,17 +10,29 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
+from typing import Protocol
 
-from bot.bootstrap import App
 from bot.common import render
 from bot.common.dispatch import Dispatcher, Reply
+from bot.common.services import ChatServices
+from core.services.notifications import NotificationService
 from core.services.views import Principal
 
 PLATFORM = "terminal"
 
 
+class TerminalServices(ChatServices, Protocol):
+    """What the terminal is given (by ``bot/serve.py``), beyond the dispatcher's services."""
+
+    notifications: NotificationService  # the terminal prints its outbox messages itself
+
+    async def settle(self) -> None:
+        """Wait until simulated wallets and agents have answered."""
+        ...
+
+
 class TerminalChat:
-    def __init__(self, app: App, out: Callable[[str], None] = print) -> None:
+    def __init__(self, app: TerminalServices, out: Callable[[str], None] = print) -> None:
         self.app = app
         self.dispatcher = Dispatcher(app)
         self.out = out

@@ -25,11 +25,11 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic import ValidationError as WireError
 
-from bot.bootstrap import App
 from bot.web import speedtest
 from bot.web.auth_cache import PollAuthCache
 from bot.web.hub import CommandHub
 from bot.web.ratelimit import Rate, TokenBuckets
+from bot.web.services import AgentApiServices
 from core.domain.limits import INT32_MAX
 from core.errors import Forbidden, ValidationError
 from core.safe_json import parse_json
@@ -57,14 +57,14 @@ class AgentLimits:
     speedtest: Rate = field(default_factory=lambda: Rate(per_second=1 / 600, burst=6))
 
 
-APP = web.AppKey("app", App)
+APP = web.AppKey("app", AgentApiServices)
 HUB = web.AppKey("hub", CommandHub)
 BATCHER = web.AppKey("batcher", HeartbeatBatcher)
 BUCKETS = web.AppKey("buckets", dict)
 POLL_AUTH = web.AppKey("poll_auth", PollAuthCache)
 
 
-def create_agent_api(app: App, limits: AgentLimits | None = None) -> web.Application:
+def create_agent_api(app: AgentApiServices, limits: AgentLimits | None = None) -> web.Application:
     """The agent sub-application; its hub poller and heartbeat batcher live as long as it."""
     limits = limits or AgentLimits()
     api = web.Application(middlewares=[_errors])

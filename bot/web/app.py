@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from bot.bootstrap import App
 from bot.web.agent_api import AgentLimits, create_agent_api
 from bot.web.health import Health, add_health_route
+from bot.web.services import WebServices
 from bot.web.signing import create_signing_app
 
 MAX_BODY = 1024 * 1024  # no route accepts more; each route checks its own, smaller limit
@@ -18,7 +18,7 @@ SHUTDOWN_S = 2.0  # long-polls are released at shutdown; nothing else runs long
 
 
 def build_web_app(
-    app: App, *, limits: AgentLimits | None = None, health: Health | None = None
+    app: WebServices, *, limits: AgentLimits | None = None, health: Health | None = None
 ) -> web.Application:
     web_app = web.Application(client_max_size=MAX_BODY)
     web_app.router.add_get("/healthz", _health)
@@ -41,7 +41,7 @@ class WebServer:
 
     def __init__(
         self,
-        app: App,
+        app: WebServices,
         host: str = "127.0.0.1",
         port: int = 0,
         *,

@@ -21,16 +21,16 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot.bootstrap import App
 from bot.common.i18n import catalogue
 from bot.web.client_address import ClientAddress, parse_networks
 from bot.web.ratelimit import Rate, TokenBuckets
+from bot.web.services import SigningServices
 from bot.web.signing_page import message_html, signing_html
 from core.safe_json import parse_json
 from core.services.views import SigningPageView
 
 log = logging.getLogger(__name__)
-APP = web.AppKey("signing_app", App)
+APP = web.AppKey("signing_app", SigningServices)
 BUCKETS = web.AppKey("signing_buckets", TokenBuckets)
 CLIENT = web.AppKey("signing_client", ClientAddress)
 NONCE = web.RequestKey("csp_nonce", str)
@@ -40,7 +40,7 @@ POST_RATE = Rate(per_second=0.2, burst=10)  # a person retries a few times, a sc
 STATUS = {"accepted": 200, "unknown": 404, "gone": 410, "refused": 400}
 
 
-def create_signing_app(app: App) -> web.Application:
+def create_signing_app(app: SigningServices) -> web.Application:
     """The signing sub-application (mount it at ``/sign``)."""
     sub = web.Application(middlewares=[_headers])
     sub[APP] = app

@@ -48,7 +48,7 @@ class DemoChat(TerminalChat):
     async def rental_of(self, user: str) -> Rental:
         """The user's newest rental, as the database has it now."""
         who = await self.principal(user)
-        async with self.app.rentals.uow(readonly=True) as uow:
+        async with self.app.uow(readonly=True) as uow:
             rentals = await uow.rentals.for_renter(who.user_id)
         return max(rentals, key=lambda r: r.id)
 

@@ -70,13 +70,13 @@ async def snapshot(app: App) -> dict[str, list]:
 
 
 async def rental(app: App, rental_id: int):
-    async with app.rentals.uow(readonly=True) as uow:
+    async with app.uow(readonly=True) as uow:
         return await uow.rentals.get(rental_id)
 
 
 async def backdate(app: App, machine_id: int, days: int = 2) -> None:
     """Give the machine ``days`` of full heartbeat coverage (past the new-host period)."""
-    async with app.agents.uow() as uow:
+    async with app.uow() as uow:
         m = await uow.machines.get(machine_id)
         m.first_seen_at = app.clock.now() - days * 86_400
         m.covered_seconds = days * 86_400

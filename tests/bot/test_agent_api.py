@@ -56,7 +56,7 @@ async def test_heartbeat_is_acknowledged_and_recorded(http_app, server, http, cl
         assert resp.status == 200
         ack = await resp.json()
     assert ack == {"machine_id": host.machine_id, "status": "online", "next_in_s": 15}
-    async with http_app.agents.uow(readonly=True) as uow:
+    async with http_app.uow(readonly=True) as uow:
         m = await uow.machines.get(host.machine_id)
     assert m.last_heartbeat_at == clock.now() and m.covered_seconds == 10
     assert m.status == MachineStatus.ONLINE and m.ssh_port == 2222
@@ -130,7 +130,7 @@ async def test_an_unstorable_heartbeat_is_refused_for_that_agent_only(http_app, 
     assert (bad_status, refused["error"]) == (422, "invalid")
     assert "driver_version" in refused["reason"]
     assert good_status == 200
-    async with http_app.agents.uow(readonly=True) as uow:
+    async with http_app.uow(readonly=True) as uow:
         assert (await uow.machines.get(good.machine_id)).cpu_cores == 8
         assert (await uow.machines.get(bad.machine_id)).cpu_cores == 16  # its last good beat
 

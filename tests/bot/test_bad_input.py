@@ -40,7 +40,7 @@ BAD = [
 
 async def _snapshot(app) -> dict[str, list]:
     out = {}
-    async with app.market.uow(readonly=True) as uow:
+    async with app.uow(readonly=True) as uow:
         for table in metadata.sorted_tables:
             rows = (await uow.session.execute(select(table))).all()
             if table.name == "settings_kv":  # the question asked back ("for how long?") is kept

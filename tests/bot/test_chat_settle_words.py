@@ -131,7 +131,7 @@ async def test_a_dispute_says_it_ends_the_rental_invites_no_other_and_bills_true
     await app.keeper.tick()  # the arbiter decides, the escrow settles
     await w.chat.flush()
     told = "\n".join(w.lines)
-    async with app.rentals.uow(readonly=True) as uow:
+    async with app.uow(readonly=True) as uow:
         r = await uow.rentals.get(rental_id)
     assert r.billed < billed(r.ended_at - r.started_at, PRICE)  # the outage was credited
     seconds = int(re.search(TEXTS[lang]["billed"], told).group(1))

@@ -118,7 +118,7 @@ async def test_machines_with_free_text_regions_keep_working(market):
     """Machines added before the vocabulary: a known word is shown as its code and found by
     the regions that cover it; anything else is shown as it is."""
     alice = await renter(market)
-    async with market.market.uow() as uow:
+    async with market.uow() as uow:
         for machine_id, region in ((1, "mars"), (2, "germany")):  # as the old grammar stored it
             for listing in await uow.listings.for_machine(machine_id):
                 listing.region = region

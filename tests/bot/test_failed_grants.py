@@ -87,7 +87,7 @@ async def test_a_failed_pull_refunds_explains_and_takes_the_machine_off_the_mark
     )
 
     # off the market: not in /gpus, never quoted, marked on /machines
-    async with http_app.agents.uow(readonly=True) as uow:
+    async with http_app.uow(readonly=True) as uow:
         assert (await uow.machines.get(host.machine_id)).status == MachineStatus.FAILING
         [listing] = await uow.listings.for_machine(host.machine_id)
     assert listing.status == ListingStatus.FAILING
@@ -118,7 +118,7 @@ async def test_an_agent_that_runs_other_gpus_than_rented_fails_the_grant(http_ap
     alice = await http_app.users.identify("terminal", "alice", "alice")
     told = await _told(http_app, alice.user_id, "setup_failed")
     assert "the rented GPUs were not available on the host" in told
-    async with http_app.agents.uow(readonly=True) as uow:
+    async with http_app.uow(readonly=True) as uow:
         assert (await uow.machines.get(host.machine_id)).status == MachineStatus.FAILING
 
 
@@ -131,5 +131,5 @@ async def test_a_grant_that_works_starts_the_rental_and_keeps_the_machine_on_the
     await _fail_grant(http_app, host.machine_id, ok=True, access=simulated_access(grant))
     r = await rental(http_app, rental_id)
     assert r.state == S.ACTIVE and r.access_username == "root"
-    async with http_app.agents.uow(readonly=True) as uow:
+    async with http_app.uow(readonly=True) as uow:
         assert (await uow.machines.get(host.machine_id)).status == MachineStatus.ONLINE

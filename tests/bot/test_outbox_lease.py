@@ -26,7 +26,7 @@ class Recorder:
 
 async def _queue(app, n: int) -> int:
     who = await app.users.identify("test", "ann", "ann", chat_id="ann")
-    async with app.notifications.uow() as uow:
+    async with app.uow() as uow:
         for i in range(n):
             await enqueue(
                 uow,

@@ -27,7 +27,7 @@ async def _plant(app, user_id: int) -> tuple[list[int], list[int]]:
     """Good messages with poison ones between them; (good ids, poison ids)."""
     good, poison = [], []
     now = app.clock.now()
-    async with app.notifications.uow() as uow:
+    async with app.uow() as uow:
         for i in range(6):
             if i in (1, 4):
                 broken = "{not json" if i == 1 else '["a list"]'
@@ -58,7 +58,7 @@ async def test_poison_rows_are_dead_lettered_and_the_others_are_sent(app, clock,
     with caplog.at_level(logging.ERROR):
         await sender.run_once()
     assert notifier.sent == good
-    async with app.notifications.uow(readonly=True) as uow:
+    async with app.uow(readonly=True) as uow:
         rows = {row.id: row for row in await uow.outbox.for_user(who.user_id)}
     for outbox_id in poison:
         assert rows[outbox_id].sent_at is None and rows[outbox_id].next_attempt_at == NEVER

@@ -62,6 +62,6 @@ async def test_a_probe_answer_touches_no_rental(http_app, server, http, clock):
     r = await rental(http_app, rental_id)
     assert r.state == RentalState.PROVISIONING and r.access_host is None  # not granted by it
     assert await http_app.agent_commands.evidence(rental_id) == []
-    async with http_app.rentals.uow(readonly=True) as uow:
+    async with http_app.uow(readonly=True) as uow:
         stored = await uow.probes.get(probe.rental_id)
     assert stored.status == "answered"

@@ -11,7 +11,7 @@ from tests.support import add_provider, renter
 
 
 async def _state(app, rental_id: int) -> str:
-    async with app.rentals.uow(readonly=True) as uow:
+    async with app.uow(readonly=True) as uow:
         return (await uow.rentals.get(rental_id)).state
 
 

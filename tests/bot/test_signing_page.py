@@ -39,12 +39,12 @@ async def _open_request(app):
 
 
 async def _state(app, rental_id):
-    async with app.rentals.uow(readonly=True) as uow:
+    async with app.uow(readonly=True) as uow:
         return (await uow.rentals.get(rental_id)).state
 
 
 async def _status(app, token):
-    async with app.rentals.uow(readonly=True) as uow:
+    async with app.uow(readonly=True) as uow:
         return (await uow.signatures.get_by_token(token)).status
 
 

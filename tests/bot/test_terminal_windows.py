@@ -10,7 +10,7 @@ from core.services.base import enqueue
 
 
 async def _notify(app, user_id: int, text_id: int) -> None:
-    async with app.notifications.uow() as uow:
+    async with app.uow() as uow:
         await enqueue(
             uow,
             user_id=user_id,

@@ -115,7 +115,7 @@ async def test_receipts_csv_names_its_units_and_parses(app):
     row = rows[0]
     assert set(row) >= {"started_at_utc", "ended_at_utc", "deposit_usdc", "billed_usdc"}
     assert not any(h in row for h in ("deposit", "billed", "started_at", "price_per_hour"))
-    async with app.rentals.uow(readonly=True) as uow:
+    async with app.uow(readonly=True) as uow:
         r = await uow.rentals.get(rental_id)
     for column, micro in (
         ("price_per_hour_usdc", r.price_per_hour),

@@ -87,7 +87,7 @@ async def test_provider_commands_in_a_server_say_dm_only_and_change_nothing(
     answer = transcript.last()
     assert answer.audience == "ephemeral"
     assert "direct message" in answer.content and f"/{name}" in answer.content
-    async with app.providers.uow(readonly=True) as uow:
+    async with app.uow(readonly=True) as uow:
         assert (await uow.session.execute(select(tables.providers))).all() == []
         assert (await uow.session.execute(select(tables.machines))).all() == []
 

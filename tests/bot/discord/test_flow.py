@@ -30,7 +30,7 @@ def outbox_to(bot, *users: FakeUser) -> OutboxSender:
 
 
 async def rental_state(app, rental_id: int) -> str:
-    async with app.rentals.uow(readonly=True) as uow:
+    async with app.uow(readonly=True) as uow:
         return (await uow.rentals.get(rental_id)).state
 
 

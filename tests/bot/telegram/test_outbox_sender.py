@@ -19,7 +19,7 @@ from tests.support import pg_drop_schema, pg_exec
 
 
 async def queue(app, user_id: int, n: int, kind: str = "payment_seen", start: int = 1) -> None:
-    async with app.notifications.uow() as uow:
+    async with app.uow() as uow:
         for i in range(start, start + n):
             await enqueue(
                 uow,
@@ -87,7 +87,7 @@ async def test_a_chat_that_does_not_exist_is_not_retried(tg):
     await queue(tg.app, alice, 1)
     tg.telegram.fail("sendMessage", 400, "Bad Request: chat not found")
     await tg.front.sender.run_once()
-    async with tg.app.notifications.uow(readonly=True) as uow:
+    async with tg.app.uow(readonly=True) as uow:
         (row,) = await uow.outbox.for_user(alice)
     assert row.next_attempt_at == NEVER and row.sent_at is None
     assert "chat not found" in row.last_error
@@ -95,7 +95,7 @@ async def test_a_chat_that_does_not_exist_is_not_retried(tg):
 
 async def test_key_file_as_a_document_then_scrubbed(tg):
     alice = await user_id(tg, ALICE)
-    async with tg.app.notifications.uow() as uow:
+    async with tg.app.uow() as uow:
         await enqueue(
             uow,
             user_id=alice,

@@ -72,7 +72,7 @@ async def test_renters_far_beyond_capacity_leave_consistent_rentals_and_exact_bo
     listings = []
     for i in range(GPUS):
         _, machine_id = await add_provider(app, f"p{i}", ["rtx4090"], 300_000 + i * 1000)
-        async with app.rentals.uow(readonly=True) as uow:
+        async with app.uow(readonly=True) as uow:
             listings += [x.id for x in await uow.listings.for_machine(machine_id)]
     steady = app.bus.write  # the one transaction that records chain events
     app.bus.write = flaky(steady, every=3)

@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 
 from core.db import tables
 from core.db.repo_base import Repo
-from core.domain.listings import COUNT_CAP, ListingQuery, ListingStatus
+from core.domain.listings import COUNT_CAP, ListingQuery, ListingStatus, check_listing_move
 from core.domain.model import Listing, Machine
 from core.domain.regions import stored_words
 
@@ -172,6 +172,10 @@ class Listings(Repo):
     async def set_status_for_machine(
         self, machine_id: int, from_statuses: Sequence[str], to_status: str
     ) -> int:
+        """Move the machine's listings in ``from_statuses`` to ``to_status`` (one UPDATE);
+        raises IllegalTransition when the listing table forbids one of those moves."""
+        for status in from_statuses:
+            check_listing_move(status, to_status)
         stmt = (
             update(tables.listings)
             .where(L.machine_id == machine_id, L.status.in_(list(from_statuses)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from core.domain.errors import IllegalTransition
 from core.domain.instances import InstanceAsk
 
 
@@ -18,6 +19,30 @@ class ListingStatus(StrEnum):
     SUSPENDED = "suspended"  # the agent reported a GPU different from the listing
     FAILING = "failing"  # a grant failed on its machine; back after the provider's /resume
     REMOVED = "removed"  # its machine was removed (/removemachine): never offered again
+
+
+_L = ListingStatus
+# Where a listing may go from each status (a move to the same status changes nothing). Removed
+# is final: a removed machine's listings are kept only for its rentals' history.
+LISTING_TRANSITIONS: dict[ListingStatus, frozenset[ListingStatus]] = {
+    _L.AVAILABLE: frozenset({_L.PAUSED, _L.OFFLINE, _L.SUSPENDED, _L.FAILING, _L.REMOVED}),
+    _L.PAUSED: frozenset({_L.AVAILABLE, _L.SUSPENDED, _L.REMOVED}),
+    _L.OFFLINE: frozenset({_L.AVAILABLE, _L.PAUSED, _L.SUSPENDED, _L.FAILING, _L.REMOVED}),
+    _L.SUSPENDED: frozenset({_L.AVAILABLE, _L.PAUSED, _L.OFFLINE, _L.FAILING, _L.REMOVED}),
+    _L.FAILING: frozenset({_L.AVAILABLE, _L.PAUSED, _L.SUSPENDED, _L.REMOVED}),
+    _L.REMOVED: frozenset(),
+}
+
+
+def check_listing_move(current: str, new: str) -> ListingStatus:
+    """``new`` if a listing may move there from ``current``; raise IllegalTransition if not."""
+    try:
+        src, dst = ListingStatus(current), ListingStatus(new)
+    except ValueError as exc:
+        raise IllegalTransition(f"unknown listing status: {current!r} -> {new!r}") from exc
+    if dst != src and dst not in LISTING_TRANSITIONS[src]:
+        raise IllegalTransition(f"a listing cannot go from {src} to {dst}")
+    return dst
 
 
 class MachineStatus(StrEnum):

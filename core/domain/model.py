@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.domain.listings import ListingStatus, MachineStatus
+from core.domain.listings import ListingStatus, MachineStatus, check_listing_move
 from core.domain.rentals import RentalState, check_transition
 from core.domain.signatures import PendingSignature  # noqa: F401  (an entity: mapped from here)
 
@@ -150,6 +150,10 @@ class Listing:
     pcie_gen: int | None = None  # the slowest link of its GPUs
     pcie_width: int | None = None
     id: int | None = None
+
+    def move_to(self, new: str) -> None:
+        """Go to status ``new``; raise IllegalTransition where the listing table forbids it."""
+        self.status = check_listing_move(self.status, new)
 
 
 @dataclass(eq=False)

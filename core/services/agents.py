@@ -215,7 +215,7 @@ class AgentService(Service):
     async def _follow_machine(self, uow: UnitOfWork, machine: Machine, status: str) -> None:
         for x in await uow.listings.for_machine(machine.id):
             if x.status in _FOLLOWS_MACHINE and x.price_per_hour > 0:
-                x.status = status
+                x.move_to(status)
 
     async def mark_silent_offline(self) -> int:
         """Machines that missed two heartbeats go offline and stop being offered."""

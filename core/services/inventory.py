@@ -44,11 +44,11 @@ async def _sync_listings(uow: UnitOfWork, machine: Machine, hb: Heartbeat, now: 
         n = counts.get(key, 0)
         if n < listing.gpu_count:
             if listing.status != ListingStatus.SUSPENDED:
-                listing.status = ListingStatus.SUSPENDED
+                listing.move_to(ListingStatus.SUSPENDED)
         else:
             listing.gpu_count = n
             if listing.status == ListingStatus.SUSPENDED:
-                listing.status = _restored(machine, listing)
+                listing.move_to(_restored(machine, listing))
     for key, n in counts.items():
         if key in existing:
             continue

@@ -293,7 +293,7 @@ class ProviderService(Service):
             for x in listings:
                 x.price_per_hour = price_per_hour
                 if x.status == ListingStatus.PAUSED and machine.status == MachineStatus.ONLINE:
-                    x.status = ListingStatus.AVAILABLE
+                    x.move_to(ListingStatus.AVAILABLE)
             await uow.commit()
         return Notice(
             "provider.price_set",

@@ -79,7 +79,7 @@ async def back_on_market(uow: UnitOfWork, machine: Machine) -> bool:
     machine.status = MachineStatus.ONLINE
     for x in await uow.listings.for_machine(machine.id):
         if x.status == ListingStatus.FAILING and x.price_per_hour > 0:
-            x.status = ListingStatus.AVAILABLE
+            x.move_to(ListingStatus.AVAILABLE)
     return True
 
 

@@ -246,3 +246,19 @@ def test_billable_seconds_end_at_what_the_deposit_paid_for():
     assert _rental(started_at=100, paid_until=4000, ended_at=700).billable_seconds(9000) == 600
     assert _rental(started_at=100, paid_until=400, ended_at=700).billable_seconds() == 300
     assert _rental(started_at=100, ended_at=50).billable_seconds() == 0  # never negative
+
+
+def test_listing_moves_follow_the_table():
+    from core.domain.listings import LISTING_TRANSITIONS, ListingStatus, check_listing_move
+
+    assert set(LISTING_TRANSITIONS) == set(ListingStatus)  # every status has its row
+    assert check_listing_move("paused", "available") == ListingStatus.AVAILABLE
+    assert check_listing_move("removed", "removed") == ListingStatus.REMOVED  # no change
+    for new in ListingStatus:
+        if new != ListingStatus.REMOVED:
+            with pytest.raises(IllegalTransition):
+                check_listing_move("removed", new)  # removed is final
+    with pytest.raises(IllegalTransition):
+        check_listing_move("failing", "offline")  # only an offered listing goes offline
+    with pytest.raises(IllegalTransition):
+        check_listing_move("available", "gone")

@@ -25,10 +25,10 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic import ValidationError as WireError
 
+from bot.common.ratelimit import Rate, TokenBuckets
 from bot.web import speedtest
 from bot.web.auth_cache import PollAuthCache
 from bot.web.hub import CommandHub
-from bot.web.ratelimit import Rate, TokenBuckets
 from bot.web.services import AgentApiServices
 from core.domain.limits import INT32_MAX
 from core.errors import Forbidden, ValidationError

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.common.i18n import catalogue
+from bot.common.ratelimit import Rate, TokenBuckets
 from bot.web.client_address import ClientAddress, parse_networks
-from bot.web.ratelimit import Rate, TokenBuckets
 from bot.web.services import SigningServices
 from bot.web.signing_page import message_html, signing_html
 from core.safe_json import parse_json

@@ -19,8 +19,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.common import render
+from bot.common import render_notices
 from bot.common.i18n import t
+from core.notifications import MalformedNotification, from_payload
+from core.notifications.rentals import EndingSoon, PrivateKey
 from core.ports import Notifier, OutgoingMessage
 from core.services.isolation import reference
 from core.services.notifications import DueMessage, NotificationService
@@ -53,16 +55,17 @@ class SendLimits:
 def compose(m: DueMessage, *, explorer: str | None = None) -> OutgoingMessage:
     """The message for an outbox row, in the recipient's language: text, files, buttons.
 
-    Raises KeyError for a kind the catalogue does not know (the row is then dead-lettered).
+    Raises MalformedNotification for a row that does not decode into its notification type
+    (the row is then dead-lettered).
     """
-    text = render.outbox(m, explorer=explorer)
-    rental_id = m.payload.get("rental_id")
+    n = from_payload(m.kind, m.payload)
+    text = render_notices.text(n, m.lang, explorer)
     attachments: dict[str, str] = {}
     buttons: tuple[tuple[str, str], ...] = ()
-    if m.kind == "private_key" and "private_key" in m.payload:
-        attachments[f"rigshare-{rental_id}.key"] = m.payload["private_key"]
-    if m.kind == "ending_soon" and rental_id is not None:
-        buttons = ((t(m.lang, "notify.extend_button"), f"extend:{rental_id}"),)
+    if isinstance(n, PrivateKey):
+        attachments[f"rigshare-{n.rental_id}.key"] = n.private_key
+    if isinstance(n, EndingSoon):
+        buttons = ((t(m.lang, "notify.extend_button"), f"extend:{n.rental_id}"),)
     return OutgoingMessage(
         outbox_id=m.outbox_id,
         user_id=m.user_id,
@@ -164,6 +167,10 @@ class OutboxSender:
             return True
         try:
             message = compose(m, explorer=self.explorer)
+        except MalformedNotification as exc:  # a damaged or unknown row: never retried
+            log.error("outbox message %s does not decode: %s", m.outbox_id, exc)
+            await self._failed(m, f"malformed: {exc}", permanent=True)
+            return True
         except Exception as exc:  # rendering is deterministic: this row never renders
             log.exception("cannot render outbox message %s (%s)", m.outbox_id, m.kind)
             await self._failed(m, f"render: {exc!r}", permanent=True)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from bot.common import formats, render_instances, render_payouts, wallet_render
-from bot.common.i18n import reason_text, t, word
+from bot.common import formats, render_notices, wallet_render
+from bot.common.i18n import t, word
 from bot.common.render_instances import instance_line, machine_line, share_line
 from bot.common.render_instances import templates as templates  # noqa: PLC0414 - re-export
 from bot.common.render_receipts import explorer_base as explorer_base  # noqa: PLC0414
-from bot.common.render_receipts import receipt
 from bot.common.render_receipts import receipts as receipts  # noqa: PLC0414 - re-export
 from core.domain.durations import format_duration
 from core.domain.listings import COUNT_CAP
 from core.domain.regions import broad as broad_regions
 from core.domain.regions import vocabulary as region_vocabulary
-from core.services.base import gpu_name
+from core.notifications import from_payload
 from core.services.notifications import DueMessage
 from core.services.views import (
     AgentTokenView,
@@ -24,7 +23,6 @@ from core.services.views import (
     OfferView,
     PaymentPendingView,
     QuoteView,
-    ReceiptView,
     RentalView,
     SearchPage,
 )
@@ -296,78 +294,6 @@ def evidence(lang: str, rental_id: int, views: list[EvidenceView]) -> str:
 
 def outbox(m: DueMessage, lang: str | None = None, *, explorer: str | None = None) -> str:
     """Text of a notification from the outbox, in ``lang`` (the recipient's language by
-    default); receipts link their transactions to ``explorer``. Raises KeyError for a kind
-    the catalogue does not know."""
-    p, lang = m.payload, lang or m.lang
-    wallet_text = wallet_render.outbox(m, lang, quote)
-    if wallet_text is not None:
-        return wallet_text
-    payout_text = render_payouts.outbox(m, lang)
-    if payout_text is not None:
-        return payout_text
-    if m.kind == "credentials" and p.get("instance"):
-        return render_instances.credentials(lang, p, when(p["paid_until"]))
-    if m.kind == "setup_failed":
-        return render_instances.setup_failed(lang, p)
-    if m.kind == "credentials":
-        key_note = (
-            t(lang, "notify.key_note", rental_id=p["rental_id"]) if p.get("key_generated") else ""
-        )
-        return t(
-            lang,
-            "notify.credentials",
-            rental_id=p["rental_id"],
-            port=p["port"],
-            username=p["username"],
-            host=p["host"],
-            fingerprint=p["host_key_fingerprint"],
-            paid_until=when(p["paid_until"]),
-            key_note=key_note,
-        )
-    if m.kind == "private_key":
-        return t(lang, "notify.private_key", rental_id=p["rental_id"])
-    if m.kind in ("receipt", "dispute_resolved", "refunded"):
-        # a refund the token refused is held by the escrow: never say "refunded" then
-        held = m.kind == "refunded" and p["receipt"].get("refund_held", 0) > 0
-        head = t(lang, f"notify.{m.kind}{'_held' if held else ''}", rental_id=p["rental_id"])
-        return (
-            head
-            + "\n"
-            + receipt(
-                lang,
-                ReceiptView(
-                    **{
-                        **p["receipt"],
-                        "tx_hashes": tuple(tuple(x) for x in p["receipt"]["tx_hashes"]),
-                    }
-                ),
-                explorer,
-            )
-        )
-    params = dict(p)
-    if "reason" in params:
-        params["reason"] = reason_text(lang, p)
-    for key in ("deposit", "provider_net"):
-        if key in params and params[key] is not None:
-            params["amount" if key == "provider_net" else key] = formats.amount(lang, params[key])
-    params.setdefault("amount", "-")
-    amounts = [
-        params[k]
-        for k in ("billed", "provider_gross", "renter_credit")
-        if isinstance(params.get(k), int)
-    ]
-    places = formats.places_for(*amounts)
-    for key in ("billed", "provider_gross", "renter_credit"):  # dispute decisions
-        if isinstance(params.get(key), int):
-            params[key] = formats.amount(lang, params[key], places)
-    for key in ("paid_until", "ended_at", "settle_by", "last_seen"):
-        if key in params:
-            params[key] = when(params[key])
-    if "gpu_model" in params:
-        params["gpu"] = gpu_name(params["gpu_model"])
-    if m.kind == "provider_refunded":
-        why = p.get("why")
-        why = why if why in ("setup", "never_started", "late_payment") else "other"
-        params["why"] = t(lang, f"notify.provider_why.{why}")
-    params.setdefault("ended_at", "-")  # a dispute notice queued before it carried the time
-    return t(lang, f"notify.{m.kind}", **params)
+    default); receipts link their transactions to ``explorer``. Raises
+    ``MalformedNotification`` for a row that does not decode into its type."""
+    return render_notices.text(from_payload(m.kind, m.payload), lang or m.lang, explorer)

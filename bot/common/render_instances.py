@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from bot.common.i18n import Payload, t
+from bot.common.i18n import t
+from core.notifications.rentals import CredentialsReady, SetupFailed
 from core.services.base import gpu_name
 from core.services.views import InstanceView, MachineSpecsView, TemplatesView
 
@@ -28,11 +29,12 @@ def cpus(millis: int) -> str:
 def machine_line(lang: str, s: MachineSpecsView) -> str | None:
     """CPU, RAM, free disk, driver, CUDA, PCIe and network of a listing's machine."""
     parts = []
-    if s.cpu_cores:
-        model = short_cpu(s.cpu_model) if s.cpu_model else "CPU"
-        parts.append(t(lang, "gpus.cpu", model=model, cores=s.cpu_cores))
-    elif s.cpu_model:
-        parts.append(short_cpu(s.cpu_model))
+    if s.cpu_model or s.cpu_cores:
+        if s.cpu_cores:
+            model = short_cpu(s.cpu_model) if s.cpu_model else "CPU"
+            parts.append(t(lang, "gpus.cpu", model=model, cores=s.cpu_cores))
+        elif s.cpu_model:
+            parts.append(short_cpu(s.cpu_model))
     if s.ram_mib is not None:
         parts.append(t(lang, "gpus.ram", gb=s.ram_mib // 1024))
     if s.disk_free_gib is not None:
@@ -83,38 +85,38 @@ def instance_line(lang: str, i: InstanceView) -> str:
     return text
 
 
-def credentials(lang: str, p: Payload, paid_until: str) -> str:
+def credentials(lang: str, n: CredentialsReady, paid_until: str) -> str:
     """The credentials of an instance: SSH, host key, GPUs, image, ports, Jupyter."""
-    user, host, port = p["username"], p["host"], p["port"]
+    user, host, port = n.username, n.host, n.port
     lines = []
-    if p.get("simulated"):  # said first: the ssh line below refuses to connect (a demo host)
+    if n.simulated:  # said first: the ssh line below refuses to connect (a demo host)
         lines.append(t(lang, "creds.simulated"))
     lines += [
-        t(lang, "creds.head", rental_id=p["rental_id"]),
+        t(lang, "creds.head", rental_id=n.rental_id),
         f"ssh -p {port} {user}@{host}",
-        t(lang, "creds.host_key", fingerprint=p["host_key_fingerprint"]),
+        t(lang, "creds.host_key", fingerprint=n.host_key_fingerprint),
     ]
-    if p.get("gpu_uuids"):
-        lines.append(t(lang, "creds.gpus", gpus=", ".join(p["gpu_uuids"])))
-    if p.get("image"):
-        lines.append(t(lang, "creds.image", image=p["image"]))
-    for container, published in p.get("ports") or ():
+    if n.gpu_uuids:
+        lines.append(t(lang, "creds.gpus", gpus=", ".join(n.gpu_uuids)))
+    if n.image:
+        lines.append(t(lang, "creds.image", image=n.image))
+    for container, published in n.ports:
         lines.append(t(lang, "creds.port", container=container, host=host, port=published))
-    if p.get("jupyter_port") and p.get("jupyter_token"):
-        tunnel = f"ssh -N -L 8888:127.0.0.1:{p['jupyter_port']} -p {port} {user}@{host}"
-        url = f"http://127.0.0.1:8888/lab?token={p['jupyter_token']}"
+    if n.jupyter_port and n.jupyter_token:
+        tunnel = f"ssh -N -L 8888:127.0.0.1:{n.jupyter_port} -p {port} {user}@{host}"
+        url = f"http://127.0.0.1:8888/lab?token={n.jupyter_token}"
         lines.append(t(lang, "creds.jupyter", tunnel=tunnel, url=url))
     lines.append(t(lang, "creds.paid_until", paid_until=paid_until))
-    if p.get("key_generated"):
-        lines.append(t(lang, "creds.key", rental_id=p["rental_id"]))
+    if n.key_generated:
+        lines.append(t(lang, "creds.key", rental_id=n.rental_id))
     lines.append(t(lang, "creds.deleted"))
     return "\n".join(lines)
 
 
-def setup_failed(lang: str, p: Payload) -> str:
-    why = p.get("why") if p.get("why") in ("image", "gpu", "start", "selftest") else "other"
-    reason = t(lang, f"notify.why.{why}", image=p.get("image") or "-")
-    return t(lang, "notify.setup_failed", rental_id=p["rental_id"], reason=reason)
+def setup_failed(lang: str, n: SetupFailed) -> str:
+    why = n.why if n.why in ("image", "gpu", "start", "selftest") else "other"
+    reason = t(lang, f"notify.why.{why}", image=n.image or "-")
+    return t(lang, "notify.setup_failed", rental_id=n.rental_id, reason=reason)
 
 
 def templates(lang: str, v: TemplatesView) -> str:

@@ -5,32 +5,38 @@ refusal (held, with the token's reason when known) and the payment after a retry
 from __future__ import annotations
 
 from bot.common import formats
-from bot.common.i18n import Payload, catalogue, t
+from bot.common.i18n import catalogue, t
 from core.domain.durations import format_duration
-from core.services.notifications import DueMessage
-
-KINDS = ("payout_held", "refund_held", "payout_paid", "refund_paid")
+from core.notifications.providers import Held, PaidAfterHold
 
 
-def outbox(m: DueMessage, lang: str) -> str | None:
-    """The text of a held-payout message, or None for any other kind."""
-    if m.kind not in KINDS:
-        return None
-    p = m.payload
-    params = {"rental_id": p["rental_id"], "amount": formats.amount(lang, int(p["amount"]))}
-    params["address"] = p.get("address") or "-"
-    if m.kind.endswith("_held"):
-        params["reason"] = _reason(lang, p)
-        params["retry"] = format_duration(int(p.get("retry_s") or 60))
-    else:
-        tx = p.get("tx")
-        params["tx"] = t(lang, "notify.paid_tx", tx=tx) if tx else ""
-    return t(lang, f"notify.{m.kind}", **params)
+def held(lang: str, n: Held) -> str:
+    """The first refusal: held by the escrow, with the reason and the next try."""
+    return t(
+        lang,
+        f"notify.{n.KIND}",
+        rental_id=n.rental_id,
+        amount=formats.amount(lang, n.amount),
+        address=n.address or "-",
+        reason=_reason(lang, n),
+        retry=format_duration(n.retry_s or 60),
+    )
 
 
-def _reason(lang: str, p: Payload) -> str:
+def paid_after_hold(lang: str, n: PaidAfterHold) -> str:
+    return t(
+        lang,
+        f"notify.{n.KIND}",
+        rental_id=n.rental_id,
+        amount=formats.amount(lang, n.amount),
+        address=n.address or "-",
+        tx=t(lang, "notify.paid_tx", tx=n.tx) if n.tx else "",
+    )
+
+
+def _reason(lang: str, n: Held) -> str:
     """A known refusal in the reader's language, else the token's own words, else "none"."""
-    key = f"notify.refusal.{p.get('reason_code')}"
-    if p.get("reason_code") and key in catalogue("en"):
+    key = f"notify.refusal.{n.reason_code}"
+    if n.reason_code and key in catalogue("en"):
         return t(lang, key)
-    return p.get("reason") or t(lang, "notify.reason_unknown")
+    return n.reason or t(lang, "notify.reason_unknown")

@@ -4,20 +4,24 @@ the outbox messages wallets cause (linked, ended, expired, refused). Keys: ``pay
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.common import formats
-from bot.common.i18n import Payload, reason_text, t
-from core.services.notifications import DueMessage
-from core.services.views import (
-    InstanceView,
-    MachineSpecsView,
-    OfferView,
-    QuoteView,
-    WalletLinkView,
-    WalletView,
+from bot.common.i18n import reason_text, t
+from core.notifications.wallet import (
+    ConfirmFailed,
+    ConfirmTaken,
+    PaymentFailed,
+    PaymentRequested,
+    PayoutUpdated,
+    ProviderRegistered,
+    RegisterRefused,
+    RequestExpired,
+    SignatureFailed,
+    WalletConnected,
+    WalletDisconnected,
 )
+from core.services.views import WalletLinkView, WalletView
 
 RENTAL_KINDS = ("open", "extend", "stop", "dispute")
 
@@ -56,62 +60,71 @@ def account(lang: str, v: WalletView) -> str:
     )
 
 
-def outbox(m: DueMessage, lang: str, quote_text: Callable[[str, QuoteView], str]) -> str | None:
-    """The text of a wallet-related outbox message in ``lang``, or None for other kinds."""
-    p = m.payload
-    kind = m.kind
-    if kind == "wallet_connected":
-        return t(lang, "connect.linked", address=p["address"])
-    if kind == "wallet_disconnected":
-        return t(lang, "connect.session_ended", reason=p.get("reason", "-"))
-    if kind == "payment_requested":
-        text = t(
-            lang,
-            "pay.requested",
-            deposit=formats.amount(lang, p["deposit"]),
-            rental_id=p["rental_id"],
-            summary=p["summary"],
-            url=p["url"],
-            expires=_when(p["expires_at"]),
-        )
-        return text + ("\n" + t(lang, "pay.uri", uri=p["wc_uri"]) if p.get("wc_uri") else "")
-    if kind == "confirm_taken":
-        text = t(lang, "pay.taken")
-        nxt = p.get("next_best")
-        if nxt:
-            view = _stored_quote(nxt)
-            text += "\n" + t(lang, "pay.taken_next") + "\n" + quote_text(lang, view)
-        return text
-    if kind == "confirm_failed":
-        reason = reason_text(lang, p)
-        return t(lang, "pay.confirm_failed", rental_id=p["rental_id"], reason=reason)
-    if kind == "request_expired":
-        what = p.get("kind")
-        if what in RENTAL_KINDS:
-            return t(lang, f"pay.expired_{what}", rental_id=p.get("rental_id"))
-        return t(lang, "register.expired" if what == "register" else "connect.expired")
-    if kind == "signature_failed" and p.get("kind") != "open":
-        what, reason = p.get("kind"), p.get("reason", "-")
-        if what in ("connect", "register"):
-            return t(lang, f"{what}.failed", reason=reason)
-        return t(lang, "pay.failed", reason=reason, rental_id=p.get("rental_id"))
-    if kind in ("provider_registered", "payout_updated"):
-        key = "register.registered" if kind == "provider_registered" else "register.updated"
-        return t(lang, key, address=p["address"])
-    if kind == "register_refused":
-        refusal = p.get("reason")
-        if refusal == "other_wallet":
-            return t(lang, "register.other_wallet", signer=p["signer"], address=p["address"])
-        key = "register.expired" if refusal == "expired" else "register.invalid"
-        return t(lang, key, address=p["address"])
-    return None
+def linked(lang: str, n: WalletConnected) -> str:
+    return t(lang, "connect.linked", address=n.address)
 
 
-def _stored_quote(stored: Payload) -> QuoteView:
-    """A QuoteView the service stored with ``dataclasses.asdict`` (then JSON): its nested
-    views come back as dicts, tuples as lists."""
-    offer = {**stored["offer"], "specs": MachineSpecsView(**stored["offer"].get("specs") or {})}
-    instance = stored.get("instance")
-    if instance is not None:
-        instance = InstanceView(**{**instance, "ports": tuple(instance.get("ports", ()))})
-    return QuoteView(**{**stored, "offer": OfferView(**offer), "instance": instance})
+def session_ended(lang: str, n: WalletDisconnected) -> str:
+    return t(lang, "connect.session_ended", reason=n.reason)
+
+
+def payment_requested(lang: str, n: PaymentRequested) -> str:
+    text = t(
+        lang,
+        "pay.requested",
+        deposit=formats.amount(lang, n.deposit),
+        rental_id=n.rental_id,
+        summary=n.summary,
+        url=n.url,
+        expires=_when(n.expires_at),
+    )
+    return text + ("\n" + t(lang, "pay.uri", uri=n.wc_uri) if n.wc_uri else "")
+
+
+def confirm_taken(lang: str, n: ConfirmTaken) -> str:
+    from bot.common.render import quote  # render imports this module
+
+    text = t(lang, "pay.taken")
+    if n.next_best is not None:
+        text += "\n" + t(lang, "pay.taken_next") + "\n" + quote(lang, n.next_best)
+    return text
+
+
+def confirm_failed(lang: str, n: ConfirmFailed) -> str:
+    reason = reason_text(lang, reason_fields(n))
+    return t(lang, "pay.confirm_failed", rental_id=n.rental_id, reason=reason)
+
+
+def request_expired(lang: str, n: RequestExpired) -> str:
+    if n.kind in RENTAL_KINDS:
+        return t(lang, f"pay.expired_{n.kind}", rental_id=n.rental_id)
+    return t(lang, "register.expired" if n.kind == "register" else "connect.expired")
+
+
+def signature_failed(lang: str, n: SignatureFailed) -> str:
+    """A refused signature; one for a rental's payment is said with the rental's words."""
+    if n.kind == "open":
+        return t(lang, "notify.signature_failed", rental_id=n.rental_id, reason=n.reason)
+    if n.kind in ("connect", "register"):
+        return t(lang, f"{n.kind}.failed", reason=n.reason)
+    return t(lang, "pay.failed", reason=n.reason, rental_id=n.rental_id)
+
+
+def provider_registered(lang: str, n: ProviderRegistered) -> str:
+    return t(lang, "register.registered", address=n.address)
+
+
+def payout_updated(lang: str, n: PayoutUpdated) -> str:
+    return t(lang, "register.updated", address=n.address)
+
+
+def register_refused(lang: str, n: RegisterRefused) -> str:
+    if n.reason == "other_wallet":
+        return t(lang, "register.other_wallet", signer=n.signer, address=n.address)
+    key = "register.expired" if n.reason == "expired" else "register.invalid"
+    return t(lang, key, address=n.address)
+
+
+def reason_fields(n: ConfirmFailed | PaymentFailed) -> dict[str, object]:
+    """A failure's reason as ``i18n.reason_text`` reads it."""
+    return {"reason": n.reason, "reason_key": n.reason_key, "reason_params": n.reason_params}

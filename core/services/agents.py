@@ -22,6 +22,7 @@ from core.domain.reliability import (
 )
 from core.domain.rentals import RentalState
 from core.errors import CoreError, Forbidden
+from core.notifications.providers import AgentOffline
 from core.services.base import Service, UnitOfWork, enqueue
 from core.services.inventory import sync_inventory
 from core.services.isolation import reference
@@ -231,9 +232,8 @@ class AgentService(Service):
                 if provider is not None:
                     await enqueue(
                         uow,
+                        AgentOffline(m.name, m.last_heartbeat_at),
                         user_id=provider.user_id,
-                        kind="provider_agent_offline",
-                        payload={"machine": m.name, "last_seen": m.last_heartbeat_at},
                         dedupe_key=f"offline:{m.id}:{m.last_heartbeat_at}",
                         now=now,
                     )

@@ -11,6 +11,7 @@ from core.domain.gpus import get_model
 from core.domain.listings import PAYMENT_HOLD_SECONDS, QUOTE_TTL_SECONDS
 from core.domain.model import OutboxMessage
 from core.errors import NotFound
+from core.notifications import Notification, to_payload
 from core.ports import Clock
 
 
@@ -66,29 +67,33 @@ def gpu_name(model_key: str) -> str:
 
 async def enqueue(
     uow: UnitOfWork,
+    notification: Notification,
     *,
     user_id: int,
-    kind: str,
-    payload: dict,
     dedupe_key: str,
     now: int,
-    private: bool = True,
 ) -> None:
-    """Stage an outbox message in the caller's transaction (delivered at least once).
+    """Stage ``notification`` for ``user_id`` in the caller's transaction (delivered at least
+    once; its type gives the stored kind and whether it is private).
 
     A second message with the same ``dedupe_key`` is dropped, so replays cannot double-send.
     """
     await uow.outbox.enqueue(
         OutboxMessage(
             user_id=user_id,
-            kind=kind,
-            payload_json=json.dumps(payload, separators=(",", ":"), sort_keys=True),
+            kind=notification.KIND,
+            payload_json=payload_json(notification),
             dedupe_key=dedupe_key,
             created_at=now,
             next_attempt_at=now,
-            private=private,
+            private=notification.PRIVATE,
         )
     )
+
+
+def payload_json(notification: Notification) -> str:
+    """How an outbox row stores ``notification`` (``core.notifications.from_payload`` reads it)."""
+    return json.dumps(to_payload(notification), separators=(",", ":"), sort_keys=True)
 
 
 def require(value: Any, message: str) -> Any:

@@ -9,12 +9,33 @@ the same transaction and ask for calls to agents and the escrow as follow-ups
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
 
 from core.domain import chain_events as ev
 from core.domain.billing import billed as billed_for
 from core.domain.model import Rental
 from core.domain.rentals import RentalState as S
+from core.notifications.providers import (
+    ProviderDisputeOpened,
+    ProviderPaid,
+    ProviderRefunded,
+    ProviderRental,
+    ProviderRentalEnded,
+    ProviderRentalStarted,
+)
+from core.notifications.rentals import (
+    DisputeDecided,
+    DisputeDecision,
+    DisputeOpened,
+    DisputeSettled,
+    Extended,
+    PaymentSeen,
+    PrivateKey,
+    ProviderDisputeDecided,
+    Refunded,
+    RentalEnded,
+    RentalSettled,
+    Settled,
+)
 from core.ports import EscrowPort, KeyPairFactory
 from core.services.base import MarketRules, UnitOfWork, enqueue
 from core.services.followups import GrantAccess, RefundUnstarted, RevokeAccess
@@ -24,7 +45,7 @@ from core.services.notifications import NEVER as HELD
 from core.services.payouts import claimed, push_failed
 from core.services.provisioning import (
     KEY_SLACK_S,
-    credentials_payload,
+    credentials_notice,
     grant_for,
     grant_until,
     why_refunded,
@@ -70,12 +91,10 @@ class RentalChainHandlers:
             return
         await enqueue(
             uow,
+            PaymentSeen(rental.id, rental.deposit, fact.tx_hash),
             user_id=rental.renter_id,
-            kind="payment_seen",
-            payload={"rental_id": rental.id, "deposit": rental.deposit, "tx": fact.tx_hash},
             dedupe_key=f"paid:{rental.id}",
             now=now,
-            private=False,
         )
         renter = await uow.users.get(rental.renter_id)
         if renter.ssh_public_key:
@@ -86,9 +105,8 @@ class RentalChainHandlers:
             # kept only inside the credentials message; scrubbed once delivered
             await enqueue(
                 uow,
+                PrivateKey(rental.id, private_key),
                 user_id=rental.renter_id,
-                kind="private_key",
-                payload={"rental_id": rental.id, "private_key": private_key},
                 dedupe_key=f"key:{rental.id}",
                 now=HELD,  # released with the credentials
             )
@@ -104,13 +122,12 @@ class RentalChainHandlers:
         await at.uow.outbox.release(f"key:{rental.id}", at.now)
         await enqueue(
             at.uow,
+            credentials_notice(rental),
             user_id=rental.renter_id,
-            kind="credentials",
-            payload=credentials_payload(rental),
             dedupe_key=f"creds:{rental.id}",
             now=at.now,
         )
-        await _tell_provider(at.uow, rental, "provider_rental_started", at.now)
+        await _tell_provider(at.uow, rental, ProviderRentalStarted, at.now)
 
     async def extended(self, fact: ev.RentalExtended, at: Applying) -> None:
         rental = at.rental
@@ -118,9 +135,8 @@ class RentalChainHandlers:
         rental.paid_until = fact.paid_until
         await enqueue(
             at.uow,
+            Extended(rental.id, rental.paid_until, fact.tx_hash),
             user_id=rental.renter_id,
-            kind="extended",
-            payload={"rental_id": rental.id, "paid_until": rental.paid_until, "tx": fact.tx_hash},
             dedupe_key=f"ext:{fact.tx_hash}:{fact.log_index}",
             now=at.now,
         )
@@ -137,17 +153,12 @@ class RentalChainHandlers:
         # dropped again if the settlement is applied in the same transaction (a signed stop)
         await enqueue(
             at.uow,
+            RentalEnded(rental.id, rental.ended_at, rental.ended_at + self.escrow.challenge_window),
             user_id=rental.renter_id,
-            kind="rental_ended",
-            payload={
-                "rental_id": rental.id,
-                "ended_at": rental.ended_at,
-                "settle_by": rental.ended_at + self.escrow.challenge_window,
-            },
             dedupe_key=f"ended:{rental.id}",
             now=at.now,
         )
-        await _tell_provider(at.uow, rental, "provider_rental_ended", at.now)
+        await _tell_provider(at.uow, rental, ProviderRentalEnded, at.now)
 
     async def settled(self, fact: ev.RentalSettled, at: Applying) -> None:
         uow, rental, now = at.uow, at.rental, at.now
@@ -155,35 +166,35 @@ class RentalChainHandlers:
         rental.billed = rental.provider_net + rental.fee
         rental.settle_tx = fact.tx_hash
         rental.settled_at = now
+        kind: type[Settled]
         if rental.state == S.CANCELLED:
-            kind = "refunded"  # paid after its hold lapsed and handed straight back
+            kind = Refunded  # paid after its hold lapsed and handed straight back
         elif rental.state in (S.FUNDED, S.PROVISIONING):
             rental.transition(S.CANCELLED)
             rental.cancel_reason = rental.cancel_reason or "provider never provisioned"
             await uow.gpus.release(rental.id, rental.listing_id)
             await uow.outbox.discard(f"key:{rental.id}")
             at.then(RevokeAccess(rental.machine_id, rental.id))
-            kind = "refunded"
+            kind = Refunded
         elif rental.state == S.DISPUTED:
             rental.transition(S.RESOLVED)
-            kind = "dispute_resolved"
+            kind = DisputeSettled
         else:
             rental.transition(S.SETTLED)
-            kind = "receipt"
+            kind = RentalSettled
         await uow.outbox.discard(f"ended:{rental.id}")
         await enqueue(
             uow,
+            kind(rental.id, receipt_view(rental)),
             user_id=rental.renter_id,
-            kind=kind,
-            payload={"rental_id": rental.id, "receipt": asdict(receipt_view(rental))},
             dedupe_key=f"settled:{rental.id}",
             now=now,
         )
-        if kind == "refunded":  # it never ran: say why, not "0 USDC paid to you"
-            why = {"why": why_refunded(rental.cancel_reason)}
-            await _tell_provider(uow, rental, "provider_refunded", now, why)
+        if kind is Refunded:  # it never ran: say why, not "0 USDC paid to you"
+            why = why_refunded(rental.cancel_reason)
+            await _tell_provider(uow, rental, ProviderRefunded, now, why=why)
         else:
-            await _tell_provider(uow, rental, "provider_payout", now)
+            await _tell_provider(uow, rental, ProviderPaid, now)
 
     async def parked(self, fact: ev.PaymentParked, at: Applying) -> None:
         await push_failed(at.uow, at.rental, fact, at.now)  # held, not paid: core.services.payouts
@@ -203,49 +214,41 @@ class RentalChainHandlers:
         ended_at = rental.ended_at if rental.ended_at is not None else now
         await enqueue(
             at.uow,
+            DisputeOpened(rental.id, fact.tx_hash, ended_at),
             user_id=rental.renter_id,
-            kind="dispute_opened",
-            payload={"rental_id": rental.id, "tx": fact.tx_hash, "ended_at": ended_at},
             dedupe_key=f"dispute:{rental.id}",
             now=now,
         )
-        await _tell_provider(at.uow, rental, "provider_dispute", now)
+        await _tell_provider(at.uow, rental, ProviderDisputeOpened, now)
 
     async def dispute_resolved(self, fact: ev.DisputeResolved, at: Applying) -> None:
         rental, gross = at.rental, fact.provider_gross
         billed_full = billed_for(rental.billable_seconds(), rental.price_per_hour)
         rental.dispute_outcome = "provider" if gross >= billed_full else "renter"
-        payload = {"rental_id": rental.id, "billed": billed_full, "provider_gross": gross}
-        payload["renter_credit"] = max(0, billed_full - gross)
+        credit = max(0, billed_full - gross)
         provider = await at.uow.providers.get(rental.provider_id)
-        for user_id, kind in (
-            (rental.renter_id, "dispute_decided"),
-            (provider.user_id, "provider_dispute_decided"),
+        decision: type[DisputeDecision]
+        for user_id, decision in (
+            (rental.renter_id, DisputeDecided),
+            (provider.user_id, ProviderDisputeDecided),
         ):
             await enqueue(
                 at.uow,
+                decision(rental.id, billed_full, gross, credit),
                 user_id=user_id,
-                kind=kind,
-                payload=payload,
-                dedupe_key=f"{kind}:{rental.id}",
+                dedupe_key=f"{decision.KIND}:{rental.id}",
                 now=at.now,
             )
 
 
 async def _tell_provider(
-    uow: UnitOfWork, rental: Rental, kind: str, now: int, extra: dict | None = None
+    uow: UnitOfWork, rental: Rental, kind: type[ProviderRental], now: int, **extra: str
 ) -> None:
     provider = await uow.providers.get(rental.provider_id)
     await enqueue(
         uow,
+        kind(rental.id, rental.gpu_model, rental.provider_net, **extra),
         user_id=provider.user_id,
-        kind=kind,
-        payload={
-            "rental_id": rental.id,
-            "gpu_model": rental.gpu_model,
-            "provider_net": rental.provider_net,
-            **(extra or {}),
-        },
-        dedupe_key=f"{kind}:{rental.id}",
+        dedupe_key=f"{kind.KIND}:{rental.id}",
         now=now,
     )

@@ -14,6 +14,7 @@ import functools
 
 from core.domain.model import Rental
 from core.domain.rentals import RentalState as S
+from core.notifications.rentals import EndingSoon
 from core.ports import Clock, EscrowPort
 from core.services.arbiter import Arbiter, due_for_decision
 from core.services.base import MarketRules, UowFactory, enqueue
@@ -94,9 +95,8 @@ class Keeper:
                     elif rental.paid_until - now <= rules.warn_before_end_s:
                         await enqueue(
                             uow,
+                            EndingSoon(rental.id, rental.paid_until),
                             user_id=rental.renter_id,
-                            kind="ending_soon",
-                            payload={"rental_id": rental.id, "paid_until": rental.paid_until},
                             dedupe_key=f"warn:{rental.id}:{rental.paid_until}",
                             now=now,
                         )

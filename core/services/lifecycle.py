@@ -23,6 +23,9 @@ from core.domain.signatures import (
     StopRelay,
 )
 from core.errors import PaymentError
+from core.notifications import Notification
+from core.notifications.rentals import SignatureExpired
+from core.notifications.wallet import PaymentFailed, SignatureFailed
 from core.ports import AgentGateway, ChainEvent, ChainReceipt, Clock, EscrowPort
 from core.services.base import MarketRules, UowFactory, enqueue
 from core.services.messagebus import MessageBus
@@ -66,7 +69,7 @@ class RentalLifecycle(Provisioning):
             kind, params = pending.kind, pending.relay_params()
             await uow.commit()
         if not signed:
-            await self._tell(rental, "signature_expired", {})
+            await self._tell(rental, SignatureExpired(rental.id))
             return
         if params is None:
             log.warning("signature of unknown kind %s ignored", str(kind)[:32])
@@ -119,13 +122,8 @@ class RentalLifecycle(Provisioning):
                     await cancel_unpaid(uow, rental, "signature rejected")
             await enqueue(
                 uow,
+                SignatureFailed(pending.kind, pending.rental_id, str(reason)[:200]),
                 user_id=pending.user_id,
-                kind="signature_failed",
-                payload={
-                    "rental_id": pending.rental_id,
-                    "kind": pending.kind,
-                    "reason": str(reason)[:200],
-                },
                 dedupe_key=f"sigfail:{request_id}",
                 now=self.clock.now(),
             )
@@ -138,9 +136,8 @@ class RentalLifecycle(Provisioning):
                 await cancel_unpaid(uow, rental, "payment failed")
             await enqueue(
                 uow,
+                PaymentFailed(rental_id, kind, **exc.as_reason(200)),  # type: ignore[arg-type]
                 user_id=rental.renter_id,
-                kind="payment_failed",
-                payload={"rental_id": rental_id, "kind": kind, **exc.as_reason(200)},
                 dedupe_key=f"payfail:{rental_id}:{kind}:{self.clock.now()}",
                 now=self.clock.now(),
             )
@@ -152,14 +149,13 @@ class RentalLifecycle(Provisioning):
         the bus does the work)."""
         await self.bus.apply([event])
 
-    async def _tell(self, rental: Rental, kind: str, payload: dict) -> None:
+    async def _tell(self, rental: Rental, notification: Notification) -> None:
         async with self.uow() as uow:
             await enqueue(
                 uow,
+                notification,
                 user_id=rental.renter_id,
-                kind=kind,
-                payload={"rental_id": rental.id, **payload},
-                dedupe_key=f"{kind}:{rental.id}:{self.clock.now()}",
+                dedupe_key=f"{notification.KIND}:{rental.id}:{self.clock.now()}",
                 now=self.clock.now(),
             )
             await uow.commit()

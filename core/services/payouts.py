@@ -14,13 +14,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from core.domain.chain_events import PaymentParked, PayoutClaimed
 from core.domain.model import HeldPayout, Rental
 from core.errors import PaymentError, PaymentRefused
+from core.notifications import from_payload
+from core.notifications.providers import PayoutHeld, PayoutPaid, RefundHeld, RefundPaid
+from core.notifications.rentals import Settled
 from core.ports import Clock, EscrowPort
-from core.services.base import UnitOfWork, UowFactory, enqueue
+from core.services.base import UnitOfWork, UowFactory, enqueue, payload_json
 
 if TYPE_CHECKING:
     from core.services.messagebus import MessageBus
@@ -74,10 +78,11 @@ async def push_failed(uow: UnitOfWork, rental: Rental, ev: PaymentParked, now: i
         return
     receipt = await uow.outbox.unsent(f"settled:{rental.id}")
     if receipt is not None:
-        payload = json.loads(receipt.payload_json)
-        view = payload["receipt"]
-        view["refund_held"] = view.get("refund_held", 0) + payout.amount
-        receipt.payload_json = json.dumps(payload, separators=(",", ":"), sort_keys=True)
+        settled = from_payload(receipt.kind, json.loads(receipt.payload_json))
+        assert isinstance(settled, Settled), receipt.kind  # only settlements are keyed so
+        view = settled.receipt
+        view = replace(view, refund_held=view.refund_held + payout.amount)
+        receipt.payload_json = payload_json(replace(settled, receipt=view))
 
 
 async def claimed(uow: UnitOfWork, ev: PayoutClaimed, now: int) -> None:
@@ -91,17 +96,18 @@ async def _mark_paid(
 ) -> None:
     for row in rows:
         row.status, row.paid_at, row.paid_tx = PAID, now, tx_hash
+        paid = PayoutPaid if row.role == PROVIDER else RefundPaid
         await enqueue(
             uow,
+            paid(**_fields(row), tx=tx_hash),
             user_id=row.user_id,
-            kind="payout_paid" if row.role == PROVIDER else "refund_paid",
-            payload=_payload(row) | {"tx": tx_hash},
             dedupe_key=f"heldpaid:{row.id}",
             now=now,
         )
 
 
-def _payload(row: HeldPayout) -> dict:
+def _fields(row: HeldPayout) -> dict:
+    """What every message about a held payment says (core.notifications.providers)."""
     return {
         "rental_id": row.rental_id,
         "amount": row.amount,
@@ -173,12 +179,12 @@ class HeldPayouts:
                 if reason:
                     row.reason = reason[:MAX_REASON]
                 if first:
+                    held = PayoutHeld if row.role == PROVIDER else RefundHeld
+                    retry_s = retry_delay(row.attempts)
                     await enqueue(
                         uow,
+                        held(**_fields(row), retry_s=retry_s, reason_code=code),
                         user_id=row.user_id,
-                        kind="payout_held" if row.role == PROVIDER else "refund_held",
-                        payload=_payload(row)
-                        | {"retry_s": retry_delay(row.attempts), "reason_code": code},
                         dedupe_key=f"held:{row.id}",
                         now=now,
                     )

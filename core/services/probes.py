@@ -34,6 +34,8 @@ from core.domain.verification import (
     gpus_unreadable,
     judge_login,
 )
+from core.notifications import Notification
+from core.notifications.providers import ProbeFailed, ProbePassed, ProbeUnchecked
 from core.ports import Clock, HostProber, ProbeTarget
 from core.services.agent_commands import command_record
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
@@ -180,15 +182,15 @@ class ProbeService(Service):
         machine.verified_until = now + VERIFIED_FOR_S
         machine.probe_requested_at = None
         if await back_on_market(uow, machine):
-            await self._tell_provider(uow, machine, "provider_probe_passed", {}, now)
+            await self._tell_provider(uow, machine, ProbePassed(machine.name), now)
         await refresh_listings(uow, machine, now)
 
     async def _failed(self, uow: UnitOfWork, machine: Machine, probe: MachineProbe, now: int):
         machine.probe_requested_at = None
         await take_off_market(uow, machine)
         await refresh_listings(uow, machine, now)
-        payload = {"reason": probe.reason or "-"}
-        await self._tell_provider(uow, machine, "provider_probe_failed", payload, now, probe.id)
+        failed = ProbeFailed(machine.name, probe.reason or "-")
+        await self._tell_provider(uow, machine, failed, now, probe.id)
 
     async def _unchecked(self, uow: UnitOfWork, machine: Machine, probe: MachineProbe, now: int):
         """Nothing wrong was found, but the GPUs could not be seen: unverified, and on the
@@ -197,25 +199,24 @@ class ProbeService(Service):
         machine.probe_requested_at = None
         await back_on_market(uow, machine)
         await refresh_listings(uow, machine, now)
-        payload = {"reason": probe.reason or "-"}
-        await self._tell_provider(uow, machine, "provider_probe_unchecked", payload, now, 0)
+        unchecked = ProbeUnchecked(machine.name, probe.reason or "-")
+        await self._tell_provider(uow, machine, unchecked, now, 0)
 
     async def _tell_provider(
         self,
         uow: UnitOfWork,
         machine: Machine,
-        kind: str,
-        payload: dict,
+        notification: Notification,
         now: int,
         key: int | None = None,
     ) -> None:
         provider = await uow.providers.get(machine.provider_id)
         if provider is not None:
+            kind = notification.KIND
             await enqueue(
                 uow,
+                notification,
                 user_id=provider.user_id,
-                kind=kind,
-                payload={"machine": machine.name, **payload},
                 dedupe_key=f"{kind}:{machine.id}:{now if key is None else key}",
                 now=now,
             )

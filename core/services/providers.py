@@ -21,6 +21,8 @@ from core.domain.regions import shown as shown_region
 from core.domain.rentals import RentalState as S
 from core.domain.signatures import SignatureKind
 from core.errors import Conflict, Forbidden, NotFound, ValidationError, WalletError
+from core.notifications import Notification
+from core.notifications.wallet import PayoutUpdated, ProviderRegistered, RegisterRefused
 from core.ports import Clock, SignatureRequest, SignatureVerifier, WalletPort
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, require
 from core.services.machine_removal import remove_machine
@@ -146,12 +148,10 @@ class ProviderService(Service):
             if signer is None or signer.lower() != address.lower():
                 if pending.is_pending:
                     pending.fail()
-                payload = {"address": address, "signer": signer, "reason": reason}
                 await enqueue(
                     uow,
+                    RegisterRefused(address, reason, signer),
                     user_id=pending.user_id,
-                    kind="register_refused",
-                    payload=payload,
                     dedupe_key=f"register:{request_id}",
                     now=now,
                 )
@@ -161,15 +161,14 @@ class ProviderService(Service):
             provider = await uow.providers.by_user(pending.user_id)
             if provider is None:
                 uow.providers.add(Provider(pending.user_id, address, now))
-                kind = "provider_registered"
+                told: Notification = ProviderRegistered(address)
             else:
                 provider.payout_address = address
-                kind = "payout_updated"
+                told = PayoutUpdated(address)
             await enqueue(
                 uow,
+                told,
                 user_id=pending.user_id,
-                kind=kind,
-                payload={"address": address},
                 dedupe_key=f"register:{request_id}",
                 now=now,
             )

@@ -18,6 +18,8 @@ from core.domain.instances import failure_kind
 from core.domain.model import Rental
 from core.domain.rentals import RentalState as S
 from core.errors import PaymentError
+from core.notifications.providers import ProviderGrantFailed
+from core.notifications.rentals import CredentialsReady, SetupFailed
 from core.ports import AccessGrant, AccessInfo, AgentGateway, EscrowPort
 from core.services.base import MarketRules, Service, UnitOfWork, enqueue
 from core.services.followups import RefundUnstarted
@@ -125,9 +127,8 @@ async def _failed(uow: UnitOfWork, rental: Rental, reason: str, now: int) -> Non
     instance = view_of(rental)
     await enqueue(
         uow,
+        SetupFailed(rental.id, kind, instance.image if instance else None),
         user_id=rental.renter_id,
-        kind="setup_failed",
-        payload={"rental_id": rental.id, "why": kind, "image": instance and instance.image},
         dedupe_key=f"setupfail:{rental.id}",
         now=now,
     )
@@ -137,33 +138,35 @@ async def _failed(uow: UnitOfWork, rental: Rental, reason: str, now: int) -> Non
         error = error[: MAX_AGENT_ERROR - 1] + "…"
     await enqueue(
         uow,
+        ProviderGrantFailed(rental.id, machine.name, error or "-"),
         user_id=provider.user_id,
-        kind="provider_grant_failed",
-        payload={"rental_id": rental.id, "machine": machine.name, "error": error or "-"},
         dedupe_key=f"grantfail:{rental.id}",
         now=now,
     )
 
 
-def credentials_payload(rental: Rental) -> dict:
+def credentials_notice(rental: Rental) -> CredentialsReady:
     """What the credentials message shows (private chats only: it holds the Jupyter token)."""
     instance = view_of(rental)
-    return {
-        "rental_id": rental.id,
-        "username": rental.access_username,
-        "host": rental.access_host,
-        "port": rental.access_port,
-        "host_key_fingerprint": rental.host_key_fingerprint,
-        "paid_until": rental.paid_until,
-        "key_generated": rental.key_generated,
-        "gpu_uuids": gpu_uuids(rental),
-        "image": instance.image if instance else None,
-        "ports": json.loads(rental.access_ports_json or "[]"),
-        "jupyter_port": rental.jupyter_port,
-        "jupyter_token": rental.jupyter_token,
-        "instance": instance is not None,
-        "simulated": bool(instance and instance.simulated),
-    }
+    return CredentialsReady(
+        rental_id=rental.id,
+        username=rental.access_username,
+        host=rental.access_host,
+        port=rental.access_port,
+        host_key_fingerprint=rental.host_key_fingerprint,
+        paid_until=rental.paid_until,
+        key_generated=rental.key_generated,
+        gpu_uuids=tuple(gpu_uuids(rental)),
+        image=instance.image if instance else None,
+        ports=tuple(
+            (container, published)
+            for container, published in json.loads(rental.access_ports_json or "[]")
+        ),
+        jupyter_port=rental.jupyter_port,
+        jupyter_token=rental.jupyter_token,
+        instance=instance is not None,
+        simulated=bool(instance and instance.simulated),
+    )
 
 
 def why_refunded(cancel_reason: str | None) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import asdict
 
 from core.domain.billing import deposit_for
 from core.domain.model import PendingSignature, Rental
@@ -21,6 +20,8 @@ from core.errors import (
     ValidationError,
     WalletError,
 )
+from core.notifications import Notification
+from core.notifications.wallet import ConfirmFailed, ConfirmTaken, PaymentRequested
 from core.ports import Clock, EscrowPort, SignatureRequest, WalletPort
 from core.services.arbiter import evidence_hash, evidence_of
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, gpu_name
@@ -98,25 +99,20 @@ class RentalService(Service):
         if user is None or user.wallet_address is None:
             return
         who = Principal(user.id, user.platform, True, user.lang)
-        kind, payload = "payment_requested", {"rental_id": rental_id}
+        told: Notification
         try:
             p = await self._confirm(who, rental_id, user.wallet_address)
-            payload |= {
-                "deposit": p.deposit,
-                "summary": p.summary,
-                "url": p.url,
-                "wc_uri": p.wc_uri,
-                "expires_at": p.expires_at,
-            }
+            told = PaymentRequested(
+                rental_id, p.deposit, p.summary, p.url, p.expires_at, wc_uri=p.wc_uri
+            )
         except JustTaken as exc:
             nxt = exc.next_best
-            kind, payload["next_best"] = "confirm_taken", asdict(nxt) if nxt else None
+            told = ConfirmTaken(rental_id, nxt if isinstance(nxt, QuoteView) else None)
         except CoreError as exc:
-            kind = "confirm_failed"
-            payload |= exc.as_reason(300)
+            told = ConfirmFailed(rental_id, **exc.as_reason(300))  # type: ignore[arg-type]
         async with self.uow() as uow:
-            now, key = self.clock.now(), f"resume:{rental_id}:{kind}"
-            await enqueue(uow, user_id=user_id, kind=kind, payload=payload, dedupe_key=key, now=now)
+            now, key = self.clock.now(), f"resume:{rental_id}:{told.KIND}"
+            await enqueue(uow, told, user_id=user_id, dedupe_key=key, now=now)
             await uow.commit()
 
     async def _confirm(self, who: Principal, rental_id: int, renter: str) -> PaymentPendingView:

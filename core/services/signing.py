@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from core.domain.addresses import is_address
 from core.domain.model import PendingSignature
 from core.domain.signatures import SignatureKind, SignatureStatus
+from core.notifications.wallet import RequestExpired
 from core.ports import AccessInfo, ChainEvent, Clock, SignatureVerifier
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
 from core.services.views import SigningPageView
@@ -192,9 +193,8 @@ async def expire_requests(uow: UnitOfWork, now: int) -> int:
         pending.expire()
         await enqueue(
             uow,
+            RequestExpired(pending.kind, pending.rental_id),
             user_id=pending.user_id,
-            kind="request_expired",
-            payload={"rental_id": pending.rental_id, "kind": pending.kind},
             dedupe_key=f"expired:{pending.token}",
             now=now,
         )

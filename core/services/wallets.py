@@ -19,6 +19,7 @@ from core.domain.addresses import is_address
 from core.domain.model import PendingSignature, User
 from core.domain.signatures import SignatureKind
 from core.errors import WalletError
+from core.notifications.wallet import WalletConnected, WalletDisconnected
 from core.ports import Clock, EscrowPort, SignatureRequest, WalletPort
 from core.services.base import MarketRules, Service, UowFactory, enqueue, require
 from core.services.views import Principal, WalletLinkView, WalletView
@@ -203,9 +204,8 @@ class WalletService(Service):
             user.wallet_address = address
             await enqueue(
                 uow,
+                WalletConnected(address),
                 user_id=user_id,
-                kind="wallet_connected",
-                payload={"address": address},
                 dedupe_key=f"wallet:{user_id}:{request_id or now}:{address.lower()}",
                 now=now,
             )
@@ -220,9 +220,8 @@ class WalletService(Service):
                 return
             await enqueue(
                 uow,
+                WalletDisconnected(str(reason)[:200]),
                 user_id=user_id,
-                kind="wallet_disconnected",
-                payload={"reason": str(reason)[:200]},
                 dedupe_key=f"wallet-gone:{user_id}:{now}",
                 now=now,
             )

@@ -8,10 +8,10 @@ import asyncio
 import pytest
 
 from bot.bootstrap import App, build_app
+from bot.common.ratelimit import Rate
 from bot.settings import Settings
 from bot.web.agent_api import AgentLimits
 from bot.web.app import WebServer
-from bot.web.ratelimit import Rate
 from tests.fakes.clock import FakeClock
 from tests.support import pg_drop_schema, pg_exec
 

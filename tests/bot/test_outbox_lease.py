@@ -8,6 +8,7 @@ import asyncio
 import itertools
 
 from bot.common.outbox import OutboxSender, SendLimits
+from core.notifications.rentals import PaymentSeen
 from core.ports import OutgoingMessage
 from core.services.base import enqueue
 
@@ -30,12 +31,10 @@ async def _queue(app, n: int) -> int:
         for i in range(n):
             await enqueue(
                 uow,
+                PaymentSeen(rental_id=i, deposit=1, tx="0x"),
                 user_id=who.user_id,
-                kind="payment_seen",
-                payload={"rental_id": i, "deposit": 1, "tx": "0x"},
                 dedupe_key=f"lease:{i}",
                 now=app.clock.now(),
-                private=False,
             )
         await uow.commit()
     return who.user_id

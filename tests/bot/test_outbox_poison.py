@@ -8,6 +8,7 @@ import logging
 
 from bot.common.outbox import OutboxSender, SendLimits
 from core.domain.model import OutboxMessage
+from core.notifications.rentals import EndingSoon, PaymentSeen
 from core.ports import OutgoingMessage
 from core.services.base import enqueue
 from core.services.notifications import NEVER
@@ -35,13 +36,11 @@ async def _plant(app, user_id: int) -> tuple[list[int], list[int]]:
                     OutboxMessage(user_id, "payment_seen", broken, f"bad:{i}", now, now, False)
                 )
             elif i == 2:  # stored fine, but renders with an error no one expected
-                payload = {"rental_id": 7, "paid_until": 10**30}
-                await enqueue(uow, user_id=user_id, kind="ending_soon", payload=payload,
-                              dedupe_key="bad:2", now=now, private=False)  # fmt: skip
+                notice = EndingSoon(rental_id=7, paid_until=10**30)
+                await enqueue(uow, notice, user_id=user_id, dedupe_key="bad:2", now=now)
             else:
-                payload = {"rental_id": i, "deposit": 1, "tx": "0x"}
-                await enqueue(uow, user_id=user_id, kind="payment_seen", payload=payload,
-                              dedupe_key=f"ok:{i}", now=now, private=False)  # fmt: skip
+                notice = PaymentSeen(rental_id=i, deposit=1, tx="0x")
+                await enqueue(uow, notice, user_id=user_id, dedupe_key=f"ok:{i}", now=now)
         await uow.commit()
         for row in await uow.outbox.for_user(user_id):
             (poison if row.dedupe_key.startswith("bad") else good).append(row.id)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.common.render import outbox, receipt, receipts
+from bot.common.render import outbox, receipts
+from bot.common.render_receipts import receipt
 from core.services.notifications import DueMessage
 from core.services.views import ReceiptsView, ReceiptView
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.terminal.chat import TerminalChat
+from core.notifications.rentals import Extended
 from core.services.base import enqueue
 
 
@@ -13,9 +14,8 @@ async def _notify(app, user_id: int, text_id: int) -> None:
     async with app.uow() as uow:
         await enqueue(
             uow,
+            Extended(rental_id=text_id, paid_until=0, tx="0x"),
             user_id=user_id,
-            kind="extended",
-            payload={"rental_id": text_id, "paid_until": 0},
             dedupe_key=f"test:{user_id}:{text_id}",
             now=app.notifications.clock.now(),
         )

@@ -3,6 +3,7 @@ notifications added for the chat front ends (rental ended, agent offline) on bot
 
 from __future__ import annotations
 
+from core.notifications.rentals import PaymentSeen
 from core.services.agents import SAMPLES_KEPT_S
 from core.services.base import enqueue
 from core.services.views import Principal
@@ -88,9 +89,8 @@ async def test_claims_are_exclusive_until_released_or_expired(app, clock):
         for i in range(3):
             await enqueue(
                 uow,
+                PaymentSeen(rental_id=i, deposit=1, tx="0x"),
                 user_id=who.user_id,
-                kind="payment_seen",
-                payload={"rental_id": i, "deposit": 1},
                 dedupe_key=f"t:{i}",
                 now=clock.now(),
             )

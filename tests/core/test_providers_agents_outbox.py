@@ -128,6 +128,7 @@ async def test_reliability_refresh_feeds_listings(app, clock):
 
 
 async def test_outbox_dedupes_retries_with_backoff_and_scrubs_secrets(app, clock):
+    from core.notifications.rentals import PrivateKey
     from core.services.base import enqueue
 
     alice = await renter(app, wallet=False)
@@ -135,9 +136,8 @@ async def test_outbox_dedupes_retries_with_backoff_and_scrubs_secrets(app, clock
         for _ in range(2):
             await enqueue(
                 uow,
+                PrivateKey(rental_id=1, private_key="SECRET"),
                 user_id=alice.user_id,
-                kind="private_key",
-                payload={"rental_id": 1, "private_key": "SECRET"},
                 dedupe_key="key:1",
                 now=clock.now(),
             )
@@ -155,15 +155,15 @@ async def test_outbox_dedupes_retries_with_backoff_and_scrubs_secrets(app, clock
 
 
 async def test_a_dead_lettered_private_key_keeps_no_copy_of_the_key(app, clock):
+    from core.notifications.rentals import PrivateKey
     from core.services.base import enqueue
 
     alice = await renter(app, wallet=False)
     async with app.notifications.uow() as uow:
         await enqueue(
             uow,
+            PrivateKey(rental_id=7, private_key="-----BEGIN OPENSSH PRIVATE KEY----- SECRET"),
             user_id=alice.user_id,
-            kind="private_key",
-            payload={"rental_id": 7, "private_key": "-----BEGIN OPENSSH PRIVATE KEY----- SECRET"},
             dedupe_key="key:7",
             now=clock.now(),
         )

@@ -11,6 +11,8 @@ from pydantic import SecretStr
 
 from bot.bootstrap import build_app
 from bot.common.outbox import OutboxSender, SendLimits
+from core.notifications import from_payload
+from core.notifications.rentals import PrivateKey
 from core.services.base import enqueue
 from core.services.notifications import NEVER
 from tests.bot.telegram.fake_telegram import TOKEN
@@ -23,12 +25,12 @@ async def queue(app, user_id: int, n: int, kind: str = "payment_seen", start: in
         for i in range(start, start + n):
             await enqueue(
                 uow,
+                from_payload(
+                    kind, {"rental_id": i, "deposit": 1_000_000 + i, "tx": "0x" + "ab" * 32}
+                ),
                 user_id=user_id,
-                kind=kind,
-                payload={"rental_id": i, "deposit": 1_000_000 + i, "tx": "0x" + "ab" * 32},
                 dedupe_key=f"test:{kind}:{user_id}:{i}",
                 now=app.clock.now(),
-                private=False,
             )
         await uow.commit()
 
@@ -98,9 +100,8 @@ async def test_key_file_as_a_document_then_scrubbed(tg):
     async with tg.app.uow() as uow:
         await enqueue(
             uow,
+            PrivateKey(rental_id=5, private_key="-----BEGIN OPENSSH PRIVATE KEY-----\nx\n"),
             user_id=alice,
-            kind="private_key",
-            payload={"rental_id": 5, "private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n"},
             dedupe_key="key:5",
             now=tg.app.clock.now(),
         )

@@ -91,9 +91,10 @@ async def enqueue(
     )
 
 
-def require(value: Any, message: str) -> Any:
+def require(value: Any, missing: NotFound) -> Any:
+    """``value``, or ``missing`` raised when it is None."""
     if value is None:
-        raise NotFound(message)
+        raise missing
     return value
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from eth_abi import decode
 from eth_utils import keccak
 
+from core.domain.catalogue import error_texts
 from core.errors import PaymentError
 
 STATUS_NAMES = ("unknown", "waiting to start", "active", "ended", "disputed", "closed")
@@ -81,43 +82,12 @@ def _usdc(amount: int) -> str:
     return f"{amount // 10**6}.{amount % 10**6:06d} USDC"
 
 
-# User texts, by catalogue key (``err.chain.<key>`` in bot/common/locales: the German lives there,
-# the English here is the text and the fallback). ``{...}`` are filled from the error's arguments.
+# User texts, by catalogue key: ``err.chain.<key>`` in the error catalogues (core/locales/*.toml,
+# English and German); ``{...}`` are filled from the error's arguments.
 _TEXTS = {
-    "refused": "The escrow refused the transaction; nothing was charged.",
-    "refused_reason": "The chain refused the transaction ({reason}); nothing was charged.",
-    "panic": "The escrow stopped at an internal check (panic {code}: {meaning}); nothing was "
-    "charged.",
-    "quote_expired": "The quote expired before the payment arrived. Send /rent for a fresh price.",
-    "request_signature": "The wallet's signature does not match this request.",
-    "signature": "The wallet's signature did not match this payment; nothing was charged. Sign "
-    "again.",
-    "authorization_used": "This payment authorization was already used or cancelled; nothing "
-    "was charged.",
-    "authorization_time": "The payment authorization expired (or is not valid yet); nothing was "
-    "charged. Sign again.",
-    "permit_expired": "The token permit expired; nothing was charged. Sign again.",
-    "signature_expired": "The signed request expired before it reached the chain; sign again.",
-    "rental_exists": "This rental is already paid.",
-    "new_rentals_paused": "New rentals are paused for maintenance; nothing was charged.",
-    "invalid_terms": "The escrow refuses these rental terms.",
-    "deposit_too_small": "The deposit is below the escrow's minimum of {minimum}.",
-    "prepaid_range": "The prepaid time is outside what the escrow accepts.",
-    "deposit_shortfall": "The token delivered less than the deposit; nothing was locked.",
-    "wrong_status": "The escrow has this rental as {status}; that step is not possible.",
-    "not_authorized": "Only the renter or the provider may do that now.",
-    "too_early": "Too early: the escrow allows this from {when}.",
-    "too_late": "Too late: the escrow allowed this until {when}.",
-    "award_too_high": "The award exceeds the time-based bill.",
-    "zero_amount": "The amount must be more than zero.",
-    "amount_too_large": "The amount is larger than the escrow accepts.",
-    "nothing_to_claim": "There is nothing to claim.",
-    "balance": "Your wallet does not hold enough USDC for this; nothing was charged.",
-    "allowance": "The escrow may not take that much USDC from your wallet (approve it first); "
-    "nothing was charged.",
-    "blocked": "The token's issuer has blocked the sending or the receiving address, so USDC "
-    "refuses the transfer; nothing was charged.",
-    "token_paused": "USDC is paused by its issuer right now; nothing was charged. Try again later.",
+    key.removeprefix("chain."): text
+    for key, text in error_texts("en").items()
+    if key.startswith("chain.")
 }
 
 # Custom errors (escrow, MockUSDC, OpenZeppelin) -> (key, params from the decoded arguments).

@@ -1,4 +1,5 @@
-"""Expected failures. Every subclass carries text that can be shown to a user as is.
+"""Expected failures. Every subclass carries text that can be shown to a user as is: the
+core raises them by catalogue key (``keyed``), their texts live in core/locales.
 
 Adapters catch ``CoreError`` and render ``user_message``; anything else is a bug, logged with
 its traceback, and the user sees a short generic reply with a reference id.
@@ -65,7 +66,7 @@ class JustTaken(Conflict):
 
     def __init__(
         self,
-        user_message: str,
+        user_message: str | None = None,
         next_best: QuoteView | None = None,
         *,
         hint: str | None = None,
@@ -74,6 +75,11 @@ class JustTaken(Conflict):
     ) -> None:
         super().__init__(user_message, hint=hint, key=key, params=params)
         self.next_best = next_best
+
+    def offering(self, next_best: QuoteView | None) -> JustTaken:
+        """This error offering ``next_best`` (``JustTaken.keyed(...).offering(view)``)."""
+        self.next_best = next_best
+        return self
 
 
 class PaymentError(CoreError):

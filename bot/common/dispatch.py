@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def _expired() -> CoreError:
-    return CoreError.keyed("button.expired", "That button has expired. Send the command again.")
+    return CoreError.keyed("button.expired")
 
 
 _UNREAD = object()  # the pending step was not read yet

@@ -1,4 +1,7 @@
-"""Message catalogues (bot/common/locales/*.toml); every user-facing text lives there."""
+"""Message catalogues; every user-facing text lives in them: the front ends' texts in
+bot/common/locales/<lang>.toml, the errors' texts (``err.*``) in core/locales/<lang>.toml,
+beside the core that raises them by key (``core.domain.catalogue`` says why). ``catalogue``
+reads both as one."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.common import formats
+from core.domain.catalogue import SECTION, error_texts
 from core.domain.rentals import StateName
 from core.errors import CoreError
 
@@ -37,6 +41,11 @@ def catalogue(lang: str) -> dict[str, str]:
                 flat[name] = value
 
     walk("", data)
+    for key, text in error_texts(lang).items():
+        name = f"{SECTION}.{key}"
+        if name in flat:  # one home for each text: an error's is core/locales
+            raise ValueError(f"{path.name}: {name} belongs in core/locales/{lang}.toml")
+        flat[name] = text
     return flat
 
 
@@ -67,7 +76,8 @@ def localized(lang: str, params: dict[str, object]) -> dict[str, object]:
 
 def error_text(lang: str, exc: CoreError) -> str:
     """A core error in ``lang``: its catalogue entry ``err.<key>`` when the catalogue has one,
-    else the English text the core raised it with."""
+    else the English text it was raised with (an error from outside the core may carry a key
+    the catalogues lack)."""
     lang = lang if lang in SUPPORTED else DEFAULT_LANG
     text = exc.user_message
     if exc.key:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from core.domain.catalogue import english
+
 MIN_RENTAL_SECONDS = 10 * 60
 MAX_RENTAL_SECONDS = 30 * 24 * 3600
 
@@ -36,18 +38,17 @@ _NEGATIVE_SIGNS = "-\u2212\u2013"  # hyphen-minus, minus sign, en dash
 class DurationError(ValueError):
     """Text is not a usable rental duration; the message names the problem and the fix.
 
-    ``key``/``params`` name the text in the front ends' catalogues (``err.duration.*``)."""
+    ``key``/``params`` name the text in the error catalogues (``err.duration.*``,
+    core/locales); the message is its English."""
 
-    def __init__(
-        self, message: str, key: str | None = None, params: dict[str, object] | None = None
-    ) -> None:
-        super().__init__(message)
+    def __init__(self, key: str, params: dict[str, object] | None = None) -> None:
         self.key = key
-        self.params = params or {}
+        self.params = dict(params or {})
+        super().__init__(english(key, self.params))
 
 
-def _fail(key: str, template: str, **params: object) -> DurationError:
-    return DurationError(template.format(**params), f"duration.{key}", params)
+def _fail(key: str, **params: object) -> DurationError:
+    return DurationError(f"duration.{key}", params)
 
 
 def quote_input(text: str, limit: int = _ECHO_CHARS) -> str:
@@ -99,7 +100,7 @@ def parse_duration(
     raw = _visible(unicodedata.normalize("NFKC", text))
     shown = quote_input(raw)
     if not shown:
-        raise _fail("empty", "How long? Try 3h, 90m or 1h30m.")
+        raise _fail("empty")
     folded = raw.casefold()
     negative = folded[0] in _NEGATIVE_SIGNS
     parts = _scan(folded.lstrip(_NEGATIVE_SIGNS).lstrip())
@@ -108,18 +109,15 @@ def parse_duration(
             number = quote_input(folded.lstrip(_NEGATIVE_SIGNS), 12)
             raise _fail(
                 "no_unit",
-                "'{text}' has no unit — try {number}h or {number}m",
                 text=shown,
                 number=number,
             )
-        raise _fail("not_duration", "'{text}' is not a duration — try 3h, 90m or 1h30m", text=shown)
+        raise _fail("not_duration", text=shown)
     if negative:
-        raise _fail("negative", "{text}: a duration can't be negative", text=shown)
+        raise _fail("negative", text=shown)
     if any(later >= earlier for (_, earlier), (_, later) in zip(parts, parts[1:], strict=False)):
         # "3h 2h" or "30m 1h" is more likely a typo than a sum
-        raise _fail(
-            "order", "'{text}': give each unit once, largest first, like 1h 30m", text=shown
-        )
+        raise _fail("order", text=shown)
     scale: int = 10**_FRACTION_DIGITS  # (int ** int is Any to a type checker)
     scaled_total = 0  # seconds * scale, exact
     for number, unit in parts:
@@ -133,7 +131,6 @@ def parse_duration(
     if seconds < max(min_seconds, 1):
         raise _fail(
             "too_short",
-            "{text} is too short — the minimum is {limit}",
             text=shown,
             limit=describe(min_seconds),
         )
@@ -145,7 +142,6 @@ def parse_duration(
 def _too_long(shown: str, max_seconds: int) -> DurationError:
     return _fail(
         "too_long",
-        "{text} is too long — the maximum is {limit}",
         text=shown,
         limit=describe(max_seconds),
     )

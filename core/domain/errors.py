@@ -1,41 +1,52 @@
 """The root of every expected failure, kept here so the domain stays stdlib-only.
 
-``core.errors`` re-exports it and adds the service-level subclasses.
+``core.errors`` re-exports it and adds the service-level subclasses. The core raises an
+error by catalogue key and parameters (``NotFound.keyed("rentals.no_rental", rental_id=7)``);
+its texts, English and German, live in the error catalogues (``core/locales``, see
+``core.domain.catalogue``), never in the code.
 """
 
 from __future__ import annotations
 
 from typing import Self
 
+from core.domain.catalogue import english
+
 
 class CoreError(Exception):
     """Root of every expected failure; ``user_message`` is safe to show to the user.
 
-    ``key`` and ``params`` name the same text in the front ends' message catalogues
-    (``err.<key>``), so it can be shown in the user's language; ``user_message`` is the
-    English text and the fallback. The core never renders other languages itself.
+    ``key`` and ``params`` name its text in the error catalogues (``err.<key>``), so a front
+    end shows it in the user's language; ``user_message`` is the English entry, for logs,
+    ``str(exc)`` and the fallback. The core raises with ``keyed(key, **params)`` only (a test
+    holds it); an explicit ``user_message`` is for errors from outside the core whose text
+    comes from elsewhere (a chain's revert reason).
     """
 
     code = "error"
 
     def __init__(
         self,
-        user_message: str,
+        user_message: str | None = None,
         *,
         hint: str | None = None,
         key: str | None = None,
         params: dict[str, object] | None = None,
     ) -> None:
+        self.key = key
+        self.params = dict(params or {})
+        if user_message is None:
+            if key is None:
+                raise TypeError("a CoreError needs a catalogue key or a text")
+            user_message = english(key, self.params)
         super().__init__(user_message)
         self.user_message = user_message
         self.hint = hint
-        self.key = key
-        self.params = dict(params or {})
 
     @classmethod
-    def keyed(cls, key: str, template: str, **params: object) -> Self:
-        """The error with English text ``template.format(**params)`` and catalogue ``key``."""
-        return cls(template.format(**params), key=key, params=params)
+    def keyed(cls, key: str, /, **params: object) -> Self:
+        """The error ``err.<key>`` of the catalogues with ``params`` (English ``user_message``)."""
+        return cls(key=key, params=params)
 
     def __str__(self) -> str:
         return self.user_message if not self.hint else f"{self.user_message} {self.hint}"
@@ -71,6 +82,13 @@ class AmbiguousChoice(GrammarError):
 
     code = "ambiguous"
 
-    def __init__(self, user_message: str, choices: list[str], **kwargs: object) -> None:
+    def __init__(
+        self, user_message: str | None = None, choices: list[str] | None = None, **kwargs: object
+    ) -> None:
         super().__init__(user_message, **kwargs)  # type: ignore[arg-type]
-        self.choices = choices
+        self.choices = list(choices or [])
+
+    def among(self, choices: list[str]) -> Self:
+        """This error offering ``choices`` (``AmbiguousChoice.keyed(...).among([...])``)."""
+        self.choices = list(choices)
+        return self

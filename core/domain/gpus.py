@@ -113,26 +113,19 @@ def resolve_gpu(text: str) -> GpuModel:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise AmbiguousChoice(
-            f"'{shown}' matches several GPUs — which one?",
-            choices=[m.name for m in matches],
-            key="gpu.ambiguous",
-            params={"text": shown},
-        )
+        raise AmbiguousChoice.keyed("gpu.ambiguous", text=shown).among([m.name for m in matches])
     if not shown:
-        raise GrammarError.keyed("gpu.which", "Which GPU? Try 4090, a6000 or h100.")
+        raise GrammarError.keyed("gpu.which")
     close = _suggest(text)
     if close:
         raise GrammarError.keyed(
             "gpu.unknown_close",
-            "Unknown GPU '{text}' — did you mean {close}?",
             text=shown,
             close=" or ".join(close),
         )
     known = ", ".join(m.name for m in _CATALOGUE[:6])
     raise GrammarError.keyed(
         "gpu.unknown",
-        "Unknown GPU '{text}' — known models include {known}; see /gpus.",
         text=shown,
         known=known,
     )

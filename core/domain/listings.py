@@ -39,9 +39,11 @@ def check_listing_move(current: str, new: str) -> ListingStatus:
     try:
         src, dst = ListingStatus(current), ListingStatus(new)
     except ValueError as exc:
-        raise IllegalTransition(f"unknown listing status: {current!r} -> {new!r}") from exc
+        raise IllegalTransition.keyed(
+            "listings.unknown_status", current=repr(current), new=repr(new)
+        ) from exc
     if dst != src and dst not in LISTING_TRANSITIONS[src]:
-        raise IllegalTransition(f"a listing cannot go from {src} to {dst}")
+        raise IllegalTransition.keyed("listings.illegal_transition", src=src, dst=dst)
     return dst
 
 

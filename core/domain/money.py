@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.domain.catalogue import english
+
 DECIMALS = 6
 UNIT: int = 10**DECIMALS  # base units in one USDC
 MAX_AMOUNT: int = 10**15  # one billion USDC: far above any rental, far below overflow anywhere
@@ -15,29 +17,24 @@ _AMOUNT_RE = re.compile(
 
 
 class MoneyFormatError(ValueError):
-    """Text is not an amount of USDC (``key``/``params``: its catalogue entry, ``err.*``)."""
+    """Text is not an amount of USDC (``key``/``params``: its entry in the error catalogues,
+    ``err.money.*`` in core/locales; the message is its English)."""
 
-    def __init__(
-        self, message: str, key: str | None = None, params: dict[str, object] | None = None
-    ) -> None:
-        super().__init__(message)
+    def __init__(self, key: str, params: dict[str, object] | None = None) -> None:
         self.key = key
-        self.params = params or {}
+        self.params = dict(params or {})
+        super().__init__(english(key, self.params))
 
 
 def parse_usdc(text: str) -> int:
     """Parse "0.65", "$0.65", "0,65", "12 USDC" into base units; raise MoneyFormatError."""
     m = _AMOUNT_RE.match(text.strip())
     if not m:
-        raise MoneyFormatError(
-            f"'{text}' is not an amount; write it like 0.65 or $0.65",
-            "money.not_amount",
-            {"text": text},
-        )
+        raise MoneyFormatError("money.not_amount", {"text": text})
     whole, frac = m.group(1), (m.group(2) or "")
     value = int(whole) * UNIT + int(frac.ljust(DECIMALS, "0"))
     if value > MAX_AMOUNT:
-        raise MoneyFormatError(f"'{text}' is far too large", "money.too_large", {"text": text})
+        raise MoneyFormatError("money.too_large", {"text": text})
     return value
 
 

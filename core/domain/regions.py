@@ -62,8 +62,6 @@ def unknown_region(word: str) -> GrammarError:
     """The refusal of a word that names no region, listing the codes."""
     return GrammarError.keyed(
         "regions.unknown",
-        "Unknown region '{region}' — use one of: {regions}. A broad region covers the ones "
-        "in brackets; names like europe, germany, usa or asia work too.",
         region=quote_input(word),
         regions=vocabulary(),
     )

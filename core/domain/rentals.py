@@ -59,8 +59,7 @@ def check_transition(current: RentalState | str, new: RentalState | str) -> Rent
     """Return ``new`` as a RentalState; raise IllegalTransition if the lifecycle forbids it."""
     cur, nxt = RentalState(current), RentalState(new)
     if nxt not in TRANSITIONS[cur]:
-        raise IllegalTransition(
-            f"This rental is {cur.value.replace('_', ' ')} and can't become "
-            f"{nxt.value.replace('_', ' ')}."
+        raise IllegalTransition.keyed(
+            "rentals.illegal_transition", state=StateName(cur), to=StateName(nxt)
         )
     return nxt

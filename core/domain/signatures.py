@@ -119,7 +119,9 @@ class PendingSignature:
 
     def _must_be_pending(self, to: str) -> None:
         if not self.is_pending:
-            raise IllegalTransition(f"signature request {self.status} cannot become {to}")
+            raise IllegalTransition.keyed(
+                "signatures.illegal_transition", status=self.status, to=to
+            )
 
 
 def relay_params(kind: str, stored: dict[str, Any]) -> RelayParams | None:

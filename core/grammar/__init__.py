@@ -85,7 +85,6 @@ def _clean(text: str) -> str:
 def _too_long(length: int, limit: int) -> GrammarError:
     return GrammarError.keyed(
         "grammar.too_long",
-        "That is too long ({length} characters); a command fits in {limit}",
         length=f"{length:,}",
         limit=f"{limit:,}",
     )
@@ -93,21 +92,15 @@ def _too_long(length: int, limit: int) -> GrammarError:
 
 def _unknown(word: str) -> GrammarError:
     if not word:
-        return GrammarError.keyed(
-            "grammar.empty_command",
-            "Type a command after the /, like /rent 4090 3h — or send /help",
-        )
+        return GrammarError.keyed("grammar.empty_command")
     close = _closest(word)
     if close:
         return GrammarError.keyed(
             "grammar.unknown_close",
-            "Unknown command /{word} — did you mean /{close}? Or send /help",
             word=_q(word),
             close=close,
         )
-    return GrammarError.keyed(
-        "grammar.unknown", "Unknown command /{word} — send /help for the list", word=_q(word)
-    )
+    return GrammarError.keyed("grammar.unknown", word=_q(word))
 
 
 def _run(name: str, args: str, raw_length: int) -> Command:
@@ -152,18 +145,13 @@ def parse(text: str) -> Command:
         raise _too_long(len(text), BY_NAME[name].max_chars if name else MAX_INPUT_CHARS)
     parts = _clean(text).split(maxsplit=1)
     if not parts:
-        raise GrammarError.keyed(
-            "grammar.empty", "Send a command, like /rent 4090 3h — or /help for the list"
-        )
+        raise GrammarError.keyed("grammar.empty")
     head, args = parts[0], parts[1] if len(parts) > 1 else ""
     word = head.removeprefix("/").split("@", 1)[0]
     name = _command_name(word)
     if name is None:
         if not head.startswith("/"):
-            raise GrammarError.keyed(
-                "grammar.no_slash",
-                "Commands start with / — try /rent 4090 3h, or /help for the list",
-            )
+            raise GrammarError.keyed("grammar.no_slash")
         raise _unknown(word)
     return _run(name, args, len(text))
 

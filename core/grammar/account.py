@@ -25,7 +25,7 @@ from core.grammar.values import _machine, _price, _q, _region
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}", re.ASCII)
 _PRIVATE_KEY = re.compile(r"PRIVATE KEY|PuTTY-User-Key-File", re.IGNORECASE)
-_KEY_HELP = "paste the one line of your ~/.ssh/id_ed25519.pub (it starts with ssh-ed25519)"
+_MAX_COMMENT = 100  # characters of the comment after the key
 
 
 def _sshkey(args: str) -> SshKey:
@@ -38,31 +38,24 @@ def public_key(args: str) -> str | None:
     if not text:
         return None
     if _PRIVATE_KEY.search(text):
-        raise GrammarError.keyed(
-            "grammar.sshkey_private",
-            "That is a PRIVATE key — never share it. Send the .pub file instead.",
-        )
+        raise GrammarError.keyed("grammar.sshkey_private")
     if "\n" in text or "\r" in text:  # one key, one authorized_keys line: no smuggled options
-        raise GrammarError(f"Send one key on a single line — {_KEY_HELP}")
+        raise GrammarError.keyed("grammar.sshkey_lines")
     parts = text.split(maxsplit=2)
     kind, data = parts[0], parts[1] if len(parts) > 1 else ""
     if kind == "ssh-dss":
-        raise GrammarError("DSA keys are no longer safe — make one with: ssh-keygen -t ed25519")
+        raise GrammarError.keyed("grammar.sshkey_dsa")
     if kind not in KEY_TYPES or not _BASE64.fullmatch(data) or len(data) % 4:
-        raise GrammarError.keyed(
-            "grammar.sshkey_not_key", "That doesn't look like an SSH public key — " + _KEY_HELP
-        )
+        raise GrammarError.keyed("grammar.sshkey_not_key")
     try:  # the rules the provider agent installs keys by: accepted here, accepted there
         parse_public_key(f"{kind} {data}")
     except InvalidPublicKey as exc:
         if exc.bits is not None:
-            raise GrammarError(
-                f"That RSA key has {exc.bits} bits; 2048 at least — or use ed25519"
-            ) from exc
-        raise GrammarError(f"That SSH key is damaged or incomplete — {_KEY_HELP}") from exc
+            raise GrammarError.keyed("grammar.sshkey_rsa_bits", bits=exc.bits) from exc
+        raise GrammarError.keyed("grammar.sshkey_damaged") from exc
     comment = " ".join(parts[2].split()) if len(parts) > 2 else ""
-    if len(comment) > 100:
-        raise GrammarError("The comment after the key is too long — keep it under 100 characters")
+    if len(comment) > _MAX_COMMENT:
+        raise GrammarError.keyed("grammar.sshkey_comment", limit=_MAX_COMMENT)
     return f"{kind} {data} {comment}".rstrip()
 
 
@@ -79,9 +72,7 @@ def lang_code(args: str) -> str | None:
     words = args.casefold().split()
     lang = _LANGS.get(words[0]) if len(words) == 1 else None
     if words and lang is None:
-        raise GrammarError.keyed(
-            "grammar.lang", "I speak English and German — try /lang en or /lang de"
-        )
+        raise GrammarError.keyed("grammar.lang")
     return lang
 
 
@@ -101,13 +92,10 @@ def payout_address(args: str) -> str | None:
     if len(words) > 1 or not is_address(address):
         raise GrammarError.keyed(
             "grammar.not_address",
-            "'{token}' is not a wallet address — it is 0x and 40 hex characters",
             token=_q(args.strip()),
         )
     if is_zero(address):
-        raise GrammarError.keyed(
-            "grammar.zero_address", "That is the zero address; payouts sent there are lost forever"
-        )
+        raise GrammarError.keyed("grammar.zero_address")
     return address
 
 
@@ -117,10 +105,7 @@ def _add_machine(args: str) -> AddMachine:
     region "box"."""
     words = args.split()
     if not words or len(words) > 2:
-        raise GrammarError.keyed(
-            "grammar.addmachine_args",
-            "Name the machine, and optionally its region: /addmachine box1 region=eu",
-        )
+        raise GrammarError.keyed("grammar.addmachine_args")
     region = None
     if len(words) > 1:
         key, eq, value = words[1].partition("=")
@@ -134,8 +119,6 @@ def one_word_machine(words: list[str]) -> GrammarError:
     """A machine name typed as several words ("my box"): refused, with the fix."""
     return GrammarError.keyed(
         "grammar.addmachine_one_word",
-        "A machine name is one word, and a region is written region=…: "
-        "/addmachine {joined} or /addmachine {first} region=eu",
         joined=_q("-".join(words)),
         first=_q(words[0]),
     )
@@ -151,18 +134,14 @@ def _price_cmd(args: str) -> Price:
     if len(words) == 1 and re.fullmatch(r"\$?[\d.,]+(?:/h)?", words[0], re.ASCII):
         raise GrammarError.keyed(
             "grammar.price_which_machine",
-            "Which machine? Try {example} — /machines lists yours",
             example=example,
         )
     if not words:
-        raise GrammarError.keyed(
-            "grammar.price_args", "Which machine and what price? Try {example}", example=example
-        )
+        raise GrammarError.keyed("grammar.price_args", example=example)
     machine, rest = _machine(words[0]), [w.casefold() for w in words[1:]]
     if not rest:
         raise GrammarError.keyed(
             "grammar.price_what",
-            "What price per GPU-hour? Try /price {machine} 0.65",
             machine=machine,
         )
     confirmed = len(rest) > 1 and rest[-1] in _CONFIRM_WORDS
@@ -189,7 +168,7 @@ def _machine_or_all(cls: type[Pause] | type[Resume]) -> Callable[[str], Command]
     def parse_machine(args: str) -> Command:
         words = args.split()
         if len(words) > 1:
-            raise GrammarError(f"/{name} takes one machine name, or none for all: /{name} box1")
+            raise GrammarError.keyed("grammar.one_machine_or_all", name=name)
         return cls(machine=_machine(words[0]) if words else None)
 
     return parse_machine
@@ -199,7 +178,6 @@ def _one_machine(name: str, words: list[str]) -> str:
     if len(words) != 1:
         raise GrammarError.keyed(
             "grammar.one_machine",
-            "/{name} takes one machine name, like /{name} box1 — /machines lists yours",
             name=name,
         )
     return _machine(words[0])

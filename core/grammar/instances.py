@@ -15,7 +15,7 @@ from core.domain.instances import (
     parse_image,
 )
 from core.errors import GrammarError
-from core.grammar.values import _q, _small_int
+from core.grammar.values import IntWhat, _q, _small_int
 
 _LISTING = re.compile(r"#(\d{1,9})", re.ASCII)
 # image= keeps its case (tags may be upper case), so it is taken out before words are folded
@@ -45,7 +45,6 @@ def listing_ref(refs: list[int]) -> int | None:
     if len(refs) > 1:
         raise GrammarError.keyed(
             "grammar.two_listings",
-            "One listing at a time — #{first} or #{second}?",
             first=refs[0],
             second=refs[1],
         )
@@ -58,8 +57,6 @@ def template_name(token: str) -> str:
     except InstanceError:
         raise GrammarError.keyed(
             "grammar.not_template",
-            "'{token}' is not a template name — use letters, digits and dashes, like "
-            "template=pytorch (/templates lists them)",
             token=_q(token),
         ) from None
 
@@ -74,8 +71,6 @@ def image_or_template(token: str) -> tuple[str | None, str | None]:
     except InstanceError:
         raise GrammarError.keyed(
             "grammar.not_image",
-            "'{token}' is not an image — name a template (image=pytorch) or an image like "
-            "ghcr.io/me/train:v2",
             token=_q(token),
         ) from None
 
@@ -84,13 +79,10 @@ def ports(token: str) -> tuple[int, ...]:
     """``8080,6006`` -> (6006, 8080); 1 to 8 ports, each once, never 22 (the SSH port)."""
     parts = [p for p in token.split(",") if p]
     if not parts:
-        raise GrammarError.keyed(
-            "grammar.ports_empty", "Which ports? Name them like ports=8080,6006"
-        )
+        raise GrammarError.keyed("grammar.ports_empty")
     if len(parts) > MAX_PORTS:
         raise GrammarError.keyed(
             "grammar.too_many_ports",
-            "At most {max} ports can be published — you named {count}",
             max=MAX_PORTS,
             count=len(parts),
         )
@@ -99,25 +91,21 @@ def ports(token: str) -> tuple[int, ...]:
         if not part.isascii() or not part.isdigit() or not 1 <= int(part) <= 65535:
             raise GrammarError.keyed(
                 "grammar.not_port",
-                "'{token}' is not a port number — use 1 to 65535, like ports=8080,6006",
                 token=_q(part),
             )
         port = int(part)
         if port in RESERVED_PORTS:
             raise GrammarError.keyed(
                 "grammar.port_ssh",
-                "Port {port} is the instance's own SSH, always there — leave it out",
                 port=port,
             )
         if port in seen:
-            raise GrammarError.keyed(
-                "grammar.port_twice", "Port {port} is named twice — name it once", port=port
-            )
+            raise GrammarError.keyed("grammar.port_twice", port=port)
         seen.append(port)
     return tuple(sorted(seen))
 
 
-def gigabytes(token: str, what: str, high: int = MAX_DISK_GB) -> int:
+def gigabytes(token: str, what: IntWhat, high: int = MAX_DISK_GB) -> int:
     """A size in GB ("200", "200gb"), 1 to ``high``."""
     return _small_int(_UNIT.sub("", token), 1, high, what)
 
@@ -131,7 +119,6 @@ def cuda(token: str) -> int:
     if number is None:
         raise GrammarError.keyed(
             "grammar.not_cuda",
-            "'{token}' is not a CUDA version — write it like cuda>=12.4",
             token=_q(token),
         )
     return number

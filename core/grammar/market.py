@@ -84,16 +84,16 @@ def _scan(words: list[str], allowed: frozenset[str], example: str) -> _Scan:
         if key not in allowed:
             raise GrammarError.keyed(
                 "grammar.misplaced",
-                "'{token}' doesn't fit here — try: {example}",
                 token=_q(token),
                 example=example,
             )
         if key in scan.options:
-            raise GrammarError(f"'{_q(token)}': {key.replace('_', ' ')} is given twice — keep one")
+            raise GrammarError.keyed(
+                "grammar.option_twice", token=_q(token), option=key.replace("_", " ")
+            )
         if not value:
             raise GrammarError.keyed(
                 "grammar.needs_value",
-                "'{token}' needs a value — try: {example}",
                 token=_q(token),
                 example=example,
             )
@@ -116,7 +116,6 @@ def _scan(words: list[str], allowed: frozenset[str], example: str) -> _Scan:
             if key is None:
                 raise GrammarError.keyed(
                     "grammar.unknown_option",
-                    "Unknown option '{option}' — try: {example}",
                     option=_q(m.group(1)),
                     example=example,
                 )
@@ -170,18 +169,13 @@ def _model(runs: list[list[str]], example: str, *, for_rent: bool) -> str | None
             text = " ".join(rest)
             if for_rent and re.match(r"[-\u2212]?[\d.,]", text):
                 parse_duration(text)  # raises DurationError naming the actual problem
-            what = "a GPU, a duration or an option" if for_rent else "a GPU or a filter"
-            raise GrammarError.keyed(
-                "grammar.not_rent_word" if for_rent else "grammar.not_gpus_word",
-                "'{text}' isn't " + what + " — try: {example}",
-                text=_q(text),
-                example=example,
-            )
+            if for_rent:
+                raise GrammarError.keyed("grammar.not_rent_word", text=_q(text), example=example)
+            raise GrammarError.keyed("grammar.not_gpus_word", text=_q(text), example=example)
     if len(named) > 1:
         first, second = (_q(" ".join(part)) for part in named[:2])
         raise GrammarError.keyed(
             "grammar.two_models",
-            "One GPU model at a time — '{first}' or '{second}'? Try: {example}",
             first=first,
             second=second,
             example=example,
@@ -198,7 +192,6 @@ def _rent(args: str) -> RentArgs:
         first, second = (_q(" ".join(span)) for span in scan.durations[:2])
         raise GrammarError.keyed(
             "grammar.two_durations",
-            "Two durations, '{first}' and '{second}' — give one, like {example}",
             first=first,
             second=second,
             example=example,
@@ -207,18 +200,14 @@ def _rent(args: str) -> RentArgs:
     model = _model(scan.runs, example, for_rent=True)
     if model is None and listing is None:
         if not scan.durations:
-            raise GrammarError.keyed(
-                "grammar.rent_what", "Which GPU and for how long? Try: {example}", example=example
-            )
+            raise GrammarError.keyed("grammar.rent_what", example=example)
         raise GrammarError.keyed(
             "grammar.rent_which",
-            "Which GPU? Try: /rent 4090 {duration}",
             duration=_q(" ".join(scan.durations[0])),
         )
     if not scan.durations:
         raise GrammarError.keyed(
             "grammar.rent_how_long",
-            "For how long? Try: /rent {model} 3h",
             model=model or f"#{listing}",
         )
     opts = scan.options
@@ -241,18 +230,12 @@ def _image_options(opts: dict[str, str], images: list[str]) -> tuple[str | None,
     """(template, image) from ``template=`` and ``image=`` (taken out before folding)."""
     given = images + ([opts["image"]] if "image" in opts else [])
     if len(given) > 1 or (given and "template" in opts):
-        raise GrammarError.keyed(
-            "grammar.image_and_template",
-            "One image or template at a time — like image=pytorch or template=jupyter",
-        )
+        raise GrammarError.keyed("grammar.image_and_template")
     if "template" in opts:
         return template_name(opts["template"]), None
     if given:
         if not given[0]:
-            raise GrammarError.keyed(
-                "grammar.image_empty",
-                "Which image? Name a template (image=pytorch) or an image like ghcr.io/me/train:v2",
-            )
+            raise GrammarError.keyed("grammar.image_empty")
         return image_or_template(given[0])
     return None, None
 
@@ -311,11 +294,7 @@ def _templates(args: str) -> Templates:
 
 def templates_for(model: str | None, listing: int | None) -> Templates:
     if model is not None and listing is not None:
-        raise GrammarError.keyed(
-            "grammar.templates_args",
-            "/templates takes a GPU model or a listing number, like /templates 4090 or "
-            "/templates #17",
-        )
+        raise GrammarError.keyed("grammar.templates_args")
     return Templates(model=model, listing=listing)
 
 
@@ -333,7 +312,6 @@ def sort_order(word: str) -> str:
     if sort is None:
         raise GrammarError.keyed(
             "grammar.bad_sort",
-            "Can't sort by '{sort}' — use sort=price, rel or vram",
             sort=_q(word),
         )
     return sort

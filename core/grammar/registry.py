@@ -76,8 +76,9 @@ def _help(args: str) -> c.Help:
     name = command_name(topic)
     if name is None:
         close = closest(topic)
-        hint = f"did you mean /help {close}?" if close else "send /help for everything"
-        raise GrammarError(f"No help on '{_q(topic)}' — {hint}")
+        if close:
+            raise GrammarError.keyed("grammar.no_help_close", topic=_q(topic), close=close)
+        raise GrammarError.keyed("grammar.no_help", topic=_q(topic))
     return c.Help(topic=name)
 
 
@@ -208,7 +209,6 @@ def build(name: str, values: Mapping[str, Any]) -> c.Command:
         if option.required and (option.name not in given or given[option.name] == ""):
             raise GrammarError.keyed(
                 "grammar.option_missing",
-                "/{name} needs {option} — send /help {name}",
                 name=name,
                 option=option.name,
             )

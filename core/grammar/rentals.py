@@ -28,7 +28,6 @@ def _optional_ref(cls: type[Status] | type[Stop]) -> Callable[[str], Command]:
         if len(words) > 1:
             raise GrammarError.keyed(
                 "grammar.one_ref",
-                "/{name} takes one rental number at most, like /{name} 12",
                 name=name,
             )
         return cls(rental_ref=_must_ref(words[0], f"/{name} 12") if words else None)
@@ -46,20 +45,14 @@ def _extend(args: str) -> Extend:
         else:
             rest.append(word)
     if not rest:
-        raise GrammarError.keyed(
-            "grammar.extend_how_long",
-            "How much longer? Try /extend 2h (or /extend 12 2h for rental 12)",
-        )
+        raise GrammarError.keyed("grammar.extend_how_long")
     return Extend(duration_s=parse_duration(" ".join(rest)), rental_ref=ref)
 
 
 def _receipts(args: str) -> Receipts:
     words = set(args.casefold().split())
     if words - {"csv", "export"}:
-        raise GrammarError.keyed(
-            "grammar.receipts_args",
-            "/receipts shows your receipts; /receipts csv exports them as a file",
-        )
+        raise GrammarError.keyed("grammar.receipts_args")
     return Receipts(export_csv=bool(words))
 
 
@@ -89,7 +82,6 @@ def stars(value: int | str) -> int:
     if count is None or not 1 <= count <= 5:
         raise GrammarError.keyed(
             "grammar.rate_range",
-            "Stars go from 1 to 5 — '{token}' is not one; try /rate 5",
             token=_q(str(value)),
         )
     return count
@@ -102,9 +94,7 @@ def _rate(args: str) -> Rate:
     elif len(words) > 1 and words[0].isdigit() and _stars(words[1]) is not None:  # "12 5"
         ref = _must_ref(words.pop(0), "/rate 12 5")
     if not words:
-        raise GrammarError.keyed(
-            "grammar.rate_how_many", "How many stars, 1 to 5? Try /rate 5 or /rate 12 4 great box"
-        )
+        raise GrammarError.keyed("grammar.rate_how_many")
     count = stars(words[0])
     rest = words[1:]
     if rest and rest[0].casefold() in _STAR_WORDS:
@@ -125,8 +115,5 @@ def connect_action(args: str) -> str | None:
     words = args.casefold().split()
     action = _CONNECT.get(words[0]) if len(words) == 1 else None
     if words and action is None:
-        raise GrammarError.keyed(
-            "grammar.connect_args",
-            "/connect links your wallet; /connect switch or /connect disconnect",
-        )
+        raise GrammarError.keyed("grammar.connect_args")
     return action

@@ -22,7 +22,15 @@ from core.grammar.market import (
     templates_for,
 )
 from core.grammar.rentals import connect_action, stars
-from core.grammar.values import _free_text, _machine, _must_ref, _price, _region, _small_int
+from core.grammar.values import (
+    IntWhat,
+    _free_text,
+    _machine,
+    _must_ref,
+    _price,
+    _region,
+    _small_int,
+)
 
 Values = Mapping[str, Any]
 Builder = Callable[[Values], c.Command]
@@ -33,7 +41,7 @@ def _text(v: Values, name: str) -> str | None:
     return str(value).strip() or None if value is not None else None
 
 
-def _int(v: Values, name: str, what: str, low: int, high: int) -> int | None:
+def _int(v: Values, name: str, what: IntWhat, low: int, high: int) -> int | None:
     value = v.get(name)
     return None if value is None else _small_int(str(value), low, high, what)
 

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Literal
 
 from core.domain.durations import quote_input
 from core.domain.money import parse_usdc
 from core.domain.regions import must_region
 from core.errors import GrammarError
 from core.grammar.commands import COMMANDS, MAX_FREE_TEXT_CHARS, Command
+
+# What a small number or a free text is: each names its refusal in the error catalogues
+# (err.grammar.bad_int.<what, spaces as _> and err.grammar.text_too_long.<what>), so the choice
+# is closed and a test finds every key.
+IntWhat = Literal[
+    "number of GPUs",
+    "memory size",
+    "reliability",
+    "page",
+    "disk size in GB",
+    "number of CPU cores",
+]
+FreeTextWhat = Literal["reason", "comment"]
 
 _REF = re.compile(r"(?:r|#|rental)?#?(\d{1,9})", re.ASCII | re.IGNORECASE)
 _MACHINE = re.compile(r"[A-Za-z0-9_.-]{1,32}", re.ASCII)
@@ -32,7 +46,6 @@ def _must_ref(token: str, example: str) -> str:
     if ref is None:
         raise GrammarError.keyed(
             "grammar.not_ref",
-            "'{token}' is not a rental number — use the number /status shows, like {example}",
             token=_q(token),
             example=example,
         )
@@ -43,7 +56,6 @@ def _machine(token: str) -> str:
     if not _MACHINE.fullmatch(token):
         raise GrammarError.keyed(
             "grammar.not_machine",
-            "'{token}' is not a machine name — use 1 to 32 letters, digits, '.', '_' or '-'",
             token=_q(token),
         )
     return token
@@ -60,22 +72,18 @@ def _price(token: str) -> int:
     if len(text) > 24:  # parse_usdc echoes its whole input
         raise GrammarError.keyed(
             "grammar.not_amount",
-            "'{token}' is not an amount; write it like 0.65 or $0.65",
             token=_q(token),
         )
     amount = parse_usdc(text)
     if amount <= 0:
-        raise GrammarError.keyed(
-            "grammar.price_zero", "A price must be more than $0 — '{token}' is not", token=_q(token)
-        )
+        raise GrammarError.keyed("grammar.price_zero", token=_q(token))
     return amount
 
 
-def _small_int(token: str, low: int, high: int, what: str) -> int:
+def _small_int(token: str, low: int, high: int, what: IntWhat) -> int:
     if not _SMALL_INT.fullmatch(token) or not low <= int(token) <= high:
         raise GrammarError.keyed(
             f"grammar.bad_int.{what.replace(' ', '_')}",
-            "'{token}' is not a valid " + what + " — use {low} to {high}",
             token=_q(token),
             low=low,
             high=high,
@@ -86,18 +94,14 @@ def _small_int(token: str, low: int, high: int, what: str) -> int:
 def _no_args(name: str) -> Callable[[str], Command]:
     def parse_none(args: str) -> Command:
         if args.strip():
-            raise GrammarError.keyed(
-                "grammar.no_args", "/{name} takes nothing after it — just send /{name}", name=name
-            )
+            raise GrammarError.keyed("grammar.no_args", name=name)
         return COMMANDS[name]()
 
     return parse_none
 
 
-def _free_text(words: list[str], what: str) -> str | None:
+def _free_text(words: list[str], what: FreeTextWhat) -> str | None:
     text = " ".join(words)
     if len(text) > MAX_FREE_TEXT_CHARS:
-        raise GrammarError(
-            f"That {what} is too long — keep it under {MAX_FREE_TEXT_CHARS} characters"
-        )
+        raise GrammarError.keyed(f"grammar.text_too_long.{what}", limit=MAX_FREE_TEXT_CHARS)
     return text or None

@@ -187,7 +187,7 @@ class AgentCommandService(Service):
             rental = await uow.rentals.get(rental_id)
             provider = await uow.providers.get(rental.provider_id) if rental else None
         if rental is None or who.user_id not in (rental.renter_id, provider and provider.user_id):
-            raise NotFound(f"You have no rental #{rental_id}.")
+            raise NotFound.keyed("rentals.not_yours_or_none", rental_id=rental_id)
         return await self.evidence(rental_id)
 
     async def open_state(self) -> tuple[int, set[int]]:

@@ -96,9 +96,10 @@ def payload_json(notification: Notification) -> str:
     return json.dumps(to_payload(notification), separators=(",", ":"), sort_keys=True)
 
 
-def require(value: Any, message: str) -> Any:
+def require(value: Any, missing: NotFound) -> Any:
+    """``value``, or ``missing`` raised when it is None."""
     if value is None:
-        raise NotFound(message)
+        raise missing
     return value
 
 

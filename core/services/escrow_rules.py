@@ -39,14 +39,11 @@ async def check_open(escrow: EscrowPort | None, deposit: int, price_per_hour: in
     if prepaid < limits.min_prepaid_seconds:
         raise ValidationError.keyed(
             "market.min_prepaid",
-            "The shortest rental is {minimum}: rent at least that long.",
             minimum=format_duration(limits.min_prepaid_seconds),
         )
     if deposit < limits.min_deposit:
         raise ValidationError.keyed(
             "market.min_deposit",
-            "The smallest deposit the escrow takes is {minimum}; this rental comes to {deposit}. "
-            "Rent longer (at least {duration} at this price) or more GPUs.",
             minimum=Shown(limits.min_deposit, places=places_for(limits.min_deposit, deposit)),
             deposit=Shown(deposit, places=places_for(limits.min_deposit, deposit)),
             duration=format_duration(shortest_for_deposit(limits.min_deposit, price_per_hour)),
@@ -59,14 +56,11 @@ def check_extend(rental: Rental, amount: int, now: int) -> None:
     if rental.paid_until is not None and rental.paid_until <= now:
         raise Conflict.keyed(
             "rentals.extend_too_late",
-            "Rental #{rental_id}'s prepaid time has run out, so it can no longer be extended. "
-            "/rent starts a new one.",
             rental_id=rental.id,
         )
     if paid_seconds(rental.deposit + amount, rental.price_per_hour) > MAX_PREPAID_SECONDS:
         raise ValidationError.keyed(
             "rentals.extend_too_long",
-            "Rental #{rental_id} can be prepaid for at most {limit} in all; extend by less.",
             rental_id=rental.id,
             limit=format_duration(MAX_PREPAID_SECONDS),
         )

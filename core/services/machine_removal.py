@@ -42,17 +42,12 @@ async def remove_machine(
         if busy:
             raise Conflict.keyed(
                 "providers.remove_busy",
-                "Rental #{rental_id} is paid or running on {machine}, so it stays. Send "
-                "/pause {machine} so that nobody rents it again, and remove it when that "
-                "rental has ended.",
                 machine=machine.name,
                 rental_id=busy[0],
             )
         if not confirmed:
             raise ValidationError.keyed(
                 "providers.remove_confirm",
-                "This removes {machine} for good: its listings leave the market and its "
-                "agent token stops working. To go ahead: /removemachine {machine} confirm",
                 machine=machine.name,
                 again=f"{machine.name} confirm",
             )

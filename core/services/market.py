@@ -179,13 +179,10 @@ class MarketService(Service):
         async with self.uow() as uow:
             old = await uow.rentals.get(rental_id)
             if old is None or old.renter_id != who.user_id:
-                raise NotFound.keyed(
-                    "market.no_quote", "There is no quote #{rental_id}.", rental_id=rental_id
-                )
+                raise NotFound.keyed("market.no_quote", rental_id=rental_id)
             if old.state != RentalState.QUOTED:
                 raise Conflict.keyed(
                     "market.quote_closed",
-                    "Quote #{rental_id} is no longer open.",
                     rental_id=rental_id,
                 )
             per_gpu = old.price_per_hour // old.gpu_count

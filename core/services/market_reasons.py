@@ -22,7 +22,6 @@ async def no_offer_reason(uow: UnitOfWork, q: ListingQuery, now: int) -> CoreErr
         if ask.template is not None and not await uow.templates.any_offered(ask.template):
             return ValidationError.keyed(
                 "market.unknown_template",
-                "No provider offers the template '{name}'. /templates lists the templates.",
                 name=ask.template,
             )
         for part in ("template", "image", "ports", "disk_gb"):
@@ -31,15 +30,12 @@ async def no_offer_reason(uow: UnitOfWork, q: ListingQuery, now: int) -> CoreErr
                 return _instance_reason(part, ask, what, q.model)
         return NoOffer.keyed(
             "market.no_instance",
-            "No free {what} offers all of that at once. /templates shows what is offered.",
             what=what,
         )
     need = max(1, q.gpu_count or 1)
     if need > 1 and await _finds(uow, replace(q, gpu_count=1), now):
         return NoOffer.keyed(
             "market.not_enough_gpus",
-            "No machine has {count} {gpu} free at once right now. Try fewer GPUs, or "
-            "/gpus {model} to see how many each listing has free.",
             count=need,
             gpu=gpu_name(q.model) if q.model else "GPUs",
             model=q.model or "",
@@ -62,8 +58,6 @@ def _instance_reason(part: str, ask: InstanceAsk, what: str, model: str | None) 
     if part == "template":
         return NoOffer.keyed(
             "market.no_template",
-            "No free {what} offers the template '{name}'. /templates {model} lists "
-            "what is offered.",
             what=what,
             name=ask.template,
             model=model or "",
@@ -71,21 +65,17 @@ def _instance_reason(part: str, ask: InstanceAsk, what: str, model: str | None) 
     if part == "image":
         return NoOffer.keyed(
             "market.no_registry",
-            "No free {what} runs your own images from {registry}. Pick a template "
-            "(/templates) or an image from another registry.",
             what=what,
             registry=ask.image.registry,
         )
     if part == "ports":
         return NoOffer.keyed(
             "market.no_ports",
-            "No free {what} publishes {count} ports. Ask for fewer ports.",
             what=what,
             count=len(ask.ports),
         )
     return NoOffer.keyed(
         "market.no_disk",
-        "No free {what} gives {disk} GB of disk. Ask for less disk, or for more GPUs.",
         what=what,
         disk=ask.disk_gb,
     )
@@ -99,13 +89,11 @@ async def _listing_reason(uow: UnitOfWork, q: ListingQuery) -> CoreError:
     if listing is None or listing.status != ListingStatus.AVAILABLE or not listing.price_per_hour:
         return NotFound.keyed(
             "market.no_listing",
-            "Listing #{listing} is not on the market now. /gpus shows what is.",
             listing=ref,
         )
     if q.model and listing.gpu_model != q.model:
         return ValidationError.keyed(
             "market.listing_model",
-            "Listing #{listing} has {gpu} GPUs, not {asked}.",
             listing=ref,
             gpu=gpu_name(listing.gpu_model),
             asked=gpu_name(q.model),
@@ -114,7 +102,6 @@ async def _listing_reason(uow: UnitOfWork, q: ListingQuery) -> CoreError:
     if need > listing.gpu_count:
         return ValidationError.keyed(
             "market.listing_gpus",
-            "Listing #{listing} has {total} GPU(s); you asked for {count}.",
             listing=ref,
             total=listing.gpu_count,
             count=need,
@@ -127,14 +114,12 @@ async def _listing_reason(uow: UnitOfWork, q: ListingQuery) -> CoreError:
     if free < need:
         return NoOffer.keyed(
             "market.listing_busy",
-            "Only {free} of listing #{listing}'s GPUs are free right now; you asked for {count}.",
             listing=ref,
             free=free,
             count=need,
         )
     return NoOffer.keyed(
         "market.listing_filters",
-        "Listing #{listing} does not fit your other options (price, region). /gpus shows it.",
         listing=ref,
     )
 
@@ -144,30 +129,23 @@ async def _machine_reason(uow, machine, ask: InstanceAsk, need: int, ref: int) -
     if offers and machine_shape(machine) is None:
         return NotFound.keyed(
             "market.no_listing",
-            "Listing #{listing} is not on the market now. /gpus shows what is.",
             listing=ref,
         )
     if ask.empty:
         if offers and machine.default_template is None:
             return ValidationError.keyed(
                 "market.listing_needs_image",
-                "Listing #{listing} has no default image: choose one, e.g. template=NAME "
-                "(/templates #{listing} lists them).",
                 listing=ref,
             )
         return None
     if not offers:
         return ValidationError.keyed(
             "market.listing_no_instances",
-            "Listing #{listing} runs no instances, so it takes no image, template, ports "
-            "or disk options.",
             listing=ref,
         )
     if ask.template is not None and await uow.templates.get(machine.id, ask.template) is None:
         return ValidationError.keyed(
             "market.listing_template",
-            "Listing #{listing} does not offer the template '{name}'. /templates "
-            "#{listing} lists what it offers.",
             listing=ref,
             name=ask.template,
         )
@@ -177,7 +155,6 @@ async def _machine_reason(uow, machine, ask: InstanceAsk, need: int, ref: int) -
         if listed is None and not (machine.custom_images and allowed):
             return ValidationError.keyed(
                 "market.listing_registry",
-                "Listing #{listing} does not run images from {registry}; it takes {allowed}.",
                 listing=ref,
                 registry=ask.image.registry,
                 allowed=(" ".join(machine.registries.split()) or "its templates only")
@@ -187,7 +164,6 @@ async def _machine_reason(uow, machine, ask: InstanceAsk, need: int, ref: int) -
     if len(ask.ports) > machine.max_ports:
         return ValidationError.keyed(
             "market.listing_ports",
-            "Listing #{listing} publishes at most {max} ports; you asked for {count}.",
             listing=ref,
             max=machine.max_ports,
             count=len(ask.ports),
@@ -197,7 +173,6 @@ async def _machine_reason(uow, machine, ask: InstanceAsk, need: int, ref: int) -
         if disk < ask.disk_gb:
             return ValidationError.keyed(
                 "market.listing_disk",
-                "Listing #{listing} gives {disk} GB of disk with {count} GPU(s), not {asked}.",
                 listing=ref,
                 disk=disk,
                 count=need,
@@ -212,14 +187,5 @@ def _no_offer(q: ListingQuery) -> NoOffer:
     variant = ("price" if q.max_price_per_hour is not None else "") + (
         "_region" if q.region else ""
     )
-    extra = []
-    if q.max_price_per_hour is not None:
-        extra.append("a higher max price")
-    if q.region:
-        extra.append("another region")
-    hint = f" Try {' or '.join(extra)}, or" if extra else " Try"
-    return NoOffer(
-        f"No {what} is free right now.{hint} /gpus to see what is available.",
-        key=f"market.no_offer{('.' + variant.strip('_')) if variant else ''}",
-        params={"what": what},
-    )
+    key = f"market.no_offer{('.' + variant.strip('_')) if variant else ''}"
+    return NoOffer.keyed(key, what=what)

@@ -19,15 +19,12 @@ def no_listing(machine: Machine, model: str | None) -> NotFound:
     if model is None or not gpus:
         return NotFound.keyed(
             "providers.no_listing",
-            "'{machine}' has no GPUs listed yet; start its agent first (the rigshare-agent command "
-            "/addmachine gave you; /rotatetoken {machine} for a new token).",
             machine=machine.name,
         )
     known = get_model(model)
     counts = {name: gpus.count(name) for name in gpus}
     return NotFound.keyed(
         "providers.no_such_gpu",
-        "'{machine}' has no {gpu}; its GPUs: {gpus}. Price them with /price {machine} 0.65",
         machine=machine.name,
         gpu=known.name if known else model,
         gpus=", ".join(f"{n}× {name}" for name, n in counts.items()),
@@ -49,17 +46,12 @@ def check_plausible_price(
     if jump and price <= PLAUSIBLE_PRICE_PER_HOUR:
         raise ValidationError.keyed(
             "providers.price_jump",
-            "{price} is more than {factor}× the current {current}. If you mean it, confirm: "
-            "/price {again}",
             factor=PRICE_JUMP_FACTOR,
             current=Shown(current, "per_hour"),
             **params,
         )
     raise ValidationError.keyed(
         "providers.price_high",
-        "{price} per GPU-hour is far above what GPUs rent for (at most {ceiling} here). Prices "
-        "are dollars per GPU-hour, e.g. /price {machine} 0.65. If you mean it, confirm: "
-        "/price {again}",
         ceiling=Shown(PLAUSIBLE_PRICE_PER_HOUR, "per_hour"),
         **params,
     )

@@ -76,19 +76,12 @@ class ProviderService(Service):
         now = self.clock.now()
         expires = now + CONNECT_TIMEOUT_S
         async with self.uow() as uow:
-            user = require(await uow.users.get(who.user_id), "Unknown user.")
+            user = require(await uow.users.get(who.user_id), NotFound.keyed("users.unknown"))
             address = payout_address or user.wallet_address
             if address is None:
-                raise ValidationError.keyed(
-                    "providers.register_args",
-                    "Send your payout wallet: /register 0xYourAddress "
-                    "(or link a wallet with /connect, then send /register)",
-                )
+                raise ValidationError.keyed("providers.register_args")
             if not is_address(address):
-                raise ValidationError.keyed(
-                    "providers.not_address",
-                    "That is not a wallet address (0x followed by 40 hex digits).",
-                )
+                raise ValidationError.keyed("providers.not_address")
             request = SignatureRequest(
                 kind="register",
                 method="personal_sign",
@@ -183,13 +176,11 @@ class ProviderService(Service):
             if await uow.machines.by_name(provider.id, name):
                 raise Conflict.keyed(
                     "providers.machine_exists",
-                    "You already have a machine called '{name}'.",
                     name=name,
                 )
             if len(await uow.machines.for_provider(provider.id)) >= MAX_MACHINES:
                 raise Conflict.keyed(
                     "providers.too_many",
-                    "A provider can have at most {count} machines.",
                     count=MAX_MACHINES,
                 )
             machine = Machine(
@@ -274,7 +265,6 @@ class ProviderService(Service):
         if not MIN_PRICE_PER_HOUR <= price_per_hour <= MAX_PRICE_PER_HOUR:
             raise ValidationError.keyed(
                 "providers.price_range",
-                "Prices go from {low} to {high} per GPU-hour.",
                 low=Shown(MIN_PRICE_PER_HOUR, "per_hour"),
                 high=Shown(MAX_PRICE_PER_HOUR, "per_hour"),
             )
@@ -377,10 +367,7 @@ class ProviderService(Service):
     async def _provider(self, uow: UnitOfWork, who: Principal) -> Provider:
         provider = await uow.providers.by_user(who.user_id)
         if provider is None:
-            raise NotFound.keyed(
-                "providers.not_provider",
-                "You are not a provider yet: /register 0xYourPayoutAddress",
-            )
+            raise NotFound.keyed("providers.not_provider")
         return provider
 
     async def _machine(self, uow: UnitOfWork, who: Principal, name: str) -> Machine:
@@ -389,7 +376,6 @@ class ProviderService(Service):
         if machine is None:
             raise NotFound.keyed(
                 "providers.no_machine",
-                "You have no machine called '{name}'. /machines lists them.",
                 name=name[:32],
             )
         return machine
@@ -397,6 +383,4 @@ class ProviderService(Service):
 
 def _private_only(who: Principal) -> None:
     if not who.private_chat:
-        raise Forbidden.keyed(
-            "providers.private_only", "Provider commands work in a private chat with the bot only."
-        )
+        raise Forbidden.keyed("providers.private_only")

@@ -36,7 +36,7 @@ class ReceiptService(Service):
             r = await uow.rentals.get(rental_id)
             held = held_refunds(await uow.payouts.for_rentals([rental_id]))
         if r is None or r.renter_id != who.user_id or r.funded_at is None:
-            raise NotFound(f"There is no receipt for rental #{rental_id}.")
+            raise NotFound.keyed("receipts.none", rental_id=rental_id)
         return receipt_view(r, refund_held=held.get(rental_id, 0))
 
 

@@ -18,32 +18,29 @@ def state_text(state: str) -> StateName:
 
 DISPUTABLE = (S.ACTIVE, S.ENDED)  # the escrow takes a dispute until the rental settles
 QUOTE_EXPIRED = "quote expired"
-# What a rental in each state is, and what the renter can do next, when a command does not fit
-# its state ("/extend 3" on a settled rental); the catalogue has them as err.rentals.state.*.
-IN_STATE: dict[str, str] = {
-    S.QUOTED: "Rental #{rental_id} is only a quote: confirm it first, or /rent again.",
-    S.AWAITING_PAYMENT: "Rental #{rental_id} is awaiting payment: it starts once you approve "
-    "the deposit in your wallet; unpaid, it lapses by itself.",
-    S.FUNDED: "Rental #{rental_id} is starting: its instance is being set up. "
-    "/status {rental_id} shows when it runs.",
-    S.PROVISIONING: "Rental #{rental_id} is starting: its instance is being set up. "
-    "/status {rental_id} shows when it runs.",
-    S.ACTIVE: "Rental #{rental_id} is running: /status {rental_id} shows it.",
-    S.ENDED: "Rental #{rental_id} has ended; the escrow settles it shortly. "
-    "/receipts shows its bill.",
-    S.SETTLED: "Rental #{rental_id} has ended and is settled: /receipts shows its bill.",
-    S.CANCELLED: "Rental #{rental_id} was cancelled before it started; nothing was charged. "
-    "/rent starts a new one.",
-    S.DISPUTED: "Rental #{rental_id} is in dispute; you get a message when it is decided.",
-    S.RESOLVED: "Rental #{rental_id}'s dispute was decided: /receipts shows the outcome.",
-}
+# The states whose refusal of a command that does not fit them ("/extend 3" on a settled
+# rental) says what the rental is and what the renter can do next: err.rentals.state.<state>
+# in the catalogues; any other state reads err.rentals.state.
+IN_STATE: frozenset[str] = frozenset(
+    {
+        S.QUOTED,
+        S.AWAITING_PAYMENT,
+        S.FUNDED,
+        S.PROVISIONING,
+        S.ACTIVE,
+        S.ENDED,
+        S.SETTLED,
+        S.CANCELLED,
+        S.DISPUTED,
+        S.RESOLVED,
+    }
+)
 
 
 def in_state(rental: Rental) -> Conflict:
     """The refusal of a command that does not fit ``rental``'s state, with the next step."""
-    english = IN_STATE.get(rental.state, "Rental #{rental_id} is {state}.")
     key = f"rentals.state.{rental.state}" if rental.state in IN_STATE else "rentals.state"
-    return Conflict.keyed(key, english, rental_id=rental.id, state=state_text(rental.state))
+    return Conflict.keyed(key, rental_id=rental.id, state=state_text(rental.state))
 
 
 NOT_PAID_IN_TIME = "not paid in time"  # the keeper's reason for a quote or hold that lapsed
@@ -63,12 +60,10 @@ def closed_quote(rental: Rental) -> Conflict:
     if lapsed(rental):
         return Conflict.keyed(
             "rentals.quote_expired",
-            "Quote #{rental_id} has expired. Send /rent again for a fresh price.",
             rental_id=rental.id,
         )
     return Conflict.keyed(
         "rentals.quote_used",
-        "Quote #{rental_id} was already {state}.",
         rental_id=rental.id,
         state=state_text(rental.state),
     )

@@ -142,11 +142,7 @@ class RentalService(Service):
                 rental.cancel_reason = "listing taken"
                 next_best = await self._next_best(uow, rental)
                 await uow.commit()
-                raise JustTaken(
-                    "Just taken — someone else confirmed this GPU a moment ago.",
-                    next_best,
-                    key="rentals.just_taken",
-                )
+                raise JustTaken.keyed("rentals.just_taken").offering(next_best)
             rental.gpu_uuids_json = json.dumps(held)
             provider = await uow.providers.get(rental.provider_id)
             rental.renter_address = renter
@@ -264,10 +260,7 @@ class RentalService(Service):
         evidence decides it. Raises ValidationError without a reason, WalletError when the
         wallet cannot be reached."""
         if not reason or not reason.strip():
-            raise ValidationError.keyed(
-                "rentals.dispute_reason",
-                "Say what went wrong, e.g. /dispute GPU disappeared after 1h",
-            )
+            raise ValidationError.keyed("rentals.dispute_reason")
         reason = reason.strip()[:MAX_DISPUTE_REASON]
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, DISPUTABLE)
@@ -288,15 +281,11 @@ class RentalService(Service):
     ) -> Notice:
         """Rate a finished rental once (1..5 stars); it feeds the host's reliability."""
         if not 1 <= stars <= 5:
-            raise ValidationError.keyed(
-                "rentals.rate_range", "Rate with 1 to 5 stars, e.g. /rate 5"
-            )
+            raise ValidationError.keyed("rentals.rate_range")
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, (S.SETTLED, S.RESOLVED, S.ENDED))
             if rental.rating is not None:
-                raise Conflict.keyed(
-                    "rentals.rated", "You already rated rental #{rental_id}.", rental_id=rental.id
-                )
+                raise Conflict.keyed("rentals.rated", rental_id=rental.id)
             rental.rating = stars
             rental.rating_comment = (comment or "")[:500] or None
             await uow.commit()
@@ -329,13 +318,9 @@ class RentalService(Service):
     async def _own(self, uow: UnitOfWork, who: Principal, rental_id: int) -> Rental:
         rental = await uow.rentals.get(rental_id)
         if rental is None:
-            raise NotFound.keyed(
-                "rentals.no_rental", "There is no rental #{rental_id}.", rental_id=rental_id
-            )
+            raise NotFound.keyed("rentals.no_rental", rental_id=rental_id)
         if rental.renter_id != who.user_id:
-            raise Forbidden.keyed(
-                "rentals.not_yours", "Rental #{rental_id} is not yours.", rental_id=rental_id
-            )
+            raise Forbidden.keyed("rentals.not_yours", rental_id=rental_id)
         return rental
 
     async def _pick(
@@ -343,24 +328,19 @@ class RentalService(Service):
     ) -> Rental:
         if ref is not None:
             if not ref.isdigit() or len(ref) > 12:
-                raise ValidationError.keyed(
-                    "rentals.bad_ref", "'{ref}' is not a rental number, e.g. #12.", ref=ref[:20]
-                )
+                raise ValidationError.keyed("rentals.bad_ref", ref=ref[:20])
             rental = await self._own(uow, who, int(ref))
             if rental.state not in states:
                 raise in_state(rental)
             return rental
         rows = await uow.rentals.for_renter(who.user_id, list(states))
         if not rows:
-            raise NotFound.keyed(
-                "rentals.none", "You have no rental for that. /rent 4090 3h starts one."
-            )
+            raise NotFound.keyed("rentals.none")
         live = [r for r in rows if r.state in LIVE]
         if len(live) > 1:
             ids = ", ".join(f"#{r.id}" for r in live[:5])
             raise ValidationError.keyed(
                 "rentals.several",
-                "You have several rentals ({ids}); add the number, e.g. #{first}.",
                 ids=ids,
                 first=live[0].id,
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.domain.model import User
-from core.errors import ValidationError
+from core.errors import NotFound, ValidationError
 from core.services.base import Service, require
 from core.services.views import Notice, Principal
 
@@ -47,11 +47,9 @@ class UserService(Service):
         if lang is None:
             return Notice("lang.current", {"lang": who.lang})
         if lang not in LANGS:
-            raise ValidationError.keyed(
-                "users.lang", "Language '{lang}' is not available; choose en or de.", lang=lang
-            )
+            raise ValidationError.keyed("users.lang", lang=lang)
         async with self.uow() as uow:
-            user = require(await uow.users.get(who.user_id), "Unknown user.")
+            user = require(await uow.users.get(who.user_id), NotFound.keyed("users.unknown"))
             user.lang = lang
             await uow.commit()
         return Notice("lang.set", {"lang": lang})
@@ -59,7 +57,7 @@ class UserService(Service):
     async def set_ssh_key(self, who: Principal, public_key: str | None) -> Notice:
         """Store the renter's own public key (validated by the grammar), or show/clear it."""
         async with self.uow() as uow:
-            user = require(await uow.users.get(who.user_id), "Unknown user.")
+            user = require(await uow.users.get(who.user_id), NotFound.keyed("users.unknown"))
             if public_key is None:
                 if user.ssh_public_key:
                     return Notice("sshkey.current", {"key": _short_key(user.ssh_public_key)})
@@ -70,7 +68,7 @@ class UserService(Service):
 
     async def get(self, user_id: int) -> User:
         async with self.uow(readonly=True) as uow:
-            return require(await uow.users.get(user_id), "Unknown user.")
+            return require(await uow.users.get(user_id), NotFound.keyed("users.unknown"))
 
 
 def _short_key(key: str) -> str:

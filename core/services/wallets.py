@@ -18,7 +18,7 @@ from typing import Any
 from core.domain.addresses import is_address
 from core.domain.model import PendingSignature, User
 from core.domain.signatures import SignatureKind
-from core.errors import WalletError
+from core.errors import NotFound, WalletError
 from core.notifications.wallet import WalletConnected, WalletDisconnected
 from core.ports import Clock, EscrowPort, SignatureRequest, WalletPort
 from core.services.base import MarketRules, Service, UowFactory, enqueue, require
@@ -129,7 +129,7 @@ class WalletService(Service):
         now = self.clock.now()
         expires = now + CONNECT_TIMEOUT_S
         async with self.uow() as uow:
-            user = require(await uow.users.get(who.user_id), "Unknown user.")
+            user = require(await uow.users.get(who.user_id), NotFound.keyed("users.unknown"))
             request = SignatureRequest(
                 kind="connect",
                 method="personal_sign",
@@ -169,7 +169,7 @@ class WalletService(Service):
         except WalletError as exc:
             log.warning("wallet disconnect could not reach the wallet: %s", exc)
         async with self.uow() as uow:
-            user = require(await uow.users.get(who.user_id), "Unknown user.")
+            user = require(await uow.users.get(who.user_id), NotFound.keyed("users.unknown"))
             address, user.wallet_address = user.wallet_address, None
             await uow.commit()
         return address

@@ -8,7 +8,6 @@ transactions. The search joins each listing's machine for its specs and instance
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from sqlalchemy import and_, exists, func, or_, select, update
 
@@ -17,6 +16,9 @@ from core.db.repo_base import Repo
 from core.domain.listings import COUNT_CAP, ListingQuery, ListingStatus, check_listing_move
 from core.domain.model import Listing, Machine
 from core.domain.regions import stored_words
+from core.repo_ports import Offer
+
+__all__ = ["Listings", "Offer", "needs_machine"]
 
 L, M, G, T = (
     tables.listings.c,
@@ -24,14 +26,6 @@ L, M, G, T = (
     tables.machine_gpus.c,
     tables.machine_templates.c,
 )
-
-
-class Offer(NamedTuple):
-    """A search hit: the listing, its machine and how many of its GPUs are free."""
-
-    listing: Listing
-    machine: Machine
-    free_gpus: int
 
 
 def needs_machine(query: ListingQuery) -> bool:

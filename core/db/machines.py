@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
 
@@ -12,21 +12,9 @@ from core.db.repo_base import Repo as _Repo
 from core.db.repo_base import insert_or_ignore as _insert_or_ignore
 from core.db.repo_base import rowcount
 from core.domain.model import MACHINE_SPEC_FIELDS, Machine
+from core.repo_ports import BeatState
 
-
-class BeatState(NamedTuple):
-    id: int
-    status: str
-    inventory_json: str
-    last_heartbeat_at: int | None
-    covered_seconds: int
-    offer_json: str
-    backend: str | None
-    share_ram_mib: int | None
-    default_template: str | None
-    ssh_host: str | None
-    ssh_port: int | None
-    host_key_fp: str | None
+__all__ = ["BeatState", "GpuSamples", "Machines"]
 
 
 class Machines(_Repo):

@@ -15,6 +15,7 @@ from core.db.machines import GpuSamples, Machines
 from core.db.payouts import HeldPayouts
 from core.db.probes import MachineProbes
 from core.db.processed import ProcessedUpdates
+from core.repo_ports import UnitOfWork, UowFactory
 
 
 class SqlAlchemyUnitOfWork:
@@ -79,3 +80,10 @@ class SqlAlchemyUowFactory:
 
     def __call__(self, *, readonly: bool = False) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(self._read if readonly else self._write)
+
+
+def _satisfies_ports(uow: SqlAlchemyUnitOfWork, factory: SqlAlchemyUowFactory) -> None:
+    """Never called: mypy checks here that these classes are the ports' implementations
+    (a repository method whose signature drifts from core.repo_ports fails the type check)."""
+    _uow: UnitOfWork = uow
+    _factory: UowFactory = factory

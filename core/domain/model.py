@@ -6,10 +6,24 @@ Times are Unix seconds (int), money is micro-USDC (int). Ids are assigned by the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from core.domain.listings import ListingStatus, MachineStatus, check_listing_move
 from core.domain.rentals import RentalState, check_transition
 from core.domain.signatures import PendingSignature  # noqa: F401  (an entity: mapped from here)
+
+
+class _Stored(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def stored_id(entity: _Stored) -> int:
+    """The id of an entity that came out of a repository: the database (or the in-memory unit
+    of work) gave it one on flush, so ``None`` here is a bug, not bad input."""
+    if entity.id is None:
+        raise ValueError(f"{type(entity).__name__} has no id: it was never flushed")
+    return entity.id
 
 
 @dataclass(eq=False)

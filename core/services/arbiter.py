@@ -23,10 +23,9 @@ from core.errors import CoreError
 from core.services.isolation import json_object
 
 if TYPE_CHECKING:
-    from core.db.uow import UnitOfWork
     from core.domain.model import Rental
     from core.ports import EscrowPort
-    from core.services.base import UowFactory
+    from core.services.base import UnitOfWork, UowFactory
     from core.services.messagebus import MessageBus
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from core.domain.billing import DEFAULT_FEE_BPS
 from core.domain.gpus import get_model
@@ -13,37 +13,12 @@ from core.domain.model import OutboxMessage
 from core.errors import NotFound
 from core.notifications import Notification, to_payload
 from core.ports import Clock
+from core.repo_ports import UnitOfWork, UowFactory
 
-
-class UnitOfWork(Protocol):
-    """``async with uow_factory() as uow: ...; await uow.commit()`` (see core/db/uow.py)."""
-
-    users: Any
-    providers: Any
-    machines: Any
-    gpus: Any
-    templates: Any
-    listings: Any
-    rentals: Any
-    outbox: Any
-    chain_events: Any
-    signatures: Any
-    settings: Any
-    agent_commands: Any
-    evidence: Any
-    gpu_samples: Any
-    processed_updates: Any
-    payouts: Any  # held payouts (core/db/payouts.py)
-    probes: Any
-
-    async def __aenter__(self) -> UnitOfWork: ...
-    async def __aexit__(self, *exc: object) -> None: ...
-    async def commit(self) -> None: ...
-    async def flush(self) -> None: ...
-
-
-class UowFactory(Protocol):
-    def __call__(self, *, readonly: bool = False) -> UnitOfWork: ...
+__all__ = [
+    "UnitOfWork",
+    "UowFactory",
+]  # the ports' home is core.repo_ports; services import them here
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 
-from core.domain.model import Rental
+from core.domain.model import Rental, stored_id
 from core.domain.rentals import RentalState as S
 from core.notifications.rentals import EndingSoon
 from core.ports import Clock, EscrowPort
@@ -95,7 +95,7 @@ class Keeper:
                     elif rental.paid_until - now <= rules.warn_before_end_s:
                         await enqueue(
                             uow,
-                            EndingSoon(rental.id, rental.paid_until),
+                            EndingSoon(stored_id(rental), rental.paid_until),
                             user_id=rental.renter_id,
                             dedupe_key=f"warn:{rental.id}:{rental.paid_until}",
                             now=now,

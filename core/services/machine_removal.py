@@ -11,6 +11,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from core.domain.listings import ListingStatus, MachineStatus
+from core.domain.model import stored_id
 from core.domain.rentals import LIVE
 from core.domain.rentals import RentalState as S
 from core.errors import Conflict, ValidationError
@@ -38,7 +39,7 @@ async def remove_machine(
     _private_only(who)
     async with self.uow() as uow:
         machine = await self._machine(uow, who, machine_name)
-        busy = await uow.rentals.on_machine(machine.id, [s.value for s in BUSY])
+        busy = await uow.rentals.on_machine(stored_id(machine), [s.value for s in BUSY])
         if busy:
             raise Conflict.keyed(
                 "providers.remove_busy",
@@ -55,7 +56,9 @@ async def remove_machine(
         machine.status = MachineStatus.REMOVED
         machine.name = f"~{machine.id}"  # frees the name: no typed machine name has a "~"
         # a token nobody knows: the agent's next heartbeat is refused
-        await uow.machines.set_token_hash(machine.id, hash_token(secrets.token_urlsafe(32)))
-        await uow.listings.set_status_for_machine(machine.id, OFFERED, ListingStatus.REMOVED)
+        await uow.machines.set_token_hash(stored_id(machine), hash_token(secrets.token_urlsafe(32)))
+        await uow.listings.set_status_for_machine(
+            stored_id(machine), OFFERED, ListingStatus.REMOVED
+        )
         await uow.commit()
     return Notice("provider.machine_removed", {"machine": name})

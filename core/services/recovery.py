@@ -30,6 +30,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.domain.model import stored_id
 from core.domain.rentals import RentalState as S
 from core.domain.signatures import SignatureKind
 from core.ports import AccessInfo, AgentGateway, Clock, SignatureRequest
@@ -80,19 +81,21 @@ class Recovery:
         async with self.uow(readonly=True) as uow:
             for rental in await uow.rentals.in_states((S.PROVISIONING,)):
                 grants = [
-                    c for c in await uow.agent_commands.for_rental(rental.id) if c.kind == "grant"
+                    c
+                    for c in await uow.agent_commands.for_rental(stored_id(rental))
+                    if c.kind == "grant"
                 ]
                 if not grants:
                     if (rental.funded_at or now) + GRACE_S <= now:
                         regrant.append(rental)
                 elif rental.access_granted_at is None:
                     answered = [  # a stale grant's answer is not a result (the keeper refunds)
-                        c
+                        (c.done_at, c.result_json)
                         for c in grants
                         if c.done_at is not None and c.result_json and c.done_at <= c.expires_at
                     ]
-                    if answered and answered[-1].done_at + GRACE_S <= now:
-                        results.append((rental.id, answered[-1].result_json))
+                    if answered and answered[-1][0] + GRACE_S <= now:
+                        results.append((stored_id(rental), answered[-1][1]))
                 elif rental.access_granted_at + GRACE_S <= now:
                     restart.append(rental)
             unrevoked = await uow.agent_commands.unrevoked_grants(GONE, now - REVOKE_WINDOW_S)
@@ -103,9 +106,9 @@ class Recovery:
                     continue
                 if int(stored.get("signed_at", now)) + self.rules.relay_retry_s > now:
                     continue  # the process that got it may still be relaying it
-                rental = await uow.rentals.get(pending.rental_id)
-                if rental is not None and rental.state == WAITING[pending.kind]:
-                    relay.append((rental, pending.kind, params, signature))
+                waiting = await uow.rentals.get(pending.rental_id)
+                if waiting is not None and waiting.state == WAITING[pending.kind]:
+                    relay.append((waiting, pending.kind, params, signature))
         for rental in regrant:
             log.warning("rental %s was funded but never granted; granting now", rental.id)
             try:

@@ -4,7 +4,7 @@ terms the renter signs (rebuilt from the rental row). No service imports here bu
 
 from __future__ import annotations
 
-from core.domain.model import Rental
+from core.domain.model import Rental, stored_id
 from core.domain.rentals import RentalState as S
 from core.domain.rentals import StateName
 from core.errors import Conflict
@@ -75,7 +75,7 @@ async def cancel_unpaid(uow: UnitOfWork, rental: Rental, reason: str) -> None:
     rental.transition(S.CANCELLED)
     rental.cancel_reason = reason
     if held:
-        await uow.gpus.release(rental.id, rental.listing_id)
+        await uow.gpus.release(stored_id(rental), rental.listing_id)
 
 
 def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:

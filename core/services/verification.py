@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from core.domain.listings import ListingStatus, MachineStatus
-from core.domain.model import Machine, MachineProbe
+from core.domain.model import Machine, MachineProbe, stored_id
 from core.domain.verification import (
     PROBE_RETRY_S,
     REPROBE_AFTER_S,
@@ -50,8 +50,8 @@ async def refresh_listings(uow: UnitOfWork, machine: Machine, now: int) -> None:
     """Each listing of the machine is verified when every GPU it offers was seen by the
     service's probe under the machine's current endpoint, within the pass's validity."""
     good = current_gpus(machine, now)
-    gpus = [g for g in await uow.gpus.for_machine(machine.id) if g.present]
-    for listing in await uow.listings.for_machine(machine.id):
+    gpus = [g for g in await uow.gpus.for_machine(stored_id(machine)) if g.present]
+    for listing in await uow.listings.for_machine(stored_id(machine)):
         mine = [g.uuid for g in gpus if g.listing_id == listing.id]
         listing.verified = bool(mine) and all(uuid in good for uuid in mine)
 
@@ -67,7 +67,7 @@ async def take_off_market(uow: UnitOfWork, machine: Machine) -> None:
     if machine.status != MachineStatus.PAUSED:
         machine.status = MachineStatus.FAILING
     await uow.listings.set_status_for_machine(
-        machine.id, [ListingStatus.AVAILABLE, ListingStatus.OFFLINE], ListingStatus.FAILING
+        stored_id(machine), [ListingStatus.AVAILABLE, ListingStatus.OFFLINE], ListingStatus.FAILING
     )
 
 
@@ -77,7 +77,7 @@ async def back_on_market(uow: UnitOfWork, machine: Machine) -> bool:
     if machine.status != MachineStatus.FAILING:
         return False
     machine.status = MachineStatus.ONLINE
-    for x in await uow.listings.for_machine(machine.id):
+    for x in await uow.listings.for_machine(stored_id(machine)):
         if x.status == ListingStatus.FAILING and x.price_per_hour > 0:
             x.move_to(ListingStatus.AVAILABLE)
     return True

@@ -7,7 +7,8 @@ tests/contracts/test_held_payouts_devchain.py.
 
 from __future__ import annotations
 
-from bot.common.render import earnings, outbox, receipt, receipts
+from bot.common.render import earnings, outbox, receipts
+from bot.common.render_receipts import receipt
 from core.domain.listings import ListingQuery
 from core.domain.money import format_decimal, format_usdc, places_for
 from core.domain.rentals import RentalState

@@ -8,12 +8,14 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
+
+from core.db.schema import Money, Time, metadata
+from core.db.tables_agents import agent_commands, agent_evidence, gpu_samples, machine_probes
 
 # what agents report is sized by the limits the agent API checks (core/wire.py uses the same)
 from core.domain.limits import (
@@ -21,7 +23,6 @@ from core.domain.limits import (
     MAX_CPU_MODEL,
     MAX_CUDA_VERSION,
     MAX_DRIVER_VERSION,
-    MAX_EVIDENCE_KIND,
     MAX_FINGERPRINT,
     MAX_GPU_NAME,
     MAX_GPU_UUID,
@@ -33,17 +34,10 @@ from core.domain.limits import (
     MAX_USERNAME,
 )
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-# Money and times are BigInteger: micro-USDC easily exceeds 2**31.
-Money = BigInteger
-Time = BigInteger
+__all__ = [
+    "Money", "Time", "agent_commands", "agent_evidence", "gpu_samples", "machine_probes",
+    "metadata",
+]  # fmt: skip
 
 users = Table(
     "users",
@@ -296,64 +290,6 @@ settings_kv = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
-)
-
-# grant/revoke commands for provider agents; seq grows by one per machine
-agent_commands = Table(
-    "agent_commands",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("machine_id", Integer, nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("kind", String(8), nullable=False),
-    Column("rental_id", Integer, nullable=False, index=True),
-    Column("payload_json", Text, nullable=False),
-    Column("created_at", Time, nullable=False),
-    Column("expires_at", Time, nullable=False),  # not run by then: stale
-    Column("delivered_at", Time),
-    Column("result_json", Text),
-    Column("done_at", Time),
-    UniqueConstraint("machine_id", "seq"),
-)
-
-# the service's own probes of machines (core.domain.verification)
-machine_probes = Table(
-    "machine_probes",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("machine_id", Integer, nullable=False, index=True),
-    Column("status", String(16), nullable=False),
-    Column("gpu_uuids_json", Text, nullable=False),
-    Column("created_at", Time, nullable=False),
-    Column("answer_json", Text),
-    Column("finished_at", Time),
-    Column("reason", String(320)),
-    Column("seen_fingerprint", String(128)),
-    Column("ended", Boolean, nullable=False),
-)
-
-# dispute evidence the agents and the service collect (self-tests, heartbeat gaps, sshd logs)
-agent_evidence = Table(
-    "agent_evidence",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("machine_id", Integer, nullable=False),
-    Column("rental_id", Integer, nullable=False, index=True),
-    Column("kind", String(MAX_EVIDENCE_KIND), nullable=False),
-    Column("at", Time, nullable=False),
-    Column("received_at", Time, nullable=False),
-    Column("command_id", Integer),
-    Column("data_json", Text, nullable=False),
-)
-
-# one GPU sample per machine and minute (utilisation, temperature), kept a few hours for the
-# /status chart; written by at most one heartbeat per minute
-gpu_samples = Table(
-    "gpu_samples",
-    metadata,
-    Column("machine_id", Integer, primary_key=True),
-    Column("minute", Time, primary_key=True, index=True),
-    Column("gpus_json", Text, nullable=False),
 )
 
 # chat updates claimed by one service process (Telegram update ids): none is handled twice,

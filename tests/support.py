@@ -18,12 +18,17 @@ from rigshare_dev.hosts import CUDA_VERSION, DRIVER_VERSION, simulated_offer, si
 PG_URL = "postgresql://127.0.0.1:5432/test"
 
 
-def pg_available() -> bool:
+def listening(port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts connections on the loopback ``port``."""
     try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def pg_available() -> bool:
+    return listening(5432)
 
 
 def pg_exec(sql: str) -> None:

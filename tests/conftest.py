@@ -6,16 +6,14 @@ Every integration test runs on a real SQLite file and, when PostgreSQL answers a
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 
 import pytest
 
-from bot.bootstrap import App, build_app
 from bot.settings import Settings
 from tests.fakes.clock import FakeClock
-from tests.support import PG_URL, pg_available, pg_drop_schema
+from tests.support import PG_URL, pg_available, started_app
 
 pytest_plugins = ["tests.engine.fixtures"]
 
@@ -52,19 +50,5 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def app(settings: Settings, clock: FakeClock):
-    if settings.database_schema:
-        await asyncio.to_thread(_create_schema, settings.database_schema)
-    application: App = build_app(settings, clock=clock)
-    await application.start()
-    try:
+    async with started_app(settings, clock) as application:
         yield application
-    finally:
-        await application.close()
-        if settings.database_schema:
-            await asyncio.to_thread(pg_drop_schema, settings.database_schema)
-
-
-def _create_schema(schema: str) -> None:
-    from tests.support import pg_exec
-
-    pg_exec(f'CREATE SCHEMA "{schema}"')

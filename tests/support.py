@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
-from bot.bootstrap import App
-from core.services.views import Principal
+from bot.bootstrap import App, build_app
+from bot.settings import Settings
+from core.domain.listings import ListingQuery
+from core.services.views import Principal, QuoteView
 from core.wire import GpuInfo, Heartbeat
 from rigshare_dev.hosts import CUDA_VERSION, DRIVER_VERSION, simulated_offer, simulated_specs
 
 PG_URL = "postgresql://127.0.0.1:5432/test"
 
 
-def pg_available() -> bool:
+def listening(port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts connections on the loopback ``port``."""
     try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def pg_available() -> bool:
+    return listening(5432)
 
 
 def pg_exec(sql: str) -> None:
@@ -36,6 +46,22 @@ def pg_exec(sql: str) -> None:
 
 def pg_drop_schema(schema: str) -> None:
     pg_exec(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@asynccontextmanager
+async def started_app(settings: Settings, clock: Any, **wiring: Any) -> AsyncIterator[App]:
+    """The application built by the production bootstrap and started, in a PostgreSQL schema
+    of its own when ``settings`` names one (made before, dropped after)."""
+    if settings.database_schema:
+        await asyncio.to_thread(pg_exec, f'CREATE SCHEMA "{settings.database_schema}"')
+    application = build_app(settings, clock=clock, **wiring)
+    await application.start()
+    try:
+        yield application
+    finally:
+        await application.close()
+        if settings.database_schema:
+            await asyncio.to_thread(pg_drop_schema, settings.database_schema)
 
 
 NVML_NAMES = {
@@ -103,6 +129,19 @@ async def renter(app: App, name: str = "alice", *, wallet: bool = True) -> Princ
     return who
 
 
+async def paid_quote(
+    app: App, model: str = "rtx4090", who: str = "alice"
+) -> tuple[Principal, QuoteView]:
+    """A renter (wallet linked) whose one-hour quote is confirmed, paid in the wallet and
+    mirrored; returns the renter and the quote."""
+    renter_ = await renter(app, who)
+    quote = await app.market.quote(renter_, ListingQuery(model=model), 3600)
+    await app.rentals.confirm(renter_, quote.rental_id)
+    await app.wallet.approve(next(iter(app.wallet.pending)))
+    await app.settle()
+    return renter_, quote
+
+
 async def link_wallet(app: App, who: Principal) -> str:
     """Link the user's development wallet as a person would: /connect, approve in the wallet.
     Returns the address."""
@@ -122,6 +161,24 @@ async def register_provider(app: App, who: Principal, address: str | None = None
         await app.wallet.approve(view.request_id)
     await app.settle()
     return address
+
+
+async def rental_row(app: App, rental_id: int) -> Any:
+    """The rental as stored now."""
+    async with app.uow(readonly=True) as uow:
+        return await uow.rentals.get(rental_id)
+
+
+async def listing_row(app: App, listing_id: int) -> Any:
+    """The listing as stored now."""
+    async with app.uow(readonly=True) as uow:
+        return await uow.listings.get(listing_id)
+
+
+async def machine_listings(app: App, machine_id: int) -> list[Any]:
+    """The machine's listings as stored now."""
+    async with app.uow(readonly=True) as uow:
+        return list(await uow.listings.for_machine(machine_id))
 
 
 async def gpu_holders(app: App, listing_id: int) -> list[int | None]:

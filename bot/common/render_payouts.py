@@ -7,30 +7,27 @@ from __future__ import annotations
 from bot.common import formats
 from bot.common.i18n import catalogue, t
 from core.domain.durations import format_duration
-from core.notifications.providers import Held, PaidAfterHold
+from core.notifications.providers import Held, HeldPayment, PaidAfterHold
 
 
 def held(lang: str, n: Held) -> str:
     """The first refusal: held by the escrow, with the reason and the next try."""
-    return t(
-        lang,
-        f"notify.{n.KIND}",
-        rental_id=n.rental_id,
-        amount=formats.amount(lang, n.amount),
-        address=n.address or "-",
-        reason=_reason(lang, n),
-        retry=format_duration(n.retry_s or 60),
-    )
+    return _text(lang, n, reason=_reason(lang, n), retry=format_duration(n.retry_s or 60))
 
 
 def paid_after_hold(lang: str, n: PaidAfterHold) -> str:
+    return _text(lang, n, tx=t(lang, "notify.paid_tx", tx=n.tx) if n.tx else "")
+
+
+def _text(lang: str, n: HeldPayment, **more: str) -> str:
+    """The kind's text with what every held payment says: rental, amount, address."""
     return t(
         lang,
         f"notify.{n.KIND}",
         rental_id=n.rental_id,
         amount=formats.amount(lang, n.amount),
         address=n.address or "-",
-        tx=t(lang, "notify.paid_tx", tx=n.tx) if n.tx else "",
+        **more,
     )
 
 

@@ -14,15 +14,17 @@ import asyncio
 import random
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy import insert
 
-from bot.bootstrap import build_app
+from bot.bootstrap import App, build_app
 from bot.settings import Settings
 from core.db import tables
 from core.domain.listings import ListingQuery, ListingStatus
 from core.errors import JustTaken
-from core.services.views import PaymentPendingView
+from core.services.views import PaymentPendingView, Principal
 from tests.bench.report import percentile, row, write_section
 from tests.fakes.clock import FakeClock
 
@@ -178,32 +180,34 @@ async def _timed(coro) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-async def bench_search(n: int) -> tuple[float, float]:
-    rng = random.Random(7)
+@asynccontextmanager
+async def _loaded_market(n: int, rng: random.Random) -> AsyncIterator[tuple[App, Principal]]:
+    """A started app on a fresh SQLite file holding ``n`` listings, and a renter; closed after."""
     with tempfile.TemporaryDirectory() as d:
         app = build_app(
             Settings(_env_file=None, database_url=f"sqlite:///{d}/b.sqlite3"), clock=FakeClock()
         )
         await app.start()
-        uid = await _load(app, n, rng)
-        who = await app.users.identify("bench", f"u{uid}", "renter")
+        try:
+            uid = await _load(app, n, rng)
+            yield app, await app.users.identify("bench", f"u{uid}", "renter")
+        finally:
+            await app.close()
+
+
+async def bench_search(n: int) -> tuple[float, float]:
+    rng = random.Random(7)
+    async with _loaded_market(n, rng) as (app, who):
         queries = _queries(rng)
         for q, page in queries[:50]:  # warm the page cache
             await app.market.search(who, q, page)
         samples = [await _timed(app.market.search(who, q, page)) for q, page in queries]
-        await app.close()
     return percentile(samples, 50), percentile(samples, 99)
 
 
 async def bench_quote(n: int) -> tuple[float, float]:
     rng = random.Random(11)
-    with tempfile.TemporaryDirectory() as d:
-        app = build_app(
-            Settings(_env_file=None, database_url=f"sqlite:///{d}/b.sqlite3"), clock=FakeClock()
-        )
-        await app.start()
-        uid = await _load(app, n, rng)
-        who = await app.users.identify("bench", f"u{uid}", "renter")
+    async with _loaded_market(n, rng) as (app, who):
         samples = []
         for i in range(400):
             q = ListingQuery(
@@ -219,7 +223,6 @@ async def bench_quote(n: int) -> tuple[float, float]:
                 pass
             if i >= 20:
                 samples.append((time.perf_counter() - t0) * 1000)
-        await app.close()
     return percentile(samples, 50), percentile(samples, 99)
 
 

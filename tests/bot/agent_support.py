@@ -8,9 +8,8 @@ from sqlalchemy import select
 
 from bot.bootstrap import App
 from core.db import tables
-from core.domain.listings import ListingQuery
 from core.wire import Heartbeat
-from tests.support import heartbeat, register_provider, renter
+from tests.support import heartbeat, paid_quote, register_provider
 
 PRICE = 400_000
 
@@ -37,11 +36,7 @@ async def add_host(app: App, name: str = "prov", gpus: tuple[str, ...] = ("rtx40
 
 async def fund_rental(app: App, model: str = "rtx4090", who: str = "alice") -> int:
     """Quote, confirm and pay a rental; with the HTTP gateway it waits in provisioning."""
-    alice = await renter(app, who)
-    quote = await app.market.quote(alice, ListingQuery(model=model), 3600)
-    await app.rentals.confirm(alice, quote.rental_id)
-    await app.wallet.approve(next(iter(app.wallet.pending)))
-    await app.settle()
+    _, quote = await paid_quote(app, model, who)
     return quote.rental_id
 
 
@@ -67,11 +62,6 @@ async def snapshot(app: App) -> dict[str, list]:
             rows = (await conn.execute(select(table).order_by(order))).all()
             out[table.name] = [tuple(r) for r in rows]
     return out
-
-
-async def rental(app: App, rental_id: int):
-    async with app.uow(readonly=True) as uow:
-        return await uow.rentals.get(rental_id)
 
 
 async def backdate(app: App, machine_id: int, days: int = 2) -> None:

@@ -3,31 +3,21 @@ on a free loopback port by the production web application."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from bot.bootstrap import App, build_app
+from bot.bootstrap import App
 from bot.common.ratelimit import Rate
 from bot.settings import Settings
 from bot.web.agent_api import AgentLimits
 from bot.web.app import WebServer
 from tests.fakes.clock import FakeClock
-from tests.support import pg_drop_schema, pg_exec
+from tests.support import started_app
 
 
 @pytest.fixture
 async def http_app(settings: Settings, clock: FakeClock):
-    if settings.database_schema:
-        await asyncio.to_thread(pg_exec, f'CREATE SCHEMA "{settings.database_schema}"')
-    application: App = build_app(settings, clock=clock, agents="http")
-    await application.start()
-    try:
+    async with started_app(settings, clock, agents="http") as application:
         yield application
-    finally:
-        await application.close()
-        if settings.database_schema:
-            await asyncio.to_thread(pg_drop_schema, settings.database_schema)
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from bot.terminal.chat import TerminalChat
 from core.domain.billing import billed
 from core.domain.reliability import HEARTBEAT_INTERVAL
+from tests.bot.terminal_window import Window
 from tests.probing import probed_heartbeat, verify
 from tests.support import add_provider, renter
 
@@ -37,19 +37,6 @@ TEXTS = {
         "billed": r"(\d+) s abgerechnet",
     },
 }
-
-
-class Window:
-    """One terminal conversation whose output is kept."""
-
-    def __init__(self, app) -> None:
-        self.lines: list[str] = []
-        self.chat = TerminalChat(app, self.lines.append)
-
-    async def say(self, user: str, line: str):
-        self.lines.clear()
-        reply = await self.chat.say(user, line)
-        return reply, "\n".join(self.lines)
 
 
 async def _start(app, lang: str, *, probed: bool = False):

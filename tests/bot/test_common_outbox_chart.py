@@ -15,23 +15,11 @@ from bot.common.render import explorer_base, outbox
 from core import grammar as g
 from core.errors import CoreError, GrammarError
 from core.services.notifications import DueMessage
+from tests.bot.receipt_samples import SETTLED, TX
 
-TX = "0x" + "ab" * 32
 RECEIPT = {
     "rental_id": 3,
-    "gpu_name": "RTX 4090",
-    "gpu_count": 1,
-    "state": "settled",
-    "started_at": 1_790_000_000,
-    "ended_at": 1_790_003_600,
-    "seconds_billed": 3600,
-    "price_per_hour": 350_000,
-    "deposit": 1_050_000,
-    "billed": 350_000,
-    "fee": 42_000,
-    "fee_bps": 1200,
-    "provider_net": 308_000,
-    "refund": 700_000,
+    **SETTLED,
     "tx_hashes": [["open", TX], ["settle", TX]],
     "rating": None,
 }

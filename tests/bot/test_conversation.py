@@ -20,7 +20,14 @@ from bot.terminal.chat import TerminalChat
 from core import grammar as g
 from tests.bot.discord.fakes import FakeUser, Transcript
 from tests.bot.discord.support import approve_all
-from tests.bot.test_parity import fresh_app, link_wallet_if_needed, mask, record_commands
+from tests.bot.test_parity import (
+    alice_of,
+    fresh_app,
+    mask,
+    record_commands,
+    record_replies,
+    terminal_alice,
+)
 from tests.fakes.clock import FakeClock
 from tests.support import add_provider
 
@@ -96,25 +103,13 @@ def check(step: Say, reply: Reply, commands: list) -> str:
 
 
 def recorded(dispatcher: Dispatcher) -> list[Reply]:
-    replies: list[Reply] = []
-    for method in ("handle_text", "handle_command", "handle_action"):
-        original = getattr(dispatcher, method)
-
-        async def wrapper(who, arg, _original=original):
-            reply = await _original(who, arg)
-            replies.append(reply)
-            return reply
-
-        setattr(dispatcher, method, wrapper)
-    return replies
+    return record_replies(dispatcher, ("handle_text", "handle_command", "handle_action"))
 
 
 async def play_terminal(tmp_path, script: list[Say] = SCRIPT) -> list[str]:
     app = await fresh_app(tmp_path, "terminal")
     try:
-        chat = TerminalChat(app, out=lambda _: None)
-        commands = record_commands(chat.dispatcher)
-        await link_wallet_if_needed(app, await chat.principal("alice"))
+        chat, commands = await terminal_alice(app)
         out = []
         for step in script:
             if step.approve:
@@ -136,8 +131,7 @@ async def play_telegram(tmp_path, script: list[Say] = SCRIPT) -> list[str]:
     try:
         replies = recorded(tg.front.rig)
         commands = record_commands(tg.front.rig)
-        who = await app.users.identify("telegram", str(ALICE.id), "Alice", chat_id=str(ALICE.id))
-        await link_wallet_if_needed(app, who)
+        await alice_of(app, "telegram", ALICE.id)
         out = []
         for step in script:
             if step.approve:
@@ -166,8 +160,7 @@ async def play_discord(tmp_path, script: list[Say] = SCRIPT) -> list[str]:
             await bot.setup_hook()
             replies = recorded(bot.front.dispatcher)
             commands = record_commands(bot.front.dispatcher)
-            who = await app.users.identify("discord", str(alice.id), "Alice", chat_id=str(alice.id))
-            await link_wallet_if_needed(app, who)
+            await alice_of(app, "discord", alice.id)
             out = []
             for step in script:
                 if step.approve:

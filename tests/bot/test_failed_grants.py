@@ -15,7 +15,8 @@ from core.domain.rentals import RentalState as S
 from core.services.notifications import DueMessage
 from core.wire import CommandResult, ResultBatch
 from rigshare_dev.hosts import simulated_access
-from tests.bot.agent_support import add_host, fund_rental, rental
+from tests.bot.agent_support import add_host, fund_rental
+from tests.support import rental_row
 
 PULL_ERROR = "pulling 127.0.0.1:5000/x:1 failed: manifest unknown"
 
@@ -42,12 +43,12 @@ async def test_a_failed_pull_refunds_explains_and_takes_the_machine_off_the_mark
     prov, other = await _provider(http_app, "prov"), await _provider(http_app, "other")
     await http_app.providers.set_price(other, "other-box", 600_000, None)  # dearer
     rental_id = await fund_rental(http_app)
-    assert (await rental(http_app, rental_id)).machine_id == host.machine_id
+    assert (await rental_row(http_app, rental_id)).machine_id == host.machine_id
 
     long_error = PULL_ERROR + "\n\x1b[31m" + "layer sha256:" + "f" * 400  # log noise
     await _fail_grant(http_app, host.machine_id, ok=False, error=long_error[:500])
 
-    r = await rental(http_app, rental_id)
+    r = await rental_row(http_app, rental_id)
     assert r.state == S.CANCELLED and r.refund == r.deposit and r.billed == 0
     assert r.cancel_reason == "setup failed: image"
     alice = await http_app.users.identify("terminal", "alice", "alice")
@@ -113,7 +114,7 @@ async def test_an_agent_that_runs_other_gpus_than_rented_fails_the_grant(http_ap
     assert grant.instance.gpu_uuids == ["GPU-0000-rtx4090"]
     access = simulated_access(grant).model_copy(update={"gpu_uuids": ["GPU-0001-rtx4090"]})
     await _fail_grant(http_app, host.machine_id, ok=True, access=access)
-    r = await rental(http_app, rental_id)
+    r = await rental_row(http_app, rental_id)
     assert r.state == S.CANCELLED and r.cancel_reason == "setup failed: gpu"
     alice = await http_app.users.identify("terminal", "alice", "alice")
     told = await _told(http_app, alice.user_id, "setup_failed")
@@ -129,7 +130,7 @@ async def test_a_grant_that_works_starts_the_rental_and_keeps_the_machine_on_the
     rental_id = await fund_rental(http_app)
     [grant] = (await http_app.agent_commands.pending(host.machine_id, 0)).commands
     await _fail_grant(http_app, host.machine_id, ok=True, access=simulated_access(grant))
-    r = await rental(http_app, rental_id)
+    r = await rental_row(http_app, rental_id)
     assert r.state == S.ACTIVE and r.access_username == "root"
     async with http_app.uow(readonly=True) as uow:
         assert (await uow.machines.get(host.machine_id)).status == MachineStatus.ONLINE

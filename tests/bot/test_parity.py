@@ -189,6 +189,21 @@ def record_commands(dispatcher) -> list:
     return seen
 
 
+def record_replies(dispatcher, methods: tuple[str, ...]) -> list[Reply]:
+    """Every Reply the dispatcher's ``methods`` (handle_text, handle_action...) return."""
+    replies: list[Reply] = []
+    for method in methods:
+        original = getattr(dispatcher, method)
+
+        async def recorded(who, *args, _original=original):
+            reply = await _original(who, *args)
+            replies.append(reply)
+            return reply
+
+        setattr(dispatcher, method, recorded)
+    return replies
+
+
 async def fresh_app(tmp_path, name: str, **more):
     settings = Settings(
         _env_file=None,
@@ -217,12 +232,24 @@ async def link_wallet_if_needed(app, who) -> None:
     await link_wallet(app, who)
 
 
+async def alice_of(app, platform: str, user_id: int) -> None:
+    """Alice as the platform names her, her wallet linked where that is asked for."""
+    who = await app.users.identify(platform, str(user_id), "Alice", chat_id=str(user_id))
+    await link_wallet_if_needed(app, who)
+
+
+async def terminal_alice(app) -> tuple[TerminalChat, list]:
+    """Alice's terminal chat (wallet linked) and the grammar commands it is asked to answer."""
+    chat = TerminalChat(app, out=lambda _: None)
+    commands = record_commands(chat.dispatcher)
+    await link_wallet_if_needed(app, await chat.principal("alice"))
+    return chat, commands
+
+
 async def play_terminal(tmp_path) -> list[tuple]:
     app = await fresh_app(tmp_path, "terminal")
     try:
-        chat = TerminalChat(app, out=lambda _: None)
-        commands = record_commands(chat.dispatcher)
-        await link_wallet_if_needed(app, await chat.principal("alice"))
+        chat, commands = await terminal_alice(app)
         out = []
         for step in CONVERSATION:
             app.clock.advance(step.advance)
@@ -243,19 +270,10 @@ async def play_discord(tmp_path) -> tuple[list[tuple], list[tuple[Reply, str]]]:
     try:
         async with RigshareBot(app, sync=False) as bot:
             await bot.setup_hook()
-            replies: list[Reply] = []
-            for method in ("handle_text", "handle_options", "handle_action"):
-                original = getattr(bot.front.dispatcher, method)
-
-                async def recorded(who, *args, _original=original):
-                    reply = await _original(who, *args)
-                    replies.append(reply)
-                    return reply
-
-                setattr(bot.front.dispatcher, method, recorded)
+            methods = ("handle_text", "handle_options", "handle_action")
+            replies = record_replies(bot.front.dispatcher, methods)
             commands = record_commands(bot.front.dispatcher)
-            who = await app.users.identify("discord", str(alice.id), "Alice", chat_id=str(alice.id))
-            await link_wallet_if_needed(app, who)
+            await alice_of(app, "discord", alice.id)
             out, shown, last = [], [], None
             for step in CONVERSATION:
                 app.clock.advance(step.advance)
@@ -297,19 +315,9 @@ async def play_telegram(tmp_path) -> list[tuple]:
     tg = Harness(app)
     await tg.start()
     try:
-        replies: list[Reply] = []
-        for method in ("handle_text", "handle_command", "handle_action"):
-            original = getattr(tg.front.rig, method)
-
-            async def recorded(who, arg, _original=original):
-                reply = await _original(who, arg)
-                replies.append(reply)
-                return reply
-
-            setattr(tg.front.rig, method, recorded)
+        replies = record_replies(tg.front.rig, ("handle_text", "handle_command", "handle_action"))
         commands = record_commands(tg.front.rig)
-        who = await app.users.identify("telegram", str(ALICE.id), "Alice", chat_id=str(ALICE.id))
-        await link_wallet_if_needed(app, who)
+        await alice_of(app, "telegram", ALICE.id)
         out, last = [], None
         for step in CONVERSATION:
             app.clock.advance(step.advance)

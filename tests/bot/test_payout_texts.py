@@ -9,26 +9,13 @@ from bot.common.render import outbox, receipts
 from bot.common.render_receipts import receipt
 from core.services.notifications import DueMessage
 from core.services.views import ReceiptsView, ReceiptView
-
-TX = "0x" + "ab" * 32
+from tests.bot.receipt_samples import SETTLED, TX
 
 
 def _view(**changes) -> ReceiptView:
     base = {
         "rental_id": 7,
-        "gpu_name": "RTX 4090",
-        "gpu_count": 1,
-        "state": "settled",
-        "started_at": 1_790_000_000,
-        "ended_at": 1_790_003_600,
-        "seconds_billed": 3600,
-        "price_per_hour": 350_000,
-        "deposit": 1_050_000,
-        "billed": 350_000,
-        "fee": 42_000,
-        "fee_bps": 1200,
-        "provider_net": 308_000,
-        "refund": 700_000,
+        **SETTLED,
         "tx_hashes": (("open", TX), ("settle", TX)),
     }
     return ReceiptView(**{**base, **changes})

@@ -9,8 +9,9 @@ import aiohttp
 import pytest
 
 from core.domain.rentals import RentalState
-from tests.bot.agent_support import add_host, fund_rental, rental, snapshot
+from tests.bot.agent_support import add_host, fund_rental, snapshot
 from tests.probing import probed_heartbeat, use_fake_hosts
+from tests.support import rental_row
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ async def test_a_probe_answer_touches_no_rental(http_app, server, http, clock):
     answer = {"command_id": probe.id, "ok": True, "access": access, "evidence": [ev]}
     status, ack = await _post(http, server, host, {"results": [answer]})
     assert status == 200 and ack == {"accepted": [probe.id], "ignored": [], "evidence_stored": 0}
-    r = await rental(http_app, rental_id)
+    r = await rental_row(http_app, rental_id)
     assert r.state == RentalState.PROVISIONING and r.access_host is None  # not granted by it
     assert await http_app.agent_commands.evidence(rental_id) == []
     async with http_app.uow(readonly=True) as uow:

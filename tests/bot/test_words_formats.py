@@ -13,20 +13,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot.terminal.chat import TerminalChat
 from core.domain.reliability import MIN_OBSERVED_SECONDS
+from tests.bot.terminal_window import Window
 from tests.support import add_provider, heartbeat, renter
-
-
-class Window:
-    def __init__(self, app) -> None:
-        self.lines: list[str] = []
-        self.chat = TerminalChat(app, self.lines.append)
-
-    async def say(self, user: str, line: str):
-        self.lines.clear()
-        reply = await self.chat.say(user, line)
-        return reply, "\n".join(self.lines)
 
 
 async def _window(app, lang: str) -> Window:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,7 @@ from tests.support import add_provider, renter
 
 USDC = 10**6
 PRICE = 650_000  # $0.65/h
+FAUCET = 1_000 * USDC  # what the development chain gives each development wallet
 FAST = FeePolicy(mine_timeout_s=10.0, poll_s=0.02)
 
 
@@ -52,6 +55,16 @@ async def dev_app(tmp_path: Any, clock: FakeClock, **settings: Any) -> App:
     )
     await app.start()
     return app
+
+
+@asynccontextmanager
+async def running_dev_app(tmp_path: Any) -> AsyncIterator[App]:
+    """``dev_app`` on a fresh fake clock, closed after."""
+    app = await dev_app(tmp_path, FakeClock())
+    try:
+        yield app
+    finally:
+        await app.close()
 
 
 async def rentals_of(app: App) -> dict[int, Rental]:

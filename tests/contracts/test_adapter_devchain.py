@@ -15,21 +15,15 @@ from core.domain.billing import billed, paid_seconds
 from core.domain.listings import ListingQuery
 from core.domain.reliability import HEARTBEAT_COVERAGE
 from core.domain.rentals import RentalState as S
-from tests.contracts.chain_support import PRICE, USDC, dev_app, rentals_of
-from tests.fakes.clock import FakeClock
+from tests.contracts.chain_support import FAUCET, PRICE, rentals_of, running_dev_app
 from tests.probing import probed_heartbeat, verify
-from tests.support import add_provider, renter
-
-FAUCET = 1_000 * USDC
+from tests.support import add_provider, paid_quote, renter
 
 
 @pytest.fixture
 async def app(tmp_path):
-    application = await dev_app(tmp_path, FakeClock())
-    try:
+    async with running_dev_app(tmp_path) as application:
         yield application
-    finally:
-        await application.close()
 
 
 async def _balance(app: App, address: str) -> int:
@@ -178,11 +172,7 @@ async def test_the_arbiter_refunds_an_outage_on_chain_within_the_bill(app: App) 
     await app.agents.heartbeat(machine_id, probed_heartbeat(["rtx4090"], 1))
     # the service's own probe passed before the rental: only then do heartbeats back the bill
     assert (await verify(app, machine_id))["judged"] == 1
-    alice = await renter(app)
-    quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
-    await app.rentals.confirm(alice, quote.rental_id)
-    await app.wallet.approve(next(iter(app.wallet.pending)))
-    await app.settle()
+    alice, quote = await paid_quote(app)
     await app.agents.heartbeat(machine_id, probed_heartbeat(["rtx4090"], 2))
     app.clock.advance(900)  # the machine is silent for 15 minutes, then beats again
     await app.agents.heartbeat(machine_id, probed_heartbeat(["rtx4090"], 3))

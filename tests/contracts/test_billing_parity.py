@@ -40,6 +40,30 @@ def _open_and_start(sb: Sandbox, price: int, deposit: int, fee_bps: int):
     return rid, block_time(sb, sb.send(sb.escrow.functions.start(rid), "provider"))
 
 
+def _settles_as_python(
+    sb: Sandbox,
+    receipt,
+    terms: tuple[int, int, int],
+    times: tuple[int, int, int],
+    gross: int | None = None,
+) -> billing.Settlement:
+    """Assert the contract paid what billing.settle computes for the rental's (price,
+    deposit, fee) ``terms`` and (started, ended, paid until) ``times``; return that."""
+    price, deposit, fee_bps = terms
+    started, ended, paid_until = times
+    expected = billing.settle(
+        deposit=deposit,
+        price_per_hour=price,
+        fee_bps=fee_bps,
+        started_at=started,
+        ended_at=ended,
+        paid_until=paid_until,
+        provider_gross=gross,
+    )
+    assert settled(sb, receipt) == (expected.provider_net, expected.fee, expected.refund)
+    return expected
+
+
 @SLOW
 @given(case=rentals())
 def test_time_bill_matches_python(sb: Sandbox, case) -> None:
@@ -56,15 +80,9 @@ def test_time_bill_matches_python(sb: Sandbox, case) -> None:
         bill = billing.billed(seconds, price)
         fee = billing.platform_fee(bill, fee_bps)
         assert settled(sb, receipt) == (bill - fee, fee, billing.refund(deposit, bill))
-        expected = billing.settle(
-            deposit=deposit,
-            price_per_hour=price,
-            fee_bps=fee_bps,
-            started_at=started,
-            ended_at=ended,
-            paid_until=paid_until,
+        expected = _settles_as_python(
+            sb, receipt, (price, deposit, fee_bps), (started, ended, paid_until)
         )
-        assert settled(sb, receipt) == (expected.provider_net, expected.fee, expected.refund)
         assert expected.conserves()
     finally:
         sb.revert(snap)
@@ -85,15 +103,8 @@ def test_arbiter_split_matches_python(sb: Sandbox, case) -> None:
         assert sb.escrow.functions.billedNow(rid).call() == bill
         gross = bill * share // 10**6
         receipt = sb.send(sb.escrow.functions.resolve(rid, gross), "arbiter")
-        expected = billing.settle(
-            deposit=deposit,
-            price_per_hour=price,
-            fee_bps=fee_bps,
-            started_at=started,
-            ended_at=ended,
-            paid_until=paid_until,
-            provider_gross=gross,
+        _settles_as_python(
+            sb, receipt, (price, deposit, fee_bps), (started, ended, paid_until), gross
         )
-        assert settled(sb, receipt) == (expected.provider_net, expected.fee, expected.refund)
     finally:
         sb.revert(snap)

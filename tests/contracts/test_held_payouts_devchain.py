@@ -13,20 +13,14 @@ from core.domain.listings import ListingQuery
 from core.domain.rentals import RentalState as S
 from core.errors import ValidationError
 from core.services.payouts import RETRY_FIRST_S
-from tests.contracts.chain_support import PRICE, USDC, dev_app, rentals_of
-from tests.fakes.clock import FakeClock
+from tests.contracts.chain_support import FAUCET, PRICE, USDC, rentals_of, running_dev_app
 from tests.support import add_provider, renter
-
-FAUCET = 1_000 * USDC
 
 
 @pytest.fixture
 async def app(tmp_path):
-    application = await dev_app(tmp_path, FakeClock())
-    try:
+    async with running_dev_app(tmp_path) as application:
         yield application
-    finally:
-        await application.close()
 
 
 async def _token(app: App, fn: str, address: str) -> None:

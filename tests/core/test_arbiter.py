@@ -8,14 +8,9 @@ from core.domain.reliability import HEARTBEAT_COVERAGE, HEARTBEAT_INTERVAL
 from core.domain.rentals import RentalState
 from core.services.arbiter import evidence_hash
 from tests.probing import answer_probes, probed_heartbeat, use_fake_hosts, verify
-from tests.support import add_provider, renter
+from tests.support import add_provider, paid_quote, rental_row, renter
 
 PRICE = 650_000  # $0.65/h
-
-
-async def _rental(app, rental_id):
-    async with app.rentals.uow(readonly=True) as uow:
-        return await uow.rentals.get(rental_id)
 
 
 def heartbeat(gpus, seq):
@@ -27,12 +22,8 @@ async def _active_rental(app, clock, *, probed=True):
     await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], 1))
     if probed:  # the service's own probe passed before the rental
         assert (await verify(app, machine_id))["judged"] == 1
-    alice = await renter(app)
-    quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
-    await app.rentals.confirm(alice, quote.rental_id)
-    await app.wallet.approve(next(iter(app.wallet.pending)))
-    await app.settle()
-    assert (await _rental(app, quote.rental_id)).state == RentalState.ACTIVE
+    alice, quote = await paid_quote(app)
+    assert (await rental_row(app, quote.rental_id)).state == RentalState.ACTIVE
     return alice, machine_id, quote.rental_id
 
 
@@ -51,7 +42,7 @@ async def test_an_agent_outage_is_refunded_to_the_renter(app, clock):
     await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], 18))
     clock.advance(300)
     await _dispute(app, alice)
-    r = await _rental(app, rental_id)
+    r = await rental_row(app, rental_id)
     assert r.state == RentalState.DISPUTED
     used = r.ended_at - r.started_at
     assert used == 4 * 60 + 600 + 300
@@ -61,7 +52,7 @@ async def test_an_agent_outage_is_refunded_to_the_renter(app, clock):
     clock.advance(1)
     assert (await app.keeper.tick())["decided"] == 1
 
-    r = await _rental(app, rental_id)
+    r = await rental_row(app, rental_id)
     assert r.state == RentalState.RESOLVED
     down = 600 - HEARTBEAT_COVERAGE  # silence beyond one heartbeat coverage
     gross = billed(used - down, PRICE)
@@ -90,7 +81,7 @@ async def test_without_outage_evidence_the_provider_gets_the_time_based_bill(app
     await _dispute(app, alice, "it felt slow")
     clock.advance(app.lifecycle.rules.arbiter_delay_s)
     assert (await app.keeper.tick())["decided"] == 1
-    r = await _rental(app, rental_id)
+    r = await rental_row(app, rental_id)
     gross = billed(r.ended_at - r.started_at, PRICE)
     assert r.provider_net + r.fee == gross and r.dispute_outcome == "provider"
 
@@ -116,10 +107,10 @@ async def test_when_the_arbiter_cannot_act_finalize_applies_the_bill(app, clock)
     await _dispute(app, alice)
     clock.advance(app.lifecycle.rules.arbiter_delay_s)
     assert (await app.keeper.tick())["decided"] == 0
-    assert (await _rental(app, rental_id)).state == RentalState.DISPUTED
+    assert (await rental_row(app, rental_id)).state == RentalState.DISPUTED
     clock.advance(app.escrow.arbiter_timeout)
     assert (await app.keeper.tick())["finalized"] == 1
-    assert (await _rental(app, rental_id)).state == RentalState.RESOLVED
+    assert (await rental_row(app, rental_id)).state == RentalState.RESOLVED
 
 
 async def test_the_agents_self_reports_alone_cannot_win_a_dispute(app, clock):
@@ -139,7 +130,7 @@ async def test_the_agents_self_reports_alone_cannot_win_a_dispute(app, clock):
     await _dispute(app, alice, "there was never a GPU")
     clock.advance(app.lifecycle.rules.arbiter_delay_s)
     assert (await app.keeper.tick())["decided"] == 1
-    r = await _rental(app, rental_id)
+    r = await rental_row(app, rental_id)
     assert r.dispute_outcome == "renter"
     assert r.provider_net == 0 and r.refund == r.deposit
 
@@ -155,7 +146,7 @@ async def test_a_probe_that_failed_during_the_rental_ends_the_providers_pay_ther
     await app.rentals.confirm(alice, quote.rental_id)
     await app.wallet.approve(next(iter(app.wallet.pending)))
     await app.settle()
-    started = (await _rental(app, quote.rental_id)).started_at
+    started = (await rental_row(app, quote.rental_id)).started_at
     for seq in range(2, 6):  # a minute of regular beats
         clock.advance(HEARTBEAT_INTERVAL)
         await app.agents.heartbeat(machine_id, heartbeat(["rtx4090", "rtx4090"], seq))
@@ -171,6 +162,6 @@ async def test_a_probe_that_failed_during_the_rental_ends_the_providers_pay_ther
     await _dispute(app, alice, "the GPU was gone")
     clock.advance(app.lifecycle.rules.arbiter_delay_s)
     assert (await app.keeper.tick())["decided"] == 1
-    r = await _rental(app, quote.rental_id)
+    r = await rental_row(app, quote.rental_id)
     gross = billed(failed_at - started, PRICE)  # backed until the failed probe, not after
     assert r.provider_net + r.fee == gross and r.dispute_outcome == "renter"

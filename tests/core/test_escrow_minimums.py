@@ -12,7 +12,7 @@ from core.domain.listings import ListingQuery
 from core.domain.rentals import LIVE, RentalState
 from core.errors import Conflict, ValidationError
 from core.services.escrow_rules import shortest_for_deposit
-from tests.support import add_provider, gpu_holders, renter
+from tests.support import add_provider, gpu_holders, paid_quote, renter
 
 CHEAP = 400_000  # $0.40/h: ten minutes cost 0.066667 USDC
 
@@ -73,11 +73,7 @@ async def test_minimums_raised_after_the_quote_stop_the_confirm_before_any_signa
 
 async def test_an_extension_after_the_prepaid_time_ran_out_is_refused_unsigned(app, clock):
     await add_provider(app, "prov", ["rtx4090"], CHEAP)
-    alice = await renter(app)
-    quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
-    await app.rentals.confirm(alice, quote.rental_id)
-    await app.wallet.approve(next(iter(app.wallet.pending)))
-    await app.settle()
+    alice, quote = await paid_quote(app)
     clock.advance(3600)  # paidUntil passed; the keeper has not stopped it yet
     with pytest.raises(Conflict, match="prepaid time has run out"):
         await app.rentals.extend(alice, None, 3600)

@@ -15,7 +15,7 @@ from core.domain.rentals import RentalState
 from core.ports import ChainEvent
 from core.services.notifications import DueMessage
 from core.services.payouts import RETRY_FIRST_S, retry_delay
-from tests.support import add_provider, renter
+from tests.support import add_provider, rental_row, renter
 
 PRICE = 650_000
 
@@ -28,18 +28,13 @@ async def _rent(app, hours: int = 3):
     await app.rentals.confirm(alice, quote.rental_id)
     await app.wallet.approve(next(iter(app.wallet.pending)))
     await app.settle()
-    return provider, alice, await _rental(app, quote.rental_id)
+    return provider, alice, await rental_row(app, quote.rental_id)
 
 
 async def _stop(app, alice) -> None:
     await app.rentals.stop(alice, None)
     await app.wallet.approve(next(iter(app.wallet.pending)))
     await app.settle()
-
-
-async def _rental(app, rental_id):
-    async with app.rentals.uow(readonly=True) as uow:
-        return await uow.rentals.get(rental_id)
 
 
 async def _payouts(app, rental_id):
@@ -64,7 +59,7 @@ async def test_a_blocklisted_provider_is_told_held_then_paid_after_the_retry(app
     clock.advance(3600)
     await _stop(app, alice)
 
-    r = await _rental(app, r.id)
+    r = await rental_row(app, r.id)
     assert r.state == RentalState.SETTLED  # the settlement closes all the same
     net = r.provider_net
     assert net > 0 and await app.escrow.claimable(payout_address) == net
@@ -114,7 +109,7 @@ async def test_a_refused_refund_shows_as_held_on_the_receipt_until_paid(app, clo
     app.escrow.blocked.add(renter_address.lower())
     clock.advance(1800)
     await _stop(app, alice)
-    r = await _rental(app, r.id)
+    r = await rental_row(app, r.id)
     assert r.refund > 0 and await app.escrow.claimable(renter_address) == r.refund
 
     # the receipt sent at settlement says the refund is held, not paid
@@ -146,7 +141,7 @@ async def test_a_paused_token_never_reads_refunded_for_a_rental_that_never_start
     app.escrow.token_paused = True
     clock.advance(app.lifecycle.rules.accept_timeout_s + 1)
     assert (await app.keeper.tick())["refunded"] == 1
-    r = await _rental(app, r.id)
+    r = await rental_row(app, r.id)
     assert r.state == RentalState.CANCELLED
     text = await _message(app, alice, "refunded")
     assert "refunded in full" not in text and "the escrow holds it" in text

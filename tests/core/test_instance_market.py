@@ -15,7 +15,14 @@ from core.domain.rentals import RentalState as S
 from core.errors import CoreError, NoOffer, ValidationError
 from core.wire import InstanceOffer, MachineSpecs, TemplateInfo
 from rigshare_dev.hosts import simulated_offer, simulated_specs
-from tests.support import add_provider, gpu_holders, heartbeat, register_provider, renter
+from tests.support import (
+    add_provider,
+    gpu_holders,
+    heartbeat,
+    register_provider,
+    rental_row,
+    renter,
+)
 
 
 async def add_host(app, name, gpus, price, *, offer=None, specs=None, cuda="12.4"):
@@ -38,11 +45,6 @@ async def add_host(app, name, gpus, price, *, offer=None, specs=None, cuda="12.4
 async def _rentals(app) -> int:
     async with app.rentals.uow(readonly=True) as uow:
         return len(await uow.rentals.in_states(list(S)))
-
-
-async def _rental(app, rental_id):
-    async with app.rentals.uow(readonly=True) as uow:
-        return await uow.rentals.get(rental_id)
 
 
 async def _approve(app, who) -> None:
@@ -126,12 +128,12 @@ async def test_several_renters_rent_different_gpus_of_one_host(app):
         quotes.append(await _confirm(app, who, ListingQuery(model="h100", gpu_count=n)))
     with pytest.raises(NoOffer):  # all eight are held
         await app.market.quote(renters[3], ListingQuery(model="h100"), 3600)
-    held = [json.loads((await _rental(app, q.rental_id)).gpu_uuids_json) for q in quotes]
+    held = [json.loads((await rental_row(app, q.rental_id)).gpu_uuids_json) for q in quotes]
     assert [len(h) for h in held] == [2, 4, 2]
     assert sorted(sum(held, [])) == [f"GPU-{i:04d}-h100" for i in range(8)]  # each GPU once
     # each rental pays for its own GPUs and runs the share of them: 2 of 8 is a quarter
     assert [q.offer.gpu_count for q in quotes] == [2, 4, 2]
-    assert [(await _rental(app, q.rental_id)).price_per_hour for q in quotes] == [
+    assert [(await rental_row(app, q.rental_id)).price_per_hour for q in quotes] == [
         4_000_000,
         8_000_000,
         4_000_000,
@@ -144,7 +146,7 @@ async def test_several_renters_rent_different_gpus_of_one_host(app):
         grant = app.agent_gateway.granted[q.rental_id]
         assert grant.instance.gpu_uuids == gpus
         assert grant.instance.limits.memory_mib == 65_536 * 8 * len(gpus) // 8
-        assert (await _rental(app, q.rental_id)).state == S.ACTIVE
+        assert (await rental_row(app, q.rental_id)).state == S.ACTIVE
 
     # /status shows only the rented GPUs
     view = await app.rentals.status(renters[1], None)
@@ -164,12 +166,12 @@ async def test_hold_expiry_and_the_end_release_exactly_their_gpus(app, clock):
 
     clock.advance(app.market.rules.payment_hold_s + 1)  # a never paid: the keeper ends its hold
     await app.keeper.tick()
-    assert (await _rental(app, qa.rental_id)).state == S.CANCELLED
+    assert (await rental_row(app, qa.rental_id)).state == S.CANCELLED
     assert await gpu_holders(app, listing) == [None, qb.rental_id, qb.rental_id, None]
 
     await app.rentals.stop(b, None)
     await _approve(app, b)
-    assert (await _rental(app, qb.rental_id)).state == S.SETTLED
+    assert (await rental_row(app, qb.rental_id)).state == S.SETTLED
     assert await gpu_holders(app, listing) == [None, None, None, None]
     page = await app.market.search(a, ListingQuery(model="h100"))
     assert [o.free_gpus for o in page.offers] == [4]
@@ -257,7 +259,7 @@ async def test_an_extension_grant_carries_the_same_instance_with_the_later_deadl
     second = app.agent_gateway.granted[quote.rental_id]
     assert second.instance == first.instance and second.instance.ports == [8889]
     assert second.expires_at > first.expires_at
-    r = await _rental(app, quote.rental_id)
+    r = await rental_row(app, quote.rental_id)
     assert r.jupyter_port == 8888 and len(r.jupyter_token) >= 16
     assert json.loads(r.access_ports_json)[0][0] == 8889
 
@@ -293,7 +295,7 @@ async def test_live_rentals_from_before_gpu_holds_are_given_their_gpus(app):
     hb = hb.model_copy(update={"gpus": [g.model_copy(update={"pcie_gen": 3}) for g in hb.gpus]})
     await app.agents.heartbeat(machine_id, hb)
     assert await gpu_holders(app, quote.offer.listing_id) == [quote.rental_id] * 2
-    assert json.loads((await _rental(app, quote.rental_id)).gpu_uuids_json) == [
+    assert json.loads((await rental_row(app, quote.rental_id)).gpu_uuids_json) == [
         "GPU-0000-rtx4090",
         "GPU-0001-rtx4090",
     ]

@@ -7,14 +7,9 @@ import logging
 from core.domain.listings import ListingQuery
 from core.domain.model import EvidenceRecord
 from core.domain.rentals import RentalState
-from tests.support import add_provider, renter
+from tests.support import add_provider, rental_row, renter
 
 PRICE = 650_000
-
-
-async def _rental(app, rental_id):
-    async with app.rentals.uow(readonly=True) as uow:
-        return await uow.rentals.get(rental_id)
 
 
 async def _rent(app, who: str, model: str) -> tuple[object, int]:
@@ -42,7 +37,7 @@ async def _three_rentals(app, clock):
     bob, honest = await _rent(app, "bob", "h100")
     app.agent_gateway.auto_grant = False
     _, unprovisioned = await _rent(app, "carol", "l4")
-    assert (await _rental(app, unprovisioned)).state == RentalState.PROVISIONING
+    assert (await rental_row(app, unprovisioned)).state == RentalState.PROVISIONING
     clock.advance(120)
     await _dispute(app, alice)
     await _dispute(app, bob)
@@ -63,9 +58,9 @@ async def test_a_bad_evidence_row_is_skipped_and_the_keeper_serves_everybody(app
     with caplog.at_level(logging.WARNING):
         counts = await app.keeper.tick()
     assert (counts["decided"], counts["refunded"]) == (2, 1)
-    assert (await _rental(app, poisoned)).state == RentalState.RESOLVED
-    assert (await _rental(app, honest)).state == RentalState.RESOLVED
-    r = await _rental(app, unprovisioned)
+    assert (await rental_row(app, poisoned)).state == RentalState.RESOLVED
+    assert (await rental_row(app, honest)).state == RentalState.RESOLVED
+    r = await rental_row(app, unprovisioned)
     assert r.state == RentalState.CANCELLED and r.refund == r.deposit
     skipped = [m for m in caplog.messages if f"of rental {poisoned}" in m and "evidence" in m]
     assert len(skipped) == 3, caplog.messages  # each bad row named by its id
@@ -80,7 +75,7 @@ async def test_a_rental_whose_step_raises_is_benched_and_the_others_go_on(
 
     async def resolve_but_not_the_poisoned_one(escrow_id, provider_gross):
         calls.append(escrow_id)
-        if escrow_id == (await _rental(app, poisoned)).escrow_id:
+        if escrow_id == (await rental_row(app, poisoned)).escrow_id:
             raise RuntimeError("a bug that only this rental hits")
         return await resolve(escrow_id, provider_gross)
 
@@ -89,9 +84,9 @@ async def test_a_rental_whose_step_raises_is_benched_and_the_others_go_on(
     with caplog.at_level(logging.ERROR):
         counts = await app.keeper.tick()
     assert (counts["decided"], counts["refunded"]) == (1, 1)
-    assert (await _rental(app, honest)).state == RentalState.RESOLVED
-    assert (await _rental(app, unprovisioned)).state == RentalState.CANCELLED
-    assert (await _rental(app, poisoned)).state == RentalState.DISPUTED
+    assert (await rental_row(app, honest)).state == RentalState.RESOLVED
+    assert (await rental_row(app, unprovisioned)).state == RentalState.CANCELLED
+    assert (await rental_row(app, poisoned)).state == RentalState.DISPUTED
     [failure] = [r for r in caplog.records if "reference keeper-" in r.getMessage()]
     assert f"rental {poisoned}" in failure.getMessage() and failure.exc_info
 
@@ -105,4 +100,4 @@ async def test_a_rental_whose_step_raises_is_benched_and_the_others_go_on(
     monkeypatch.setattr(app.escrow, "resolve", resolve)
     clock.advance(61)  # the second failure benched it for twice as long
     assert (await app.keeper.tick())["decided"] == 1
-    assert (await _rental(app, poisoned)).state == RentalState.RESOLVED
+    assert (await rental_row(app, poisoned)).state == RentalState.RESOLVED

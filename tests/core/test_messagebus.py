@@ -23,14 +23,9 @@ from core.services.messagebus import Applying, MessageBus
 from core.services.mirror import Mirror
 from core.services.rental_rules import terms_of
 from rigshare_dev.fakes.escrow import fake_signature
-from tests.support import add_provider, renter
+from tests.support import add_provider, rental_row, renter
 
 PRICE = 650_000
-
-
-async def _rental(app, rental_id):
-    async with app.rentals.uow(readonly=True) as uow:
-        return await uow.rentals.get(rental_id)
 
 
 async def test_an_unknown_event_kind_is_recorded_and_skipped_and_the_others_applied(app, caplog):
@@ -38,7 +33,7 @@ async def test_an_unknown_event_kind_is_recorded_and_skipped_and_the_others_appl
     alice = await renter(app)
     quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
     await app.rentals.confirm(alice, quote.rental_id)
-    r = await _rental(app, quote.rental_id)
+    r = await rental_row(app, quote.rental_id)
     signature = fake_signature(
         r.renter_address, app.escrow._open_payload(terms_of(r), r.renter_address)
     )
@@ -49,7 +44,7 @@ async def test_an_unknown_event_kind_is_recorded_and_skipped_and_the_others_appl
     assert fresh == 2  # both recorded: the unknown one is never retried
     assert any("unknown kind 'RentalStolen'" in m for m in caplog.messages)
     await app.settle()
-    assert (await _rental(app, quote.rental_id)).state == RentalState.ACTIVE
+    assert (await rental_row(app, quote.rental_id)).state == RentalState.ACTIVE
     assert await app.bus.apply([hostile]) == 0  # exactly once, like every other event
 
 

@@ -11,7 +11,6 @@ import pytest
 
 from bot.common.outbox import OutboxSender, SendLimits
 from bot.common.render_notices import RENDERERS, text
-from core.domain.listings import ListingQuery
 from core.domain.model import OutboxMessage
 from core.notifications import KINDS, MalformedNotification, from_payload, to_payload
 from core.notifications import providers as p
@@ -21,7 +20,7 @@ from core.ports import OutgoingMessage
 from core.services.base import enqueue
 from core.services.notifications import NEVER
 from core.services.views import InstanceView, OfferView, QuoteView, ReceiptView
-from tests.support import add_provider, renter
+from tests.support import add_provider, paid_quote
 
 TX = "0x" + "ab" * 32
 RECEIPT = ReceiptView(3, "RTX 4090", 1, "settled", 1_790_000_000, 1_790_003_600, 3600, 350_000,
@@ -121,11 +120,7 @@ def test_a_payload_that_does_not_fit_its_type_is_refused_by_name(kind, payload, 
 
 async def test_a_full_rental_queues_only_registered_kinds_that_decode(app):
     provider, _ = await add_provider(app, "prov", ["rtx4090"], 650_000)
-    alice = await renter(app)
-    quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
-    await app.rentals.confirm(alice, quote.rental_id)
-    await app.wallet.approve(next(iter(app.wallet.pending)))
-    await app.settle()
+    alice, quote = await paid_quote(app)
     await app.rentals.stop(alice, None)
     await app.wallet.approve(next(iter(app.wallet.pending)))
     await app.settle()

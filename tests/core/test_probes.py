@@ -17,7 +17,7 @@ from core.domain.listings import ListingQuery, ListingStatus, MachineStatus
 from core.domain.verification import PROBE_RETRY_S, REPROBE_AFTER_S, VERIFIED_FOR_S
 from core.services.notifications import DueMessage
 from tests.probing import PROBE_FP, answer_probes, probed_heartbeat, use_fake_hosts, verify
-from tests.support import add_provider, heartbeat, renter
+from tests.support import add_provider, heartbeat, machine_listings, paid_quote, renter
 
 PRICE = 500_000
 OTHER_FP = "SHA256:someotherhostkeyBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -27,11 +27,6 @@ async def _machine(app, name="prov", gpus=("rtx4090",)):
     who, machine_id = await add_provider(app, name, list(gpus), PRICE)
     await app.agents.heartbeat(machine_id, probed_heartbeat(list(gpus), 2))
     return who, machine_id
-
-
-async def _listings(app, machine_id):
-    async with app.rentals.uow(readonly=True) as uow:
-        return list(await uow.listings.for_machine(machine_id))
 
 
 async def _machine_row(app, machine_id):
@@ -46,7 +41,7 @@ async def _probes(app, machine_id):
 
 
 async def _verified(app, machine_id) -> bool:
-    [listing] = await _listings(app, machine_id)
+    [listing] = await machine_listings(app, machine_id)
     return listing.verified
 
 
@@ -116,7 +111,7 @@ async def test_an_agent_without_probes_is_sent_none(app):
 async def _fails_and_leaves_market(app, who, machine_id, reason_part):
     m = await _machine_row(app, machine_id)
     assert m.status == MachineStatus.FAILING and m.verified_until is None
-    [listing] = await _listings(app, machine_id)
+    [listing] = await machine_listings(app, machine_id)
     assert listing.status == ListingStatus.FAILING and not listing.verified
     assert reason_part in (await _probes(app, machine_id)).reason
     [told] = await _told(app, who, "provider_probe_failed")
@@ -153,7 +148,7 @@ async def test_without_nvidia_smi_nothing_is_verified_but_the_machine_stays(app,
     assert probe.status == "unchecked" and "nvidia-smi is not in the instance" in probe.reason
     m = await _machine_row(app, machine_id)
     assert m.status == MachineStatus.ONLINE and m.verified_until is None
-    [listing] = await _listings(app, machine_id)
+    [listing] = await machine_listings(app, machine_id)
     assert listing.status == ListingStatus.AVAILABLE and not listing.verified
     [told] = await _told(app, who, "provider_probe_unchecked")
     assert "cannot be verified" in told and "gpu_binding" in told
@@ -231,7 +226,7 @@ async def test_resume_brings_a_failing_machine_back_only_when_its_probe_passes(a
     notice = await app.providers.pause(who, None, paused=False)
     assert notice.key == "provider.resume_probing"
     assert (await _machine_row(app, machine_id)).status == MachineStatus.FAILING
-    assert (await _listings(app, machine_id))[0].status == ListingStatus.FAILING
+    assert (await machine_listings(app, machine_id))[0].status == ListingStatus.FAILING
     # the provider "fixed" nothing: still failing, still off the market
     await verify(app, machine_id, hosts, shown_uuids=[])
     assert (await _machine_row(app, machine_id)).status == MachineStatus.FAILING
@@ -240,7 +235,7 @@ async def test_resume_brings_a_failing_machine_back_only_when_its_probe_passes(a
     await app.providers.pause(who, None, paused=False)
     await verify(app, machine_id, hosts)
     assert (await _machine_row(app, machine_id)).status == MachineStatus.ONLINE
-    [listing] = await _listings(app, machine_id)
+    [listing] = await machine_listings(app, machine_id)
     assert listing.status == ListingStatus.AVAILABLE and listing.verified
     [told] = await _told(app, who, "provider_probe_passed")
     assert "back on the market" in told
@@ -273,11 +268,7 @@ async def test_a_failed_grant_also_voids_the_verification(app):
     await verify(app, machine_id)
     assert await _verified(app, machine_id)
     app.agent_gateway.fail_next = True
-    alice = await renter(app)
-    quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
-    await app.rentals.confirm(alice, quote.rental_id)
-    await app.wallet.approve(next(iter(app.wallet.pending)))
-    await app.settle()
+    alice, quote = await paid_quote(app)
     m = await _machine_row(app, machine_id)
     assert m.status == MachineStatus.FAILING and m.verified_until is None
     assert not await _verified(app, machine_id)
@@ -296,11 +287,7 @@ async def test_a_simulated_machine_with_a_failed_grant_resumes_at_once(app):
     who, machine_id = await add_provider(app, "sim", ["rtx4090"], PRICE)
     await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], 2))
     app.agent_gateway.fail_next = True
-    alice = await renter(app)
-    quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
-    await app.rentals.confirm(alice, quote.rental_id)
-    await app.wallet.approve(next(iter(app.wallet.pending)))
-    await app.settle()
+    alice, quote = await paid_quote(app)
     assert (await _machine_row(app, machine_id)).status == MachineStatus.FAILING
     notice = await app.providers.pause(who, None, paused=False)
     assert notice.key == "provider.resumed"

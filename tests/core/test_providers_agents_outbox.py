@@ -10,12 +10,7 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationError
 from core.services.providers import hash_token
 from core.services.views import Principal
 from core.wire import Heartbeat
-from tests.support import add_provider, heartbeat, register_provider, renter
-
-
-async def _listings(app, machine_id):
-    async with app.agents.uow(readonly=True) as uow:
-        return list(await uow.listings.for_machine(machine_id))
+from tests.support import add_provider, heartbeat, machine_listings, register_provider, renter
 
 
 async def _machine(app, machine_id):
@@ -57,7 +52,7 @@ async def test_listings_appear_from_inventory_and_are_offered_once_priced(app):
     await register_provider(app, who)
     view = await app.providers.add_machine(who, "box1", "eu")
     await app.agents.heartbeat(view.machine_id, heartbeat(["rtx4090", "rtx4090", "h100"]))
-    listings = {x.gpu_model: x for x in await _listings(app, view.machine_id)}
+    listings = {x.gpu_model: x for x in await machine_listings(app, view.machine_id)}
     # the agent's NVML report is a claim: only the service's own probe verifies
     assert {k: (x.gpu_count, x.status, x.verified) for k, x in listings.items()} == {
         "rtx4090": (2, ListingStatus.PAUSED, False),
@@ -81,10 +76,10 @@ async def test_two_missed_heartbeats_take_machine_offline_and_back(app, clock):
     clock.advance(2)
     assert await app.agents.mark_silent_offline() == 1
     assert (await _machine(app, machine_id)).status == MachineStatus.OFFLINE
-    assert [x.status for x in await _listings(app, machine_id)] == [ListingStatus.OFFLINE]
+    assert [x.status for x in await machine_listings(app, machine_id)] == [ListingStatus.OFFLINE]
     assert (await app.market.search(who, ListingQuery())).offers == ()
     await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], seq=2))
-    assert [x.status for x in await _listings(app, machine_id)] == [ListingStatus.AVAILABLE]
+    assert [x.status for x in await machine_listings(app, machine_id)] == [ListingStatus.AVAILABLE]
 
 
 async def test_uptime_counts_only_covered_time(app, clock):
@@ -100,7 +95,7 @@ async def test_uptime_counts_only_covered_time(app, clock):
 async def test_gpu_mismatch_suspends_listing(app):
     _, machine_id = await add_provider(app, "pat", ["rtx4090"], 400_000)
     await app.agents.heartbeat(machine_id, heartbeat(["rtx3090"]))
-    by_model = {x.gpu_model: x.status for x in await _listings(app, machine_id)}
+    by_model = {x.gpu_model: x.status for x in await machine_listings(app, machine_id)}
     assert by_model == {"rtx4090": ListingStatus.SUSPENDED, "rtx3090": ListingStatus.PAUSED}
 
 
@@ -123,7 +118,7 @@ async def test_reliability_refresh_feeds_listings(app, clock):
     clock.advance(2 * 86400)  # silent for two days: coverage ~0 %
     score = await app.agents.refresh_reliability(machine_id)
     assert score == (0 * 45 + 8000 * 20 + 10_000 * 20 + 8000 * 15) // 100
-    assert (await _listings(app, machine_id))[0].reliability_bps == score
+    assert (await machine_listings(app, machine_id))[0].reliability_bps == score
     assert await app.agents.refresh_all_reliability() == 1
 
 

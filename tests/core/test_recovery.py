@@ -8,19 +8,18 @@ Runs on SQLite and PostgreSQL with the production agent gateway (commands in the
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 
 import pytest
 
-from bot.bootstrap import App, build_app
+from bot.bootstrap import App
 from core.domain.listings import ListingQuery
 from core.domain.rentals import RentalState as S
 from core.services.recovery import GRACE_S, REVOKE_WINDOW_S
 from core.wire import AccessDetails, CommandResult, ResultBatch
-from tests.bot.agent_support import add_host, fund_rental, rental
-from tests.support import pg_drop_schema, pg_exec, renter
+from tests.bot.agent_support import add_host, fund_rental
+from tests.support import rental_row, renter, started_app
 
 ACCESS = AccessDetails(
     username="rs-1", host="127.0.0.1", port=2222, host_key_fingerprint="SHA256:" + "A" * 43
@@ -29,16 +28,8 @@ ACCESS = AccessDetails(
 
 @pytest.fixture
 async def app(settings, clock):
-    if settings.database_schema:
-        await asyncio.to_thread(pg_exec, f'CREATE SCHEMA "{settings.database_schema}"')
-    application: App = build_app(settings, clock=clock, agents="http")
-    await application.start()
-    try:
+    async with started_app(settings, clock, agents="http") as application:
         yield application
-    finally:
-        await application.close()
-        if settings.database_schema:
-            await asyncio.to_thread(pg_drop_schema, settings.database_schema)
 
 
 async def _commands(app: App, rental_id: int) -> list[tuple[str, bool]]:
@@ -73,7 +64,7 @@ async def test_a_grant_never_queued_is_queued_after_the_grace(app, clock, monkey
     monkeypatch.setattr(app.agent_gateway, "grant", _died)
     rental_id = await fund_rental(app)
     monkeypatch.undo()  # the next process
-    assert (await rental(app, rental_id)).state == S.PROVISIONING
+    assert (await rental_row(app, rental_id)).state == S.PROVISIONING
     assert await _commands(app, rental_id) == []
     counts = await app.keeper.tick()
     assert counts["regranted"] == 0  # a live process may be about to grant: leave it
@@ -81,7 +72,7 @@ async def test_a_grant_never_queued_is_queued_after_the_grace(app, clock, monkey
     assert (await app.keeper.tick())["regranted"] == 1
     assert await _commands(app, rental_id) == [("grant", False)]
     assert await _answer_grants(app, host.machine_id) == 1
-    r = await rental(app, rental_id)
+    r = await rental_row(app, rental_id)
     assert r.state == S.ACTIVE and r.access_username == "rs-1"
     assert (await app.keeper.tick())["regranted"] == 0
     assert await _commands(app, rental_id) == [("grant", True)]
@@ -94,11 +85,11 @@ async def test_a_stored_grant_result_is_applied_to_the_rental(app, clock, monkey
     monkeypatch.setattr(app.agent_commands, "events", None)  # died after storing the result
     assert await _answer_grants(app, host.machine_id) == 1
     monkeypatch.undo()
-    assert (await rental(app, rental_id)).state == S.PROVISIONING
+    assert (await rental_row(app, rental_id)).state == S.PROVISIONING
     assert (await app.keeper.tick())["grant_results"] == 0
     clock.advance(GRACE_S)
     assert (await app.keeper.tick())["grant_results"] == 1
-    r = await rental(app, rental_id)
+    r = await rental_row(app, rental_id)
     assert r.state == S.ACTIVE and (r.access_username, r.access_port) == ("rs-1", 2222)
     assert (await app.keeper.tick())["grant_results"] == 0
     assert (await _outbox_kinds(app, r.renter_id))["credentials"] == 1
@@ -115,7 +106,7 @@ async def test_a_failed_grant_result_refunds_once_applied(app, clock, monkeypatc
     clock.advance(GRACE_S)
     assert (await app.keeper.tick())["grant_results"] == 1
     await app.settle()
-    r = await rental(app, rental_id)
+    r = await rental_row(app, rental_id)
     assert r.state == S.CANCELLED and r.refund == r.deposit
 
 
@@ -129,18 +120,20 @@ async def test_access_granted_but_never_started_is_started(app, clock, monkeypat
     monkeypatch.setattr(app.lifecycle.escrow, "start", start_died)
     assert await _answer_grants(app, host.machine_id) == 1
     monkeypatch.undo()
-    r = await rental(app, rental_id)
+    r = await rental_row(app, rental_id)
     assert r.state == S.PROVISIONING and r.access_granted_at is not None
     assert (await app.keeper.tick())["restarted"] == 0
     clock.advance(GRACE_S)
     assert (await app.keeper.tick())["restarted"] == 1
-    r = await rental(app, rental_id)
+    r = await rental_row(app, rental_id)
     assert r.state == S.ACTIVE and r.start_tx is not None
     assert (await app.keeper.tick())["restarted"] == 0
     assert (await _outbox_kinds(app, r.renter_id))["credentials"] == 1
 
 
-async def test_a_revoke_never_queued_is_queued_once(app, clock, monkeypatch):
+async def _stopped_before_the_revoke_was_queued(app: App, monkeypatch) -> tuple[int, int]:
+    """A running rental stopped and settled by a process that died before queueing the
+    revoke; returns (machine id, rental id)."""
     host = await add_host(app)
     rental_id = await fund_rental(app)
     await _answer_grants(app, host.machine_id)
@@ -150,26 +143,23 @@ async def test_a_revoke_never_queued_is_queued_once(app, clock, monkeypatch):
     await app.wallet.approve(next(iter(app.wallet.pending)))
     await app.settle()
     monkeypatch.undo()
-    assert (await rental(app, rental_id)).state == S.SETTLED
+    return host.machine_id, rental_id
+
+
+async def test_a_revoke_never_queued_is_queued_once(app, clock, monkeypatch):
+    machine_id, rental_id = await _stopped_before_the_revoke_was_queued(app, monkeypatch)
+    assert (await rental_row(app, rental_id)).state == S.SETTLED
     assert await _commands(app, rental_id) == [("grant", True)]
     assert (await app.keeper.tick())["revoked"] == 1
     assert await _commands(app, rental_id) == [("grant", True), ("revoke", False)]
     assert (await app.keeper.tick())["revoked"] == 0
-    [cmd] = (await app.agent_commands.pending(host.machine_id, 0)).commands
+    [cmd] = (await app.agent_commands.pending(machine_id, 0)).commands
     assert (cmd.kind, cmd.rental_id) == ("revoke", rental_id)
     assert json.loads(cmd.model_dump_json())["kind"] == "revoke"
 
 
 async def test_rentals_that_ended_long_ago_are_not_swept(app, clock, monkeypatch):
-    host = await add_host(app)
-    rental_id = await fund_rental(app)
-    await _answer_grants(app, host.machine_id)
-    alice = await renter(app)
-    monkeypatch.setattr(app.agent_gateway, "revoke", _died)
-    await app.rentals.stop(alice, None)
-    await app.wallet.approve(next(iter(app.wallet.pending)))
-    await app.settle()
-    monkeypatch.undo()
+    _, rental_id = await _stopped_before_the_revoke_was_queued(app, monkeypatch)
     clock.advance(REVOKE_WINDOW_S + 1)  # the key has long expired by itself
     assert (await app.keeper.tick())["revoked"] == 0
     assert await _commands(app, rental_id) == [("grant", True)]
@@ -192,11 +182,11 @@ async def test_a_signed_payment_never_relayed_is_relayed_again(app, clock, monke
     with pytest.raises(Died):
         await app.wallet.approve(next(iter(app.wallet.pending)))  # signed, stored, then killed
     monkeypatch.undo()
-    assert (await rental(app, quote.rental_id)).state == S.AWAITING_PAYMENT
+    assert (await rental_row(app, quote.rental_id)).state == S.AWAITING_PAYMENT
     assert (await app.keeper.tick())["relayed"] == 0  # it may still be on its way
     clock.advance(app.rentals.rules.relay_retry_s)
     assert (await app.keeper.tick())["relayed"] == 1
-    r = await rental(app, quote.rental_id)
+    r = await rental_row(app, quote.rental_id)
     assert r.state == S.PROVISIONING and r.open_tx is not None
     assert (await app.keeper.tick())["relayed"] == 0
 
@@ -215,10 +205,10 @@ async def test_a_signed_stop_never_relayed_is_relayed_again(app, clock, monkeypa
     with pytest.raises(Died):
         await app.wallet.approve(next(iter(app.wallet.pending)))
     monkeypatch.undo()
-    assert (await rental(app, rental_id)).state == S.ACTIVE
+    assert (await rental_row(app, rental_id)).state == S.ACTIVE
     clock.advance(app.rentals.rules.relay_retry_s)
     assert (await app.keeper.tick())["relayed"] == 1
-    r = await rental(app, rental_id)
+    r = await rental_row(app, rental_id)
     assert r.state == S.SETTLED and r.provider_net + r.fee + r.refund == r.deposit
     assert (await _outbox_kinds(app, r.renter_id))["receipt"] == 1
     assert (await app.keeper.tick())["relayed"] == 0

@@ -12,7 +12,14 @@ from core.services.views import PaymentPendingView, WalletLinkView
 from core.services.wallets import CONNECT_TIMEOUT_S
 from rigshare_dev.fakes.escrow import fake_signature
 from rigshare_dev.fakes.signatures import personal_payload
-from tests.support import add_provider, gpu_holders, register_provider, renter
+from tests.support import (
+    add_provider,
+    gpu_holders,
+    listing_row,
+    register_provider,
+    rental_row,
+    renter,
+)
 
 PRICE = 650_000
 
@@ -25,16 +32,6 @@ async def _user(app, who):
 async def _pending(app, token):
     async with app.users.uow(readonly=True) as uow:
         return await uow.signatures.get_by_token(token)
-
-
-async def _rental(app, rental_id):
-    async with app.rentals.uow(readonly=True) as uow:
-        return await uow.rentals.get(rental_id)
-
-
-async def _listing(app, listing_id):
-    async with app.rentals.uow(readonly=True) as uow:
-        return await uow.listings.get(listing_id)
 
 
 async def _provider(app, who):
@@ -80,13 +77,13 @@ async def test_confirm_without_wallet_holds_nothing_then_goes_on_after_the_conne
     quote = await app.market.quote(alice, ListingQuery(model="rtx4090"), 3600)
     link = await app.rentals.confirm(alice, quote.rental_id)
     assert isinstance(link, WalletLinkView) and link.rental_id == quote.rental_id
-    assert (await _rental(app, quote.rental_id)).state == RentalState.QUOTED
-    assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
+    assert (await rental_row(app, quote.rental_id)).state == RentalState.QUOTED
+    assert (await listing_row(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
     assert await gpu_holders(app, quote.offer.listing_id) == [None]  # nothing held
     assert app.wallet.pending == {}  # no signature asked for yet
 
     await app.wallet.approve_connect(link.request_id)
-    r = await _rental(app, quote.rental_id)
+    r = await rental_row(app, quote.rental_id)
     assert r.state == RentalState.AWAITING_PAYMENT
     assert r.renter_address == app.wallet.address_of(alice.user_id)
     assert await gpu_holders(app, quote.offer.listing_id) == [quote.rental_id]
@@ -100,7 +97,7 @@ async def test_confirm_without_wallet_holds_nothing_then_goes_on_after_the_conne
 
     await app.wallet.approve(request_id)
     await app.settle()
-    assert (await _rental(app, quote.rental_id)).state == RentalState.ACTIVE
+    assert (await rental_row(app, quote.rental_id)).state == RentalState.ACTIVE
 
 
 async def test_gpu_taken_while_the_wallet_was_linking_offers_the_next_best(app):
@@ -114,7 +111,7 @@ async def test_gpu_taken_while_the_wallet_was_linking_offers_the_next_best(app):
     assert isinstance(await app.rentals.confirm(bob, rival.rental_id), PaymentPendingView)
 
     await app.wallet.approve_connect(link.request_id)
-    assert (await _rental(app, quote.rental_id)).state == RentalState.CANCELLED
+    assert (await rental_row(app, quote.rental_id)).state == RentalState.CANCELLED
     history = await app.notifications.history(alice.user_id)
     assert [k for k, _, _ in history] == ["wallet_connected", "confirm_taken"]
     nxt = history[1][1]["next_best"]
@@ -225,8 +222,8 @@ async def test_keeper_expires_unanswered_requests_with_nothing_half_done(app, cl
     assert counts["expired_requests"] == 2 and counts["expired_holds"] == 1
     assert (await _pending(app, open_id)).status == "expired"
     assert (await _pending(app, connect.request_id)).status == "expired"
-    assert (await _rental(app, pay.rental_id)).state == RentalState.CANCELLED
-    assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
+    assert (await rental_row(app, pay.rental_id)).state == RentalState.CANCELLED
+    assert (await listing_row(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
     alice_last = (await app.notifications.history(alice.user_id))[-1][:2]
     assert alice_last == ("request_expired", {"rental_id": pay.rental_id, "kind": "open"})
     bob_last = (await app.notifications.history(bob.user_id))[-1][:2]
@@ -238,7 +235,7 @@ async def test_keeper_expires_unanswered_requests_with_nothing_half_done(app, cl
     await app.wallet.approve_connect(connect.request_id)
     await app.settle()
     assert app.escrow.locked == 0
-    assert (await _rental(app, pay.rental_id)).state == RentalState.CANCELLED
+    assert (await rental_row(app, pay.rental_id)).state == RentalState.CANCELLED
     assert (await _user(app, bob)).wallet_address is None
 
 
@@ -250,12 +247,12 @@ async def test_a_connect_for_a_quote_that_expires_confirms_nothing(app, clock):
     clock.advance(app.rentals.rules.quote_ttl_s + 1)  # the quote lapses, the pairing not yet
     await app.wallet.approve_connect(link.request_id)
     assert (await _user(app, alice)).wallet_address is not None
-    assert (await _rental(app, quote.rental_id)).state == RentalState.CANCELLED
+    assert (await rental_row(app, quote.rental_id)).state == RentalState.CANCELLED
     assert app.wallet.pending == {}
     history = await app.notifications.history(alice.user_id)
     assert [k for k, _, _ in history] == ["wallet_connected", "confirm_failed"]
     assert "expired" in history[1][1]["reason"]
-    assert (await _listing(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
+    assert (await listing_row(app, quote.offer.listing_id)).status == ListingStatus.AVAILABLE
 
 
 async def test_rejected_connect_and_unreachable_wallet_leave_nothing_pending(app):

@@ -7,6 +7,7 @@ import itertools
 from dataclasses import dataclass
 
 from aiogram.types import Update
+from aiohttp import web
 
 from bot.bootstrap import App
 from bot.common.outbox import SendLimits
@@ -132,3 +133,17 @@ def button(sent: Call, label: str) -> dict:
 
 def texts(calls: list[Call]) -> str:
     return "\n---\n".join(c.text for c in calls)
+
+
+async def served_webhook(
+    app: App, telegram: FakeTelegram
+) -> tuple[TelegramFrontEnd, web.AppRunner, str]:
+    """The Telegram front end on ``telegram``, its webhook served on a free loopback port:
+    the front end, the runner (the test cleans it up) and the webhook URL."""
+    front = TelegramFrontEnd(app, session=RecordingSession(telegram))
+    web_app = web.Application()
+    front.mount(web_app)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return front, runner, f"http://127.0.0.1:{runner.addresses[0][1]}/telegram/webhook"

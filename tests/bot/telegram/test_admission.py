@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-from aiohttp import web
 from pydantic import SecretStr
 
 from bot.bootstrap import build_app
-from bot.telegram.front import TelegramFrontEnd
 from tests.bot.admission_support import Concurrency
-from tests.bot.telegram.fake_telegram import FakeTelegram, RecordingSession
-from tests.bot.telegram.support import Harness, TgUser, chat_json
+from tests.bot.telegram.fake_telegram import FakeTelegram
+from tests.bot.telegram.support import Harness, TgUser, chat_json, served_webhook
 
 
 async def test_telegram_updates_fed_at_once_are_handled_a_few_at_a_time(tg_settings, clock):
@@ -49,14 +47,7 @@ async def test_a_full_line_has_the_webhook_answer_503_so_telegram_sends_it_again
     app = build_app(settings, clock=clock, auto_approve=True)
     await app.start()
     telegram = FakeTelegram(now=clock.now())
-    front = TelegramFrontEnd(app, session=RecordingSession(telegram))
-    web_app = web.Application()
-    front.mount(web_app)
-    runner = web.AppRunner(web_app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/telegram/webhook"
+    front, runner, url = await served_webhook(app, telegram)
     alice = TgUser(8001, "alice")
     update = {
         "update_id": 5,

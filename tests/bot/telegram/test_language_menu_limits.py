@@ -3,12 +3,11 @@ and per-user rate limits (in memory, and in Redis when it runs here)."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from bot.common.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from tests.bot.telegram.support import ALICE, BOB, GROUP, Harness
+from tests.support import listening
 
 
 async def test_german_from_language_code_until_lang_switches(tg):
@@ -76,11 +75,7 @@ async def test_rate_limit_drops_floods_and_says_so_once(tg_app):
 
 
 def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.3):
-            return True
-    except OSError:
-        return False
+    return listening(6379, timeout=0.3)
 
 
 @pytest.mark.skipif(not _redis_up(), reason="Redis at 127.0.0.1:6379 is not reachable")

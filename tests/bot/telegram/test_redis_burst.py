@@ -7,20 +7,16 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 
 import pytest
 
 from bot.common.ratelimit import RedisRateLimiter
 from tests.bot.telegram.support import Harness
+from tests.support import listening
 
 
 def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.3):
-            return True
-    except OSError:
-        return False
+    return listening(6379, timeout=0.3)
 
 
 @pytest.fixture

@@ -8,14 +8,13 @@ import itertools
 import re
 
 import aiohttp
-from aiohttp import web
 from pydantic import SecretStr
 
 from bot.bootstrap import build_app
 from bot.telegram.front import TelegramFrontEnd, webhook_secret
 from tests.bot.telegram.conftest import market
 from tests.bot.telegram.fake_telegram import BotApiServer, Call, FakeTelegram, RecordingSession
-from tests.bot.telegram.support import ALICE, chat_json
+from tests.bot.telegram.support import ALICE, chat_json, served_webhook
 
 _ids = itertools.count(1)
 
@@ -130,14 +129,7 @@ async def test_webhook_takes_updates_only_with_the_secret_header(tg_settings, cl
     app = build_app(settings, clock=clock, auto_approve=True)
     await app.start()
     telegram = FakeTelegram(now=clock.now())
-    front = TelegramFrontEnd(app, session=RecordingSession(telegram))
-    web_app = web.Application()
-    front.mount(web_app)
-    runner = web.AppRunner(web_app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/telegram/webhook"
+    front, runner, url = await served_webhook(app, telegram)
     update = {
         "update_id": 77,
         "message": {

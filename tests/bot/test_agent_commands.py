@@ -18,11 +18,10 @@ from tests.bot.agent_support import (
     backdate,
     beat_json,
     fund_rental,
-    rental,
     snapshot,
 )
-from tests.provider_agent.waiting import eventually, holds
-from tests.support import renter
+from tests.support import rental_row, renter
+from tests.waiting import eventually, holds
 
 ACCESS = {
     "username": "rs-1",
@@ -93,7 +92,7 @@ async def test_a_command_queued_by_another_process_is_delivered(
 async def test_grant_result_activates_the_rental_once(http_app, server, http, clock):
     host = await add_host(http_app)
     rental_id = await fund_rental(http_app)
-    assert (await rental(http_app, rental_id)).state == RentalState.PROVISIONING
+    assert (await rental_row(http_app, rental_id)).state == RentalState.PROVISIONING
     [cmd] = (await _poll(http, server, host, wait=0))["commands"]
     assert cmd["rental_id"] == rental_id and cmd["public_key"].startswith("ssh-ed25519 ")
     clock.advance(12)
@@ -102,7 +101,7 @@ async def test_grant_result_activates_the_rental_once(http_app, server, http, cl
     status, ack = await _post(http, server, host, body)
     assert status == 200 and ack == {"accepted": [cmd["id"]], "ignored": [], "evidence_stored": 1}
     await http_app.settle()
-    r = await rental(http_app, rental_id)
+    r = await rental_row(http_app, rental_id)
     assert r.state == RentalState.ACTIVE and r.access_username == "rs-1"
     assert r.access_granted_at - r.funded_at == 12  # the response time reliability uses
     await backdate(http_app, host.machine_id)
@@ -142,7 +141,7 @@ async def test_failed_grant_refunds_and_foreign_results_are_ignored(http_app, se
     status, ack = await _post(http, server, host, failed)
     assert status == 200 and ack["accepted"] == [cmd["id"]]
     await http_app.settle()
-    r = await rental(http_app, rental_id)
+    r = await rental_row(http_app, rental_id)
     assert r.state == RentalState.CANCELLED and r.refund == r.deposit
     await backdate(http_app, host.machine_id)
     # never provisioned: the worst response time, 0 for that component
@@ -203,12 +202,12 @@ async def test_simulated_hosts_answer_commands_when_grants_go_over_http(http_app
 
     [host, *_] = await seed_market(http_app, 1)
     rental_id = await fund_rental(http_app)
-    assert (await rental(http_app, rental_id)).state == RentalState.PROVISIONING
+    assert (await rental_row(http_app, rental_id)).state == RentalState.PROVISIONING
     [grant] = (await http_app.agent_commands.pending(host.machine_id, 0)).commands
     assert grant.instance.image == "docker.io/nvidia/cuda:12.4.1-base-ubuntu22.04"
     assert len(grant.instance.gpu_uuids) == 1
     assert await answer_commands(http_app, host) == 1
-    r = await rental(http_app, rental_id)
+    r = await rental_row(http_app, rental_id)
     # the simulated host runs the instance as root with exactly the rented GPU
     assert r.state == RentalState.ACTIVE and r.access_username == "root"
     assert json.loads(r.gpu_uuids_json) == grant.instance.gpu_uuids

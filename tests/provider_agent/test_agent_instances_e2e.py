@@ -22,7 +22,7 @@ from provider_agent.access import AccessInfo
 from provider_agent.engine_api import EngineClient
 from provider_agent.ssh_keys import generate_keypair
 from tests.provider_agent import sshclient
-from tests.provider_agent.waiting import eventually
+from tests.waiting import eventually
 from tests.support import register_provider
 
 pytestmark = pytest.mark.engine

@@ -13,7 +13,7 @@ from tests.provider_agent.test_daemon import (
     _cmd,
     _daemon,
 )
-from tests.provider_agent.waiting import eventually, holds
+from tests.waiting import eventually, holds
 
 TOKEN = "rsa_secret-token-never-logged"
 

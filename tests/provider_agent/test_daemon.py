@@ -15,7 +15,7 @@ from provider_agent.executor import CommandExecutor
 from provider_agent.heartbeats import HeartbeatBuffer, SshEndpoint, build_heartbeat, gpu_info
 from provider_agent.nvml_probe import GpuReading
 from provider_agent.simulated_probe import SimulatedProbe
-from tests.provider_agent.waiting import eventually, holds
+from tests.waiting import eventually, holds
 
 NOW = 1_800_000_000.0
 FP = "SHA256:" + "B" * 43

@@ -19,7 +19,7 @@ from tests.provider_agent.test_daemon import (
     _cmd,
     _daemon,
 )
-from tests.provider_agent.waiting import eventually, holds
+from tests.waiting import eventually, holds
 
 
 class DiesAfterDelivering(ScriptedService):

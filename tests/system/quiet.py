@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from core.db import tables
 from core.db.engine import Database
 from core.domain.rentals import RentalState as S
-from tests.system.harness import eventually
+from tests.waiting import eventually
 
 BETWEEN = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE, S.ENDED)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,9 +24,13 @@ from bot.settings import Settings
 from core.db import tables
 from core.db.engine import Database, create_database
 from core.domain.listings import ListingStatus
+from tests.bot.telegram.fake_telegram import TOKEN
 from tests.support import register_provider
 from tests.system.chain import SystemChain
 from tests.system.processes import AgentProcess, ServiceProcess
+from tests.system.reconcile import handled_once, reconcile
+from tests.system.renters import Renter, StandIn
+from tests.waiting import eventually
 
 PRICE = 400_000  # $0.40 per GPU-hour
 GPUS = "4090,h100,a100,l40s"  # one listing per model: four rentals per machine at once
@@ -33,20 +38,6 @@ MODELS = ("rtx4090", "h100", "a100-80gb", "l40s")
 # one region per machine: a renter asking for a model in a region has exactly one offer, so
 # every quote row comes from one /rent (a double-handled update would show as a second row)
 REGIONS = ("eu", "us", "asia", "oce", "af")
-
-
-async def eventually(
-    check: Callable[[], Awaitable[object]], within: float, what: str, every: float = 0.2
-) -> object:
-    """The first truthy ``check()``; AssertionError naming ``what`` after ``within`` s."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within} s: {what}")
-        await asyncio.sleep(every)
 
 
 @dataclass
@@ -135,7 +126,25 @@ class Market:
         """machine id -> rental id -> the instance's key, read from each agent's state file."""
         return {m.machine_id: m.agent.granted() for m in self.machines if m.agent}
 
-    async def close(self) -> None:
+    async def assert_consistent(self, standin: StandIn, renters: list[Renter]) -> None:
+        """The database agrees with the contract and the agents, no update was handled twice,
+        and every renter got its credentials, private key and receipt exactly once."""
+        problems = await reconcile(self.db, self.chain, self.agent_grants())
+        problems += await handled_once(self.db, renters)
+        assert problems == [], "\n".join(problems)
+        for renter in renters:
+            counts = standin.counts(renter.user_id)
+            one = {renter.rental_id: 1}
+            story = f"{renter.user_id}: {counts}\n{standin.story(renter.user_id)}"
+            assert counts["credentials"] == one, story
+            assert counts["private_key"] == one, story
+            assert counts["receipt"] == one, story
+
+    async def close(self, failed: bool = False) -> None:
+        """Stop everything; after a failed run print the logs and the rows first."""
+        if failed:
+            print(self.logs())
+            print(await self.report())
         for process in self.services:
             process.stop()
         for m in self.machines:
@@ -175,6 +184,53 @@ class Market:
         parts = [f"--- {p.name} ---\n{p.tail(6000)}" for p in self.services]
         parts += [f"--- {m.agent.name} ---\n{m.agent.tail(1500)}" for m in self.machines if m.agent]
         return "\n".join(parts)
+
+
+def service_env(chain: SystemChain, standin: StandIn, **extra: str) -> dict[str, str]:
+    """The settings every service process of these tests shares, plus ``extra``."""
+    return {
+        **chain.settings(),
+        "SIMULATED_PROVIDERS": "0",
+        "KEEPER_INTERVAL_S": "1",
+        "RELAY_RETRY_S": "8",  # anvil relays in well under a second
+        "WATCH_INTERVAL_S": "0.5",
+        "TELEGRAM_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": standin.url,
+        **extra,
+    }
+
+
+def renters(
+    first_id: int,
+    count: int,
+    standin: StandIn,
+    post: Callable[[dict], Awaitable[None]],
+    rng: random.Random,
+) -> list[Renter]:
+    """``count`` Telegram renters, each after one model in one region (one offer each)."""
+    return [
+        Renter(
+            user_id=first_id + i,
+            model=MODELS[i % len(MODELS)],
+            region=REGIONS[i // len(MODELS)],
+            standin=standin,
+            post=post,
+            rng=random.Random(rng.random()),
+        )
+        for i in range(count)
+    ]
+
+
+async def run_staggered(renters: list[Renter], gap: float, deadline_s: float) -> None:
+    """Every renter plays its rental, each ``gap`` seconds after the one before, all
+    before one deadline ``deadline_s`` from now."""
+    deadline = time.monotonic() + deadline_s
+
+    async def staggered(renter: Renter, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await renter.run(deadline)
+
+    await asyncio.gather(*(staggered(r, i * gap) for i, r in enumerate(renters)))
 
 
 def _settings(env: dict[str, str]) -> Settings:

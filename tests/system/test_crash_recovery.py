@@ -24,14 +24,13 @@ from collections import Counter
 
 import pytest
 
-from tests.bot.telegram.fake_telegram import TOKEN
 from tests.contracts.anvil import free_port
+from tests.system import harness
 from tests.system.chain import SystemChain
-from tests.system.harness import MODELS, REGIONS, Market
+from tests.system.harness import Market
 from tests.system.processes import ServiceProcess
 from tests.system.quiet import quiesce
-from tests.system.reconcile import handled_once, reconcile
-from tests.system.renters import Renter, StandIn
+from tests.system.renters import StandIn
 
 pytestmark = pytest.mark.system
 
@@ -83,18 +82,13 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(anvil_url, tmp
     chain = await SystemChain.deploy(anvil_url, "crash")
     await chain.fund_users(range(1, MACHINES + 2 * RENTERS + 10))
     standin = await StandIn().start()
-    env = {
-        **chain.settings(),
-        "DATABASE_URL": f"sqlite:///{tmp_path}/rigshare.sqlite3",
-        "SIMULATED_PROVIDERS": "0",
-        "KEEPER_INTERVAL_S": "1",
-        "RELAY_RETRY_S": "8",  # anvil relays in well under a second
-        "WATCH_INTERVAL_S": "0.5",
-        "TELEGRAM_TOKEN": TOKEN,
-        "TELEGRAM_API_URL": standin.url,
-        "TELEGRAM_POLLING_TIMEOUT_S": "2",
-        "LOG_LEVEL": "INFO",
-    }
+    env = harness.service_env(
+        chain,
+        standin,
+        DATABASE_URL=f"sqlite:///{tmp_path}/rigshare.sqlite3",
+        TELEGRAM_POLLING_TIMEOUT_S="2",
+        LOG_LEVEL="INFO",
+    )
     market = await Market.open(tmp_path, chain, env)
     ok = False
     try:
@@ -108,29 +102,13 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(anvil_url, tmp
         async def post(update: dict) -> None:
             standin.telegram.push_update(update)
 
-        renters = [
-            Renter(
-                user_id=5000 + i,
-                model=MODELS[i % len(MODELS)],
-                region=REGIONS[i // len(MODELS)],
-                standin=standin,
-                post=post,
-                rng=random.Random(rng.random()),
-            )
-            for i in range(RENTERS)
-        ]
+        renters = harness.renters(5000, RENTERS, standin, post, rng)
         chats = [r.user_id for r in renters]
         killer = asyncio.create_task(
             _kill_at_random_points(market, service, standin, chats, random.Random(rng.random()))
         )
-        deadline = time.monotonic() + DEADLINE_S
-
-        async def staggered(renter: Renter, delay: float) -> None:
-            await asyncio.sleep(delay)
-            await renter.run(deadline)
-
         t0 = time.monotonic()
-        await asyncio.gather(*(staggered(r, i * 0.3) for i, r in enumerate(renters)))
+        await harness.run_staggered(renters, 0.3, DEADLINE_S)
         t1 = time.monotonic()
         kills = await asyncio.wait_for(killer, 60)
         await service.wait_ready(60)
@@ -138,23 +116,11 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(anvil_url, tmp
         print(f"rentals {t1 - t0:.1f} s, quiet after {time.monotonic() - t1:.1f} s; {kills}")
         print("retries:", sum((r.retries for r in renters), Counter()))
 
-        problems = await reconcile(market.db, chain, market.agent_grants())
-        problems += await handled_once(market.db, renters)
-        assert problems == [], "\n".join(problems)
-        for renter in renters:
-            counts = standin.counts(renter.user_id)
-            one = {renter.rental_id: 1}
-            story = f"{renter.user_id}: {counts}\n{standin.story(renter.user_id)}"
-            assert counts["credentials"] == one, story
-            assert counts["private_key"] == one, story
-            assert counts["receipt"] == one, story
+        await market.assert_consistent(standin, renters)
         assert sum(k.startswith("kill") for k in kills) == KILLS + 1, kills
         assert service.starts == KILLS + 2
         ok = True
     finally:
-        if not ok:
-            print(market.logs())
-            print(await market.report())
-        await market.close()
+        await market.close(failed=not ok)
         await standin.stop()
         await chain.close()

@@ -28,13 +28,14 @@ from core.db import tables
 from tests.bot.telegram.fake_telegram import TOKEN
 from tests.contracts.anvil import free_port
 from tests.support import PG_URL, pg_drop_schema, pg_exec
+from tests.system import harness
 from tests.system.balancer import Balancer
 from tests.system.chain import SystemChain
-from tests.system.harness import MODELS, REGIONS, Market, eventually
+from tests.system.harness import MODELS, Market
 from tests.system.processes import ServiceProcess
 from tests.system.quiet import quiesce
-from tests.system.reconcile import handled_once, reconcile
-from tests.system.renters import Renter, StandIn
+from tests.system.renters import StandIn
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.system
 
@@ -97,19 +98,14 @@ async def test_two_processes_share_the_work_and_survive_the_leader(
     ports = [free_port(), free_port()]
     balancer = Balancer([f"http://127.0.0.1:{p}" for p in ports])
     await balancer.start()
-    env = {
-        **chain.settings(),
-        "DATABASE_URL": PG_URL,
-        "DATABASE_SCHEMA": schema,
-        "REDIS_URL": "redis://127.0.0.1:6379/3",
-        "SIMULATED_PROVIDERS": "0",
-        "KEEPER_INTERVAL_S": "1",
-        "RELAY_RETRY_S": "8",  # anvil relays in well under a second
-        "WATCH_INTERVAL_S": "0.5",
-        "TELEGRAM_TOKEN": TOKEN,
-        "TELEGRAM_API_URL": standin.url,
-        "TELEGRAM_WEBHOOK": "true",
-    }
+    env = harness.service_env(
+        chain,
+        standin,
+        DATABASE_URL=PG_URL,
+        DATABASE_SCHEMA=schema,
+        REDIS_URL="redis://127.0.0.1:6379/3",
+        TELEGRAM_WEBHOOK="true",
+    )
     market = await Market.open(tmp_path, chain, env)  # migrates the schema once
     ok = False
     try:
@@ -126,35 +122,20 @@ async def test_two_processes_share_the_work_and_survive_the_leader(
             leaders = await _leaders([a, b])
             return leaders if leaders.count(True) == 1 else None
 
-        first = await eventually(one_leader, 30, "exactly one leader")
+        first = await eventually(one_leader, 30, "exactly one leader", every=0.2)
         leader, standby = (a, b) if first[0] else (b, a)
 
         async def webhook_set() -> bool:
             return str(standin.telegram.webhook.get("url", "")).endswith(WEBHOOK)
 
-        await eventually(webhook_set, 30, "the webhook registered with Telegram")
+        await eventually(webhook_set, 30, "the webhook registered with Telegram", every=0.2)
         market.start_agents(balancer.url)
         await market.price_listings()
 
         webhook = Webhook(balancer, [a, b], random.Random(rng.random()))
         async with aiohttp.ClientSession() as webhook.http:
-            renters = [
-                Renter(
-                    user_id=7000 + i,
-                    model=MODELS[i % len(MODELS)],
-                    region=REGIONS[i // len(MODELS)],
-                    standin=standin,
-                    post=webhook,
-                    rng=random.Random(rng.random()),
-                )
-                for i in range(RENTERS)
-            ]
+            renters = harness.renters(7000, RENTERS, standin, webhook, rng)
             chats = [r.user_id for r in renters]
-            deadline = time.monotonic() + DEADLINE_S
-
-            async def staggered(renter: Renter, delay: float) -> None:
-                await asyncio.sleep(delay)
-                await renter.run(deadline)
 
             async def kill_the_leader() -> float:
                 mark = rng.randrange(RENTERS * 2, RENTERS * 4)
@@ -180,21 +161,12 @@ async def test_two_processes_share_the_work_and_survive_the_leader(
 
             kill_block: list[int] = []
             killer = asyncio.create_task(kill_the_leader())
-            await asyncio.gather(*(staggered(r, i * 0.2) for i, r in enumerate(renters)))
+            await harness.run_staggered(renters, 0.2, DEADLINE_S)
             takeover = await asyncio.wait_for(killer, 120)
 
         await quiesce(market.db, 60)
         assert await _leaders([leader, standby]) == [False, True]
-        problems = await reconcile(market.db, chain, market.agent_grants())
-        problems += await handled_once(market.db, renters)
-        assert problems == [], "\n".join(problems)
-        for renter in renters:
-            counts = standin.counts(renter.user_id)
-            one = {renter.rental_id: 1}
-            story = f"{renter.user_id}: {counts}\n{standin.story(renter.user_id)}"
-            assert counts["credentials"] == one, story
-            assert counts["private_key"] == one, story
-            assert counts["receipt"] == one, story
+        await market.assert_consistent(standin, renters)
         # the new leader's watcher mirrored the chain past the kill, up to the head
         kv = tables.settings_kv.c
         async with market.db.read.connect() as conn:
@@ -209,10 +181,7 @@ async def test_two_processes_share_the_work_and_survive_the_leader(
         print(f"takeover in {takeover:.1f} s; {webhook.twice} updates posted twice")
         ok = True
     finally:
-        if not ok:
-            print(market.logs())
-            print(await market.report())
-        await market.close()
+        await market.close(failed=not ok)
         await balancer.stop()
         await standin.stop()
         await chain.close()

@@ -33,6 +33,18 @@ async def _dispute(app, alice, reason="GPU vanished for ten minutes"):
     await app.settle()
 
 
+async def _disputed_after_full_coverage(app, clock, alice, machine_id, rental_id, reason):
+    """Ten intervals of regular heartbeats, then the dispute, then the arbiter's decision:
+    the rental as decided."""
+    for seq in range(2, 12):
+        clock.advance(HEARTBEAT_COVERAGE)
+        await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], seq))
+    await _dispute(app, alice, reason)
+    clock.advance(app.lifecycle.rules.arbiter_delay_s)
+    assert (await app.keeper.tick())["decided"] == 1
+    return await rental_row(app, rental_id)
+
+
 async def test_an_agent_outage_is_refunded_to_the_renter(app, clock):
     alice, machine_id, rental_id = await _active_rental(app, clock)
     for seq in range(2, 18):  # 4 minutes of regular beats
@@ -75,13 +87,9 @@ async def test_an_agent_outage_is_refunded_to_the_renter(app, clock):
 
 async def test_without_outage_evidence_the_provider_gets_the_time_based_bill(app, clock):
     alice, machine_id, rental_id = await _active_rental(app, clock)
-    for seq in range(2, 12):
-        clock.advance(HEARTBEAT_COVERAGE)
-        await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], seq))
-    await _dispute(app, alice, "it felt slow")
-    clock.advance(app.lifecycle.rules.arbiter_delay_s)
-    assert (await app.keeper.tick())["decided"] == 1
-    r = await rental_row(app, rental_id)
+    r = await _disputed_after_full_coverage(
+        app, clock, alice, machine_id, rental_id, "it felt slow"
+    )
     gross = billed(r.ended_at - r.started_at, PRICE)
     assert r.provider_net + r.fee == gross and r.dispute_outcome == "provider"
 
@@ -124,13 +132,9 @@ async def test_the_agents_self_reports_alone_cannot_win_a_dispute(app, clock):
         for kind, data in (("selftest", '{"success":true}'), ("service_probe", '{"passed":true}')):
             uow.evidence.add(EvidenceRecord(machine_id, rental_id, kind, 1, 1, data))
         await uow.commit()
-    for seq in range(2, 12):
-        clock.advance(HEARTBEAT_COVERAGE)
-        await app.agents.heartbeat(machine_id, heartbeat(["rtx4090"], seq))
-    await _dispute(app, alice, "there was never a GPU")
-    clock.advance(app.lifecycle.rules.arbiter_delay_s)
-    assert (await app.keeper.tick())["decided"] == 1
-    r = await rental_row(app, rental_id)
+    r = await _disputed_after_full_coverage(
+        app, clock, alice, machine_id, rental_id, "there was never a GPU"
+    )
     assert r.dispute_outcome == "renter"
     assert r.provider_net == 0 and r.refund == r.deposit
 

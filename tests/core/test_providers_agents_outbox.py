@@ -122,21 +122,29 @@ async def test_reliability_refresh_feeds_listings(app, clock):
     assert await app.agents.refresh_all_reliability() == 1
 
 
-async def test_outbox_dedupes_retries_with_backoff_and_scrubs_secrets(app, clock):
+async def _queue_private_key(
+    app, clock, user_id: int, rental_id: int, key: str, copies: int = 1
+) -> None:
+    """Queue a rental's private key for its renter ``copies`` times in one transaction, under
+    one dedupe key as the service does."""
     from core.notifications.rentals import PrivateKey
     from core.services.base import enqueue
 
-    alice = await renter(app, wallet=False)
     async with app.notifications.uow() as uow:
-        for _ in range(2):
+        for _ in range(copies):
             await enqueue(
                 uow,
-                PrivateKey(rental_id=1, private_key="SECRET"),
-                user_id=alice.user_id,
-                dedupe_key="key:1",
+                PrivateKey(rental_id=rental_id, private_key=key),
+                user_id=user_id,
+                dedupe_key=f"key:{rental_id}",
                 now=clock.now(),
             )
         await uow.commit()
+
+
+async def test_outbox_dedupes_retries_with_backoff_and_scrubs_secrets(app, clock):
+    alice = await renter(app, wallet=False)
+    await _queue_private_key(app, clock, alice.user_id, 1, "SECRET", copies=2)
     due = await app.notifications.due()
     assert [m.kind for m in due] == ["private_key"]
     await app.notifications.mark_failed(due[0].outbox_id, "chat API 502")
@@ -150,19 +158,9 @@ async def test_outbox_dedupes_retries_with_backoff_and_scrubs_secrets(app, clock
 
 
 async def test_a_dead_lettered_private_key_keeps_no_copy_of_the_key(app, clock):
-    from core.notifications.rentals import PrivateKey
-    from core.services.base import enqueue
-
     alice = await renter(app, wallet=False)
-    async with app.notifications.uow() as uow:
-        await enqueue(
-            uow,
-            PrivateKey(rental_id=7, private_key="-----BEGIN OPENSSH PRIVATE KEY----- SECRET"),
-            user_id=alice.user_id,
-            dedupe_key="key:7",
-            now=clock.now(),
-        )
-        await uow.commit()
+    key = "-----BEGIN OPENSSH PRIVATE KEY----- SECRET"
+    await _queue_private_key(app, clock, alice.user_id, 7, key)
     [due] = await app.notifications.due()
     await app.notifications.mark_failed(due.outbox_id, "Forbidden: bot was blocked", permanent=True)
     [(kind, payload, sent_at)] = await app.notifications.history(alice.user_id)

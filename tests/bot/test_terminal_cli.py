@@ -11,28 +11,24 @@ from pathlib import Path
 SCRIPTS = Path(__file__).with_name("scripts")
 
 
-def _run(tmp_path: Path, script: str, *args: str) -> str:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3"}
+def _cli(tmp_path: Path, args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
+    """``python -m bot.cli ARGS`` in ``tmp_path``; its output, after asserting it exited 0."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "chat",
-            "--as",
-            "alice",
-            "--script",
-            str(SCRIPTS / script),
-            *args,
-        ],
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
-        env=env,
+        env={**os.environ, **env},
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+def _run(tmp_path: Path, script: str, *args: str) -> str:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3"}
+    return _cli(tmp_path, ["chat", "--as", "alice", "--script", str(SCRIPTS / script), *args], env)
 
 
 def test_happy_path_script(tmp_path):
@@ -95,23 +91,13 @@ def test_provider_script_and_second_user(tmp_path):
 
 def test_rigshare_run_serves_the_terminal_until_eof(tmp_path):
     env = {
-        **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path}/run.sqlite3",
         "SIMULATED_PROVIDERS": "3",
         "WEB_PORT": "0",
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run"],
-        input="/gpus 4090\n/rent 4090 2h\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "3 simulated providers online" in proc.stdout
-    assert "chain: in-process development chain" in proc.stdout
-    assert re.search(r"agent API: http://127\.0\.0\.1:\d+/agent/v1/", proc.stdout)
-    assert re.search(r"#\d+ · RTX 4090 · 24 GB · \$0\.\d+/GPU·h", proc.stdout)
-    assert "Deposit: " in proc.stdout and "[Confirm]" in proc.stdout
+    out = _cli(tmp_path, ["run"], env, stdin="/gpus 4090\n/rent 4090 2h\n")
+    assert "3 simulated providers online" in out
+    assert "chain: in-process development chain" in out
+    assert re.search(r"agent API: http://127\.0\.0\.1:\d+/agent/v1/", out)
+    assert re.search(r"#\d+ · RTX 4090 · 24 GB · \$0\.\d+/GPU·h", out)
+    assert "Deposit: " in out and "[Confirm]" in out

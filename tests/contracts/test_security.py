@@ -295,19 +295,20 @@ def test_fee_on_transfer_extension_is_rejected(sb: Sandbox) -> None:
 # ------------------------------------------------------------- contract wallet
 
 
+def _wallet_opens(sb: Sandbox, wallet, listing: int) -> bytes:
+    """The contract wallet (owned by renter2) approves the deposit and opens a rental."""
+    terms = sb.terms(listing=listing)
+    approve = sb.token.encode_abi("approve", [sb.escrow.address, terms.deposit])
+    sb.send(wallet.functions.execute(sb.token.address, approve), "renter2")
+    open_call = sb.escrow.encode_abi("open", [terms.as_tuple()])
+    sb.send(wallet.functions.execute(sb.escrow.address, open_call), "renter2")
+    return sb.rental_id(terms, wallet.address)
+
+
 def test_contract_wallet_renter_signs_stop_and_dispute_with_erc1271(sb: Sandbox) -> None:
     wallet = sb.deploy("MockContractWallet", sb.addr("renter2"))
     sb.send(sb.token.functions.transfer(wallet.address, 50 * USDC), "renter2")
-    terms = sb.terms(listing=1)
-    approve = sb.token.encode_abi("approve", [sb.escrow.address, terms.deposit])
-    sb.send(wallet.functions.execute(sb.token.address, approve), "renter2")
-    sb.send(
-        wallet.functions.execute(
-            sb.escrow.address, sb.escrow.encode_abi("open", [terms.as_tuple()])
-        ),
-        "renter2",
-    )
-    rid = sb.rental_id(terms, wallet.address)
+    rid = _wallet_opens(sb, wallet, listing=1)
     assert rental(sb, rid)["renter"] == wallet.address
     sb.send(sb.escrow.functions.start(rid), "provider")
     deadline = sb.next_timestamp() + 600
@@ -319,16 +320,7 @@ def test_contract_wallet_renter_signs_stop_and_dispute_with_erc1271(sb: Sandbox)
     )
     assert rental(sb, rid)["status"] == Status.DISPUTED
     # a key that does not own the wallet is refused
-    terms2 = sb.terms(listing=2)
-    approve = sb.token.encode_abi("approve", [sb.escrow.address, terms2.deposit])
-    sb.send(wallet.functions.execute(sb.token.address, approve), "renter2")
-    sb.send(
-        wallet.functions.execute(
-            sb.escrow.address, sb.escrow.encode_abi("open", [terms2.as_tuple()])
-        ),
-        "renter2",
-    )
-    rid2 = sb.rental_id(terms2, wallet.address)
+    rid2 = _wallet_opens(sb, wallet, listing=2)
     sb.send(sb.escrow.functions.start(rid2), "provider")
     bad = sb.sign_typed("stranger", stop_message(sb.escrow_domain(), rid2, True, deadline))
     with sb.reverts("InvalidSignature"):

@@ -5,6 +5,7 @@ event loop (relay, dapp) is never blocked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -61,17 +62,21 @@ async def setup(request, monkeypatch, db, wc_clock, tls):
     await relay.stop()
 
 
-async def _pair(wallet, events, account, user_id=7, **kw):
+@contextlib.asynccontextmanager
+async def _paired(wallet, account, user_id=7, **kw):
+    """A connect link for ``user_id`` and pyWalletConnect answering it; stops the peer after."""
     link = await wallet.connect(user_id, f"connect-{user_id}", wallet.clock.now() + 300)
     peer = PyWallet(link.wc_uri, account, **kw).start()
-    return link, peer
+    try:
+        yield link, peer
+    finally:
+        await peer.stop()
 
 
 async def test_pairing_settles_and_signs_typed_data_and_personal_sign(setup, wc_clock):
     relay, wallet, events = setup
     account = Account.create()
-    link, peer = await _pair(wallet, events, account)
-    try:
+    async with _paired(wallet, account) as (link, peer):
         assert link.url == "http://127.0.0.1:8080/sign/connect-7" and link.wc_uri.startswith("wc:")
         assert await events.wait("connected") == ("connected", 7, "connect-7", account.address)
         session = wallet.client.links[7].session
@@ -104,8 +109,6 @@ async def test_pairing_settles_and_signs_typed_data_and_personal_sign(setup, wc_
         assert tags[:4] == [1100, 1101, 1102, 1103]  # pyWalletConnect answers first
         assert tags.count(1108) == 2 and tags.count(0) == 2  # it answers requests with tag 0
         assert client_id(await wallet.store.client_seed()) == wallet.relay.client_id
-    finally:
-        await peer.stop()
     assert not peer.errors
 
 
@@ -113,8 +116,7 @@ async def test_wallet_side_delete_ends_the_session_and_the_next_request_pairs_ag
     setup, wc_clock
 ):
     relay, wallet, events = setup
-    link, peer = await _pair(wallet, events, Account.create(), policy=lambda m, p: "hold")
-    try:
+    async with _paired(wallet, Account.create(), policy=lambda m, p: "hold") as (link, peer):
         await events.wait("connected")
         await wallet.request_signature(7, "pay-2", personal("x"), wc_clock.now() + 300)
         await until(lambda: peer.held)
@@ -124,14 +126,11 @@ async def test_wallet_side_delete_ends_the_session_and_the_next_request_pairs_ag
         assert wallet.session_of(7) is None
         again = await wallet.request_signature(7, "pay-3", personal("y"), wc_clock.now() + 300)
         assert again.wc_uri is not None and again.wc_uri != link.wc_uri
-    finally:
-        await peer.stop()
 
 
 async def test_rejections_and_dapp_side_delete(setup, wc_clock):
     relay, wallet, events = setup
-    link, peer = await _pair(wallet, events, Account.create(), policy=lambda m, p: "reject")
-    try:
+    async with _paired(wallet, Account.create(), policy=lambda m, p: "reject") as (link, peer):
         await events.wait("connected")
         await wallet.request_signature(7, "pay-4", personal("no"), wc_clock.now() + 300)
         assert await events.wait("failed") == ("failed", "pay-4", "rejected in the wallet")
@@ -141,27 +140,21 @@ async def test_rejections_and_dapp_side_delete(setup, wc_clock):
         assert delete["code"] == 6000
         assert wallet.session_of(7) is None and 7 not in wallet.client.links
         assert not events.of("disconnected")  # we ended it ourselves: nothing to report
-    finally:
-        await peer.stop()
 
 
 async def test_session_rejected_in_the_wallet(setup):
     relay, wallet, events = setup
-    link, peer = await _pair(wallet, events, Account.create(), approve=False)
-    try:
+    async with _paired(wallet, Account.create(), approve=False) as (link, peer):
         assert await events.wait("failed") == ("failed", "connect-7", "rejected in the wallet")
         assert 7 not in wallet.client.links
         async with wallet.store.uow() as uow:
             assert await uow.wallet_sessions.get(7) is None
-    finally:
-        await peer.stop()
     assert not events.of("connected")
 
 
 async def test_an_unanswered_request_times_out_and_a_late_answer_changes_nothing(setup, wc_clock):
     relay, wallet, events = setup
-    link, peer = await _pair(wallet, events, Account.create(), policy=lambda m, p: "hold")
-    try:
+    async with _paired(wallet, Account.create(), policy=lambda m, p: "hold") as (link, peer):
         await events.wait("connected")
         await wallet.request_signature(7, "pay-5", personal("slow"), wc_clock.now() + 60)
         await until(lambda: peer.held)
@@ -176,15 +169,12 @@ async def test_an_unanswered_request_times_out_and_a_late_answer_changes_nothing
         await until(lambda: len([m for m in relay.published if m.tag == 0]) > answers)
         await drain(wallet)
         assert not events.of("signed") and wallet.client.links[7].requests == []
-    finally:
-        await peer.stop()
 
 
 async def test_relay_drop_reconnects_resubscribes_and_delivers_what_was_missed(setup, wc_clock):
     relay, wallet, events = setup
     account = Account.create()
-    link, peer = await _pair(wallet, events, account, policy=lambda m, p: "hold")
-    try:
+    async with _paired(wallet, account, policy=lambda m, p: "hold") as (link, peer):
         await events.wait("connected")
         assert await relay.drop(wallet.relay.client_id) == 1
         await until(lambda: wallet.relay.connects == 2)
@@ -202,8 +192,6 @@ async def test_relay_drop_reconnects_resubscribes_and_delivers_what_was_missed(s
             account.address
         )
         assert wallet.relay.connects == 3
-    finally:
-        await peer.stop()
 
 
 async def test_restart_uses_the_stored_session_and_matches_answers_sent_meanwhile(
@@ -211,8 +199,7 @@ async def test_restart_uses_the_stored_session_and_matches_answers_sent_meanwhil
 ):
     relay, wallet, events = setup
     account = Account.create()
-    link, peer = await _pair(wallet, events, account, policy=lambda m, p: "hold")
-    try:
+    async with _paired(wallet, account, policy=lambda m, p: "hold") as (link, peer):
         await events.wait("connected")
         await wallet.request_signature(7, "pay-7", personal("before restart"), wc_clock.now() + 300)
         await until(lambda: peer.held)
@@ -235,5 +222,3 @@ async def test_restart_uses_the_stored_session_and_matches_answers_sent_meanwhil
             assert (await events2.wait("signed", 2))[1] == "pay-8"
         finally:
             await again.stop()
-    finally:
-        await peer.stop()

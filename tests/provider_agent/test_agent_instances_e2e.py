@@ -22,8 +22,8 @@ from provider_agent.access import AccessInfo
 from provider_agent.engine_api import EngineClient
 from provider_agent.ssh_keys import generate_keypair
 from tests.provider_agent import sshclient
-from tests.waiting import eventually
 from tests.support import register_provider
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.engine
 

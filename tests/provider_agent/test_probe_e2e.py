@@ -15,8 +15,8 @@ from bot.probe_ssh import AsyncsshHostProber
 from provider_agent.engine_api import EngineClient
 from provider_agent.simulated_probe import simulated_uuid
 from tests.provider_agent.test_agent_instances_e2e import _agent, _stop
-from tests.waiting import eventually
 from tests.support import register_provider
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.engine
 

@@ -6,10 +6,16 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from core.db import sqlite_inline
 
@@ -52,7 +58,7 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
 
-    def sessions(self, *, readonly: bool = False) -> async_sessionmaker:
+    def sessions(self, *, readonly: bool = False) -> async_sessionmaker[AsyncSession]:
         return async_sessionmaker(
             self.read if readonly else self.write, expire_on_commit=False, autoflush=False
         )
@@ -76,7 +82,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     )
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI types
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:  # the DBAPI's own types
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -87,7 +93,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn) -> None:  # noqa: ANN001
+    def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
@@ -145,7 +151,7 @@ def create_database(
             write=_sqlite_engine(url, immediate=True),
             read=_sqlite_engine(url, immediate=False),
         )
-    connect_args: dict = {"prepared_statement_cache_size": PG_PREPARED_STATEMENTS}
+    connect_args: dict[str, Any] = {"prepared_statement_cache_size": PG_PREPARED_STATEMENTS}
     if schema:
         connect_args["server_settings"] = {"search_path": schema}
     engine = create_async_engine(

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, func, select, update
 
 from core.db import tables
-from core.db.repo_base import Repo
+from core.db.repo_base import Repo, rowcount
 from core.domain.listings import ListingStatus
 from core.domain.model import MachineGpu, MachineTemplate
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 G, L, T = tables.machine_gpus.c, tables.listings.c, tables.machine_templates.c
 
 
-def free_count_of(listing_id_column):  # noqa: ANN001, ANN201 - a SQL expression
+def free_count_of(listing_id_column: ColumnElement[Any] | int) -> ScalarSelect[int]:
     """How many GPUs of the listing are present and held by nobody (correlated)."""
     return (
         select(func.count())
@@ -71,7 +72,7 @@ class MachineGpus(Repo):
         pick = select(G.id).where(*free).order_by(G.idx, G.id).limit(count).with_for_update()
         try:
             async with self.s.begin_nested():
-                if (await self.s.execute(gate)).rowcount != 1:
+                if rowcount(await self.s.execute(gate)) != 1:
                     raise _NotAll
                 ids = list((await self.s.execute(pick)).scalars().all())
                 stmt = (
@@ -97,7 +98,7 @@ class MachineGpus(Repo):
             .values(hold_until=None)
             .execution_options(synchronize_session=False)
         )
-        return (await self.s.execute(stmt)).rowcount
+        return rowcount(await self.s.execute(stmt))
 
     async def release(self, rental_id: int, listing_id: int) -> int:
         """Free every GPU the rental holds (all of its listing ``listing_id``); returns how

@@ -8,11 +8,12 @@ transactions. The search joins each listing's machine for its specs and instance
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 
 from core.db import tables
-from core.db.repo_base import Repo
+from core.db.repo_base import Repo, rowcount
 from core.domain.listings import COUNT_CAP, ListingQuery, ListingStatus, check_listing_move
 from core.domain.model import Listing, Machine
 from core.domain.regions import stored_words
@@ -39,13 +40,13 @@ def needs_machine(query: ListingQuery) -> bool:
     )
 
 
-def _conditions(query: ListingQuery, *, sorted_walk: bool = True) -> list:
+def _conditions(query: ListingQuery, *, sorted_walk: bool = True) -> list[ColumnElement[bool]]:
     """The WHERE of a search: offered, matching the filters, enough free GPUs, and a machine
     that runs what the renter asked for (``ready``: its default, without a join).
     ``sorted_walk=False`` (a count): range filters may use their indexes."""
     # Only AVAILABLE rows: the keeper releases expired holds, and a plain equality keeps
     # every search on an index (an OR over held rows made SQLite scan the table).
-    conds = [L.status == ListingStatus.AVAILABLE]
+    conds: list[ColumnElement[bool]] = [L.status == ListingStatus.AVAILABLE]
     if query.model:
         conds.append(L.gpu_model == query.model)
     if query.listing_id is not None:
@@ -56,7 +57,7 @@ def _conditions(query: ListingQuery, *, sorted_walk: bool = True) -> list:
     # so the planner walks the index of the sort order and stops at the page instead of
     # range-scanning a filter's index and sorting every match (SQLite's documented idiom;
     # harmless on PostgreSQL).
-    def ranged(column):  # noqa: ANN001, ANN202 - a column, an expression
+    def ranged(column: ColumnElement[Any]) -> ColumnElement[Any]:
         return column + 0 if sorted_walk else column
 
     if need > 1:
@@ -96,9 +97,10 @@ def _conditions(query: ListingQuery, *, sorted_walk: bool = True) -> list:
     return conds
 
 
-def instance_conditions(query: ListingQuery, need: int) -> list:
+def instance_conditions(query: ListingQuery, need: int) -> list[ColumnElement[bool]]:
     """Machines that run what ``query.instance`` asks for on ``need`` GPUs."""
-    ask, conds = query.instance, []
+    ask = query.instance
+    conds: list[ColumnElement[bool]] = []
     if ask.template is None and ask.image is None:
         conds.append(M.default_template.is_not(None))  # the machine's default template runs
     if ask.template is not None:
@@ -176,7 +178,7 @@ class Listings(Repo):
             .values(status=to_status)
             .execution_options(synchronize_session=False)
         )
-        return (await self.s.execute(stmt)).rowcount
+        return rowcount(await self.s.execute(stmt))
 
     async def set_ready_for_machine(self, machine_id: int, ready: bool) -> None:
         stmt = (

@@ -11,10 +11,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from core.db import tables
 from core.db.repo_base import Repo as _Repo
 from core.db.repo_base import insert_or_ignore as _insert_or_ignore
+from core.db.repo_base import rowcount as _rowcount
 from core.domain.model import (
     ChainEventRecord,
     OutboxMessage,
-    PendingSignature,
     Provider,
     Rental,
     Setting,
@@ -22,6 +22,7 @@ from core.domain.model import (
     WalletSession,
 )
 from core.domain.rentals import RentalState
+from core.domain.signatures import PendingSignature
 
 
 class Users(_Repo):
@@ -42,7 +43,10 @@ class Users(_Repo):
             self.s.bind.dialect.name, tables.users, ("platform", "external_id")
         )
         await self.s.execute(stmt, values)
-        return await self.by_external(user.platform, user.external_id)
+        stored = await self.by_external(user.platform, user.external_id)
+        if stored is None:  # inserted or already there: the row exists in this transaction
+            raise RuntimeError(f"user {user.platform}:{user.external_id} vanished on insert")
+        return stored
 
 
 class Providers(_Repo):
@@ -133,7 +137,7 @@ class Outbox(_Repo):
         """Insert unless a message with the same dedupe key exists; True if inserted."""
         values = {c.name: getattr(msg, c.name) for c in tables.outbox.columns if c.name != "id"}
         stmt = _insert_or_ignore(self.s.bind.dialect.name, tables.outbox, ("dedupe_key",))
-        return (await self.s.execute(stmt, values)).rowcount == 1
+        return _rowcount(await self.s.execute(stmt, values)) == 1
 
     async def due(self, now: int, limit: int = 100) -> Sequence[OutboxMessage]:
         t = tables.outbox.c
@@ -179,7 +183,7 @@ class Outbox(_Repo):
                 .values(claimed_until=until)
                 .execution_options(synchronize_session=False)
             )
-            if (await self.s.execute(stmt)).rowcount == 1:
+            if _rowcount(await self.s.execute(stmt)) == 1:
                 taken.append(outbox_id)
         if not taken:
             return []
@@ -201,7 +205,7 @@ class Outbox(_Repo):
             .values(claimed_until=until)
             .execution_options(synchronize_session=False)
         )
-        return (await self.s.execute(stmt)).rowcount == 1
+        return _rowcount(await self.s.execute(stmt)) == 1
 
     async def release(self, dedupe_key: str, now: int) -> None:
         """Make a held message due now."""
@@ -245,7 +249,7 @@ class ChainEvents(_Repo):
         stmt = _insert_or_ignore(
             self.s.bind.dialect.name, tables.chain_events, ("tx_hash", "log_index")
         )
-        return (await self.s.execute(stmt, values)).rowcount == 1
+        return _rowcount(await self.s.execute(stmt, values)) == 1
 
 
 class Signatures(_Repo):
@@ -356,4 +360,4 @@ class WalletSessions(_Repo):
 
     async def remove(self, user_id: int) -> bool:
         stmt = delete(tables.wallet_sessions).where(tables.wallet_sessions.c.user_id == user_id)
-        return bool((await self.s.execute(stmt)).rowcount)
+        return bool(_rowcount(await self.s.execute(stmt)))

@@ -22,7 +22,6 @@ import asyncio
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import pool
@@ -68,21 +67,29 @@ def _wait_and_retry(attempt: Any, deadline_s: float) -> Any:
                 raise
 
 
+def _deadline_s(connection: sqlite3.Connection) -> float:
+    """How long a statement on ``connection`` may wait for another process's lock."""
+    if isinstance(connection, InlineConnection):
+        return connection.deadline_s
+    return InlineConnection.deadline_s
+
+
 class InlineCursor(sqlite3.Cursor):
     """Reads its rows at once, as aiosqlite does: the statement is finished (no statement
     left open on a connection that goes back to the pool), and a result read later, after
     other sessions ran, still holds what the query returned."""
 
-    _rows: deque = deque()
+    _rows: deque[Any] = deque()
 
-    def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:  # type: ignore[override]
+    def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
         try:
             super().execute(sql, parameters)
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise
-            base = super()
-            _wait_and_retry(lambda: base.execute(sql, parameters), self.connection.deadline_s)
+            _wait_and_retry(
+                lambda: sqlite3.Cursor.execute(self, sql, parameters), _deadline_s(self.connection)
+            )
         self._rows = deque(super().fetchall()) if self.description else deque()
         if in_greenlet():
             # SQLAlchemy's AsyncConnection.execute insists that a statement awaited something
@@ -91,7 +98,7 @@ class InlineCursor(sqlite3.Cursor):
             await_only(_nothing())
         return self
 
-    def executemany(self, sql: str, seq_of_parameters: Any) -> InlineCursor:  # type: ignore[override]
+    def executemany(self, sql: str, seq_of_parameters: Any) -> InlineCursor:
         # inside a transaction (SQLAlchemy always opens one): the lock is held already, so no
         # busy retry that could repeat rows
         super().executemany(sql, seq_of_parameters)
@@ -111,9 +118,13 @@ class InlineCursor(sqlite3.Cursor):
         rows, self._rows = list(self._rows), deque()
         return rows
 
-    def __iter__(self) -> Iterator[Any]:
-        while self._rows:
-            yield self._rows.popleft()
+    def __iter__(self) -> InlineCursor:
+        return self
+
+    def __next__(self) -> Any:
+        if not self._rows:
+            raise StopIteration
+        return self._rows.popleft()
 
     async def _async_soft_close(self) -> None:
         """Called by SQLAlchemy's async results: the rows are read already."""
@@ -123,19 +134,21 @@ class InlineConnection(sqlite3.Connection):
     deadline_s = 30.0
 
     def cursor(self, factory: Any = InlineCursor) -> sqlite3.Cursor:  # type: ignore[override]
-        return super().cursor(factory)
+        # (typeshed overloads cursor() on the factory's type; every cursor here is inline)
+        cursor: sqlite3.Cursor = super().cursor(factory)
+        return cursor
 
-    def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:  # type: ignore[override]
+    def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
         return self.cursor().execute(sql, parameters)
 
     def commit(self) -> None:
         try:
-            return super().commit()
+            super().commit()
+            return
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise
-        base = super()
-        return _wait_and_retry(base.commit, self.deadline_s)
+        _wait_and_retry(lambda: sqlite3.Connection.commit(self), self.deadline_s)
 
 
 class SQLiteDialect_inline(SQLiteDialect_pysqlite):  # noqa: N801 - SQLAlchemy's naming

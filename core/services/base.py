@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from core.domain.billing import DEFAULT_FEE_BPS
 from core.domain.gpus import get_model
 from core.domain.listings import PAYMENT_HOLD_SECONDS, QUOTE_TTL_SECONDS
-from core.domain.model import OutboxMessage
+from core.domain.model import OutboxMessage, Provider, Rental
 from core.errors import NotFound
 from core.notifications import Notification, to_payload
 from core.ports import Clock
@@ -71,11 +71,28 @@ def payload_json(notification: Notification) -> str:
     return json.dumps(to_payload(notification), separators=(",", ":"), sort_keys=True)
 
 
-def require(value: Any, missing: NotFound) -> Any:
-    """``value``, or ``missing`` raised when it is None."""
+_T = TypeVar("_T")
+
+
+def require(value: _T | None, missing: NotFound) -> _T:
+    """``value``, or ``missing`` raised when it is None (bad input: what a user named)."""
     if value is None:
         raise missing
     return value
+
+
+def present(value: _T | None, what: str) -> _T:
+    """``value``, which the state of the caller's rows guarantees (a rental's provider, the
+    escrow id of a funded rental): None here is a bug or a corrupt row, not bad input."""
+    if value is None:
+        raise ValueError(f"{what} is missing")
+    return value
+
+
+async def provider_of(uow: UnitOfWork, rental: Rental) -> Provider:
+    """The provider a rental was quoted from (a foreign key: it is there)."""
+    provider = await uow.providers.get(rental.provider_id)
+    return present(provider, f"provider {rental.provider_id} of rental {rental.id}")
 
 
 class Service:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from core.domain import chain_events as ev
 from core.domain.billing import billed as billed_for
-from core.domain.model import Rental
+from core.domain.model import Rental, stored_id
 from core.domain.rentals import RentalState as S
 from core.notifications.providers import (
     ProviderDisputeOpened,
@@ -37,7 +37,7 @@ from core.notifications.rentals import (
     Settled,
 )
 from core.ports import EscrowPort, KeyPairFactory
-from core.services.base import MarketRules, UnitOfWork, enqueue
+from core.services.base import MarketRules, UnitOfWork, enqueue, present, provider_of
 from core.services.followups import GrantAccess, RefundUnstarted, RevokeAccess
 from core.services.instances import gpu_uuids
 from core.services.messagebus import Applying, FactHandler
@@ -75,7 +75,8 @@ class RentalChainHandlers:
         }
 
     async def opened(self, fact: ev.RentalOpened, at: Applying) -> None:
-        uow, rental, now = at.uow, at.rental, at.now
+        uow, rental, now = at.uow, at.the_rental, at.now
+        rid = stored_id(rental)
         if rental.state == S.CANCELLED:
             # paid after the hold lapsed: the money is on chain, give it straight back
             at.then(RefundUnstarted.of(rental))
@@ -84,58 +85,60 @@ class RentalChainHandlers:
         rental.funded_at = now
         rental.open_tx = fact.tx_hash
         held = len(gpu_uuids(rental))
-        if await uow.gpus.keep(rental.id) < held:
+        if await uow.gpus.keep(rid) < held:
             # paid after its hold ran out and another renter took a GPU: give it back
             rental.cancel_reason = "paid after the hold expired; the GPUs were taken"
             at.then(RefundUnstarted.of(rental))
             return
         await enqueue(
             uow,
-            PaymentSeen(rental.id, rental.deposit, fact.tx_hash),
+            PaymentSeen(rid, rental.deposit, fact.tx_hash),
             user_id=rental.renter_id,
-            dedupe_key=f"paid:{rental.id}",
+            dedupe_key=f"paid:{rid}",
             now=now,
         )
-        renter = await uow.users.get(rental.renter_id)
+        renter = present(await uow.users.get(rental.renter_id), f"renter of rental {rid}")
         if renter.ssh_public_key:
             rental.public_key = renter.ssh_public_key
         else:
-            private_key, rental.public_key = await self.keys.generate(f"rigshare-{rental.id}")
+            private_key, rental.public_key = await self.keys.generate(f"rigshare-{rid}")
             rental.key_generated = True
             # kept only inside the credentials message; scrubbed once delivered
             await enqueue(
                 uow,
-                PrivateKey(rental.id, private_key),
+                PrivateKey(rid, private_key),
                 user_id=rental.renter_id,
-                dedupe_key=f"key:{rental.id}",
+                dedupe_key=f"key:{rid}",
                 now=HELD,  # released with the credentials
             )
         rental.transition(S.PROVISIONING)
         at.then(GrantAccess(grant_for(rental, self.rules)))
 
     async def started(self, fact: ev.RentalStarted, at: Applying) -> None:
-        rental = at.rental
+        rental = at.the_rental
+        rid = stored_id(rental)
         rental.transition(S.ACTIVE)
         rental.started_at = fact.started_at
         rental.paid_until = fact.paid_until
         rental.start_tx = fact.tx_hash
-        await at.uow.outbox.release(f"key:{rental.id}", at.now)
+        await at.uow.outbox.release(f"key:{rid}", at.now)
         await enqueue(
             at.uow,
             credentials_notice(rental),
             user_id=rental.renter_id,
-            dedupe_key=f"creds:{rental.id}",
+            dedupe_key=f"creds:{rid}",
             now=at.now,
         )
         await _tell_provider(at.uow, rental, ProviderRentalStarted, at.now)
 
     async def extended(self, fact: ev.RentalExtended, at: Applying) -> None:
-        rental = at.rental
+        rental = at.the_rental
+        rid = stored_id(rental)
         rental.deposit = fact.deposit
         rental.paid_until = fact.paid_until
         await enqueue(
             at.uow,
-            Extended(rental.id, rental.paid_until, fact.tx_hash),
+            Extended(rid, rental.paid_until, fact.tx_hash),
             user_id=rental.renter_id,
             dedupe_key=f"ext:{fact.tx_hash}:{fact.log_index}",
             now=at.now,
@@ -144,24 +147,26 @@ class RentalChainHandlers:
         at.then(GrantAccess(grant_until(rental, rental.paid_until + KEY_SLACK_S)))
 
     async def ended(self, fact: ev.RentalEnded, at: Applying) -> None:
-        rental = at.rental
+        rental = at.the_rental
+        rid = stored_id(rental)
         rental.transition(S.ENDED)
         rental.ended_at = fact.ended_at
         rental.stop_tx = fact.tx_hash
-        await at.uow.gpus.release(rental.id, rental.listing_id)  # the revoke deletes it first
-        at.then(RevokeAccess(rental.machine_id, rental.id))
+        await at.uow.gpus.release(rid, rental.listing_id)  # the revoke deletes it first
+        at.then(RevokeAccess(rental.machine_id, rid))
         # dropped again if the settlement is applied in the same transaction (a signed stop)
         await enqueue(
             at.uow,
-            RentalEnded(rental.id, rental.ended_at, rental.ended_at + self.escrow.challenge_window),
+            RentalEnded(rid, rental.ended_at, rental.ended_at + self.escrow.challenge_window),
             user_id=rental.renter_id,
-            dedupe_key=f"ended:{rental.id}",
+            dedupe_key=f"ended:{rid}",
             now=at.now,
         )
         await _tell_provider(at.uow, rental, ProviderRentalEnded, at.now)
 
     async def settled(self, fact: ev.RentalSettled, at: Applying) -> None:
-        uow, rental, now = at.uow, at.rental, at.now
+        uow, rental, now = at.uow, at.the_rental, at.now
+        rid = stored_id(rental)
         rental.provider_net, rental.fee, rental.refund = fact.provider_net, fact.fee, fact.refund
         rental.billed = rental.provider_net + rental.fee
         rental.settle_tx = fact.tx_hash
@@ -172,9 +177,9 @@ class RentalChainHandlers:
         elif rental.state in (S.FUNDED, S.PROVISIONING):
             rental.transition(S.CANCELLED)
             rental.cancel_reason = rental.cancel_reason or "provider never provisioned"
-            await uow.gpus.release(rental.id, rental.listing_id)
-            await uow.outbox.discard(f"key:{rental.id}")
-            at.then(RevokeAccess(rental.machine_id, rental.id))
+            await uow.gpus.release(rid, rental.listing_id)
+            await uow.outbox.discard(f"key:{rid}")
+            at.then(RevokeAccess(rental.machine_id, rid))
             kind = Refunded
         elif rental.state == S.DISPUTED:
             rental.transition(S.RESOLVED)
@@ -182,12 +187,12 @@ class RentalChainHandlers:
         else:
             rental.transition(S.SETTLED)
             kind = RentalSettled
-        await uow.outbox.discard(f"ended:{rental.id}")
+        await uow.outbox.discard(f"ended:{rid}")
         await enqueue(
             uow,
-            kind(rental.id, receipt_view(rental)),
+            kind(rid, receipt_view(rental)),
             user_id=rental.renter_id,
-            dedupe_key=f"settled:{rental.id}",
+            dedupe_key=f"settled:{rid}",
             now=now,
         )
         if kind is Refunded:  # it never ran: say why, not "0 USDC paid to you"
@@ -197,36 +202,40 @@ class RentalChainHandlers:
             await _tell_provider(uow, rental, ProviderPaid, now)
 
     async def parked(self, fact: ev.PaymentParked, at: Applying) -> None:
-        await push_failed(at.uow, at.rental, fact, at.now)  # held, not paid: core.services.payouts
+        await push_failed(
+            at.uow, at.the_rental, fact, at.now
+        )  # held, not paid: core.services.payouts
 
     async def payout_claimed(self, fact: ev.PayoutClaimed, at: Applying) -> None:
         await claimed(at.uow, fact, at.now)
 
     async def dispute_opened(self, fact: ev.DisputeOpened, at: Applying) -> None:
-        rental, now = at.rental, at.now
+        rental, now = at.the_rental, at.now
+        rid = stored_id(rental)
         rental.transition(S.DISPUTED)
         # mirrored after the confirmation depth, so never earlier than the chain's disputedAt:
         # the keeper's finalize after the arbiter timeout is never too early
         rental.disputed_at = now
         # it says the rental ended (the dispute ends a running one in the same receipt):
         # the ended notice, which invites a dispute, is dropped if not sent yet
-        await at.uow.outbox.discard(f"ended:{rental.id}")
+        await at.uow.outbox.discard(f"ended:{rid}")
         ended_at = rental.ended_at if rental.ended_at is not None else now
         await enqueue(
             at.uow,
-            DisputeOpened(rental.id, fact.tx_hash, ended_at),
+            DisputeOpened(rid, fact.tx_hash, ended_at),
             user_id=rental.renter_id,
-            dedupe_key=f"dispute:{rental.id}",
+            dedupe_key=f"dispute:{rid}",
             now=now,
         )
         await _tell_provider(at.uow, rental, ProviderDisputeOpened, now)
 
     async def dispute_resolved(self, fact: ev.DisputeResolved, at: Applying) -> None:
-        rental, gross = at.rental, fact.provider_gross
+        rental, gross = at.the_rental, fact.provider_gross
+        rid = stored_id(rental)
         billed_full = billed_for(rental.billable_seconds(), rental.price_per_hour)
         rental.dispute_outcome = "provider" if gross >= billed_full else "renter"
         credit = max(0, billed_full - gross)
-        provider = await at.uow.providers.get(rental.provider_id)
+        provider = await provider_of(at.uow, rental)
         decision: type[DisputeDecision]
         for user_id, decision in (
             (rental.renter_id, DisputeDecided),
@@ -234,9 +243,9 @@ class RentalChainHandlers:
         ):
             await enqueue(
                 at.uow,
-                decision(rental.id, billed_full, gross, credit),
+                decision(rid, billed_full, gross, credit),
                 user_id=user_id,
-                dedupe_key=f"{decision.KIND}:{rental.id}",
+                dedupe_key=f"{decision.KIND}:{rid}",
                 now=at.now,
             )
 
@@ -244,11 +253,11 @@ class RentalChainHandlers:
 async def _tell_provider(
     uow: UnitOfWork, rental: Rental, kind: type[ProviderRental], now: int, **extra: str
 ) -> None:
-    provider = await uow.providers.get(rental.provider_id)
+    rid, provider = stored_id(rental), await provider_of(uow, rental)
     await enqueue(
         uow,
-        kind(rental.id, rental.gpu_model, rental.provider_net, **extra),
+        kind(rid, rental.gpu_model, rental.provider_net, **extra),
         user_id=provider.user_id,
-        dedupe_key=f"{kind.KIND}:{rental.id}",
+        dedupe_key=f"{kind.KIND}:{rid}",
         now=now,
     )

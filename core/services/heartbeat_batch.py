@@ -26,13 +26,13 @@ class HeartbeatBatcher:
     def __init__(self, agents: AgentService, *, max_batch: int = MAX_BATCH) -> None:
         self._agents = agents
         self._max = max_batch
-        self._queue: list[tuple[str, Heartbeat, asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
+        self._queue: list[tuple[str, Heartbeat, asyncio.Future[HeartbeatAck]]] = []
+        self._writer: asyncio.Task[None] | None = None
         self.batches = 0
         self.beats = 0
 
     async def submit(self, token_hash: str, hb: Heartbeat) -> HeartbeatAck:
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[HeartbeatAck] = asyncio.get_running_loop().create_future()
         self._queue.append((token_hash, hb, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
@@ -57,7 +57,9 @@ class HeartbeatBatcher:
                 else:
                     future.set_result(result)
 
-    async def _write(self, batch: list[tuple[str, Heartbeat, asyncio.Future]]) -> list[object]:
+    async def _write(
+        self, batch: list[tuple[str, Heartbeat, asyncio.Future[HeartbeatAck]]]
+    ) -> list[HeartbeatAck | BaseException]:
         """One result per beat. A batch whose transaction fails is written again in halves,
         down to the beat that fails alone: its sender gets the error (logged with a
         reference), every other beat commits."""

@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Hashable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from core.ports import Clock
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def json_object(text: str) -> dict | None:
+def json_object(text: str) -> dict[str, Any] | None:
     """A stored JSON object, or None for a damaged row (not JSON, too deep, not an object)."""
     try:
         value = json.loads(text)

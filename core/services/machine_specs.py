@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import SupportsInt
 
 from core.domain.instances import (
     InstanceError,
@@ -94,7 +95,14 @@ def machine_shape(values: dict[str, object] | Machine) -> MachineShape | None:
     )
     if not gpus or cores is None or ram is None or disk is None:
         return None
-    return MachineShape(int(gpus), int(cores), int(ram), int(disk))
+    return MachineShape(_figure(gpus), _figure(cores), _figure(ram), _figure(disk))
+
+
+def _figure(value: object) -> int:
+    """A machine figure as a number (the specs dict holds what ``int()`` reads)."""
+    if isinstance(value, str | SupportsInt):
+        return int(value)
+    raise TypeError(f"a machine figure must be a number, not {value!r}")
 
 
 def machine_ready(machine: Machine) -> bool:

@@ -52,6 +52,14 @@ class Applying:
         """Run ``command`` after this transaction commits."""
         self.follow_ups.append(command)
 
+    @property
+    def the_rental(self) -> Rental:
+        """The rental of a rental fact: the bus finds it by escrow id before its handler runs
+        (and skips a fact for an unknown escrow), so None here is a dispatch bug."""
+        if self.rental is None:
+            raise ValueError("a rental fact's handler ran without its rental")
+        return self.rental
+
 
 FactHandler = Callable[[Any, Applying], Awaitable[None]]
 # a follow-up returns the chain events its call caused (an escrow receipt's), to be mirrored

@@ -6,7 +6,9 @@ import json
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
+from core.domain.model import OutboxMessage, User, stored_id
 from core.services.base import Service
 from core.services.isolation import json_object
 
@@ -33,7 +35,7 @@ class DueMessage:
     chat_id: str | None
     lang: str
     kind: str
-    payload: dict
+    payload: dict[str, Any]
     private: bool
     attempts: int
     claimed_until: int | None = None  # the sender's lease (claim); None outside a claim
@@ -141,14 +143,14 @@ class NotificationService(Service):
                 msg.next_attempt_at = now + min(3600, 5 * 2 ** (msg.attempts - 1))
             await uow.commit()
 
-    async def history(self, user_id: int) -> list[tuple[str, dict, int | None]]:
+    async def history(self, user_id: int) -> list[tuple[str, dict[str, Any], int | None]]:
         """(kind, payload, sent_at) of everything queued for a user (tests, support)."""
         async with self.uow(readonly=True) as uow:
             rows = await uow.outbox.for_user(user_id)
         return [(m.kind, json.loads(m.payload_json), m.sent_at) for m in rows]
 
 
-def _dead_letter_unreadable(msg) -> None:  # noqa: ANN001 - a row
+def _dead_letter_unreadable(msg: OutboxMessage) -> None:
     """Never retried again, kept for support with the reason (and without a secret)."""
     msg.attempts += 1
     msg.last_error = "unreadable payload (not a JSON object)"
@@ -158,14 +160,16 @@ def _dead_letter_unreadable(msg) -> None:  # noqa: ANN001 - a row
         msg.payload_json = scrubbed_payload(msg.payload_json)
 
 
-def _due(m, user, *, claimed_until: int | None = None) -> DueMessage | None:  # noqa: ANN001
+def _due(
+    m: OutboxMessage, user: User | None, *, claimed_until: int | None = None
+) -> DueMessage | None:
     """An outbox row and its recipient as the sender needs them; None for a row whose
     payload is not a JSON object (or whose recipient is gone)."""
     payload = json_object(m.payload_json)
     if payload is None or user is None:
         return None
     return DueMessage(
-        outbox_id=m.id,
+        outbox_id=stored_id(m),
         user_id=m.user_id,
         platform=user.platform,
         chat_id=user.chat_id,

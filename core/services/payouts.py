@@ -15,16 +15,16 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.domain.chain_events import PaymentParked, PayoutClaimed
-from core.domain.model import HeldPayout, Rental
+from core.domain.model import HeldPayout, Rental, stored_id
 from core.errors import PaymentError, PaymentRefused
 from core.notifications import from_payload
 from core.notifications.providers import PayoutHeld, PayoutPaid, RefundHeld, RefundPaid
 from core.notifications.rentals import Settled
 from core.ports import Clock, EscrowPort
-from core.services.base import UnitOfWork, UowFactory, enqueue, payload_json
+from core.services.base import UnitOfWork, UowFactory, enqueue, payload_json, provider_of
 
 if TYPE_CHECKING:
     from core.services.messagebus import MessageBus
@@ -39,7 +39,8 @@ MAX_REASON = 200
 
 def retry_delay(attempts: int) -> int:
     """Seconds until the next claim attempt after ``attempts`` refused ones (1 min .. 1 h)."""
-    return min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** min(max(attempts - 1, 0), 12))
+    # a shift, not 2 ** n: int ** int is typed Any (a negative power is a float)
+    return min(RETRY_MAX_S, RETRY_FIRST_S << min(max(attempts - 1, 0), 12))
 
 
 # -- chain events (inside the lifecycle's transaction) ---------------------------------------------
@@ -50,14 +51,14 @@ async def push_failed(uow: UnitOfWork, rental: Rental, ev: PaymentParked, now: i
     more after the first retry (:meth:`HeldPayouts.retry`)."""
     address = ev.to
     if address == (rental.provider_address or "").lower():
-        role, user_id = PROVIDER, (await uow.providers.get(rental.provider_id)).user_id
+        role, user_id = PROVIDER, (await provider_of(uow, rental)).user_id
     elif address == (rental.renter_address or "").lower():
         role, user_id = RENTER, rental.renter_id
     else:  # the contract pays only the rental's two parties
         log.error("PushFailed of rental %s to a stranger %s ignored", rental.id, address)
         return
     payout = HeldPayout(
-        rental_id=rental.id,
+        rental_id=stored_id(rental),
         user_id=user_id,
         role=role,
         address=address,
@@ -106,7 +107,7 @@ async def _mark_paid(
         )
 
 
-def _fields(row: HeldPayout) -> dict:
+def _fields(row: HeldPayout) -> dict[str, Any]:
     """What every message about a held payment says (core.notifications.providers)."""
     return {
         "rental_id": row.rental_id,

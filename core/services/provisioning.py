@@ -15,13 +15,13 @@ import re
 from typing import TYPE_CHECKING
 
 from core.domain.instances import failure_kind
-from core.domain.model import Rental
+from core.domain.model import Rental, stored_id
 from core.domain.rentals import RentalState as S
 from core.errors import PaymentError
 from core.notifications.providers import ProviderGrantFailed
 from core.notifications.rentals import CredentialsReady, SetupFailed
 from core.ports import AccessGrant, AccessInfo, AgentGateway, EscrowPort
-from core.services.base import MarketRules, Service, UnitOfWork, enqueue
+from core.services.base import MarketRules, Service, UnitOfWork, enqueue, present, provider_of
 from core.services.followups import RefundUnstarted
 from core.services.instances import gpu_uuids, request_of, view_of
 from core.services.verification import refresh_listings, take_off_market
@@ -40,16 +40,17 @@ def grant_for(rental: Rental, rules: MarketRules) -> AccessGrant:
     """The first grant of a funded rental: its key lives until the prepaid time could end at
     the latest (accepted at the end of the accept timeout), plus a little slack."""
     lifetime = rental.duration_s + KEY_SLACK_S + rules.accept_timeout_s
-    return grant_until(rental, rental.funded_at + lifetime)
+    funded_at = present(rental.funded_at, f"funding time of rental {rental.id}")
+    return grant_until(rental, funded_at + lifetime)
 
 
 def grant_until(rental: Rental, expires_at: int) -> AccessGrant:
     """A grant of the rental's instance until ``expires_at`` (for a running instance: its
     new deadline)."""
     return AccessGrant(
-        rental_id=rental.id,
+        rental_id=stored_id(rental),
         machine_id=rental.machine_id,
-        public_key=rental.public_key,
+        public_key=present(rental.public_key, f"public key of rental {rental.id}"),
         expires_at=expires_at,
         instance=request_of(rental),
     )
@@ -83,7 +84,9 @@ class Provisioning(Service):
             await self.access_failed(rental_id, reason)
             return
         try:
-            receipt = await self.escrow.start(escrow_id)
+            receipt = await self.escrow.start(
+                present(escrow_id, f"escrow id of rental {rental_id}")
+            )
         except PaymentError:
             log.exception("start failed for rental %s; the keeper retries", rental_id)
             return
@@ -121,24 +124,24 @@ def _clean(text: str) -> str:
 async def _failed(uow: UnitOfWork, rental: Rental, reason: str, now: int) -> None:
     kind = failure_kind(reason)
     rental.cancel_reason = f"{SETUP_FAILED}: {kind}"
-    machine = await uow.machines.get(rental.machine_id)
+    machine = present(await uow.machines.get(rental.machine_id), f"machine of rental {rental.id}")
     await take_off_market(uow, machine)
     await refresh_listings(uow, machine, now)
     instance = view_of(rental)
     await enqueue(
         uow,
-        SetupFailed(rental.id, kind, instance.image if instance else None),
+        SetupFailed(stored_id(rental), kind, instance.image if instance else None),
         user_id=rental.renter_id,
         dedupe_key=f"setupfail:{rental.id}",
         now=now,
     )
-    provider = await uow.providers.get(rental.provider_id)
+    provider = await provider_of(uow, rental)
     error = _clean(reason)
     if len(error) > MAX_AGENT_ERROR:
         error = error[: MAX_AGENT_ERROR - 1] + "…"
     await enqueue(
         uow,
-        ProviderGrantFailed(rental.id, machine.name, error or "-"),
+        ProviderGrantFailed(stored_id(rental), machine.name, error or "-"),
         user_id=provider.user_id,
         dedupe_key=f"grantfail:{rental.id}",
         now=now,
@@ -148,13 +151,14 @@ async def _failed(uow: UnitOfWork, rental: Rental, reason: str, now: int) -> Non
 def credentials_notice(rental: Rental) -> CredentialsReady:
     """What the credentials message shows (private chats only: it holds the Jupyter token)."""
     instance = view_of(rental)
+    granted = f"rental {rental.id}'s granted access:"  # stored before the escrow start
     return CredentialsReady(
-        rental_id=rental.id,
-        username=rental.access_username,
-        host=rental.access_host,
-        port=rental.access_port,
-        host_key_fingerprint=rental.host_key_fingerprint,
-        paid_until=rental.paid_until,
+        rental_id=stored_id(rental),
+        username=present(rental.access_username, f"{granted} user name"),
+        host=present(rental.access_host, f"{granted} host"),
+        port=present(rental.access_port, f"{granted} port"),
+        host_key_fingerprint=present(rental.host_key_fingerprint, f"{granted} host key"),
+        paid_until=present(rental.paid_until, f"{granted} paid time"),
         key_generated=rental.key_generated,
         gpu_uuids=tuple(gpu_uuids(rental)),
         image=instance.image if instance else None,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from core.domain.billing import SECONDS_PER_HOUR, settle
-from core.domain.model import Rental
+from core.domain.model import Rental, stored_id
 from core.domain.money import DECIMALS, format_decimal
 from core.domain.rentals import RentalState as S
 from core.errors import NotFound
@@ -24,9 +24,11 @@ class ReceiptService(Service):
         """Receipts of the renter's paid rentals, newest first (CSV on request)."""
         async with self.uow(readonly=True) as uow:
             rows = await uow.rentals.for_renter(who.user_id, FINISHED, limit=200)
-            held = held_refunds(await uow.payouts.for_rentals([r.id for r in rows]))
+            held = held_refunds(await uow.payouts.for_rentals([stored_id(r) for r in rows]))
         receipts = tuple(
-            receipt_view(r, refund_held=held.get(r.id, 0)) for r in rows if r.funded_at is not None
+            receipt_view(r, refund_held=held.get(stored_id(r), 0))
+            for r in rows
+            if r.funded_at is not None
         )
         return ReceiptsView(receipts, receipts_csv(receipts) if export_csv else None)
 
@@ -71,7 +73,7 @@ def receipt_view(r: Rental, *, refund_held: int = 0) -> ReceiptView:
         if h
     )
     return ReceiptView(
-        rental_id=r.id,
+        rental_id=stored_id(r),
         gpu_name=gpu_name(r.gpu_model),
         gpu_count=r.gpu_count,
         state=r.state,

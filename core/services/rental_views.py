@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 from core.domain.billing import billed as billed_for
-from core.domain.model import Rental
+from core.domain.model import Rental, stored_id
 from core.services.base import UnitOfWork, gpu_name
 from core.services.instances import gpu_uuids, view_of
 from core.services.views import RentalView
@@ -29,7 +30,7 @@ async def status_view(uow: UnitOfWork, rental: Rental, now: int) -> RentalView:
     return replace(view, history=history)
 
 
-def rental_view(r: Rental, machine_name: str, metrics: dict, now: int) -> RentalView:
+def rental_view(r: Rental, machine_name: str, metrics: dict[str, Any], now: int) -> RentalView:
     cost = 0
     remaining = None
     if r.started_at is not None:
@@ -37,7 +38,7 @@ def rental_view(r: Rental, machine_name: str, metrics: dict, now: int) -> Rental
         if r.ended_at is None and r.paid_until is not None:
             remaining = max(0, r.paid_until - now)
     return RentalView(
-        rental_id=r.id,
+        rental_id=stored_id(r),
         state=r.state,
         gpu_name=gpu_name(r.gpu_model),
         gpu_count=r.gpu_count,
@@ -57,7 +58,9 @@ def rental_view(r: Rental, machine_name: str, metrics: dict, now: int) -> Rental
     )
 
 
-def _rented_metrics(metrics: dict, uuids: list[str]) -> tuple[dict, list[int] | None]:
+def _rented_metrics(
+    metrics: dict[str, Any], uuids: list[str]
+) -> tuple[dict[str, Any], list[int] | None]:
     """The machine's GPU metrics of the rented GPUs only, and their positions in the
     agent's list (the per-minute samples are in the same order); all of them when the
     rental holds no GPU by UUID (a machine from before GPU holds)."""
@@ -69,12 +72,12 @@ def _rented_metrics(metrics: dict, uuids: list[str]) -> tuple[dict, list[int] | 
     return {**metrics, "gpus": [gpus[i] for i in positions]}, positions
 
 
-def _only(sample: list, positions: list[int] | None) -> tuple:
+def _only(sample: list[list[int]], positions: list[int] | None) -> tuple[tuple[int, ...], ...]:
     rows = sample if positions is None else [sample[i] for i in positions if i < len(sample)]
     return tuple(map(tuple, rows))
 
 
-def _metrics(machine: object) -> dict:
+def _metrics(machine: object) -> dict[str, Any]:
     raw = getattr(machine, "metrics_json", None) or "{}"
     try:
         value = json.loads(raw)

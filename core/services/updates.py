@@ -14,6 +14,7 @@ the update id here before handling it and marks it done after:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.services.base import Service
@@ -51,7 +52,7 @@ class UpdateLedger(Service):
         return Claim(handle=False, duplicate=False, retry_at=until)
 
     async def claim_many(
-        self, source: str, update_ids: list[int], done: list[int] = ()
+        self, source: str, update_ids: Sequence[int], done: Sequence[int] = ()
     ) -> list[Claim]:
         """Mark ``done`` ids handled and claim ``update_ids``, all in one transaction (a front
         end's group commit: updates that arrive together share one write). One claim per

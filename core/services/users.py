@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.domain.model import User
+from core.domain.model import User, stored_id
 from core.errors import NotFound, ValidationError
 from core.services.base import Service, require
 from core.services.views import Notice, Principal
@@ -40,7 +40,7 @@ class UserService(Service):
             elif chat_id and private_chat and user.chat_id != chat_id:
                 user.chat_id = chat_id
                 await uow.commit()
-            return Principal(user.id, platform, private_chat, user.lang)
+            return Principal(stored_id(user), platform, private_chat, user.lang)
 
     async def set_lang(self, who: Principal, lang: str | None) -> Notice:
         """Switch the reply language; raise ValidationError for an unsupported one."""

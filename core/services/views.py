@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +133,10 @@ class RentalView:
     cost_so_far: int
     remaining_s: int | None
     machine_name: str = ""
-    metrics: dict = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     # per-minute samples of the rented GPUs, up to the last hour:
     # ((unix minute, ((load %, temp °C), ...)), ...) for the /status chart
-    history: tuple = ()
+    history: tuple[tuple[int, tuple[tuple[int, ...], ...]], ...] = ()
     gpu_uuids: tuple[str, ...] = ()  # exactly the GPUs the rental holds
     instance: InstanceView | None = None
 
@@ -219,7 +220,7 @@ class Notice:
     """A short confirmation ("Language set to English") with a message key and params."""
 
     key: str
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +232,7 @@ class EvidenceView:
     kind: str  # selftest | heartbeat_gap | ssh_log
     at: int
     received_at: int
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +266,7 @@ class SigningPageView:
     state: str
     kind: str
     method: str  # eth_signTypedData_v4 | personal_sign
-    payload: dict
+    payload: dict[str, Any]
     summary: str
     signer: str | None  # the address that must sign; None: any (a connect)
     expires_at: int

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.domain.addresses import is_address
-from core.domain.model import PendingSignature, User
-from core.domain.signatures import SignatureKind
+from core.domain.model import User, stored_id
+from core.domain.signatures import PendingSignature, SignatureKind
 from core.errors import NotFound, WalletError
 from core.notifications.wallet import WalletConnected, WalletDisconnected
 from core.ports import Clock, EscrowPort, SignatureRequest, WalletPort
@@ -40,7 +40,7 @@ def new_pending(
     expires_at: int,
     signer: str | None,
     rental_id: int | None = None,
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
 ) -> PendingSignature:
     """A pending signature. ``params`` are what the core needs back with the answer (the
     escrow's relay arguments, the payout address); ``signer`` is the address that must sign
@@ -137,7 +137,7 @@ class WalletService(Service):
                 summary="Link this wallet to your rigshare account (free, no transaction)",
             )
             pending = new_pending(
-                user.id,
+                stored_id(user),
                 request,
                 now=now,
                 expires_at=expires,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Table
 from sqlalchemy.orm import registry
 
 from core.db import tables
@@ -12,25 +13,31 @@ mapper_registry = registry(metadata=tables.metadata)
 _mapped = False
 
 
+ENTITIES: tuple[tuple[type, Table], ...] = (  # each entity and the table it is stored in
+    (model.User, tables.users),
+    (model.Provider, tables.providers),
+    (model.Machine, tables.machines),
+    (model.MachineGpu, tables.machine_gpus),
+    (model.MachineTemplate, tables.machine_templates),
+    (model.Listing, tables.listings),
+    (model.Rental, tables.rentals),
+    (model.OutboxMessage, tables.outbox),
+    (model.ChainEventRecord, tables.chain_events),
+    (PendingSignature, tables.pending_signatures),
+    (model.Setting, tables.settings_kv),
+    (model.AgentCommandRecord, tables.agent_commands),
+    (model.EvidenceRecord, tables.agent_evidence),
+    (model.MachineProbe, tables.machine_probes),
+    (model.WalletSession, tables.wallet_sessions),
+    (model.HeldPayout, tables.held_payouts),
+)
+
+
 def start_mappers() -> None:
     """Map the entities; idempotent, so the composition root and tests may both call it."""
     global _mapped
     if _mapped:
         return
-    mapper_registry.map_imperatively(model.User, tables.users)
-    mapper_registry.map_imperatively(model.Provider, tables.providers)
-    mapper_registry.map_imperatively(model.Machine, tables.machines)
-    mapper_registry.map_imperatively(model.MachineGpu, tables.machine_gpus)
-    mapper_registry.map_imperatively(model.MachineTemplate, tables.machine_templates)
-    mapper_registry.map_imperatively(model.Listing, tables.listings)
-    mapper_registry.map_imperatively(model.Rental, tables.rentals)
-    mapper_registry.map_imperatively(model.OutboxMessage, tables.outbox)
-    mapper_registry.map_imperatively(model.ChainEventRecord, tables.chain_events)
-    mapper_registry.map_imperatively(PendingSignature, tables.pending_signatures)
-    mapper_registry.map_imperatively(model.Setting, tables.settings_kv)
-    mapper_registry.map_imperatively(model.AgentCommandRecord, tables.agent_commands)
-    mapper_registry.map_imperatively(model.EvidenceRecord, tables.agent_evidence)
-    mapper_registry.map_imperatively(model.MachineProbe, tables.machine_probes)
-    mapper_registry.map_imperatively(model.WalletSession, tables.wallet_sessions)
-    mapper_registry.map_imperatively(model.HeldPayout, tables.held_payouts)
+    for entity, table in ENTITIES:
+        mapper_registry.map_imperatively(entity, table)
     _mapped = True

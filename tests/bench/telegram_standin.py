@@ -18,7 +18,7 @@ from aiogram import Dispatcher as AiogramDispatcher
 from aiogram.types import Update
 
 from tests.bot.telegram.fake_telegram import Call, FakeTelegram
-from tests.bot.telegram.support import TgUser, chat_json
+from tests.bot.telegram.support import TgUser, message_json
 
 _REPLIES: ContextVar[list[Call] | None] = ContextVar("bench_replies", default=None)
 
@@ -59,16 +59,7 @@ class Feeder:
         return replies
 
     async def send(self, user: TgUser, text: str) -> list[Call]:
-        message = {
-            "message_id": next(self._message_ids),
-            "date": self.now,
-            "chat": chat_json(user.id, user),
-            "from": user.json(),
-            "text": text,
-        }
-        if text.startswith("/"):
-            length = len(text.split(maxsplit=1)[0])
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        message = message_json(next(self._message_ids), self.now, user.id, user, text)
         return await self.feed({"message": message})
 
     async def press(self, user: TgUser, sent: Call, data: str) -> list[Call]:

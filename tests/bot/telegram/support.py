@@ -45,6 +45,21 @@ def chat_json(chat_id: int, user: TgUser) -> dict:
     return {"id": chat_id, "type": "supergroup", "title": "GPU friends"}
 
 
+def message_json(message_id: int, date: int, chat_id: int, user: TgUser, text: str) -> dict:
+    """A text message as the Bot API sends it; a leading /command is marked as one."""
+    message = {
+        "message_id": message_id,
+        "date": date,
+        "chat": chat_json(chat_id, user),
+        "from": user.json(),
+        "text": text,
+    }
+    if text.startswith("/"):
+        length = len(text.split(maxsplit=1)[0])
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+    return message
+
+
 class Harness:
     """One Telegram front end on a RecordingSession; ``send`` and ``press`` feed updates
     through ``Dispatcher.feed_update`` and return the Bot API calls they caused."""
@@ -86,16 +101,7 @@ class Harness:
 
     async def send(self, user: TgUser, text: str, chat_id: int | None = None) -> list[Call]:
         chat = chat_id if chat_id is not None else user.id
-        message = {
-            "message_id": next(self._message_ids),
-            "date": self.app.clock.now(),
-            "chat": chat_json(chat, user),
-            "from": user.json(),
-            "text": text,
-        }
-        if text.startswith("/"):
-            length = len(text.split(maxsplit=1)[0])
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        message = message_json(next(self._message_ids), self.app.clock.now(), chat, user, text)
         return await self.feed({"message": message})
 
     async def press(self, user: TgUser, sent: Call, label: str) -> list[Call]:

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from bot.bootstrap import build_app
 from tests.bot.admission_support import Concurrency
 from tests.bot.telegram.fake_telegram import FakeTelegram
-from tests.bot.telegram.support import Harness, TgUser, chat_json, served_webhook
+from tests.bot.telegram.support import Harness, TgUser, message_json, served_webhook
 
 
 async def test_telegram_updates_fed_at_once_are_handled_a_few_at_a_time(tg_settings, clock):
@@ -51,14 +51,7 @@ async def test_a_full_line_has_the_webhook_answer_503_so_telegram_sends_it_again
     alice = TgUser(8001, "alice")
     update = {
         "update_id": 5,
-        "message": {
-            "message_id": 1,
-            "date": clock.now(),
-            "chat": chat_json(alice.id, alice),
-            "from": alice.json(),
-            "text": "/help",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
-        },
+        "message": message_json(1, clock.now(), alice.id, alice, "/help"),
     }
     good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
     busy = asyncio.Event()

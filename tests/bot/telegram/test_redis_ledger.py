@@ -8,21 +8,14 @@ from aiogram.types import Update
 from sqlalchemy import func, select
 
 from core.db import tables
-from tests.bot.telegram.support import ALICE, Harness, chat_json
+from tests.bot.telegram.support import ALICE, Harness, message_json
 from tests.bot.telegram.test_redis_burst import redis_url  # noqa: F401 - the fixture
 
 
 def _help(update_id: int) -> dict:
     return {
         "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": 1_790_000_000,
-            "chat": chat_json(ALICE.id, ALICE),
-            "from": ALICE.json(),
-            "text": "/help",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
-        },
+        "message": message_json(update_id, 1_790_000_000, ALICE.id, ALICE, "/help"),
     }
 
 

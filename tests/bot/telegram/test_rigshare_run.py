@@ -10,7 +10,7 @@ import signal
 import sys
 
 from tests.bot.telegram.fake_telegram import TOKEN, BotApiServer, FakeTelegram
-from tests.bot.telegram.support import ALICE, chat_json
+from tests.bot.telegram.support import ALICE, message_json
 
 
 async def test_rigshare_run_answers_on_telegram(tmp_path):
@@ -41,14 +41,7 @@ async def test_rigshare_run_answers_on_telegram(tmp_path):
         await _until(lambda: telegram.sent("deleteWebhook"), 60)
         telegram.push_update(
             {
-                "message": {
-                    "message_id": 1,
-                    "date": telegram.now,
-                    "chat": chat_json(ALICE.id, ALICE),
-                    "from": ALICE.json(),
-                    "text": "/gpus",
-                    "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
-                }
+                "message": message_json(1, telegram.now, ALICE.id, ALICE, "/gpus"),
             }
         )
         await _until(lambda: telegram.sent("sendMessage", ALICE.id), 30)

@@ -14,7 +14,7 @@ from bot.bootstrap import build_app
 from bot.telegram.front import TelegramFrontEnd, webhook_secret
 from tests.bot.telegram.conftest import market
 from tests.bot.telegram.fake_telegram import BotApiServer, Call, FakeTelegram, RecordingSession
-from tests.bot.telegram.support import ALICE, chat_json, served_webhook
+from tests.bot.telegram.support import ALICE, message_json, served_webhook
 
 _ids = itertools.count(1)
 
@@ -26,16 +26,7 @@ class Chat:
         self.telegram = telegram
 
     async def say(self, text: str) -> None:
-        message = {
-            "message_id": next(_ids),
-            "date": self.telegram.now,
-            "chat": chat_json(ALICE.id, ALICE),
-            "from": ALICE.json(),
-            "text": text,
-        }
-        if text.startswith("/"):
-            length = len(text.split(maxsplit=1)[0])
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        message = message_json(next(_ids), self.telegram.now, ALICE.id, ALICE, text)
         self.telegram.push_update({"message": message})
 
     async def press(self, sent: Call, label: str) -> None:
@@ -132,14 +123,7 @@ async def test_webhook_takes_updates_only_with_the_secret_header(tg_settings, cl
     front, runner, url = await served_webhook(app, telegram)
     update = {
         "update_id": 77,
-        "message": {
-            "message_id": 1,
-            "date": clock.now(),
-            "chat": chat_json(ALICE.id, ALICE),
-            "from": ALICE.json(),
-            "text": "/help",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
-        },
+        "message": message_json(1, clock.now(), ALICE.id, ALICE, "/help"),
     }
     try:
         await front.start(sender=False)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Literal, get_args
 
-from core.domain.model import AgentCommandRecord, EvidenceRecord
+from core.domain.model import AgentCommandRecord, EvidenceRecord, stored_id
 from core.errors import NotFound, ValidationError
 from core.ports import AccessGrant, AccessInfo, Clock, RentalEvents
-from core.services.base import MarketRules, Service, UowFactory
+from core.services.base import MarketRules, Service, UowFactory, present
 from core.services.isolation import json_object
 from core.services.views import EvidenceView, Principal
 from core.wire import (
@@ -30,6 +31,9 @@ from core.wire import (
 log = logging.getLogger(__name__)
 REVOKE_SLACK_S = 86_400  # a revoke stays runnable a day past the key's own expiry
 PROBE_KINDS = ("probe", "unprobe")  # their rental_id is a probe's id (core.services.probes)
+# the kinds core.wire.AgentCommand carries; a stored row holds one of them as plain text
+CommandKind = Literal["grant", "revoke", "probe", "unprobe"]
+_KINDS: tuple[CommandKind, ...] = get_args(CommandKind)
 
 
 class AgentCommandService(Service):
@@ -53,7 +57,10 @@ class AgentCommandService(Service):
         """Queue "run the rental's instance with this key until ``expires_at``" (or move the
         deadline of the instance that runs); valid for the accept timeout."""
         now = self.clock.now()
-        payload: dict = {"public_key": grant.public_key, "expires_at": grant.expires_at}
+        payload: dict[str, object] = {
+            "public_key": grant.public_key,
+            "expires_at": grant.expires_at,
+        }
         if grant.instance is not None:
             payload["instance"] = grant.instance.model_dump(mode="json")
         return await self._append(
@@ -70,12 +77,17 @@ class AgentCommandService(Service):
                     continue
                 expiry = max(expiry, json.loads(cmd.payload_json).get("expires_at") or 0)
                 if cmd.done_at is None and cmd.delivered_at is None:
-                    await uow.agent_commands.complete(cmd.id, '{"superseded":true}', now)
+                    await uow.agent_commands.complete(stored_id(cmd), '{"superseded":true}', now)
             await uow.commit()
         return await self._append(machine_id, "revoke", rental_id, {}, expiry + REVOKE_SLACK_S)
 
     async def _append(
-        self, machine_id: int, kind: str, rental_id: int, payload: dict, valid_until: int
+        self,
+        machine_id: int,
+        kind: CommandKind,
+        rental_id: int,
+        payload: dict[str, object],
+        valid_until: int,
     ) -> AgentCommand:
         record = command_record(machine_id, kind, rental_id, payload, self.clock.now(), valid_until)
         async with self.uow() as uow:
@@ -98,7 +110,7 @@ class AgentCommandService(Service):
         async with self.uow(readonly=True) as uow:
             found = list(await uow.agent_commands.pending(machine_id, after_seq, now, limit))
             still_open = bool(found) or await uow.agent_commands.has_open(machine_id, now)
-        fresh = [c.id for c in found if c.delivered_at is None]
+        fresh = [stored_id(c) for c in found if c.delivered_at is None]
         if fresh:
             async with self.uow() as uow:
                 await uow.agent_commands.mark_delivered(fresh, now)
@@ -114,7 +126,9 @@ class AgentCommandService(Service):
         if any(ev.rental_id is None for ev in batch.evidence):
             raise ValidationError("Evidence outside a command result must name its rental.")
         now = self.clock.now()
-        accepted, ignored, outcomes = [], [], []
+        accepted: list[int] = []
+        ignored: list[int] = []
+        outcomes: list[tuple[int, CommandResult]] = []
         staged: list[tuple[int, Evidence, int | None]] = [
             (ev.rental_id, ev, None) for ev in batch.evidence if ev.rental_id is not None
         ]
@@ -127,18 +141,21 @@ class AgentCommandService(Service):
                 if cmd.kind == "grant" and result.ok and result.access is None:
                     raise ValidationError("A successful grant must carry the access details.")
                 text = result.model_dump_json(exclude={"evidence"})
-                if not await uow.agent_commands.complete(cmd.id, text, now):
+                if not await uow.agent_commands.complete(stored_id(cmd), text, now):
                     ignored.append(result.command_id)  # answered before: a replay
                     continue
-                accepted.append(cmd.id)
+                accepted.append(stored_id(cmd))
                 if cmd.kind in PROBE_KINDS:  # the service's own check: no rental, no evidence
                     if cmd.kind == "probe":
                         await uow.probes.answer(cmd.rental_id, machine_id, text)
                     continue
-                staged += [(ev.rental_id or cmd.rental_id, ev, cmd.id) for ev in result.evidence]
+                staged += [
+                    (ev.rental_id or cmd.rental_id, ev, stored_id(cmd)) for ev in result.evidence
+                ]
                 if cmd.kind == "grant" and cmd.expires_at >= now:
                     outcomes.append((cmd.rental_id, result))
-            stored, owned = 0, {}
+            stored = 0
+            owned: dict[int, bool] = {}
             for rental_id, ev, command_id in staged:
                 if rental_id not in owned:
                     rental = await uow.rentals.get(rental_id)
@@ -157,7 +174,9 @@ class AgentCommandService(Service):
             return
         try:
             if result.ok:
-                await self.events.access_granted(rental_id, AccessInfo.of(result.access))
+                # record_results refused a successful grant without them
+                access = present(result.access, f"access details of rental {rental_id}'s grant")
+                await self.events.access_granted(rental_id, AccessInfo.of(access))
             else:
                 reason = result.error or "the agent could not grant access"
                 await self.events.access_failed(rental_id, reason)
@@ -210,9 +229,9 @@ class AgentCommandService(Service):
 def _wire(c: AgentCommandRecord) -> AgentCommand:
     payload = json.loads(c.payload_json)
     return AgentCommand(
-        id=c.id,
+        id=stored_id(c),
         seq=c.seq,
-        kind=c.kind,
+        kind=_kind(c.kind),
         rental_id=c.rental_id,
         public_key=payload.get("public_key"),
         expires_at=payload.get("expires_at"),
@@ -222,8 +241,21 @@ def _wire(c: AgentCommandRecord) -> AgentCommand:
     )
 
 
+def _kind(text: str) -> CommandKind:
+    """A stored command's kind as the wire types it (only this module writes the rows)."""
+    for kind in _KINDS:
+        if kind == text:
+            return kind
+    raise ValueError(f"agent command kind {text!r} is not one the agents know")
+
+
 def command_record(
-    machine_id: int, kind: str, rental_id: int, payload: dict, now: int, valid_until: int
+    machine_id: int,
+    kind: CommandKind,
+    rental_id: int,
+    payload: dict[str, object],
+    now: int,
+    valid_until: int,
 ) -> AgentCommandRecord:
     """A command row to append (its seq is assigned by ``uow.agent_commands.append``)."""
     return AgentCommandRecord(

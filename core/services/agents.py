@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from core.domain.listings import ListingStatus, MachineStatus
-from core.domain.model import EvidenceRecord, Machine
+from core.domain.model import EvidenceRecord, Machine, stored_id
 from core.domain.reliability import (
     HEARTBEAT_COVERAGE,
     HEARTBEAT_INTERVAL,
@@ -23,7 +23,7 @@ from core.domain.reliability import (
 from core.domain.rentals import RentalState
 from core.errors import CoreError, Forbidden
 from core.notifications.providers import AgentOffline
-from core.services.base import Service, UnitOfWork, enqueue
+from core.services.base import Service, UnitOfWork, enqueue, present
 from core.services.inventory import sync_inventory
 from core.services.isolation import reference
 from core.services.machine_specs import (
@@ -59,7 +59,7 @@ class AgentService(Service):
             machine = await uow.machines.by_token_hash(hash_token(token))
         if machine is None:
             raise Forbidden("Unknown agent token.")
-        return machine.id
+        return stored_id(machine)
 
     async def machines_for_token_hashes(self, token_hashes: Sequence[str]) -> dict[str, int]:
         """Machine id of each still valid agent token hash (rotated ones are left out)."""
@@ -140,7 +140,13 @@ class AgentService(Service):
                 ref = reference("heartbeat")
                 log.exception("heartbeat of machine %s failed, reference %s", machine_id, ref)
                 results[i] = exc
-        return results  # type: ignore[return-value]
+        # every beat got its ack or error above: in the fast loop or on the slow path
+        answers: list[HeartbeatAck | Exception] = []
+        for i, answer in enumerate(results):
+            if answer is None:
+                raise ValueError(f"heartbeat {i} of the batch got no answer")
+            answers.append(answer)
+        return answers
 
     async def heartbeat(self, machine_id: int, hb: Heartbeat) -> HeartbeatAck:
         """Record liveness and metrics; create listings for new GPUs, suspend mismatches.
@@ -163,12 +169,12 @@ class AgentService(Service):
                 if gap > HEARTBEAT_COVERAGE:
                     data = {"source": "service", "from": machine.last_heartbeat_at, "to": now}
                     await _evidence(
-                        uow, machine.id, "heartbeat_gap", now, {**data, "silent_s": gap}
+                        uow, machine_id, "heartbeat_gap", now, {**data, "silent_s": gap}
                     )
             machine.first_seen_at = machine.first_seen_at or now
             last = machine.last_heartbeat_at
             if last is None or last // 60 != now // 60:
-                await uow.gpu_samples.record([_sample(machine.id, hb, now)])
+                await uow.gpu_samples.record([_sample(machine_id, hb, now)])
             machine.last_heartbeat_at = now
             machine.agent_version = hb.agent_version
             machine.ssh_host, machine.ssh_port = hb.ssh_host, hb.ssh_port
@@ -185,13 +191,13 @@ class AgentService(Service):
             # the endpoint, host key or GPUs may differ from what the service probed
             await refresh_listings(uow, machine, now)
             if machine_ready(machine) != was_ready:
-                await uow.listings.set_ready_for_machine(machine.id, machine_ready(machine))
+                await uow.listings.set_ready_for_machine(machine_id, machine_ready(machine))
             if machine.status in (MachineStatus.PENDING, MachineStatus.OFFLINE):
                 machine.status = MachineStatus.ONLINE
                 await self._follow_machine(uow, machine, ListingStatus.AVAILABLE)
             await uow.commit()
             return HeartbeatAck(
-                machine_id=machine.id, status=machine.status, next_in_s=HEARTBEAT_INTERVAL
+                machine_id=machine_id, status=machine.status, next_in_s=HEARTBEAT_INTERVAL
             )
 
     async def _late_beat(self, machine_id: int, hb: Heartbeat, now: int) -> HeartbeatAck:
@@ -214,7 +220,7 @@ class AgentService(Service):
             )
 
     async def _follow_machine(self, uow: UnitOfWork, machine: Machine, status: str) -> None:
-        for x in await uow.listings.for_machine(machine.id):
+        for x in await uow.listings.for_machine(stored_id(machine)):
             if x.status in _FOLLOWS_MACHINE and x.price_per_hour > 0:
                 x.move_to(status)
 
@@ -226,7 +232,7 @@ class AgentService(Service):
             for m in silent:
                 m.status = MachineStatus.OFFLINE
                 await uow.listings.set_status_for_machine(
-                    m.id, [ListingStatus.AVAILABLE], ListingStatus.OFFLINE
+                    stored_id(m), [ListingStatus.AVAILABLE], ListingStatus.OFFLINE
                 )
                 provider = await uow.providers.get(m.provider_id)
                 if provider is not None:
@@ -259,7 +265,7 @@ class AgentService(Service):
         """Recompute a machine's score from its evidence and store it on its listings."""
         now = self.clock.now()
         async with self.uow() as uow:
-            m = await uow.machines.get(machine_id)
+            m = present(await uow.machines.get(machine_id), f"machine {machine_id}")
             completed, lost, rating_sum, rating_count = await uow.rentals.stats_for_machine(
                 machine_id
             )
@@ -295,7 +301,7 @@ def _endpoint(hb: Heartbeat) -> tuple[str | None, int | None, str | None]:
     return hb.ssh_host, hb.ssh_port, hb.host_key_fingerprint
 
 
-def _sample(machine_id: int, hb: Heartbeat, now: int) -> dict:
+def _sample(machine_id: int, hb: Heartbeat, now: int) -> dict[str, object]:
     gpus = [[g.utilization_pct, g.temperature_c] for g in hb.gpus]
     return {
         "machine_id": machine_id,
@@ -312,7 +318,9 @@ def _metrics_json(hb: Heartbeat, now: int) -> str:
     return json.dumps({"at": now, "gpus": gpus}, separators=(",", ":"))
 
 
-async def _evidence(uow: UnitOfWork, machine_id: int, kind: str, now: int, data: dict) -> None:
+async def _evidence(
+    uow: UnitOfWork, machine_id: int, kind: str, now: int, data: dict[str, object]
+) -> None:
     """Stage one evidence record per rental running on the machine."""
     text = json.dumps(data, separators=(",", ":"), sort_keys=True)
     for rental_id in await uow.rentals.on_machine(machine_id, _RUNNING):

@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.domain.disputes import Decision, decide, outages_from, unbacked_spans
+from core.domain.model import stored_id
 from core.domain.reliability import HEARTBEAT_COVERAGE
 from core.domain.verification import SERVICE_PROBE, VERIFIED_FOR_S
 from core.errors import CoreError
+from core.services.base import present
 from core.services.isolation import json_object
 
 if TYPE_CHECKING:
@@ -30,8 +32,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# an evidence record's data: a JSON object as the agent or the service stored it
+Data = dict[str, Any]
 
-def evidence_hash(records: list[tuple[str, int, dict]], reason: str) -> str:
+
+def evidence_hash(records: list[tuple[str, int, Data]], reason: str) -> str:
     """The bytes32 committed on chain when a dispute opens: the evidence so far and the
     reason, canonical JSON, SHA-256 (anyone holding the records can check it)."""
     bundle = {"reason": reason, "evidence": [[k, at, data] for k, at, data in records]}
@@ -39,20 +44,20 @@ def evidence_hash(records: list[tuple[str, int, dict]], reason: str) -> str:
     return "0x" + hashlib.sha256(blob).hexdigest()
 
 
-async def _readable_evidence(uow: UnitOfWork, rental_id: int) -> list[tuple[int, str, int, dict]]:
+async def _readable_evidence(uow: UnitOfWork, rental_id: int) -> list[tuple[int, str, int, Data]]:
     """(record id, kind, at, data) of a rental's evidence; a record whose data is not a JSON
     object (a damaged row) is left out and logged with its id."""
-    out = []
+    out: list[tuple[int, str, int, Data]] = []
     for r in await uow.evidence.for_rental(rental_id):
         data = json_object(r.data_json)
         if data is None:
             log.warning("evidence record %s of rental %s is unreadable; skipped", r.id, rental_id)
             continue
-        out.append((r.id, r.kind, r.at, data))
+        out.append((stored_id(r), r.kind, r.at, data))
     return out
 
 
-async def evidence_of(uow: UnitOfWork, rental_id: int) -> list[tuple[str, int, dict]]:
+async def evidence_of(uow: UnitOfWork, rental_id: int) -> list[tuple[str, int, Data]]:
     """The rental's readable evidence (agents' and the service's heartbeat records); a
     ``service_probe`` record there is not the service's and is left out."""
     return [
@@ -62,7 +67,7 @@ async def evidence_of(uow: UnitOfWork, rental_id: int) -> list[tuple[str, int, d
     ]
 
 
-async def service_probes(uow: UnitOfWork, rental: Rental, end: int) -> list[tuple[str, int, dict]]:
+async def service_probes(uow: UnitOfWork, rental: Rental, end: int) -> list[tuple[str, int, Data]]:
     """The service's own probes of the rental's machine that bear on it: from one
     verification's worth before its start to its end, as ``service_probe`` evidence."""
     start = rental.started_at or end
@@ -77,7 +82,9 @@ async def decision_for(uow: UnitOfWork, rental: Rental) -> Decision:
     kind must is left out (logged with its id), never fatal."""
     start = rental.started_at or 0
     end = start + rental.billable_seconds()
-    rows = [row for row in await _readable_evidence(uow, rental.id) if row[1] != SERVICE_PROBE]
+    rows = [
+        row for row in await _readable_evidence(uow, stored_id(rental)) if row[1] != SERVICE_PROBE
+    ]
 
     def skipped(position: int, exc: Exception) -> None:
         record = rows[position][0]
@@ -111,7 +118,10 @@ class Arbiter:
         async with self.uow(readonly=True) as uow:
             decision = await decision_for(uow, rental)
         try:
-            receipt = await self.escrow.resolve(rental.escrow_id, decision.provider_gross)
+            receipt = await self.escrow.resolve(
+                present(rental.escrow_id, f"escrow id of disputed rental {rental.id}"),
+                decision.provider_gross,
+            )
         except CoreError as exc:
             log.warning("deciding the dispute of rental %s failed (%s); retried", rental.id, exc)
             return 0

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Any
 
 from core.domain.instances import ImageRef, InstanceAsk, parse_image, share_limits
 from core.domain.listings import ListingQuery
 from core.domain.model import Machine, MachineTemplate, Rental
+from core.services.base import present
 from core.services.machine_specs import machine_shape
 from core.services.views import InstanceView
 from core.wire import InstanceLimits, InstanceRequest
@@ -26,7 +28,11 @@ def plan(
         return None
     shape = machine_shape(machine)
     assert shape is not None, "the search offers container machines with complete specs only"
-    image = template.image if template is not None else ask.image.reference
+    if template is not None:
+        image = template.image
+    else:
+        # no template chosen: the quote matched the renter's own image
+        image = present(ask.image, "the image of an instance quoted without a template").reference
     record = {
         "image": image,
         "template": template.name if template is not None else None,
@@ -39,7 +45,7 @@ def plan(
     return json.dumps(record, separators=(",", ":"), sort_keys=True)
 
 
-def _ask_json(ask: InstanceAsk) -> dict:
+def _ask_json(ask: InstanceAsk) -> dict[str, Any]:
     return {
         "template": ask.template,
         "image": ask.image.reference if ask.image else None,
@@ -48,7 +54,8 @@ def _ask_json(ask: InstanceAsk) -> dict:
     }
 
 
-def _record(rental: Rental) -> dict | None:
+def _record(rental: Rental) -> dict[str, Any] | None:
+    # written by plan() above, so its fields are there
     return json.loads(rental.instance_json) if rental.instance_json else None
 
 
@@ -83,10 +90,14 @@ def ask_of(rental: Rental) -> InstanceAsk:
     )
 
 
-def query_of(rental: Rental, **changes: object) -> ListingQuery:
-    """The search that finds what ``rental`` rents, on any listing."""
+def query_of(rental: Rental, *, max_price_per_hour: int | None = None) -> ListingQuery:
+    """The search that finds what ``rental`` rents, on any listing (below a price cap when
+    given)."""
     return ListingQuery(
-        model=rental.gpu_model, gpu_count=rental.gpu_count, instance=ask_of(rental), **changes
+        model=rental.gpu_model,
+        gpu_count=rental.gpu_count,
+        instance=ask_of(rental),
+        max_price_per_hour=max_price_per_hour,
     )
 
 

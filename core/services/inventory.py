@@ -11,9 +11,9 @@ from collections import Counter
 from core.domain.gpus import get_model, model_from_nvml
 from core.domain.instances import parse_image
 from core.domain.listings import ListingStatus, MachineStatus
-from core.domain.model import Listing, Machine, MachineGpu, MachineTemplate
+from core.domain.model import Listing, Machine, MachineGpu, MachineTemplate, stored_id
 from core.domain.rentals import LIVE, RentalState
-from core.services.base import UnitOfWork
+from core.services.base import UnitOfWork, present
 from core.services.machine_specs import machine_ready
 from core.wire import GpuInfo, Heartbeat
 
@@ -24,10 +24,11 @@ async def sync_inventory(uow: UnitOfWork, machine: Machine, hb: Heartbeat, now: 
     """Bring the machine's listings, GPUs and templates in line with ``hb`` (call after the
     machine row took the beat's specs and offer). Listing rows are locked first: the order
     every hold takes (listing, then GPUs)."""
-    await uow.gpus.lock_listings(machine.id)
+    machine_id = stored_id(machine)
+    await uow.gpus.lock_listings(machine_id)
     await _sync_listings(uow, machine, hb, now)
     await _sync_gpus(uow, machine, hb)
-    await uow.templates.replace(machine.id, _templates(machine.id, hb))
+    await uow.templates.replace(machine_id, _templates(machine_id, hb))
 
 
 async def _sync_listings(uow: UnitOfWork, machine: Machine, hb: Heartbeat, now: int) -> None:
@@ -39,7 +40,8 @@ async def _sync_listings(uow: UnitOfWork, machine: Machine, hb: Heartbeat, now: 
         model = model_from_nvml(g.name, g.vram_total_mib)
         if model is not None and not g.lost:
             counts[model.key] += 1
-    existing = {x.gpu_model: x for x in await uow.listings.for_machine(machine.id)}
+    machine_id = stored_id(machine)
+    existing = {x.gpu_model: x for x in await uow.listings.for_machine(machine_id)}
     for key, listing in existing.items():
         n = counts.get(key, 0)
         if n < listing.gpu_count:
@@ -52,14 +54,14 @@ async def _sync_listings(uow: UnitOfWork, machine: Machine, hb: Heartbeat, now: 
     for key, n in counts.items():
         if key in existing:
             continue
-        model = get_model(key)
+        known = present(get_model(key), f"GPU model {key}")  # model_from_nvml knew it
         uow.listings.add(
             Listing(
-                machine_id=machine.id,
+                machine_id=machine_id,
                 provider_id=machine.provider_id,
                 gpu_model=key,
                 gpu_count=n,
-                vram_gb=model.vram_gb,
+                vram_gb=known.vram_gb,
                 price_per_hour=0,
                 region=machine.region,
                 created_at=now,
@@ -74,13 +76,14 @@ async def _sync_listings(uow: UnitOfWork, machine: Machine, hb: Heartbeat, now: 
 async def _sync_gpus(uow: UnitOfWork, machine: Machine, hb: Heartbeat) -> None:
     """One row per GPU the agent reports, tied to its model's listing; GPUs no longer
     reported (or lost) stay with their rental but are not offered."""
-    listing_of = {x.gpu_model: x.id for x in await uow.listings.for_machine(machine.id)}
-    rows = {r.uuid: r for r in await uow.gpus.for_machine(machine.id)}
+    machine_id = stored_id(machine)
+    listing_of = {x.gpu_model: stored_id(x) for x in await uow.listings.for_machine(machine_id)}
+    rows = {r.uuid: r for r in await uow.gpus.for_machine(machine_id)}
     for g in hb.gpus:
         key = _model_key(g)
         row = rows.pop(g.uuid, None)
         if row is None:
-            row = MachineGpu(machine_id=machine.id, uuid=g.uuid, idx=g.index, name=g.name)
+            row = MachineGpu(machine_id=machine_id, uuid=g.uuid, idx=g.index, name=g.name)
             uow.gpus.add(row)
         row.idx, row.name, row.vram_mib = g.index, g.name, g.vram_total_mib
         row.gpu_model = key
@@ -90,25 +93,26 @@ async def _sync_gpus(uow: UnitOfWork, machine: Machine, hb: Heartbeat) -> None:
         row.present = False
     by_listing: dict[int, list[GpuInfo]] = {}
     for g in hb.gpus:
-        listing_id = listing_of.get(_model_key(g))
+        key = _model_key(g)
+        listing_id = listing_of.get(key) if key else None
         if listing_id is not None and not g.lost:
             by_listing.setdefault(listing_id, []).append(g)
-    for listing in await uow.listings.for_machine(machine.id):  # its slowest link
-        gpus = by_listing.get(listing.id, [])
+    for listing in await uow.listings.for_machine(machine_id):  # its slowest link
+        gpus = by_listing.get(stored_id(listing), [])
         listing.pcie_gen = min((g.pcie_gen for g in gpus if g.pcie_gen), default=None)
         listing.pcie_width = min((g.pcie_width for g in gpus if g.pcie_width), default=None)
     await uow.flush()
-    await uow.gpus.recount(machine.id)
+    await uow.gpus.recount(machine_id)
     await _adopt(uow, machine)
 
 
 async def _adopt(uow: UnitOfWork, machine: Machine) -> None:
     """Live rentals from before GPUs were held one by one (their listing was held as a
     whole) get the GPUs they pay for, so nobody else is given them."""
-    for rental in await uow.rentals.without_gpus(machine.id, list(LIVE)):
+    for rental in await uow.rentals.without_gpus(stored_id(machine), list(LIVE)):
         paid = rental.state != RentalState.AWAITING_PAYMENT
         until = None if paid else rental.hold_until
-        uuids = await uow.gpus.hold(rental.listing_id, rental.id, rental.gpu_count, until)
+        uuids = await uow.gpus.hold(rental.listing_id, stored_id(rental), rental.gpu_count, until)
         if uuids is None:
             log.warning("rental %s: its %s GPUs are not free to adopt", rental.id, machine.id)
             continue
@@ -133,7 +137,8 @@ def _restored(machine: Machine, listing: Listing) -> str:
     """Where a suspended listing goes once its GPUs are back: where its machine is."""
     if listing.price_per_hour == 0 or machine.status == MachineStatus.PAUSED:
         return ListingStatus.PAUSED
-    return {
-        MachineStatus.FAILING: ListingStatus.FAILING,
-        MachineStatus.OFFLINE: ListingStatus.OFFLINE,
-    }.get(machine.status, ListingStatus.AVAILABLE)
+    if machine.status == MachineStatus.FAILING:
+        return ListingStatus.FAILING
+    if machine.status == MachineStatus.OFFLINE:
+        return ListingStatus.OFFLINE
+    return ListingStatus.AVAILABLE

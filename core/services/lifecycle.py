@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from core.domain.model import Rental
+from core.domain.model import Rental, stored_id
 from core.domain.rentals import RentalState as S
 from core.domain.signatures import (
     DisputeRelay,
@@ -27,7 +27,7 @@ from core.notifications import Notification
 from core.notifications.rentals import SignatureExpired
 from core.notifications.wallet import PaymentFailed, SignatureFailed
 from core.ports import AgentGateway, ChainEvent, ChainReceipt, Clock, EscrowPort
-from core.services.base import MarketRules, UowFactory, enqueue
+from core.services.base import MarketRules, UowFactory, enqueue, present
 from core.services.messagebus import MessageBus
 from core.services.provisioning import Provisioning
 from core.services.rental_rules import cancel_unpaid, terms_of
@@ -63,13 +63,15 @@ class RentalLifecycle(Provisioning):
             if pending.rental_id is None:  # connect/register: core.services.signing routes them
                 log.warning("signature for a %s request reached the rental lifecycle", pending.kind)
                 return
-            rental = await uow.rentals.get(pending.rental_id)
+            rental = present(
+                await uow.rentals.get(pending.rental_id), f"rental {pending.rental_id}"
+            )
             # kept with the request: the keeper relays it again if this process dies first
             signed = pending.sign(now, signature)
             kind, params = pending.kind, pending.relay_params()
             await uow.commit()
         if not signed:
-            await self._tell(rental, SignatureExpired(rental.id))
+            await self._tell(rental, SignatureExpired(stored_id(rental)))
             return
         if params is None:
             log.warning("signature of unknown kind %s ignored", str(kind)[:32])
@@ -77,7 +79,7 @@ class RentalLifecycle(Provisioning):
         try:
             receipt = await self._relay(rental, params, signature)
         except PaymentError as exc:
-            await self._payment_failed(rental.id, kind, exc)
+            await self._payment_failed(stored_id(rental), kind, exc)
             return
         # one transaction: a stop that settles at once never shows "ended" without the receipt
         await self.bus.record(receipt)
@@ -96,16 +98,22 @@ class RentalLifecycle(Provisioning):
 
     async def _relay(self, rental: Rental, params: RelayParams, signature: str) -> ChainReceipt:
         """Hand a signed request to the escrow, by the type of its parameters."""
-        e, renter, escrow_id = self.escrow, rental.renter_address, rental.escrow_id
+        e = self.escrow
+        # the renter signed, so the rental has their wallet; all but an open act on its escrow
+        renter = present(rental.renter_address, f"renter address of rental {rental.id}")
         match params:
             case OpenRelay():
                 return await e.open(terms_of(rental), renter, signature)
             case ExtendRelay(amount, salt, valid_before):
-                return await e.extend(escrow_id, renter, amount, salt, valid_before, signature)
+                return await e.extend(
+                    _escrow_id(rental), renter, amount, salt, valid_before, signature
+                )
             case StopRelay(deadline):
-                return await e.stop_and_settle(escrow_id, renter, signature, deadline)
+                return await e.stop_and_settle(_escrow_id(rental), renter, signature, deadline)
             case DisputeRelay(evidence, deadline):
-                return await e.open_dispute(escrow_id, renter, evidence, deadline, signature)
+                return await e.open_dispute(
+                    _escrow_id(rental), renter, evidence, deadline, signature
+                )
         raise TypeError(f"no escrow call for {params!r}")
 
     async def signature_failed(self, request_id: str, reason: str) -> None:
@@ -131,11 +139,13 @@ class RentalLifecycle(Provisioning):
 
     async def _payment_failed(self, rental_id: int, kind: str, exc: PaymentError) -> None:
         async with self.uow() as uow:
-            rental = await uow.rentals.get(rental_id)
+            rental = present(await uow.rentals.get(rental_id), f"rental {rental_id}")
             if kind == SignatureKind.OPEN and rental.state == S.AWAITING_PAYMENT:
                 await cancel_unpaid(uow, rental, "payment failed")
             await enqueue(
                 uow,
+                # as_reason holds exactly the reason fields with their types, which its
+                # dict[str, object] cannot tell mypy
                 PaymentFailed(rental_id, kind, **exc.as_reason(200)),  # type: ignore[arg-type]
                 user_id=rental.renter_id,
                 dedupe_key=f"payfail:{rental_id}:{kind}:{self.clock.now()}",
@@ -159,3 +169,8 @@ class RentalLifecycle(Provisioning):
                 now=self.clock.now(),
             )
             await uow.commit()
+
+
+def _escrow_id(rental: Rental) -> str:
+    """The escrow a signed extend, stop or dispute acts on: one opened before it was asked."""
+    return present(rental.escrow_id, f"escrow id of rental {rental.id}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import SupportsInt
+from typing import Protocol, SupportsInt
 
 from core.domain.instances import (
     InstanceError,
@@ -105,7 +105,18 @@ def _figure(value: object) -> int:
     raise TypeError(f"a machine figure must be a number, not {value!r}")
 
 
-def machine_ready(machine: Machine) -> bool:
+class ReadyFields(Protocol):
+    """What ``machine_ready`` reads: a Machine, or the BeatState the heartbeat batch reads."""
+
+    @property
+    def backend(self) -> str | None: ...
+    @property
+    def share_ram_mib(self) -> int | None: ...
+    @property
+    def default_template(self) -> str | None: ...
+
+
+def machine_ready(machine: ReadyFields) -> bool:
     """Whether the machine runs a rental without options: an instance host (container or
     simulated) with complete specs (for the limits) and a default template. An agent that
     offers no instances is never rented out: a rental is always an instance. Its listings

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from core.domain.billing import deposit_for
 from core.domain.listings import ListingQuery
-from core.domain.model import Listing, Machine, MachineTemplate, Rental
+from core.domain.model import Listing, Machine, MachineTemplate, Rental, stored_id
 from core.domain.regions import shown as shown_region
 from core.domain.reliability import is_new_host
 from core.domain.rentals import RentalState
@@ -50,7 +50,7 @@ def offer_view(
     seen = machine.first_seen_at if machine is not None else None
     observed = now - seen if now is not None and seen is not None else 0
     return OfferView(
-        listing_id=listing.id,
+        listing_id=stored_id(listing),
         gpu_model=listing.gpu_model,
         gpu_name=gpu_name(listing.gpu_model),
         gpu_count=n,
@@ -160,7 +160,7 @@ class MarketService(Service):
             return None
         machine = await uow.machines.get(rental.machine_id)
         return QuoteView(
-            rental_id=rental.id,
+            rental_id=stored_id(rental),
             offer=offer_view(listing, machine, listing.free_gpus, rental.gpu_count, now),
             duration_s=rental.duration_s,
             deposit=rental.deposit,
@@ -217,7 +217,7 @@ class MarketService(Service):
         await check_open(self.escrow, deposit_for(duration_s, price), price)
         rental = Rental(
             renter_id=renter_id,
-            listing_id=listing.id,
+            listing_id=stored_id(listing),
             provider_id=listing.provider_id,
             machine_id=listing.machine_id,
             gpu_model=listing.gpu_model,
@@ -234,7 +234,7 @@ class MarketService(Service):
         uow.rentals.add(rental)
         await uow.flush()
         return QuoteView(
-            rental_id=rental.id,
+            rental_id=stored_id(rental),
             offer=offer_view(listing, machine, best.free_gpus, count, now),
             duration_s=duration_s,
             deposit=rental.deposit,
@@ -275,8 +275,11 @@ async def _template(
     ask = query.instance
     if machine.backend is None:
         return None
+    machine_id = stored_id(machine)
     if ask.template is not None:
-        return await uow.templates.get(machine.id, ask.template)
+        return await uow.templates.get(machine_id, ask.template)
     if ask.image is not None:
-        return await uow.templates.by_image(machine.id, ask.image.reference)
-    return await uow.templates.get(machine.id, machine.default_template)
+        return await uow.templates.by_image(machine_id, ask.image.reference)
+    if machine.default_template is None:
+        return None  # no default: nothing runs until the renter names a template or image
+    return await uow.templates.get(machine_id, machine.default_template)

@@ -7,15 +7,16 @@ from dataclasses import replace
 
 from core.domain.instances import InstanceAsk, share_limits
 from core.domain.listings import ListingQuery, ListingStatus
+from core.domain.model import Machine, stored_id
 from core.errors import CoreError, NoOffer, NotFound, ValidationError
-from core.services.base import UnitOfWork, gpu_name
+from core.services.base import UnitOfWork, gpu_name, present
 from core.services.machine_specs import machine_shape
 
 
 async def no_offer_reason(uow: UnitOfWork, q: ListingQuery, now: int) -> CoreError:
     """The error to raise when ``q`` found nothing."""
     if q.listing_id is not None:
-        return await _listing_reason(uow, q)
+        return await _listing_reason(uow, q, q.listing_id)
     what = _what(q)
     ask = q.instance
     if not ask.empty and await _finds(uow, replace(q, instance=InstanceAsk()), now):
@@ -66,7 +67,7 @@ def _instance_reason(part: str, ask: InstanceAsk, what: str, model: str | None) 
         return NoOffer.keyed(
             "market.no_registry",
             what=what,
-            registry=ask.image.registry,
+            registry=present(ask.image, "the image that alone finds nothing").registry,
         )
     if part == "ports":
         return NoOffer.keyed(
@@ -81,10 +82,9 @@ def _instance_reason(part: str, ask: InstanceAsk, what: str, model: str | None) 
     )
 
 
-async def _listing_reason(uow: UnitOfWork, q: ListingQuery) -> CoreError:
+async def _listing_reason(uow: UnitOfWork, q: ListingQuery, ref: int) -> CoreError:
     """Check the listing named by number against the query, in the order a renter would fix
     things: is it there, the GPU model, how many GPUs, the instance, then what is free."""
-    ref = q.listing_id
     listing = await uow.listings.get(ref)
     if listing is None or listing.status != ListingStatus.AVAILABLE or not listing.price_per_hour:
         return NotFound.keyed(
@@ -110,7 +110,7 @@ async def _listing_reason(uow: UnitOfWork, q: ListingQuery) -> CoreError:
     reason = await _machine_reason(uow, machine, q.instance, need, ref)
     if reason is not None:
         return reason
-    free = await uow.gpus.free_count(listing.id)
+    free = await uow.gpus.free_count(stored_id(listing))
     if free < need:
         return NoOffer.keyed(
             "market.listing_busy",
@@ -124,33 +124,39 @@ async def _listing_reason(uow: UnitOfWork, q: ListingQuery) -> CoreError:
     )
 
 
-async def _machine_reason(uow, machine, ask: InstanceAsk, need: int, ref: int) -> CoreError | None:  # noqa: ANN001
-    offers = machine is not None and machine.backend is not None
-    if offers and machine_shape(machine) is None:
+async def _machine_reason(
+    uow: UnitOfWork, machine: Machine | None, ask: InstanceAsk, need: int, ref: int
+) -> CoreError | None:
+    if machine is None or machine.backend is None:
+        # a machine that offers no instances: fine for a plain rental, not for an instance ask
+        if ask.empty:
+            return None
+        return ValidationError.keyed(
+            "market.listing_no_instances",
+            listing=ref,
+        )
+    shape = machine_shape(machine)
+    if shape is None:
         return NotFound.keyed(
             "market.no_listing",
             listing=ref,
         )
     if ask.empty:
-        if offers and machine.default_template is None:
+        if machine.default_template is None:
             return ValidationError.keyed(
                 "market.listing_needs_image",
                 listing=ref,
             )
         return None
-    if not offers:
-        return ValidationError.keyed(
-            "market.listing_no_instances",
-            listing=ref,
-        )
-    if ask.template is not None and await uow.templates.get(machine.id, ask.template) is None:
+    machine_id = stored_id(machine)
+    if ask.template is not None and await uow.templates.get(machine_id, ask.template) is None:
         return ValidationError.keyed(
             "market.listing_template",
             listing=ref,
             name=ask.template,
         )
     if ask.image is not None:
-        listed = await uow.templates.by_image(machine.id, ask.image.reference)
+        listed = await uow.templates.by_image(machine_id, ask.image.reference)
         allowed = ask.image.registry in machine.registries.split()
         if listed is None and not (machine.custom_images and allowed):
             return ValidationError.keyed(
@@ -169,7 +175,7 @@ async def _machine_reason(uow, machine, ask: InstanceAsk, need: int, ref: int) -
             count=len(ask.ports),
         )
     if ask.disk_gb:
-        disk = share_limits(machine_shape(machine), need).disk_gib
+        disk = share_limits(shape, need).disk_gib
         if disk < ask.disk_gb:
             return ValidationError.keyed(
                 "market.listing_disk",

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.domain.addresses import is_address
-from core.domain.model import PendingSignature
-from core.domain.signatures import SignatureKind, SignatureStatus
+from core.domain.signatures import PendingSignature, SignatureKind, SignatureStatus
 from core.notifications.wallet import RequestExpired
 from core.ports import AccessInfo, ChainEvent, Clock, SignatureVerifier
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
@@ -126,7 +125,7 @@ class SigningPages(Service):
             pending = await _peek(uow, token)
             user = await uow.users.get(pending.user_id) if pending is not None else None
         request = stored_request(pending) if pending is not None else None
-        if request is None:
+        if pending is None or request is None:
             return None
         if not pending.is_pending:
             state = "expired" if pending.status == SignatureStatus.EXPIRED else "used"

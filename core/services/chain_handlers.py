@@ -8,6 +8,7 @@ the same transaction and ask for calls to agents and the escrow as follow-ups
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from core.domain import chain_events as ev
@@ -51,6 +52,8 @@ from core.services.provisioning import (
     why_refunded,
 )
 from core.services.receipts import receipt_view
+
+log = logging.getLogger(__name__)
 
 
 class RentalChainHandlers:
@@ -122,13 +125,20 @@ class RentalChainHandlers:
         rental.paid_until = fact.paid_until
         rental.start_tx = fact.tx_hash
         await at.uow.outbox.release(f"key:{rid}", at.now)
-        await enqueue(
-            at.uow,
-            credentials_notice(rental),
-            user_id=rental.renter_id,
-            dedupe_key=f"creds:{rid}",
-            now=at.now,
-        )
+        try:
+            credentials = credentials_notice(rental)
+        except ValueError as exc:
+            # started on the chain without a grant recorded here (not by this service's
+            # relayer): the start still counts; there are no credentials to send
+            log.warning("rental %s started without recorded access: %s", rid, exc)
+        else:
+            await enqueue(
+                at.uow,
+                credentials,
+                user_id=rental.renter_id,
+                dedupe_key=f"creds:{rid}",
+                now=at.now,
+            )
         await _tell_provider(at.uow, rental, ProviderRentalStarted, at.now)
 
     async def extended(self, fact: ev.RentalExtended, at: Applying) -> None:

@@ -144,6 +144,9 @@ class MemoryRentals(_Table):
     async def by_escrow_id(self, escrow_id: str) -> Rental | None:
         return self.one(lambda r: r.escrow_id == escrow_id)
 
+    async def by_request(self, renter_id: int, request_key: str) -> Rental | None:
+        return self.one(lambda r: (r.renter_id, r.request_key) == (renter_id, request_key))
+
     async def for_renter(
         self, renter_id: int, states: Sequence[str] | None = None, limit: int = 50
     ) -> Sequence[Rental]:

@@ -272,6 +272,11 @@ class Signatures(_Repo):
         q = select(PendingSignature).where(tables.pending_signatures.c.token == token)
         return (await self.s.execute(q)).scalar_one_or_none()
 
+    async def by_request(self, user_id: int, request_key: str) -> PendingSignature | None:
+        t = tables.pending_signatures.c
+        q = select(PendingSignature).where(t.user_id == user_id, t.request_key == request_key)
+        return (await self.s.execute(q)).scalar_one_or_none()
+
     async def waiting_for(self, rental_id: int, kind: str, now: int) -> PendingSignature | None:
         """The newest request of ``kind`` for the rental still waiting for the wallet."""
         t = tables.pending_signatures

@@ -286,7 +286,10 @@ pending_signatures = Table(
     Column("expires_at", Time, nullable=False),
     Column("rental_id", Integer, index=True),
     Column("status", String(16), nullable=False),
+    Column("request_key", String(MAX_REQUEST_KEY)),  # the chat request that asked for it
     Index("ix_pending_signatures_due", "status", "expires_at"),  # the keeper's expiry scan
+    # one signature request per chat request and user: a request handled twice asks once
+    Index("ux_pending_signatures_request", "user_id", "request_key", unique=True),
 )
 
 settings_kv = Table(

@@ -70,6 +70,7 @@ class PendingSignature:
     expires_at: int
     rental_id: int | None = None
     status: str = SignatureStatus.PENDING.value
+    request_key: str | None = None  # the chat request that asked (core/services/repeats.py)
     id: int | None = None
 
     @property

@@ -16,6 +16,7 @@ from core.domain.signatures import (
     OpenRelay,
     PendingSignature,
     RelayParams,
+    SignatureKind,
     StopRelay,
     relay_fields,
 )
@@ -57,6 +58,7 @@ from core.services.rental_rules import (
     terms_of,
 )
 from core.services.rental_views import status_view
+from core.services.repeats import repeat_of
 from core.services.views import (
     Notice,
     PaymentPendingView,
@@ -232,19 +234,23 @@ class RentalService(Service):
             rental = await self._pick(uow, who, ref, (S.ACTIVE,))
             renter = renter_wallet(rental)
             amount = deposit_for(duration_s, rental.price_per_hour)
-            check_extend(rental, amount, self.clock.now())  # what the escrow would refuse
-            salt = "0x" + secrets.token_hex(32)
-            expires = self.clock.now() + self.rules.payment_hold_s
-            request = await self.escrow.prepare_extend(
-                escrow_id_of(rental), renter, amount, salt, expires
+            now = self.clock.now()
+            check_extend(rental, amount, now)  # what the escrow would refuse
+            repeat = await repeat_of(uow, who.user_id, stored_id(rental), SignatureKind.EXTEND, now)
+            relay = repeat.relay(ExtendRelay) or ExtendRelay(
+                amount, "0x" + secrets.token_hex(32), now + self.rules.payment_hold_s
             )
-            relay = ExtendRelay(amount, salt, expires)
-            pending = self._pending(rental, request, expires, relay)
-            uow.signatures.add(pending)
-            await uow.commit()
+            expires = relay.valid_before
+            request = await self.escrow.prepare_extend(
+                escrow_id_of(rental), renter, relay.amount, relay.salt, expires
+            )
+            pending = repeat.waiting or self._pending(rental, request, expires, relay, repeat.key)
+            if repeat.waiting is None:
+                uow.signatures.add(pending)
+                await uow.commit()
         link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
         return PaymentPendingView(
-            stored_id(rental), amount, link.url, link.wc_uri, expires, request.summary
+            stored_id(rental), relay.amount, link.url, link.wc_uri, expires, request.summary
         )
 
     async def stop(self, who: Principal, ref: str | None) -> PaymentPendingView:
@@ -286,16 +292,23 @@ class RentalService(Service):
         reason = reason.strip()[:MAX_DISPUTE_REASON]
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, DISPUTABLE)
-            renter = renter_wallet(rental)
-            evidence = evidence_hash(await evidence_of(uow, stored_id(rental)), reason)
-            expires = self.clock.now() + self.rules.payment_hold_s
-            request = await self.escrow.prepare_dispute(
-                escrow_id_of(rental), renter, evidence, expires
+            renter, now = renter_wallet(rental), self.clock.now()
+            repeat = await repeat_of(
+                uow, who.user_id, stored_id(rental), SignatureKind.DISPUTE, now
             )
-            pending = self._pending(rental, request, expires, DisputeRelay(evidence, expires))
-            uow.signatures.add(pending)
-            rental.dispute_reason = reason
-            await uow.commit()
+            relay = repeat.relay(DisputeRelay) or DisputeRelay(
+                evidence_hash(await evidence_of(uow, stored_id(rental)), reason),
+                now + self.rules.payment_hold_s,
+            )
+            expires = relay.deadline
+            request = await self.escrow.prepare_dispute(
+                escrow_id_of(rental), renter, relay.evidence_hash, expires
+            )
+            pending = repeat.waiting or self._pending(rental, request, expires, relay, repeat.key)
+            if repeat.waiting is None:
+                uow.signatures.add(pending)
+                rental.dispute_reason = reason
+                await uow.commit()
         link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
         return PaymentPendingView(
             stored_id(rental), 0, link.url, link.wc_uri, expires, request.summary
@@ -327,6 +340,7 @@ class RentalService(Service):
         request: SignatureRequest,
         expires_at: int,
         relay: RelayParams,
+        request_key: str | None = None,
     ) -> PendingSignature:
         """A pending signature by the rental's renter; ``relay`` is what the escrow needs
         back to relay it."""
@@ -338,6 +352,7 @@ class RentalService(Service):
             signer=rental.renter_address,
             rental_id=stored_id(rental),
             params=relay_fields(relay),
+            request_key=request_key,
         )
 
     async def _own(self, uow: UnitOfWork, who: Principal, rental_id: int) -> Rental:
@@ -364,11 +379,7 @@ class RentalService(Service):
         live = [r for r in rows if r.state in LIVE]
         if len(live) > 1:
             ids = ", ".join(f"#{r.id}" for r in live[:5])
-            raise ValidationError.keyed(
-                "rentals.several",
-                ids=ids,
-                first=live[0].id,
-            )
+            raise ValidationError.keyed("rentals.several", ids=ids, first=live[0].id)
         return live[0] if live else rows[0]
 
     async def _next_best(self, uow: UnitOfWork, lost: Rental) -> QuoteView | None:

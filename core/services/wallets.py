@@ -41,6 +41,7 @@ def new_pending(
     signer: str | None,
     rental_id: int | None = None,
     params: dict[str, Any] | None = None,
+    request_key: str | None = None,
 ) -> PendingSignature:
     """A pending signature. ``params`` are what the core needs back with the answer (the
     escrow's relay arguments, the payout address); ``signer`` is the address that must sign
@@ -62,6 +63,7 @@ def new_pending(
         created_at=now,
         expires_at=expires_at,
         rental_id=rental_id,
+        request_key=request_key,
     )
 
 

@@ -204,6 +204,9 @@ class MemorySignatures(_Table):
 
     get_by_token = by_token
 
+    async def by_request(self, user_id: int, request_key: str) -> PendingSignature | None:
+        return self.one(lambda p: (p.user_id, p.request_key) == (user_id, request_key))
+
 
 class MemorySettings(_Table):
     name = "settings"

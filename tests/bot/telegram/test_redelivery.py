@@ -14,7 +14,8 @@ import itertools
 from sqlalchemy import delete, func, select
 
 from core.db import tables
-from tests.bot.telegram.support import ALICE
+from tests.bot.telegram.support import ALICE, texts
+from tests.bot.telegram.test_renter_flow import rent_until_active
 
 
 async def _rentals(app) -> int:
@@ -61,3 +62,33 @@ async def test_a_rent_update_handled_again_after_its_quote_closed_quotes_afresh(
     async with tg.app.db.read.connect() as conn:
         keys = (await conn.execute(select(tables.rentals.c.request_key))).scalars().all()
     assert sorted(k is not None for k in keys) == [False, True]  # one key, on the first quote
+
+
+async def _signature_requests(app, kind: str) -> list[tuple[str, str]]:
+    async with app.db.read.connect() as conn:
+        t = tables.pending_signatures.c
+        rows = await conn.execute(select(t.token, t.status).where(t.kind == kind))
+        return [tuple(row) for row in rows]
+
+
+async def test_an_extend_update_handled_again_asks_the_wallet_once(tg):
+    await rent_until_active(tg)
+    tg.app.wallet.auto_approve = False  # the renter has not answered the wallet yet
+    tg._update_ids = itertools.repeat(779)
+    first = texts(await tg.send(ALICE, "/extend 1h"))
+    ((token, status),) = await _signature_requests(tg.app, "extend")
+    assert status == "pending" and "0.35 USDC" in first
+    await _forget_the_update(tg.app, 779)
+    again = texts(await tg.send(ALICE, "/extend 1h"))
+    assert await _signature_requests(tg.app, "extend") == [(token, "pending")]
+    assert again == first  # the same amount, link and deadline
+
+    await tg.app.wallet.approve(token)  # answered: the message counts as answered
+    await _forget_the_update(tg.app, 779)
+    third = texts(await tg.send(ALICE, "/extend 1h"))
+    assert "already answered" in third
+    assert await _signature_requests(tg.app, "extend") == [(token, "signed")]
+
+    tg._update_ids = itertools.count(2000)  # a new message is a new request
+    await tg.send(ALICE, "/extend 1h")
+    assert len(await _signature_requests(tg.app, "extend")) == 2

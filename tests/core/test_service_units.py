@@ -1,5 +1,5 @@
 """Service unit tests on the ports: the users, key-value and receipts services, each run on the
-in-memory unit of work (tests/fakes/memory_uow.py) and on SQLite through the SQLAlchemy one, so
+in-memory unit of work (tests/fakes/memory_uow/) and on SQLite through the SQLAlchemy one, so
 the fake is held to what the database does. The in-memory unit of work's own rules (rollback
 without commit, ids on flush) are tested at the end."""
 
@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from core.db.engine import create_database
-from core.db.mapping import start_mappers
-from core.db.tables import metadata
-from core.db.uow import SqlAlchemyUowFactory
 from core.domain.model import Listing, Machine, Provider, Rental, User
 from core.domain.rentals import RentalState as S
 from core.errors import NotFound, ValidationError
@@ -18,23 +14,15 @@ from core.services.kv import MAX_VALUE_CHARS, KeyValueService
 from core.services.receipts import ReceiptService
 from core.services.users import UserService
 from core.services.views import Principal
+from tests.core.service_units import BACKENDS, unit_of_work
 from tests.fakes.clock import FakeClock
 from tests.fakes.memory_uow import MemoryUowFactory
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=BACKENDS)
 async def uow(request: pytest.FixtureRequest, tmp_path):
-    if request.param == "memory":
-        yield MemoryUowFactory()
-        return
-    start_mappers()
-    db = create_database(f"sqlite:///{tmp_path}/units.sqlite3")
-    async with db.write.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    try:
-        yield SqlAlchemyUowFactory(db)
-    finally:
-        await db.dispose()
+    async with unit_of_work(request.param, tmp_path) as factory:
+        yield factory
 
 
 @pytest.fixture

@@ -80,6 +80,9 @@ async def test_search_filters_and_pages(uow, clock, market):
         *(h.listing_id for h in hosts[:2]),
     ]
     assert (await market.search(ann, ListingQuery(region="us"))).total_available == 1
+    others = await market.search(ann, ListingQuery(exclude_ids=frozenset({far.listing_id})))
+    assert others.offers[0].listing_id == hosts[0].listing_id
+    assert others.total_available == PAGE_SIZE + 1
     assert (await market.search(ann, ListingQuery(min_vram_gb=48))).offers == ()
 
 

@@ -361,7 +361,7 @@ class _Chain:
             seed=s.dev_wallet_seed,
             faucet=faucet,
             faucet_amount=DEV_FAUCET,
-            balance_of=getattr(escrow, "balance_of", None),
+            balance_of=escrow.balance_of,  # every EscrowPort reads balances
             auto_approve=self.auto_approve,
             base_url=base,
         )

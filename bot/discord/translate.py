@@ -1,9 +1,11 @@
-"""German command and option descriptions for Discord clients set to German.
+"""German command names and descriptions for Discord clients set to German.
 
-The slash command descriptions in the cogs are English; for the German locale this
-translator looks them up in the German catalogue under ``discord.cmd.<command>`` and
-``discord.opt.<command>.<option>``. Command and option names stay as they are: they are the
-words of the one chat grammar.
+The slash commands are registered in English; for the German locale this translator gives each
+command the German name the registry knows for it (``/mieten`` for ``/rent``: Discord shows one
+name per language and still sends the registered name when it is used, so the dispatcher sees
+``rent``), and the descriptions from the German catalogue under ``discord.cmd.<command>`` and
+``discord.opt.<command>.<option>``. Option names stay as they are: they are the words of the
+one chat grammar.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import discord
 from discord import app_commands
 
 from bot.common.i18n import catalogue
+from core.grammar.registry import BY_NAME
 
 _LANGS = {discord.Locale.german: "de"}
 Location = app_commands.TranslationContextLocation
@@ -25,6 +28,9 @@ class CatalogueTranslator(app_commands.Translator):
         context: app_commands.TranslationContext,
     ) -> str | None:
         lang = _LANGS.get(locale)
+        if lang == "de" and context.location is Location.command_name:
+            spec = BY_NAME.get(context.data.name)
+            return spec.de_name if spec is not None and spec.de_name else None
         key = _key(context)
         if lang is None or key is None:
             return None

@@ -69,6 +69,11 @@ class Rentals(_Repo):
         q = select(Rental).where(tables.rentals.c.escrow_id == escrow_id)
         return (await self.s.execute(q)).scalar_one_or_none()
 
+    async def by_request(self, renter_id: int, request_key: str) -> Rental | None:
+        c = tables.rentals.c
+        q = select(Rental).where(c.renter_id == renter_id, c.request_key == request_key)
+        return (await self.s.execute(q)).scalar_one_or_none()
+
     async def for_renter(
         self, renter_id: int, states: Sequence[str] | None = None, limit: int = 50
     ) -> Sequence[Rental]:

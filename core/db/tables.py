@@ -29,6 +29,7 @@ from core.domain.limits import (
     MAX_HOST,
     MAX_IMAGE_REF,
     MAX_JUPYTER_TOKEN,
+    MAX_REQUEST_KEY,
     MAX_TEMPLATE_NAME,
     MAX_TEMPLATE_TITLE,
     MAX_USERNAME,
@@ -236,6 +237,9 @@ rentals = Table(
     Column("access_ports_json", Text),  # published ports as granted: [[container, host], ...]
     Column("jupyter_port", Integer),
     Column("jupyter_token", String(MAX_JUPYTER_TOKEN)),
+    Column("request_key", String(MAX_REQUEST_KEY)),  # the chat request that quoted it
+    # one quote per request and renter: a request handled twice cannot quote twice
+    Index("ux_rentals_request", "renter_id", "request_key", unique=True),
 )
 
 outbox = Table(

@@ -8,9 +8,18 @@ its texts, English and German, live in the error catalogues (``core/locales``, s
 
 from __future__ import annotations
 
-from typing import Self
+from typing import NotRequired, Self, TypedDict
 
 from core.domain.catalogue import english
+
+
+class Reason(TypedDict):
+    """A failure as a notification's ``reason`` fields (``CoreError.as_reason``); the key
+    and its parameters only for an error raised by catalogue key."""
+
+    reason: str
+    reason_key: NotRequired[str]
+    reason_params: NotRequired[dict[str, object]]
 
 
 class CoreError(Exception):
@@ -51,10 +60,10 @@ class CoreError(Exception):
     def __str__(self) -> str:
         return self.user_message if not self.hint else f"{self.user_message} {self.hint}"
 
-    def as_reason(self, limit: int = 300) -> dict[str, object]:
+    def as_reason(self, limit: int = 300) -> Reason:
         """The error as a notification's ``reason`` fields: the English text, and the
         catalogue key with its parameters so the recipient reads it in their language."""
-        fields: dict[str, object] = {"reason": self.user_message[:limit]}
+        fields: Reason = {"reason": self.user_message[:limit]}
         if self.key:
             fields |= {"reason_key": self.key, "reason_params": _plain(self.params)}
         return fields

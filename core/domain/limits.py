@@ -27,3 +27,5 @@ MAX_IMAGE_REF = 255
 MAX_USERNAME = 32
 MAX_JUPYTER_TOKEN = 128
 MAX_EVIDENCE_KIND = 16
+
+MAX_REQUEST_KEY = 80  # a chat request's key ("telegram:<bot id>:<update id>"), kept with a quote

@@ -225,6 +225,9 @@ class Rental:
     access_ports_json: str | None = None
     jupyter_port: int | None = None
     jupyter_token: str | None = None
+    # the chat request that made this quote (core/services/requests.py): the same request
+    # handled again after a crash finds it instead of quoting twice
+    request_key: str | None = None
     id: int | None = None
 
     def transition(self, new: RentalState | str) -> None:

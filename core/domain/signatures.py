@@ -9,7 +9,7 @@ stays JSON (``payload_json``): the database maps the entity as it is.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -122,6 +122,11 @@ class PendingSignature:
             raise IllegalTransition.keyed(
                 "signatures.illegal_transition", status=self.status, to=to
             )
+
+
+def relay_fields(params: RelayParams) -> dict[str, int | str]:
+    """``params`` as they are stored with the request, the form ``relay_params`` reads back."""
+    return asdict(params)
 
 
 def relay_params(kind: str, stored: dict[str, Any]) -> RelayParams | None:

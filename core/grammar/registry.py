@@ -49,8 +49,11 @@ class CommandSpec:
     usage: str  # the syntax, the same in every language
     parse: Callable[[str], c.Command]  # the words after the name
     options: tuple[Option, ...] = ()  # in the order the grammar's words are written
-    aliases: tuple[str, ...] = ()  # English, then German
+    aliases: tuple[str, ...] = ()  # every other word for it, English and German
     max_chars: int = c.MAX_INPUT_CHARS
+    # the German name (one of the aliases): what a German Discord client shows in its command
+    # picker, where a command has one name per language, not a list of aliases
+    de_name: str = ""
 
     @property
     def summary_key(self) -> str:
@@ -100,14 +103,16 @@ def _spec(
     *options: Option,
     aliases: tuple[str, ...] = (),
     max_chars: int = c.MAX_INPUT_CHARS,
+    de: str = "",
 ) -> CommandSpec:
-    return CommandSpec(name, audience, group, usage, parse, options, aliases, max_chars)
+    words = aliases + ((de,) if de else ())
+    return CommandSpec(name, audience, group, usage, parse, options, words, max_chars, de)
 
 
 SPECS: tuple[CommandSpec, ...] = (
     _spec("start", RENTER, "start", "/start", lambda args: c.Start()),  # deep links add a payload
     _spec("help", RENTER, "start", "/help [command]", _help,
-          Option("topic", complete="topic"), aliases=("hilfe",)),
+          Option("topic", complete="topic"), de="hilfe"),
     _spec("gpus", RENTER, "market",
           "/gpus [model] [vram>=48] [max=$1.20] [region=eu] [rel>=95] [verified] "
           "[sort=price|reliability|vram] [page=2] [ram>=64] [disk>=200] [cpu>=8] [cuda>=12.4]",
@@ -132,45 +137,45 @@ SPECS: tuple[CommandSpec, ...] = (
           Option("template", form="template={}"), Option("image", form="image={}"),
           Option("ports", form="ports={}"),
           Option("disk", INT, low=1, high=100_000, form="disk={}"),
-          aliases=("miete", "mieten")),
+          aliases=("miete",), de="mieten"),
     _spec("templates", RENTER, "market", "/templates [gpu|#listing]", market._templates, GPU,
-          aliases=("vorlagen",)),
+          de="vorlagen"),
     _spec("status", RENTER, "rentals", "/status [#id]", rentals._optional_ref(c.Status), RENTAL),
     _spec("extend", RENTER, "rentals", "/extend [#id] <duration>", rentals._extend,
           RENTAL, Option("duration", required=True, complete="duration"),
-          aliases=("verlaengern",)),
+          de="verlaengern"),
     _spec("stop", RENTER, "rentals", "/stop [#id]", rentals._optional_ref(c.Stop), RENTAL,
-          aliases=("stopp",)),
+          de="stopp"),
     _spec("receipts", RENTER, "rentals", "/receipts [csv]", rentals._receipts,
-          Option("csv", BOOL, form="csv"), aliases=("receipt", "belege")),
+          Option("csv", BOOL, form="csv"), aliases=("receipt",), de="belege"),
     _spec("dispute", RENTER, "rentals", "/dispute [#id] <reason>", rentals._dispute,
           RENTAL, Option("reason", required=True, max_length=c.MAX_FREE_TEXT_CHARS)),
     _spec("rate", RENTER, "rentals", "/rate [#id] <1-5> [comment]", rentals._rate,
           RENTAL, Option("stars", INT, required=True, low=1, high=5, form="{}/5"),
-          Option("comment", max_length=c.MAX_FREE_TEXT_CHARS), aliases=("bewerten",)),
+          Option("comment", max_length=c.MAX_FREE_TEXT_CHARS), de="bewerten"),
     _spec("connect", RENTER, "account", "/connect [switch|disconnect]", rentals._connect,
           Option("action", CHOICE, choices=("switch", "disconnect")), aliases=("wallet",)),
     _spec("sshkey", RENTER, "account", "/sshkey <public key>", account._sshkey,
           Option("key", max_length=c.MAX_SSHKEY_INPUT_CHARS), aliases=("key", "ssh"),
           max_chars=c.MAX_SSHKEY_INPUT_CHARS),
     _spec("lang", RENTER, "start", "/lang en|de", account._lang,
-          Option("lang", CHOICE, choices=("en", "de")), aliases=("language", "sprache")),
-    _spec("cancel", RENTER, "start", "/cancel", _no_args("cancel"), aliases=("abbrechen",)),
+          Option("lang", CHOICE, choices=("en", "de")), aliases=("language",), de="sprache"),
+    _spec("cancel", RENTER, "start", "/cancel", _no_args("cancel"), de="abbrechen"),
     _spec("register", PROVIDER, "provider", "/register [0xPayoutAddress]", account._register,
           Option("payout_address")),
     _spec("addmachine", PROVIDER, "provider", "/addmachine <name> [region=eu]",
           account._add_machine, MACHINE, REGION),
     _spec("machines", PROVIDER, "provider", "/machines", _no_args("machines"),
-          aliases=("maschinen",)),
+          de="maschinen"),
     _spec("price", PROVIDER, "provider", "/price <machine> [gpu] <$/h> [confirm]",
           account._price_cmd, MACHINE, Option("gpu", complete="gpu"),
-          Option("price", required=True), aliases=("preis",)),
+          Option("price", required=True), de="preis"),
     _spec("pause", PROVIDER, "provider", "/pause [machine]", account._machine_or_all(c.Pause),
           SOME_MACHINE),
     _spec("resume", PROVIDER, "provider", "/resume [machine]",
           account._machine_or_all(c.Resume), SOME_MACHINE),
     _spec("earnings", PROVIDER, "provider", "/earnings", _no_args("earnings"),
-          aliases=("einnahmen",)),
+          de="einnahmen"),
     _spec("removemachine", PROVIDER, "provider", "/removemachine <machine> [confirm]",
           account._remove_machine, MACHINE, Option("confirm", BOOL, form="confirm")),
     _spec("rotatetoken", PROVIDER, "provider", "/rotatetoken <machine>", account._rotate_token,

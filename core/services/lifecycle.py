@@ -30,7 +30,7 @@ from core.ports import AgentGateway, ChainEvent, ChainReceipt, Clock, EscrowPort
 from core.services.base import MarketRules, UowFactory, enqueue, present
 from core.services.messagebus import MessageBus
 from core.services.provisioning import Provisioning
-from core.services.rental_rules import cancel_unpaid, terms_of
+from core.services.rental_rules import cancel_unpaid, escrow_id_of, renter_wallet, terms_of
 
 log = logging.getLogger(__name__)
 
@@ -100,19 +100,19 @@ class RentalLifecycle(Provisioning):
         """Hand a signed request to the escrow, by the type of its parameters."""
         e = self.escrow
         # the renter signed, so the rental has their wallet; all but an open act on its escrow
-        renter = present(rental.renter_address, f"renter address of rental {rental.id}")
+        renter = renter_wallet(rental)
         match params:
             case OpenRelay():
                 return await e.open(terms_of(rental), renter, signature)
             case ExtendRelay(amount, salt, valid_before):
                 return await e.extend(
-                    _escrow_id(rental), renter, amount, salt, valid_before, signature
+                    escrow_id_of(rental), renter, amount, salt, valid_before, signature
                 )
             case StopRelay(deadline):
-                return await e.stop_and_settle(_escrow_id(rental), renter, signature, deadline)
+                return await e.stop_and_settle(escrow_id_of(rental), renter, signature, deadline)
             case DisputeRelay(evidence, deadline):
                 return await e.open_dispute(
-                    _escrow_id(rental), renter, evidence, deadline, signature
+                    escrow_id_of(rental), renter, evidence, deadline, signature
                 )
         raise TypeError(f"no escrow call for {params!r}")
 
@@ -144,9 +144,7 @@ class RentalLifecycle(Provisioning):
                 await cancel_unpaid(uow, rental, "payment failed")
             await enqueue(
                 uow,
-                # as_reason holds exactly the reason fields with their types, which its
-                # dict[str, object] cannot tell mypy
-                PaymentFailed(rental_id, kind, **exc.as_reason(200)),  # type: ignore[arg-type]
+                PaymentFailed(rental_id, kind, **exc.as_reason(200)),
                 user_id=rental.renter_id,
                 dedupe_key=f"payfail:{rental_id}:{kind}:{self.clock.now()}",
                 now=self.clock.now(),
@@ -169,8 +167,3 @@ class RentalLifecycle(Provisioning):
                 now=self.clock.now(),
             )
             await uow.commit()
-
-
-def _escrow_id(rental: Rental) -> str:
-    """The escrow a signed extend, stop or dispute acts on: one opened before it was asked."""
-    return present(rental.escrow_id, f"escrow id of rental {rental.id}")

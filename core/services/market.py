@@ -132,28 +132,24 @@ class MarketService(Service):
         request = current_request()
         async with self.uow(readonly=True) as uow:
             if request is not None:  # the same update handled again after a crash
-                again = await self._quoted_for(uow, who.user_id, request, now)
-                if again is not None:
-                    return again
+                earlier = await uow.rentals.by_request(who.user_id, request)
+                if earlier is not None:
+                    again = await self._open_quote(uow, earlier, now)
+                    if again is not None:
+                        return again
+                    request = None  # its quote closed since: quote afresh; the key is spent
             if not await uow.listings.search(q, now):
                 raise await no_offer_reason(uow, q, now)
         async with self.uow() as uow:
-            view = await self.quote_in(uow, who.user_id, query, duration_s)
-            if request is not None:  # in the quote's own transaction: both or neither
-                await uow.settings.set_value(_QUOTED + request, f"{who.user_id}:{view.rental_id}")
+            # the request key is a column of the quote itself: both or neither, and no row
+            # elsewhere to prune
+            view = await self.quote_in(uow, who.user_id, query, duration_s, request=request)
             await uow.commit()
         return view
 
-    async def _quoted_for(
-        self, uow: UnitOfWork, renter_id: int, request: str, now: int
-    ) -> QuoteView | None:
-        """The quote an earlier handling of ``request`` made, while it is still open."""
-        made = await uow.settings.get_value(_QUOTED + request)
-        owner, _, rental_id = (made or "").partition(":")
-        if owner != str(renter_id) or not rental_id.isdigit():
-            return None
-        rental = await uow.rentals.get(int(rental_id))
-        if rental is None or rental.state != RentalState.QUOTED or rental.quote_expires_at < now:
+    async def _open_quote(self, uow: UnitOfWork, rental: Rental, now: int) -> QuoteView | None:
+        """The view of the quote an earlier handling of a request made, while it is open."""
+        if rental.state != RentalState.QUOTED or rental.quote_expires_at < now:
             return None
         listing = await uow.listings.get(rental.listing_id)
         if listing is None:
@@ -201,8 +197,10 @@ class MarketService(Service):
         duration_s: int,
         *,
         exclude: Iterable[int] = (),
+        request: str | None = None,
     ) -> QuoteView:
-        """Create a quoted rental inside the caller's unit of work (used by retries)."""
+        """Create a quoted rental inside the caller's unit of work (used by retries);
+        ``request`` is the chat request it answers (see :meth:`quote`)."""
         now = self.clock.now()
         q = replace(query, sort="best", offset=0, limit=1, exclude_ids=frozenset(exclude))
         rows = await uow.listings.search(q, now)
@@ -230,6 +228,7 @@ class MarketService(Service):
             quote_expires_at=now + self.rules.quote_ttl_s,
             reliability_bps=listing.reliability_bps,
             instance_json=plan(machine, template, query.instance, count),
+            request_key=request,
         )
         uow.rentals.add(rental)
         await uow.flush()
@@ -262,9 +261,6 @@ class MarketService(Service):
             model=model,
             listing_id=listing_id,
         )
-
-
-_QUOTED = "quoted:"  # settings key prefix: request key -> "<renter id>:<rental id>"
 
 
 async def _template(

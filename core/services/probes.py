@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from core.domain.listings import MachineStatus
-from core.domain.model import Machine, MachineProbe
+from core.domain.model import Machine, MachineProbe, stored_id
 from core.domain.verification import (
     GPU_QUERY,
     PROBE_ANSWER_S,
@@ -38,7 +38,7 @@ from core.notifications import Notification
 from core.notifications.providers import ProbeFailed, ProbePassed, ProbeUnchecked
 from core.ports import Clock, HostProber, ProbeTarget
 from core.services.agent_commands import command_record
-from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
+from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, present
 from core.services.verification import (
     PROBED_BACKEND,
     back_on_market,
@@ -92,7 +92,7 @@ class ProbeService(Service):
 
     async def _each(self, status: str, step: Callable[[int], Awaitable[bool]]) -> int:
         async with self.uow(readonly=True) as uow:
-            ids = [p.id for p in await uow.probes.in_status(status)]
+            ids = [stored_id(p) for p in await uow.probes.in_status(status)]
         done = 0
         for probe_id in ids:
             done += await self._isolated(step, probe_id)
@@ -128,17 +128,21 @@ class ProbeService(Service):
             machine = await uow.machines.get(probe.machine_id) if probe else None
         if probe is None or machine is None or probe.status != ProbeStatus.ANSWERED:
             return False
-        result = CommandResult.model_validate_json(probe.answer_json)
+        # the agent's answer is what made the probe answered (ProbesRepo.answer)
+        answer = present(probe.answer_json, f"answer of probe {probe_id}")
+        result = CommandResult.model_validate_json(answer)
         probed = json.loads(probe.gpu_uuids_json)
         reason, login = _answer_problem(result, machine, probed), None
+        status = ProbeStatus.FAILED
         if reason is None:
-            a = result.access
+            # _answer_problem refuses an answer without access, so there is one here
+            a = present(result.access, f"access of probe {probe_id}")
             target = ProbeTarget(a.host, a.port, a.username, a.host_key_fingerprint)
             login = await self.prober.login(target, GPU_QUERY)
             reason = judge_login(a.host_key_fingerprint, probed, login)
-        status = ProbeStatus.PASSED if reason is None else ProbeStatus.FAILED
-        if login is not None and gpus_unreadable(result.access.host_key_fingerprint, login):
-            status = ProbeStatus.UNCHECKED
+            status = ProbeStatus.PASSED if reason is None else ProbeStatus.FAILED
+            if gpus_unreadable(a.host_key_fingerprint, login):
+                status = ProbeStatus.UNCHECKED
         return await self._finish(probe_id, status, reason, login)
 
     async def _finish(
@@ -152,13 +156,16 @@ class ProbeService(Service):
     ) -> bool:
         now = self.clock.now()
         async with self.uow() as uow:
-            probe = await uow.probes.get(probe_id)
-            machine = await uow.machines.get(probe.machine_id)
+            # the probe was read before this step, and probes and machines are never deleted
+            probe = present(await uow.probes.get(probe_id), f"probe {probe_id}")
+            machine = present(
+                await uow.machines.get(probe.machine_id), f"machine of probe {probe_id}"
+            )
             if probe.status not in (ProbeStatus.PENDING, ProbeStatus.ANSWERED):
                 return False
             probed = set(json.loads(probe.gpu_uuids_json))
             if status == ProbeStatus.FAILED and (
-                await _taken_by_rental(uow, machine.id, probed)
+                await _taken_by_rental(uow, probe.machine_id, probed)
                 or (inconclusive_unless_online and machine.status == MachineStatus.OFFLINE)
             ):
                 status = ProbeStatus.YIELDED
@@ -172,7 +179,7 @@ class ProbeService(Service):
             elif status == ProbeStatus.UNCHECKED:
                 await self._unchecked(uow, machine, probe, now)
             await uow.commit()
-        log.info("probe %s of machine %s: %s %s", probe_id, machine.id, status, reason or "")
+        log.info("probe %s of machine %s: %s %s", probe_id, probe.machine_id, status, reason or "")
         return True
 
     async def _passed(self, uow: UnitOfWork, machine: Machine, probed: set[str], now: int) -> None:
@@ -185,14 +192,18 @@ class ProbeService(Service):
             await self._tell_provider(uow, machine, ProbePassed(machine.name), now)
         await refresh_listings(uow, machine, now)
 
-    async def _failed(self, uow: UnitOfWork, machine: Machine, probe: MachineProbe, now: int):
+    async def _failed(
+        self, uow: UnitOfWork, machine: Machine, probe: MachineProbe, now: int
+    ) -> None:
         machine.probe_requested_at = None
         await take_off_market(uow, machine)
         await refresh_listings(uow, machine, now)
         failed = ProbeFailed(machine.name, probe.reason or "-")
         await self._tell_provider(uow, machine, failed, now, probe.id)
 
-    async def _unchecked(self, uow: UnitOfWork, machine: Machine, probe: MachineProbe, now: int):
+    async def _unchecked(
+        self, uow: UnitOfWork, machine: Machine, probe: MachineProbe, now: int
+    ) -> None:
         """Nothing wrong was found, but the GPUs could not be seen: unverified, and on the
         market as before a probe existed (a failing machine comes back, unverified)."""
         machine.verified_until, machine.verified_json = None, ""
@@ -229,7 +240,7 @@ class ProbeService(Service):
             for p in probes:
                 p.ended = True
                 record = command_record(
-                    p.machine_id, "unprobe", p.id, {}, now, now + UNPROBE_VALID_S
+                    p.machine_id, "unprobe", stored_id(p), {}, now, now + UNPROBE_VALID_S
                 )
                 await uow.agent_commands.append(record)
             await uow.commit()
@@ -239,7 +250,7 @@ class ProbeService(Service):
 
     async def _start_due(self) -> int:
         async with self.uow(readonly=True) as uow:
-            ids = [m.id for m in await uow.probes.candidates(PROBED_BACKEND)]
+            ids = [stored_id(m) for m in await uow.probes.candidates(PROBED_BACKEND)]
         started = 0
         for machine_id in ids:
             started += await self._isolated(self.start_if_due, machine_id)
@@ -279,7 +290,7 @@ class ProbeService(Service):
                     "instance": request.model_dump(mode="json"),
                 }
                 valid = now + PROBE_ANSWER_S
-                record = command_record(machine_id, "probe", probe.id, payload, now, valid)
+                record = command_record(machine_id, "probe", stored_id(probe), payload, now, valid)
                 await uow.agent_commands.append(record)
             await uow.commit()
         self._wake(machine_id)

@@ -14,7 +14,7 @@ from core.domain.listings import (
     ListingStatus,
     MachineStatus,
 )
-from core.domain.model import Machine, Provider
+from core.domain.model import Machine, Provider, stored_id
 from core.domain.money import Shown
 from core.domain.regions import must_region
 from core.domain.regions import shown as shown_region
@@ -24,7 +24,15 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationError, WalletEr
 from core.notifications import Notification
 from core.notifications.wallet import PayoutUpdated, ProviderRegistered, RegisterRefused
 from core.ports import Clock, SignatureRequest, SignatureVerifier, WalletPort
-from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, require
+from core.services.base import (
+    MarketRules,
+    Service,
+    UnitOfWork,
+    UowFactory,
+    enqueue,
+    present,
+    require,
+)
 from core.services.machine_removal import remove_machine
 from core.services.provider_prices import check_plausible_price, no_listing
 from core.services.provisioning import why_refunded
@@ -92,7 +100,7 @@ class ProviderService(Service):
                 summary=f"Prove you control the payout wallet {address} (free, no transaction)",
             )
             pending = new_pending(
-                user.id,
+                stored_id(user),
                 request,
                 now=now,
                 expires_at=expires,
@@ -105,7 +113,8 @@ class ProviderService(Service):
             link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
         except WalletError:
             async with self.uow() as uow:
-                row = await uow.signatures.by_token(pending.token)
+                # committed above, and nothing but its answer (which never came) changes it
+                row = present(await uow.signatures.by_token(pending.token), "register request")
                 row.fail()  # it never reached the wallet: nobody could have answered it
                 await uow.commit()
             raise
@@ -172,19 +181,13 @@ class ProviderService(Service):
         _private_only(who)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self.uow() as uow:
-            provider = await self._provider(uow, who)
-            if await uow.machines.by_name(provider.id, name):
-                raise Conflict.keyed(
-                    "providers.machine_exists",
-                    name=name,
-                )
-            if len(await uow.machines.for_provider(provider.id)) >= MAX_MACHINES:
-                raise Conflict.keyed(
-                    "providers.too_many",
-                    count=MAX_MACHINES,
-                )
+            provider_id = await self._provider_id(uow, who)
+            if await uow.machines.by_name(provider_id, name):
+                raise Conflict.keyed("providers.machine_exists", name=name)
+            if len(await uow.machines.for_provider(provider_id)) >= MAX_MACHINES:
+                raise Conflict.keyed("providers.too_many", count=MAX_MACHINES)
             machine = Machine(
-                provider_id=provider.id,
+                provider_id=provider_id,
                 name=name,
                 region=must_region(region) if region else "eu",
                 agent_token_hash=hash_token(token),
@@ -195,7 +198,7 @@ class ProviderService(Service):
         command = self.rules.agent_command_template.format(
             server=self.rules.server_url, token=token
         )
-        return AgentTokenView(machine.id, name, token, command)
+        return AgentTokenView(stored_id(machine), name, token, command)
 
     async def rotate_token(self, who: Principal, machine_name: str) -> AgentTokenView:
         """A new agent token; the old one stops working at once. Forbidden, NotFound."""
@@ -203,44 +206,46 @@ class ProviderService(Service):
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self.uow() as uow:
             machine = await self._machine(uow, who, machine_name)
-            await uow.machines.set_token_hash(machine.id, hash_token(token))
+            await uow.machines.set_token_hash(stored_id(machine), hash_token(token))
             await uow.commit()
         command = self.rules.agent_command_template.format(
             server=self.rules.server_url, token=token
         )
-        return AgentTokenView(machine.id, machine.name, token, command)
+        return AgentTokenView(stored_id(machine), machine.name, token, command)
 
     async def machines(self, who: Principal) -> list[MachineView]:
         """The provider's machines with their GPUs, listings, uptime and current rental."""
         from core.domain.reliability import is_new_host, uptime_bps
 
         async with self.uow(readonly=True) as uow:
-            provider = await self._provider(uow, who)
+            provider_id = await self._provider_id(uow, who)
             views = []
             active = {
-                r.machine_id: r.id
+                r.machine_id: stored_id(r)
                 for r in await uow.rentals.for_provider(
-                    provider.id, (S.FUNDED, S.PROVISIONING, S.ACTIVE)
+                    provider_id, (S.FUNDED, S.PROVISIONING, S.ACTIVE)
                 )
             }
             now = self.clock.now()
-            for m in await uow.machines.for_provider(provider.id):
-                listings = await uow.listings.for_machine(m.id)
+            for m in await uow.machines.for_provider(provider_id):
+                machine_id = stored_id(m)
+                listings = await uow.listings.for_machine(machine_id)
                 observed = now - m.first_seen_at if m.first_seen_at else 0
                 views.append(
                     MachineView(
-                        machine_id=m.id,
+                        machine_id=machine_id,
                         name=m.name,
                         region=shown_region(m.region),
                         status=m.status,
                         gpus=tuple(g.get("name", "?") for g in json.loads(m.inventory_json)),
                         listings=tuple(
-                            (x.id, x.gpu_model, x.price_per_hour, x.status) for x in listings
+                            (stored_id(x), x.gpu_model, x.price_per_hour, x.status)
+                            for x in listings
                         ),
                         uptime_bps=uptime_bps(m.covered_seconds, observed),
                         reliability_bps=listings[0].reliability_bps if listings else 0,
                         last_heartbeat_at=m.last_heartbeat_at,
-                        current_rental_id=active.get(m.id),
+                        current_rental_id=active.get(machine_id),
                         # no listing yet: its agent never reported, so it has no score
                         new_host=not listings or is_new_host(observed, listings[0].reliability_bps),
                     )
@@ -272,7 +277,7 @@ class ProviderService(Service):
             machine = await self._machine(uow, who, machine_name)
             listings = [
                 x
-                for x in await uow.listings.for_machine(machine.id)
+                for x in await uow.listings.for_machine(stored_id(machine))
                 if model is None or x.gpu_model == model
             ]
             if not listings:
@@ -296,9 +301,9 @@ class ProviderService(Service):
         comes back only once its probe passes (``core.services.probes``)."""
         _private_only(who)
         async with self.uow() as uow:
-            provider = await self._provider(uow, who)
+            provider_id = await self._provider_id(uow, who)
             if machine_name is None:
-                machines = list(await uow.machines.for_provider(provider.id))
+                machines = list(await uow.machines.for_provider(provider_id))
             else:
                 machines = [await self._machine(uow, who, machine_name)]
             checking: list[str] = []
@@ -306,7 +311,7 @@ class ProviderService(Service):
                 if paused:
                     m.status = MachineStatus.PAUSED
                     await uow.listings.set_status_for_machine(
-                        m.id,
+                        stored_id(m),
                         [ListingStatus.AVAILABLE, ListingStatus.OFFLINE, ListingStatus.FAILING],
                         ListingStatus.PAUSED,
                     )
@@ -323,7 +328,7 @@ class ProviderService(Service):
                         if m.status == MachineStatus.ONLINE
                         else ListingStatus.OFFLINE
                     )
-                    for x in await uow.listings.for_machine(m.id):
+                    for x in await uow.listings.for_machine(stored_id(m)):
                         back = x.status in (ListingStatus.PAUSED, ListingStatus.FAILING)
                         if back and x.price_per_hour > 0:
                             x.status = target
@@ -345,8 +350,7 @@ class ProviderService(Service):
         """What the provider's rentals earned (settled on chain), how much of it the escrow
         still holds (the token refused the transfer), and what is running."""
         async with self.uow(readonly=True) as uow:
-            provider = await self._provider(uow, who)
-            rows = await uow.rentals.for_provider(provider.id)
+            rows = await uow.rentals.for_provider(await self._provider_id(uow, who))
             payouts = await uow.payouts.for_user(who.user_id, "provider")
         done = [r for r in rows if r.state in (S.SETTLED, S.RESOLVED)]
         failed = Counter(
@@ -364,20 +368,16 @@ class ProviderService(Service):
             held=sum(p.amount for p in payouts if p.status == "held"),
         )
 
-    async def _provider(self, uow: UnitOfWork, who: Principal) -> Provider:
+    async def _provider_id(self, uow: UnitOfWork, who: Principal) -> int:
         provider = await uow.providers.by_user(who.user_id)
         if provider is None:
             raise NotFound.keyed("providers.not_provider")
-        return provider
+        return stored_id(provider)
 
     async def _machine(self, uow: UnitOfWork, who: Principal, name: str) -> Machine:
-        provider = await self._provider(uow, who)
-        machine = await uow.machines.by_name(provider.id, name)
+        machine = await uow.machines.by_name(await self._provider_id(uow, who), name)
         if machine is None:
-            raise NotFound.keyed(
-                "providers.no_machine",
-                name=name[:32],
-            )
+            raise NotFound.keyed("providers.no_machine", name=name[:32])
         return machine
 
 

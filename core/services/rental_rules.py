@@ -1,6 +1,7 @@
 """Rules about a rental that several services share: what a command that does not fit its
-state answers, why a quote can no longer be confirmed, cancelling what was never paid, and the
-terms the renter signs (rebuilt from the rental row). No service imports here but the base."""
+state answers, why a quote can no longer be confirmed, cancelling what was never paid, the
+terms the renter signs (rebuilt from the rental row), and the wallet and escrow a confirmed
+rental's requests name. No service imports here but the base."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from core.domain.rentals import RentalState as S
 from core.domain.rentals import StateName
 from core.errors import Conflict
 from core.ports import RentalTerms
-from core.services.base import UnitOfWork
+from core.services.base import UnitOfWork, present
 
 
 def state_text(state: str) -> StateName:
@@ -92,3 +93,14 @@ def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:
         quote_expiry=expiry,
         salt=rental.salt,
     )
+
+
+def renter_wallet(rental: Rental) -> str:
+    """The wallet that signs a rental's requests after its confirm (the escrow takes only
+    the renter's signature): the confirm recorded it, so None here is a bug."""
+    return present(rental.renter_address, f"renter address of rental {rental.id}")
+
+
+def escrow_id_of(rental: Rental) -> str:
+    """The escrow an extend, stop or dispute acts on: one opened before they can be asked."""
+    return present(rental.escrow_id, f"escrow id of rental {rental.id}")

@@ -7,9 +7,18 @@ import secrets
 from collections.abc import Sequence
 
 from core.domain.billing import deposit_for
-from core.domain.model import PendingSignature, Rental
+from core.domain.model import Rental, stored_id
 from core.domain.rentals import LIVE
 from core.domain.rentals import RentalState as S
+from core.domain.signatures import (
+    DisputeRelay,
+    ExtendRelay,
+    OpenRelay,
+    PendingSignature,
+    RelayParams,
+    StopRelay,
+    relay_fields,
+)
 from core.errors import (
     Conflict,
     CoreError,
@@ -24,7 +33,15 @@ from core.notifications import Notification
 from core.notifications.wallet import ConfirmFailed, ConfirmTaken, PaymentRequested
 from core.ports import Clock, EscrowPort, SignatureRequest, WalletPort
 from core.services.arbiter import evidence_hash, evidence_of
-from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue, gpu_name
+from core.services.base import (
+    MarketRules,
+    Service,
+    UnitOfWork,
+    UowFactory,
+    enqueue,
+    gpu_name,
+    provider_of,
+)
 from core.services.escrow_rules import check_extend, check_open
 from core.services.instances import query_of
 from core.services.market import MarketService
@@ -33,8 +50,10 @@ from core.services.rental_rules import (
     QUOTE_EXPIRED,
     cancel_unpaid,
     closed_quote,
+    escrow_id_of,
     in_state,
     lapsed,
+    renter_wallet,
     terms_of,
 )
 from core.services.rental_views import status_view
@@ -98,7 +117,7 @@ class RentalService(Service):
             user = await uow.users.get(user_id)
         if user is None or user.wallet_address is None:
             return
-        who = Principal(user.id, user.platform, True, user.lang)
+        who = Principal(stored_id(user), user.platform, True, user.lang)
         told: Notification
         try:
             p = await self._confirm(who, rental_id, user.wallet_address)
@@ -109,7 +128,7 @@ class RentalService(Service):
             nxt = exc.next_best
             told = ConfirmTaken(rental_id, nxt if isinstance(nxt, QuoteView) else None)
         except CoreError as exc:
-            told = ConfirmFailed(rental_id, **exc.as_reason(300))  # type: ignore[arg-type]
+            told = ConfirmFailed(rental_id, **exc.as_reason(300))
         async with self.uow() as uow:
             now, key = self.clock.now(), f"resume:{rental_id}:{told.KIND}"
             await enqueue(uow, told, user_id=user_id, dedupe_key=key, now=now)
@@ -136,7 +155,7 @@ class RentalService(Service):
                 await uow.commit()
                 raise
             hold_until = now + self.rules.payment_hold_s
-            held = await uow.gpus.hold(rental.listing_id, rental.id, rental.gpu_count, hold_until)
+            held = await uow.gpus.hold(rental.listing_id, rental_id, rental.gpu_count, hold_until)
             if held is None:
                 rental.transition(S.CANCELLED)
                 rental.cancel_reason = "listing taken"
@@ -144,7 +163,7 @@ class RentalService(Service):
                 await uow.commit()
                 raise JustTaken.keyed("rentals.just_taken").offering(next_best)
             rental.gpu_uuids_json = json.dumps(held)
-            provider = await uow.providers.get(rental.provider_id)
+            provider = await provider_of(uow, rental)
             rental.renter_address = renter
             rental.provider_address = provider.payout_address
             rental.salt = "0x" + secrets.token_hex(32)
@@ -152,7 +171,7 @@ class RentalService(Service):
             request = await self.escrow.prepare_open(terms_of(rental, hold_until), renter)
             rental.escrow_id = request.escrow_id
             rental.transition(S.AWAITING_PAYMENT)
-            pending = self._pending(rental, request, hold_until)
+            pending = self._pending(rental, request, hold_until, OpenRelay())
             uow.signatures.add(pending)
             await uow.commit()
         try:
@@ -160,10 +179,10 @@ class RentalService(Service):
                 who.user_id, pending.token, request, hold_until
             )
         except WalletError:
-            await self._abandon(rental.id, "wallet unreachable")
+            await self._abandon(rental_id, "wallet unreachable")
             raise
         return PaymentPendingView(
-            rental_id=rental.id,
+            rental_id=rental_id,
             deposit=rental.deposit,
             url=link.url,
             wc_uri=link.wc_uri,
@@ -202,7 +221,8 @@ class RentalService(Service):
         async with self.uow(readonly=True) as uow:
             rows = await uow.rentals.for_renter(who.user_id, list(states), limit)
         return [
-            RentalRef(r.id, gpu_name(r.gpu_model), r.gpu_count, r.state, r.created_at) for r in rows
+            RentalRef(stored_id(r), gpu_name(r.gpu_model), r.gpu_count, r.state, r.created_at)
+            for r in rows
         ]
 
     # -- extend / stop ---------------------------------------------------------------------
@@ -210,21 +230,21 @@ class RentalService(Service):
         """Ask the wallet to sign a top-up worth ``duration_s`` more seconds."""
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, (S.ACTIVE,))
-            renter = rental.renter_address  # the escrow takes only the renter's signature
+            renter = renter_wallet(rental)
             amount = deposit_for(duration_s, rental.price_per_hour)
             check_extend(rental, amount, self.clock.now())  # what the escrow would refuse
             salt = "0x" + secrets.token_hex(32)
             expires = self.clock.now() + self.rules.payment_hold_s
             request = await self.escrow.prepare_extend(
-                rental.escrow_id, renter, amount, salt, expires
+                escrow_id_of(rental), renter, amount, salt, expires
             )
-            params = {"amount": amount, "salt": salt, "valid_before": expires}
-            pending = self._pending(rental, request, expires, params)
+            relay = ExtendRelay(amount, salt, expires)
+            pending = self._pending(rental, request, expires, relay)
             uow.signatures.add(pending)
             await uow.commit()
         link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
         return PaymentPendingView(
-            rental.id, amount, link.url, link.wc_uri, expires, request.summary
+            stored_id(rental), amount, link.url, link.wc_uri, expires, request.summary
         )
 
     async def stop(self, who: Principal, ref: str | None) -> PaymentPendingView:
@@ -232,19 +252,21 @@ class RentalService(Service):
         now = self.clock.now()
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, (S.ACTIVE,))
-            renter = rental.renter_address
+            renter = renter_wallet(rental)
             # a stop asked for already (a second /stop, or the same update handled again
             # after a crash) is asked for again, not doubled: the same request and deadline
-            pending = await uow.signatures.waiting_for(rental.id, "stop", now)
+            pending = await uow.signatures.waiting_for(stored_id(rental), "stop", now)
             # short on purpose: a relayer may hold a signed stop until its deadline
             expires = now + self.rules.payment_hold_s if pending is None else pending.expires_at
-            request = await self.escrow.prepare_stop(rental.escrow_id, renter, expires)
+            request = await self.escrow.prepare_stop(escrow_id_of(rental), renter, expires)
             if pending is None:
-                pending = self._pending(rental, request, expires, {"deadline": expires})
+                pending = self._pending(rental, request, expires, StopRelay(expires))
                 uow.signatures.add(pending)
                 await uow.commit()
         link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
-        return PaymentPendingView(rental.id, 0, link.url, link.wc_uri, expires, request.summary)
+        return PaymentPendingView(
+            stored_id(rental), 0, link.url, link.wc_uri, expires, request.summary
+        )
 
     # -- dispute / rate --------------------------------------------------------------------
     async def check_disputable(self, who: Principal, ref: str | None) -> None:
@@ -264,17 +286,20 @@ class RentalService(Service):
         reason = reason.strip()[:MAX_DISPUTE_REASON]
         async with self.uow() as uow:
             rental = await self._pick(uow, who, ref, DISPUTABLE)
-            renter = rental.renter_address
-            evidence = evidence_hash(await evidence_of(uow, rental.id), reason)
+            renter = renter_wallet(rental)
+            evidence = evidence_hash(await evidence_of(uow, stored_id(rental)), reason)
             expires = self.clock.now() + self.rules.payment_hold_s
-            request = await self.escrow.prepare_dispute(rental.escrow_id, renter, evidence, expires)
-            params = {"evidence_hash": evidence, "deadline": expires}
-            pending = self._pending(rental, request, expires, params)
+            request = await self.escrow.prepare_dispute(
+                escrow_id_of(rental), renter, evidence, expires
+            )
+            pending = self._pending(rental, request, expires, DisputeRelay(evidence, expires))
             uow.signatures.add(pending)
             rental.dispute_reason = reason
             await uow.commit()
         link = await self.wallet.request_signature(who.user_id, pending.token, request, expires)
-        return PaymentPendingView(rental.id, 0, link.url, link.wc_uri, expires, request.summary)
+        return PaymentPendingView(
+            stored_id(rental), 0, link.url, link.wc_uri, expires, request.summary
+        )
 
     async def rate(
         self, who: Principal, ref: str | None, stars: int, comment: str | None
@@ -301,9 +326,9 @@ class RentalService(Service):
         rental: Rental,
         request: SignatureRequest,
         expires_at: int,
-        params: dict | None = None,
+        relay: RelayParams,
     ) -> PendingSignature:
-        """A pending signature by the rental's renter; ``params`` are what the escrow needs
+        """A pending signature by the rental's renter; ``relay`` is what the escrow needs
         back to relay it."""
         return new_pending(
             rental.renter_id,
@@ -311,8 +336,8 @@ class RentalService(Service):
             now=self.clock.now(),
             expires_at=expires_at,
             signer=rental.renter_address,
-            rental_id=rental.id,
-            params=params,
+            rental_id=stored_id(rental),
+            params=relay_fields(relay),
         )
 
     async def _own(self, uow: UnitOfWork, who: Principal, rental_id: int) -> Rental:

@@ -13,6 +13,7 @@ from core.errors import NoOffer, NotFound, ValidationError
 from core.services.base import MarketRules
 from core.services.market import PAGE_SIZE, MarketService
 from core.services.rental_rules import cancel_unpaid
+from core.services.requests import answering
 from core.services.views import Principal
 from rigshare_dev.fakes.escrow import FakeEscrow
 from tests.core.service_units import BACKENDS, free_gpus, holders, host, unit_of_work, user
@@ -230,3 +231,21 @@ async def test_templates_of_offered_listings_by_name(uow, clock, market):
         await tx.commit()
     assert [t.name for t in (await market.templates(ann)).templates] == ["base"]
     assert (await market.search(ann, ListingQuery(model="rtx4090"))).offers == ()
+
+
+async def test_a_request_handled_again_gets_the_same_quote_while_it_is_open(uow, clock, market):
+    await host(uow, clock, "one", price=400_000)
+    ann, bob = await _renter(uow, clock, "ann"), await _renter(uow, clock, "bob")
+    with answering("terminal:7"):
+        first = await market.quote(ann, ListingQuery(model="rtx4090"), HOUR)
+        again = await market.quote(ann, ListingQuery(model="rtx4090"), HOUR)
+        theirs = await market.quote(bob, ListingQuery(model="rtx4090"), HOUR)  # a key per renter
+    assert again.rental_id == first.rental_id != theirs.rental_id
+    assert len(await _rentals(uow)) == 2
+    clock.advance(MarketRules().quote_ttl_s + 1)
+    with answering("terminal:7"):  # the quote lapsed: a fresh one, without the spent key
+        fresh = await market.quote(ann, ListingQuery(model="rtx4090"), HOUR)
+    assert fresh.rental_id not in (first.rental_id, theirs.rental_id)
+    async with uow(readonly=True) as tx:
+        assert (await tx.rentals.by_request(ann.user_id, "terminal:7")).id == first.rental_id
+        assert (await tx.rentals.get(fresh.rental_id)).request_key is None

@@ -3,6 +3,8 @@ commands, language from the Discord client, ephemeral answers in servers."""
 
 from __future__ import annotations
 
+import re
+
 import discord
 import pytest
 from sqlalchemy import select
@@ -10,6 +12,7 @@ from sqlalchemy import select
 from bot.discord.bot import RigshareBot
 from core.db import tables
 from core.grammar import COMMANDS, PROVIDER_COMMANDS
+from core.grammar.registry import BY_NAME
 from tests.bot.discord.fakes import FakeUser
 from tests.bot.discord.support import approve_all, cog_command, principal_of, slash
 from tests.support import add_provider
@@ -155,7 +158,16 @@ async def test_descriptions_fit_discord_and_german_clients_get_german(bot):
                 command.name,
                 option["name"],
             )
-        assert "name_localizations" not in payload or not payload["name_localizations"]
+        german_name = BY_NAME[command.name].de_name if command.name in BY_NAME else ""
+        named = payload.get("name_localizations") or {}
+        assert named == ({"de": german_name} if german_name else {}), command.name
+    shown = []
+    for command in bot.tree.get_commands():
+        payload = await command.get_translated_payload(bot.tree, translator)
+        shown.append((payload.get("name_localizations") or {}).get("de", command.name))
+    assert len(set(shown)) == len(shown)  # a German client sees no name twice
+    assert {"mieten", "hilfe", "verlaengern", "preis"} <= set(shown) and "rent" not in shown
+    assert all(re.fullmatch(r"[a-z0-9_-]{1,32}", name) for name in shown)  # Discord's name rule
 
 
 async def test_an_unexpected_failure_gets_a_reference_and_a_log_entry(

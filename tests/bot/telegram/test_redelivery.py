@@ -42,3 +42,22 @@ async def test_a_rent_update_handled_again_answers_with_the_same_quote(tg):
     (other,) = await tg.send(ALICE, "/rent 4090 3h")
     assert other.text.splitlines()[0] != first.text.splitlines()[0]
     assert await _rentals(tg.app) == before + 2
+
+
+async def test_a_rent_update_handled_again_after_its_quote_closed_quotes_afresh(tg):
+    # the quote the first handling made was cancelled before the update came again: the
+    # request's key is spent, so the fresh quote is made without it (no unique-key clash)
+    tg._update_ids = itertools.repeat(778)
+    (first,) = await tg.send(ALICE, "/rent 4090 3h")
+    quote_no = first.text.splitlines()[0]
+    async with tg.app.db.write.begin() as conn:
+        r = tables.rentals.c
+        await conn.execute(
+            tables.rentals.update().where(r.request_key.is_not(None)).values(state="cancelled")
+        )
+    await _forget_the_update(tg.app, 778)
+    (again,) = await tg.send(ALICE, "/rent 4090 3h")
+    assert "Quote #" in again.text and again.text.splitlines()[0] != quote_no
+    async with tg.app.db.read.connect() as conn:
+        keys = (await conn.execute(select(tables.rentals.c.request_key))).scalars().all()
+    assert sorted(k is not None for k in keys) == [False, True]  # one key, on the first quote

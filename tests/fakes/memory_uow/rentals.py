@@ -14,13 +14,16 @@ from tests.fakes.memory_uow.store import Table
 
 class MemoryRentals(Table):
     name = "rentals"
-    unique = (("escrow_id",),)
+    unique = (("escrow_id",), ("renter_id", "request_key"))
 
     async def get(self, rental_id: int, *, for_update: bool = False) -> Rental | None:
         return self.rows.get(rental_id)  # one process, no concurrent writer: no lock to take
 
     async def by_escrow_id(self, escrow_id: str) -> Rental | None:
         return self.one(lambda r: r.escrow_id == escrow_id)
+
+    async def by_request(self, renter_id: int, request_key: str) -> Rental | None:
+        return self.one(lambda r: (r.renter_id, r.request_key) == (renter_id, request_key))
 
     async def for_renter(
         self, renter_id: int, states: Sequence[str] | None = None, limit: int = 50

@@ -1,16 +1,14 @@
 """Service unit tests on the ports: the users, key-value and receipts services, each run on the
-in-memory unit of work (tests/fakes/memory_uow.py) and on SQLite through the SQLAlchemy one, so
-the fake is held to what the database does. The in-memory unit of work's own rules (rollback
-without commit, ids on flush) are tested at the end."""
+in-memory unit of work (tests/fakes/memory_uow/) and on SQLite through the SQLAlchemy one, so
+the fake is held to what the database does. The repository rules the fake
+must share with the database (unique columns, all-or-nothing GPU holds) and the in-memory unit
+of work's own rules (rollback without commit, ids on flush) are tested at the end."""
 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
-from core.db.engine import create_database
-from core.db.mapping import start_mappers
-from core.db.tables import metadata
-from core.db.uow import SqlAlchemyUowFactory
 from core.domain.model import Listing, Machine, Provider, Rental, User
 from core.domain.rentals import RentalState as S
 from core.errors import NotFound, ValidationError
@@ -18,23 +16,15 @@ from core.services.kv import MAX_VALUE_CHARS, KeyValueService
 from core.services.receipts import ReceiptService
 from core.services.users import UserService
 from core.services.views import Principal
+from tests.core.service_units import BACKENDS, free_gpus, holders, host, unit_of_work
 from tests.fakes.clock import FakeClock
-from tests.fakes.memory_uow import MemoryUowFactory
+from tests.fakes.memory_uow import MemoryUowFactory, UniqueViolation
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=BACKENDS)
 async def uow(request: pytest.FixtureRequest, tmp_path):
-    if request.param == "memory":
-        yield MemoryUowFactory()
-        return
-    start_mappers()
-    db = create_database(f"sqlite:///{tmp_path}/units.sqlite3")
-    async with db.write.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    try:
-        yield SqlAlchemyUowFactory(db)
-    finally:
-        await db.dispose()
+    async with unit_of_work(request.param, tmp_path) as factory:
+        yield factory
 
 
 @pytest.fixture
@@ -123,6 +113,40 @@ async def test_receipts_show_the_renters_paid_rentals_only(uow, clock):
     assert (await receipts.one(ann, paid)).rental_id == paid
     with pytest.raises(NotFound):
         await receipts.one(ann, theirs)
+
+
+async def test_a_unique_column_refuses_a_second_row_and_keeps_the_first(uow, clock):
+    async with uow() as tx:
+        owner = await tx.users.create_or_get(User("telegram", "u", "u", clock.now()))
+        tx.providers.add(Provider(owner.id, "0x" + "11" * 20, clock.now()))
+        await tx.commit()
+    with pytest.raises((UniqueViolation, IntegrityError)):
+        async with uow() as tx:
+            tx.providers.add(Provider(owner.id, "0x" + "22" * 20, clock.now()))
+            await tx.commit()
+    async with uow(readonly=True) as tx:
+        assert (await tx.providers.by_user(owner.id)).payout_address == "0x" + "11" * 20
+
+
+async def test_a_hold_takes_all_the_gpus_asked_for_or_none(uow, clock):
+    pair = await host(uow, clock, "pair", gpus=2)
+    async with uow() as tx:  # one GPU vanished and nothing recounted yet: the count says 2
+        (await tx.gpus.for_machine(pair.machine_id))[0].present = False
+        await tx.commit()
+    async with uow() as tx:
+        assert await tx.gpus.hold(pair.listing_id, 7, 2, None) is None
+        assert (await tx.listings.get(pair.listing_id)).free_gpus == 2  # rolled back
+        await tx.gpus.lock_listings(pair.machine_id)
+        await tx.gpus.recount(pair.machine_id)
+        assert await tx.gpus.hold(pair.listing_id, 7, 1, None) == [pair.gpu_uuids[1]]
+        await tx.commit()
+    async with uow() as tx:
+        assert (await tx.listings.get(pair.listing_id)).free_gpus == 0
+        assert await tx.gpus.keep(7) == 1
+        assert await tx.gpus.release(7, pair.listing_id) == 1
+        await tx.commit()
+    assert await holders(uow, pair.machine_id) == [None, None]
+    assert await free_gpus(uow, pair.listing_id) == (1, 1)  # the absent GPU stays unoffered
 
 
 async def test_memory_uow_leaves_no_trace_without_commit():

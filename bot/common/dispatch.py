@@ -356,7 +356,7 @@ class Dispatcher:
         try:
             return await work
         except JustTaken as exc:
-            text = t(who.lang, "quote.just_taken")
+            text = error_text(who.lang, exc)  # just taken, or withdrawn by its host
             if exc.next_best is None:
                 return Reply(text, error=True, core_call="rentals.confirm")
             nxt = self._quote_reply(who.lang, exc.next_best, "rentals.confirm")

@@ -84,7 +84,7 @@ def payment_requested(lang: str, n: PaymentRequested) -> str:
 def confirm_taken(lang: str, n: ConfirmTaken) -> str:
     from bot.common.render import quote  # render imports this module
 
-    text = t(lang, "pay.taken")
+    text = t(lang, "pay.withdrawn" if n.withdrawn else "pay.taken")
     if n.next_best is not None:
         text += "\n" + t(lang, "pay.taken_next") + "\n" + quote(lang, n.next_best)
     return text

@@ -49,6 +49,7 @@ class ConfirmTaken(Notification):
 
     rental_id: int
     next_best: QuoteView | None = None
+    withdrawn: bool = False  # the host took the listing off the market (not another renter)
 
 
 @dataclass(frozen=True, slots=True)

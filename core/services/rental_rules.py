@@ -5,6 +5,7 @@ rental's requests name. No service imports here but the base."""
 
 from __future__ import annotations
 
+from core.domain.listings import ListingStatus
 from core.domain.model import Rental, stored_id
 from core.domain.rentals import RentalState as S
 from core.domain.rentals import StateName
@@ -77,6 +78,13 @@ async def cancel_unpaid(uow: UnitOfWork, rental: Rental, reason: str) -> None:
     rental.cancel_reason = reason
     if held:
         await uow.gpus.release(stored_id(rental), rental.listing_id)
+
+
+async def listing_withdrawn(uow: UnitOfWork, listing_id: int) -> bool:
+    """Whether the listing is no longer offered (paused, offline, removed...): a hold that
+    failed on it failed for that, not because another renter was first."""
+    listing = await uow.listings.get(listing_id)
+    return listing is None or listing.status != ListingStatus.AVAILABLE
 
 
 def terms_of(rental: Rental, quote_expiry: int | None = None) -> RentalTerms:

@@ -54,6 +54,7 @@ from core.services.rental_rules import (
     escrow_id_of,
     in_state,
     lapsed,
+    listing_withdrawn,
     renter_wallet,
     terms_of,
 )
@@ -102,7 +103,7 @@ class RentalService(Service):
         best quote) when another renter got the GPU first, WalletError when the wallet
         cannot be reached.
         """
-        renter = await self._renter_address(who)
+        renter = await self.wallets.address_of(who.user_id)  # the proven wallet, or None
         if renter is None:
             async with self.uow(readonly=True) as uow:
                 rental = await self._own(uow, who, rental_id)
@@ -128,7 +129,8 @@ class RentalService(Service):
             )
         except JustTaken as exc:
             nxt = exc.next_best
-            told = ConfirmTaken(rental_id, nxt if isinstance(nxt, QuoteView) else None)
+            withdrawn = exc.key == "rentals.listing_withdrawn"
+            told = ConfirmTaken(rental_id, nxt if isinstance(nxt, QuoteView) else None, withdrawn)
         except CoreError as exc:
             told = ConfirmFailed(rental_id, **exc.as_reason(300))
         async with self.uow() as uow:
@@ -158,11 +160,14 @@ class RentalService(Service):
                 raise
             hold_until = now + self.rules.payment_hold_s
             held = await uow.gpus.hold(rental.listing_id, rental_id, rental.gpu_count, hold_until)
-            if held is None:
+            if held is None:  # another renter was first, or the host withdrew the listing
+                withdrawn = await listing_withdrawn(uow, rental.listing_id)
                 rental.transition(S.CANCELLED)
-                rental.cancel_reason = "listing taken"
+                rental.cancel_reason = "listing withdrawn" if withdrawn else "listing taken"
                 next_best = await self._next_best(uow, rental)
                 await uow.commit()
+                if withdrawn:
+                    raise JustTaken.keyed("rentals.listing_withdrawn").offering(next_best)
                 raise JustTaken.keyed("rentals.just_taken").offering(next_best)
             rental.gpu_uuids_json = json.dumps(held)
             provider = await provider_of(uow, rental)
@@ -330,10 +335,6 @@ class RentalService(Service):
         return Notice("rate.thanks", {"rental_id": rental.id, "stars": stars})
 
     # -- helpers -----------------------------------------------------------------------------
-    async def _renter_address(self, who: Principal) -> str | None:
-        """The renter's proven wallet (``User.wallet_address``), or None."""
-        return await self.wallets.address_of(who.user_id)
-
     def _pending(
         self,
         rental: Rental,

@@ -11,7 +11,7 @@ import pytest
 
 from bot.background import Background
 from core.domain.billing import deposit_for, paid_seconds
-from core.domain.listings import ListingQuery
+from core.domain.listings import ListingQuery, ListingStatus
 from core.domain.rentals import RentalState as S
 from core.errors import Conflict, Forbidden, JustTaken, NotFound, ValidationError, WalletError
 from core.services.base import MarketRules
@@ -119,6 +119,7 @@ async def test_the_second_renter_of_the_last_gpu_is_offered_the_next_best(uow, c
     with pytest.raises(JustTaken) as taken:
         await svc.rentals.confirm(bob, second.rental_id)
     nxt = taken.value.next_best
+    assert taken.value.key == "rentals.just_taken"
     assert nxt.offer.listing_id == dear.listing_id and nxt.rental_id != second.rental_id
     lost = await _rental(uow, second.rental_id)
     assert (lost.state, lost.cancel_reason, lost.gpu_uuids_json) == (
@@ -129,6 +130,23 @@ async def test_the_second_renter_of_the_last_gpu_is_offered_the_next_best(uow, c
     assert (await _rental(uow, nxt.rental_id)).state == S.QUOTED
     assert await holders(uow, cheap.machine_id) == [first.rental_id]
     assert await holders(uow, dear.machine_id) == [None]  # a quote holds nothing
+
+
+async def test_a_quote_on_a_listing_its_host_withdrew_says_so(uow, clock, svc):
+    gone = await host(uow, clock, "gone", price=PRICE)
+    other = await host(uow, clock, "other", price=2 * PRICE)
+    ann = await _renter(uow, clock, "ann")
+    quote = await svc.market.quote(ann, ListingQuery(model="rtx4090"), HOUR)
+    assert quote.offer.listing_id == gone.listing_id
+    async with uow() as tx:  # the host paused it after the quote (/pause, /removemachine)
+        (await tx.listings.get(gone.listing_id)).move_to(ListingStatus.PAUSED)
+        await tx.commit()
+    with pytest.raises(JustTaken) as withdrawn:
+        await svc.rentals.confirm(ann, quote.rental_id)
+    assert withdrawn.value.key == "rentals.listing_withdrawn"  # not "someone else was first"
+    assert withdrawn.value.next_best.offer.listing_id == other.listing_id
+    lost = await _rental(uow, quote.rental_id)
+    assert (lost.state, lost.cancel_reason) == (S.CANCELLED, "listing withdrawn")
 
 
 async def test_an_expired_quote_and_a_lapsed_hold_release_everything(uow, clock, svc):

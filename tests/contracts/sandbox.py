@@ -273,6 +273,16 @@ class Sandbox:
     def revert(self, snapshot: Any) -> None:
         self.tester.revert_to_snapshot(snapshot)
 
+    @contextmanager
+    def rolled_back(self) -> Iterator[None]:
+        """What the block does to the chain is undone afterwards (a what-if, or one example of
+        a property test on a shared sandbox)."""
+        snap = self.snapshot()
+        try:
+            yield
+        finally:
+            self.revert(snap)
+
     # ----------------------------------------------------------- signatures
 
     def sign_typed(self, who: str, typed: dict[str, Any]) -> bytes:

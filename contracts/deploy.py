@@ -7,7 +7,7 @@ start. The deployer pays gas through a :class:`~contracts.relayer.Relayer`; ever
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 
 from eth_utils import to_checksum_address
 
@@ -19,13 +19,10 @@ HOUR, DAY = 3600, 86_400
 
 
 @dataclass(frozen=True, slots=True)
-class EscrowConfig:
-    """``RentalEscrow.Settings`` (roles, fee, minimums, timeouts in seconds)."""
+class EscrowParams:
+    """``RentalEscrow.Settings`` after its roles: fee, minimums and timeouts in seconds (the
+    defaults are production's), in the order the contract takes them."""
 
-    owner: str
-    operator: str
-    arbiter: str
-    treasury: str
     fee_bps: int = 1200
     min_deposit: int = 1 * USDC
     min_prepaid_seconds: int = 600
@@ -33,9 +30,22 @@ class EscrowConfig:
     challenge_window: int = DAY
     arbiter_timeout: int = 7 * DAY
 
+    def as_params_tuple(self) -> tuple[int, ...]:
+        return tuple(getattr(self, f.name) for f in fields(EscrowParams))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EscrowConfig(EscrowParams):
+    """``RentalEscrow.Settings``: the roles, then the parameters."""
+
+    owner: str
+    operator: str
+    arbiter: str
+    treasury: str
+
     def as_tuple(self) -> tuple:
-        roles = tuple(to_checksum_address(a) for a in astuple(self)[:4])
-        return roles + astuple(self)[4:]
+        roles = (self.owner, self.operator, self.arbiter, self.treasury)
+        return tuple(to_checksum_address(a) for a in roles) + self.as_params_tuple()
 
 
 # development chains want minutes, not days

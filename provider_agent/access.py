@@ -13,6 +13,7 @@ from typing import Protocol
 
 from core.wire import InstanceOffer, InstanceRequest
 from provider_agent.errors import AccessError
+from provider_agent.ssh_keys import PublicKey, check_rental_id, parse_public_key
 
 MAX_RENTAL_SECONDS = 366 * 24 * 3600
 # instances of the service's probes are named probe-<id>, apart from rentals (digits); a
@@ -96,3 +97,15 @@ def check_expiry(expires_at_epoch: object, now: float) -> int:
     if expires_at_epoch > now + MAX_RENTAL_SECONDS:
         raise AccessError("the paid-until time is more than a year ahead")
     return expires_at_epoch
+
+
+def checked_grant(
+    rental_id: object, public_key: object, expires_at_epoch: object, now: float
+) -> tuple[str, PublicKey, int]:
+    """A grant's rental id, key and expiry as every backend checks them before it changes
+    anything; raises the agent's access errors."""
+    return (
+        check_rental_id(rental_id),
+        parse_public_key(public_key),
+        check_expiry(expires_at_epoch, now),
+    )

@@ -23,7 +23,7 @@ from typing import Any
 
 from core.domain.instances import InstanceError, check_ports, parse_image, registry_allowed
 from core.wire import InstanceOffer, InstanceRequest, TemplateInfo
-from provider_agent.access import PROBE_PREFIX, AccessInfo, GpuCheck, check_expiry
+from provider_agent.access import PROBE_PREFIX, AccessInfo, GpuCheck, checked_grant
 from provider_agent.container_spec import (
     LABEL,
     NETWORK,
@@ -137,9 +137,9 @@ class ContainerBackend:
         expires_at_epoch: int,
         instance: InstanceRequest | None = None,
     ) -> AccessInfo:
-        rental_id = check_rental_id(rental_id)
-        key = parse_public_key(public_key)
-        expires_at = check_expiry(expires_at_epoch, self._clock())
+        rental_id, key, expires_at = checked_grant(
+            rental_id, public_key, expires_at_epoch, self._clock()
+        )
         if instance is None:
             raise InstanceError("this host runs rentals as instances: the grant named no image")
         async with self._lock:

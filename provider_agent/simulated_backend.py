@@ -19,9 +19,9 @@ from pathlib import Path
 
 from core.domain.instances import check_ports, parse_image
 from core.wire import InstanceOffer, InstanceRequest, TemplateInfo
-from provider_agent.access import AccessInfo, GpuCheck, check_expiry
+from provider_agent.access import AccessInfo, GpuCheck, checked_grant
 from provider_agent.instance_config import DEFAULT_TEMPLATES, Template
-from provider_agent.ssh_keys import check_rental_id, parse_public_key
+from provider_agent.ssh_keys import check_rental_id
 
 SIMULATED_FINGERPRINT = "SHA256:simulated+instance+no+login+possible"
 
@@ -72,9 +72,9 @@ class SimulatedBackend:
         expires_at_epoch: int,
         instance: InstanceRequest | None = None,
     ) -> AccessInfo:
-        rental_id = check_rental_id(rental_id)
-        key = parse_public_key(public_key)
-        expires_at = check_expiry(expires_at_epoch, self._clock())
+        rental_id, key, expires_at = checked_grant(
+            rental_id, public_key, expires_at_epoch, self._clock()
+        )
         ports = check_ports(list(instance.ports)) if instance else ()
         image = parse_image(instance.image).reference if instance else None
         access = AccessInfo(

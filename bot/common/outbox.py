@@ -44,6 +44,15 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
+def numeric_chat_id(message: OutgoingMessage, what: str) -> int:
+    """The platform's numeric id the message is for (``what`` names it in the error); a row
+    stored with anything else can never be delivered."""
+    try:
+        return int(message.chat_id)
+    except ValueError:
+        raise DeliveryError(f"not a {what}: {message.chat_id[:30]!r}", permanent=True) from None
+
+
 @dataclass(frozen=True, slots=True)
 class SendLimits:
     """How fast a platform lets a bot send (Telegram: about 30 a second, 1 a second per chat)."""

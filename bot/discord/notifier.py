@@ -14,7 +14,7 @@ import io
 import discord
 
 from bot.common.dispatch import Button
-from bot.common.outbox import DeliveryError
+from bot.common.outbox import DeliveryError, numeric_chat_id
 from bot.discord import deliver
 from bot.discord.views import reply_view
 from core.ports import OutgoingMessage
@@ -32,12 +32,7 @@ class DiscordNotifier:
         self.client = client
 
     async def deliver(self, message: OutgoingMessage) -> None:
-        try:
-            user_id = int(message.chat_id)
-        except ValueError:
-            raise DeliveryError(
-                f"not a Discord user id: {message.chat_id[:30]!r}", permanent=True
-            ) from None
+        user_id = numeric_chat_id(message, "Discord user id")
         view = reply_view(tuple(Button(label, action) for label, action in message.buttons))
         files = [
             discord.File(io.BytesIO(_bytes(content)), filename=name)

@@ -9,13 +9,13 @@ allows edits for 15 minutes). One watcher per user: a new /status replaces the o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 import discord
 
 from bot.common.dispatch import Reply
+from bot.common.keyed_tasks import OnePerKey
 from bot.discord import deliver
 from core.services.views import Principal
 
@@ -73,20 +73,18 @@ class StatusWatch:
     def __init__(self, every_s: float = 20.0, lifetime_s: float = TOKEN_LIFETIME_S) -> None:
         self.every_s = every_s
         self.lifetime_s = lifetime_s
-        self.tasks: dict[int, asyncio.Task] = {}
+        self._loops: OnePerKey[int] = OnePerKey()
+
+    @property
+    def tasks(self) -> dict[int, asyncio.Task[None]]:
+        """The running loops by user id."""
+        return self._loops.running
 
     def watch(self, status: LiveStatus) -> None:
-        old = self.tasks.pop(status.who.user_id, None)
-        if old is not None:
-            old.cancel()
         if status.live:
-            task = asyncio.create_task(self._run(status))
-            self.tasks[status.who.user_id] = task
-            task.add_done_callback(lambda done: self._forget(status.who.user_id, done))
-
-    def _forget(self, user_id: int, task: asyncio.Task) -> None:
-        if self.tasks.get(user_id) is task:
-            del self.tasks[user_id]
+            self._loops.start(status.who.user_id, self._run(status))
+        else:
+            self._loops.cancel(status.who.user_id)
 
     async def _run(self, status: LiveStatus) -> None:
         loop = asyncio.get_running_loop()
@@ -104,9 +102,4 @@ class StatusWatch:
                 return
 
     async def close(self) -> None:
-        tasks = list(self.tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loops.close()

@@ -9,7 +9,6 @@ when a newer /status in the same chat follows the same rental.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -19,6 +18,7 @@ from aiogram.types import BufferedInputFile, InputMediaPhoto, Message
 
 from bot.common.dispatch import Dispatcher, Reply
 from bot.common.i18n import t
+from bot.common.keyed_tasks import OnePerKey
 from core import grammar as g
 from core.services.views import Principal
 
@@ -37,39 +37,25 @@ class LiveStatus:
     ) -> None:
         self.bot, self.rig = bot, rig
         self.interval_s, self.max_age_s = interval_s, max_age_s
-        self._tasks: dict[tuple[int, int], asyncio.Task] = {}
+        self._loops: OnePerKey[tuple[int, int]] = OnePerKey()
         self.edits = 0
 
     @property
     def following(self) -> int:
-        return len(self._tasks)
+        return len(self._loops.running)
 
     def follow(self, message: Message, who: Principal, rental_id: int) -> None:
         """Keep ``message`` (a /status reply for ``rental_id``) up to date."""
-        key = (message.chat.id, rental_id)
-        old = self._tasks.pop(key, None)
-        if old is not None:
-            old.cancel()
         shown = message.caption if message.photo else message.text
-        task = asyncio.create_task(
+        self._loops.start(
+            (message.chat.id, rental_id),
             self._run(
                 message.chat.id, message.message_id, bool(message.photo), who, rental_id, shown
-            )
+            ),
         )
-        self._tasks[key] = task
-        task.add_done_callback(lambda done, k=key: self._drop(k, done))
-
-    def _drop(self, key: tuple[int, int], task: asyncio.Task) -> None:
-        if self._tasks.get(key) is task:
-            del self._tasks[key]
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loops.close()
 
     async def _run(
         self,

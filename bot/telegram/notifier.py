@@ -19,7 +19,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile
 
 from bot.common.dispatch import Button, Reply
-from bot.common.outbox import DeliveryError, SendLimits
+from bot.common.outbox import DeliveryError, SendLimits, numeric_chat_id
 from bot.telegram.sending import MAX_CAPTION, Responder
 from core.ports import OutgoingMessage
 
@@ -37,12 +37,7 @@ class TelegramNotifier:
         self.responder = responder
 
     async def deliver(self, message: OutgoingMessage) -> None:
-        try:
-            chat_id = int(message.chat_id)
-        except ValueError:
-            raise DeliveryError(
-                f"not a Telegram chat: {message.chat_id[:30]!r}", permanent=True
-            ) from None
+        chat_id = numeric_chat_id(message, "Telegram chat")
         if chat_id <= 0:  # groups and channels have negative ids: never for a user's messages
             raise DeliveryError("outbox messages go to private chats only", permanent=True)
         try:

@@ -21,7 +21,7 @@ from core.grammar.commands import (
     RotateToken,
     SshKey,
 )
-from core.grammar.values import _machine, _price, _q, _region
+from core.grammar.values import _machine, _one_word_of, _price, _q, _region
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}", re.ASCII)
 _PRIVATE_KEY = re.compile(r"PRIVATE KEY|PuTTY-User-Key-File", re.IGNORECASE)
@@ -69,11 +69,7 @@ def _lang(args: str) -> Lang:
 
 def lang_code(args: str) -> str | None:
     """ "en" or "de" from a language word; None for nothing given."""
-    words = args.casefold().split()
-    lang = _LANGS.get(words[0]) if len(words) == 1 else None
-    if words and lang is None:
-        raise GrammarError.keyed("grammar.lang")
-    return lang
+    return _one_word_of(args, _LANGS, lambda: GrammarError.keyed("grammar.lang"))
 
 
 # --- providers ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from core.grammar.commands import (
     Status,
     Stop,
 )
-from core.grammar.values import _REF, _free_text, _must_ref, _q, _ref
+from core.grammar.values import _REF, _free_text, _must_ref, _one_word_of, _q, _ref
 
 
 def _optional_ref(cls: type[Status] | type[Stop]) -> Callable[[str], Command]:
@@ -112,8 +112,4 @@ def _connect(args: str) -> Connect:
 
 def connect_action(args: str) -> str | None:
     """None (link a wallet), "switch" or "disconnect" from the words after /connect."""
-    words = args.casefold().split()
-    action = _CONNECT.get(words[0]) if len(words) == 1 else None
-    if words and action is None:
-        raise GrammarError.keyed("grammar.connect_args")
-    return action
+    return _one_word_of(args, _CONNECT, lambda: GrammarError.keyed("grammar.connect_args"))

@@ -105,3 +105,15 @@ def _free_text(words: list[str], what: FreeTextWhat) -> str | None:
     if len(text) > MAX_FREE_TEXT_CHARS:
         raise GrammarError.keyed(f"grammar.text_too_long.{what}", limit=MAX_FREE_TEXT_CHARS)
     return text or None
+
+
+def _one_word_of(
+    args: str, meanings: dict[str, str], refusal: Callable[[], GrammarError]
+) -> str | None:
+    """What the one (case-folded) word in ``args`` means in ``meanings``; None for nothing
+    given. An unknown word, or more than one, raises ``refusal()``."""
+    words = args.casefold().split()
+    meaning = meanings.get(words[0]) if len(words) == 1 else None
+    if words and meaning is None:
+        raise refusal()
+    return meaning

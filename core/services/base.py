@@ -95,7 +95,15 @@ async def provider_of(uow: UnitOfWork, rental: Rental) -> Provider:
     return present(provider, f"provider {rental.provider_id} of rental {rental.id}")
 
 
+@dataclass(init=False, repr=False, eq=False)
 class Service:
+    """What every use case reads with; a subclass that is a dataclass adds its collaborators
+    as fields after these (``_: KW_ONLY``) and gets ``(uow, clock, rules, *, ...)``."""
+
+    uow: UowFactory
+    clock: Clock
+    rules: MarketRules
+
     def __init__(self, uow: UowFactory, clock: Clock, rules: MarketRules | None = None) -> None:
         self.uow = uow
         self.clock = clock

@@ -11,6 +11,7 @@ from one leader at a time; an escrow call that fails is logged and retried on th
 from __future__ import annotations
 
 import functools
+from dataclasses import KW_ONLY, dataclass
 
 from core.domain.model import Rental, stored_id
 from core.domain.rentals import RentalState as S
@@ -38,33 +39,21 @@ STEPS = (
 )
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class Keeper:
     """One pass at a time over every rental that waits on the clock."""
 
-    def __init__(
-        self,
-        uow: UowFactory,
-        clock: Clock,
-        rules: MarketRules,
-        *,
-        escrow: EscrowPort,
-        bus: MessageBus,
-        settlement: Settlement,
-        arbiter: Arbiter,
-        recovery: Recovery,
-        payouts: HeldPayouts,
-        quarantine: Quarantine,
-    ) -> None:
-        self.uow = uow
-        self.clock = clock
-        self.rules = rules
-        self.escrow = escrow  # its challenge window and arbiter timeout
-        self.bus = bus
-        self.settlement = settlement
-        self.arbiter = arbiter
-        self.recovery = recovery
-        self.payouts = payouts
-        self.quarantine = quarantine  # benched rentals: one bad never stops the pass
+    uow: UowFactory
+    clock: Clock
+    rules: MarketRules
+    _: KW_ONLY
+    escrow: EscrowPort  # its challenge window and arbiter timeout
+    bus: MessageBus
+    settlement: Settlement
+    arbiter: Arbiter
+    recovery: Recovery
+    payouts: HeldPayouts
+    quarantine: Quarantine  # benched rentals: one bad never stops the pass
 
     async def tick(self) -> dict[str, int]:
         """One keeper pass; returns how many rentals each step touched."""

@@ -11,6 +11,7 @@ is repaired by the keeper or by the event being delivered again.
 from __future__ import annotations
 
 import logging
+from dataclasses import KW_ONLY, dataclass
 
 from core.domain.model import Rental, stored_id
 from core.domain.rentals import RentalState as S
@@ -26,8 +27,8 @@ from core.errors import PaymentError
 from core.notifications import Notification
 from core.notifications.rentals import SignatureExpired
 from core.notifications.wallet import PaymentFailed, SignatureFailed
-from core.ports import AgentGateway, ChainEvent, ChainReceipt, Clock, EscrowPort
-from core.services.base import MarketRules, UowFactory, enqueue, present
+from core.ports import AgentGateway, ChainEvent, ChainReceipt, EscrowPort
+from core.services.base import enqueue, present
 from core.services.messagebus import MessageBus
 from core.services.provisioning import Provisioning
 from core.services.rental_rules import cancel_unpaid, escrow_id_of, renter_wallet, terms_of
@@ -35,21 +36,12 @@ from core.services.rental_rules import cancel_unpaid, escrow_id_of, renter_walle
 log = logging.getLogger(__name__)
 
 
+@dataclass(repr=False, eq=False)
 class RentalLifecycle(Provisioning):
-    def __init__(
-        self,
-        uow: UowFactory,
-        clock: Clock,
-        rules: MarketRules,
-        *,
-        escrow: EscrowPort,
-        agents: AgentGateway,
-        bus: MessageBus,
-    ) -> None:
-        super().__init__(uow, clock, rules)
-        self.escrow = escrow
-        self.agents = agents
-        self.bus = bus
+    _: KW_ONLY
+    escrow: EscrowPort
+    agents: AgentGateway
+    bus: MessageBus
 
     # -- signatures ----------------------------------------------------------------------
     async def signature_received(self, request_id: str, signature: str) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING
 
 from core.domain.model import stored_id
@@ -51,27 +51,18 @@ GONE = (S.ENDED, S.DISPUTED, S.SETTLED, S.CANCELLED, S.RESOLVED)
 WAITING = {SignatureKind.OPEN.value: S.AWAITING_PAYMENT, SignatureKind.STOP.value: S.ACTIVE}
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class Recovery:
     """The keeper's repair pass, with the collaborators whose calls it makes again."""
 
-    def __init__(
-        self,
-        uow: UowFactory,
-        clock: Clock,
-        rules: MarketRules,
-        *,
-        agents: AgentGateway,
-        lifecycle: RentalLifecycle,
-        settlement: Settlement,
-        quarantine: Quarantine,
-    ) -> None:
-        self.uow = uow
-        self.clock = clock
-        self.rules = rules
-        self.agents = agents
-        self.lifecycle = lifecycle  # applies grant results and relays signed requests again
-        self.settlement = settlement
-        self.quarantine = quarantine  # one rental that raises is logged and benched, never fatal
+    uow: UowFactory
+    clock: Clock
+    rules: MarketRules
+    _: KW_ONLY
+    agents: AgentGateway
+    lifecycle: RentalLifecycle  # applies grant results and relays signed requests again
+    settlement: Settlement
+    quarantine: Quarantine  # one rental that raises is logged and benched, never fatal
 
     async def repair(self) -> dict[str, int]:
         """One repair pass; returns how many rentals each step touched."""

@@ -10,14 +10,14 @@ expected address) before handing it to the same path as WalletConnect.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING
 
 from core.domain.addresses import is_address
 from core.domain.signatures import PendingSignature, SignatureKind, SignatureStatus
 from core.notifications.wallet import RequestExpired
-from core.ports import AccessInfo, ChainEvent, Clock, SignatureVerifier
-from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, enqueue
+from core.ports import AccessInfo, ChainEvent, SignatureVerifier
+from core.services.base import Service, UnitOfWork, UowFactory, enqueue
 from core.services.views import SigningPageView
 from core.services.wallets import stored_request
 
@@ -30,25 +30,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class EventRouter:
     """Implements core.ports.RentalEvents for every adapter that reports late results."""
 
-    def __init__(
-        self,
-        uow: UowFactory,
-        verifier: SignatureVerifier,
-        *,
-        lifecycle: RentalLifecycle,
-        wallets: WalletService,
-        rentals: RentalService,
-        providers: ProviderService,
-    ) -> None:
-        self.uow = uow
-        self.verifier = verifier
-        self.lifecycle = lifecycle
-        self.wallets = wallets
-        self.rentals = rentals
-        self.providers = providers
+    uow: UowFactory
+    verifier: SignatureVerifier
+    _: KW_ONLY
+    lifecycle: RentalLifecycle
+    wallets: WalletService
+    rentals: RentalService
+    providers: ProviderService
 
     async def signature_received(self, request_id: str, signature: str) -> None:
         """Route a wallet's signature by the kind of request it answers."""
@@ -101,21 +93,13 @@ class PageAnswer:
     message: str
 
 
+@dataclass(repr=False, eq=False)
 class SigningPages(Service):
     """The one-time signing page's use cases (``bot/web/signing.py`` only renders)."""
 
-    def __init__(
-        self,
-        uow: UowFactory,
-        clock: Clock,
-        rules: MarketRules,
-        *,
-        verifier: SignatureVerifier,
-        events: EventRouter,
-    ) -> None:
-        super().__init__(uow, clock, rules)
-        self.verifier = verifier
-        self.events = events
+    _: KW_ONLY
+    verifier: SignatureVerifier
+    events: EventRouter
 
     async def page(self, token: str) -> SigningPageView | None:
         """The request behind ``token``; None when there is none (or it cannot be shown)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +21,8 @@ from core.domain.model import User, stored_id
 from core.domain.signatures import PendingSignature, SignatureKind
 from core.errors import NotFound, WalletError
 from core.notifications.wallet import WalletConnected, WalletDisconnected
-from core.ports import Clock, EscrowPort, SignatureRequest, WalletPort
-from core.services.base import MarketRules, Service, UowFactory, enqueue, require
+from core.ports import EscrowPort, SignatureRequest, WalletPort
+from core.services.base import Service, enqueue, require
 from core.services.views import Principal, WalletLinkView, WalletView
 
 log = logging.getLogger(__name__)
@@ -97,19 +98,11 @@ def challenge(user: User, purpose: str, expires_at: int, address: str | None = N
     )
 
 
+@dataclass(repr=False, eq=False)
 class WalletService(Service):
-    def __init__(
-        self,
-        uow: UowFactory,
-        clock: Clock,
-        rules: MarketRules,
-        *,
-        wallet: WalletPort,
-        escrow: EscrowPort,
-    ) -> None:
-        super().__init__(uow, clock, rules)
-        self.wallet = wallet
-        self.escrow = escrow
+    _: KW_ONLY
+    wallet: WalletPort
+    escrow: EscrowPort
 
     async def address_of(self, user_id: int) -> str | None:
         """The user's proven wallet address, or None."""

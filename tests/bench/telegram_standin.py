@@ -18,7 +18,7 @@ from aiogram import Dispatcher as AiogramDispatcher
 from aiogram.types import Update
 
 from tests.bot.telegram.fake_telegram import Call, FakeTelegram
-from tests.bot.telegram.support import TgUser, message_json
+from tests.bot.telegram.support import TgUser, callback_query_json, message_json
 
 _REPLIES: ContextVar[list[Call] | None] = ContextVar("bench_replies", default=None)
 
@@ -63,13 +63,7 @@ class Feeder:
         return await self.feed({"message": message})
 
     async def press(self, user: TgUser, sent: Call, data: str) -> list[Call]:
-        query = {
-            "id": str(next(self._update_ids) * 7919),
-            "from": user.json(),
-            "chat_instance": "ci-1",
-            "message": sent.result,
-            "data": data,
-        }
+        query = callback_query_json(next(self._update_ids) * 7919, user, sent, data)
         return await self.feed({"callback_query": query})
 
 

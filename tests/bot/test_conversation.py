@@ -14,14 +14,14 @@ from types import SimpleNamespace
 from bot.bootstrap import build_app
 from bot.common.conversation import PENDING_TTL_S
 from bot.common.dispatch import Dispatcher, Reply
-from bot.discord.bot import RigshareBot
 from bot.settings import Settings
 from bot.terminal.chat import TerminalChat
 from core import grammar as g
-from tests.bot.discord.fakes import FakeUser, Transcript
+from tests.bot.discord.fakes import FakeUser
 from tests.bot.discord.support import approve_all
 from tests.bot.test_parity import (
     alice_of,
+    discord_alice,
     fresh_app,
     mask,
     record_commands,
@@ -152,28 +152,21 @@ def dm_message(user: FakeUser, text: str) -> SimpleNamespace:
 
 
 async def play_discord(tmp_path, script: list[Say] = SCRIPT) -> list[str]:
-    app = await fresh_app(tmp_path, "discord")
-    transcript = Transcript()
-    alice = FakeUser(transcript, "alice")
-    try:
-        async with RigshareBot(app, sync=False) as bot:
-            await bot.setup_hook()
-            replies = recorded(bot.front.dispatcher)
-            commands = record_commands(bot.front.dispatcher)
-            await alice_of(app, "discord", alice.id)
-            out = []
-            for step in script:
-                if step.approve:
-                    await approve_all(app)
-                del commands[:]
-                before = len(transcript.messages)
-                await bot.on_message(dm_message(alice, step.line))
-                assert len(transcript.messages) > before, step  # answered in the DM
-                assert transcript.last().audience == "dm"
-                out.append(check(step, replies[-1], commands))
-            return out
-    finally:
-        await app.close()
+    async with discord_alice(tmp_path) as (app, bot, transcript, alice):
+        replies = recorded(bot.front.dispatcher)
+        commands = record_commands(bot.front.dispatcher)
+        await alice_of(app, "discord", alice.id)
+        out = []
+        for step in script:
+            if step.approve:
+                await approve_all(app)
+            del commands[:]
+            before = len(transcript.messages)
+            await bot.on_message(dm_message(alice, step.line))
+            assert len(transcript.messages) > before, step  # answered in the DM
+            assert transcript.last().audience == "dm"
+            out.append(check(step, replies[-1], commands))
+        return out
 
 
 async def test_the_next_plain_message_answers_the_question_on_every_front_end(tmp_path):
@@ -247,18 +240,11 @@ async def test_a_discord_slash_question_is_answered_by_a_dm_message(tmp_path):
     from tests.bot.discord.fakes import FakeInteraction
     from tests.bot.discord.support import slash
 
-    app = await fresh_app(tmp_path, "slash")
-    transcript = Transcript()
-    alice = FakeUser(transcript, "alice")
-    try:
-        async with RigshareBot(app, sync=False) as bot:
-            await bot.setup_hook()
-            commands = record_commands(bot.front.dispatcher)
-            await slash(bot, "gpus", FakeInteraction(bot, alice, transcript=transcript), gpu="a100")
-            assert "1) A100 40GB, 2) A100 80GB" in transcript.last().content
-            del commands[:]
-            await bot.on_message(dm_message(alice, "2"))
-            assert commands == [g.Gpus(filters=g.GpuFilters(model="a100-80gb"))], commands
-            assert transcript.last().audience == "dm"
-    finally:
-        await app.close()
+    async with discord_alice(tmp_path, "slash") as (_app, bot, transcript, alice):
+        commands = record_commands(bot.front.dispatcher)
+        await slash(bot, "gpus", FakeInteraction(bot, alice, transcript=transcript), gpu="a100")
+        assert "1) A100 40GB, 2) A100 80GB" in transcript.last().content
+        del commands[:]
+        await bot.on_message(dm_message(alice, "2"))
+        assert commands == [g.Gpus(filters=g.GpuFilters(model="a100-80gb"))], commands
+        assert transcript.last().audience == "dm"

@@ -13,6 +13,7 @@ shows must be that text, formatted.
 from __future__ import annotations
 
 import re
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from bot.bootstrap import build_app
@@ -232,6 +233,21 @@ async def link_wallet_if_needed(app, who) -> None:
     await link_wallet(app, who)
 
 
+@asynccontextmanager
+async def discord_alice(tmp_path, name: str = "discord"):
+    """A fresh app's Discord bot, set up, and Alice (a FakeUser whose messages and DMs go to
+    the transcript), as ``(app, bot, transcript, alice)``; the app is closed afterwards."""
+    app = await fresh_app(tmp_path, name)
+    transcript = Transcript()
+    alice = FakeUser(transcript, "alice")
+    try:
+        async with RigshareBot(app, sync=False) as bot:
+            await bot.setup_hook()
+            yield app, bot, transcript, alice
+    finally:
+        await app.close()
+
+
 async def alice_of(app, platform: str, user_id: int) -> None:
     """Alice as the platform names her, her wallet linked where that is asked for."""
     who = await app.users.identify(platform, str(user_id), "Alice", chat_id=str(user_id))
@@ -264,37 +280,30 @@ async def play_terminal(tmp_path) -> list[tuple]:
 
 
 async def play_discord(tmp_path) -> tuple[list[tuple], list[tuple[Reply, str]]]:
-    app = await fresh_app(tmp_path, "discord")
-    transcript = Transcript()
-    alice = FakeUser(transcript, "alice")
-    try:
-        async with RigshareBot(app, sync=False) as bot:
-            await bot.setup_hook()
-            methods = ("handle_text", "handle_options", "handle_action")
-            replies = record_replies(bot.front.dispatcher, methods)
-            commands = record_commands(bot.front.dispatcher)
-            await alice_of(app, "discord", alice.id)
-            out, shown, last = [], [], None
-            for step in CONVERSATION:
-                app.clock.advance(step.advance)
-                bot.front.status.every_s = 3600  # live /status edits are tested elsewhere
-                before = len(replies)
-                del commands[:]
-                if step.press:
-                    await press(bot, last, step.press, alice)
-                else:
-                    interaction = FakeInteraction(bot, alice, transcript=transcript)  # in DM
-                    await slash(bot, step.command, interaction, **step.options)
-                assert len(replies) == before + 1, step
-                if step.approve:
-                    await approve_all(app)
-                reply = replies[-1]
-                last = _message_of(transcript, reply)
-                out.append(fingerprint(reply, commands))
-                shown.append((reply, last.content if last else ""))
-            return out, shown
-    finally:
-        await app.close()
+    async with discord_alice(tmp_path) as (app, bot, transcript, alice):
+        methods = ("handle_text", "handle_options", "handle_action")
+        replies = record_replies(bot.front.dispatcher, methods)
+        commands = record_commands(bot.front.dispatcher)
+        await alice_of(app, "discord", alice.id)
+        out, shown, last = [], [], None
+        for step in CONVERSATION:
+            app.clock.advance(step.advance)
+            bot.front.status.every_s = 3600  # live /status edits are tested elsewhere
+            before = len(replies)
+            del commands[:]
+            if step.press:
+                await press(bot, last, step.press, alice)
+            else:
+                interaction = FakeInteraction(bot, alice, transcript=transcript)  # in DM
+                await slash(bot, step.command, interaction, **step.options)
+            assert len(replies) == before + 1, step
+            if step.approve:
+                await approve_all(app)
+            reply = replies[-1]
+            last = _message_of(transcript, reply)
+            out.append(fingerprint(reply, commands))
+            shown.append((reply, last.content if last else ""))
+        return out, shown
 
 
 def _message_of(transcript: Transcript, reply: Reply):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
@@ -24,6 +23,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from contracts.artifacts import load_artifact
+from contracts.deploy import EscrowParams
 from contracts.errors import error_string
 from contracts.typed_data import (
     Eip712Domain,
@@ -82,18 +82,6 @@ ROLES = (
     "provider2",
     "stranger",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class EscrowParams:
-    """Deployment parameters of the sandbox escrow (production-like defaults)."""
-
-    fee_bps: int = 1200
-    min_deposit: int = 1 * USDC
-    min_prepaid_seconds: int = 600
-    accept_timeout: int = HOUR
-    challenge_window: int = DAY
-    arbiter_timeout: int = 7 * DAY
 
 
 class Reverted(Exception):
@@ -192,12 +180,7 @@ class Sandbox:
             self.addr("operator"),
             self.addr("arbiter"),
             self.addr("treasury"),
-            params.fee_bps,
-            params.min_deposit,
-            params.min_prepaid_seconds,
-            params.accept_timeout,
-            params.challenge_window,
-            params.arbiter_timeout,
+            *params.as_params_tuple(),
         )
         return self.deploy("RentalEscrow", token, settings, sender=sender)
 
@@ -289,6 +272,16 @@ class Sandbox:
 
     def revert(self, snapshot: Any) -> None:
         self.tester.revert_to_snapshot(snapshot)
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[None]:
+        """What the block does to the chain is undone afterwards (a what-if, or one example of
+        a property test on a shared sandbox)."""
+        snap = self.snapshot()
+        try:
+            yield
+        finally:
+            self.revert(snap)
 
     # ----------------------------------------------------------- signatures
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,14 +33,20 @@ def rentals(draw):
     return price, deposit, used, fee_bps, share
 
 
-def _open_and_start(sb: Sandbox, price: int, deposit: int, fee_bps: int):
-    sb.send(sb.escrow.functions.setFeeBps(fee_bps), "deployer")
-    sb.mint("renter", deposit)
-    terms = sb.terms(price_per_hour=price, deposit=deposit)
-    sb.send(sb.token.functions.approve(sb.escrow.address, deposit), "renter")
-    sb.send(sb.escrow.functions.open(terms.as_tuple()), "renter")
-    rid = sb.rental_id(terms)
-    return rid, block_time(sb, sb.send(sb.escrow.functions.start(rid), "provider"))
+@contextmanager
+def _started_rental(
+    sb: Sandbox, price: int, deposit: int, fee_bps: int
+) -> Iterator[tuple[bytes, int, int]]:
+    """A rental opened and started, as (id, start time, paid until); rolled back afterwards."""
+    with sb.rolled_back():
+        sb.send(sb.escrow.functions.setFeeBps(fee_bps), "deployer")
+        sb.mint("renter", deposit)
+        terms = sb.terms(price_per_hour=price, deposit=deposit)
+        sb.send(sb.token.functions.approve(sb.escrow.address, deposit), "renter")
+        sb.send(sb.escrow.functions.open(terms.as_tuple()), "renter")
+        rid = sb.rental_id(terms)
+        started = block_time(sb, sb.send(sb.escrow.functions.start(rid), "provider"))
+        yield rid, started, rental(sb, rid)["paidUntil"]
 
 
 def _settles_as_python(
@@ -68,10 +77,7 @@ def _settles_as_python(
 @given(case=rentals())
 def test_time_bill_matches_python(sb: Sandbox, case) -> None:
     price, deposit, used, fee_bps, _ = case
-    snap = sb.snapshot()
-    try:
-        rid, started = _open_and_start(sb, price, deposit, fee_bps)
-        paid_until = rental(sb, rid)["paidUntil"]
+    with _started_rental(sb, price, deposit, fee_bps) as (rid, started, paid_until):
         assert paid_until - started == billing.paid_seconds(deposit, price)
         sb.set_next_timestamp(started + max(used, 1))
         receipt = sb.send(sb.escrow.functions.stopAndSettle(rid), "renter")
@@ -84,18 +90,13 @@ def test_time_bill_matches_python(sb: Sandbox, case) -> None:
             sb, receipt, (price, deposit, fee_bps), (started, ended, paid_until)
         )
         assert expected.conserves()
-    finally:
-        sb.revert(snap)
 
 
 @SLOW
 @given(case=rentals())
 def test_arbiter_split_matches_python(sb: Sandbox, case) -> None:
     price, deposit, used, fee_bps, share = case
-    snap = sb.snapshot()
-    try:
-        rid, started = _open_and_start(sb, price, deposit, fee_bps)
-        paid_until = rental(sb, rid)["paidUntil"]
+    with _started_rental(sb, price, deposit, fee_bps) as (rid, started, paid_until):
         sb.set_next_timestamp(started + max(used, 1))
         receipt = sb.send(sb.escrow.functions.openDispute(rid, b"\x00" * 32), "renter")
         ended = min(block_time(sb, receipt), paid_until)
@@ -106,5 +107,3 @@ def test_arbiter_split_matches_python(sb: Sandbox, case) -> None:
         _settles_as_python(
             sb, receipt, (price, deposit, fee_bps), (started, ended, paid_until), gross
         )
-    finally:
-        sb.revert(snap)

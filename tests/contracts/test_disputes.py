@@ -61,11 +61,10 @@ def test_dispute_after_window_reverts(sb: Sandbox) -> None:
 def test_dispute_on_expired_active_rental_inside_and_after_window(sb: Sandbox) -> None:
     opened, started = start_rental(sb)
     paid_until = started + 3 * 3600
-    snap = sb.snapshot()
-    sb.set_next_timestamp(paid_until + 10)
-    receipt = sb.send(sb.escrow.functions.openDispute(opened.id, EVIDENCE), "renter")
-    assert sb.events(receipt, "RentalEnded")[0]["endedAt"] == paid_until
-    sb.revert(snap)
+    with sb.rolled_back():
+        sb.set_next_timestamp(paid_until + 10)
+        receipt = sb.send(sb.escrow.functions.openDispute(opened.id, EVIDENCE), "renter")
+        assert sb.events(receipt, "RentalEnded")[0]["endedAt"] == paid_until
     sb.set_next_timestamp(paid_until + sb.params.challenge_window)
     with sb.reverts("TooLate"):
         sb.send(sb.escrow.functions.openDispute(opened.id, EVIDENCE), "renter")

@@ -57,9 +57,8 @@ def test_start_by_anyone_else_reverts(sb: Sandbox, who: str) -> None:
 def test_start_after_accept_timeout_reverts(sb: Sandbox) -> None:
     opened = open_rental(sb)
     sb.set_next_timestamp(opened.opened_at + sb.params.accept_timeout - 1)
-    snap = sb.snapshot()
-    sb.send(sb.escrow.functions.start(opened.id), "provider")  # last second still fine
-    sb.revert(snap)
+    with sb.rolled_back():
+        sb.send(sb.escrow.functions.start(opened.id), "provider")  # last second still fine
     sb.set_next_timestamp(opened.opened_at + sb.params.accept_timeout)
     with sb.reverts("TooLate"):
         sb.send(sb.escrow.functions.start(opened.id), "provider")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.telegram.routers import account, fallback, market, provider, rentals, start
+from bot.telegram.routers import fallback, groups, market, start
 
 
 def routers() -> list[Router]:
     """Fresh routers (an aiogram router belongs to one dispatcher)."""
-    return [m.router() for m in (start, market, rentals, account, provider, fallback)]
+    return [
+        start.router(),
+        market.router(),
+        *(groups.router(group) for group in groups.GROUPS),
+        fallback.router(),
+    ]

@@ -101,6 +101,15 @@ class FakeTelegram:
             if (method is None or c.method == method) and (chat_id is None or c.chat_id == chat_id)
         ]
 
+    async def wait_sent(self, method: str, chat_id: int, timeout_s: float) -> list[Call]:
+        """``sent(method, chat_id)`` once it holds a call, or empty after ``timeout_s``: for
+        an update handled in the background (a webhook answers before the bot replies)."""
+        for _ in range(round(timeout_s / 0.01)):
+            if self.sent(method, chat_id):
+                break
+            await asyncio.sleep(0.01)
+        return self.sent(method, chat_id)
+
     def fail(self, method: str, status: int, description: str, **kw: Any) -> None:
         self.failures.append(Failure(method, status, description, **kw))
 

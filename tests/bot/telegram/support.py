@@ -60,6 +60,17 @@ def message_json(message_id: int, date: int, chat_id: int, user: TgUser, text: s
     return message
 
 
+def callback_query_json(query_id: int, user: TgUser, sent: Call, data: str) -> dict:
+    """A button press on ``sent`` (a message the bot sent) as the Bot API sends it."""
+    return {
+        "id": str(query_id),
+        "from": user.json(),
+        "chat_instance": "ci-1",
+        "message": sent.result,
+        "data": data,
+    }
+
+
 class Harness:
     """One Telegram front end on a RecordingSession; ``send`` and ``press`` feed updates
     through ``Dispatcher.feed_update`` and return the Bot API calls they caused."""
@@ -110,13 +121,7 @@ class Harness:
         return await self.press_data(user, sent, data)
 
     async def press_data(self, user: TgUser, sent: Call, data: str) -> list[Call]:
-        query = {
-            "id": str(next(self._update_ids) * 7919),
-            "from": user.json(),
-            "chat_instance": "ci-1",
-            "message": sent.result,
-            "data": data,
-        }
+        query = callback_query_json(next(self._update_ids) * 7919, user, sent, data)
         return await self.feed({"callback_query": query})
 
     async def deliver(self) -> int:

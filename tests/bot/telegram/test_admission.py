@@ -79,11 +79,7 @@ async def test_a_full_line_has_the_webhook_answer_503_so_telegram_sends_it_again
             await holder
             async with http.post(url, json=update, headers=good) as r:  # Telegram's retry
                 assert r.status == 200
-            for _ in range(300):
-                if telegram.sent("sendMessage", alice.id):
-                    break
-                await asyncio.sleep(0.01)
-        (reply,) = telegram.sent("sendMessage", alice.id)
+            (reply,) = await telegram.wait_sent("sendMessage", alice.id, timeout_s=3.0)
         assert "/receipts" in reply.text and app.admission.refused == 1
     finally:
         await front.stop()

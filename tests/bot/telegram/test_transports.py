@@ -14,7 +14,7 @@ from bot.bootstrap import build_app
 from bot.telegram.front import TelegramFrontEnd, webhook_secret
 from tests.bot.telegram.conftest import market
 from tests.bot.telegram.fake_telegram import BotApiServer, Call, FakeTelegram, RecordingSession
-from tests.bot.telegram.support import ALICE, message_json, served_webhook
+from tests.bot.telegram.support import ALICE, callback_query_json, message_json, served_webhook
 
 _ids = itertools.count(1)
 
@@ -31,13 +31,7 @@ class Chat:
 
     async def press(self, sent: Call, label: str) -> None:
         (data,) = [b["callback_data"] for b in sent.buttons() if label in b["text"]]
-        query = {
-            "id": str(next(_ids)),
-            "from": ALICE.json(),
-            "chat_instance": "ci",
-            "message": sent.result,
-            "data": data,
-        }
+        query = callback_query_json(next(_ids), ALICE, sent, data)
         self.telegram.push_update({"callback_query": query})
 
     async def expect(self, pattern: str, seconds: float = 10.0) -> Call:
@@ -139,11 +133,7 @@ async def test_webhook_takes_updates_only_with_the_secret_header(tg_settings, cl
             good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-header_value"}
             async with http.post(url, json=update, headers=good) as resp:
                 assert resp.status == 200
-            for _ in range(200):
-                if telegram.sent("sendMessage", ALICE.id):
-                    break
-                await asyncio.sleep(0.01)
-            (reply,) = telegram.sent("sendMessage", ALICE.id)
+            (reply,) = await telegram.wait_sent("sendMessage", ALICE.id, timeout_s=2.0)
             assert "/receipts [csv]" in reply.text
             # Telegram sends an update again when it missed the answer: handled once
             async with http.post(url, json=update, headers=good) as resp:

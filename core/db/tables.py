@@ -14,6 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from core.db.json_text import JsonText
 from core.db.schema import Money, Time, metadata
 from core.db.tables_agents import agent_commands, agent_evidence, gpu_samples, machine_probes
 
@@ -231,9 +232,14 @@ rentals = Table(
     Column("rating_comment", String(500)),
     Column("access_granted_at", Time),  # funded -> access granted is the response time
     Column("disputed_at", Time),  # when the dispute was mirrored (the keeper's arbiter clock)
-    Column("gpu_uuids_json", Text, nullable=False),  # the GPUs it holds, by UUID
-    Column("instance_json", Text),  # what runs on them: image, template, ports, limits
-    Column("access_ports_json", Text),  # published ports as granted: [[container, host], ...]
+    # the GPUs it holds, by UUID
+    Column(
+        "gpu_uuids_json", JsonText(sort_keys=False, compact=False, damaged="[]"), nullable=False
+    ),
+    # what runs on them: image, template, ports, limits
+    Column("instance_json", JsonText()),
+    # published ports as granted: [[container, host], ...]
+    Column("access_ports_json", JsonText(sort_keys=False, compact=False)),
     Column("jupyter_port", Integer),
     Column("jupyter_token", String(MAX_JUPYTER_TOKEN)),
 )
@@ -244,7 +250,7 @@ outbox = Table(
     Column("id", Integer, primary_key=True),
     Column("user_id", Integer, nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("payload_json", Text, nullable=False),
+    Column("payload_json", JsonText(), nullable=False),
     Column("dedupe_key", String(128), nullable=False, unique=True),
     Column("created_at", Time, nullable=False),
     Column("next_attempt_at", Time, nullable=False),

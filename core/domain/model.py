@@ -5,8 +5,8 @@ Times are Unix seconds (int), money is micro-USDC (int). Ids are assigned by the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from core.domain.listings import ListingStatus, MachineStatus, check_listing_move
 from core.domain.rentals import RentalState, check_transition
@@ -217,12 +217,13 @@ class Rental:
     rating_comment: str | None = None
     access_granted_at: int | None = None
     disputed_at: int | None = None
-    # the GPUs held (JSON list of UUIDs, set when the quote is confirmed) and what runs on
-    # them (JSON: image, template, ports, jupyter, limits, disk asked; set when quoted)
-    gpu_uuids_json: str = "[]"
-    instance_json: str | None = None
+    # the GPUs held (UUIDs, set when the quote is confirmed) and what runs on them (the
+    # instance record: image, template, ports, jupyter, limits, disk asked; set when quoted).
+    # Stored as JSON text by the mapping layer; replaced whole, never changed in place.
+    gpu_uuids: list[str] = field(default_factory=list)
+    instance: dict[str, Any] | None = None
     # what the agent granted beyond SSH: published ports ([[container, host], ...]), Jupyter
-    access_ports_json: str | None = None
+    access_ports: list[list[int]] | None = None
     jupyter_port: int | None = None
     jupyter_token: str | None = None
     id: int | None = None
@@ -251,7 +252,9 @@ class OutboxMessage:
 
     user_id: int
     kind: str
-    payload_json: str
+    # the notification as core.notifications.to_payload gives it (stored as JSON text by the
+    # mapping layer); None only for a damaged row, whose text is not JSON
+    payload: dict[str, Any] | None
     dedupe_key: str
     created_at: int
     next_attempt_at: int
@@ -320,11 +323,11 @@ class AgentCommandRecord:
     seq: int
     kind: str  # grant | revoke
     rental_id: int
-    payload_json: str
+    payload: dict[str, Any]  # what the agent is told (the mapping layer stores it as JSON)
     created_at: int
     expires_at: int  # a command not run by then is stale
     delivered_at: int | None = None
-    result_json: str | None = None
+    result: dict[str, Any] | None = None  # the agent's result as it sent it (without evidence)
     done_at: int | None = None
     id: int | None = None
 
@@ -337,9 +340,9 @@ class MachineProbe:
 
     machine_id: int
     status: str
-    gpu_uuids_json: str
+    gpu_uuids: list[str]
     created_at: int
-    answer_json: str | None = None
+    answer: dict[str, Any] | None = None
     finished_at: int | None = None
     reason: str | None = None
     seen_fingerprint: str | None = None
@@ -356,7 +359,7 @@ class EvidenceRecord:
     kind: str
     at: int
     received_at: int
-    data_json: str
+    data: dict[str, Any] | None  # None only for a damaged row (stored data that is not JSON)
     command_id: int | None = None
     id: int | None = None
 

@@ -322,6 +322,5 @@ async def _evidence(
     uow: UnitOfWork, machine_id: int, kind: str, now: int, data: dict[str, object]
 ) -> None:
     """Stage one evidence record per rental running on the machine."""
-    text = json.dumps(data, separators=(",", ":"), sort_keys=True)
     for rental_id in await uow.rentals.on_machine(machine_id, _RUNNING):
-        uow.evidence.add(EvidenceRecord(machine_id, rental_id, kind, now, now, text))
+        uow.evidence.add(EvidenceRecord(machine_id, rental_id, kind, now, now, dict(data)))

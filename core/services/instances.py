@@ -1,12 +1,11 @@
 """A rental's instance: what it runs is decided when it is quoted (image or template, ports,
-the rented share of the machine as limits) and stored with it (``Rental.instance_json``); the
+the rented share of the machine as limits) and stored with it (``Rental.instance``); the
 GPUs are added when the quote is confirmed. The grants are built from that record, so the
 first grant and every extension carry the same instance.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any
 
@@ -21,7 +20,7 @@ from core.wire import InstanceLimits, InstanceRequest
 
 def plan(
     machine: Machine, template: MachineTemplate | None, ask: InstanceAsk, gpus: int
-) -> str | None:
+) -> dict[str, Any] | None:
     """The instance record of a rental of ``gpus`` GPUs on ``machine`` (None for a machine
     whose agent offers no instances). ``template`` is the one chosen (None: ask.image)."""
     if machine.backend is None:
@@ -42,7 +41,7 @@ def plan(
         "ask": _ask_json(ask),
         "simulated": machine.backend == "simulated",
     }
-    return json.dumps(record, separators=(",", ":"), sort_keys=True)
+    return record
 
 
 def _ask_json(ask: InstanceAsk) -> dict[str, Any]:
@@ -56,11 +55,11 @@ def _ask_json(ask: InstanceAsk) -> dict[str, Any]:
 
 def _record(rental: Rental) -> dict[str, Any] | None:
     # written by plan() above, so its fields are there
-    return json.loads(rental.instance_json) if rental.instance_json else None
+    return rental.instance
 
 
 def gpu_uuids(rental: Rental) -> list[str]:
-    return list(json.loads(rental.gpu_uuids_json or "[]"))
+    return list(rental.gpu_uuids)
 
 
 def request_of(rental: Rental) -> InstanceRequest | None:

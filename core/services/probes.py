@@ -15,7 +15,6 @@ probes never stand in a rental's way.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -128,8 +127,8 @@ class ProbeService(Service):
             machine = await uow.machines.get(probe.machine_id) if probe else None
         if probe is None or machine is None or probe.status != ProbeStatus.ANSWERED:
             return False
-        result = CommandResult.model_validate_json(probe.answer_json)
-        probed = json.loads(probe.gpu_uuids_json)
+        result = CommandResult.model_validate(probe.answer)
+        probed = probe.gpu_uuids
         reason, login = _answer_problem(result, machine, probed), None
         if reason is None:
             a = result.access
@@ -156,7 +155,7 @@ class ProbeService(Service):
             machine = await uow.machines.get(probe.machine_id)
             if probe.status not in (ProbeStatus.PENDING, ProbeStatus.ANSWERED):
                 return False
-            probed = set(json.loads(probe.gpu_uuids_json))
+            probed = set(probe.gpu_uuids)
             if status == ProbeStatus.FAILED and (
                 await _taken_by_rental(uow, machine.id, probed)
                 or (inconclusive_unless_online and machine.status == MachineStatus.OFFLINE)
@@ -261,7 +260,7 @@ class ProbeService(Service):
             if not probe_due(machine, last, free, now):
                 return False
             template = await uow.templates.get(machine_id, machine.default_template or "")
-            probe = MachineProbe(machine_id, ProbeStatus.PENDING, json.dumps(sorted(free)), now)
+            probe = MachineProbe(machine_id, ProbeStatus.PENDING, sorted(free), now)
             uow.probes.add(probe)
             await uow.flush()
             machine.probe_requested_at = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Sequence
 
@@ -143,7 +142,7 @@ class RentalService(Service):
                 next_best = await self._next_best(uow, rental)
                 await uow.commit()
                 raise JustTaken.keyed("rentals.just_taken").offering(next_best)
-            rental.gpu_uuids_json = json.dumps(held)
+            rental.gpu_uuids = held
             provider = await uow.providers.get(rental.provider_id)
             rental.renter_address = renter
             rental.provider_address = provider.payout_address

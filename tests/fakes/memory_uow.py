@@ -14,6 +14,7 @@ a service that calls anything else fails with AttributeError, never with a silen
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -35,8 +36,11 @@ Rows = dict[Any, Any]
 
 
 def _copy(entity: Any) -> Any:
-    # every entity field is a scalar (JSON is stored as text), so a field-wise copy is deep
-    return dataclasses.replace(entity)
+    # JSON fields hold lists and dicts: copied deep, so a service that kept a reference cannot
+    # change the stored row without an update (replace() builds a fresh entity, no ORM state)
+    fields = [f for f in dataclasses.fields(entity) if f.init]
+    values = {f.name: copy.deepcopy(getattr(entity, f.name)) for f in fields}
+    return dataclasses.replace(entity, **values)
 
 
 def _fields(entity: Any) -> tuple[Any, ...]:

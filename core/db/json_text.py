@@ -1,0 +1,63 @@
+"""JSON stored as text: the mapping layer turns the column's text into Python values and back,
+so that entities hold lists and dicts and no service serialises what it stores.
+
+The column stays ``TEXT`` (no migration) and each column writes the text it wrote before this
+type existed (``sort_keys``, ``compact`` separators as the service used to dump), so rows written
+before and after compare and read alike. A stored value that is not JSON (a damaged row, a
+hand edit) never crashes a reader: it reads as the column's ``damaged`` value, and the row is
+logged once per read.
+
+Entities replace these values whole (``rental.gpu_uuids = [...]``), never mutate them in place:
+the ORM notices an attribute assigned, not a dict changed under it (no MutableDict on purpose,
+so a change is always an assignment a reader of the service can see).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import Dialect, Text
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+
+def dumps(value: object, *, sort_keys: bool, compact: bool) -> str:
+    """``value`` as the column stores it (deterministic with ``sort_keys``)."""
+    separators = (",", ":") if compact else (", ", ": ")
+    return json.dumps(value, sort_keys=sort_keys, separators=separators)
+
+
+def loads(text: str, damaged: str) -> Any:
+    """``text`` read as JSON; ``damaged`` (JSON text) read instead when it is not JSON or nests
+    too deeply to parse. Any JSON is accepted, whatever its size: the service wrote it."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        log.warning("a stored JSON value is damaged (%d chars); read as %s", len(text), damaged)
+        return json.loads(damaged)
+
+
+class JsonText(TypeDecorator[Any]):
+    """A JSON value in a TEXT column; SQL NULL stays None both ways."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, *, sort_keys: bool = True, compact: bool = True, damaged: str = "null"):
+        super().__init__()
+        self.sort_keys = sort_keys
+        self.compact = compact
+        self.damaged = damaged
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return dumps(value, sort_keys=self.sort_keys, compact=self.compact)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return loads(value, self.damaged)

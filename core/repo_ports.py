@@ -46,10 +46,10 @@ class BeatState(NamedTuple):
 
     id: int
     status: str
-    inventory_json: str
+    inventory: list[dict[str, Any]]
     last_heartbeat_at: int | None
     covered_seconds: int
-    offer_json: str
+    offer: dict[str, Any] | None
     backend: str | None
     share_ram_mib: int | None
     default_template: str | None
@@ -207,7 +207,7 @@ class EvidenceRepo(Protocol):
 
 class GpuSamplesRepo(Protocol):
     async def record(self, rows: Sequence[dict[str, Any]]) -> None: ...
-    async def since(self, machine_id: int, minute: int) -> list[tuple[int, str]]: ...
+    async def since(self, machine_id: int, minute: int) -> list[tuple[int, list[list[int]]]]: ...
     async def prune(self, before_minute: int) -> int: ...
 
 

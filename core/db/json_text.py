@@ -24,10 +24,18 @@ from sqlalchemy.types import TypeDecorator
 log = logging.getLogger(__name__)
 
 
-def dumps(value: object, *, sort_keys: bool, compact: bool) -> str:
+def dumps(
+    value: object, *, sort_keys: bool, compact: bool, ascii: bool = True, any_as_str: bool = False
+) -> str:
     """``value`` as the column stores it (deterministic with ``sort_keys``)."""
     separators = (",", ":") if compact else (", ", ": ")
-    return json.dumps(value, sort_keys=sort_keys, separators=separators)
+    return json.dumps(
+        value,
+        sort_keys=sort_keys,
+        separators=separators,
+        ensure_ascii=ascii,
+        default=str if any_as_str else None,
+    )
 
 
 def loads(text: str, damaged: str) -> Any:
@@ -41,23 +49,44 @@ def loads(text: str, damaged: str) -> Any:
 
 
 class JsonText(TypeDecorator[Any]):
-    """A JSON value in a TEXT column; SQL NULL stays None both ways."""
+    """A JSON value in a TEXT column. None is SQL NULL both ways, or ``null_text`` where the
+    column is NOT NULL and has always stored that text for "none" (``""``). ``ascii`` False
+    writes non-ASCII characters as they are, as pydantic's ``model_dump_json`` did;
+    ``any_as_str`` stores what JSON has no type for (bytes of a decoded chain log) as its str."""
 
     impl = Text
     cache_ok = True
 
-    def __init__(self, *, sort_keys: bool = True, compact: bool = True, damaged: str = "null"):
+    def __init__(
+        self,
+        *,
+        sort_keys: bool = True,
+        compact: bool = True,
+        ascii: bool = True,
+        damaged: str = "null",
+        null_text: str | None = None,
+        any_as_str: bool = False,
+    ):
         super().__init__()
         self.sort_keys = sort_keys
         self.compact = compact
+        self.ascii = ascii
         self.damaged = damaged
+        self.null_text = null_text
+        self.any_as_str = any_as_str
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
-            return None
-        return dumps(value, sort_keys=self.sort_keys, compact=self.compact)
+            return self.null_text
+        return dumps(
+            value,
+            sort_keys=self.sort_keys,
+            compact=self.compact,
+            ascii=self.ascii,
+            any_as_str=self.any_as_str,
+        )
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
+        if value is None or value == self.null_text:
             return None
         return loads(value, self.damaged)

@@ -43,6 +43,9 @@ def _renamed(table: Table, **columns: str) -> dict[str, Any]:
 
 # per entity, the attributes whose name is not their column's
 PROPERTIES: dict[type, dict[str, Any]] = {
+    model.Machine: _renamed(
+        tables.machines, inventory="inventory_json", metrics="metrics_json", offer="offer_json"
+    ),
     model.Rental: _renamed(
         tables.rentals,
         gpu_uuids="gpu_uuids_json",
@@ -57,6 +60,7 @@ PROPERTIES: dict[type, dict[str, Any]] = {
     ),
     model.EvidenceRecord: _renamed(tables.agent_evidence, data="data_json"),
     model.OutboxMessage: _renamed(tables.outbox, payload="payload_json"),
+    model.ChainEventRecord: _renamed(tables.chain_events, args="args_json"),
 }
 
 

@@ -244,9 +244,7 @@ class Outbox(_Repo):
 class ChainEvents(_Repo):
     async def record(self, ev: ChainEventRecord) -> bool:
         """Insert the event unless (tx_hash, log_index) was applied before; True if new."""
-        values = {
-            c.name: getattr(ev, c.name) for c in tables.chain_events.columns if c.name != "id"
-        }
+        values = row_values(ev, tables.chain_events)
         stmt = _insert_or_ignore(
             self.s.bind.dialect.name, tables.chain_events, ("tx_hash", "log_index")
         )

@@ -80,8 +80,9 @@ machines = Table(
     Column("ssh_host", String(MAX_HOST)),
     Column("ssh_port", Integer),
     Column("host_key_fingerprint", String(MAX_FINGERPRINT)),
-    Column("inventory_json", Text, nullable=False),
-    Column("metrics_json", Text, nullable=False),
+    # the GPUs as reported (core.services.machine_specs.inventory_of) and their last metrics
+    Column("inventory_json", JsonText(compact=False, damaged="[]"), nullable=False),
+    Column("metrics_json", JsonText(sort_keys=False, damaged="{}"), nullable=False),
     Column("agent_version", String(MAX_AGENT_VERSION)),
     # specs as the agent measured them; string lengths are checked at the agent API's edge
     Column("cpu_model", String(MAX_CPU_MODEL)),
@@ -104,7 +105,8 @@ machines = Table(
     Column("custom_images", Boolean, nullable=False),
     Column("registries", Text, nullable=False),
     Column("max_ports", Integer, nullable=False),
-    Column("offer_json", Text, nullable=False),
+    # the instance offer as the agent reported it; "" for none (an agent before instances)
+    Column("offer_json", JsonText(sort_keys=False, ascii=False, null_text=""), nullable=False),
     Column("verified_until", Time),
     Column("verified_json", Text, nullable=False),
     Column("probe_requested_at", Time),
@@ -271,7 +273,7 @@ chain_events = Table(
     Column("block_number", BigInteger, nullable=False),
     Column("name", String(32), nullable=False),
     Column("escrow_id", String(66), nullable=False, index=True),
-    Column("args_json", Text, nullable=False),
+    Column("args_json", JsonText(compact=False, any_as_str=True), nullable=False),
     Column("applied_at", Time, nullable=False),
     UniqueConstraint("tx_hash", "log_index"),
 )

@@ -3,7 +3,7 @@ evidence and GPU samples. Part of ``core.db.tables`` (which re-exports them)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Integer, String, Table, UniqueConstraint
 
 from core.db.json_text import JsonText
 from core.db.schema import Time, metadata
@@ -22,7 +22,9 @@ agent_commands = Table(
     Column("created_at", Time, nullable=False),
     Column("expires_at", Time, nullable=False),  # not run by then: stale
     Column("delivered_at", Time),
-    Column("result_json", JsonText(sort_keys=False)),  # as the agent's result lists its fields
+    Column(
+        "result_json", JsonText(sort_keys=False, ascii=False)
+    ),  # as the agent's result lists its fields
     Column("done_at", Time),
     UniqueConstraint("machine_id", "seq"),
 )
@@ -38,7 +40,7 @@ machine_probes = Table(
         "gpu_uuids_json", JsonText(sort_keys=False, compact=False, damaged="[]"), nullable=False
     ),
     Column("created_at", Time, nullable=False),
-    Column("answer_json", JsonText(sort_keys=False)),
+    Column("answer_json", JsonText(sort_keys=False, ascii=False)),
     Column("finished_at", Time),
     Column("reason", String(320)),
     Column("seen_fingerprint", String(128)),
@@ -66,5 +68,5 @@ gpu_samples = Table(
     metadata,
     Column("machine_id", Integer, primary_key=True),
     Column("minute", Time, primary_key=True, index=True),
-    Column("gpus_json", Text, nullable=False),
+    Column("gpus_json", JsonText(sort_keys=False, damaged="[]"), nullable=False),
 )

@@ -63,8 +63,10 @@ class Machine:
     ssh_host: str | None = None
     ssh_port: int | None = None
     host_key_fingerprint: str | None = None
-    inventory_json: str = "[]"
-    metrics_json: str = "{}"
+    # the GPUs as reported and their last metrics (JSON text in the row: the mapping layer
+    # stores and reads it; replaced whole, never changed in place)
+    inventory: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
     agent_version: str | None = None
     # what the agent measured (core.wire.MachineSpecs); None where it could not
     cpu_model: str | None = None
@@ -88,7 +90,7 @@ class Machine:
     custom_images: bool = False
     registries: str = ""  # allowed registries for custom images, space separated, lower case
     max_ports: int = 0
-    offer_json: str = ""  # the offer as reported, to notice changes
+    offer: dict[str, Any] | None = None  # the offer as reported, to notice changes
     # the service's own probe (core.domain.verification): what its last pass verified, until
     # when, and when a provider's /resume asked for a probe that has not started yet
     verified_until: int | None = None
@@ -273,7 +275,7 @@ class ChainEventRecord:
     block_number: int
     name: str
     escrow_id: str
-    args_json: str
+    args: dict[str, Any]  # as decoded from the log (stored as JSON text, for the record)
     applied_at: int
     id: int | None = None
 

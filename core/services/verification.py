@@ -7,8 +7,6 @@ does. Simulated hosts and agents that cannot run probes are never verified.
 
 from __future__ import annotations
 
-import json
-
 from core.domain.listings import ListingStatus, MachineStatus
 from core.domain.model import Machine, MachineProbe, stored_id
 from core.domain.verification import (
@@ -28,9 +26,9 @@ PROBED_BACKEND = "container"  # a simulated host has nothing to log into: never 
 def probeable(machine: Machine) -> bool:
     """Whether the service can probe the machine: real instances, an agent that runs probes
     (it says so in its offer), and an advertised host to log in to."""
-    if machine.backend != PROBED_BACKEND or not machine.ssh_host or not machine.offer_json:
+    if machine.backend != PROBED_BACKEND or not machine.ssh_host or not machine.offer:
         return False
-    return bool(json.loads(machine.offer_json).get("probes"))
+    return bool(machine.offer.get("probes"))
 
 
 def endpoint_of(machine: Machine) -> Endpoint:

@@ -61,6 +61,8 @@ PROPERTIES: dict[type, dict[str, Any]] = {
     model.EvidenceRecord: _renamed(tables.agent_evidence, data="data_json"),
     model.OutboxMessage: _renamed(tables.outbox, payload="payload_json"),
     model.ChainEventRecord: _renamed(tables.chain_events, args="args_json"),
+    PendingSignature: _renamed(tables.pending_signatures, payload="payload_json"),
+    model.WalletSession: _renamed(tables.wallet_sessions, pending="pending_json"),
 }
 
 

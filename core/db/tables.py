@@ -285,7 +285,7 @@ pending_signatures = Table(
     Column("token", String(64), nullable=False, unique=True),
     Column("user_id", Integer, nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("payload_json", Text, nullable=False),
+    Column("payload_json", JsonText(sort_keys=False), nullable=False),
     Column("created_at", Time, nullable=False),
     Column("expires_at", Time, nullable=False),
     Column("rental_id", Integer, index=True),
@@ -313,7 +313,7 @@ processed_updates = Table(
 )
 
 # one WalletConnect link per user (pairing in progress or settled session); ``secret`` holds the
-# session keys encrypted at rest, ``pending_json`` the requests in flight
+# session keys encrypted at rest, ``pending_json`` the requests in flight (``pending``)
 wallet_sessions = Table(
     "wallet_sessions",
     metadata,
@@ -327,7 +327,7 @@ wallet_sessions = Table(
     Column("chain_id", BigInteger),
     Column("expiry", Time, nullable=False),
     Column("peer_name", String(64)),
-    Column("pending_json", Text, nullable=False),
+    Column("pending_json", JsonText(sort_keys=False, compact=False, damaged="{}"), nullable=False),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
 )

@@ -370,7 +370,7 @@ class EvidenceRecord:
 class WalletSession:
     """A user's WalletConnect link: a pairing in progress or a settled session.
 
-    ``secret`` is the encrypted key material (never the raw keys); ``pending_json`` holds the
+    ``secret`` is the encrypted key material (never the raw keys); ``pending`` holds the
     signature requests in flight with their JSON-RPC ids, so answers still match after a restart.
     """
 
@@ -385,5 +385,5 @@ class WalletSession:
     address: str | None = None
     chain_id: int | None = None
     peer_name: str | None = None
-    pending_json: str = "{}"
+    pending: dict[str, Any] = field(default_factory=dict)  # JSON text in the row
     id: int | None = None

@@ -25,7 +25,6 @@ process whose wallet adapter keeps its requests in memory (the development walle
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -179,9 +178,8 @@ async def unanswered_requests(
         rows = await u.signatures.unanswered(now, now - min_age_s)
     out = []
     for row in rows:
-        try:
-            stored = json.loads(row.payload_json).get("request") or {}
-        except (ValueError, AttributeError):
+        stored = row.params().get("request") or {}
+        if not isinstance(stored, dict):
             continue
         request = None
         if row.kind != SignatureKind.CONNECT:

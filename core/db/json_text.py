@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import Dialect, Text
 from sqlalchemy.types import TypeDecorator
 
+from core.safe_json import MAX_DEPTH, nesting
+
 log = logging.getLogger(__name__)
 
 
@@ -40,12 +42,17 @@ def dumps(
 
 def loads(text: str, damaged: str) -> Any:
     """``text`` read as JSON; ``damaged`` (JSON text) read instead when it is not JSON or nests
-    too deeply to parse. Any JSON is accepted, whatever its size: the service wrote it."""
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        log.warning("a stored JSON value is damaged (%d chars); read as %s", len(text), damaged)
-        return json.loads(damaged)
+    deeper than any value the service stores. Numbers of any size are read (the service wrote
+    them: uint256 amounts), unlike a body from outside (core/safe_json.py)."""
+    # the depth first, as for a body from outside: the parser recurses in C once per level and
+    # overflows the C stack (killing the process) where a library raised the recursion limit
+    if nesting(text.encode("utf-8", "surrogatepass")) <= MAX_DEPTH:
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            pass
+    log.warning("a stored JSON value is damaged (%d chars); read as %s", len(text), damaged)
+    return json.loads(damaged)
 
 
 class JsonText(TypeDecorator[Any]):

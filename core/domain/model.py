@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from core.domain.instances import InstanceRecord
 from core.domain.listings import ListingStatus, MachineStatus, check_listing_move
 from core.domain.rentals import RentalState, check_transition
 from core.domain.signatures import PendingSignature  # noqa: F401  (an entity: mapped from here)
@@ -223,7 +224,7 @@ class Rental:
     # instance record: image, template, ports, jupyter, limits, disk asked; set when quoted).
     # Stored as JSON text by the mapping layer; replaced whole, never changed in place.
     gpu_uuids: list[str] = field(default_factory=list)
-    instance: dict[str, Any] | None = None
+    instance: InstanceRecord | None = None
     # what the agent granted beyond SSH: published ports ([[container, host], ...]), Jupyter
     access_ports: list[list[int]] | None = None
     jupyter_port: int | None = None

@@ -34,6 +34,9 @@ def test_each_column_stores_the_text_its_service_wrote():
     assert _stored(tables.outbox.c.payload_json, {"b": "é", "a": 1}) == '{"a":1,"b":"\\u00e9"}'
     args = tables.chain_events.c.args_json
     assert _stored(args, {"id": b"\x01", "n": 2}) == '{"id": "b\'\\\\x01\'", "n": 2}'  # default=str
+    assert _stored(tables.gpu_samples.c.gpus_json, [[3, 40], [3, 40]]) == "[[3,40],[3,40]]"
+    assert _stored(tables.wallet_sessions.c.pending_json, {"connect": 1}) == '{"connect": 1}'
+    assert _stored(tables.pending_signatures.c.payload_json, {"b": 1, "a": 2}) == '{"b":1,"a":2}'
     assert _stored(r.instance_json, None) is None  # SQL NULL stays NULL
 
 

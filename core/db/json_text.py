@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Dialect, Text
 from sqlalchemy.types import TypeDecorator
 
+from core.domain.verification import Endpoint, Verification
 from core.safe_json import MAX_DEPTH, nesting
 
 log = logging.getLogger(__name__)
@@ -97,3 +98,33 @@ class JsonText(TypeDecorator[Any]):
         if value is None or value == self.null_text:
             return None
         return loads(value, self.damaged)
+
+
+class VerificationText(TypeDecorator[Verification | None]):
+    """A machine's ``Verification`` as its row has always stored it: ``""`` for none, else
+    ``{"endpoint":[host,port,fingerprint],"gpus":[sorted UUIDs]}``. A damaged row reads as
+    None (not verified), which only costs the machine its verified mark until the next probe."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Verification | None, dialect: Dialect) -> str:
+        if value is None:
+            return ""
+        e = value.endpoint
+        data = {
+            "endpoint": [e.host, e.port, e.host_key_fingerprint],
+            "gpus": sorted(value.gpu_uuids),
+        }
+        return dumps(data, sort_keys=False, compact=True)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Verification | None:
+        if not value:
+            return None
+        data = loads(value, "null")
+        try:
+            host, port, fingerprint = data["endpoint"]
+            return Verification(Endpoint(host, port, fingerprint), frozenset(data["gpus"]))
+        except (KeyError, TypeError, ValueError):
+            log.warning("a stored verification is damaged; read as none")
+            return None

@@ -44,7 +44,11 @@ def _renamed(table: Table, **columns: str) -> dict[str, Any]:
 # per entity, the attributes whose name is not their column's
 PROPERTIES: dict[type, dict[str, Any]] = {
     model.Machine: _renamed(
-        tables.machines, inventory="inventory_json", metrics="metrics_json", offer="offer_json"
+        tables.machines,
+        inventory="inventory_json",
+        metrics="metrics_json",
+        offer="offer_json",
+        verified="verified_json",
     ),
     model.Rental: _renamed(
         tables.rentals,

@@ -14,7 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from core.db.json_text import JsonText
+from core.db.json_text import JsonText, VerificationText
 from core.db.schema import Money, Time, metadata
 from core.db.tables_agents import agent_commands, agent_evidence, gpu_samples, machine_probes
 
@@ -108,7 +108,7 @@ machines = Table(
     # the instance offer as the agent reported it; "" for none (an agent before instances)
     Column("offer_json", JsonText(sort_keys=False, ascii=False, null_text=""), nullable=False),
     Column("verified_until", Time),
-    Column("verified_json", Text, nullable=False),
+    Column("verified_json", VerificationText(), nullable=False),
     Column("probe_requested_at", Time),
     UniqueConstraint("provider_id", "name"),
 )

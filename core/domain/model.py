@@ -12,6 +12,7 @@ from core.domain.instances import InstanceRecord
 from core.domain.listings import ListingStatus, MachineStatus, check_listing_move
 from core.domain.rentals import RentalState, check_transition
 from core.domain.signatures import PendingSignature  # noqa: F401  (an entity: mapped from here)
+from core.domain.verification import Verification
 
 
 class _Stored(Protocol):
@@ -95,7 +96,7 @@ class Machine:
     # the service's own probe (core.domain.verification): what its last pass verified, until
     # when, and when a provider's /resume asked for a probe that has not started yet
     verified_until: int | None = None
-    verified_json: str = ""
+    verified: Verification | None = None  # stored as JSON text (core/db/json_text.py)
     probe_requested_at: int | None = None
     id: int | None = None
 

@@ -84,7 +84,7 @@ class ProbeService(Service):
         async with self.uow() as uow:
             machines = await uow.probes.expired_verifications(now)
             for m in machines:
-                m.verified_until, m.verified_json = None, ""
+                m.verified_until, m.verified = None, None
                 await refresh_listings(uow, m, now)
             await uow.commit()
         return len(machines)
@@ -177,7 +177,7 @@ class ProbeService(Service):
     async def _passed(self, uow: UnitOfWork, machine: Machine, probed: set[str], now: int) -> None:
         # GPUs verified before and still valid stay verified (rented ones cannot be probed)
         gpus = frozenset(probed) | current_gpus(machine, now)
-        machine.verified_json = Verification(endpoint_of(machine), gpus).to_json()
+        machine.verified = Verification(endpoint_of(machine), gpus)
         machine.verified_until = now + VERIFIED_FOR_S
         machine.probe_requested_at = None
         if await back_on_market(uow, machine):
@@ -194,7 +194,7 @@ class ProbeService(Service):
     async def _unchecked(self, uow: UnitOfWork, machine: Machine, probe: MachineProbe, now: int):
         """Nothing wrong was found, but the GPUs could not be seen: unverified, and on the
         market as before a probe existed (a failing machine comes back, unverified)."""
-        machine.verified_until, machine.verified_json = None, ""
+        machine.verified_until, machine.verified = None, None
         machine.probe_requested_at = None
         await back_on_market(uow, machine)
         await refresh_listings(uow, machine, now)

@@ -15,7 +15,6 @@ from core.domain.verification import (
     VERIFIED_FOR_S,
     Endpoint,
     ProbeStatus,
-    Verification,
     verified_gpus,
 )
 from core.services.base import UnitOfWork
@@ -40,8 +39,7 @@ def current_gpus(machine: Machine, now: int) -> frozenset[str]:
     ``core.domain.verification.verified_gpus``)."""
     if not probeable(machine):
         return frozenset()
-    verification = Verification.from_json(machine.verified_json)
-    return verified_gpus(verification, machine.verified_until, endpoint_of(machine), now)
+    return verified_gpus(machine.verified, machine.verified_until, endpoint_of(machine), now)
 
 
 async def refresh_listings(uow: UnitOfWork, machine: Machine, now: int) -> None:
@@ -55,7 +53,7 @@ async def refresh_listings(uow: UnitOfWork, machine: Machine, now: int) -> None:
 
 
 def unverify(machine: Machine) -> None:
-    machine.verified_until, machine.verified_json = None, ""
+    machine.verified_until, machine.verified = None, None
 
 
 async def take_off_market(uow: UnitOfWork, machine: Machine) -> None:

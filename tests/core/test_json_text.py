@@ -10,6 +10,7 @@ from core.db import tables
 from core.db.json_text import JsonText
 from core.domain.model import Machine
 from core.domain.signatures import PendingSignature
+from core.domain.verification import Endpoint, Verification
 from tests.support import add_provider, plant_damaged
 
 
@@ -92,3 +93,13 @@ async def test_entities_hold_values_and_rows_hold_the_old_text(app):
         pending = await uow.signatures.get_by_token("t" * 32)
         assert isinstance(pending, PendingSignature) and pending.payload is None
         assert pending.params() == {} and pending.relay_params() is None
+
+
+def test_a_verification_is_stored_as_before_and_a_damaged_one_reads_as_none():
+    column = tables.machines.c.verified_json
+    verified = Verification(Endpoint("h", 22, "SHA256:x"), frozenset({"GPU-1", "GPU-0"}))
+    text = '{"endpoint":["h",22,"SHA256:x"],"gpus":["GPU-0","GPU-1"]}'
+    assert _stored(column, verified) == text and _read(column, text) == verified
+    assert _stored(column, None) == "" and _read(column, "") is None
+    for damaged in ("{not json", '{"gpus":[]}', '{"endpoint":[1],"gpus":[]}', "[1]"):
+        assert _read(column, damaged) is None, damaged

@@ -7,7 +7,6 @@ Used by the overload test (tests/bot/telegram/test_overload.py) and the load ben
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -80,7 +79,7 @@ async def audit(app) -> Books:  # noqa: ANN001 - the App of bot.bootstrap on the
             books.disagree.append((r.id, state.value, status))
         if r.started_at is not None:
             # a GPU's UUID is unique on its machine (simulated hosts all say GPU-0000-...)
-            for gpu in json.loads(r.gpu_uuids_json or "[]") or ["*"]:
+            for gpu in r.gpu_uuids or ["*"]:
                 spans[(r.listing_id, gpu)].append((r.started_at, r.ended_at or r.started_at, r.id))
         if state == S.SETTLED:
             books.settled += 1

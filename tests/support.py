@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import Table, Text, insert, type_coerce
+
 from bot.bootstrap import App, build_app
 from bot.settings import Settings
+from core.db.json_text import JsonText
 from core.domain.listings import ListingQuery
 from core.services.views import Principal, QuoteView
 from core.wire import GpuInfo, Heartbeat
@@ -187,3 +190,13 @@ async def gpu_holders(app: App, listing_id: int) -> list[int | None]:
         listing = await uow.listings.get(listing_id)
         gpus = await uow.gpus.for_machine(listing.machine_id)
     return [g.rental_id for g in gpus if g.listing_id == listing_id]
+
+
+async def plant_damaged(uow: Any, table: Table, **values: Any) -> None:
+    """Insert a row of ``table`` whose JSON columns hold the text given, as it is (a damaged
+    row, as no code here writes one): through the mapping a string is stored as a JSON string."""
+    stored = {
+        name: type_coerce(value, Text) if isinstance(table.c[name].type, JsonText) else value
+        for name, value in values.items()
+    }
+    await uow.session.execute(insert(table).values(stored))

@@ -5,7 +5,7 @@ under a key derived from ``WALLET_KEY_SECRET`` (HKDF-SHA256); the row's user id 
 the associated data, so a blob moved to another row does not open. Without the setting (the
 development default) a random per-installation key file under the data directory is used and
 a warning says so. The relay client seed (its ``did:key`` identity) is kept the same way in
-``settings_kv``. Requests in flight are stored with their JSON-RPC ids in ``pending_json``.
+``settings_kv``. Requests in flight are stored with their JSON-RPC ids in ``pending`` (JSON text in the row).
 """
 
 from __future__ import annotations
@@ -196,18 +196,17 @@ class LinkStore:
             )
             extra = {"proposal_id": pg.proposal_id, "session_topic": pg.session_topic}
         row.secret = self.box.seal(json.dumps(secret).encode(), _context(link.user_id, row.topic))
-        row.pending_json = json.dumps(
-            {
-                **extra,
-                "connect": link.connect_request_id,
-                "requests": [vars(r) for r in link.requests],
-            }
-        )
+        # a new dict: the mapping stores what is assigned, not what is changed in place
+        row.pending = {
+            **extra,
+            "connect": link.connect_request_id,
+            "requests": [dict(vars(r)) for r in link.requests],
+        }
         row.updated_at = now
 
     def _link(self, row: WalletSession) -> Link:
         secret = json.loads(self.box.open(row.secret, _context(row.user_id, row.topic)))
-        extra = json.loads(row.pending_json)
+        extra = row.pending
         link = Link(
             row.user_id,
             requests=[Outgoing(**r) for r in extra.get("requests", [])],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -81,13 +82,13 @@ class AgentCommands(_Repo):
         )
         await self.s.execute(stmt)
 
-    async def complete(self, command_id: int, result_json: str, now: int) -> bool:
+    async def complete(self, command_id: int, result: dict[str, Any], now: int) -> bool:
         """Store the result unless one is stored already; True for the first result only."""
         t = tables.agent_commands.c
         stmt = (
             update(tables.agent_commands)
             .where(t.id == command_id, t.done_at.is_(None))
-            .values(result_json=result_json, done_at=now)
+            .values(result_json=result, done_at=now)
             .execution_options(synchronize_session=False)
         )
         return rowcount(await self.s.execute(stmt)) == 1

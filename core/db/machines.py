@@ -110,7 +110,8 @@ class Machines(_Repo):
 
 
 class GpuSamples(_Repo):
-    """Per-minute GPU samples of each machine (``gpus_json``: [[util %, temp °C], ...])."""
+    """Per-minute GPU samples of each machine (``gpus_json``: [[util %, temp °C], ...], a list
+    in and out: the column's type stores it as JSON)."""
 
     async def record(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ``{"machine_id", "minute", "gpus_json"}`` rows; a minute already sampled
@@ -121,7 +122,7 @@ class GpuSamples(_Repo):
             )
             await self.s.execute(stmt, list(rows))
 
-    async def since(self, machine_id: int, minute: int) -> list[tuple[int, str]]:
+    async def since(self, machine_id: int, minute: int) -> list[tuple[int, list[list[int]]]]:
         t = tables.gpu_samples.c
         q = (
             select(t.minute, t.gpus_json)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -64,7 +65,7 @@ class MachineProbes(Repo):
         rows = (await self.s.execute(q)).all()
         return [(at, status == ProbeStatus.PASSED) for at, status in rows]
 
-    async def answer(self, probe_id: int, machine_id: int, answer_json: str) -> bool:
+    async def answer(self, probe_id: int, machine_id: int, answer: dict[str, Any]) -> bool:
         """Store the agent's answer to a queued probe of its machine; True the first time."""
         stmt = (
             update(tables.machine_probes)
@@ -73,7 +74,7 @@ class MachineProbes(Repo):
                 P.machine_id == machine_id,
                 P.status == ProbeStatus.PENDING,
             )
-            .values(status=ProbeStatus.ANSWERED, answer_json=answer_json)
+            .values(status=ProbeStatus.ANSWERED, answer_json=answer)
             .execution_options(synchronize_session=False)
         )
         return rowcount(await self.s.execute(stmt)) == 1

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.db import tables
+from core.db.mapping import row_values
 from core.db.repo_base import Repo as _Repo
 from core.db.repo_base import insert_or_ignore as _insert_or_ignore
 from core.db.repo_base import rowcount as _rowcount
@@ -127,7 +128,7 @@ class Rentals(_Repo):
         """Rentals of the machine in ``states`` that hold no GPU (from before GPU holds)."""
         t = tables.rentals.c
         q = select(Rental).where(
-            t.machine_id == machine_id, t.state.in_(list(states)), t.gpu_uuids_json == "[]"
+            t.machine_id == machine_id, t.state.in_(list(states)), t.gpu_uuids_json == []
         )
         return (await self.s.execute(q.order_by(t.id))).scalars().all()
 
@@ -140,7 +141,7 @@ class Rentals(_Repo):
 class Outbox(_Repo):
     async def enqueue(self, msg: OutboxMessage) -> bool:
         """Insert unless a message with the same dedupe key exists; True if inserted."""
-        values = {c.name: getattr(msg, c.name) for c in tables.outbox.columns if c.name != "id"}
+        values = row_values(msg, tables.outbox)
         stmt = _insert_or_ignore(self.s.bind.dialect.name, tables.outbox, ("dedupe_key",))
         return _rowcount(await self.s.execute(stmt, values)) == 1
 
@@ -248,9 +249,7 @@ class Outbox(_Repo):
 class ChainEvents(_Repo):
     async def record(self, ev: ChainEventRecord) -> bool:
         """Insert the event unless (tx_hash, log_index) was applied before; True if new."""
-        values = {
-            c.name: getattr(ev, c.name) for c in tables.chain_events.columns if c.name != "id"
-        }
+        values = row_values(ev, tables.chain_events)
         stmt = _insert_or_ignore(
             self.s.bind.dialect.name, tables.chain_events, ("tx_hash", "log_index")
         )

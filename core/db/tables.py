@@ -14,6 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from core.db.json_text import JsonText, VerificationText
 from core.db.schema import Money, Time, metadata
 from core.db.tables_agents import agent_commands, agent_evidence, gpu_samples, machine_probes
 
@@ -80,8 +81,9 @@ machines = Table(
     Column("ssh_host", String(MAX_HOST)),
     Column("ssh_port", Integer),
     Column("host_key_fingerprint", String(MAX_FINGERPRINT)),
-    Column("inventory_json", Text, nullable=False),
-    Column("metrics_json", Text, nullable=False),
+    # the GPUs as reported (core.services.machine_specs.inventory_of) and their last metrics
+    Column("inventory_json", JsonText(compact=False, damaged="[]"), nullable=False),
+    Column("metrics_json", JsonText(sort_keys=False, damaged="{}"), nullable=False),
     Column("agent_version", String(MAX_AGENT_VERSION)),
     # specs as the agent measured them; string lengths are checked at the agent API's edge
     Column("cpu_model", String(MAX_CPU_MODEL)),
@@ -104,9 +106,10 @@ machines = Table(
     Column("custom_images", Boolean, nullable=False),
     Column("registries", Text, nullable=False),
     Column("max_ports", Integer, nullable=False),
-    Column("offer_json", Text, nullable=False),
+    # the instance offer as the agent reported it; "" for none (an agent before instances)
+    Column("offer_json", JsonText(sort_keys=False, ascii=False, null_text=""), nullable=False),
     Column("verified_until", Time),
-    Column("verified_json", Text, nullable=False),
+    Column("verified_json", VerificationText(), nullable=False),
     Column("probe_requested_at", Time),
     UniqueConstraint("provider_id", "name"),
 )
@@ -232,9 +235,14 @@ rentals = Table(
     Column("rating_comment", String(500)),
     Column("access_granted_at", Time),  # funded -> access granted is the response time
     Column("disputed_at", Time),  # when the dispute was mirrored (the keeper's arbiter clock)
-    Column("gpu_uuids_json", Text, nullable=False),  # the GPUs it holds, by UUID
-    Column("instance_json", Text),  # what runs on them: image, template, ports, limits
-    Column("access_ports_json", Text),  # published ports as granted: [[container, host], ...]
+    # the GPUs it holds, by UUID
+    Column(
+        "gpu_uuids_json", JsonText(sort_keys=False, compact=False, damaged="[]"), nullable=False
+    ),
+    # what runs on them: image, template, ports, limits
+    Column("instance_json", JsonText()),
+    # published ports as granted: [[container, host], ...]
+    Column("access_ports_json", JsonText(sort_keys=False, compact=False)),
     Column("jupyter_port", Integer),
     Column("jupyter_token", String(MAX_JUPYTER_TOKEN)),
     Column("request_key", String(MAX_REQUEST_KEY)),  # the chat request that quoted it
@@ -248,7 +256,7 @@ outbox = Table(
     Column("id", Integer, primary_key=True),
     Column("user_id", Integer, nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("payload_json", Text, nullable=False),
+    Column("payload_json", JsonText(), nullable=False),
     Column("dedupe_key", String(128), nullable=False, unique=True),
     Column("created_at", Time, nullable=False),
     Column("next_attempt_at", Time, nullable=False),
@@ -269,7 +277,7 @@ chain_events = Table(
     Column("block_number", BigInteger, nullable=False),
     Column("name", String(32), nullable=False),
     Column("escrow_id", String(66), nullable=False, index=True),
-    Column("args_json", Text, nullable=False),
+    Column("args_json", JsonText(compact=False, any_as_str=True), nullable=False),
     Column("applied_at", Time, nullable=False),
     UniqueConstraint("tx_hash", "log_index"),
 )
@@ -281,7 +289,7 @@ pending_signatures = Table(
     Column("token", String(64), nullable=False, unique=True),
     Column("user_id", Integer, nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("payload_json", Text, nullable=False),
+    Column("payload_json", JsonText(sort_keys=False), nullable=False),
     Column("created_at", Time, nullable=False),
     Column("expires_at", Time, nullable=False),
     Column("rental_id", Integer, index=True),
@@ -312,7 +320,7 @@ processed_updates = Table(
 )
 
 # one WalletConnect link per user (pairing in progress or settled session); ``secret`` holds the
-# session keys encrypted at rest, ``pending_json`` the requests in flight
+# session keys encrypted at rest, ``pending_json`` the requests in flight (``pending``)
 wallet_sessions = Table(
     "wallet_sessions",
     metadata,
@@ -326,7 +334,7 @@ wallet_sessions = Table(
     Column("chain_id", BigInteger),
     Column("expiry", Time, nullable=False),
     Column("peer_name", String(64)),
-    Column("pending_json", Text, nullable=False),
+    Column("pending_json", JsonText(sort_keys=False, compact=False, damaged="{}"), nullable=False),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
 )

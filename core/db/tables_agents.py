@@ -3,8 +3,9 @@ evidence and GPU samples. Part of ``core.db.tables`` (which re-exports them)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Integer, String, Table, UniqueConstraint
 
+from core.db.json_text import JsonText
 from core.db.schema import Time, metadata
 from core.domain.limits import MAX_EVIDENCE_KIND
 
@@ -17,11 +18,13 @@ agent_commands = Table(
     Column("seq", Integer, nullable=False),
     Column("kind", String(8), nullable=False),
     Column("rental_id", Integer, nullable=False, index=True),
-    Column("payload_json", Text, nullable=False),
+    Column("payload_json", JsonText(), nullable=False),
     Column("created_at", Time, nullable=False),
     Column("expires_at", Time, nullable=False),  # not run by then: stale
     Column("delivered_at", Time),
-    Column("result_json", Text),
+    Column(
+        "result_json", JsonText(sort_keys=False, ascii=False)
+    ),  # as the agent's result lists its fields
     Column("done_at", Time),
     UniqueConstraint("machine_id", "seq"),
 )
@@ -33,9 +36,11 @@ machine_probes = Table(
     Column("id", Integer, primary_key=True),
     Column("machine_id", Integer, nullable=False, index=True),
     Column("status", String(16), nullable=False),
-    Column("gpu_uuids_json", Text, nullable=False),
+    Column(
+        "gpu_uuids_json", JsonText(sort_keys=False, compact=False, damaged="[]"), nullable=False
+    ),
     Column("created_at", Time, nullable=False),
-    Column("answer_json", Text),
+    Column("answer_json", JsonText(sort_keys=False, ascii=False)),
     Column("finished_at", Time),
     Column("reason", String(320)),
     Column("seen_fingerprint", String(128)),
@@ -53,7 +58,7 @@ agent_evidence = Table(
     Column("at", Time, nullable=False),
     Column("received_at", Time, nullable=False),
     Column("command_id", Integer),
-    Column("data_json", Text, nullable=False),
+    Column("data_json", JsonText(), nullable=False),  # a damaged row reads as None
 )
 
 # one GPU sample per machine and minute (utilisation, temperature), kept a few hours for the
@@ -63,5 +68,5 @@ gpu_samples = Table(
     metadata,
     Column("machine_id", Integer, primary_key=True),
     Column("minute", Time, primary_key=True, index=True),
-    Column("gpus_json", Text, nullable=False),
+    Column("gpus_json", JsonText(sort_keys=False, damaged="[]"), nullable=False),
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 # what the service stores of an agent's report (re-exported: callers import them from here too)
 from core.domain.limits import (  # noqa: F401
@@ -171,6 +172,29 @@ class InstanceAsk:
     @property
     def empty(self) -> bool:
         return self == InstanceAsk()
+
+
+class AskRecord(TypedDict):
+    """An ``InstanceAsk`` as a rental stores it (JSON values)."""
+
+    template: str | None
+    image: str | None  # the reference as the renter gave it
+    ports: list[int]
+    disk_gb: int | None
+
+
+class InstanceRecord(TypedDict):
+    """What a quoted rental runs (``Rental.instance``, stored as JSON): the grants are built
+    from it, so the first grant and every extension carry the same instance. ``ask`` and
+    ``simulated`` are missing from rentals quoted before they were recorded."""
+
+    image: str
+    template: str | None
+    jupyter: bool
+    ports: list[int]
+    limits: dict[str, int]  # ``Limits`` by field name
+    ask: NotRequired[AskRecord]
+    simulated: NotRequired[bool]
 
 
 def cuda_number(version: str | None) -> int | None:

@@ -5,12 +5,14 @@ Times are Unix seconds (int), money is micro-USDC (int). Ids are assigned by the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from core.domain.instances import InstanceRecord
 from core.domain.listings import ListingStatus, MachineStatus, check_listing_move
 from core.domain.rentals import RentalState, check_transition
 from core.domain.signatures import PendingSignature  # noqa: F401  (an entity: mapped from here)
+from core.domain.verification import Verification
 
 
 class _Stored(Protocol):
@@ -63,8 +65,10 @@ class Machine:
     ssh_host: str | None = None
     ssh_port: int | None = None
     host_key_fingerprint: str | None = None
-    inventory_json: str = "[]"
-    metrics_json: str = "{}"
+    # the GPUs as reported and their last metrics (JSON text in the row: the mapping layer
+    # stores and reads it; replaced whole, never changed in place)
+    inventory: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
     agent_version: str | None = None
     # what the agent measured (core.wire.MachineSpecs); None where it could not
     cpu_model: str | None = None
@@ -88,11 +92,11 @@ class Machine:
     custom_images: bool = False
     registries: str = ""  # allowed registries for custom images, space separated, lower case
     max_ports: int = 0
-    offer_json: str = ""  # the offer as reported, to notice changes
+    offer: dict[str, Any] | None = None  # the offer as reported, to notice changes
     # the service's own probe (core.domain.verification): what its last pass verified, until
     # when, and when a provider's /resume asked for a probe that has not started yet
     verified_until: int | None = None
-    verified_json: str = ""
+    verified: Verification | None = None  # stored as JSON text (core/db/json_text.py)
     probe_requested_at: int | None = None
     id: int | None = None
 
@@ -217,12 +221,13 @@ class Rental:
     rating_comment: str | None = None
     access_granted_at: int | None = None
     disputed_at: int | None = None
-    # the GPUs held (JSON list of UUIDs, set when the quote is confirmed) and what runs on
-    # them (JSON: image, template, ports, jupyter, limits, disk asked; set when quoted)
-    gpu_uuids_json: str = "[]"
-    instance_json: str | None = None
+    # the GPUs held (UUIDs, set when the quote is confirmed) and what runs on them (the
+    # instance record: image, template, ports, jupyter, limits, disk asked; set when quoted).
+    # Stored as JSON text by the mapping layer; replaced whole, never changed in place.
+    gpu_uuids: list[str] = field(default_factory=list)
+    instance: InstanceRecord | None = None
     # what the agent granted beyond SSH: published ports ([[container, host], ...]), Jupyter
-    access_ports_json: str | None = None
+    access_ports: list[list[int]] | None = None
     jupyter_port: int | None = None
     jupyter_token: str | None = None
     # the chat request that made this quote (core/services/requests.py): the same request
@@ -254,7 +259,9 @@ class OutboxMessage:
 
     user_id: int
     kind: str
-    payload_json: str
+    # the notification as core.notifications.to_payload gives it (stored as JSON text by the
+    # mapping layer); None only for a damaged row, whose text is not JSON
+    payload: dict[str, Any] | None
     dedupe_key: str
     created_at: int
     next_attempt_at: int
@@ -273,7 +280,7 @@ class ChainEventRecord:
     block_number: int
     name: str
     escrow_id: str
-    args_json: str
+    args: dict[str, Any]  # as decoded from the log (stored as JSON text, for the record)
     applied_at: int
     id: int | None = None
 
@@ -323,11 +330,11 @@ class AgentCommandRecord:
     seq: int
     kind: str  # grant | revoke
     rental_id: int
-    payload_json: str
+    payload: dict[str, Any]  # what the agent is told (the mapping layer stores it as JSON)
     created_at: int
     expires_at: int  # a command not run by then is stale
     delivered_at: int | None = None
-    result_json: str | None = None
+    result: dict[str, Any] | None = None  # the agent's result as it sent it (without evidence)
     done_at: int | None = None
     id: int | None = None
 
@@ -340,9 +347,9 @@ class MachineProbe:
 
     machine_id: int
     status: str
-    gpu_uuids_json: str
+    gpu_uuids: list[str]
     created_at: int
-    answer_json: str | None = None
+    answer: dict[str, Any] | None = None
     finished_at: int | None = None
     reason: str | None = None
     seen_fingerprint: str | None = None
@@ -359,7 +366,7 @@ class EvidenceRecord:
     kind: str
     at: int
     received_at: int
-    data_json: str
+    data: dict[str, Any] | None  # None only for a damaged row (stored data that is not JSON)
     command_id: int | None = None
     id: int | None = None
 
@@ -368,7 +375,7 @@ class EvidenceRecord:
 class WalletSession:
     """A user's WalletConnect link: a pairing in progress or a settled session.
 
-    ``secret`` is the encrypted key material (never the raw keys); ``pending_json`` holds the
+    ``secret`` is the encrypted key material (never the raw keys); ``pending`` holds the
     signature requests in flight with their JSON-RPC ids, so answers still match after a restart.
     """
 
@@ -383,5 +390,5 @@ class WalletSession:
     address: str | None = None
     chain_id: int | None = None
     peer_name: str | None = None
-    pending_json: str = "{}"
+    pending: dict[str, Any] = field(default_factory=dict)  # JSON text in the row
     id: int | None = None

@@ -2,13 +2,12 @@
 
 A request is pending until it is signed, fails (the wallet refused, or never got it) or
 expires; only a pending request changes, once. ``SignatureKind`` names what it is for; the
-relay parameters of a rental's request are typed per kind (``relay_params``). The stored form
-stays JSON (``payload_json``): the database maps the entity as it is.
+relay parameters of a rental's request are typed per kind (``relay_params``). What is stored
+with a request (``payload``) is a JSON object that the mapping layer stores as text.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -65,7 +64,9 @@ class PendingSignature:
     token: str
     user_id: int
     kind: str  # a SignatureKind value
-    payload_json: str
+    # what is stored with the request (its relay parameters, the request itself, the
+    # signature once signed); None only for a damaged row. Replaced whole, never changed in place
+    payload: dict[str, Any] | None
     created_at: int
     expires_at: int
     rental_id: int | None = None
@@ -91,7 +92,7 @@ class PendingSignature:
         self.status = SignatureStatus.SIGNED.value
         if signature is not None:
             stored = {**self.params(), "signature": signature, "signed_at": now}
-            self.payload_json = json.dumps(stored, separators=(",", ":"))
+            self.payload = stored
         return True
 
     def fail(self) -> None:
@@ -106,12 +107,8 @@ class PendingSignature:
         self.status = SignatureStatus.EXPIRED.value
 
     def params(self) -> dict[str, Any]:
-        """What was stored with the request ({} for unreadable JSON)."""
-        try:
-            value = json.loads(self.payload_json)
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
+        """What was stored with the request ({} for a damaged row or one that is no object)."""
+        return dict(self.payload) if isinstance(self.payload, dict) else {}
 
     def relay_params(self) -> RelayParams | None:
         """The escrow's relay arguments of a rental's request, typed by its kind; None for a

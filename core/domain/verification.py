@@ -11,7 +11,6 @@ A pass holds for :data:`VERIFIED_FOR_S`; the service probes again after
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -59,22 +58,6 @@ class Verification:
 
     endpoint: Endpoint
     gpu_uuids: frozenset[str]
-
-    def to_json(self) -> str:
-        e = self.endpoint
-        data = {
-            "endpoint": [e.host, e.port, e.host_key_fingerprint],
-            "gpus": sorted(self.gpu_uuids),
-        }
-        return json.dumps(data, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> Verification | None:
-        if not text:
-            return None
-        data = json.loads(text)
-        host, port, fingerprint = data["endpoint"]
-        return cls(Endpoint(host, port, fingerprint), frozenset(data["gpus"]))
 
 
 def verified_gpus(

@@ -7,7 +7,6 @@ time it arrives (a replay is ignored) and only for a command of the machine that
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Literal, get_args
 
@@ -15,7 +14,6 @@ from core.domain.model import AgentCommandRecord, EvidenceRecord, stored_id
 from core.errors import NotFound, ValidationError
 from core.ports import AccessGrant, AccessInfo, Clock, RentalEvents
 from core.services.base import MarketRules, Service, UowFactory, present
-from core.services.isolation import json_object
 from core.services.views import EvidenceView, Principal
 from core.wire import (
     MAX_COMMANDS,
@@ -75,9 +73,9 @@ class AgentCommandService(Service):
             for cmd in await uow.agent_commands.for_rental(rental_id):
                 if cmd.kind != "grant":
                     continue
-                expiry = max(expiry, json.loads(cmd.payload_json).get("expires_at") or 0)
+                expiry = max(expiry, cmd.payload.get("expires_at") or 0)
                 if cmd.done_at is None and cmd.delivered_at is None:
-                    await uow.agent_commands.complete(stored_id(cmd), '{"superseded":true}', now)
+                    await uow.agent_commands.complete(stored_id(cmd), {"superseded": True}, now)
             await uow.commit()
         return await self._append(machine_id, "revoke", rental_id, {}, expiry + REVOKE_SLACK_S)
 
@@ -140,14 +138,14 @@ class AgentCommandService(Service):
                     continue
                 if cmd.kind == "grant" and result.ok and result.access is None:
                     raise ValidationError("A successful grant must carry the access details.")
-                text = result.model_dump_json(exclude={"evidence"})
-                if not await uow.agent_commands.complete(stored_id(cmd), text, now):
+                answer = result.model_dump(mode="json", exclude={"evidence"})
+                if not await uow.agent_commands.complete(stored_id(cmd), answer, now):
                     ignored.append(result.command_id)  # answered before: a replay
                     continue
                 accepted.append(stored_id(cmd))
                 if cmd.kind in PROBE_KINDS:  # the service's own check: no rental, no evidence
                     if cmd.kind == "probe":
-                        await uow.probes.answer(cmd.rental_id, machine_id, text)
+                        await uow.probes.answer(cmd.rental_id, machine_id, answer)
                     continue
                 staged += [
                     (ev.rental_id or cmd.rental_id, ev, stored_id(cmd)) for ev in result.evidence
@@ -195,7 +193,7 @@ class AgentCommandService(Service):
                 r.kind,
                 r.at,
                 r.received_at,
-                json_object(r.data_json) or {},
+                r.data if isinstance(r.data, dict) else {},
             )
             for r in rows
         ]
@@ -227,7 +225,7 @@ class AgentCommandService(Service):
 
 
 def _wire(c: AgentCommandRecord) -> AgentCommand:
-    payload = json.loads(c.payload_json)
+    payload = c.payload
     return AgentCommand(
         id=stored_id(c),
         seq=c.seq,
@@ -263,7 +261,7 @@ def command_record(
         seq=0,
         kind=kind,
         rental_id=rental_id,
-        payload_json=json.dumps(payload, separators=(",", ":"), sort_keys=True),
+        payload=payload,
         created_at=now,
         expires_at=valid_until,
     )
@@ -278,6 +276,6 @@ def _evidence_record(
         kind=ev.kind,
         at=ev.at,
         received_at=now,
-        data_json=json.dumps(ev.data, separators=(",", ":"), sort_keys=True),
+        data=dict(ev.data),
         command_id=command_id,
     )

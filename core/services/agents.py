@@ -7,7 +7,6 @@ beats in one transaction (:meth:`AgentService.heartbeat_many`); anything else go
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 
@@ -30,9 +29,9 @@ from core.services.machine_specs import (
     apply_offer,
     beat_ready,
     check_heartbeat,
-    inventory_json,
+    inventory_of,
     machine_ready,
-    offer_json,
+    offer_of,
     spec_values,
 )
 from core.services.providers import hash_token
@@ -102,8 +101,8 @@ class AgentService(Service):
                     or state.id in seen
                     or last is None
                     or now - last > HEARTBEAT_COVERAGE
-                    or inventory_json(hb) != state.inventory_json
-                    or offer_json(hb) != state.offer_json
+                    or inventory_of(hb) != state.inventory
+                    or offer_of(hb) != state.offer
                     or _endpoint(hb) != (state.ssh_host, state.ssh_port, state.host_key_fp)
                     or beat_ready(hb) != machine_ready(state)  # its listings' ``ready``
                 ):
@@ -117,7 +116,7 @@ class AgentService(Service):
                         "b_id": state.id,
                         "b_at": now,
                         "b_covered": state.covered_seconds + max(0, now - last),
-                        "b_metrics": _metrics_json(hb, now),
+                        "b_metrics": _metrics(hb, now),
                         "b_version": hb.agent_version,
                         "b_host": hb.ssh_host,
                         "b_port": hb.ssh_port,
@@ -179,13 +178,13 @@ class AgentService(Service):
             machine.agent_version = hb.agent_version
             machine.ssh_host, machine.ssh_port = hb.ssh_host, hb.ssh_port
             machine.host_key_fingerprint = hb.host_key_fingerprint
-            machine.metrics_json = _metrics_json(hb, now)
+            machine.metrics = _metrics(hb, now)
             was_ready = machine_ready(machine)
             for key, value in spec_values(hb).items():
                 setattr(machine, key, value)
-            inventory, offer = inventory_json(hb), offer_json(hb)
-            if inventory != machine.inventory_json or offer != machine.offer_json:
-                machine.inventory_json = inventory
+            inventory, offer = inventory_of(hb), offer_of(hb)
+            if inventory != machine.inventory or offer != machine.offer:
+                machine.inventory = inventory
                 apply_offer(machine, hb)
                 await sync_inventory(uow, machine, hb, now)
             # the endpoint, host key or GPUs may differ from what the service probed
@@ -306,22 +305,21 @@ def _sample(machine_id: int, hb: Heartbeat, now: int) -> dict[str, object]:
     return {
         "machine_id": machine_id,
         "minute": now // 60 * 60,
-        "gpus_json": json.dumps(gpus, separators=(",", ":")),
+        "gpus_json": gpus,
     }
 
 
-def _metrics_json(hb: Heartbeat, now: int) -> str:
+def _metrics(hb: Heartbeat, now: int) -> dict[str, object]:
     gpus = [
         {"id": g.uuid, "u": g.utilization_pct, "t": g.temperature_c, "m": g.vram_used_mib}
         for g in hb.gpus
     ]
-    return json.dumps({"at": now, "gpus": gpus}, separators=(",", ":"))
+    return {"at": now, "gpus": gpus}
 
 
 async def _evidence(
     uow: UnitOfWork, machine_id: int, kind: str, now: int, data: dict[str, object]
 ) -> None:
     """Stage one evidence record per rental running on the machine."""
-    text = json.dumps(data, separators=(",", ":"), sort_keys=True)
     for rental_id in await uow.rentals.on_machine(machine_id, _RUNNING):
-        uow.evidence.add(EvidenceRecord(machine_id, rental_id, kind, now, now, text))
+        uow.evidence.add(EvidenceRecord(machine_id, rental_id, kind, now, now, dict(data)))

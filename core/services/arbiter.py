@@ -22,7 +22,6 @@ from core.domain.reliability import HEARTBEAT_COVERAGE
 from core.domain.verification import SERVICE_PROBE, VERIFIED_FOR_S
 from core.errors import CoreError
 from core.services.base import present
-from core.services.isolation import json_object
 
 if TYPE_CHECKING:
     from core.domain.model import Rental
@@ -49,8 +48,8 @@ async def _readable_evidence(uow: UnitOfWork, rental_id: int) -> list[tuple[int,
     object (a damaged row) is left out and logged with its id."""
     out: list[tuple[int, str, int, Data]] = []
     for r in await uow.evidence.for_rental(rental_id):
-        data = json_object(r.data_json)
-        if data is None:
+        data = r.data
+        if not isinstance(data, dict):
             log.warning("evidence record %s of rental %s is unreadable; skipped", r.id, rental_id)
             continue
         out.append((stored_id(r), r.kind, r.at, data))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -57,18 +56,13 @@ async def enqueue(
         OutboxMessage(
             user_id=user_id,
             kind=notification.KIND,
-            payload_json=payload_json(notification),
+            payload=to_payload(notification),
             dedupe_key=dedupe_key,
             created_at=now,
             next_attempt_at=now,
             private=notification.PRIVATE,
         )
     )
-
-
-def payload_json(notification: Notification) -> str:
-    """How an outbox row stores ``notification`` (``core.notifications.from_payload`` reads it)."""
-    return json.dumps(to_payload(notification), separators=(",", ":"), sort_keys=True)
 
 
 _T = TypeVar("_T")

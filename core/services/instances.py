@@ -1,16 +1,21 @@
 """A rental's instance: what it runs is decided when it is quoted (image or template, ports,
-the rented share of the machine as limits) and stored with it (``Rental.instance_json``); the
+the rented share of the machine as limits) and stored with it (``Rental.instance``); the
 GPUs are added when the quote is confirmed. The grants are built from that record, so the
 first grant and every extension carry the same instance.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
-from typing import Any
 
-from core.domain.instances import ImageRef, InstanceAsk, parse_image, share_limits
+from core.domain.instances import (
+    AskRecord,
+    ImageRef,
+    InstanceAsk,
+    InstanceRecord,
+    parse_image,
+    share_limits,
+)
 from core.domain.listings import ListingQuery
 from core.domain.model import Machine, MachineTemplate, Rental
 from core.services.base import present
@@ -21,7 +26,7 @@ from core.wire import InstanceLimits, InstanceRequest
 
 def plan(
     machine: Machine, template: MachineTemplate | None, ask: InstanceAsk, gpus: int
-) -> str | None:
+) -> InstanceRecord | None:
     """The instance record of a rental of ``gpus`` GPUs on ``machine`` (None for a machine
     whose agent offers no instances). ``template`` is the one chosen (None: ask.image)."""
     if machine.backend is None:
@@ -33,19 +38,19 @@ def plan(
     else:
         # no template chosen: the quote matched the renter's own image
         image = present(ask.image, "the image of an instance quoted without a template").reference
-    record = {
+    record: InstanceRecord = {
         "image": image,
         "template": template.name if template is not None else None,
         "jupyter": bool(template and template.jupyter),
         "ports": list(ask.ports),
         "limits": asdict(share_limits(shape, gpus)),
-        "ask": _ask_json(ask),
+        "ask": _ask_record(ask),
         "simulated": machine.backend == "simulated",
     }
-    return json.dumps(record, separators=(",", ":"), sort_keys=True)
+    return record
 
 
-def _ask_json(ask: InstanceAsk) -> dict[str, Any]:
+def _ask_record(ask: InstanceAsk) -> AskRecord:
     return {
         "template": ask.template,
         "image": ask.image.reference if ask.image else None,
@@ -54,13 +59,13 @@ def _ask_json(ask: InstanceAsk) -> dict[str, Any]:
     }
 
 
-def _record(rental: Rental) -> dict[str, Any] | None:
+def _record(rental: Rental) -> InstanceRecord | None:
     # written by plan() above, so its fields are there
-    return json.loads(rental.instance_json) if rental.instance_json else None
+    return rental.instance
 
 
 def gpu_uuids(rental: Rental) -> list[str]:
-    return list(json.loads(rental.gpu_uuids_json or "[]"))
+    return list(rental.gpu_uuids)
 
 
 def request_of(rental: Rental) -> InstanceRequest | None:
@@ -83,8 +88,11 @@ def ask_of(rental: Rental) -> InstanceAsk:
     record = _record(rental)
     if record is None:
         return InstanceAsk()
-    ask = record.get("ask") or {}
-    image: ImageRef | None = parse_image(ask["image"]) if ask.get("image") else None
+    ask = record.get("ask")
+    if ask is None:  # quoted before the ask was recorded
+        return InstanceAsk()
+    reference = ask.get("image")
+    image: ImageRef | None = parse_image(reference) if reference else None
     return InstanceAsk(
         ask.get("template"), image, tuple(ask.get("ports") or ()), ask.get("disk_gb")
     )

@@ -4,7 +4,6 @@ PCIe link, the templates it offers; live rentals from before GPU holds get their
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 
@@ -116,7 +115,7 @@ async def _adopt(uow: UnitOfWork, machine: Machine) -> None:
         if uuids is None:
             log.warning("rental %s: its %s GPUs are not free to adopt", rental.id, machine.id)
             continue
-        rental.gpu_uuids_json = json.dumps(uuids)
+        rental.gpu_uuids = uuids
 
 
 def _model_key(g: GpuInfo) -> str | None:

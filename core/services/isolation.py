@@ -9,25 +9,15 @@ never get here. The bench lives in memory: a restarted process tries each item o
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from core.ports import Clock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def json_object(text: str) -> dict[str, Any] | None:
-    """A stored JSON object, or None for a damaged row (not JSON, too deep, not an object)."""
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def reference(prefix: str) -> str:

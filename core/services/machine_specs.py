@@ -9,9 +9,8 @@ that breaks one of these is refused (the agent API answers 422) and only that ag
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Protocol, SupportsInt
+from typing import Any, Protocol, SupportsInt
 
 from core.domain.instances import (
     InstanceError,
@@ -135,20 +134,22 @@ def beat_ready(hb: Heartbeat) -> bool:
     return spec_values(hb)["share_ram_mib"] is not None and default is not None
 
 
-def offer_json(hb: Heartbeat) -> str:
-    return "" if hb.offer is None else hb.offer.model_dump_json()
+def offer_of(hb: Heartbeat) -> dict[str, Any] | None:
+    """The offer as the machine row keeps it (JSON values: compares equal to the stored one)."""
+    return None if hb.offer is None else hb.offer.model_dump(mode="json")
 
 
-def inventory_json(hb: Heartbeat) -> str:
-    """What decides the machine's GPUs and listings: a change re-syncs them."""
+def inventory_of(hb: Heartbeat) -> list[dict[str, Any]]:
+    """What decides the machine's GPUs and listings: a change re-syncs them (JSON values, so
+    that it compares equal to the inventory stored)."""
     fields = {"index", "name", "uuid", "vram_total_mib", "lost", "pcie_gen", "pcie_width"}
-    return json.dumps([g.model_dump(include=fields) for g in hb.gpus], sort_keys=True)
+    return [g.model_dump(mode="json", include=fields) for g in hb.gpus]
 
 
 def apply_offer(machine: Machine, hb: Heartbeat) -> None:
     """Store the instance offer on the machine row (templates go to their own table)."""
     offer = hb.offer
-    machine.offer_json = offer_json(hb)
+    machine.offer = offer_of(hb)
     if offer is None:
         machine.backend, machine.default_template = None, None
         machine.custom_images, machine.registries, machine.max_ports = False, "", 0

@@ -227,7 +227,7 @@ class MarketService(Service):
             created_at=now,
             quote_expires_at=now + self.rules.quote_ttl_s,
             reliability_bps=listing.reliability_bps,
-            instance_json=plan(machine, template, query.instance, count),
+            instance=plan(machine, template, query.instance, count),
             request_key=request,
         )
         uow.rentals.add(rental)

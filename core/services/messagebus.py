@@ -22,7 +22,6 @@ recorded, logged and skipped: the chain is outside input and never stops the oth
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -194,6 +193,6 @@ def _record(event: ChainEvent, now: int) -> ChainEventRecord:
         block_number=event.block_number,
         name=event.name,
         escrow_id=event.escrow_id,
-        args_json=json.dumps(dict(event.args), sort_keys=True, default=str),
+        args=dict(event.args),
         applied_at=now,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -10,7 +9,6 @@ from typing import Any
 
 from core.domain.model import OutboxMessage, User, stored_id
 from core.services.base import Service
-from core.services.isolation import json_object
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +17,11 @@ NEVER = 2**62
 SECRET_KINDS = frozenset({"private_key"})
 
 
-def scrubbed_payload(payload_json: str) -> str:
+def scrubbed_payload(payload: dict[str, Any] | None) -> dict[str, Any]:
     """What a secret-carrying row keeps once it can never be sent again: its rental, no
     secret (delivered, or dead-lettered: kept for support, who must not see the key)."""
-    payload = json_object(payload_json)
-    rental_id = payload.get("rental_id") if payload is not None else None
-    return json.dumps({"rental_id": rental_id, "scrubbed": True})
+    rental_id = payload.get("rental_id") if isinstance(payload, dict) else None
+    return {"rental_id": rental_id, "scrubbed": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +109,7 @@ class NotificationService(Service):
             msg.sent_at = self.clock.now()
             msg.claimed_until = None
             if msg.kind in SECRET_KINDS:
-                msg.payload_json = scrubbed_payload(msg.payload_json)
+                msg.payload = scrubbed_payload(msg.payload)
             await uow.commit()
 
     async def mark_failed(
@@ -136,7 +133,7 @@ class NotificationService(Service):
             if permanent or msg.attempts >= MAX_ATTEMPTS:
                 msg.next_attempt_at = NEVER  # dead letter: kept for support, never retried
                 if msg.kind in SECRET_KINDS:
-                    msg.payload_json = scrubbed_payload(msg.payload_json)
+                    msg.payload = scrubbed_payload(msg.payload)
             elif retry_in is not None:
                 msg.next_attempt_at = now + max(1, min(3600, retry_in))
             else:
@@ -147,7 +144,7 @@ class NotificationService(Service):
         """(kind, payload, sent_at) of everything queued for a user (tests, support)."""
         async with self.uow(readonly=True) as uow:
             rows = await uow.outbox.for_user(user_id)
-        return [(m.kind, json.loads(m.payload_json), m.sent_at) for m in rows]
+        return [(m.kind, m.payload or {}, m.sent_at) for m in rows]
 
 
 def _dead_letter_unreadable(msg: OutboxMessage) -> None:
@@ -157,7 +154,7 @@ def _dead_letter_unreadable(msg: OutboxMessage) -> None:
     msg.claimed_until = None
     msg.next_attempt_at = NEVER
     if msg.kind in SECRET_KINDS:
-        msg.payload_json = scrubbed_payload(msg.payload_json)
+        msg.payload = scrubbed_payload(msg.payload)
 
 
 def _due(
@@ -165,8 +162,8 @@ def _due(
 ) -> DueMessage | None:
     """An outbox row and its recipient as the sender needs them; None for a row whose
     payload is not a JSON object (or whose recipient is gone)."""
-    payload = json_object(m.payload_json)
-    if payload is None or user is None:
+    payload = m.payload
+    if not isinstance(payload, dict) or user is None:
         return None
     return DueMessage(
         outbox_id=stored_id(m),

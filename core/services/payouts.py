@@ -11,7 +11,6 @@ the owner's own ``claim``) pays every payout parked before it; then the recipien
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
@@ -20,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from core.domain.chain_events import PaymentParked, PayoutClaimed
 from core.domain.model import HeldPayout, Rental, stored_id
 from core.errors import PaymentError, PaymentRefused
-from core.notifications import from_payload
+from core.notifications import from_payload, to_payload
 from core.notifications.providers import PayoutHeld, PayoutPaid, RefundHeld, RefundPaid
 from core.notifications.rentals import Settled
 from core.ports import Clock, EscrowPort
-from core.services.base import UnitOfWork, UowFactory, enqueue, payload_json, provider_of
+from core.services.base import UnitOfWork, UowFactory, enqueue, provider_of
 
 if TYPE_CHECKING:
     from core.services.messagebus import MessageBus
@@ -78,12 +77,12 @@ async def push_failed(uow: UnitOfWork, rental: Rental, ev: PaymentParked, now: i
         await uow.outbox.discard(f"provider_payout:{rental.id}")
         return
     receipt = await uow.outbox.unsent(f"settled:{rental.id}")
-    if receipt is not None:
-        settled = from_payload(receipt.kind, json.loads(receipt.payload_json))
+    if receipt is not None and receipt.payload is not None:
+        settled = from_payload(receipt.kind, receipt.payload)
         assert isinstance(settled, Settled), receipt.kind  # only settlements are keyed so
         view = settled.receipt
         view = replace(view, refund_held=view.refund_held + payout.amount)
-        receipt.payload_json = payload_json(replace(settled, receipt=view))
+        receipt.payload = to_payload(replace(settled, receipt=view))
 
 
 async def claimed(uow: UnitOfWork, ev: PayoutClaimed, now: int) -> None:

@@ -15,7 +15,6 @@ probes never stand in a rental's way.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -85,7 +84,7 @@ class ProbeService(Service):
         async with self.uow() as uow:
             machines = await uow.probes.expired_verifications(now)
             for m in machines:
-                m.verified_until, m.verified_json = None, ""
+                m.verified_until, m.verified = None, None
                 await refresh_listings(uow, m, now)
             await uow.commit()
         return len(machines)
@@ -128,10 +127,8 @@ class ProbeService(Service):
             machine = await uow.machines.get(probe.machine_id) if probe else None
         if probe is None or machine is None or probe.status != ProbeStatus.ANSWERED:
             return False
-        # the agent's answer is what made the probe answered (ProbesRepo.answer)
-        answer = present(probe.answer_json, f"answer of probe {probe_id}")
-        result = CommandResult.model_validate_json(answer)
-        probed = json.loads(probe.gpu_uuids_json)
+        result = CommandResult.model_validate(probe.answer)
+        probed = probe.gpu_uuids
         reason, login = _answer_problem(result, machine, probed), None
         status = ProbeStatus.FAILED
         if reason is None:
@@ -163,7 +160,7 @@ class ProbeService(Service):
             )
             if probe.status not in (ProbeStatus.PENDING, ProbeStatus.ANSWERED):
                 return False
-            probed = set(json.loads(probe.gpu_uuids_json))
+            probed = set(probe.gpu_uuids)
             if status == ProbeStatus.FAILED and (
                 await _taken_by_rental(uow, probe.machine_id, probed)
                 or (inconclusive_unless_online and machine.status == MachineStatus.OFFLINE)
@@ -185,7 +182,7 @@ class ProbeService(Service):
     async def _passed(self, uow: UnitOfWork, machine: Machine, probed: set[str], now: int) -> None:
         # GPUs verified before and still valid stay verified (rented ones cannot be probed)
         gpus = frozenset(probed) | current_gpus(machine, now)
-        machine.verified_json = Verification(endpoint_of(machine), gpus).to_json()
+        machine.verified = Verification(endpoint_of(machine), gpus)
         machine.verified_until = now + VERIFIED_FOR_S
         machine.probe_requested_at = None
         if await back_on_market(uow, machine):
@@ -206,7 +203,7 @@ class ProbeService(Service):
     ) -> None:
         """Nothing wrong was found, but the GPUs could not be seen: unverified, and on the
         market as before a probe existed (a failing machine comes back, unverified)."""
-        machine.verified_until, machine.verified_json = None, ""
+        machine.verified_until, machine.verified = None, None
         machine.probe_requested_at = None
         await back_on_market(uow, machine)
         await refresh_listings(uow, machine, now)
@@ -272,7 +269,7 @@ class ProbeService(Service):
             if not probe_due(machine, last, free, now):
                 return False
             template = await uow.templates.get(machine_id, machine.default_template or "")
-            probe = MachineProbe(machine_id, ProbeStatus.PENDING, json.dumps(sorted(free)), now)
+            probe = MachineProbe(machine_id, ProbeStatus.PENDING, sorted(free), now)
             uow.probes.add(probe)
             await uow.flush()
             machine.probe_requested_at = None

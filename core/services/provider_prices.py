@@ -3,8 +3,6 @@ slip. Kept apart from the provider service so that it stays one screenful of use
 
 from __future__ import annotations
 
-import json
-
 from core.domain.gpus import get_model, model_from_nvml
 from core.domain.listings import PLAUSIBLE_PRICE_PER_HOUR, PRICE_JUMP_FACTOR
 from core.domain.model import Listing, Machine
@@ -15,7 +13,7 @@ from core.errors import NotFound, ValidationError
 def no_listing(machine: Machine, model: str | None) -> NotFound:
     """Why there is nothing to price: the agent has not reported GPUs yet, or none of the
     model asked for (then the machine's GPUs are named)."""
-    gpus = [_gpu_name(str(g.get("name", "?"))) for g in json.loads(machine.inventory_json or "[]")]
+    gpus = [_gpu_name(str(g.get("name", "?"))) for g in machine.inventory]
     if model is None or not gpus:
         return NotFound.keyed(
             "providers.no_listing",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections import Counter
 
@@ -237,7 +236,7 @@ class ProviderService(Service):
                         name=m.name,
                         region=shown_region(m.region),
                         status=m.status,
-                        gpus=tuple(g.get("name", "?") for g in json.loads(m.inventory_json)),
+                        gpus=tuple(g.get("name", "?") for g in m.inventory),
                         listings=tuple(
                             (stored_id(x), x.gpu_model, x.price_per_hour, x.status)
                             for x in listings

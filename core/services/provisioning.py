@@ -9,7 +9,6 @@ what failed on which machine (the agent's text, bounded), and takes the machine 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import TYPE_CHECKING
@@ -112,7 +111,7 @@ def _store_access(rental: Rental, access: AccessInfo) -> None:
     rental.access_host = access.host
     rental.access_port = access.port
     rental.host_key_fingerprint = access.host_key_fingerprint
-    rental.access_ports_json = json.dumps([list(p) for p in access.ports]) if access.ports else None
+    rental.access_ports = [list(p) for p in access.ports] if access.ports else None
     rental.jupyter_port = access.jupyter_port
     rental.jupyter_token = access.jupyter_token
 
@@ -162,10 +161,7 @@ def credentials_notice(rental: Rental) -> CredentialsReady:
         key_generated=rental.key_generated,
         gpu_uuids=tuple(gpu_uuids(rental)),
         image=instance.image if instance else None,
-        ports=tuple(
-            (container, published)
-            for container, published in json.loads(rental.access_ports_json or "[]")
-        ),
+        ports=tuple((container, published) for container, published in rental.access_ports or []),
         jupyter_port=rental.jupyter_port,
         jupyter_token=rental.jupyter_token,
         instance=instance is not None,

@@ -25,10 +25,9 @@ process whose wallet adapter keeps its requests in memory (the development walle
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from dataclasses import KW_ONLY, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.domain.model import stored_id
 from core.domain.rentals import RentalState as S
@@ -81,9 +80,9 @@ class Recovery:
                         regrant.append(rental)
                 elif rental.access_granted_at is None:
                     answered = [  # a stale grant's answer is not a result (the keeper refunds)
-                        (c.done_at, c.result_json)
+                        (c.done_at, c.result)
                         for c in grants
-                        if c.done_at is not None and c.result_json and c.done_at <= c.expires_at
+                        if c.done_at is not None and c.result and c.done_at <= c.expires_at
                     ]
                     if answered and answered[-1][0] + GRACE_S <= now:
                         results.append((stored_id(rental), answered[-1][1]))
@@ -109,9 +108,9 @@ class Recovery:
                 continue
             counts["regranted"] += 1
         each = self.quarantine.run
-        for rental_id, result_json in results:
+        for rental_id, result in results:
             log.warning("applying the stored grant result of rental %s", rental_id)
-            apply = functools.partial(self._apply_result, rental_id, result_json)
+            apply = functools.partial(self._apply_result, rental_id, result)
             what = f"repair: grant result of rental {rental_id}"
             counts["grant_results"] += await each(what, ("grant_result", rental_id), apply, 0)
         for rental in restart:
@@ -136,9 +135,8 @@ class Recovery:
             counts["relayed"] += await each(what, ("relay", rental.id), relay_one, 0)
         return counts
 
-    async def _apply_result(self, rental_id: int, result_json: str) -> int:
+    async def _apply_result(self, rental_id: int, result: dict[str, Any]) -> int:
         try:
-            result = json.loads(result_json)
             if result.get("ok") is True and result.get("access"):
                 details = AccessDetails.model_validate(result["access"])
                 await self.lifecycle.access_granted(rental_id, AccessInfo.of(details))
@@ -171,9 +169,8 @@ async def unanswered_requests(
         rows = await u.signatures.unanswered(now, now - min_age_s)
     out = []
     for row in rows:
-        try:
-            stored = json.loads(row.payload_json).get("request") or {}
-        except (ValueError, AttributeError):
+        stored = row.params().get("request") or {}
+        if not isinstance(stored, dict):
             continue
         request = None
         if row.kind != SignatureKind.CONNECT:

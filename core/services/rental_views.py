@@ -3,7 +3,6 @@ metrics and the last hour's samples of them) and the instance it runs."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
@@ -26,7 +25,7 @@ async def status_view(uow: UnitOfWork, rental: Rental, now: int) -> RentalView:
     end = rental.ended_at or now
     since = max(rental.started_at, end - HISTORY_S) // 60 * 60
     rows = await uow.gpu_samples.since(rental.machine_id, since)
-    history = tuple((m, _only(json.loads(j), positions)) for m, j in rows if m <= end)
+    history = tuple((m, _only(sample, positions)) for m, sample in rows if m <= end)
     return replace(view, history=history)
 
 
@@ -78,9 +77,5 @@ def _only(sample: list[list[int]], positions: list[int] | None) -> tuple[tuple[i
 
 
 def _metrics(machine: object) -> dict[str, Any]:
-    raw = getattr(machine, "metrics_json", None) or "{}"
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
+    value = getattr(machine, "metrics", None)  # a damaged row reads as {} (core/db/json_text)
     return value if isinstance(value, dict) else {}

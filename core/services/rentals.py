@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Sequence
 
@@ -169,7 +168,7 @@ class RentalService(Service):
                 if withdrawn:
                     raise JustTaken.keyed("rentals.listing_withdrawn").offering(next_best)
                 raise JustTaken.keyed("rentals.just_taken").offering(next_best)
-            rental.gpu_uuids_json = json.dumps(held)
+            rental.gpu_uuids = held
             provider = await provider_of(uow, rental)
             rental.renter_address = renter
             rental.provider_address = provider.payout_address

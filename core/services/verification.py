@@ -7,8 +7,6 @@ does. Simulated hosts and agents that cannot run probes are never verified.
 
 from __future__ import annotations
 
-import json
-
 from core.domain.listings import ListingStatus, MachineStatus
 from core.domain.model import Machine, MachineProbe, stored_id
 from core.domain.verification import (
@@ -17,7 +15,6 @@ from core.domain.verification import (
     VERIFIED_FOR_S,
     Endpoint,
     ProbeStatus,
-    Verification,
     verified_gpus,
 )
 from core.services.base import UnitOfWork
@@ -28,9 +25,9 @@ PROBED_BACKEND = "container"  # a simulated host has nothing to log into: never 
 def probeable(machine: Machine) -> bool:
     """Whether the service can probe the machine: real instances, an agent that runs probes
     (it says so in its offer), and an advertised host to log in to."""
-    if machine.backend != PROBED_BACKEND or not machine.ssh_host or not machine.offer_json:
+    if machine.backend != PROBED_BACKEND or not machine.ssh_host or not machine.offer:
         return False
-    return bool(json.loads(machine.offer_json).get("probes"))
+    return bool(machine.offer.get("probes"))
 
 
 def endpoint_of(machine: Machine) -> Endpoint:
@@ -42,8 +39,7 @@ def current_gpus(machine: Machine, now: int) -> frozenset[str]:
     ``core.domain.verification.verified_gpus``)."""
     if not probeable(machine):
         return frozenset()
-    verification = Verification.from_json(machine.verified_json)
-    return verified_gpus(verification, machine.verified_until, endpoint_of(machine), now)
+    return verified_gpus(machine.verified, machine.verified_until, endpoint_of(machine), now)
 
 
 async def refresh_listings(uow: UnitOfWork, machine: Machine, now: int) -> None:
@@ -57,7 +53,7 @@ async def refresh_listings(uow: UnitOfWork, machine: Machine, now: int) -> None:
 
 
 def unverify(machine: Machine) -> None:
-    machine.verified_until, machine.verified_json = None, ""
+    machine.verified_until, machine.verified = None, None
 
 
 async def take_off_market(uow: UnitOfWork, machine: Machine) -> None:

@@ -9,7 +9,6 @@ bits), an expiry, and the request itself stored with it so the signing page can 
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from dataclasses import KW_ONLY, dataclass
@@ -60,7 +59,7 @@ def new_pending(
         token=secrets.token_urlsafe(24),
         user_id=user_id,
         kind=request.kind,
-        payload_json=json.dumps(stored, separators=(",", ":")),
+        payload=stored,
         created_at=now,
         expires_at=expires_at,
         rental_id=rental_id,
@@ -69,11 +68,7 @@ def new_pending(
 
 
 def stored_params(pending: PendingSignature) -> dict[str, Any]:
-    try:
-        value = json.loads(pending.payload_json)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+    return pending.params()
 
 
 def stored_request(pending: PendingSignature) -> dict[str, Any] | None:

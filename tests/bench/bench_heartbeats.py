@@ -82,8 +82,8 @@ async def _seed(db: Path, agents: int) -> list[str]:
                     "created_at": now,
                     "status": "pending",
                     "covered_seconds": 0,
-                    "inventory_json": "[]",
-                    "metrics_json": "{}",
+                    "inventory_json": [],  # JSON columns take values (core/db/json_text.py)
+                    "metrics_json": {},
                 }
                 for m, token in enumerate(tokens, start=1)
             ],

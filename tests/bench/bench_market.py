@@ -58,7 +58,7 @@ SPECS = {
     "custom_images": False,
     "registries": "",
     "max_ports": 4,
-    "offer_json": "",
+    "offer_json": None,  # stored as "" (no offer)
 }
 CMD = "python -m tests.bench.bench_market"
 
@@ -101,8 +101,8 @@ async def _load(app, n: int, rng: random.Random) -> int:
                     "created_at": now,
                     "status": "online",
                     "covered_seconds": 0,
-                    "inventory_json": "[]",
-                    "metrics_json": "{}",
+                    "inventory_json": [],  # JSON columns take values (core/db/json_text.py)
+                    "metrics_json": {},
                     **SPECS,
                 }
                 for m in range(1, machines + 1)

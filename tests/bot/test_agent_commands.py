@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import aiohttp
@@ -210,7 +209,7 @@ async def test_simulated_hosts_answer_commands_when_grants_go_over_http(http_app
     r = await rental_row(http_app, rental_id)
     # the simulated host runs the instance as root with exactly the rented GPU
     assert r.state == RentalState.ACTIVE and r.access_username == "root"
-    assert json.loads(r.gpu_uuids_json) == grant.instance.gpu_uuids
+    assert r.gpu_uuids == grant.instance.gpu_uuids
     assert await answer_commands(http_app, host) == 0
 
 

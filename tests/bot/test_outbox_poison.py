@@ -7,11 +7,12 @@ import asyncio
 import logging
 
 from bot.common.outbox import OutboxSender, SendLimits
-from core.domain.model import OutboxMessage
+from core.db import tables
 from core.notifications.rentals import EndingSoon, PaymentSeen
 from core.ports import OutgoingMessage
 from core.services.base import enqueue
 from core.services.notifications import NEVER
+from tests.support import plant_damaged
 
 
 class Recorder:
@@ -32,8 +33,17 @@ async def _plant(app, user_id: int) -> tuple[list[int], list[int]]:
         for i in range(6):
             if i in (1, 4):
                 broken = "{not json" if i == 1 else '["a list"]'
-                uow.session.add(  # a damaged row, as no code here writes one
-                    OutboxMessage(user_id, "payment_seen", broken, f"bad:{i}", now, now, False)
+                await plant_damaged(
+                    uow,
+                    tables.outbox,
+                    user_id=user_id,
+                    kind="payment_seen",
+                    payload_json=broken,
+                    dedupe_key=f"bad:{i}",
+                    created_at=now,
+                    next_attempt_at=now,
+                    private=False,
+                    attempts=0,
                 )
             elif i == 2:  # stored fine, but renders with an error no one expected
                 notice = EndingSoon(rental_id=7, paid_until=10**30)

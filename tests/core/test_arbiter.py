@@ -129,7 +129,7 @@ async def test_the_agents_self_reports_alone_cannot_win_a_dispute(app, clock):
 
     alice, machine_id, rental_id = await _active_rental(app, clock, probed=False)
     async with app.rentals.uow() as uow:
-        for kind, data in (("selftest", '{"success":true}'), ("service_probe", '{"passed":true}')):
+        for kind, data in (("selftest", {"success": True}), ("service_probe", {"passed": True})):
             uow.evidence.add(EvidenceRecord(machine_id, rental_id, kind, 1, 1, data))
         await uow.commit()
     r = await _disputed_after_full_coverage(

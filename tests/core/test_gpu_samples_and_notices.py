@@ -10,7 +10,7 @@ from core.services.views import Principal
 from tests.support import add_provider, heartbeat
 
 
-async def samples(app, machine_id: int) -> list[tuple[int, str]]:
+async def samples(app, machine_id: int) -> list[tuple[int, list[list[int]]]]:
     async with app.agents.uow(readonly=True) as uow:
         return await uow.gpu_samples.since(machine_id, 0)
 
@@ -18,7 +18,7 @@ async def samples(app, machine_id: int) -> list[tuple[int, str]]:
 async def test_one_sample_per_minute_from_both_heartbeat_paths(app, clock):
     _, machine = await add_provider(app, "hal", ["rtx4090", "rtx4090"], 350_000)
     first = await samples(app, machine)
-    assert len(first) == 1 and first[0][1] == "[[3,40],[3,40]]"
+    assert len(first) == 1 and first[0][1] == [[3, 40], [3, 40]]  # [util %, temp °C] per GPU
     token_hash = await _token_hash(app, machine)
     for _ in range(8):  # every 15 s for two minutes, through the batched fast path
         clock.advance(15)

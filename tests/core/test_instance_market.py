@@ -5,8 +5,6 @@ On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from core.domain.instances import InstanceAsk, parse_image
@@ -128,7 +126,7 @@ async def test_several_renters_rent_different_gpus_of_one_host(app):
         quotes.append(await _confirm(app, who, ListingQuery(model="h100", gpu_count=n)))
     with pytest.raises(NoOffer):  # all eight are held
         await app.market.quote(renters[3], ListingQuery(model="h100"), 3600)
-    held = [json.loads((await rental_row(app, q.rental_id)).gpu_uuids_json) for q in quotes]
+    held = [(await rental_row(app, q.rental_id)).gpu_uuids for q in quotes]
     assert [len(h) for h in held] == [2, 4, 2]
     assert sorted(sum(held, [])) == [f"GPU-{i:04d}-h100" for i in range(8)]  # each GPU once
     # each rental pays for its own GPUs and runs the share of them: 2 of 8 is a quarter
@@ -261,7 +259,7 @@ async def test_an_extension_grant_carries_the_same_instance_with_the_later_deadl
     assert second.expires_at > first.expires_at
     r = await rental_row(app, quote.rental_id)
     assert r.jupyter_port == 8888 and len(r.jupyter_token) >= 16
-    assert json.loads(r.access_ports_json)[0][0] == 8889
+    assert r.access_ports[0][0] == 8889
 
 
 async def test_a_machine_whose_agent_offers_no_instances_is_never_rented(app):
@@ -287,7 +285,7 @@ async def test_live_rentals_from_before_gpu_holds_are_given_their_gpus(app):
     quote = await _confirm(app, who, ListingQuery(model="rtx4090", gpu_count=2))
     async with app.rentals.uow() as uow:  # as the migration leaves it: no GPUs by UUID
         rental = await uow.rentals.get(quote.rental_id)
-        rental.gpu_uuids_json = "[]"
+        rental.gpu_uuids = []
         await uow.gpus.release(rental.id, rental.listing_id)
         await uow.commit()
     assert await gpu_holders(app, quote.offer.listing_id) == [None, None]
@@ -295,7 +293,7 @@ async def test_live_rentals_from_before_gpu_holds_are_given_their_gpus(app):
     hb = hb.model_copy(update={"gpus": [g.model_copy(update={"pcie_gen": 3}) for g in hb.gpus]})
     await app.agents.heartbeat(machine_id, hb)
     assert await gpu_holders(app, quote.offer.listing_id) == [quote.rental_id] * 2
-    assert json.loads((await rental_row(app, quote.rental_id)).gpu_uuids_json) == [
+    assert (await rental_row(app, quote.rental_id)).gpu_uuids == [
         "GPU-0000-rtx4090",
         "GPU-0001-rtx4090",
     ]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from core.db import tables
 from core.domain.listings import ListingQuery
-from core.domain.model import EvidenceRecord
 from core.domain.rentals import RentalState
-from tests.support import add_provider, rental_row, renter
+from tests.support import add_provider, plant_damaged, rental_row, renter
 
 PRICE = 650_000
 
@@ -50,8 +50,15 @@ async def test_a_bad_evidence_row_is_skipped_and_the_keeper_serves_everybody(app
     now = clock.now()
     async with app.agents.uow() as uow:
         for text in ('{"source":"service","from":"yesterday","to":5}', "{not json", "[1]"):
-            uow.evidence.add(
-                EvidenceRecord(evil_machine, poisoned, "heartbeat_gap", now, now, text)
+            await plant_damaged(
+                uow,
+                tables.agent_evidence,
+                machine_id=evil_machine,
+                rental_id=poisoned,
+                kind="heartbeat_gap",
+                at=now,
+                received_at=now,
+                data_json=text,
             )
         await uow.commit()
     clock.advance(app.rentals.rules.accept_timeout_s)  # past the arbiter delay too

@@ -9,7 +9,6 @@ PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import json
 
 from core.domain.listings import ListingQuery
 from core.domain.rentals import LIVE, RentalState
@@ -28,7 +27,7 @@ async def _gpu_rows(app, machine_id: int):
 async def _live_holdings(app, rental_ids) -> dict[int, list[str]]:
     async with app.rentals.uow(readonly=True) as uow:
         rentals = [await uow.rentals.get(i) for i in rental_ids]
-    return {r.id: json.loads(r.gpu_uuids_json) for r in rentals if r.state in LIVE}
+    return {r.id: r.gpu_uuids for r in rentals if r.state in LIVE}
 
 
 async def _race(app, renters, quotes):

@@ -153,8 +153,8 @@ async def test_a_stored_row_that_does_not_decode_is_dead_lettered_and_the_rest_g
     async with app.notifications.uow() as uow:
         await enqueue(uow, r.Extended(1, now, TX), user_id=who.user_id, dedupe_key="a", now=now)
         for key, kind, payload in (
-            ("bad:1", "extended", '{"rental_id": 2, "paid_until": "soon", "tx": "0x"}'),
-            ("bad:2", "no_such_kind", '{"rental_id": 3}'),
+            ("bad:1", "extended", {"rental_id": 2, "paid_until": "soon", "tx": "0x"}),
+            ("bad:2", "no_such_kind", {"rental_id": 3}),
         ):
             uow.session.add(OutboxMessage(who.user_id, kind, payload, key, now, now, True))
         await enqueue(uow, r.Extended(4, now, TX), user_id=who.user_id, dedupe_key="b", now=now)

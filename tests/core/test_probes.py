@@ -10,8 +10,6 @@ logs in to real SSH servers, ``tests/provider_agent/test_probe_e2e.py`` probes a
 
 from __future__ import annotations
 
-import json
-
 from bot.common import render
 from core.domain.listings import ListingQuery, ListingStatus, MachineStatus
 from core.domain.verification import PROBE_RETRY_S, REPROBE_AFTER_S, VERIFIED_FOR_S
@@ -279,7 +277,7 @@ async def test_the_probe_result_is_kept_with_what_the_service_saw(app):
     await verify(app, machine_id)
     probe = await _probes(app, machine_id)
     assert probe.status == "passed" and probe.seen_fingerprint == PROBE_FP
-    assert json.loads(probe.gpu_uuids_json) == ["GPU-0000-rtx4090"]
+    assert probe.gpu_uuids == ["GPU-0000-rtx4090"]
 
 
 async def test_a_simulated_machine_with_a_failed_grant_resumes_at_once(app):

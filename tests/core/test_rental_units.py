@@ -4,7 +4,6 @@ a payment or a grant would do is written to the rental row by hand where a test 
 
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 
 import pytest
@@ -94,7 +93,7 @@ async def test_confirm_holds_the_quoted_gpus_and_asks_the_wallet(uow, clock, svc
     assert isinstance(pay, PaymentPendingView) and pay.deposit == 4_000_000
     r = await _rental(uow, quote.rental_id)
     assert r.state == S.AWAITING_PAYMENT and r.hold_until == pay.expires_at
-    assert json.loads(r.gpu_uuids_json) == list(quad.gpu_uuids[:2])
+    assert r.gpu_uuids == list(quad.gpu_uuids[:2])
     assert r.renter_address == dev_address(ann.user_id) and r.escrow_id.startswith("0x")
     assert await holders(uow, quad.machine_id) == [r.id, r.id, None, None]
     assert await free_gpus(uow, quad.listing_id) == (2, 2)
@@ -122,10 +121,10 @@ async def test_the_second_renter_of_the_last_gpu_is_offered_the_next_best(uow, c
     assert taken.value.key == "rentals.just_taken"
     assert nxt.offer.listing_id == dear.listing_id and nxt.rental_id != second.rental_id
     lost = await _rental(uow, second.rental_id)
-    assert (lost.state, lost.cancel_reason, lost.gpu_uuids_json) == (
+    assert (lost.state, lost.cancel_reason, lost.gpu_uuids) == (
         S.CANCELLED,
         "listing taken",
-        "[]",
+        [],
     )
     assert (await _rental(uow, nxt.rental_id)).state == S.QUOTED
     assert await holders(uow, cheap.machine_id) == [first.rental_id]

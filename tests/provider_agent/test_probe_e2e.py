@@ -7,8 +7,6 @@ The listing becomes verified; the probe instance is removed afterwards."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bot.probe_ssh import AsyncsshHostProber
@@ -45,9 +43,7 @@ async def test_the_service_verifies_a_real_agent_by_its_own_login(served, docker
         assert not (await listings())[0].verified  # the agent's report alone: unverified
         probe = await eventually(decided, 90)
         assert probe.status == "passed", probe.reason
-        assert sorted(json.loads(probe.gpu_uuids_json)) == sorted(
-            [simulated_uuid(0), simulated_uuid(1)]
-        )
+        assert sorted(probe.gpu_uuids) == sorted([simulated_uuid(0), simulated_uuid(1)])
         [listing] = await listings()
         assert listing.verified
 
@@ -85,9 +81,9 @@ async def _probe_answered_with(app, machine_id: int, fingerprint: str) -> int:
             probe = await uow.probes.open_for(machine_id)
             if probe is None or probe.status != "answered":
                 return None
-            answer = json.loads(probe.answer_json)
-            answer["access"]["host_key_fingerprint"] = fingerprint
-            probe.answer_json = json.dumps(answer)
+            # replaced whole: the mapping stores a new value, not one changed in place
+            access = {**probe.answer["access"], "host_key_fingerprint": fingerprint}
+            probe.answer = {**probe.answer, "access": access}
             await uow.commit()
             return probe.id
 

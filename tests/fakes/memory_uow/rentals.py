@@ -66,7 +66,7 @@ class MemoryRentals(Table):
 
     async def without_gpus(self, machine_id: int, states: Sequence[str]) -> Sequence[Rental]:
         return self.where(
-            lambda r: r.machine_id == machine_id and r.state in states and r.gpu_uuids_json == "[]"
+            lambda r: r.machine_id == machine_id and r.state in states and not r.gpu_uuids
         )
 
     async def on_machine(self, machine_id: int, states: Sequence[str]) -> Sequence[int]:
@@ -88,7 +88,7 @@ class GpuSample:
 
     machine_id: int
     minute: int
-    gpus_json: str
+    gpus_json: list[list[int]]  # the column's name; the mapping stores the list as JSON
 
 
 class MemoryGpuSamples(Table):
@@ -104,7 +104,7 @@ class MemoryGpuSamples(Table):
             sample = GpuSample(row["machine_id"], row["minute"], row["gpus_json"])
             self.rows.setdefault(self.key(sample), sample)
 
-    async def since(self, machine_id: int, minute: int) -> list[tuple[int, str]]:
+    async def since(self, machine_id: int, minute: int) -> list[tuple[int, list[list[int]]]]:
         hits = self.where(lambda s: s.machine_id == machine_id and s.minute >= minute)
         return [(s.minute, s.gpus_json) for s in hits]
 

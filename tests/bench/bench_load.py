@@ -204,6 +204,7 @@ async def run(
     # every renter says /start, as many at once as the admission control lets in: the
     # process is warm when the load begins (on PostgreSQL: the pool's connections opened)
     await asyncio.gather(*(tg.send(user, "/start") for user in users))
+    app.admission.peak_in_flight = app.admission.peak_waiting = 0  # the load's peaks from here
     seconds = len(ramp) * step_s if ramp else minutes * 60
     load = Load(tg, rng, time.monotonic() + seconds)
     tune_gc_for_serving()  # as every serving process does once started

@@ -89,6 +89,7 @@ async def heartbeat_loop(app: App, hosts: list[SimulatedHost], interval: float =
     """Stand-in for the agents' heartbeat loops (same messages, sent in-process)."""
     while True:
         for host in hosts:
+            await asyncio.sleep(0)  # SQLite runs inline: let chat updates in between beats
             try:
                 await app.agents.heartbeat(host.machine_id, host.heartbeat(app.clock.now()))
             except Exception:

@@ -34,11 +34,12 @@ def pg_available() -> bool:
     return listening(5432)
 
 
-def pg_exec(sql: str) -> None:
+def pg_exec(sql: str, url: str = PG_URL) -> None:
+    """Run ``sql`` on the PostgreSQL server at ``url`` (the local test database)."""
     import asyncpg
 
     async def run() -> None:
-        conn = await asyncpg.connect(host="127.0.0.1", port=5432, database="test")
+        conn = await asyncpg.connect(url)
         try:
             await conn.execute(sql)
         finally:

@@ -7,6 +7,7 @@ beats in one transaction (:meth:`AgentService.heartbeat_many`); anything else go
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -131,6 +132,9 @@ class AgentService(Service):
             await uow.gpu_samples.record(samples)
             await uow.commit()
         for i, machine_id in slow:  # each alone: one that fails never fails the others
+            # on SQLite the statements run inline and never yield: without this turn, a batch
+            # of slow beats (every machine after an outage) holds every chat update meanwhile
+            await asyncio.sleep(0)
             try:
                 results[i] = await self.heartbeat(machine_id, beats[i][1])
             except CoreError as exc:

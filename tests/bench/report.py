@@ -56,3 +56,13 @@ def write_section(heading: str, rows: list[str], note: str = "") -> None:
         text = text.rstrip("\n") + "\n\n" + body
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text.rstrip("\n") + "\n")
+
+
+def section_rows(heading: str) -> list[str]:
+    """The table rows now in the section ``## heading`` (none when it is absent)."""
+    text = DOC.read_text() if DOC.exists() else ""
+    found = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    if found is None:
+        return []
+    lines = found.group(1).splitlines()
+    return [x for x in lines if x.startswith("| ") and x not in HEADER.splitlines()]

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from core.domain.listings import ListingStatus
+from core.domain.reliability import HEARTBEAT_COVERAGE
 from core.errors import Forbidden
 from core.services.heartbeat_batch import HeartbeatBatcher
 from core.services.providers import hash_token
@@ -87,3 +88,30 @@ async def test_a_beat_the_database_refuses_fails_alone_and_the_others_commit(app
     assert beaten == set(range(6)) - set(poison)
     assert all(machines[i].covered_seconds == 10 for i in beaten)
     await batcher.close()
+
+
+async def test_the_slow_path_lets_the_event_loop_turn_between_beats(app, clock):
+    """Beats that each need their own transaction (here: after an outage, every machine's
+    gap) are written one after another; on SQLite, whose statements run inline in the
+    event loop, a batch of hundreds would otherwise hold every chat update for its whole
+    length. Counted, not timed: a task that only counts loop turns runs between the beats."""
+    hosts = [await add_host(app, f"host{i}") for i in range(5)]
+    clock.advance(HEARTBEAT_COVERAGE + 60)  # every machine was silent: each beat is slow
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    counter = asyncio.create_task(count_turns())
+    await asyncio.sleep(0)
+    before = turns
+    acks = await app.agents.heartbeat_many(
+        [(hash_token(h.token), heartbeat(["rtx4090"], seq=2)) for h in hosts]
+    )
+    during = turns - before
+    counter.cancel()
+    assert [a.machine_id for a in acks] == [h.machine_id for h in hosts]
+    assert during >= len(hosts) - 1

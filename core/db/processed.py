@@ -3,6 +3,8 @@ take-over by a conditional UPDATE, so two processes never both win the same upda
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,8 +63,11 @@ class ProcessedUpdates:
         row = (await self.s.execute(_STATE, key)).one()
         return (DONE, 0) if row.done_at is not None else (BUSY, int(row.claimed_until))
 
-    async def finish(self, source: str, update_id: int, now: int) -> None:
-        await self.s.execute(_FINISH, {"s": source, "u": update_id, "now": now})
+    async def finish(self, source: str, update_ids: Sequence[int], now: int) -> None:
+        """Mark the updates handled: one statement run for each (one round trip on
+        PostgreSQL, whose driver sends them together)."""
+        if update_ids:
+            await self.s.execute(_FINISH, [{"s": source, "u": i, "now": now} for i in update_ids])
 
     async def prune(self, before: int) -> int:
         """Forget handled updates created before ``before`` (Telegram never resends those)."""

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 @functools.cache
 def insert_or_ignore(dialect: str, table: Any, keys: tuple[str, ...]) -> Any:
     """INSERT ... ON CONFLICT (keys) DO NOTHING, built once per dialect; values are passed
-    as parameters so every call hits SQLAlchemy's compiled-statement cache."""
+    as parameters. SQLAlchemy still compiles it on every execution (its dialect inserts carry
+    no cache key): hot paths use ``upsert``, which it caches."""
     ins = pg_insert if dialect == "postgresql" else sqlite_insert
     return ins(table).on_conflict_do_nothing(index_elements=list(keys))
 

@@ -1,8 +1,8 @@
 """How many write transactions each renter command costs, on SQLite and PostgreSQL.
 
-Every committed transaction on the write engine is tg_each_db (the handled-once ledger's
+Every committed transaction on the write engine is counted (the handled-once ledger's
 included) while one update is handled, and the ledger's writer is flushed so its share is
-tg_each_db with the update that caused it. The counts are exact: a change that adds a write to a
+counted with the update that caused it. The counts are exact: a change that adds a write to a
 command's path shows here.
 """
 

@@ -42,7 +42,7 @@ def _hide_parameter_logs() -> None:
 
 @dataclass
 class Database:
-    """A write engine and a read engine; on PostgreSQL both are the same pool.
+    """A write engine and a read engine; on PostgreSQL both share one pool.
 
     SQLite gets two: writers open their transaction with ``BEGIN IMMEDIATE`` so a writer never
     reads and then deadlocks on the lock upgrade against another process; in this process they
@@ -65,7 +65,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.write.dispose()
-        if self.read is not self.write:
+        if self.read.pool is not self.write.pool:
             await self.read.dispose()
 
 
@@ -161,4 +161,9 @@ def create_database(
         connect_args=connect_args,
         hide_parameters=True,
     )
-    return Database(url=url, write=engine, read=engine)
+    # Reads run without a transaction of their own. Under READ COMMITTED (PostgreSQL's
+    # default, used here) every statement takes its own snapshot even inside a transaction,
+    # so a read-only transaction added nothing but two round trips (BEGIN, ROLLBACK) to each
+    # read, e.g. the pending-question lookup every chat update makes. Same pool.
+    reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return Database(url=url, write=engine, read=reads)

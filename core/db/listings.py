@@ -7,10 +7,12 @@ transactions. The search joins each listing's machine for its specs and instance
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from core.db import tables
 from core.db.repo_base import Repo, rowcount
@@ -131,39 +133,14 @@ class Listings(Repo):
 
     async def search(self, query: ListingQuery, now: int) -> list[Offer]:
         """Offerable listings matching the query, best first, one page."""
-        sort = query.sort
-        if sort == "vram" and query.model:
-            sort = "price"  # one model has one VRAM size: the order is the price order
-        # "best": effective price = price / reliability (see quote_score), computed in SQL;
-        # reliability is stored clamped to >= 100 bps so the division is always defined
-        effective = L.price_per_hour * 10_000 / L.reliability_bps
-        order = {
-            "best": [effective, L.reliability_bps.desc()],
-            "price": [L.price_per_hour, L.reliability_bps.desc()],
-            "reliability": [L.reliability_bps.desc(), L.price_per_hour],
-            "vram": [L.vram_gb.desc(), L.price_per_hour],
-        }[sort]
-        q = select(Listing)
-        if needs_machine(query):
-            q = q.join(tables.machines, M.id == L.machine_id)
-        q = q.where(*_conditions(query)).order_by(*order, L.id)
-        found = (await self.s.execute(q.offset(query.offset).limit(query.limit))).scalars().all()
-        # the page's machines by key: a join on every row walked costs the search its goal
-        ids = list({x.machine_id for x in found})
-        machines = (await self.s.execute(select(Machine).where(M.id.in_(ids)))).scalars()
-        by_id = {m.id: m for m in machines}
-        return [Offer(x, by_id[x.machine_id], x.free_gpus) for x in found]
+        rows = (await self.s.execute(_search_statement(query))).tuples().all()
+        return [Offer(listing, machine, listing.free_gpus) for listing, machine in rows]
 
     async def count_offerable(self, query: ListingQuery, now: int) -> int:
         """How many listings the search of ``query`` finds on all its pages (the /gpus
         total), up to ``COUNT_CAP`` + 1 (more: "over COUNT_CAP"): the same conditions, so the
         count never disagrees with the list."""
-        matches = select(L.id)
-        if needs_machine(query):
-            matches = matches.join(tables.machines, M.id == L.machine_id)
-        matches = matches.where(*_conditions(query, sorted_walk=False)).limit(COUNT_CAP + 1)
-        q = select(func.count()).select_from(matches.subquery())
-        return int((await self.s.execute(q)).scalar_one())
+        return int((await self.s.execute(_count_statement(query))).scalar_one())
 
     async def set_status_for_machine(
         self, machine_id: int, from_statuses: Sequence[str], to_status: str
@@ -197,3 +174,58 @@ class Listings(Repo):
             .execution_options(synchronize_session=False)
         )
         await self.s.execute(stmt)
+
+
+# Built statements by query. Chat searches repeat (/gpus, one model, the next page) and a
+# statement object keeps its SQLAlchemy cache key, so a repeated search neither builds its
+# statement nor works out its key again, most of a search's Python cost. The query's values
+# are in the statement: each distinct query is its own entry, and the cache is bounded.
+SEARCH_STATEMENTS = 512
+
+
+def _order(sort: str, c: Any) -> list[ColumnElement[Any]]:
+    """The ORDER BY of ``sort`` over the listing columns ``c`` (the table's or the page's)."""
+    # "best": effective price = price / reliability (see quote_score), computed in SQL;
+    # reliability is stored clamped to >= 100 bps so the division is always defined
+    effective = c.price_per_hour * 10_000 / c.reliability_bps
+    order: list[ColumnElement[Any]] = {
+        "best": [effective, c.reliability_bps.desc()],
+        "price": [c.price_per_hour, c.reliability_bps.desc()],
+        "reliability": [c.reliability_bps.desc(), c.price_per_hour],
+        "vram": [c.vram_gb.desc(), c.price_per_hour],
+    }[sort]
+    return [*order, c.id]
+
+
+@functools.lru_cache(maxsize=SEARCH_STATEMENTS)
+def _search_statement(query: ListingQuery) -> Select[tuple[Listing, Machine]]:
+    """The page of listings, then each one's machine joined to the page only (a join on
+    every row walked would cost the search its index walk): one statement, one round trip."""
+    sort = query.sort
+    if sort == "vram" and query.model:
+        sort = "price"  # one model has one VRAM size: the order is the price order
+    page = select(tables.listings)
+    if needs_machine(query):
+        page = page.join(tables.machines, M.id == L.machine_id)
+    found = (
+        page.where(*_conditions(query))
+        .order_by(*_order(sort, L))
+        .offset(query.offset)
+        .limit(query.limit)
+        .subquery("page")
+    )
+    listing = aliased(Listing, found)
+    return (
+        select(listing, Machine)
+        .join(tables.machines, M.id == found.c.machine_id)
+        .order_by(*_order(sort, found.c))
+    )
+
+
+@functools.lru_cache(maxsize=SEARCH_STATEMENTS)
+def _count_statement(query: ListingQuery) -> Select[tuple[int]]:
+    matches = select(L.id)
+    if needs_machine(query):
+        matches = matches.join(tables.machines, M.id == L.machine_id)
+    matches = matches.where(*_conditions(query, sorted_walk=False)).limit(COUNT_CAP + 1)
+    return select(func.count()).select_from(matches.subquery())

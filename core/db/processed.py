@@ -3,15 +3,41 @@ take-over by a conditional UPDATE, so two processes never both win the same upda
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import tables
-from core.db.repo_base import rowcount
+from core.db.repo_base import rowcount, upsert
 
 NEW, TAKEN, DONE, BUSY = "new", "taken", "done", "busy"
+
+# Every update runs these: built once, so SQLAlchemy neither rebuilds them nor works out
+# their cache key on each call (the key of a statement object is kept with it).
+_t = tables.processed_updates
+_c = _t.c
+_CLAIM = upsert(_t, ("source", "update_id"))
+_TAKE_OVER = (
+    update(_t)
+    .where(
+        _c.source == bindparam("s"),
+        _c.update_id == bindparam("u"),
+        _c.done_at.is_(None),
+        _c.claimed_until <= bindparam("now"),
+    )
+    .values(claimed_until=bindparam("until"))
+    .execution_options(synchronize_session=False)
+)
+_STATE = select(_c.done_at, _c.claimed_until).where(
+    _c.source == bindparam("s"), _c.update_id == bindparam("u")
+)
+_FINISH = (
+    update(_t)
+    .where(_c.source == bindparam("s"), _c.update_id == bindparam("u"))
+    .values(done_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
 
 
 class ProcessedUpdates:
@@ -22,46 +48,26 @@ class ProcessedUpdates:
         """(NEW, until) for a first claim, (TAKEN, until) for one whose claimer's lease ran
         out without finishing, (DONE, 0) for a handled update, (BUSY, their lease end) while
         another claimer holds it."""
-        t = tables.processed_updates
-        c = t.c
-        ins = pg_insert if self.s.bind.dialect.name == "postgresql" else sqlite_insert
-        stmt = (
-            ins(t)
-            .values(source=source, update_id=update_id, claimed_until=until, created_at=now)
-            .on_conflict_do_nothing(index_elements=["source", "update_id"])
-        )
-        if rowcount(await self.s.execute(stmt)) == 1:
+        new = {
+            "source": source,
+            "update_id": update_id,
+            "claimed_until": until,
+            "done_at": None,
+            "created_at": now,
+        }
+        if rowcount(await self.s.execute(_CLAIM, new)) == 1:
             return NEW, until
-        take = (
-            update(t)
-            .where(
-                c.source == source,
-                c.update_id == update_id,
-                c.done_at.is_(None),
-                c.claimed_until <= now,
-            )
-            .values(claimed_until=until)
-            .execution_options(synchronize_session=False)
-        )
-        if rowcount(await self.s.execute(take)) == 1:
+        key = {"s": source, "u": update_id}
+        if rowcount(await self.s.execute(_TAKE_OVER, {**key, "now": now, "until": until})) == 1:
             return TAKEN, until
-        row = (
-            await self.s.execute(
-                select(c.done_at, c.claimed_until).where(
-                    c.source == source, c.update_id == update_id
-                )
-            )
-        ).one()
+        row = (await self.s.execute(_STATE, key)).one()
         return (DONE, 0) if row.done_at is not None else (BUSY, int(row.claimed_until))
 
-    async def finish(self, source: str, update_id: int, now: int) -> None:
-        c = tables.processed_updates.c
-        await self.s.execute(
-            update(tables.processed_updates)
-            .where(c.source == source, c.update_id == update_id)
-            .values(done_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    async def finish(self, source: str, update_ids: Sequence[int], now: int) -> None:
+        """Mark the updates handled: one statement run for each (one round trip on
+        PostgreSQL, whose driver sends them together)."""
+        if update_ids:
+            await self.s.execute(_FINISH, [{"s": source, "u": i, "now": now} for i in update_ids])
 
     async def prune(self, before: int) -> int:
         """Forget handled updates created before ``before`` (Telegram never resends those)."""

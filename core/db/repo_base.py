@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any, cast
 
+from sqlalchemy import Table, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult, Result
@@ -14,9 +15,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 @functools.cache
 def insert_or_ignore(dialect: str, table: Any, keys: tuple[str, ...]) -> Any:
     """INSERT ... ON CONFLICT (keys) DO NOTHING, built once per dialect; values are passed
-    as parameters so every call hits SQLAlchemy's compiled-statement cache."""
+    as parameters. SQLAlchemy still compiles it on every execution (its dialect inserts carry
+    no cache key): hot paths use ``upsert``, which it caches."""
     ins = pg_insert if dialect == "postgresql" else sqlite_insert
     return ins(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+@functools.cache
+def upsert(table: Table, keys: tuple[str, ...], replace: tuple[str, ...] = ()) -> TextClause:
+    """INSERT of every column of ``table`` (each a parameter of its name) ON CONFLICT (keys)
+    DO NOTHING, or DO UPDATE SET the ``replace`` columns to the new row's values.
+
+    Written as text because SQLAlchemy gives its dialect inserts (``insert(...)
+    .on_conflict_do_...``) no cache key: each execution compiled them again, a large share
+    of a chat update's cost on the hot paths (the update ledger, pending questions). Text is
+    cached, and the statement is the same on SQLite (3.24+) and PostgreSQL.
+    """
+    names = [c.name for c in table.columns]
+    cols = ", ".join(f'"{n}"' for n in names)
+    values = ", ".join(f":{n}" for n in names)
+    target = ", ".join(f'"{k}"' for k in keys)
+    action = (
+        "DO UPDATE SET " + ", ".join(f'"{n}" = excluded."{n}"' for n in replace)
+        if replace
+        else "DO NOTHING"
+    )
+    sql = f'INSERT INTO "{table.name}" ({cols}) VALUES ({values}) ON CONFLICT ({target}) {action}'
+    return text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in table.columns))
 
 
 def rowcount(result: Result[Any]) -> int:

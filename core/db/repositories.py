@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import delete, func, or_, select, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, delete, func, or_, select, true, update
 
 from core.db import tables
 from core.db.mapping import row_values
 from core.db.repo_base import Repo as _Repo
 from core.db.repo_base import insert_or_ignore as _insert_or_ignore
 from core.db.repo_base import rowcount as _rowcount
+from core.db.repo_base import upsert as _upsert
 from core.domain.model import (
     ChainEventRecord,
     OutboxMessage,
     Provider,
     Rental,
-    Setting,
     User,
     WalletSession,
 )
@@ -336,20 +334,21 @@ class Signatures(_Repo):
         return (await self.s.execute(q)).scalars().all()
 
 
+_SETTING_VALUE = select(tables.settings_kv.c.value).where(
+    tables.settings_kv.c.key == bindparam("k")
+)
+_SETTING_PUT = _upsert(tables.settings_kv, ("key",), replace=("value",))
+
+
 class Settings(_Repo):
     async def get_value(self, key: str) -> str | None:
-        row = await self.s.get(Setting, key)
-        return row.value if row else None
+        # one column by its key, no entity: every chat update reads its pending question
+        return (await self.s.execute(_SETTING_VALUE, {"k": key})).scalar_one_or_none()
 
     async def set_value(self, key: str, value: str) -> None:
         """One upsert: two writers of a new key (two updates of one user in flight on
         PostgreSQL) never both insert, and no read comes first."""
-        t = tables.settings_kv
-        ins = pg_insert if self.s.bind.dialect.name == "postgresql" else sqlite_insert
-        stmt = ins(t).values(key=key, value=value)
-        await self.s.execute(
-            stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
-        )
+        await self.s.execute(_SETTING_PUT, {"key": key, "value": value})
 
 
 class WalletSessions(_Repo):

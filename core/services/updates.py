@@ -60,8 +60,7 @@ class UpdateLedger(Service):
         now = self.clock.now()
         out: list[Claim] = []
         async with self.uow() as uow:
-            for update_id in done:
-                await uow.processed_updates.finish(source, update_id, now)
+            await uow.processed_updates.finish(source, done, now)
             for update_id in update_ids:
                 state, until = await uow.processed_updates.claim(
                     source, update_id, now, now + LEASE_S
@@ -81,5 +80,5 @@ class UpdateLedger(Service):
     async def done(self, source: str, update_id: int) -> None:
         """The update was handled (or failed in a way a second try would repeat)."""
         async with self.uow() as uow:
-            await uow.processed_updates.finish(source, update_id, self.clock.now())
+            await uow.processed_updates.finish(source, [update_id], self.clock.now())
             await uow.commit()

@@ -3,13 +3,16 @@ agents) with a small market, driven through aiogram's real Dispatcher."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from pydantic import SecretStr
 
 from bot.bootstrap import build_app
 from bot.settings import Settings
 from tests.bot.telegram.fake_telegram import TOKEN
 from tests.bot.telegram.support import Harness
-from tests.support import add_provider
+from tests.support import add_provider, pg_drop_schema, pg_exec
 
 PRICE_4090 = 350_000  # $0.35 per GPU-hour
 
@@ -55,3 +58,26 @@ async def tg(tg_app):
         yield harness
     finally:
         await harness.close()
+
+
+@pytest.fixture
+async def tg_each_db(settings, clock):
+    """A front end over an application on SQLite and on PostgreSQL (``settings``)."""
+    if settings.database_schema:
+        await asyncio.to_thread(pg_exec, f'CREATE SCHEMA "{settings.database_schema}"')
+    app = build_app(
+        settings.model_copy(update={"telegram_token": SecretStr(TOKEN)}),
+        clock=clock,
+        auto_approve=True,
+    )
+    await app.start()
+    await market(app)
+    tg = Harness(app)
+    await tg.start()
+    try:
+        yield tg
+    finally:
+        await tg.close()
+        await app.close()
+        if settings.database_schema:
+            await asyncio.to_thread(pg_drop_schema, settings.database_schema)

@@ -8,40 +8,11 @@ command's path shows here.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 
-import pytest
-from pydantic import SecretStr
 from sqlalchemy import event
 
-from bot.bootstrap import build_app
-from tests.bot.telegram.conftest import market
-from tests.bot.telegram.fake_telegram import TOKEN
 from tests.bot.telegram.support import ALICE, BOB, Harness
-from tests.support import pg_drop_schema, pg_exec
-
-
-@pytest.fixture
-async def counted(settings, clock):
-    if settings.database_schema:
-        await asyncio.to_thread(pg_exec, f'CREATE SCHEMA "{settings.database_schema}"')
-    app = build_app(
-        settings.model_copy(update={"telegram_token": SecretStr(TOKEN)}),
-        clock=clock,
-        auto_approve=True,
-    )
-    await app.start()
-    await market(app)
-    tg = Harness(app)
-    await tg.start()
-    try:
-        yield tg
-    finally:
-        await tg.close()
-        await app.close()
-        if settings.database_schema:
-            await asyncio.to_thread(pg_drop_schema, settings.database_schema)
 
 
 class Commits:
@@ -62,8 +33,8 @@ class Commits:
         return self.n - before
 
 
-async def test_write_transactions_per_command(counted):
-    tg = counted
+async def test_write_transactions_per_command(tg_each_db):
+    tg = tg_each_db
     await tg.send(ALICE, "/start")
     await tg.send(BOB, "/start")
     commits = Commits(tg)

@@ -32,6 +32,7 @@ import random
 import secrets
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
@@ -234,7 +235,8 @@ async def _load(market, chain, standin, users, ramp, step_s, providers, rng) -> 
 
 
 async def _check(market: Market, chain: SystemChain) -> dict:
-    books = rental_books(await all_rentals(market.app))
+    rentals = await all_rentals(market.app)
+    books = rental_books(rentals)
     problems = await reconcile(market.db, chain, {})  # the agents are simulated: no state files
     return {
         "rentals": books.rentals,
@@ -243,6 +245,8 @@ async def _check(market: Market, chain: SystemChain) -> dict:
         "stuck": books.stuck,
         "bad_split": books.bad_split,
         "problems": problems,
+        "states": dict(Counter(str(r.state) for r in rentals)),
+        "started": sum(1 for r in rentals if r.started_at is not None),
         "conserved": "the database reconciled with the escrow contract"
         if not problems
         else f"{len(problems)} disagreements with the escrow contract",
@@ -269,6 +273,7 @@ def main() -> None:
         f"settled; double bookings {r['double']}, stuck {len(r['stuck'])}, bad splits "
         f"{len(r['bad_split'])}, {r['conserved']}; {r['errors']}"
     )
+    print(f"{r['started']} rentals started; by state at the end: {r['states']}")
     print_latencies(r)
     print(r["queueing"])
     if r["stuck"] or r["double"] or r["bad_split"] or r["problems"]:

@@ -247,6 +247,7 @@ async def _check(market: Market, chain: SystemChain) -> dict:
         "problems": problems,
         "states": dict(Counter(str(r.state) for r in rentals)),
         "started": sum(1 for r in rentals if r.started_at is not None),
+        "why_cancelled": dict(Counter(r.cancel_reason for r in rentals if r.state == "cancelled")),
         "conserved": "the database reconciled with the escrow contract"
         if not problems
         else f"{len(problems)} disagreements with the escrow contract",
@@ -274,6 +275,7 @@ def main() -> None:
         f"{len(r['bad_split'])}, {r['conserved']}; {r['errors']}"
     )
     print(f"{r['started']} rentals started; by state at the end: {r['states']}")
+    print(f"why cancelled: {r['why_cancelled']}")
     print_latencies(r)
     print(r["queueing"])
     if r["stuck"] or r["double"] or r["bad_split"] or r["problems"]:

@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import itertools
 import random
+import re
 import secrets
 import tempfile
 import time
@@ -38,9 +39,12 @@ from pathlib import Path
 import aiohttp
 import redis.asyncio as aioredis
 from pydantic import SecretStr
+from sqlalchemy import func, select
 
+from bot.common.i18n import SUPPORTED, catalogue
 from bot.settings import Settings
 from bot.telegram.front import webhook_secret
+from core.db import tables
 from tests.bench.load_ramp import (
     CONFIGS,
     Load,
@@ -69,7 +73,34 @@ CONFIG = CONFIGS[2]
 REDIS_URL = "redis://127.0.0.1:6379/6"  # this benchmark's own database: emptied at its start
 WEBHOOK = "/telegram/webhook"
 REPLY_WITHIN_S = 30.0  # a command unanswered by then counts with this latency
-NOTIFICATIONS = (CREDENTIALS, RECEIPT, PRIVATE_KEY)  # the outbox's messages, not replies
+
+
+def _templates(*keys: str) -> list[re.Pattern[str]]:
+    """The catalogue's texts for ``keys`` (a key ending in ``.`` names its section's
+    texts) in every language, each as a pattern matching a text that begins with it."""
+    out = []
+    for lang in SUPPORTED:
+        for key, text in catalogue(lang).items():
+            if not any(
+                key == k or (k.endswith(".") and key.startswith(k) and key.count(".") == 1)
+                for k in keys
+            ):
+                continue
+            parts = re.split(r"\{[a-z_]+\}", text)
+            if sum(len(p) for p in parts) >= 20:  # too short a text could begin a reply
+                out.append(re.compile(r"\A" + ".*?".join(re.escape(p) for p in parts), re.S))
+    return out
+
+
+# Messages from the outbox, not replies to the command just sent: every notice of a rental
+# and of the wallet; the payment request and "just taken" come from the outbox after a
+# /rent or /status too (a confirm that waited for the wallet to be linked) but are the
+# confirm's own reply when the wallet was linked already.
+NOTICES = [CREDENTIALS, RECEIPT, PRIVATE_KEY, *_templates("notify.", "connect.linked")]
+NOTICES_AFTER_A_MESSAGE = [
+    *NOTICES,
+    *_templates("pay.requested", "pay.taken", "pay.withdrawn", "pay.confirm_failed"),
+]
 
 
 class WebhookChat:
@@ -80,7 +111,8 @@ class WebhookChat:
         self.http: aiohttp.ClientSession | None = None
         self.turn = itertools.cycle(range(len(services)))
         self.update_ids, self.message_ids, self.query_ids = (itertools.count(1) for _ in "abc")
-        self.waiting: dict[int, asyncio.Future[Call]] = {}
+        # chat -> the reply its command waits for, and the texts that are not that reply
+        self.waiting: dict[int, tuple[asyncio.Future[Call], list[re.Pattern[str]]]] = {}
         self.refused = 0  # posts answered 503 (the admission line full) and posted again
         self.unanswered = 0
         secret = webhook_secret(Settings(_env_file=None, telegram_token=SecretStr(TOKEN)))
@@ -97,28 +129,24 @@ class WebhookChat:
             # ``record`` never awaits for these: the last call recorded is this one
             if method != "getUpdates" and method != "answerCallbackQuery":
                 sent = telegram.calls[-1]
-                waiter = self.waiting.get(sent.chat_id) if sent.chat_id else None
-                if (
-                    waiter
-                    and not waiter.done()
-                    and not any(p.search(sent.text) for p in NOTIFICATIONS)
-                ):
-                    waiter.set_result(sent)
+                reply, notices = self.waiting.get(sent.chat_id or 0, (None, []))
+                if reply and not reply.done() and not any(p.search(sent.text) for p in notices):
+                    reply.set_result(sent)
             return answer
 
         telegram.call = call  # type: ignore[method-assign]
 
     async def send(self, user: TgUser, text: str) -> list[Call]:
         message = message_json(next(self.message_ids), int(time.time()), user.id, user, text)
-        return await self._post(user, {"message": message})
+        return await self._post(user, {"message": message}, NOTICES_AFTER_A_MESSAGE)
 
     async def press_data(self, user: TgUser, sent: Call, data: str) -> list[Call]:
         query = callback_query_json(next(self.query_ids) * 7919, user, sent, data)
-        return await self._post(user, {"callback_query": query})
+        return await self._post(user, {"callback_query": query}, NOTICES)
 
-    async def _post(self, user: TgUser, update: dict) -> list[Call]:
+    async def _post(self, user: TgUser, update: dict, notices: list[re.Pattern[str]]) -> list[Call]:
         reply: asyncio.Future[Call] = asyncio.get_running_loop().create_future()
-        self.waiting[user.id] = reply
+        self.waiting[user.id] = (reply, notices)
         update = {"update_id": next(self.update_ids), **update}
         try:
             while True:
@@ -135,7 +163,7 @@ class WebhookChat:
             self.unanswered += 1
             return []
         finally:
-            if self.waiting.get(user.id) is reply:
+            if self.waiting.get(user.id, (None,))[0] is reply:
                 del self.waiting[user.id]
 
 
@@ -238,6 +266,9 @@ async def _check(market: Market, chain: SystemChain) -> dict:
     rentals = await all_rentals(market.app)
     books = rental_books(rentals)
     problems = await reconcile(market.db, chain, {})  # the agents are simulated: no state files
+    o = tables.outbox.c
+    async with market.db.read.connect() as conn:
+        kinds = dict((await conn.execute(select(o.kind, func.count()).group_by(o.kind))).all())
     return {
         "rentals": books.rentals,
         "settled": books.settled,
@@ -247,6 +278,7 @@ async def _check(market: Market, chain: SystemChain) -> dict:
         "problems": problems,
         "states": dict(Counter(str(r.state) for r in rentals)),
         "started": sum(1 for r in rentals if r.started_at is not None),
+        "notices": kinds,
         "why_cancelled": dict(Counter(r.cancel_reason for r in rentals if r.state == "cancelled")),
         "conserved": "the database reconciled with the escrow contract"
         if not problems
@@ -275,7 +307,7 @@ def main() -> None:
         f"{len(r['bad_split'])}, {r['conserved']}; {r['errors']}"
     )
     print(f"{r['started']} rentals started; by state at the end: {r['states']}")
-    print(f"why cancelled: {r['why_cancelled']}")
+    print(f"why cancelled: {r['why_cancelled']}; notifications: {r['notices']}")
     print_latencies(r)
     print(r["queueing"])
     if r["stuck"] or r["double"] or r["bad_split"] or r["problems"]:

@@ -175,9 +175,8 @@ async def run(ramp: list[int], step_s: float, providers: int) -> dict:
     redis = aioredis.from_url(REDIS_URL)
     await redis.flushdb()  # FSM states and rate limits of an earlier run's renters
     await redis.aclose()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-load2-"))
     standin = await StandIn().start()
-    with running_anvil() as url:
+    with running_anvil() as url, tempfile.TemporaryDirectory(prefix="bench-load2-") as tmp:
         chain = await SystemChain.deploy(url, "load")
         # user ids are given in order: the simulated providers first, then the renters
         await chain.fund_users(range(1, providers + len(users) + 20), 10_000 * USDC)
@@ -191,11 +190,14 @@ async def run(ramp: list[int], step_s: float, providers: int) -> dict:
             KEEPER_INTERVAL_S="2",
             LOG_LEVEL="WARNING",
         )
-        market = await Market.open(tmp, chain, env)  # migrates the schema once
+        market = await Market.open(Path(tmp), chain, env)  # migrates the schema once
+        ok = False
         try:
-            return await _load(market, chain, standin, users, ramp, step_s, providers, rng)
+            result = await _load(market, chain, standin, users, ramp, step_s, providers, rng)
+            ok = True
+            return result
         finally:
-            await market.close()
+            await market.close(failed=not ok)  # after a failure: the processes' logs
             await chain.close()
             await standin.stop()
             await asyncio.to_thread(pg_drop_schema, schema)

@@ -45,6 +45,7 @@ bench: $(STAMP) services
 	$(BIN)/python -m tests.bench.bench_walletconnect --write
 	$(BIN)/python -m tests.bench.bench_demo --write
 	$(BIN)/python -m tests.bench.bench_load --write
+	$(BIN)/python -m tests.bench.bench_load_scaleout --write
 
 ## escrow gas report from a real run on the in-process EVM
 gas: $(STAMP)

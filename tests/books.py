@@ -2,7 +2,8 @@
 in-memory escrow, every settlement split exactly, and the escrow's token ledger conserved.
 
 Used by the overload test (tests/bot/telegram/test_overload.py) and the load benchmark
-(tests/bench/bench_load.py).
+(tests/bench/bench_load.py; ``rental_books`` also by bench_load_scaleout.py, whose escrow is
+the contract on anvil).
 """
 
 from __future__ import annotations
@@ -63,20 +64,15 @@ class Books:
         )
 
 
-async def audit(app) -> Books:  # noqa: ANN001 - the App of bot.bootstrap on the fake escrow
-    escrow = app.escrow
-    async with app.rentals.uow(readonly=True) as uow:
-        rentals = await uow.rentals.in_states(tuple(S), limit=10**7)
+def rental_books(rentals) -> Books:  # noqa: ANN001 - core.domain.model.Rental rows
+    """What the rentals themselves say: which are not at rest, which overlapped on one GPU,
+    which settlements are not split exactly."""
     books = Books(rentals=len(rentals))
     spans = defaultdict(list)
     for r in rentals:
         state = S(r.state)
         if state not in RESTING:
             books.stuck.append((r.id, state.value))
-        on_chain = escrow.rentals.get(r.escrow_id) if r.escrow_id else None
-        status = on_chain.status if on_chain is not None else None
-        if status not in ESCROW_STATUS[state]:
-            books.disagree.append((r.id, state.value, status))
         if r.started_at is not None:
             # a GPU's UUID is unique on its machine (simulated hosts all say GPU-0000-...)
             for gpu in r.gpu_uuids or ["*"]:
@@ -92,6 +88,23 @@ async def audit(app) -> Books:  # noqa: ANN001 - the App of bot.bootstrap on the
         books.double += [
             (a[2], b[2]) for a, b in zip(gpu_spans, gpu_spans[1:], strict=False) if b[0] < a[1]
         ]
+    return books
+
+
+async def all_rentals(app) -> list:  # noqa: ANN001 - the App of bot.bootstrap
+    async with app.rentals.uow(readonly=True) as uow:
+        return list(await uow.rentals.in_states(tuple(S), limit=10**7))
+
+
+async def audit(app) -> Books:  # noqa: ANN001 - the App of bot.bootstrap on the fake escrow
+    escrow = app.escrow
+    rentals = await all_rentals(app)
+    books = rental_books(rentals)
+    for r in rentals:
+        on_chain = escrow.rentals.get(r.escrow_id) if r.escrow_id else None
+        status = on_chain.status if on_chain is not None else None
+        if status not in ESCROW_STATUS[S(r.state)]:
+            books.disagree.append((r.id, S(r.state).value, status))
     # every account the token has seen started with the faucet's amount (the contract with
     # nothing): the total never changes; the contract holds exactly the fees, the deposits
     # still locked and the payouts parked for a claim; at rest nothing is locked

@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import random
 import secrets
 import tempfile
 import time
-from collections import defaultdict
 
 from pydantic import SecretStr
 
@@ -40,81 +38,24 @@ from bot.bootstrap import build_app
 from bot.settings import Settings
 from bot.system import SystemClock
 from core.domain.reliability import HEARTBEAT_INTERVAL as BEAT_S
-from core.domain.rentals import RentalState as S
 from core.runtime import tune_gc_for_serving
 from core.services.heartbeat_batch import HeartbeatBatcher
-from tests.bench.report import percentile, row, section_rows, write_section
+from tests.bench.load_ramp import (
+    CONFIGS,
+    GPUS,
+    Load,
+    print_latencies,
+    ramp_rows,
+    renter_users,
+    run_ramp,
+    write_ramp,
+)
 from tests.books import audit
 from tests.bot.telegram.fake_telegram import TOKEN
-from tests.bot.telegram.support import Harness, TgUser
+from tests.bot.telegram.support import Harness
 from tests.support import add_provider, heartbeat, pg_exec
 
 CMD = "python -m tests.bench.bench_load"
-GPUS = ["rtx4090", "rtx3090", "h100", "l4", "a100-80gb"]
-WORDS = {"rtx4090": "4090", "rtx3090": "3090", "h100": "h100", "l4": "l4", "a100-80gb": "a100-80gb"}
-TERMINAL = {S.SETTLED, S.CANCELLED, S.RESOLVED, S.QUOTED}
-
-
-class Load:
-    def __init__(self, tg: Harness, rng: random.Random, deadline: float) -> None:
-        self.tg, self.rng, self.deadline = tg, rng, deadline
-        self.latency: dict[str, list[float]] = defaultdict(list)
-        self.errors: dict[str, int] = defaultdict(int)
-        self.step = 0  # the ramp's step the commands are counted for (when they were sent)
-        self.active = 10**9  # renters numbered from here on finish their round and leave
-        self.by_step: dict[tuple[int, str], list[float]] = defaultdict(list)
-
-    async def cmd(self, kind: str, user: TgUser, text: str | None = None, press=None):
-        step, t0 = self.step, time.perf_counter()
-        try:
-            if press is not None:
-                calls = await self.tg.press_data(user, *press)
-            else:
-                calls = await self.tg.send(user, text)
-        except Exception as exc:  # noqa: BLE001 - a failed update is counted, the load goes on
-            self.errors[f"{kind} failed: {exc.__class__.__name__}"] += 1
-            return None
-        self.latency[kind].append(time.perf_counter() - t0)
-        self.by_step[(step, kind)].append(time.perf_counter() - t0)
-        mine = [c for c in calls if c.chat_id == user.id and c.method != "answerCallbackQuery"]
-        return mine[0] if mine else None
-
-    async def think(self, low: float, high: float) -> None:
-        await asyncio.sleep(self.rng.uniform(low, high))
-
-    async def renter(self, user: TgUser, number: int = 0, arrive_s: float = 10) -> None:
-        await self.think(0, arrive_s)  # renters arrive over the first seconds
-        while time.monotonic() < self.deadline and number < self.active:
-            gpu = WORDS[self.rng.choice(GPUS)]
-            if self.rng.random() < 0.6:
-                await self.cmd(
-                    "/gpus", user, f"/gpus {gpu}" if self.rng.random() < 0.5 else "/gpus"
-                )
-                await self.think(1, 4)
-            quote = await self.cmd("/rent", user, f"/rent {gpu} {self.rng.randint(1, 6)}h")
-            confirm = _data(quote, "r:confirm:")
-            if confirm is None:  # no offer right now: look again later
-                self.errors["no offer"] += 1
-                await self.think(3, 8)
-                continue
-            await self.think(0.5, 2)
-            await self.cmd("confirm", user, press=(quote, confirm))
-            await self.think(5, 15)
-            await self.cmd("/status", user, "/status")
-            if self.rng.random() < 0.2:
-                await self.cmd("/extend", user, "/extend 1h")
-            await self.think(10, 40)
-            await self.cmd("/stop", user, "/stop")
-            await self.think(1, 3)
-            await self.cmd("/rate", user, f"/rate {self.rng.randint(3, 5)}")
-            await self.think(2, 10)
-
-
-def _data(sent, prefix: str) -> str | None:
-    if sent is None:
-        return None
-    found = [b.get("callback_data", "") for b in sent.buttons()]
-    return next((d for d in found if d.startswith(prefix)), None)
 
 
 async def _token_hash(app, machine_id: int) -> str:
@@ -200,7 +141,7 @@ async def run(
     ]
 
     renters = max(ramp) if ramp else renters
-    users = [TgUser(50_000 + i, f"renter{i}", "de" if i % 5 == 0 else "en") for i in range(renters)]
+    users = renter_users(renters)
     # every renter says /start, as many at once as the admission control lets in: the
     # process is warm when the load begins (on PostgreSQL: the pool's connections opened)
     await asyncio.gather(*(tg.send(user, "/start") for user in users))
@@ -214,26 +155,18 @@ async def run(
         asyncio.create_task(_forever(tg.deliver, 1.0)),
     ]
     started = time.perf_counter()
-    # (renters, commands answered per second, most updates waiting for admission at once)
-    steps: list[tuple[int, float, int]] = []
+    steps: list[tuple[int, float, str]] = []
     if not ramp:
         await asyncio.gather(*(load.renter(u) for u in users))
     else:
-        tasks: list[asyncio.Task] = []
-        for k, active in enumerate(ramp):
-            load.step, load.active = k, active
-            app.admission.peak_waiting = app.admission.waiting  # this step's peak from here
-            done = sum(len(v) for v in load.latency.values())
-            t0 = time.perf_counter()
-            while len(tasks) < active:
-                n = len(tasks)
-                tasks.append(asyncio.create_task(load.renter(users[n], n, min(10, step_s / 3))))
-            await asyncio.sleep(step_s)
-            answered = sum(len(v) for v in load.latency.values()) - done
-            rate = answered / (time.perf_counter() - t0)
-            steps.append((active, rate, app.admission.peak_waiting))
-            print(f"step {k}: {active} renters, {steps[-1][1]:.1f} commands/s answered")
-        await asyncio.gather(*tasks)
+
+        def step_started() -> None:  # this step's peak from here
+            app.admission.peak_waiting = app.admission.waiting
+
+        def step_queueing() -> str:
+            return f"at most {app.admission.peak_waiting} updates waiting for admission"
+
+        steps = await run_ramp(load, users, ramp, step_s, step_started, step_queueing)
     elapsed = time.perf_counter() - started
     for user in users:  # wind down: whatever still runs is stopped
         await tg.send(user, "/stop")
@@ -250,7 +183,8 @@ async def run(
         errors=dict(load.errors),
         steps=steps,
         by_step=load.by_step,
-        admission=(app.admission.peak_in_flight, app.admission.peak_waiting),
+        queueing=f"at most {app.admission.peak_in_flight} updates in flight, "
+        f"{app.admission.peak_waiting} waiting",
     )
     await tg.close()
     await app.close()
@@ -267,11 +201,8 @@ async def _check(app) -> dict:
         + [(i, f"{s} in the DB, {e} in the escrow") for i, s, e in books.disagree],
         "bad_split": books.bad_split,
         "ledger_ok": books.ledger_ok,
+        "conserved": f"escrow ledger {'conserved' if books.ledger_ok else 'BROKEN'}",
     }
-
-
-CONFIGS = ("1 process, SQLite", "1 process, PostgreSQL")  # in the order of the doc's rows
-GOAL_MS = 1000.0  # below capacity, p99 of every command stays within this
 
 
 def main() -> None:
@@ -320,13 +251,8 @@ def main() -> None:
         f"bad splits {len(r['bad_split'])}, ledger {'ok' if r['ledger_ok'] else 'BROKEN'}; "
         f"{r['errors']}"
     )
-    for kind, samples in sorted(r["latency"].items()):
-        ms = [x * 1000 for x in samples]
-        print(
-            f"  {kind:8} n={len(ms):6}  p50 {percentile(ms, 50):7.1f} ms  "
-            f"p99 {percentile(ms, 99):7.1f} ms"
-        )
-    print(f"admission: peak {r['admission'][0]} in flight, {r['admission'][1]} waiting")
+    print_latencies(r)
+    print(r["queueing"])
     if r["stuck"] or r["double"] or r["bad_split"] or not r["ledger_ok"]:
         print("CHECK FAILED:", r["stuck"][:10], r["bad_split"][:10])
     if not ramp:
@@ -339,79 +265,6 @@ def main() -> None:
         print(line)
     if args.write:
         write_ramp(config, rows)
-
-
-def ramp_rows(config: str, r: dict, cmd: str) -> list[str]:
-    """This configuration's rows: its capacity (the last step before the first whose p99
-    goes over GOAL_MS for some command), one row per step, and the checks of the run."""
-    steps = _steps(r)
-    within = list(itertools.takewhile(lambda step: step[2] <= GOAL_MS, steps))
-    capacity = (
-        f"{within[-1][0]} renters ({within[-1][1]:.1f} commands/s answered)"
-        if within
-        else f"below {steps[0][0]} renters (the first step's p99 is over {GOAL_MS:.0f} ms)"
-    )
-    if len(within) == len(steps):
-        capacity = f"at least {capacity}: no step went over"
-    rows = [row(f"{config}: capacity", f"p99 <= {GOAL_MS:.0f} ms for every command", capacity, cmd)]
-    for k, (active, rate, worst, parts, waiting) in enumerate(steps):
-        above = k >= len(within)
-        rows.append(
-            row(
-                f"{config}: step {k + 1}, {active} renters, {rate:.1f} commands/s answered",
-                "bounded queueing (above capacity)" if above else f"p99 <= {GOAL_MS:.0f} ms",
-                f"p50/p99 ms: {', '.join(parts)} (worst p99 {worst:.0f} ms); at most "
-                f"{waiting} updates waiting for admission",
-                cmd,
-            )
-        )
-    peak, waiting = r["admission"]
-    rows.append(
-        row(
-            f"{config}: the whole ramped run",
-            "0 double bookings, 0 stuck, every split exact, escrow conserved",
-            f"{sum(len(v) for v in r['latency'].values()):,} commands, {r['rentals']:,} "
-            f"rentals, {r['settled']:,} settled; {r['double']} double bookings, "
-            f"{len(r['stuck'])} stuck, {len(r['bad_split'])} inexact splits, escrow ledger "
-            f"{'conserved' if r['ledger_ok'] else 'BROKEN'}; at most {peak} updates in "
-            f"flight, {waiting} waiting",
-            cmd,
-        )
-    )
-    return rows
-
-
-def _steps(r: dict) -> list[tuple[int, float, float, list[str], int]]:
-    """Per step: renters, commands answered per second, worst p99 (ms), "kind p50/p99",
-    most updates waiting for admission."""
-    out = []
-    for k, (active, rate, waiting) in enumerate(r["steps"]):
-        parts, worst = [], 0.0
-        for kind in sorted({kind for step, kind in r["by_step"] if step == k}):
-            ms = [x * 1000 for x in r["by_step"][(k, kind)]]
-            worst = max(worst, percentile(ms, 99))
-            parts.append(f"{kind} {percentile(ms, 50):.0f}/{percentile(ms, 99):.0f}")
-        out.append((active, rate, worst, parts, waiting))
-    return out
-
-
-def write_ramp(config: str, rows: list[str]) -> None:
-    """The Load test section with this configuration's rows replaced; the rows of the
-    other configurations stay, in CONFIGS order (rows of no configuration are dropped)."""
-    kept = {c: [x for x in section_rows("Load test") if x.startswith(f"| {c}: ")] for c in CONFIGS}
-    kept[config] = rows
-    write_section(
-        "Load test",
-        [x for c in CONFIGS for x in kept[c]],
-        "Ramped arrivals: each step runs that many Telegram renters (1-40 s think times: "
-        "/gpus, /rent, Confirm, /status, /extend, /stop, /rate) for the step's seconds against "
-        "200 providers whose agents beat every 15 s through the agent API's group commit; "
-        "commands are counted for the step in which they were sent. Capacity is the highest "
-        f"step whose p99 stays within {GOAL_MS:.0f} ms for every command. One process: the "
-        "Telegram dispatcher fed in-process with the in-memory escrow; the load generator "
-        "shares the process and its cores with the service. Admission control holds 16 "
-        "updates in flight per process.",
-    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,9 @@ bench: $(STAMP) services
 	$(BIN)/python -m tests.bench.bench_scaleout --write
 	$(BIN)/python -m tests.bench.bench_walletconnect --write
 	$(BIN)/python -m tests.bench.bench_demo --write
-	$(BIN)/python -m tests.bench.bench_load --write
-	$(BIN)/python -m tests.bench.bench_load_scaleout --write
+	$(BIN)/python -m tests.bench.bench_load --ramp 50,150,300,600 --step-s 45 --write
+	$(BIN)/python -m tests.bench.bench_load --ramp 50,150,300,600 --step-s 45 --database postgresql://127.0.0.1:5432/test --write
+	$(BIN)/python -m tests.bench.bench_load_scaleout --ramp 50,150,300,600 --step-s 45 --write
 
 ## escrow gas report from a real run on the in-process EVM
 gas: $(STAMP)

@@ -23,6 +23,12 @@ class UserService(Service):
     ) -> Principal:
         """Find or create the user behind a chat identity (language from the platform)."""
         name = (display_name or external_id)[:64]
+        # every update starts here: a known user in a known chat is a read, so it neither
+        # waits for nor holds the write connection (SQLite has one per process)
+        async with self.uow(readonly=True) as uow:
+            known = await uow.users.by_external(platform, external_id)
+        if known is not None and not (chat_id and private_chat and known.chat_id != chat_id):
+            return Principal(stored_id(known), platform, private_chat, known.lang)
         async with self.uow() as uow:
             user = await uow.users.by_external(platform, external_id)
             if user is None:

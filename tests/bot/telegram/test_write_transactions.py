@@ -61,3 +61,19 @@ async def test_write_transactions_per_command(tg_each_db):
         "/status": 2,
         "/stop": 5,  # ledger 2, the stop, the wallet's signature and its chain event
     }
+
+
+async def test_read_only_commands_open_no_write_transaction_beyond_the_ledger(tg):
+    # a write transaction that ends without a commit still held the write connection (on
+    # SQLite the one writer, BEGIN IMMEDIATE): reading paths (who is this user, /gpus, /help,
+    # /status of nothing) must not open one; the ledger's own two writes are committed
+    await tg.send(ALICE, "/start")
+    begun = []
+    event.listen(tg.app.db.write.sync_engine, "begin", lambda _conn: begun.append(1))
+    for line in ("/gpus", "/gpus h100", "/help", "/status"):
+        tg.front.identity.forget(ALICE.id)  # the user looked up again, not from the cache
+        await tg.front.once.flush()
+        begun.clear()
+        await tg.send(ALICE, line)
+        await tg.front.once.flush()
+        assert (line, len(begun)) == (line, 2)

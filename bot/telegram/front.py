@@ -41,8 +41,8 @@ from bot.telegram.middlewares import IdentityMiddleware, LanguageMiddleware, Rat
 from bot.telegram.notifier import TELEGRAM_LIMITS, TelegramNotifier
 from bot.telegram.once import OnceMiddleware
 from bot.telegram.routers import routers
-from bot.telegram.state import UnreadStateMiddleware
 from bot.telegram.sending import Responder
+from bot.telegram.state import UnreadStateMiddleware
 from core.ports import EscrowPort
 from core.services.updates import UpdateLedger
 

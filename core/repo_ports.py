@@ -306,4 +306,8 @@ class UnitOfWork(Protocol):
 
 
 class UowFactory(Protocol):
-    def __call__(self, *, readonly: bool = False) -> UnitOfWork: ...
+    """``readonly``: reads only. ``one_statement``: the unit of work writes with one
+    statement, atomic by itself, so it needs no transaction of its own (the caller's promise;
+    it still calls ``commit``)."""
+
+    def __call__(self, *, readonly: bool = False, one_statement: bool = False) -> UnitOfWork: ...

@@ -42,6 +42,7 @@ from bot.telegram.notifier import TELEGRAM_LIMITS, TelegramNotifier
 from bot.telegram.once import OnceMiddleware
 from bot.telegram.routers import routers
 from bot.telegram.sending import Responder
+from bot.telegram.state import UnreadStateMiddleware
 from core.ports import EscrowPort
 from core.services.updates import UpdateLedger
 
@@ -148,7 +149,11 @@ class TelegramFrontEnd:
         self.identity = IdentityMiddleware(app.users)
         self.rate_limit = RateLimitMiddleware(limiter)
         self.tg = Tg(self.rig, self.responder, self.live, self.identity)
-        self.dp = AiogramDispatcher(storage=storage or MemoryStorage())
+        # aiogram's FSM middleware, less its read of the state on every update (state.py)
+        self.dp = AiogramDispatcher(storage=storage or MemoryStorage(), disable_fsm=True)
+        fsm = self.dp.fsm
+        self.dp.fsm = UnreadStateMiddleware(fsm.storage, fsm.events_isolation, fsm.strategy)
+        self.dp.update.outer_middleware(self.dp.fsm)
         self.dp["tg"] = self.tg
         # first: an update waits for a slot before it touches the database at all
         self.dp.update.outer_middleware(AdmissionMiddleware(app.admission))

@@ -58,10 +58,16 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
 
-    def sessions(self, *, readonly: bool = False) -> async_sessionmaker[AsyncSession]:
-        return async_sessionmaker(
-            self.read if readonly else self.write, expire_on_commit=False, autoflush=False
-        )
+    def sessions(
+        self, *, readonly: bool = False, one_statement: bool = False
+    ) -> async_sessionmaker[AsyncSession]:
+        """``one_statement``: writes of a single statement, atomic by itself. On PostgreSQL
+        they run on the AUTOCOMMIT engine (the pool's, as the reads): no BEGIN and COMMIT
+        round trips around the statement. SQLite's writers take their turn as any write."""
+        engine = self.write
+        if readonly or (one_statement and not self.is_sqlite):
+            engine = self.read
+        return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
     async def dispose(self) -> None:
         await self.write.dispose()

@@ -136,6 +136,17 @@ class Listings(Repo):
         rows = (await self.s.execute(_search_statement(query))).tuples().all()
         return [Offer(listing, machine, listing.free_gpus) for listing, machine in rows]
 
+    async def search_counted(self, query: ListingQuery, now: int) -> tuple[list[Offer], int]:
+        """``search`` and ``count_offerable`` in one statement, one round trip: the count is
+        an uncorrelated scalar subquery beside each row, computed once with its own plan (the
+        page keeps its index walk). No row on the first page means none to count."""
+        rows = (await self.s.execute(_counted_statement(query))).tuples().all()
+        if rows:
+            total = int(rows[0][2])
+        else:
+            total = 0 if query.offset == 0 else await self.count_offerable(query, now)
+        return [Offer(listing, machine, listing.free_gpus) for listing, machine, _ in rows], total
+
     async def count_offerable(self, query: ListingQuery, now: int) -> int:
         """How many listings the search of ``query`` finds on all its pages (the /gpus
         total), up to ``COUNT_CAP`` + 1 (more: "over COUNT_CAP"): the same conditions, so the
@@ -229,3 +240,10 @@ def _count_statement(query: ListingQuery) -> Select[tuple[int]]:
         matches = matches.join(tables.machines, M.id == L.machine_id)
     matches = matches.where(*_conditions(query, sorted_walk=False)).limit(COUNT_CAP + 1)
     return select(func.count()).select_from(matches.subquery())
+
+
+@functools.lru_cache(maxsize=SEARCH_STATEMENTS)
+def _counted_statement(query: ListingQuery) -> Select[tuple[Listing, Machine, int]]:
+    """The search's page, each row with the count (``search_counted``)."""
+    total = _count_statement(query).scalar_subquery().label("total")
+    return _search_statement(query).add_columns(total)

@@ -71,15 +71,21 @@ class SqlAlchemyUnitOfWork:
 
 
 class SqlAlchemyUowFactory:
-    """Builds units of work: ``factory()`` for writes, ``factory(readonly=True)`` for reads."""
+    """Builds units of work: ``factory()`` for writes, ``factory(readonly=True)`` for reads,
+    ``factory(one_statement=True)`` for a write of one statement (``Database.sessions``)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._write = db.sessions()
         self._read = db.sessions(readonly=True)
+        self._one = db.sessions(one_statement=True)
 
-    def __call__(self, *, readonly: bool = False) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self._read if readonly else self._write)
+    def __call__(
+        self, *, readonly: bool = False, one_statement: bool = False
+    ) -> SqlAlchemyUnitOfWork:
+        if readonly:
+            return SqlAlchemyUnitOfWork(self._read)
+        return SqlAlchemyUnitOfWork(self._one if one_statement else self._write)
 
 
 def _satisfies_ports(uow: SqlAlchemyUnitOfWork, factory: SqlAlchemyUowFactory) -> None:

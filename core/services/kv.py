@@ -26,7 +26,7 @@ class KeyValueService(Service):
         _check_key(key)
         if len(value) > MAX_VALUE_CHARS:
             raise ValidationError(f"A setting holds at most {MAX_VALUE_CHARS:,} characters.")
-        async with self.uow() as uow:
+        async with self.uow(one_statement=True) as uow:  # one upsert: atomic by itself
             await uow.settings.set_value(key, value)
             await uow.commit()
 

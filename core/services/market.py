@@ -107,8 +107,10 @@ class MarketService(Service):
         q = replace(query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
         now = self.clock.now()
         async with self.uow(readonly=True) as uow:
-            rows = list(await uow.listings.search(q, now))
-            total = await uow.listings.count_offerable(query, now) if page == 1 else -1
+            if page == 1:  # the total is shown on the first page: counted in the same read
+                rows, total = await uow.listings.search_counted(q, now)
+            else:
+                rows, total = list(await uow.listings.search(q, now)), -1
         return SearchPage(
             offers=tuple(
                 offer_view(r.listing, r.machine, r.free_gpus, now=now) for r in rows[:PAGE_SIZE]

@@ -55,6 +55,9 @@ class MemoryListings(Table):
     async def count_offerable(self, query: ListingQuery, now: int) -> int:
         return min(len(self._matches(query)), COUNT_CAP + 1)
 
+    async def search_counted(self, query: ListingQuery, now: int) -> tuple[list[Offer], int]:
+        return await self.search(query, now), await self.count_offerable(query, now)
+
     def _matches(self, query: ListingQuery) -> list[Listing]:
         machines = self.uow.machines.rows
         templates = list(self.uow.templates.rows.values())

@@ -118,5 +118,5 @@ class MemoryUowFactory:
     def __init__(self, store: MemoryStore | None = None) -> None:
         self.store = store or MemoryStore()
 
-    def __call__(self, *, readonly: bool = False) -> MemoryUnitOfWork:
-        return MemoryUnitOfWork(self.store, readonly=readonly)
+    def __call__(self, *, readonly: bool = False, one_statement: bool = False) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self.store, readonly=readonly)  # one write or many: the same

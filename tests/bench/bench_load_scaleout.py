@@ -45,6 +45,7 @@ from bot.common.i18n import SUPPORTED, catalogue
 from bot.settings import Settings
 from bot.telegram.front import webhook_secret
 from core.db import tables
+from core.domain.rentals import RentalState as S
 from tests.bench.load_ramp import (
     CONFIGS,
     Load,
@@ -203,6 +204,19 @@ async def run(ramp: list[int], step_s: float, providers: int) -> dict:
             await asyncio.to_thread(pg_drop_schema, schema)
 
 
+async def _running(market: Market) -> list[tuple[str, int]]:
+    """(Telegram user id, rental id) of every rental that is active or about to be."""
+    r, u = tables.rentals.c, tables.users.c
+    live = (S.AWAITING_PAYMENT, S.FUNDED, S.PROVISIONING, S.ACTIVE)
+    q = (
+        select(u.external_id, r.id)
+        .select_from(tables.rentals.join(tables.users, u.id == r.renter_id))
+        .where(r.state.in_([s.value for s in live]))
+    )
+    async with market.db.read.connect() as conn:
+        return [(who, rid) for who, rid in (await conn.execute(q)).all()]
+
+
 async def _load(market, chain, standin, users, ramp, step_s, providers, rng) -> dict:
     services = [
         market.service(
@@ -244,6 +258,21 @@ async def _load(market, chain, standin, users, ramp, step_s, providers, rng) -> 
                 await chat.send(user, "/stop")
 
         await asyncio.gather(*(stop(user) for user in users))
+        # a rental still being paid for when its renter's /stop came (it was not active yet),
+        # or one of a renter's several, still runs: stop each by its number
+        by_id = {user.id: user for user in users}
+        for _ in range(3):
+            await asyncio.sleep(5)
+            live = await _running(market)
+            if not live:
+                break
+            await asyncio.gather(
+                *(
+                    chat.send(by_id[int(who)], f"/stop {rid}")
+                    for who, rid in live
+                    if int(who) in by_id
+                )
+            )
     try:
         await quiesce(market.db, 180)
         left = ""

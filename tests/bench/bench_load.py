@@ -33,6 +33,7 @@ import tempfile
 import time
 
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
 from bot.bootstrap import build_app
 from bot.settings import Settings
@@ -259,7 +260,8 @@ def main() -> None:
         return
     cmd = f"{CMD} --ramp {args.ramp} --step-s {args.step_s:g}"
     cmd += f" --providers {args.providers}" if args.providers != 200 else ""
-    cmd += " --database $PG" if schema else ""
+    if schema:  # the database as given, a password hidden
+        cmd += f" --database {make_url(args.database).render_as_string(hide_password=True)}"
     rows = ramp_rows(config, r, cmd)
     for line in rows:
         print(line)

@@ -46,10 +46,9 @@ from tests.bench.load_ramp import (
     GPUS,
     Load,
     print_latencies,
-    ramp_rows,
+    publish,
     renter_users,
     run_ramp,
-    write_ramp,
 )
 from tests.books import audit
 from tests.bot.telegram.fake_telegram import TOKEN
@@ -258,15 +257,10 @@ def main() -> None:
         print("CHECK FAILED:", r["stuck"][:10], r["bad_split"][:10])
     if not ramp:
         return
-    cmd = f"{CMD} --ramp {args.ramp} --step-s {args.step_s:g}"
-    cmd += f" --providers {args.providers}" if args.providers != 200 else ""
+    cmd = CMD
     if schema:  # the database as given, a password hidden
         cmd += f" --database {make_url(args.database).render_as_string(hide_password=True)}"
-    rows = ramp_rows(config, r, cmd)
-    for line in rows:
-        print(line)
-    if args.write:
-        write_ramp(config, rows)
+    publish(config, r, cmd, args)
 
 
 if __name__ == "__main__":

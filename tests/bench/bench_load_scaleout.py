@@ -50,10 +50,9 @@ from tests.bench.load_ramp import (
     CONFIGS,
     Load,
     print_latencies,
-    ramp_rows,
+    publish,
     renter_users,
     run_ramp,
-    write_ramp,
 )
 from tests.books import all_rentals, rental_books
 from tests.bot.telegram.fake_telegram import TOKEN, Call
@@ -343,13 +342,7 @@ def main() -> None:
     print(r["queueing"])
     if r["stuck"] or r["double"] or r["bad_split"] or r["problems"]:
         print("CHECK FAILED:", r["stuck"][:10], r["bad_split"][:10], *r["problems"][:20])
-    cmd = f"{CMD} --ramp {args.ramp} --step-s {args.step_s:g}"
-    cmd += f" --providers {args.providers}" if args.providers != 200 else ""
-    rows = ramp_rows(CONFIG, r, cmd)
-    for line in rows:
-        print(line)
-    if args.write:
-        write_ramp(CONFIG, rows)
+    publish(CONFIG, r, CMD, args)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ docs/benchmarks.md, each configuration replacing only its own rows (``write_ramp
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import random
@@ -215,3 +216,15 @@ def write_ramp(config: str, rows: list[str]) -> None:
         "on anvil, the renters' development wallets funded there; one process runs the "
         "simulated agents. Admission control holds 16 updates in flight per process.",
     )
+
+
+def publish(config: str, r: dict, cmd: str, args: argparse.Namespace) -> None:
+    """Print this configuration's rows (``cmd`` with the run's ramp and providers); with
+    ``--write`` also put them into docs/benchmarks.md."""
+    cmd += f" --ramp {args.ramp} --step-s {args.step_s:g}"
+    cmd += f" --providers {args.providers}" if args.providers != 200 else ""
+    rows = ramp_rows(config, r, cmd)
+    for line in rows:
+        print(line)
+    if args.write:
+        write_ramp(config, rows)

@@ -3,9 +3,10 @@ take-over by a conditional UPDATE, so two processes never both win the same upda
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import TextClause, bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import tables
@@ -40,6 +41,23 @@ _FINISH = (
 )
 
 
+# A group of first claims is one INSERT of many rows; rows beyond this go in further
+# statements (SQLite allows 32,766 parameters; PostgreSQL 65,535).
+CLAIM_ROWS = 64
+
+
+@functools.lru_cache(maxsize=CLAIM_ROWS)
+def _claim_rows(n: int) -> TextClause:
+    """INSERT of ``n`` new claims that skips the ids claimed before and returns the ids it
+    inserted (SQLite 3.35+ and PostgreSQL both return only the rows a DO NOTHING kept)."""
+    rows = ", ".join(f"(:s, :u{i}, :until, NULL, :now)" for i in range(n))
+    return text(
+        f'INSERT INTO "{_t.name}" ("source", "update_id", "claimed_until", "done_at", '
+        f'"created_at") VALUES {rows} ON CONFLICT ("source", "update_id") DO NOTHING '
+        'RETURNING "update_id"'
+    )
+
+
 class ProcessedUpdates:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -62,6 +80,20 @@ class ProcessedUpdates:
             return TAKEN, until
         row = (await self.s.execute(_STATE, key)).one()
         return (DONE, 0) if row.done_at is not None else (BUSY, int(row.claimed_until))
+
+    async def claim_new(
+        self, source: str, update_ids: Sequence[int], now: int, until: int
+    ) -> set[int]:
+        """Claim every id not claimed before, in one statement per ``CLAIM_ROWS``: the ids
+        claimed now (the others need ``claim``: taken over, done or busy). Ids are distinct."""
+        claimed: set[int] = set()
+        for start in range(0, len(update_ids), CLAIM_ROWS):
+            chunk = update_ids[start : start + CLAIM_ROWS]
+            params: dict[str, object] = {"s": source, "until": until, "now": now}
+            params.update({f"u{i}": u for i, u in enumerate(chunk)})
+            result = await self.s.execute(_claim_rows(len(chunk)), params)
+            claimed.update(int(u) for u in result.scalars())
+        return claimed
 
     async def finish(self, source: str, update_ids: Sequence[int], now: int) -> None:
         """Mark the updates handled: one statement run for each (one round trip on

@@ -45,11 +45,7 @@ class UpdateLedger(Service):
             if self._claims % PRUNE_EVERY == 0:
                 await uow.processed_updates.prune(now - KEEP_S)
             await uow.commit()
-        if state in ("new", "taken"):
-            return Claim(handle=True, duplicate=False)
-        if state == "done":
-            return Claim(handle=False, duplicate=True)
-        return Claim(handle=False, duplicate=False, retry_at=until)
+        return _claim_of(state, until)
 
     async def claim_many(
         self, source: str, update_ids: Sequence[int], done: Sequence[int] = ()
@@ -58,19 +54,23 @@ class UpdateLedger(Service):
         end's group commit: updates that arrive together share one write). One claim per
         id, in order; an id twice in the list is claimed once (the second copy is busy)."""
         now = self.clock.now()
+        until = now + LEASE_S
         out: list[Claim] = []
         async with self.uow() as uow:
-            await uow.processed_updates.finish(source, done, now)
+            ledger = uow.processed_updates
+            await ledger.finish(source, done, now)
+            # first claims (nearly all) in one statement; the rest one by one
+            new = await ledger.claim_new(source, list(dict.fromkeys(update_ids)), now, until)
+            seen: set[int] = set()
             for update_id in update_ids:
-                state, until = await uow.processed_updates.claim(
-                    source, update_id, now, now + LEASE_S
-                )
-                if state in ("new", "taken"):
-                    out.append(Claim(handle=True, duplicate=False))
-                elif state == "done":
-                    out.append(Claim(handle=False, duplicate=True))
-                else:
-                    out.append(Claim(handle=False, duplicate=False, retry_at=until))
+                if update_id in seen:  # a second copy in the list: the first one handles it
+                    state, lease_end = "busy", until
+                elif update_id in new:
+                    state, lease_end = "new", until
+                else:  # claimed before: taken over, done, or busy elsewhere
+                    state, lease_end = await ledger.claim(source, update_id, now, until)
+                seen.add(update_id)
+                out.append(_claim_of(state, lease_end))
             self._claims += len(update_ids)
             if update_ids and self._claims % PRUNE_EVERY < len(update_ids):
                 await uow.processed_updates.prune(now - KEEP_S)
@@ -82,3 +82,11 @@ class UpdateLedger(Service):
         async with self.uow() as uow:
             await uow.processed_updates.finish(source, [update_id], self.clock.now())
             await uow.commit()
+
+
+def _claim_of(state: str, lease_end: int) -> Claim:
+    if state in ("new", "taken"):
+        return Claim(handle=True, duplicate=False)
+    if state == "done":
+        return Claim(handle=False, duplicate=True)
+    return Claim(handle=False, duplicate=False, retry_at=lease_end)

@@ -60,3 +60,27 @@ async def test_handled_updates_are_pruned_after_two_days(app, clock):
     async with app.db.read.connect() as conn:
         rows = await conn.execute(select(c.update_id).order_by(c.update_id))
     assert [r[0] for r in rows] == [2, 3]
+
+
+async def test_a_group_claim_sorts_new_done_busy_and_repeated_ids(app, clock):
+    """``claim_many`` claims the first-timers in one statement and asks about the others one
+    by one: each id gets the answer a claim of its own would have given."""
+    assert (await app.updates.claim("telegram", 1)).handle  # busy: its handler is running
+    assert (await app.updates.claim("telegram", 2)).handle
+    await app.updates.done("telegram", 2)  # done: a duplicate
+    assert (await app.updates.claim("telegram", 3)).handle
+    clock.advance(LEASE_S)  # 3's handler died: taken over; 1's lease ended too
+    assert (await app.updates.claim("telegram", 1)).handle  # claimed afresh: busy again
+    ids = [1, 2, 3, *range(100, 170), 100]
+    claims = await app.updates.claim_many("telegram", ids, done=[])
+    assert len(claims) == len(ids)
+    by_id = dict(zip(ids[:-1], claims[:-1], strict=True))
+    assert not by_id[1].handle and not by_id[1].duplicate
+    assert by_id[1].retry_at == clock.now() + LEASE_S
+    assert by_id[2].duplicate and not by_id[2].handle
+    assert by_id[3].handle
+    assert all(by_id[i].handle for i in range(100, 170))  # more than one statement's rows
+    assert not claims[-1].handle and not claims[-1].duplicate  # 100 twice: the first handles
+    again = await app.updates.claim_many("telegram", [100, 169, 170], done=[100])
+    assert [c.handle for c in again] == [False, False, True]
+    assert again[0].duplicate and not again[1].duplicate

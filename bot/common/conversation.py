@@ -7,6 +7,14 @@ is read as a command. One mechanism for every front end, because all of them cal
 front end keeps across restarts, so an answer still fits after the process restarted; each
 expires after ``PENDING_TTL_S``. Only private chats ask and answer: group chatter is never
 read as an answer (Telegram ignores it anyway and Discord cannot see it).
+
+Every update of a user asks whether a step is pending, and nearly always none is. A front end
+that is the only receiver of its platform's updates (Telegram polling: Telegram hands each
+update to one ``getUpdates`` caller, and docs/production.md runs it in one process) is the only
+writer of its users' steps, so it may ``remember`` them: each user's step is read from the
+table once, then kept in memory beside every write (write-through), and the table is read
+again only after a restart. Front ends that share their users with other processes (webhooks
+behind a load balancer) read the table every time.
 """
 
 from __future__ import annotations
@@ -60,12 +68,20 @@ def answer_word(text: str) -> str:
     return text.strip().strip(".!?").casefold()
 
 
-class Conversation:
-    """The pending step of each user, kept in the key-value table."""
+REMEMBERED_USERS = 100_000  # steps kept in memory (``remember``); more start over
 
-    def __init__(self, kv: KeyValueService, now: Callable[[], int]) -> None:
+
+class Conversation:
+    """The pending step of each user, kept in the key-value table (and, with ``remember``,
+    in memory as well)."""
+
+    def __init__(
+        self, kv: KeyValueService, now: Callable[[], int], *, remember: bool = False
+    ) -> None:
         self.kv = kv
         self.now = now
+        self.remember = remember
+        self._known: dict[str, PendingStep | None] = {}  # by key; None: no step
 
     async def ask(
         self, who: Principal, kind: str, data: tuple[str, ...], labels: tuple[str, ...] = ()
@@ -74,27 +90,20 @@ class Conversation:
         if not who.private_chat:
             return
         step = PendingStep(kind, tuple(data), tuple(labels), self.now() + PENDING_TTL_S)
-        await self.kv.put(_key(who), json.dumps(asdict(step)))
+        await self._write(_key(who), step)
 
     async def pending(self, who: Principal) -> PendingStep | None:
         """The step waiting for this user's answer; None when none is, or it expired. A
         damaged record reads as none (the next question replaces it)."""
         if not who.private_chat:
             return None
-        raw = await self.kv.get(_key(who))
-        if not raw:
-            return None
-        try:
-            d = json.loads(raw)
-            step = PendingStep(
-                str(d["kind"]),
-                tuple(str(x) for x in d["data"]),
-                tuple(str(x) for x in d.get("labels", ())),
-                int(d["expires_at"]),
-            )
-        except (ValueError, KeyError, TypeError):
-            return None
-        return step if step.expires_at > self.now() else None
+        key = _key(who)
+        if self.remember and key in self._known:
+            step = self._known[key]
+        else:
+            step = _decoded(await self.kv.get(key))
+            self._keep(key, step)
+        return step if step is not None and step.expires_at > self.now() else None
 
     async def forget(self, who: Principal) -> bool:
         """End the pending step; True when there was one."""
@@ -105,7 +114,35 @@ class Conversation:
 
     async def clear(self, who: Principal) -> None:
         """End the pending step the caller knows is there."""
-        await self.kv.put(_key(who), "")
+        await self._write(_key(who), None)
+
+    async def _write(self, key: str, step: PendingStep | None) -> None:
+        self._known.pop(key, None)  # a failed write leaves the table to be read again
+        await self.kv.put(key, json.dumps(asdict(step)) if step is not None else "")
+        self._keep(key, step)
+
+    def _keep(self, key: str, step: PendingStep | None) -> None:
+        if not self.remember:
+            return
+        if len(self._known) >= REMEMBERED_USERS:
+            self._known.clear()
+        self._known[key] = step
+
+
+def _decoded(raw: str | None) -> PendingStep | None:
+    """The stored step; a damaged record reads as none (the next question replaces it)."""
+    if not raw:
+        return None
+    try:
+        d = json.loads(raw)
+        return PendingStep(
+            str(d["kind"]),
+            tuple(str(x) for x in d["data"]),
+            tuple(str(x) for x in d.get("labels", ())),
+            int(d["expires_at"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,9 +41,11 @@ _UNREAD = object()  # the pending step was not read yet
 
 
 class Dispatcher:
-    def __init__(self, app: ChatServices) -> None:
+    def __init__(self, app: ChatServices, *, sole_receiver: bool = False) -> None:
+        """``sole_receiver``: no other process receives this front end's updates, so the
+        users' pending questions may be kept in memory (``Conversation``)."""
         self.app = app
-        self.talk = Conversation(app.kv, app.clock.now)
+        self.talk = Conversation(app.kv, app.clock.now, remember=sole_receiver)
 
     async def handle_text(self, who: Principal, text: str) -> Reply:
         """Parse one chat line and answer it (or the question asked before); never raises."""

@@ -141,7 +141,9 @@ class TelegramFrontEnd:
                 if self.redis is not None
                 else MemoryRateLimiter(rate, burst)
             )
-        self.rig = Dispatcher(app)
+        # polling: Telegram hands each update to one getUpdates caller, and polling runs in
+        # one process only (docs/production.md); webhooks may reach several processes
+        self.rig = Dispatcher(app, sole_receiver=not s.telegram_webhook)
         self.responder = Responder(self.bot, username="")
         self.live = LiveStatus(
             self.bot, self.rig, interval_s=status_interval_s or s.telegram_status_refresh_s

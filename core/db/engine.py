@@ -46,7 +46,7 @@ class Database:
 
     SQLite gets two: writers open their transaction with ``BEGIN IMMEDIATE`` so a writer never
     reads and then deadlocks on the lock upgrade against another process; in this process they
-    take turns on one connection. Readers use a plain deferred transaction and run beside the
+    take turns on one connection. Readers run each statement by itself (no BEGIN) beside the
     writer thanks to WAL.
     """
 
@@ -98,9 +98,15 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        if immediate: conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if immediate:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    # Readers issue no BEGIN: each statement is its own read transaction with its own WAL
+    # snapshot, as reads on PostgreSQL run (AUTOCOMMIT, READ COMMITTED: a snapshot per
+    # statement). A BEGIN and a ROLLBACK around a read were two of its three statements.
 
     return engine
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 
 from core.db import tables
 from core.db.repo_base import Repo, rowcount
@@ -230,6 +230,20 @@ def _search_statement(query: ListingQuery) -> Select[tuple[Listing, Machine]]:
         select(listing, Machine)
         .join(tables.machines, M.id == found.c.machine_id)
         .order_by(*_order(sort, found.c))
+        .options(*_unshown())
+    )
+
+
+# A search shows and quotes a machine by its columns; its JSON documents (GPU inventory,
+# metrics, instance offer, verification) are not read, so they are not loaded or decoded
+# (four JSON decodes a row were a good part of a search's cost). Reading one of them from
+# a searched machine raises instead of a silent second query.
+@functools.cache
+def _unshown() -> tuple[Any, ...]:
+    # built on first use: the entity's attributes exist once core.db.mapping has mapped it
+    return tuple(
+        defer(getattr(Machine, name), raiseload=True)
+        for name in ("inventory", "metrics", "offer", "verified")
     )
 
 

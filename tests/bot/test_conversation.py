@@ -248,3 +248,86 @@ async def test_a_discord_slash_question_is_answered_by_a_dm_message(tmp_path):
         await bot.on_message(dm_message(alice, "2"))
         assert commands == [g.Gpus(filters=g.GpuFilters(model="a100-80gb"))], commands
         assert transcript.last().audience == "dm"
+
+
+class CountingKv:
+    """The key-value service, counting its reads; ``fail_puts`` makes writes raise."""
+
+    def __init__(self, kv) -> None:  # noqa: ANN001 - core.services.kv.KeyValueService
+        self.kv, self.gets, self.fail_puts = kv, 0, False
+
+    async def get(self, key: str) -> str | None:
+        self.gets += 1
+        return await self.kv.get(key)
+
+    async def put(self, key: str, value: str) -> None:
+        if self.fail_puts:
+            raise OSError("database gone")
+        await self.kv.put(key, value)
+
+
+async def test_a_sole_receiver_reads_each_users_question_once_and_writes_through(tmp_path):
+    from bot.common.conversation import QUOTE, Conversation
+
+    app = await fresh_app(tmp_path, "remember")
+    try:
+        dm = await app.users.identify("telegram", "78", "Hana", chat_id="78")
+        counting = CountingKv(app.kv)
+        talk = Conversation(counting, app.clock.now, remember=True)  # type: ignore[arg-type]
+        assert await talk.pending(dm) is None and await talk.pending(dm) is None
+        assert counting.gets == 1  # "no question" is remembered too
+        await talk.ask(dm, QUOTE, ("5",))
+        assert (await talk.pending(dm)).data == ("5",)
+        assert counting.gets == 1
+        # the table holds what memory holds: a restart (a fresh conversation) reads the same
+        fresh = Conversation(app.kv, app.clock.now, remember=True)
+        assert (await fresh.pending(dm)).data == ("5",)
+        await talk.clear(dm)
+        assert await talk.pending(dm) is None
+        assert await Conversation(app.kv, app.clock.now).pending(dm) is None
+        # a write that fails leaves nothing remembered: the table is asked again
+        counting.fail_puts = True
+        try:
+            await talk.ask(dm, QUOTE, ("6",))
+        except OSError:
+            pass
+        counting.fail_puts = False
+        assert await talk.pending(dm) is None and counting.gets == 2
+        # an expired question is none, remembered or not
+        await talk.ask(dm, QUOTE, ("7",))
+        app.clock.advance(PENDING_TTL_S + 1)
+        assert await talk.pending(dm) is None
+    finally:
+        await app.close()
+
+
+async def test_only_a_polling_telegram_front_end_keeps_questions_in_memory(tmp_path):
+    """Polling: one process receives every update, so memory is the truth. A webhook may be
+    served by several processes: another one's question must be read from the table, so a
+    question asked through a second front end on the same database is seen."""
+    from bot.telegram.front import TelegramFrontEnd
+    from tests.bot.telegram.fake_telegram import TOKEN, FakeTelegram, RecordingSession
+
+    polling_app = await fresh_app(tmp_path, "polling", telegram_token=TOKEN)
+    try:
+        polling = TelegramFrontEnd(polling_app, session=RecordingSession(FakeTelegram()))
+        assert polling.rig.talk.remember
+    finally:
+        await polling_app.close()
+    app = await fresh_app(
+        tmp_path,
+        "webhook",
+        telegram_token=TOKEN,
+        telegram_webhook=True,
+        public_url="https://rig.example",
+    )
+    try:
+        one, two = (
+            TelegramFrontEnd(app, session=RecordingSession(FakeTelegram())) for _ in range(2)
+        )
+        dm = await app.users.identify("telegram", "79", "Ida", chat_id="79")
+        assert await two.rig.talk.pending(dm) is None
+        assert "For how long?" in (await one.rig.handle_text(dm, "/rent 4090")).text
+        assert "Duration: 3h" in (await two.rig.handle_text(dm, "3h")).text
+    finally:
+        await app.close()

@@ -2,7 +2,9 @@
 
 The first page shows the total, counted in the page's own statement (``search_counted``);
 the next page shows none. The pending question is read before any command (a new command
-replaces it). A change that adds a read to the search's path shows here with its SQL.
+replaces it): once, at the user's first update, since a polling front end keeps it in memory
+(``bot.common.conversation``). A change that adds a read to the search's path shows here with
+its SQL.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from sqlalchemy import event
 from tests.bot.telegram.support import ALICE
 
 
-async def test_a_gpus_page_is_one_statement_besides_the_pending_question(tg_each_db):
+async def test_a_gpus_page_is_one_statement(tg_each_db):
     tg = tg_each_db
     await tg.send(ALICE, "/start")
     seen: list[str] = []
@@ -31,6 +33,6 @@ async def test_a_gpus_page_is_one_statement_besides_the_pending_question(tg_each
     finally:
         event.remove(read, "before_cursor_execute", _seen)
     assert "in all" in first.text  # the total is shown
-    assert len(on_first) == 2, on_first
-    assert on_first[0].startswith("SELECT settings_kv.value")
-    assert len(on_next) == 2, on_next
+    assert len(on_first) == 1, on_first
+    assert on_first[0].startswith("SELECT page.id"), on_first
+    assert len(on_next) == 1, on_next

@@ -9,7 +9,7 @@ unit of work so an implementation may return its own, narrower-typed repository.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol
 
@@ -183,6 +183,7 @@ class SignaturesRepo(Protocol):
 class SettingsRepo(Protocol):
     async def get_value(self, key: str) -> str | None: ...
     async def set_value(self, key: str, value: str) -> None: ...
+    async def set_values(self, values: Mapping[str, str]) -> None: ...
 
 
 class AgentCommandsRepo(Protocol):

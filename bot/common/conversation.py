@@ -12,14 +12,22 @@ Every update of a user asks whether a step is pending, and nearly always none is
 that is the only receiver of its platform's updates (Telegram polling: Telegram hands each
 update to one ``getUpdates`` caller, and docs/production.md runs it in one process) is the only
 writer of its users' steps, so it may ``remember`` them: each user's step is read from the
-table once, then kept in memory beside every write (write-through), and the table is read
-again only after a restart. Front ends that share their users with other processes (webhooks
-behind a load balancer) read the table every time.
+table once and then kept in memory, which answers from then on; the table is read again only
+after a restart. Its writes are grouped (write-behind): a step is in memory at once, and the
+steps asked or cleared while a write is in flight go together in the next transaction, as the
+update ledger groups its claims, instead of a write transaction for each quote, cancel or
+question. A crash can lose the steps of the last write in flight (milliseconds; the user asks
+again); a failed write is tried again with the next one, and ``flush`` writes what is left at
+shutdown. Front ends that share their users with other processes (webhooks behind a load
+balancer) read and write the table every time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -30,6 +38,7 @@ from core.errors import AmbiguousChoice, GrammarError
 from core.services.kv import KeyValueService
 from core.services.views import Principal
 
+log = logging.getLogger(__name__)
 PENDING_TTL_S = 15 * 60  # a question older than this is forgotten; the quote lasts as long
 
 # what each step waits for
@@ -82,6 +91,8 @@ class Conversation:
         self.now = now
         self.remember = remember
         self._known: dict[str, PendingStep | None] = {}  # by key; None: no step
+        self._unwritten: dict[str, PendingStep | None] = {}  # remembered, not in the table yet
+        self._writer: asyncio.Task[None] | None = None
 
     async def ask(
         self, who: Principal, kind: str, data: tuple[str, ...], labels: tuple[str, ...] = ()
@@ -98,7 +109,9 @@ class Conversation:
         if not who.private_chat:
             return None
         key = _key(who)
-        if self.remember and key in self._known:
+        if key in self._unwritten:
+            step = self._unwritten[key]
+        elif self.remember and key in self._known:
             step = self._known[key]
         else:
             step = _decoded(await self.kv.get(key))
@@ -116,10 +129,40 @@ class Conversation:
         """End the pending step the caller knows is there."""
         await self._write(_key(who), None)
 
+    async def flush(self) -> None:
+        """Write the remembered steps not written yet (at shutdown); raises what the
+        database raises."""
+        with contextlib.suppress(Exception):
+            if self._writer is not None:
+                await asyncio.shield(self._writer)
+        if self._unwritten:
+            await self._write_unwritten()
+
     async def _write(self, key: str, step: PendingStep | None) -> None:
-        self._known.pop(key, None)  # a failed write leaves the table to be read again
-        await self.kv.put(key, json.dumps(asdict(step)) if step is not None else "")
+        if not self.remember:
+            await self.kv.put(key, _encoded(step))
+            return
         self._keep(key, step)
+        self._unwritten[key] = step
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_behind())
+
+    async def _write_behind(self) -> None:
+        while self._unwritten:
+            try:
+                await self._write_unwritten()
+            except Exception:  # memory still answers; tried again with the next write
+                log.exception("could not write %d pending questions", len(self._unwritten))
+                return
+
+    async def _write_unwritten(self) -> None:
+        batch, self._unwritten = self._unwritten, {}
+        try:
+            await self.kv.put_many({key: _encoded(step) for key, step in batch.items()})
+        except BaseException:
+            for key, step in batch.items():  # a step asked since is newer: it stays
+                self._unwritten.setdefault(key, step)
+            raise
 
     def _keep(self, key: str, step: PendingStep | None) -> None:
         if not self.remember:
@@ -127,6 +170,10 @@ class Conversation:
         if len(self._known) >= REMEMBERED_USERS:
             self._known.clear()
         self._known[key] = step
+
+
+def _encoded(step: PendingStep | None) -> str:
+    return json.dumps(asdict(step)) if step is not None else ""
 
 
 def _decoded(raw: str | None) -> PendingStep | None:

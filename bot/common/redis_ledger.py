@@ -9,7 +9,9 @@ marks is one pipelined round trip.
 
 One key per update: ``SET key "c" NX PX lease`` claims it (an expired lease is gone, so the
 next claim takes the update over, as the database ledger's conditional UPDATE does); the done
-mark replaces it by "d" kept for ``KEEP_S`` (Telegram resends for 24 hours at most). What Redis
+mark replaces it by "d" kept for ``KEEP_S`` (Telegram resends for 24 hours at most). A second
+key, ``SET key:seen NX EX KEEP_S``, tells a first claim from one that takes over a lease that
+ran out (``Claim.first``: only a take-over can find effects of an earlier handling). What Redis
 forgets (a restart without persistence) is forgotten here too: a resent update would then be
 handled again. Deployments that need the ledger to outlive Redis run it without REDIS_URL (the
 database ledger) or with Redis persistence.
@@ -46,6 +48,7 @@ class RedisUpdateLedger:
                 pipe.set(self._key(source, update_id), DONE, ex=KEEP_S)
             for update_id in update_ids:
                 key = self._key(source, update_id)
+                pipe.set(f"{key}:seen", 1, nx=True, ex=KEEP_S)
                 pipe.set(key, CLAIMED, nx=True, px=LEASE_S * 1000)
                 pipe.get(key)
                 pipe.pttl(key)
@@ -54,9 +57,9 @@ class RedisUpdateLedger:
         now = self.now()
         out: list[Claim] = []
         for i in range(len(update_ids)):
-            took, value, pttl = answers[3 * i : 3 * i + 3]
+            unseen, took, value, pttl = answers[4 * i : 4 * i + 4]
             if took:
-                out.append(Claim(handle=True, duplicate=False))
+                out.append(Claim(handle=True, duplicate=False, first=bool(unseen)))
             elif value == DONE:
                 out.append(Claim(handle=False, duplicate=True))
             else:  # held by another claimer (or its lease ran out just now: ask again soon)

@@ -247,6 +247,10 @@ class TelegramFrontEnd:
         self._tasks.clear()
         await self.live.close()
         await self.once.flush()
+        try:
+            await self.rig.talk.flush()
+        except Exception:
+            log.exception("pending questions not written at shutdown")
         await self.bot.session.close()
         if self.redis is not None:
             await self.redis.aclose()

@@ -67,7 +67,8 @@ class OnceMiddleware(BaseMiddleware):
         try:
             # a handling that died after its effects committed runs again under the same
             # key: services that must not repeat an effect answer with the first one
-            with answering(f"telegram:{getattr(bot, 'id', 0)}:{update_id}"):
+            key = f"telegram:{getattr(bot, 'id', 0)}:{update_id}"
+            with answering(key, first=claim.first):
                 return await handler(event, data)
         finally:
             self._done.append(update_id)

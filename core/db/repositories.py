@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy import bindparam, delete, func, or_, select, true, update
 
@@ -349,6 +349,11 @@ class Settings(_Repo):
         """One upsert: two writers of a new key (two updates of one user in flight on
         PostgreSQL) never both insert, and no read comes first."""
         await self.s.execute(_SETTING_PUT, {"key": key, "value": value})
+
+    async def set_values(self, values: Mapping[str, str]) -> None:
+        """``set_value`` of each, as one statement run for every row."""
+        if values:
+            await self.s.execute(_SETTING_PUT, [{"key": k, "value": v} for k, v in values.items()])
 
 
 class WalletSessions(_Repo):

@@ -6,6 +6,8 @@ text values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from core.errors import ValidationError
 from core.services.base import Service
 
@@ -28,6 +30,17 @@ class KeyValueService(Service):
             raise ValidationError(f"A setting holds at most {MAX_VALUE_CHARS:,} characters.")
         async with self.uow(one_statement=True) as uow:  # one upsert: atomic by itself
             await uow.settings.set_value(key, value)
+            await uow.commit()
+
+
+    async def put_many(self, values: Mapping[str, str]) -> None:
+        """``put`` of each value, in one transaction (all or none)."""
+        for key, value in values.items():
+            _check_key(key)
+            if len(value) > MAX_VALUE_CHARS:
+                raise ValidationError(f"A setting holds at most {MAX_VALUE_CHARS:,} characters.")
+        async with self.uow() as uow:
+            await uow.settings.set_values(values)
             await uow.commit()
 
 

@@ -23,7 +23,7 @@ from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, gpu
 from core.services.escrow_rules import check_open
 from core.services.instances import plan, query_of, view_of
 from core.services.market_reasons import no_offer_reason
-from core.services.requests import current_request
+from core.services.requests import current_request, may_repeat
 from core.services.views import (
     MachineSpecsView,
     OfferView,
@@ -133,7 +133,7 @@ class MarketService(Service):
         q = replace(query, sort="best", offset=0, limit=1)
         request = current_request()
         async with self.uow(readonly=True) as uow:
-            if request is not None:  # the same update handled again after a crash
+            if request is not None and may_repeat():  # handled again after a crash
                 earlier = await uow.rentals.by_request(who.user_id, request)
                 if earlier is not None:
                     again = await self._open_quote(uow, earlier, now)

@@ -15,7 +15,7 @@ from typing import TypeVar
 from core.domain.signatures import PendingSignature, RelayParams, SignatureKind
 from core.errors import Conflict
 from core.repo_ports import UnitOfWork
-from core.services.requests import current_request
+from core.services.requests import current_request, may_repeat
 
 R = TypeVar("R", bound=RelayParams)
 
@@ -39,6 +39,8 @@ async def repeat_of(
     key = current_request()
     if key is None:
         return Repeat(None, None)
+    if not may_repeat():  # answered for the first time: nothing earlier to find
+        return Repeat(None, key)
     earlier = await uow.signatures.by_request(user_id, key)
     if earlier is None:
         return Repeat(None, key)

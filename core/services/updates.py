@@ -29,6 +29,7 @@ class Claim:
     handle: bool  # this caller handles the update now
     duplicate: bool  # it was handled already
     retry_at: int = 0  # busy elsewhere: ask again at this time (the other's lease end)
+    first: bool = False  # handled for the first time: no earlier handling left effects
 
 
 class UpdateLedger(Service):
@@ -86,7 +87,7 @@ class UpdateLedger(Service):
 
 def _claim_of(state: str, lease_end: int) -> Claim:
     if state in ("new", "taken"):
-        return Claim(handle=True, duplicate=False)
+        return Claim(handle=True, duplicate=False, first=state == "new")
     if state == "done":
         return Claim(handle=False, duplicate=True)
     return Claim(handle=False, duplicate=False, retry_at=lease_end)

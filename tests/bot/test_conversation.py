@@ -251,52 +251,71 @@ async def test_a_discord_slash_question_is_answered_by_a_dm_message(tmp_path):
 
 
 class CountingKv:
-    """The key-value service, counting its reads; ``fail_puts`` makes writes raise."""
+    """The key-value service, counting its reads and writes; ``fail`` makes writes raise."""
 
     def __init__(self, kv) -> None:  # noqa: ANN001 - core.services.kv.KeyValueService
-        self.kv, self.gets, self.fail_puts = kv, 0, False
+        self.kv, self.gets, self.writes, self.fail = kv, 0, 0, False
 
     async def get(self, key: str) -> str | None:
         self.gets += 1
         return await self.kv.get(key)
 
     async def put(self, key: str, value: str) -> None:
-        if self.fail_puts:
+        await self.put_many({key: value})
+
+    async def put_many(self, values: dict[str, str]) -> None:
+        if self.fail:
             raise OSError("database gone")
-        await self.kv.put(key, value)
+        self.writes += 1
+        await self.kv.put_many(values)
 
 
-async def test_a_sole_receiver_reads_each_users_question_once_and_writes_through(tmp_path):
+async def test_a_sole_receiver_reads_each_users_question_once_and_writes_behind(tmp_path):
+    import asyncio
+
     from bot.common.conversation import QUOTE, Conversation
 
     app = await fresh_app(tmp_path, "remember")
     try:
-        dm = await app.users.identify("telegram", "78", "Hana", chat_id="78")
+        users = [await app.users.identify("telegram", str(80 + i), f"U{i}") for i in range(5)]
+        dm = users[0]
         counting = CountingKv(app.kv)
         talk = Conversation(counting, app.clock.now, remember=True)  # type: ignore[arg-type]
+        table = Conversation(app.kv, app.clock.now)  # what a restarted process would read
         assert await talk.pending(dm) is None and await talk.pending(dm) is None
         assert counting.gets == 1  # "no question" is remembered too
         await talk.ask(dm, QUOTE, ("5",))
-        assert (await talk.pending(dm)).data == ("5",)
-        assert counting.gets == 1
-        # the table holds what memory holds: a restart (a fresh conversation) reads the same
-        fresh = Conversation(app.kv, app.clock.now, remember=True)
-        assert (await fresh.pending(dm)).data == ("5",)
+        assert (await talk.pending(dm)).data == ("5",) and counting.gets == 1
+        await talk.flush()
+        assert (await table.pending(dm)).data == ("5",)
+        # questions asked together go in one write
+        writes = counting.writes
+        for i, who in enumerate(users):
+            await talk.ask(who, QUOTE, (str(10 + i),))
         await talk.clear(dm)
-        assert await talk.pending(dm) is None
-        assert await Conversation(app.kv, app.clock.now).pending(dm) is None
-        # a write that fails leaves nothing remembered: the table is asked again
-        counting.fail_puts = True
-        try:
-            await talk.ask(dm, QUOTE, ("6",))
-        except OSError:
-            pass
-        counting.fail_puts = False
-        assert await talk.pending(dm) is None and counting.gets == 2
+        await talk.flush()
+        assert counting.writes - writes <= 2  # the first alone at most, the rest together
+        assert await table.pending(dm) is None
+        assert [(await table.pending(u)).data for u in users[1:]] == [
+            ("11",),
+            ("12",),
+            ("13",),
+            ("14",),
+        ]
+        # a failed write: memory still answers, and the next write carries the step too
+        counting.fail = True
+        await talk.ask(dm, QUOTE, ("6",))
+        await asyncio.sleep(0)  # the writer runs and fails (logged)
+        assert (await talk.pending(dm)).data == ("6",)
+        assert await table.pending(dm) is None
+        counting.fail = False
+        await talk.ask(users[1], QUOTE, ("7",))
+        await talk.flush()
+        assert (await table.pending(dm)).data == ("6",)
+        assert (await table.pending(users[1])).data == ("7",)
         # an expired question is none, remembered or not
-        await talk.ask(dm, QUOTE, ("7",))
         app.clock.advance(PENDING_TTL_S + 1)
-        assert await talk.pending(dm) is None
+        assert await talk.pending(dm) is None and await table.pending(dm) is None
     finally:
         await app.close()
 

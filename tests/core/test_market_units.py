@@ -233,6 +233,31 @@ async def test_templates_of_offered_listings_by_name(uow, clock, market):
     assert (await market.search(ann, ListingQuery(model="rtx4090"))).offers == ()
 
 
+async def test_a_request_answered_for_the_first_time_looks_for_no_earlier_quote(
+    uow, clock, market, monkeypatch
+):
+    """A claim that was new (``answering(first=True)``) cannot have an earlier handling: the
+    quote does not read for one. A request that may repeat still does."""
+    await host(uow, clock, "one", price=400_000)
+    ann = await _renter(uow, clock, "ann")
+    async with uow(readonly=True) as tx:
+        rentals = type(tx.rentals)
+    looked: list[str] = []
+    by_request = rentals.by_request
+
+    async def spy(self, user_id: int, key: str):  # noqa: ANN001, ANN202
+        looked.append(key)
+        return await by_request(self, user_id, key)
+
+    monkeypatch.setattr(rentals, "by_request", spy)
+    with answering("terminal:8", first=True):
+        first = await market.quote(ann, ListingQuery(model="rtx4090"), HOUR)
+    assert looked == []
+    with answering("terminal:8"):  # the same request, perhaps handled before
+        again = await market.quote(ann, ListingQuery(model="rtx4090"), HOUR)
+    assert looked == ["terminal:8"] and again.rental_id == first.rental_id
+
+
 async def test_a_request_handled_again_gets_the_same_quote_while_it_is_open(uow, clock, market):
     await host(uow, clock, "one", price=400_000)
     ann, bob = await _renter(uow, clock, "ann"), await _renter(uow, clock, "bob")

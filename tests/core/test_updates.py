@@ -16,7 +16,7 @@ from core.services.updates import KEEP_S, LEASE_S, PRUNE_EVERY
 
 async def test_first_claim_handles_a_repeat_is_a_duplicate(app):
     first = await app.updates.claim("telegram", 1001)
-    assert first.handle and not first.duplicate
+    assert first.handle and not first.duplicate and first.first
     await app.updates.done("telegram", 1001)
     again = await app.updates.claim("telegram", 1001)
     assert not again.handle and again.duplicate
@@ -33,6 +33,7 @@ async def test_in_flight_elsewhere_is_busy_until_the_lease_then_taken_over(app, 
     clock.advance(1)  # the first claimer died: its lease is over
     taken = await app.updates.claim("telegram", 7)
     assert taken.handle and not taken.duplicate
+    assert not taken.first  # the dead handler may have left effects: services look for them
     assert not (await app.updates.claim("telegram", 7)).handle  # and now it is ours
     await app.updates.done("telegram", 7)
     assert (await app.updates.claim("telegram", 7)).duplicate
@@ -78,8 +79,8 @@ async def test_a_group_claim_sorts_new_done_busy_and_repeated_ids(app, clock):
     assert not by_id[1].handle and not by_id[1].duplicate
     assert by_id[1].retry_at == clock.now() + LEASE_S
     assert by_id[2].duplicate and not by_id[2].handle
-    assert by_id[3].handle
-    assert all(by_id[i].handle for i in range(100, 170))  # more than one statement's rows
+    assert by_id[3].handle and not by_id[3].first  # taken over
+    assert all(by_id[i].handle and by_id[i].first for i in range(100, 170))  # more than one statement's rows
     assert not claims[-1].handle and not claims[-1].duplicate  # 100 twice: the first handles
     again = await app.updates.claim_many("telegram", [100, 169, 170], done=[100])
     assert [c.handle for c in again] == [False, False, True]

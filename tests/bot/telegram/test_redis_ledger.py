@@ -45,3 +45,32 @@ async def test_an_update_twice_at_two_processes_is_answered_once(tg_app, redis_u
             await first.front.redis.delete(*keys)
         await first.close()
         await second.close()
+
+
+async def test_a_redis_claim_tells_a_first_claim_from_a_take_over(redis_url):  # noqa: F811
+    """``Claim.first`` as the database ledger gives it: a take-over after the lease ran out
+    (the key expired: deleted here, as Redis does at the lease's end) is not first."""
+    import secrets
+
+    from redis.asyncio import Redis
+
+    from bot.common.redis_ledger import RedisUpdateLedger
+
+    redis = Redis.from_url(redis_url)
+    ledger = RedisUpdateLedger(redis, lambda: 1_790_000_000, prefix=f"t:{secrets.token_hex(4)}")
+    try:
+        new, busy = await ledger.claim_many("telegram", [5, 5])
+        assert new.handle and new.first
+        assert not busy.handle and not busy.first
+        await redis.delete(ledger._key("telegram", 5))  # the handler died: its lease ends
+        (taken,) = await ledger.claim_many("telegram", [5])
+        assert taken.handle and not taken.first
+        (other,) = await ledger.claim_many("telegram", [6], done=[5])
+        assert other.handle and other.first
+        (done,) = await ledger.claim_many("telegram", [5])
+        assert done.duplicate and not done.first
+    finally:
+        keys = [k async for k in redis.scan_iter(ledger.prefix + ":*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from core.domain.model import HeldPayout, OutboxMessage, Provider, Setting, User
 from core.domain.signatures import PendingSignature
@@ -128,6 +128,10 @@ class MemorySettings(Table):
             self.rows[key] = Setting(key, value)
         else:
             row.value = value
+
+    async def set_values(self, values: Mapping[str, str]) -> None:
+        for key, value in values.items():
+            await self.set_value(key, value)
 
 
 class MemoryPayouts(Table):

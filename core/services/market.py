@@ -19,6 +19,7 @@ from core.domain.reliability import is_new_host
 from core.domain.rentals import RentalState
 from core.errors import Conflict, NotFound
 from core.ports import Clock, EscrowPort
+from core.repo_ports import Offer
 from core.services.base import MarketRules, Service, UnitOfWork, UowFactory, gpu_name
 from core.services.escrow_rules import check_open
 from core.services.instances import plan, query_of, view_of
@@ -126,11 +127,11 @@ class MarketService(Service):
         machine runs what was asked; raise NoOffer or ValidationError (the reason: unknown
         listing, too many GPUs, a template or registry nobody offers, a deposit or duration
         below the escrow's minimums...) if none fits."""
-        # "nothing fits" is answered from a read transaction: the write lock (SQLite) and a
-        # write transaction are taken only when there is something to quote; a listing taken
-        # in between is found by quote_in, which raises NoOffer as well
+        # the offer is chosen in a read transaction: "nothing fits" never takes the write lock
+        # (SQLite) or opens a write transaction, and the write holds only the quote's INSERT.
+        # A listing taken in between is quoted all the same, as one taken after the quote
+        # would be: confirming it answers "just taken" (core.services.rentals).
         now = self.clock.now()
-        q = replace(query, sort="best", offset=0, limit=1)
         request = current_request()
         async with self.uow(readonly=True) as uow:
             if request is not None and may_repeat():  # handled again after a crash
@@ -140,12 +141,13 @@ class MarketService(Service):
                     if again is not None:
                         return again
                     request = None  # its quote closed since: quote afresh; the key is spent
-            if not await uow.listings.search(q, now):
-                raise await no_offer_reason(uow, q, now)
+            best, template = await _best(uow, query, (), now)
         async with self.uow() as uow:
             # the request key is a column of the quote itself: both or neither, and no row
             # elsewhere to prune
-            view = await self.quote_in(uow, who.user_id, query, duration_s, request=request)
+            view = await self._quote_of(
+                uow, who.user_id, best, template, query, duration_s, request
+            )
             await uow.commit()
         return view
 
@@ -203,15 +205,23 @@ class MarketService(Service):
     ) -> QuoteView:
         """Create a quoted rental inside the caller's unit of work (used by retries);
         ``request`` is the chat request it answers (see :meth:`quote`)."""
+        best, template = await _best(uow, query, exclude, self.clock.now())
+        return await self._quote_of(uow, renter_id, best, template, query, duration_s, request)
+
+    async def _quote_of(
+        self,
+        uow: UnitOfWork,
+        renter_id: int,
+        best: Offer,
+        template: MachineTemplate | None,
+        query: ListingQuery,
+        duration_s: int,
+        request: str | None,
+    ) -> QuoteView:
+        """The quoted rental of ``best``, added in ``uow``."""
         now = self.clock.now()
-        q = replace(query, sort="best", offset=0, limit=1, exclude_ids=frozenset(exclude))
-        rows = await uow.listings.search(q, now)
-        if not rows:
-            raise await no_offer_reason(uow, q, now)
-        best = rows[0]
         listing, machine = best.listing, best.machine
         count = max(1, query.gpu_count or 1)
-        template = await _template(uow, machine, query)
         price = listing.price_per_hour * count
         # what the escrow would refuse is never quoted (nor signed later)
         await check_open(self.escrow, deposit_for(duration_s, price), price)
@@ -263,6 +273,18 @@ class MarketService(Service):
             model=model,
             listing_id=listing_id,
         )
+
+
+async def _best(
+    uow: UnitOfWork, query: ListingQuery, exclude: Iterable[int], now: int
+) -> tuple[Offer, MachineTemplate | None]:
+    """The best offer for ``query`` (price weighed by reliability) and the template it would
+    run; raises NoOffer (with the reason) when none fits."""
+    q = replace(query, sort="best", offset=0, limit=1, exclude_ids=frozenset(exclude))
+    rows = await uow.listings.search(q, now)
+    if not rows:
+        raise await no_offer_reason(uow, q, now)
+    return rows[0], await _template(uow, rows[0].machine, query)
 
 
 async def _template(

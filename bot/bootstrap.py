@@ -30,6 +30,7 @@ from contracts.walletconnect.store import SecretBox
 from contracts.walletconnect.wallet import WalletConnectWallet
 from contracts.watcher import ChainWatcher
 from core.db.engine import Database, create_database
+from core.db.listings import SEARCHED_TABLES
 from core.db.mapping import start_mappers
 from core.db.migrate import migrate
 from core.db.mutex import DatabaseMutex
@@ -58,6 +59,7 @@ from core.services.probes import ProbeService
 from core.services.providers import ProviderService
 from core.services.receipts import ReceiptService
 from core.services.rentals import RentalService
+from core.services.search_cache import SearchCache
 from core.services.signing import EventRouter, SigningPages
 from core.services.updates import UpdateLedger
 from core.services.users import UserService
@@ -190,7 +192,10 @@ def build_app(
         notes.append("provider agents: simulated (no SSH server behind the credentials)")
     elif isinstance(agents, str):
         raise ValueError(f"unknown agent gateway {agents!r} (use 'http' or a gateway object)")
-    market = MarketService(uow, clock, rules, escrow=escrow)
+    pages = SearchCache(settings.market_cache_s)
+    # every change of the market this process makes is seen by the next search at once
+    db.watch_writes(SEARCHED_TABLES, pages.invalidate)
+    market = MarketService(uow, clock, rules, escrow=escrow, pages=pages)
     bus, lifecycle, keeper = rental_pipeline(
         uow, clock, rules, escrow=escrow, agents=agents, keys=keys or AsyncsshKeyPairFactory()
     )

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     telegram_rate_burst: int = Field(default=8, ge=1)
     telegram_status_refresh_s: float = Field(default=45.0, gt=0)  # live /status edits
     telegram_concurrency: int = Field(default=16, ge=1, le=1000)  # updates handled at once
+    # a /gpus page is reused for the same filters until this process changes the market, and
+    # for at most this long (what another process changed shows after it); 0: never reused
+    market_cache_s: float = Field(default=1.0, ge=0, le=60)
     # admission control, per process and shared by every front end: updates handled at once
     # (beyond a few the CPU is busy and more only queue for database connections) and how
     # many may wait for a slot; past that the Telegram webhook answers 503 (Telegram resends)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,9 @@ SQLITE_READERS_BURST = 56
 # SQLAlchemy is told to hide them from its logs and error texts (``hide_parameters``), and
 # aiosqlite, which logs each call with its arguments at DEBUG, is held at INFO.
 PARAMETER_LOGGERS = ("aiosqlite",)
+# the table an INSERT, UPDATE or DELETE writes, as SQLAlchemy and repo_base.upsert render it
+_WRITE_TARGET = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
+_DIRTY = "rigshare_watched_write"  # a connection's transaction wrote a watched table
 
 
 def _hide_parameter_logs() -> None:
@@ -68,6 +73,32 @@ class Database:
         if readonly or (one_statement and not self.is_sqlite):
             engine = self.read
         return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    def watch_writes(self, tables: Collection[str], changed: Callable[[], None]) -> None:
+        """Call ``changed`` when a statement of this process writes one of ``tables``, and
+        again when its transaction commits (a reader that ran in between read the old rows).
+        """
+        watched = frozenset(tables)
+
+        def _executed(
+            conn: Connection, _cursor: Any, statement: str, *_rest: Any
+        ) -> None:  # (SQLAlchemy's event signature)
+            target = _WRITE_TARGET.match(statement)
+            if target is not None and target.group(1) in watched:
+                conn.info[_DIRTY] = True
+                changed()
+
+        def _committed(conn: Connection) -> None:
+            if conn.info.pop(_DIRTY, False):
+                changed()
+
+        def _rolled_back(conn: Connection) -> None:
+            conn.info.pop(_DIRTY, None)
+
+        for engine in {self.write.sync_engine, self.read.sync_engine}:
+            event.listen(engine, "after_cursor_execute", _executed)
+            event.listen(engine, "commit", _committed)
+            event.listen(engine, "rollback", _rolled_back)
 
     async def dispose(self) -> None:
         await self.write.dispose()

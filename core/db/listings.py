@@ -21,7 +21,10 @@ from core.domain.model import Listing, Machine
 from core.domain.regions import stored_words
 from core.repo_ports import Offer
 
-__all__ = ["Listings", "Offer", "needs_machine"]
+__all__ = ["SEARCHED_TABLES", "Listings", "Offer", "needs_machine"]
+
+# what a search reads: a write to any of them may change a search's answer
+SEARCHED_TABLES = ("listings", "machines", "machine_gpus", "machine_templates")
 
 L, M, G, T = (
     tables.listings.c,

@@ -32,7 +32,6 @@ class KeyValueService(Service):
             await uow.settings.set_value(key, value)
             await uow.commit()
 
-
     async def put_many(self, values: Mapping[str, str]) -> None:
         """``put`` of each value, in one transaction (all or none)."""
         for key, value in values.items():

@@ -25,6 +25,7 @@ from core.services.escrow_rules import check_open
 from core.services.instances import plan, query_of, view_of
 from core.services.market_reasons import no_offer_reason
 from core.services.requests import current_request, may_repeat
+from core.services.search_cache import SearchCache
 from core.services.views import (
     MachineSpecsView,
     OfferView,
@@ -97,22 +98,29 @@ class MarketService(Service):
         rules: MarketRules | None = None,
         *,
         escrow: EscrowPort | None = None,
+        pages: SearchCache | None = None,
     ) -> None:
-        """``escrow``: quotes keep to its minimums (deposit, prepaid time)."""
+        """``escrow``: quotes keep to its minimums (deposit, prepaid time); ``pages``: search
+        pages reused until the market changes (off when None)."""
         super().__init__(uow, clock, rules)
         self.escrow = escrow
+        self.pages = pages or SearchCache(0)
 
     async def search(self, who: Principal, query: ListingQuery, page: int = 1) -> SearchPage:
         """One page of offerable listings; never raises for an empty result."""
         page = max(1, page)
         q = replace(query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1)
+        kept = self.pages.get(q)
+        if kept is not None:
+            return kept
+        version = self.pages.version
         now = self.clock.now()
         async with self.uow(readonly=True) as uow:
             if page == 1:  # the total is shown on the first page: counted in the same read
                 rows, total = await uow.listings.search_counted(q, now)
             else:
                 rows, total = list(await uow.listings.search(q, now)), -1
-        return SearchPage(
+        found = SearchPage(
             offers=tuple(
                 offer_view(r.listing, r.machine, r.free_gpus, now=now) for r in rows[:PAGE_SIZE]
             ),
@@ -121,6 +129,8 @@ class MarketService(Service):
             total_available=total,
             sort=query.sort,
         )
+        self.pages.put(q, version, found)
+        return found
 
     async def quote(self, who: Principal, query: ListingQuery, duration_s: int) -> QuoteView:
         """Quote the best listing (price weighed by reliability) with enough free GPUs whose

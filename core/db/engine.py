@@ -89,16 +89,13 @@ class Database:
                 changed()
 
         def _committed(conn: Connection) -> None:
+            # (a flag left by a transaction that rolled back only costs one more "changed")
             if conn.info.pop(_DIRTY, False):
                 changed()
-
-        def _rolled_back(conn: Connection) -> None:
-            conn.info.pop(_DIRTY, None)
 
         for engine in {self.write.sync_engine, self.read.sync_engine}:
             event.listen(engine, "after_cursor_execute", _executed)
             event.listen(engine, "commit", _committed)
-            event.listen(engine, "rollback", _rolled_back)
 
     async def dispose(self) -> None:
         await self.write.dispose()

@@ -25,9 +25,7 @@ class KeyValueService(Service):
     async def put(self, key: str, value: str) -> None:
         """Store ``value`` under ``key`` (replacing any); ValidationError for a bad key or a
         value over MAX_VALUE_CHARS."""
-        _check_key(key)
-        if len(value) > MAX_VALUE_CHARS:
-            raise ValidationError(f"A setting holds at most {MAX_VALUE_CHARS:,} characters.")
+        _check(key, value)
         async with self.uow(one_statement=True) as uow:  # one upsert: atomic by itself
             await uow.settings.set_value(key, value)
             await uow.commit()
@@ -35,12 +33,16 @@ class KeyValueService(Service):
     async def put_many(self, values: Mapping[str, str]) -> None:
         """``put`` of each value, in one transaction (all or none)."""
         for key, value in values.items():
-            _check_key(key)
-            if len(value) > MAX_VALUE_CHARS:
-                raise ValidationError(f"A setting holds at most {MAX_VALUE_CHARS:,} characters.")
+            _check(key, value)
         async with self.uow() as uow:
             await uow.settings.set_values(values)
             await uow.commit()
+
+
+def _check(key: str, value: str) -> None:
+    _check_key(key)
+    if len(value) > MAX_VALUE_CHARS:
+        raise ValidationError(f"A setting holds at most {MAX_VALUE_CHARS:,} characters.")
 
 
 def _check_key(key: str) -> None:

@@ -238,7 +238,10 @@ async def rigshare(
                 break
         renters = Renters(feeder, rng)
         tune_gc_for_serving()
+        pages = app.market.pages
+        pages.hits = pages.misses = 0
         rate, kinds = await _throughput(renters.act, users, updates, 3)
+        reused = pages.hits / max(1, pages.hits + pages.misses)
         await app.settle()
         p99s = []
         for run in range(runs):
@@ -252,8 +255,10 @@ async def rigshare(
             await _forget_ledger(settings)
     print(
         f"{label} rigshare: {rate:,.0f} updates/s ({IN_FLIGHT} in flight); at {STEADY_RATE}/s "
-        f"p99 {', '.join(f'{p:.1f}' for p in p99s)} ms; mix {dict(kinds)}"
+        f"p99 {', '.join(f'{p:.1f}' for p in p99s)} ms; mix {dict(kinds)}; "
+        f"/gpus pages reused {reused:.0%}"
     )
+    kinds["/gpus pages reused (%)"] = round(reused * 100)
     return rate, p99s, kinds
 
 
@@ -385,7 +390,9 @@ async def main(updates: int, steady: int, write: bool) -> None:
                 f"{MACHINES} machines of {GPUS_EACH} GPUs, so /rent quotes (throughput run: "
                 f"{mix}). Each update through aiogram's Dispatcher.feed_update with the "
                 "production middlewares (handled-once ledger, rate limit, identity, language) "
-                "and routers, Bot API answered in process and nothing kept, GC tuned as "
+                "and routers, Bot API answered in process and nothing kept, /gpus pages "
+                "reused for the same filters within MARKET_CACHE_S (1 s) unless the market "
+                "changed (the share reused is in the mix), GC tuned as "
                 f"`rigshare run` does. Load average while measured: {load:.1f}"
                 + (" (other jobs shared the machine)." if load > 1.0 else ".")
             ),

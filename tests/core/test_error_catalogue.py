@@ -54,7 +54,7 @@ NEVER_SHOWN: dict[tuple[str, str], str] = {
     ("core/services/agents.py", "_late_beat"): "agent API: refused token",
     ("core/services/agent_commands.py", "record_results"): "agent API: a malformed result batch",
     ("core/services/machine_specs.py", "check_heartbeat"): "agent API: a malformed heartbeat",
-    ("core/services/kv.py", "put"): "internal settings store (Discord board ids), no user input",
+    ("core/services/kv.py", "_check"): "internal settings store (Discord board ids), no user input",
     ("core/services/kv.py", "_check_key"): "internal settings store, no user input",
 }
 

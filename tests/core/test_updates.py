@@ -80,7 +80,8 @@ async def test_a_group_claim_sorts_new_done_busy_and_repeated_ids(app, clock):
     assert by_id[1].retry_at == clock.now() + LEASE_S
     assert by_id[2].duplicate and not by_id[2].handle
     assert by_id[3].handle and not by_id[3].first  # taken over
-    assert all(by_id[i].handle and by_id[i].first for i in range(100, 170))  # more than one statement's rows
+    # more than one statement's rows
+    assert all(by_id[i].handle and by_id[i].first for i in range(100, 170))
     assert not claims[-1].handle and not claims[-1].duplicate  # 100 twice: the first handles
     again = await app.updates.claim_many("telegram", [100, 169, 170], done=[100])
     assert [c.handle for c in again] == [False, False, True]

@@ -3,15 +3,16 @@
 Telegram delivers an update until a process marks it handled; a process that dies after the
 update's quote committed but before the mark leaves it to be handled again after the restart
 (its claim's lease runs out). The second handling must answer with the same quote, not make a
-second one. Simulated here by forgetting the ledger's row after the first handling (the mark
-that never got written) and feeding the same update again.
+second one. Simulated here by putting the ledger's row back as the crash leaves it (claimed,
+never marked handled, its lease over) and feeding the same update again: the claim takes it
+over, so the services look for what the first handling made.
 """
 
 from __future__ import annotations
 
 import itertools
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select, update
 
 from core.db import tables
 from tests.bot.telegram.support import ALICE, texts
@@ -23,10 +24,16 @@ async def _rentals(app) -> int:
         return await conn.scalar(select(func.count()).select_from(tables.rentals))
 
 
-async def _forget_the_update(app, update_id: int) -> None:
-    async with app.db.write.begin() as conn:
+async def _forget_the_update(tg, update_id: int) -> None:  # noqa: ANN001 - the harness
+    """The done mark never written, the claimer's lease run out."""
+    await tg.front.once.flush()  # the mark the first handling queued: undone below
+    async with tg.app.db.write.begin() as conn:
         u = tables.processed_updates.c
-        await conn.execute(delete(tables.processed_updates).where(u.update_id == update_id))
+        await conn.execute(
+            update(tables.processed_updates)
+            .where(u.update_id == update_id)
+            .values(done_at=None, claimed_until=0)
+        )
 
 
 async def test_a_rent_update_handled_again_answers_with_the_same_quote(tg):
@@ -34,7 +41,7 @@ async def test_a_rent_update_handled_again_answers_with_the_same_quote(tg):
     tg._update_ids = itertools.repeat(777)  # every update fed from here on has id 777
     (first,) = await tg.send(ALICE, "/rent 4090 3h")
     assert "Quote #" in first.text
-    await _forget_the_update(tg.app, 777)
+    await _forget_the_update(tg, 777)
     (again,) = await tg.send(ALICE, "/rent 4090 3h")
     assert again.text.splitlines()[0] == first.text.splitlines()[0]  # the same quote number
     assert await _rentals(tg.app) == before + 1
@@ -56,7 +63,7 @@ async def test_a_rent_update_handled_again_after_its_quote_closed_quotes_afresh(
         await conn.execute(
             tables.rentals.update().where(r.request_key.is_not(None)).values(state="cancelled")
         )
-    await _forget_the_update(tg.app, 778)
+    await _forget_the_update(tg, 778)
     (again,) = await tg.send(ALICE, "/rent 4090 3h")
     assert "Quote #" in again.text and again.text.splitlines()[0] != quote_no
     async with tg.app.db.read.connect() as conn:
@@ -78,13 +85,13 @@ async def test_an_extend_update_handled_again_asks_the_wallet_once(tg):
     first = texts(await tg.send(ALICE, "/extend 1h"))
     ((token, status),) = await _signature_requests(tg.app, "extend")
     assert status == "pending" and "0.35 USDC" in first
-    await _forget_the_update(tg.app, 779)
+    await _forget_the_update(tg, 779)
     again = texts(await tg.send(ALICE, "/extend 1h"))
     assert await _signature_requests(tg.app, "extend") == [(token, "pending")]
     assert again == first  # the same amount, link and deadline
 
     await tg.app.wallet.approve(token)  # answered: the message counts as answered
-    await _forget_the_update(tg.app, 779)
+    await _forget_the_update(tg, 779)
     third = texts(await tg.send(ALICE, "/extend 1h"))
     assert "already answered" in third
     assert await _signature_requests(tg.app, "extend") == [(token, "signed")]

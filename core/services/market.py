@@ -152,7 +152,8 @@ class MarketService(Service):
                         return again
                     request = None  # its quote closed since: quote afresh; the key is spent
             best, template = await _best(uow, query, (), now)
-        async with self.uow() as uow:
+        # one INSERT, atomic by itself: on PostgreSQL without BEGIN and COMMIT round trips
+        async with self.uow(one_statement=True) as uow:
             # the request key is a column of the quote itself: both or neither, and no row
             # elsewhere to prune
             view = await self._quote_of(

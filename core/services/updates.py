@@ -57,7 +57,10 @@ class UpdateLedger(Service):
         now = self.clock.now()
         until = now + LEASE_S
         out: list[Claim] = []
-        async with self.uow() as uow:
+        # every statement here is atomic by itself and none needs another to commit with it
+        # (a done mark, a group of first claims, one take-over): on PostgreSQL they run
+        # without BEGIN and COMMIT round trips (``one_statement``)
+        async with self.uow(one_statement=True) as uow:
             ledger = uow.processed_updates
             await ledger.finish(source, done, now)
             # first claims (nearly all) in one statement; the rest one by one

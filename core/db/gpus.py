@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ScalarSelect, func, select, update
 
 from core.db import tables
-from core.db.repo_base import Repo, rowcount
+from core.db.repo_base import Repo, by_key, rowcount
 from core.domain.listings import ListingStatus
 from core.domain.model import MachineGpu, MachineTemplate
 
@@ -153,7 +153,7 @@ class MachineTemplates(Repo):
         return (await self.s.execute(q)).scalars().all()
 
     async def get(self, machine_id: int, name: str) -> MachineTemplate | None:
-        return await self.s.get(MachineTemplate, (machine_id, name))
+        return await by_key(self.s, MachineTemplate, machine_id, name)
 
     async def by_image(self, machine_id: int, image: str) -> MachineTemplate | None:
         q = select(MachineTemplate).where(T.machine_id == machine_id, T.image == image)

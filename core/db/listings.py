@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, u
 from sqlalchemy.orm import aliased, defer
 
 from core.db import tables
-from core.db.repo_base import Repo, rowcount
+from core.db.repo_base import Repo, by_key, rowcount
 from core.domain.listings import COUNT_CAP, ListingQuery, ListingStatus, check_listing_move
 from core.domain.model import Listing, Machine
 from core.domain.regions import stored_words
@@ -128,7 +128,7 @@ def instance_conditions(query: ListingQuery, need: int) -> list[ColumnElement[bo
 
 class Listings(Repo):
     async def get(self, listing_id: int) -> Listing | None:
-        return await self.s.get(Listing, listing_id)
+        return await by_key(self.s, Listing, listing_id)
 
     async def for_machine(self, machine_id: int) -> Sequence[Listing]:
         q = select(Listing).where(L.machine_id == machine_id)

@@ -9,8 +9,8 @@ from sqlalchemy import bindparam, delete, func, select, update
 
 from core.db import tables
 from core.db.repo_base import Repo as _Repo
+from core.db.repo_base import by_key, rowcount
 from core.db.repo_base import insert_or_ignore as _insert_or_ignore
-from core.db.repo_base import rowcount
 from core.domain.model import MACHINE_SPEC_FIELDS, Machine
 from core.repo_ports import BeatState
 
@@ -19,7 +19,7 @@ __all__ = ["BeatState", "GpuSamples", "Machines"]
 
 class Machines(_Repo):
     async def get(self, machine_id: int) -> Machine | None:
-        return await self.s.get(Machine, machine_id)
+        return await by_key(self.s, Machine, machine_id)
 
     async def by_token_hash(self, token_hash: str) -> Machine | None:
         q = select(Machine).where(tables.machines.c.agent_token_hash == token_hash)

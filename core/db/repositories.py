@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, true, update
 from core.db import tables
 from core.db.mapping import row_values
 from core.db.repo_base import Repo as _Repo
+from core.db.repo_base import by_key
 from core.db.repo_base import insert_or_ignore as _insert_or_ignore
 from core.db.repo_base import rowcount as _rowcount
 from core.db.repo_base import upsert as _upsert
@@ -26,7 +27,7 @@ from core.domain.signatures import PendingSignature
 
 class Users(_Repo):
     async def get(self, user_id: int) -> User | None:
-        return await self.s.get(User, user_id)
+        return await by_key(self.s, User, user_id)
 
     async def by_external(self, platform: str, external_id: str) -> User | None:
         q = select(User).where(
@@ -62,7 +63,7 @@ class Rentals(_Repo):
         if for_update:
             q = select(Rental).where(tables.rentals.c.id == rental_id).with_for_update()
             return (await self.s.execute(q)).scalar_one_or_none()
-        return await self.s.get(Rental, rental_id)
+        return await by_key(self.s, Rental, rental_id)
 
     async def by_escrow_id(self, escrow_id: str) -> Rental | None:
         q = select(Rental).where(tables.rentals.c.escrow_id == escrow_id)

@@ -16,15 +16,9 @@ from core.services.rental_rules import cancel_unpaid
 from core.services.requests import answering
 from core.services.views import Principal
 from rigshare_dev.fakes.escrow import FakeEscrow
-from tests.core.service_units import BACKENDS, free_gpus, holders, host, unit_of_work, user
+from tests.core.service_units import free_gpus, holders, host, user
 
 HOUR = 3600
-
-
-@pytest.fixture(params=BACKENDS)
-async def uow(request: pytest.FixtureRequest, tmp_path):
-    async with unit_of_work(request.param, tmp_path) as factory:
-        yield factory
 
 
 @pytest.fixture

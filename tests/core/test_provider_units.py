@@ -21,13 +21,7 @@ from core.services.wallets import CONNECT_TIMEOUT_S
 from rigshare_dev.fakes.escrow import fake_signature
 from rigshare_dev.fakes.signatures import FakeSignatureVerifier, personal_payload
 from rigshare_dev.fakes.wallet import FakeWallet, dev_address
-from tests.core.service_units import BACKENDS, Host, host, unit_of_work, user
-
-
-@pytest.fixture(params=BACKENDS)
-async def uow(request: pytest.FixtureRequest, tmp_path):
-    async with unit_of_work(request.param, tmp_path) as factory:
-        yield factory
+from tests.core.service_units import Host, host, user
 
 
 @pytest.fixture

@@ -22,16 +22,10 @@ from core.services.views import PaymentPendingView, Principal, WalletLinkView
 from core.services.wallets import WalletService
 from rigshare_dev.fakes.escrow import FakeEscrow
 from rigshare_dev.fakes.wallet import FakeWallet, dev_address
-from tests.core.service_units import BACKENDS, free_gpus, holders, host, unit_of_work, user
+from tests.core.service_units import free_gpus, holders, host, user
 
 HOUR = 3600
 PRICE = 600_000
-
-
-@pytest.fixture(params=BACKENDS)
-async def uow(request: pytest.FixtureRequest, tmp_path):
-    async with unit_of_work(request.param, tmp_path) as factory:
-        yield factory
 
 
 @pytest.fixture

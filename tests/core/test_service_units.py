@@ -16,15 +16,9 @@ from core.services.kv import MAX_VALUE_CHARS, KeyValueService
 from core.services.receipts import ReceiptService
 from core.services.users import UserService
 from core.services.views import Principal
-from tests.core.service_units import BACKENDS, free_gpus, holders, host, unit_of_work
+from tests.core.service_units import free_gpus, holders, host
 from tests.fakes.clock import FakeClock
 from tests.fakes.memory_uow import MemoryUowFactory, UniqueViolation
-
-
-@pytest.fixture(params=BACKENDS)
-async def uow(request: pytest.FixtureRequest, tmp_path):
-    async with unit_of_work(request.param, tmp_path) as factory:
-        yield factory
 
 
 @pytest.fixture

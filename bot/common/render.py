@@ -57,7 +57,27 @@ def format_count(lang: str, n: int) -> str:
     return formats.count(lang, n)
 
 
+# The market hands one SearchPage object to every renter who asks the same thing within a
+# moment (core.services.search_cache), so its text is made once per language and given again
+# while that object is the page: kept by the object's id, with the object itself so the id
+# cannot be reused by another page while it is kept.
+_PAGE_TEXTS_KEPT = 256
+_page_texts: dict[tuple[int, str], tuple[SearchPage, str]] = {}
+
+
 def search_page(lang: str, page: SearchPage) -> str:
+    key = (id(page), lang)
+    kept = _page_texts.get(key)
+    if kept is not None and kept[0] is page:
+        return kept[1]
+    text = _search_page(lang, page)
+    if len(_page_texts) >= _PAGE_TEXTS_KEPT:
+        _page_texts.clear()
+    _page_texts[key] = (page, text)
+    return text
+
+
+def _search_page(lang: str, page: SearchPage) -> str:
     if not page.offers:
         return t(lang, "gpus.empty") + "\n" + regions_line(lang, full=True)
     sort = word(lang, "sort", page.sort)

@@ -9,6 +9,7 @@ their query in ``GpusCb``.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from urllib.parse import urlsplit
 
@@ -113,8 +114,13 @@ def filters_text(f: g.GpuFilters) -> str:
     return " ".join(words)
 
 
+@functools.lru_cache(maxsize=1024)
 def gpus_keyboard(lang: str, cmd: g.Gpus, has_more: bool) -> InlineKeyboardMarkup:
-    """Paging (previous / next), sort order and the verified-only switch for a /gpus page."""
+    """Paging (previous / next), sort order and the verified-only switch for a /gpus page.
+
+    Built once for each (language, query, has_more): most renters page through the same few
+    queries, and a keyboard is some twenty validated models. The markup is shared between
+    the messages it is sent with, so nothing may change it after it is built."""
     f = cmd.filters
     base = filters_text(f)
     if len(GpusCb(page=cmd.page, sort=cmd.sort, verified=True, filters=base).pack()) > 64:

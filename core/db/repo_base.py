@@ -4,9 +4,20 @@ CONFLICT DO NOTHING."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, Table, TextClause, bindparam, inspect, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    TextClause,
+    bindparam,
+    inspect,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult, Result
@@ -30,6 +41,14 @@ async def by_key(session: AsyncSession, entity: type[E], *key: object) -> E | No
     statement = _by_primary_key(cast(Any, entity))  # (typeshed: a type[E] is no Hashable)
     found: E | None = (await session.execute(statement, params)).scalar_one_or_none()
     return found
+
+
+def one_of(column: Any, values: Iterable[object]) -> ColumnElement[bool]:
+    """``column IN (...)`` for a short, fixed set of values (rental states), a parameter for
+    each. SQLAlchemy renders ``in_(list)`` anew at every execution (an "expanding" parameter,
+    with a cast per value on PostgreSQL); this form compiles once, so a statement built with
+    it and kept is cached like any other."""
+    return cast(ColumnElement[bool], column.in_([literal(v, column.type) for v in values]))
 
 
 @functools.cache

@@ -15,6 +15,7 @@ from core.db.machines import GpuSamples, Machines
 from core.db.payouts import HeldPayouts
 from core.db.probes import MachineProbes
 from core.db.processed import ProcessedUpdates
+from core.db.rentals import Rentals
 from core.repo_ports import UnitOfWork, UowFactory
 
 
@@ -33,7 +34,7 @@ class SqlAlchemyUnitOfWork:
         self.gpus = MachineGpus(s)
         self.templates = MachineTemplates(s)
         self.listings = Listings(s)
-        self.rentals = r.Rentals(s)
+        self.rentals = Rentals(s)
         self.outbox = r.Outbox(s)
         self.chain_events = r.ChainEvents(s)
         self.signatures = r.Signatures(s)

@@ -31,10 +31,12 @@ class KeyValueService(Service):
             await uow.commit()
 
     async def put_many(self, values: Mapping[str, str]) -> None:
-        """``put`` of each value, in one transaction (all or none)."""
+        """``put`` of each value, all or none: one upsert run for every row, atomic by itself
+        (asyncpg sends the rows with one Sync, so PostgreSQL runs them in one implicit
+        transaction; SQLite's writer wraps it in its own), so no BEGIN and COMMIT round trips."""
         for key, value in values.items():
             _check(key, value)
-        async with self.uow() as uow:
+        async with self.uow(one_statement=True) as uow:
             await uow.settings.set_values(values)
             await uow.commit()
 

@@ -1,17 +1,21 @@
 """Rules about a rental that several services share: what a command that does not fit its
 state answers, why a quote can no longer be confirmed, cancelling what was never paid, the
-terms the renter signs (rebuilt from the rental row), and the wallet and escrow a confirmed
+terms the renter signs (rebuilt from the rental row), which rental of a renter a command
+names, and the wallet and escrow a confirmed
 rental's requests name. No service imports here but the base."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from core.domain.listings import ListingStatus
 from core.domain.model import Rental, stored_id
+from core.domain.rentals import LIVE, StateName
 from core.domain.rentals import RentalState as S
-from core.domain.rentals import StateName
-from core.errors import Conflict
+from core.errors import Conflict, Forbidden, NotFound, ValidationError
 from core.ports import RentalTerms
 from core.services.base import UnitOfWork, present
+from core.services.views import Principal
 
 
 def state_text(state: str) -> StateName:
@@ -20,6 +24,7 @@ def state_text(state: str) -> StateName:
 
 DISPUTABLE = (S.ACTIVE, S.ENDED)  # the escrow takes a dispute until the rental settles
 QUOTE_EXPIRED = "quote expired"
+CANCELLED_BY_RENTER = "cancelled by renter"
 # The states whose refusal of a command that does not fit them ("/extend 3" on a settled
 # rental) says what the rental is and what the renter can do next: err.rentals.state.<state>
 # in the catalogues; any other state reads err.rentals.state.
@@ -112,3 +117,37 @@ def renter_wallet(rental: Rental) -> str:
 def escrow_id_of(rental: Rental) -> str:
     """The escrow an extend, stop or dispute acts on: one opened before they can be asked."""
     return present(rental.escrow_id, f"escrow id of rental {rental.id}")
+
+
+async def own_rental(
+    uow: UnitOfWork, who: Principal, rental_id: int, *, for_update: bool = False
+) -> Rental:
+    """The rental ``rental_id`` of this renter; NotFound or Forbidden otherwise."""
+    rental = await uow.rentals.get(rental_id, for_update=for_update)
+    if rental is None:
+        raise NotFound.keyed("rentals.no_rental", rental_id=rental_id)
+    if rental.renter_id != who.user_id:
+        raise Forbidden.keyed("rentals.not_yours", rental_id=rental_id)
+    return rental
+
+
+async def pick_rental(
+    uow: UnitOfWork, who: Principal, ref: str | None, states: Sequence[str]
+) -> Rental:
+    """The rental a command names (``ref``, "#12" without the #), or else the renter's one
+    live rental (the latest in ``states`` when none is live); refuses several live ones."""
+    if ref is not None:
+        if not ref.isdigit() or len(ref) > 12:
+            raise ValidationError.keyed("rentals.bad_ref", ref=ref[:20])
+        rental = await own_rental(uow, who, int(ref))
+        if rental.state not in states:
+            raise in_state(rental)
+        return rental
+    rows = await uow.rentals.for_renter(who.user_id, list(states))
+    if not rows:
+        raise NotFound.keyed("rentals.none")
+    live = [r for r in rows if r.state in LIVE]
+    if len(live) > 1:
+        ids = ", ".join(f"#{r.id}" for r in live[:5])
+        raise ValidationError.keyed("rentals.several", ids=ids, first=live[0].id)
+    return live[0] if live else rows[0]

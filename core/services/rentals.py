@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 
 from core.domain.billing import deposit_for
 from core.domain.model import Rental, stored_id
@@ -22,10 +21,8 @@ from core.domain.signatures import (
 from core.errors import (
     Conflict,
     CoreError,
-    Forbidden,
     JustTaken,
     NoOffer,
-    NotFound,
     ValidationError,
     WalletError,
 )
@@ -46,6 +43,7 @@ from core.services.escrow_rules import check_extend, check_open
 from core.services.instances import query_of
 from core.services.market import MarketService
 from core.services.rental_rules import (
+    CANCELLED_BY_RENTER,
     DISPUTABLE,
     QUOTE_EXPIRED,
     cancel_unpaid,
@@ -54,6 +52,8 @@ from core.services.rental_rules import (
     in_state,
     lapsed,
     listing_withdrawn,
+    own_rental,
+    pick_rental,
     renter_wallet,
     terms_of,
 )
@@ -105,7 +105,7 @@ class RentalService(Service):
         renter = await self.wallets.address_of(who.user_id)  # the proven wallet, or None
         if renter is None:
             async with self.uow(readonly=True) as uow:
-                rental = await self._own(uow, who, rental_id)
+                rental = await own_rental(uow, who, rental_id)
                 if rental.state != S.QUOTED:
                     raise closed_quote(rental)
             return await self.wallets.connect(who, then_confirm=rental_id)
@@ -142,7 +142,7 @@ class RentalService(Service):
         conditional write), prepare the authorization, ask the wallet."""
         now = self.clock.now()
         async with self.uow() as uow:
-            rental = await self._own(uow, who, rental_id)
+            rental = await own_rental(uow, who, rental_id)
             if rental.state != S.QUOTED:
                 raise closed_quote(rental)
             if rental.quote_expires_at < now:
@@ -198,13 +198,18 @@ class RentalService(Service):
 
     async def cancel_quote(self, who: Principal, rental_id: int) -> Notice:
         """Drop a quote (or an unpaid confirmation, releasing its hold)."""
-        async with self.uow() as uow:
-            rental = await self._own(uow, who, rental_id)
+        async with self.uow(one_statement=True) as uow:
+            # most cancels drop a plain quote: one conditional UPDATE, no read first
+            if await uow.rentals.cancel_quoted(rental_id, who.user_id, CANCELLED_BY_RENTER):
+                await uow.commit()
+                return Notice("quote.cancelled", {"rental_id": rental_id})
+        async with self.uow() as uow:  # an unpaid confirmation (its hold), or the refusal
+            rental = await own_rental(uow, who, rental_id, for_update=True)
             if rental.state not in (S.QUOTED, S.AWAITING_PAYMENT):
                 if lapsed(rental):
                     raise closed_quote(rental)
                 raise in_state(rental)
-            await cancel_unpaid(uow, rental, "cancelled by renter")
+            await cancel_unpaid(uow, rental, CANCELLED_BY_RENTER)
             await uow.commit()
         return Notice("quote.cancelled", {"rental_id": rental_id})
 
@@ -216,7 +221,7 @@ class RentalService(Service):
         if ref is not None:
             states += (S.SETTLED, S.RESOLVED)
         async with self.uow(readonly=True) as uow:
-            rental = await self._pick(uow, who, ref, states)
+            rental = await pick_rental(uow, who, ref, states)
             return await status_view(uow, rental, self.clock.now())
 
     async def recent(self, who: Principal, limit: int = 10) -> list[RentalRef]:
@@ -235,7 +240,7 @@ class RentalService(Service):
     async def extend(self, who: Principal, ref: str | None, duration_s: int) -> PaymentPendingView:
         """Ask the wallet to sign a top-up worth ``duration_s`` more seconds."""
         async with self.uow() as uow:
-            rental = await self._pick(uow, who, ref, (S.ACTIVE,))
+            rental = await pick_rental(uow, who, ref, (S.ACTIVE,))
             renter = renter_wallet(rental)
             amount = deposit_for(duration_s, rental.price_per_hour)
             now = self.clock.now()
@@ -261,7 +266,7 @@ class RentalService(Service):
         """Ask the wallet to sign the stop; the escrow settles as soon as it is relayed."""
         now = self.clock.now()
         async with self.uow() as uow:
-            rental = await self._pick(uow, who, ref, (S.ACTIVE,))
+            rental = await pick_rental(uow, who, ref, (S.ACTIVE,))
             renter = renter_wallet(rental)
             # a stop asked for already (a second /stop, or the same update handled again
             # after a crash) is asked for again, not doubled: the same request and deadline
@@ -283,7 +288,7 @@ class RentalService(Service):
         """Raise what :meth:`dispute` would for ``ref`` before any reason is given, so the
         chat does not ask for a reason it then refuses."""
         async with self.uow(readonly=True) as uow:
-            await self._pick(uow, who, ref, DISPUTABLE)
+            await pick_rental(uow, who, ref, DISPUTABLE)
 
     async def dispute(
         self, who: Principal, ref: str | None, reason: str | None
@@ -295,7 +300,7 @@ class RentalService(Service):
             raise ValidationError.keyed("rentals.dispute_reason")
         reason = reason.strip()[:MAX_DISPUTE_REASON]
         async with self.uow() as uow:
-            rental = await self._pick(uow, who, ref, DISPUTABLE)
+            rental = await pick_rental(uow, who, ref, DISPUTABLE)
             renter, now = renter_wallet(rental), self.clock.now()
             repeat = await repeat_of(
                 uow, who.user_id, stored_id(rental), SignatureKind.DISPUTE, now
@@ -325,7 +330,7 @@ class RentalService(Service):
         if not 1 <= stars <= 5:
             raise ValidationError.keyed("rentals.rate_range")
         async with self.uow() as uow:
-            rental = await self._pick(uow, who, ref, (S.SETTLED, S.RESOLVED, S.ENDED))
+            rental = await pick_rental(uow, who, ref, (S.SETTLED, S.RESOLVED, S.ENDED))
             if rental.rating is not None:
                 raise Conflict.keyed("rentals.rated", rental_id=rental.id)
             rental.rating = stars
@@ -354,33 +359,6 @@ class RentalService(Service):
             params=relay_fields(relay),
             request_key=request_key,
         )
-
-    async def _own(self, uow: UnitOfWork, who: Principal, rental_id: int) -> Rental:
-        rental = await uow.rentals.get(rental_id)
-        if rental is None:
-            raise NotFound.keyed("rentals.no_rental", rental_id=rental_id)
-        if rental.renter_id != who.user_id:
-            raise Forbidden.keyed("rentals.not_yours", rental_id=rental_id)
-        return rental
-
-    async def _pick(
-        self, uow: UnitOfWork, who: Principal, ref: str | None, states: Sequence[str]
-    ) -> Rental:
-        if ref is not None:
-            if not ref.isdigit() or len(ref) > 12:
-                raise ValidationError.keyed("rentals.bad_ref", ref=ref[:20])
-            rental = await self._own(uow, who, int(ref))
-            if rental.state not in states:
-                raise in_state(rental)
-            return rental
-        rows = await uow.rentals.for_renter(who.user_id, list(states))
-        if not rows:
-            raise NotFound.keyed("rentals.none")
-        live = [r for r in rows if r.state in LIVE]
-        if len(live) > 1:
-            ids = ", ".join(f"#{r.id}" for r in live[:5])
-            raise ValidationError.keyed("rentals.several", ids=ids, first=live[0].id)
-        return live[0] if live else rows[0]
 
     async def _next_best(self, uow: UnitOfWork, lost: Rental) -> QuoteView | None:
         query = query_of(lost)

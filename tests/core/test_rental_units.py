@@ -187,6 +187,39 @@ async def test_cancel_releases_a_hold_once(uow, clock, svc):
     assert await free_gpus(uow, one.listing_id) == (1, 1)  # released once, not twice
 
 
+async def test_only_its_renter_cancels_a_quote_and_only_once(uow, clock, svc):
+    await host(uow, clock, "one", price=PRICE)
+    ann, bob = await _renter(uow, clock), await _renter(uow, clock, "bob")
+    quote = await svc.market.quote(ann, ListingQuery(model="rtx4090"), HOUR)
+    with pytest.raises(Forbidden):
+        await svc.rentals.cancel_quote(bob, quote.rental_id)
+    assert (await _rental(uow, quote.rental_id)).state == S.QUOTED  # bob changed nothing
+    with pytest.raises(NotFound):
+        await svc.rentals.cancel_quote(ann, quote.rental_id + 1000)
+    notice = await svc.rentals.cancel_quote(ann, quote.rental_id)
+    assert (notice.key, notice.params) == ("quote.cancelled", {"rental_id": quote.rental_id})
+    r = await _rental(uow, quote.rental_id)
+    assert (r.state, r.cancel_reason) == (S.CANCELLED, "cancelled by renter")
+    with pytest.raises(Conflict) as twice:
+        await svc.rentals.cancel_quote(ann, quote.rental_id)
+    assert twice.value.key == "rentals.state.cancelled"
+
+
+async def test_a_cancel_after_the_quote_was_confirmed_leaves_the_confirmation(uow, clock, svc):
+    """The plain quote's cancel is conditional on the rental still being a quote: one that
+    was confirmed (holding GPUs) in between is not cancelled as a plain quote."""
+    one = await host(uow, clock, "one", price=PRICE)
+    ann = await _renter(uow, clock)
+    quote = await svc.market.quote(ann, ListingQuery(model="rtx4090"), HOUR)
+    await svc.rentals.confirm(ann, quote.rental_id)
+    async with uow(one_statement=True) as tx:
+        assert not await tx.rentals.cancel_quoted(quote.rental_id, ann.user_id, "x")
+        await tx.commit()
+    r = await _rental(uow, quote.rental_id)
+    assert (r.state, r.cancel_reason) == (S.AWAITING_PAYMENT, None)
+    assert await free_gpus(uow, one.listing_id) == (0, 0)  # still held
+
+
 async def test_without_a_wallet_a_confirm_links_one_first_and_holds_nothing(uow, clock, svc):
     one = await host(uow, clock, "one", price=PRICE)
     ann = await _renter(uow, clock, wallet=False)

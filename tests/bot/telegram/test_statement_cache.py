@@ -5,7 +5,8 @@ A statement SQLAlchemy cannot cache (a dialect ``insert().on_conflict_do_...``, 
 rendered into the SQL) is compiled again on every update: that cost a large share of each
 update's time before the hot paths were written to be cached (``core.db.repo_base.upsert``,
 statements built once). A change that brings such a statement back to a command's path
-shows here with its SQL.
+shows here with its SQL, as does a statement with a list IN, which SQLAlchemy renders anew at
+every execution.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ async def test_repeated_commands_compile_nothing(tg_each_db):
         # raw driver SQL (BEGIN) has no compiled form and nothing to cache
         if context.compiled is not None and context.cache_hit.name != "CACHE_HIT":
             compiled.append(f"{context.cache_hit.name}: {statement[:120]}")
+        # a list IN is rendered again at each execution (core.db.repo_base.one_of)
+        if context.compiled is not None and context.compiled.post_compile_params:
+            compiled.append(f"rendered per execution: {statement[:120]}")
 
     engines = {tg.app.db.write.sync_engine, tg.app.db.read.sync_engine}
     for engine in engines:

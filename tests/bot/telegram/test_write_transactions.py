@@ -48,6 +48,8 @@ async def test_write_transactions_per_command(tg_each_db):
     quote = (await tg.send(ALICE, "/rent h100 3h"))[0]
     counts["/rent found"] = await commits.of(tg.send(BOB, "/rent 4090 3h"))
     counts["/rent nothing free"] = await commits.of(tg.send(BOB, "/rent l4 3h"))
+    bobs = (await tg.send(BOB, "/rent 4090 2h"))[0]
+    counts["cancel"] = await commits.of(tg.press(BOB, bobs, "Abbrechen"))  # BOB reads German
     counts["confirm"] = await commits.of(tg.press(ALICE, quote, "Confirm"))
     await tg.deliver()
     commits.n = 0
@@ -63,6 +65,7 @@ async def test_write_transactions_per_command(tg_each_db):
         # "confirm?" for a plain "yes" (written behind, grouped with others under load)
         "/rent found": 4,
         "/rent nothing free": 3,  # the ledger, forgetting BOB's earlier question: no quote
+        "cancel": 4,  # the ledger, the quote's one conditional UPDATE, its question forgotten
         "confirm": 11,  # ledger 2, question answered 1, wallet link 1, the wallet and agent 7
         "/status": 2,
         "/stop": 5,  # ledger 2, the stop, the wallet's signature and its chain event

@@ -19,6 +19,13 @@ class MemoryRentals(Table):
     async def get(self, rental_id: int, *, for_update: bool = False) -> Rental | None:
         return self.rows.get(rental_id)  # one process, no concurrent writer: no lock to take
 
+    async def cancel_quoted(self, rental_id: int, renter_id: int, reason: str) -> bool:
+        rental = self.rows.get(rental_id)
+        if rental is None or rental.renter_id != renter_id or rental.state != RentalState.QUOTED:
+            return False
+        rental.state, rental.cancel_reason = RentalState.CANCELLED.value, reason
+        return True
+
     async def by_escrow_id(self, escrow_id: str) -> Rental | None:
         return self.one(lambda r: r.escrow_id == escrow_id)
 

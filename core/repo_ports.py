@@ -219,7 +219,12 @@ class GpuSamplesRepo(Protocol):
 class ProcessedUpdatesRepo(Protocol):
     async def claim(self, source: str, update_id: int, now: int, until: int) -> tuple[str, int]: ...
     async def claim_new(
-        self, source: str, update_ids: Sequence[int], now: int, until: int
+        self,
+        source: str,
+        update_ids: Sequence[int],
+        now: int,
+        until: int,
+        done: Sequence[int] = (),
     ) -> set[int]: ...
     async def finish(self, source: str, update_ids: Sequence[int], now: int) -> None: ...
     async def prune(self, before: int) -> int: ...

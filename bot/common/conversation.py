@@ -149,6 +149,7 @@ class Conversation:
 
     async def _write_behind(self) -> None:
         while self._unwritten:
+            await asyncio.sleep(0)  # steps asked by the updates running now join the group
             try:
                 await self._write_unwritten()
             except Exception:  # memory still answers; tried again with the next write

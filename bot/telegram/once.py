@@ -93,6 +93,7 @@ class OnceMiddleware(BaseMiddleware):
 
     async def _drain(self) -> None:
         while self._claims or self._done:
+            await asyncio.sleep(0)  # updates started with this one join its group
             claims, self._claims = self._claims, []
             done, self._done = self._done, []
             self.writes += 1

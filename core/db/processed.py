@@ -41,19 +41,26 @@ _FINISH = (
 )
 
 
-# A group of first claims is one INSERT of many rows; rows beyond this go in further
+# A group's claims and done marks are one INSERT of many rows; rows beyond this go in further
 # statements (SQLite allows 32,766 parameters; PostgreSQL 65,535).
 CLAIM_ROWS = 64
 
 
-@functools.lru_cache(maxsize=CLAIM_ROWS)
-def _claim_rows(n: int) -> TextClause:
-    """INSERT of ``n`` new claims that skips the ids claimed before and returns the ids it
-    inserted (SQLite 3.35+ and PostgreSQL both return only the rows a DO NOTHING kept)."""
-    rows = ", ".join(f"(:s, :u{i}, :until, NULL, :now)" for i in range(n))
+@functools.lru_cache(maxsize=256)
+def _claim_rows(claims: int, done: int) -> TextClause:
+    """INSERT of ``claims`` new claims and ``done`` done marks, returning the ids it wrote.
+
+    A claim row (done_at NULL) whose id was claimed before changes nothing and is not
+    returned; a done mark (done_at set) sets done_at on the claimed row. So one statement,
+    atomic by itself, does what a done UPDATE and a claim INSERT did: SQLite 3.35+ and
+    PostgreSQL both return the rows inserted or updated, and none that the WHERE kept as
+    they were."""
+    rows = [f"(:s, :u{i}, :until, NULL, :now)" for i in range(claims)]
+    rows += [f"(:s, :d{i}, :now, :now, :now)" for i in range(done)]
     return text(
         f'INSERT INTO "{_t.name}" ("source", "update_id", "claimed_until", "done_at", '
-        f'"created_at") VALUES {rows} ON CONFLICT ("source", "update_id") DO NOTHING '
+        f'"created_at") VALUES {", ".join(rows)} ON CONFLICT ("source", "update_id") '
+        'DO UPDATE SET "done_at" = excluded."done_at" WHERE excluded."done_at" IS NOT NULL '
         'RETURNING "update_id"'
     )
 
@@ -82,18 +89,29 @@ class ProcessedUpdates:
         return (DONE, 0) if row.done_at is not None else (BUSY, int(row.claimed_until))
 
     async def claim_new(
-        self, source: str, update_ids: Sequence[int], now: int, until: int
+        self,
+        source: str,
+        update_ids: Sequence[int],
+        now: int,
+        until: int,
+        done: Sequence[int] = (),
     ) -> set[int]:
-        """Claim every id not claimed before, in one statement per ``CLAIM_ROWS``: the ids
-        claimed now (the others need ``claim``: taken over, done or busy). Ids are distinct."""
+        """Mark ``done`` ids handled and claim every id of ``update_ids`` not claimed before,
+        in one statement per ``CLAIM_ROWS`` rows: the ids claimed now (the others need
+        ``claim``: taken over, done or busy). Ids are distinct within each list; an id in
+        both is only marked done (a statement may write a row once), so its claim is not
+        among those returned."""
+        finished = set(done)
+        claims = [u for u in update_ids if u not in finished]
         claimed: set[int] = set()
-        for start in range(0, len(update_ids), CLAIM_ROWS):
-            chunk = update_ids[start : start + CLAIM_ROWS]
+        for start in range(0, max(len(claims), len(done)), CLAIM_ROWS):
+            some, marks = claims[start : start + CLAIM_ROWS], done[start : start + CLAIM_ROWS]
             params: dict[str, object] = {"s": source, "until": until, "now": now}
-            params.update({f"u{i}": u for i, u in enumerate(chunk)})
-            result = await self.s.execute(_claim_rows(len(chunk)), params)
+            params.update({f"u{i}": u for i, u in enumerate(some)})
+            params.update({f"d{i}": d for i, d in enumerate(marks)})
+            result = await self.s.execute(_claim_rows(len(some), len(marks)), params)
             claimed.update(int(u) for u in result.scalars())
-        return claimed
+        return claimed - finished
 
     async def finish(self, source: str, update_ids: Sequence[int], now: int) -> None:
         """Mark the updates handled: one statement run for each (one round trip on

@@ -62,9 +62,10 @@ class UpdateLedger(Service):
         # without BEGIN and COMMIT round trips (``one_statement``)
         async with self.uow(one_statement=True) as uow:
             ledger = uow.processed_updates
-            await ledger.finish(source, done, now)
-            # first claims (nearly all) in one statement; the rest one by one
-            new = await ledger.claim_new(source, list(dict.fromkeys(update_ids)), now, until)
+            # the done marks and the first claims (nearly all) in one statement; the rest
+            # one by one
+            ids = list(dict.fromkeys(update_ids))
+            new = await ledger.claim_new(source, ids, now, until, list(dict.fromkeys(done)))
             seen: set[int] = set()
             for update_id in update_ids:
                 if update_id in seen:  # a second copy in the list: the first one handles it

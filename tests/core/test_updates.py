@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.bootstrap import build_app
 from core.db import tables
@@ -86,3 +86,26 @@ async def test_a_group_claim_sorts_new_done_busy_and_repeated_ids(app, clock):
     again = await app.updates.claim_many("telegram", [100, 169, 170], done=[100])
     assert [c.handle for c in again] == [False, False, True]
     assert again[0].duplicate and not again[1].duplicate
+
+
+async def test_done_marks_ride_in_the_statement_of_the_next_claims(app):
+    """A group write is one statement: the done marks of finished updates and the first
+    claims of new ones, so a busy front end pays one round trip per group."""
+    await app.updates.claim_many("telegram", [1, 2, 3])
+    statements: dict[int, str] = {}  # by execution (PostgreSQL's read engine shares events)
+
+    def _seen(_conn, _cursor, statement, _params, context, _many) -> None:  # noqa: ANN001
+        statements[id(context)] = statement
+
+    engines = {app.db.write.sync_engine, app.db.read.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", _seen)
+    try:
+        claims = await app.updates.claim_many("telegram", [4, 5], done=[1, 2])
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", _seen)
+    assert [c.handle and c.first for c in claims] == [True, True]
+    assert len([s for s in statements.values() if "processed_updates" in s]) == 1
+    later = await app.updates.claim_many("telegram", [1, 2, 3])
+    assert [c.duplicate for c in later] == [True, True, False]  # 3 is still being handled

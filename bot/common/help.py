@@ -4,6 +4,8 @@ what each option means."""
 
 from __future__ import annotations
 
+import functools
+
 from bot.common.i18n import t
 from bot.common.render import regions_line
 from core.grammar import BY_NAME, SPECS
@@ -51,6 +53,7 @@ def topic(lang: str, name: str) -> str:
     return "\n".join(parts)
 
 
+@functools.lru_cache(maxsize=256)  # the catalogues and the registry never change at run time
 def help_text(lang: str, name: str | None) -> str:
     """All commands, or the one named (a canonical name: the grammar resolved aliases)."""
     return overview(lang) if name is None else topic(lang, name)

@@ -253,8 +253,7 @@ class MarketService(Service):
             instance=plan(machine, template, query.instance, count),
             request_key=request,
         )
-        uow.rentals.add(rental)
-        await uow.flush()
+        await uow.rentals.insert(rental)
         return QuoteView(
             rental_id=stored_id(rental),
             offer=offer_view(listing, machine, best.free_gpus, count, now),

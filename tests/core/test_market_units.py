@@ -171,6 +171,36 @@ async def test_instances_templates_images_and_machine_specs(uow, clock, market):
     assert no_instances.value.key == "market.listing_no_instances"
 
 
+async def test_a_quote_stores_its_rental_whole_and_ids_follow_each_other(uow, clock, market):
+    """The quote's rental is written by one INSERT of its values (``Rentals.insert``): read
+    back, every field is what the quote said, the instance plan included."""
+    one = await host(uow, clock, "one", price=400_000)
+    ann = await _renter(uow, clock)
+    torch = ListingQuery(model="rtx4090", instance=InstanceAsk(template="pytorch"))
+    first = await market.quote(ann, torch, HOUR)
+    second = await market.quote(ann, ListingQuery(model="rtx4090"), 2 * HOUR)
+    assert second.rental_id == first.rental_id + 1
+    async with uow(readonly=True) as tx:
+        r = await tx.rentals.get(first.rental_id)
+    assert r is not None
+    assert (r.renter_id, r.listing_id, r.machine_id, r.gpu_model, r.gpu_count) == (
+        ann.user_id,
+        one.listing_id,
+        one.machine_id,
+        "rtx4090",
+        1,
+    )
+    assert (r.state, r.duration_s, r.deposit, r.price_per_hour) == (
+        S.QUOTED,
+        HOUR,
+        400_000,
+        400_000,
+    )
+    assert (r.created_at, r.quote_expires_at) == (clock.now(), first.expires_at)
+    assert r.instance is not None and r.instance["template"] == "pytorch"
+    assert r.instance["image"] == first.instance.image and r.gpu_uuids == []
+
+
 async def test_a_quote_below_the_escrow_minimums_changes_nothing(uow, clock, market, escrow):
     await host(uow, clock, "prov", price=400_000)
     ann = await _renter(uow, clock)

@@ -9,7 +9,7 @@ from typing import Any
 
 from core.domain.model import EvidenceRecord, Rental
 from core.domain.rentals import RentalState
-from tests.fakes.memory_uow.store import Table
+from tests.fakes.memory_uow.store import Table, copy_of
 
 
 class MemoryRentals(Table):
@@ -18,6 +18,12 @@ class MemoryRentals(Table):
 
     async def get(self, rental_id: int, *, for_update: bool = False) -> Rental | None:
         return self.rows.get(rental_id)  # one process, no concurrent writer: no lock to take
+
+    async def insert(self, rental: Rental) -> None:
+        stored = copy_of(rental)  # the caller's object stays out of the unit of work, as in SQL
+        self.add(stored)
+        self.uow.flush_now()
+        rental.id = stored.id
 
     async def cancel_quoted(self, rental_id: int, renter_id: int, reason: str) -> bool:
         rental = self.rows.get(rental_id)

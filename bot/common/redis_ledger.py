@@ -5,7 +5,8 @@ busy while another process holds its lease.
 Every service process behind one bot shares the Redis that already holds their FSM data and
 rate limits, so the ledger leaves the database: per update the database wrote a claim and a
 done mark (two write transactions, or shares of grouped ones); here a group of claims and done
-marks is one pipelined round trip.
+marks is one round trip: one call of a script that Redis runs by itself (``CLAIM_SCRIPT``),
+so the process builds and parses one command per group rather than five per update.
 
 One key per update: ``SET key "c" NX PX lease`` claims it (an expired lease is gone, so the
 next claim takes the update over, as the database ledger's conditional UPDATE does); the done
@@ -24,7 +25,31 @@ from typing import Any
 
 from core.services.updates import KEEP_S, LEASE_S, Claim
 
-CLAIMED, DONE = b"c", b"d"
+# What the script answers for each claimed id: a first claim, a take-over of a lease that ran
+# out, a handled update; anything below BUSY is busy, -(its lease's milliseconds left) - 1.
+FIRST, TAKEN, HANDLED, BUSY = 1, 2, 0, -1
+
+# KEYS: the done keys, then each claimed id's key and its ``:seen`` key in turn.
+# ARGV: the number of done keys, the lease (ms), how long marks are kept (s).
+CLAIM_SCRIPT = """
+local done = tonumber(ARGV[1])
+for i = 1, done do
+  redis.call('SET', KEYS[i], 'd', 'EX', ARGV[3])
+end
+local out = {}
+for i = done + 1, #KEYS, 2 do
+  local key, seen = KEYS[i], KEYS[i + 1]
+  local unseen = redis.call('SET', seen, 1, 'NX', 'EX', ARGV[3])
+  if redis.call('SET', key, 'c', 'NX', 'PX', ARGV[2]) then
+    out[#out + 1] = unseen and 1 or 2
+  elseif redis.call('GET', key) == 'd' then
+    out[#out + 1] = 0
+  else
+    out[#out + 1] = -math.max(0, redis.call('PTTL', key)) - 1
+  end
+end
+return out
+"""
 
 
 class RedisUpdateLedger:
@@ -34,6 +59,7 @@ class RedisUpdateLedger:
         self.redis = redis
         self.now = now  # the clock's now(): retry_at is in its seconds
         self.prefix = prefix
+        self._script = redis.register_script(CLAIM_SCRIPT)  # EVALSHA, loaded on first use
 
     def _key(self, source: str, update_id: int) -> str:
         return f"{self.prefix}:{source}:{update_id}"
@@ -43,26 +69,19 @@ class RedisUpdateLedger:
     ) -> list[Claim]:
         """Mark ``done`` ids handled and claim ``update_ids`` in one round trip; one claim per
         id, in order (an id twice in the list: the second copy is busy)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for update_id in done:
-                pipe.set(self._key(source, update_id), DONE, ex=KEEP_S)
-            for update_id in update_ids:
-                key = self._key(source, update_id)
-                pipe.set(f"{key}:seen", 1, nx=True, ex=KEEP_S)
-                pipe.set(key, CLAIMED, nx=True, px=LEASE_S * 1000)
-                pipe.get(key)
-                pipe.pttl(key)
-            answers = await pipe.execute()
-        answers = answers[len(done) :]
+        keys = [self._key(source, update_id) for update_id in done]
+        for update_id in update_ids:
+            key = self._key(source, update_id)
+            keys += (key, f"{key}:seen")
+        answers = await self._script(keys=keys, args=[len(done), LEASE_S * 1000, KEEP_S])
         now = self.now()
         out: list[Claim] = []
-        for i in range(len(update_ids)):
-            unseen, took, value, pttl = answers[4 * i : 4 * i + 4]
-            if took:
-                out.append(Claim(handle=True, duplicate=False, first=bool(unseen)))
-            elif value == DONE:
+        for answer in answers:
+            if answer in (FIRST, TAKEN):
+                out.append(Claim(handle=True, duplicate=False, first=answer == FIRST))
+            elif answer == HANDLED:
                 out.append(Claim(handle=False, duplicate=True))
             else:  # held by another claimer (or its lease ran out just now: ask again soon)
-                wait_s = max(0, int(pttl or 0)) // 1000
+                wait_s = (BUSY - int(answer)) // 1000
                 out.append(Claim(handle=False, duplicate=False, retry_at=now + wait_s))
         return out

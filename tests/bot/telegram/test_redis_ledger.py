@@ -55,13 +55,16 @@ async def test_a_redis_claim_tells_a_first_claim_from_a_take_over(redis_url):  #
     from redis.asyncio import Redis
 
     from bot.common.redis_ledger import RedisUpdateLedger
+    from core.services.updates import LEASE_S
 
     redis = Redis.from_url(redis_url)
     ledger = RedisUpdateLedger(redis, lambda: 1_790_000_000, prefix=f"t:{secrets.token_hex(4)}")
     try:
         new, busy = await ledger.claim_many("telegram", [5, 5])
         assert new.handle and new.first
-        assert not busy.handle and not busy.first
+        assert not busy.handle and not busy.first and not busy.duplicate
+        # asked again when the lease Redis holds runs out
+        assert 1_790_000_000 + LEASE_S - 1 <= busy.retry_at <= 1_790_000_000 + LEASE_S
         await redis.delete(ledger._key("telegram", 5))  # the handler died: its lease ends
         (taken,) = await ledger.claim_many("telegram", [5])
         assert taken.handle and not taken.first

@@ -16,8 +16,8 @@ table once and then kept in memory, which answers from then on; the table is rea
 after a restart. Its writes are grouped (write-behind): a step is in memory at once, and the
 steps asked or cleared while a write is in flight go together in the next transaction, as the
 update ledger groups its claims, instead of a write transaction for each quote, cancel or
-question. A crash can lose the steps of the last write in flight (milliseconds; the user asks
-again); a failed write is tried again with the next one, and ``flush`` writes what is left at
+question; a write waits ``WRITE_BEHIND_S`` for the steps of the updates running with it. A
+crash can lose the steps of the last write in flight (milliseconds; the user asks again); a failed write is tried again with the next one, and ``flush`` writes what is left at
 shutdown. Front ends that share their users with other processes (webhooks behind a load
 balancer) read and write the table every time.
 """
@@ -40,6 +40,9 @@ from core.services.views import Principal
 
 log = logging.getLogger(__name__)
 PENDING_TTL_S = 15 * 60  # a question older than this is forgotten; the quote lasts as long
+# How long a remembered step waits to be written with the steps asked after it: memory answers
+# meanwhile, so only a crash within that moment could lose it (the user asks again).
+WRITE_BEHIND_S = 0.02
 
 # what each step waits for
 COMPLETE = "complete"  # data: the command line that lacked something, the retry text's key
@@ -149,7 +152,7 @@ class Conversation:
 
     async def _write_behind(self) -> None:
         while self._unwritten:
-            await asyncio.sleep(0)  # steps asked by the updates running now join the group
+            await asyncio.sleep(WRITE_BEHIND_S)  # the steps asked meanwhile join the group
             try:
                 await self._write_unwritten()
             except Exception:  # memory still answers; tried again with the next write

@@ -11,13 +11,13 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import aliased, defer
 
 from core.db import tables
 from core.db.repo_base import Repo, by_key, rowcount
 from core.domain.listings import COUNT_CAP, ListingQuery, ListingStatus, check_listing_move
-from core.domain.model import Listing, Machine
+from core.domain.model import Listing, Machine, MachineTemplate
 from core.domain.regions import stored_words
 from core.repo_ports import Offer
 
@@ -139,6 +139,20 @@ class Listings(Repo):
         rows = (await self.s.execute(_search_statement(query))).tuples().all()
         return [Offer(listing, machine, listing.free_gpus) for listing, machine in rows]
 
+    async def best_offer(
+        self, query: ListingQuery, now: int
+    ) -> tuple[Offer, MachineTemplate | None] | None:
+        """The first hit of ``search`` (a quote asks for one) with, in the same statement, the
+        template its instance would run: the one the query's instance ask names, else the
+        machine's default (None where the machine has no such template). An ask for an
+        image (and no template) gets None: its template is found by image
+        (``MachineTemplates.by_image``)."""
+        row = (await self.s.execute(_best_statement(query))).tuples().first()
+        if row is None:
+            return None
+        listing, machine, template = row
+        return Offer(listing, machine, listing.free_gpus), template
+
     async def search_counted(self, query: ListingQuery, now: int) -> tuple[list[Offer], int]:
         """``search`` and ``count_offerable`` in one statement, one round trip: the count is
         an uncorrelated scalar subquery beside each row, computed once with its own plan (the
@@ -235,6 +249,23 @@ def _search_statement(query: ListingQuery) -> Select[tuple[Listing, Machine]]:
         .order_by(*_order(sort, found.c))
         .options(*_unshown())
     )
+
+
+@functools.lru_cache(maxsize=SEARCH_STATEMENTS)
+def _best_statement(query: ListingQuery) -> Select[tuple[Listing, Machine, MachineTemplate]]:
+    """The search's page with the template a quote of it would run, joined to the page only
+    (one statement: a quote's search and its template lookup were two round trips)."""
+    table = tables.machine_templates.alias("template")
+    ask = query.instance
+    if ask.template is not None:
+        name: ColumnElement[Any] = literal(ask.template)
+    elif ask.image is not None:
+        name = literal(None)  # found by image instead
+    else:
+        name = M.default_template
+    on = and_(table.c.machine_id == M.id, table.c.name == name)
+    template = aliased(MachineTemplate, table)
+    return _search_statement(query).add_columns(template).outerjoin(table, on)
 
 
 # A search shows and quotes a machine by its columns; its JSON documents (GPU inventory,

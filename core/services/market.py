@@ -291,25 +291,22 @@ async def _best(
     """The best offer for ``query`` (price weighed by reliability) and the template it would
     run; raises NoOffer (with the reason) when none fits."""
     q = replace(query, sort="best", offset=0, limit=1, exclude_ids=frozenset(exclude))
-    rows = await uow.listings.search(q, now)
-    if not rows:
+    found = await uow.listings.best_offer(q, now)
+    if found is None:
         raise await no_offer_reason(uow, q, now)
-    return rows[0], await _template(uow, rows[0].machine, query)
+    best, named = found
+    return best, await _template(uow, best.machine, query, named)
 
 
 async def _template(
-    uow: UnitOfWork, machine: Machine, query: ListingQuery
+    uow: UnitOfWork, machine: Machine, query: ListingQuery, named: MachineTemplate | None
 ) -> MachineTemplate | None:
-    """The template the rental runs: the one asked for, the one whose image was asked for,
-    or the machine's default; None for a custom image (or a machine without instances)."""
+    """The template the rental runs: the one asked for or the machine's default (``named``,
+    found with the offer), or the one whose image was asked for; None for a custom image
+    (or a machine without instances)."""
     ask = query.instance
     if machine.backend is None:
         return None
-    machine_id = stored_id(machine)
-    if ask.template is not None:
-        return await uow.templates.get(machine_id, ask.template)
-    if ask.image is not None:
-        return await uow.templates.by_image(machine_id, ask.image.reference)
-    if machine.default_template is None:
-        return None  # no default: nothing runs until the renter names a template or image
-    return await uow.templates.get(machine_id, machine.default_template)
+    if ask.image is not None and ask.template is None:
+        return await uow.templates.by_image(stored_id(machine), ask.image.reference)
+    return named  # None for a machine without a default: nothing runs until one is named

@@ -27,6 +27,7 @@ async def _round(tg) -> None:  # noqa: ANN001 - the Harness
     await tg.send(BOB, "/help")
     await tg.app.settle()
     await tg.front.once.flush()
+    await tg.front.rig.talk.flush()  # the pending questions written behind, in this round
 
 
 async def test_repeated_commands_compile_nothing(tg_each_db):

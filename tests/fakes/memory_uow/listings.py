@@ -9,7 +9,7 @@ from typing import Any
 
 from core.db.listings import needs_machine
 from core.domain.listings import COUNT_CAP, ListingQuery, ListingStatus, check_listing_move
-from core.domain.model import Listing, Machine
+from core.domain.model import Listing, Machine, MachineTemplate
 from core.domain.regions import stored_words
 from core.repo_ports import Offer
 from tests.fakes.memory_uow.store import Table, at_least, at_most
@@ -51,6 +51,22 @@ class MemoryListings(Table):
         page = found[query.offset : query.offset + query.limit]
         machines = self.uow.machines.rows
         return [Offer(x, machines[x.machine_id], x.free_gpus) for x in page]
+
+    async def best_offer(
+        self, query: ListingQuery, now: int
+    ) -> tuple[Offer, MachineTemplate | None] | None:
+        hits = await self.search(query, now)
+        if not hits:
+            return None
+        ask, machine = query.instance, hits[0].machine
+        if ask.template is not None:
+            name = ask.template
+        elif ask.image is not None:
+            return hits[0], None  # found by image instead
+        else:
+            name = machine.default_template
+        template = await self.uow.templates.get(machine.id, name) if name is not None else None
+        return hits[0], template
 
     async def count_offerable(self, query: ListingQuery, now: int) -> int:
         return min(len(self._matches(query)), COUNT_CAP + 1)

@@ -475,8 +475,10 @@ async def main(updates: int, steady: int, write: bool) -> None:
             note=(
                 f"{USERS} users; mix: /gpus 30 %, /rent 25 %, button presses on the user's own "
                 "messages 25 % (next page, cancel the open quote), /status 15 %, /help 5 %; "
-                f"{MACHINES} machines of {GPUS_EACH} GPUs, so /rent quotes (throughput run: "
-                f"{mix}). Each update through aiogram's Dispatcher.feed_update with the "
+                f"{MACHINES} machines of {GPUS_EACH} GPUs, so /rent quotes (the {ROUNDS} "
+                f"throughput rounds together: {mix}). Bare aiogram, the floor and rigshare "
+                "(and rigshare with REDIS_URL) take turns, each built beforehand, in "
+                f"{ROUNDS} rounds; rates are medians, ratios the median of the rounds'. Each update through aiogram's Dispatcher.feed_update with the "
                 "production middlewares (handled-once ledger, rate limit, identity, language) "
                 "and routers, Bot API answered in process and nothing kept, /gpus pages "
                 "reused for the same filters within MARKET_CACHE_S (1 s) unless the market "

@@ -17,9 +17,10 @@ after a restart. Its writes are grouped (write-behind): a step is in memory at o
 steps asked or cleared while a write is in flight go together in the next transaction, as the
 update ledger groups its claims, instead of a write transaction for each quote, cancel or
 question; a write waits ``WRITE_BEHIND_S`` for the steps of the updates running with it. A
-crash can lose the steps of the last write in flight (milliseconds; the user asks again); a failed write is tried again with the next one, and ``flush`` writes what is left at
-shutdown. Front ends that share their users with other processes (webhooks behind a load
-balancer) read and write the table every time.
+crash can lose the steps of the last write in flight (milliseconds; the user asks again); a
+failed write is tried again with the next one, and ``flush`` writes what is left at shutdown.
+Front ends that share their users with other processes (webhooks behind a load balancer) read
+and write the table every time.
 """
 
 from __future__ import annotations

@@ -33,12 +33,6 @@ _TAKE_OVER = (
 _STATE = select(_c.done_at, _c.claimed_until).where(
     _c.source == bindparam("s"), _c.update_id == bindparam("u")
 )
-_FINISH = (
-    update(_t)
-    .where(_c.source == bindparam("s"), _c.update_id == bindparam("u"))
-    .values(done_at=bindparam("now"))
-    .execution_options(synchronize_session=False)
-)
 
 
 # A group's claims and done marks are one INSERT of many rows; rows beyond this go in further
@@ -112,12 +106,6 @@ class ProcessedUpdates:
             result = await self.s.execute(_claim_rows(len(some), len(marks)), params)
             claimed.update(int(u) for u in result.scalars())
         return claimed - finished
-
-    async def finish(self, source: str, update_ids: Sequence[int], now: int) -> None:
-        """Mark the updates handled: one statement run for each (one round trip on
-        PostgreSQL, whose driver sends them together)."""
-        if update_ids:
-            await self.s.execute(_FINISH, [{"s": source, "u": i, "now": now} for i in update_ids])
 
     async def prune(self, before: int) -> int:
         """Forget handled updates created before ``before`` (Telegram never resends those)."""

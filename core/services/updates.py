@@ -39,21 +39,15 @@ class UpdateLedger(Service):
 
     async def claim(self, source: str, update_id: int) -> Claim:
         """Claim ``update_id`` of ``source`` (e.g. "telegram") for ``LEASE_S`` seconds."""
-        now = self.clock.now()
-        async with self.uow() as uow:
-            state, until = await uow.processed_updates.claim(source, update_id, now, now + LEASE_S)
-            self._claims += 1
-            if self._claims % PRUNE_EVERY == 0:
-                await uow.processed_updates.prune(now - KEEP_S)
-            await uow.commit()
-        return _claim_of(state, until)
+        return (await self.claim_many(source, [update_id]))[0]
 
     async def claim_many(
         self, source: str, update_ids: Sequence[int], done: Sequence[int] = ()
     ) -> list[Claim]:
-        """Mark ``done`` ids handled and claim ``update_ids``, all in one transaction (a front
-        end's group commit: updates that arrive together share one write). One claim per
-        id, in order; an id twice in the list is claimed once (the second copy is busy)."""
+        """Mark ``done`` ids handled and claim ``update_ids`` (a front end's group commit:
+        updates that arrive together share one statement; ``claim`` and ``done`` are groups
+        of one). One claim per id, in order; an id twice in the list is claimed once (the
+        second copy is busy)."""
         now = self.clock.now()
         until = now + LEASE_S
         out: list[Claim] = []
@@ -84,9 +78,7 @@ class UpdateLedger(Service):
 
     async def done(self, source: str, update_id: int) -> None:
         """The update was handled (or failed in a way a second try would repeat)."""
-        async with self.uow() as uow:
-            await uow.processed_updates.finish(source, [update_id], self.clock.now())
-            await uow.commit()
+        await self.claim_many(source, [], done=[update_id])
 
 
 def _claim_of(state: str, lease_end: int) -> Claim:
